@@ -1,0 +1,20 @@
+//! # dc-gateway
+//!
+//! A facility-monitoring gateway for a data center: it polls UPS, generator, cooling,
+//! climate sensors and fire panels (Modbus TCP/RTU, SNMP, GPIO), checks readings against
+//! the regulation's Article 10 thresholds, and pushes time series and alarms to InfluxDB
+//! and MQTT, with a local wall view as the fallback that works when the network is down.
+//!
+//! Pipeline: [`sources`] → [`model::Poll`] → [`rules`] → [`sinks`], wired by [`runtime`].
+//! Nothing in a loop panics: a failed read becomes a reading quality, a failed delivery
+//! is retried, every failure is counted in [`metrics`].
+
+#![warn(missing_docs)]
+#![allow(clippy::new_without_default)]
+
+pub mod config;
+pub mod metrics;
+pub mod model;
+pub mod points;
+pub mod sinks;
+pub mod state;

@@ -1,0 +1,356 @@
+//! The data that flows through the gateway: device kinds, values, reading qualities,
+//! readings and alarm events.
+//!
+//! A reading keeps the difference between "the device answered with an exception" and
+//! "the link failed" (as tokio-modbus does) in its [`Quality`], so rules, the API and
+//! dashboards can tell a dead sensor from a dead cable.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::points::PointId;
+
+/// Device kind: decides the point vocabulary, the InfluxDB measurement and the default
+/// alarm profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Ups,
+    Generator,
+    Cooling,
+    Climate,
+    FirePanel,
+    Leak,
+    Door,
+    Nvr,
+    Surge,
+    PowerMeter,
+    Gateway,
+}
+
+impl Kind {
+    /// Every kind, in documentation order.
+    pub const ALL: [Kind; 11] = [
+        Kind::Ups,
+        Kind::Generator,
+        Kind::Cooling,
+        Kind::Climate,
+        Kind::FirePanel,
+        Kind::Leak,
+        Kind::Door,
+        Kind::Nvr,
+        Kind::Surge,
+        Kind::PowerMeter,
+        Kind::Gateway,
+    ];
+
+    /// The snake_case name used in config, MQTT, InfluxDB (measurement) and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ups => "ups",
+            Kind::Generator => "generator",
+            Kind::Cooling => "cooling",
+            Kind::Climate => "climate",
+            Kind::FirePanel => "fire_panel",
+            Kind::Leak => "leak",
+            Kind::Door => "door",
+            Kind::Nvr => "nvr",
+            Kind::Surge => "surge",
+            Kind::PowerMeter => "power_meter",
+            Kind::Gateway => "gateway",
+        }
+    }
+
+    /// Parse a kind name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A decoded value of a canonical point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A number in the point's unit.
+    Number(f64),
+    /// A boolean flag.
+    Bool(bool),
+    /// An enumeration value: its canonical lowercase name.
+    Enum(&'static str),
+}
+
+impl Value {
+    /// The value as a number, if it is one (booleans count as 0/1 for rules).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(v) => Some(*v),
+            Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            Value::Enum(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// Text form used on MQTT: `23.4`, `true`, `on_battery`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Number(v) => write!(f, "{}", fmt_number(*v)),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Enum(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Number(v) if v.is_finite() => s.serialize_f64(*v),
+            Value::Number(_) => s.serialize_none(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Enum(n) => s.serialize_str(n),
+        }
+    }
+}
+
+/// Shortest text for a number that round-trips, without a trailing `.0` on integers.
+pub fn fmt_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        // Round away binary noise from scaling (0.1 * 234 = 23.400000000000002).
+        let r = (v * 1e6).round() / 1e6;
+        format!("{r}")
+    }
+}
+
+/// Why a value is or is not fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    /// Read successfully in the last poll.
+    Good,
+    /// No good reading for 3 poll intervals.
+    Stale,
+    /// The link failed: connection refused or lost, I/O error, garbage reply.
+    CommError,
+    /// The device did not answer within its timeout.
+    Timeout,
+    /// The device answered with a protocol exception (Modbus exception code).
+    DeviceException,
+    /// The agent has no such object (SNMP noSuchObject / noSuchInstance).
+    NoSuchObject,
+    /// The raw value is outside the range the profile allows.
+    OutOfRange,
+    /// The device reports the value as "not available".
+    Unknown,
+}
+
+impl Quality {
+    /// The snake_case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quality::Good => "good",
+            Quality::Stale => "stale",
+            Quality::CommError => "comm_error",
+            Quality::Timeout => "timeout",
+            Quality::DeviceException => "device_exception",
+            Quality::NoSuchObject => "no_such_object",
+            Quality::OutOfRange => "out_of_range",
+            Quality::Unknown => "unknown",
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The system clock now.
+    pub fn now() -> Timestamp {
+        Timestamp::from(SystemTime::now())
+    }
+    /// Milliseconds since the epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+    /// This instant plus a duration.
+    pub fn add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0 + d.as_millis() as i64)
+    }
+    /// Seconds from `earlier` to `self` (negative if `earlier` is later).
+    pub fn secs_since(self, earlier: Timestamp) -> f64 {
+        (self.0 - earlier.0) as f64 / 1000.0
+    }
+    /// RFC 3339 UTC with milliseconds: `2026-11-25T08:00:00.123Z`.
+    pub fn rfc3339(self) -> String {
+        let dt = time::OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let fmt = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        dt.format(&fmt).unwrap_or_default()
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(t: SystemTime) -> Self {
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => Timestamp(d.as_millis() as i64),
+            Err(e) => Timestamp(-(e.duration().as_millis() as i64)),
+        }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.rfc3339())
+    }
+}
+
+/// Identity of a configured device, shared by every reading it produces.
+#[derive(Debug)]
+pub struct DeviceMeta {
+    /// Config id, unique per site (`ups1`); used in MQTT topics and InfluxDB tags.
+    pub id: Arc<str>,
+    /// Human name.
+    pub name: String,
+    /// The sticker on the equipment (Art. 14.1).
+    pub label: Option<String>,
+    /// Room id.
+    pub room: Arc<str>,
+    /// Device kind.
+    pub kind: Kind,
+}
+
+/// A device handle: cheap to clone, carried by readings.
+pub type Device = Arc<DeviceMeta>;
+
+/// One point's outcome in one poll.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The canonical point.
+    pub point: PointId,
+    /// The decoded value when `quality` is good, otherwise `None`.
+    pub value: Option<Value>,
+    /// Quality of this sample.
+    pub quality: Quality,
+}
+
+/// The result of one poll of one device: every point it maps, read at `ts`.
+#[derive(Debug, Clone)]
+pub struct Poll {
+    /// The device polled.
+    pub device: Device,
+    /// When the reply arrived (or the poll failed).
+    pub ts: Timestamp,
+    /// Whether the device answered at all (false on timeout or link failure).
+    pub comm_ok: bool,
+    /// One sample per mapped point.
+    pub samples: Vec<Sample>,
+}
+
+/// Alarm level: the regulation's two incident levels (Art. 18.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Sự cố thông thường.
+    Normal,
+    /// Sự cố nghiêm trọng.
+    Serious,
+}
+
+impl Level {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Normal => "normal",
+            Level::Serious => "serious",
+        }
+    }
+}
+
+/// An alarm state transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmState {
+    /// Condition became active (or changed level).
+    Raised,
+    /// Condition returned to normal.
+    Cleared,
+    /// An operator acknowledged it.
+    Acked,
+    /// An operator shelved it.
+    Shelved,
+}
+
+impl AlarmState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Raised => "raised",
+            AlarmState::Cleared => "cleared",
+            AlarmState::Acked => "acked",
+            AlarmState::Shelved => "shelved",
+        }
+    }
+    /// Integer code for the InfluxDB `state` field.
+    pub fn code(self) -> i64 {
+        match self {
+            AlarmState::Raised => 1,
+            AlarmState::Cleared => 0,
+            AlarmState::Acked => 2,
+            AlarmState::Shelved => 3,
+        }
+    }
+}
+
+/// An alarm event as published on MQTT and written to InfluxDB.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmEvent {
+    /// Unique id of this event (UUID v7), for de-duplication by consumers.
+    pub id: String,
+    /// Per-gateway monotonically increasing sequence number.
+    pub seq: u64,
+    /// When the transition happened.
+    pub ts: Timestamp,
+    /// Site name.
+    pub site: Arc<str>,
+    /// Device id.
+    pub device: Arc<str>,
+    /// Device kind.
+    #[serde(skip)]
+    pub kind: Kind,
+    /// Room id.
+    #[serde(skip)]
+    pub room: Arc<str>,
+    /// Point name.
+    pub point: &'static str,
+    /// Rule name (`temperature_high`, `stale`, ...).
+    pub rule: Arc<str>,
+    /// Level of the alarm.
+    pub level: Level,
+    /// Transition.
+    pub state: AlarmState,
+    /// The value that caused the transition, if numeric or boolean.
+    pub value: Option<Value>,
+    /// The threshold crossed, if any.
+    pub threshold: Option<f64>,
+    /// Operator text (Vietnamese by default), citing the article.
+    pub message: String,
+}
+
+impl AlarmEvent {
+    /// The key that identifies the alarm (not the event): `device/rule`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.device, self.rule)
+    }
+}

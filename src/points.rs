@@ -1,0 +1,262 @@
+//! The canonical point vocabulary: every name a profile may map to, per device kind.
+//!
+//! This table is the single definition of the vocabulary. Profiles, rules, sinks, the
+//! HTTP API and the dashboards speak only these names, so a UPS from any vendor ends up
+//! as the same points. `docs/POINTS.md` is generated from this table
+//! (`dc-gateway points`) and a test keeps the two equal.
+//!
+//! Vocabulary version: [`VOCABULARY_VERSION`]. Adding a point is a minor change;
+//! renaming or removing one is a breaking change for dashboards and consumers.
+
+use crate::model::Kind;
+
+/// Version of the vocabulary below, bumped on every change.
+pub const VOCABULARY_VERSION: &str = "1.0";
+
+/// What kind of value a point carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointType {
+    /// A number in the point's unit.
+    Number,
+    /// A boolean flag (`true` = the condition the name says is present).
+    Bool,
+    /// An enumeration: the canonical lowercase names; the InfluxDB integer code is the
+    /// index in this list.
+    Enum(&'static [&'static str]),
+}
+
+/// One canonical point.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PointDef {
+    /// Canonical name, unique within its kind (`battery_charge_pct`).
+    pub name: &'static str,
+    /// Unit symbol, empty for booleans and enumerations.
+    pub unit: &'static str,
+    /// Value type.
+    pub ty: PointType,
+    /// One line for operators.
+    pub doc: &'static str,
+}
+
+impl PointDef {
+    /// Integer code of an enumeration value (its position in the list).
+    pub fn enum_code(&self, value: &str) -> Option<i64> {
+        match self.ty {
+            PointType::Enum(names) => names.iter().position(|n| *n == value).map(|i| i as i64),
+            _ => None,
+        }
+    }
+}
+
+/// A reference to a canonical point; cheap to copy and compare.
+pub type PointId = &'static PointDef;
+
+const fn num(name: &'static str, unit: &'static str, doc: &'static str) -> PointDef {
+    PointDef { name, unit, ty: PointType::Number, doc }
+}
+const fn flag(name: &'static str, doc: &'static str) -> PointDef {
+    PointDef { name, unit: "", ty: PointType::Bool, doc }
+}
+const fn enumeration(
+    name: &'static str,
+    names: &'static [&'static str],
+    doc: &'static str,
+) -> PointDef {
+    PointDef { name, unit: "", ty: PointType::Enum(names), doc }
+}
+
+/// UPS output source, as UPS-MIB `upsOutputSource` and vendor maps reduce to it.
+pub const UPS_OUTPUT_SOURCE: &[&str] =
+    &["unknown", "normal", "on_battery", "on_bypass", "off", "booster", "reducer"];
+/// Generator controller mode.
+pub const GENERATOR_MODE: &[&str] = &["unknown", "stop", "auto", "manual", "test"];
+
+static UPS: &[PointDef] = &[
+    enumeration("output_source", UPS_OUTPUT_SOURCE, "What feeds the load"),
+    flag("on_battery", "Mains lost, load carried by the battery"),
+    flag("on_bypass", "Load fed through the bypass, not protected"),
+    flag("fault", "UPS reports a fault"),
+    flag("battery_replace", "Battery needs replacement"),
+    num("battery_charge_pct", "%", "Battery state of charge"),
+    num("runtime_remaining_s", "s", "Estimated runtime on battery at the present load"),
+    num("battery_voltage_v", "V", "Battery voltage"),
+    num("battery_temperature_c", "°C", "Battery temperature"),
+    num("load_pct", "%", "Output load, highest phase"),
+    num("input_voltage_v", "V", "Input voltage (phase 1)"),
+    num("input_frequency_hz", "Hz", "Input frequency"),
+    num("output_voltage_v", "V", "Output voltage (phase 1)"),
+    num("output_frequency_hz", "Hz", "Output frequency"),
+    num("output_power_kw", "kW", "Output active power"),
+];
+
+static GENERATOR: &[PointDef] = &[
+    enumeration("mode", GENERATOR_MODE, "Controller mode; only auto starts on a mains failure"),
+    flag("engine_running", "Engine running"),
+    flag("shutdown_alarm", "A shutdown alarm is active (oil pressure, coolant, overspeed, fail to start)"),
+    flag("warning_alarm", "A warning alarm is active"),
+    flag("mains_available", "Controller sees mains within limits"),
+    num("mains_voltage_l1_v", "V", "Mains voltage L1-N"),
+    num("mains_voltage_l2_v", "V", "Mains voltage L2-N"),
+    num("mains_voltage_l3_v", "V", "Mains voltage L3-N"),
+    num("mains_frequency_hz", "Hz", "Mains frequency"),
+    num("gen_voltage_l1_v", "V", "Generator voltage L1-N"),
+    num("gen_voltage_l2_v", "V", "Generator voltage L2-N"),
+    num("gen_voltage_l3_v", "V", "Generator voltage L3-N"),
+    num("gen_frequency_hz", "Hz", "Generator frequency"),
+    num("load_kw", "kW", "Generator active power"),
+    num("load_pct", "%", "Generator load, percent of nameplate kW"),
+    num("coolant_temperature_c", "°C", "Engine coolant temperature"),
+    num("oil_pressure_kpa", "kPa", "Engine oil pressure"),
+    num("fuel_level_pct", "%", "Fuel tank level"),
+    num("battery_voltage_v", "V", "Starter battery voltage"),
+    num("engine_hours_h", "h", "Engine run hours"),
+];
+
+static COOLING: &[PointDef] = &[
+    flag("unit_on", "Unit running"),
+    flag("common_alarm", "Any alarm active on the unit"),
+    flag("critical_alarm", "Critical alarm: compressor pressure, fan failure"),
+    flag("filter_dirty", "Air filter needs service"),
+    num("supply_air_temperature_c", "°C", "Supply (discharge) air temperature"),
+    num("return_air_temperature_c", "°C", "Return air temperature"),
+    num("setpoint_c", "°C", "Temperature set point"),
+    num("humidity_pct", "%", "Return air relative humidity"),
+];
+
+static CLIMATE: &[PointDef] = &[
+    num("temperature_c", "°C", "Air temperature (rack inlet or room)"),
+    num("humidity_pct", "%", "Relative humidity"),
+    num("dew_point_c", "°C", "Dew point; derived from temperature and humidity when not reported"),
+];
+
+static FIRE_PANEL: &[PointDef] = &[
+    flag("fire_alarm", "Fire alarm"),
+    flag("extinguishant_released", "Extinguishing agent released"),
+    flag("fault", "Panel fault / trouble"),
+    flag("supervisory", "Supervisory condition"),
+];
+
+static LEAK: &[PointDef] = &[flag("leak_detected", "Water detected on the sensing rope or spot")];
+
+static DOOR: &[PointDef] = &[flag("door_open", "Door open")];
+
+static NVR: &[PointDef] = &[
+    flag("recording", "Recorder is recording"),
+    flag("disk_fault", "A recording disk has failed"),
+    num("retention_days", "d", "Days of recordings kept"),
+];
+
+static SURGE: &[PointDef] = &[flag("protector_tripped", "Surge / lightning protector tripped")];
+
+static POWER_METER: &[PointDef] = &[
+    flag("mains_present", "Voltage present on all phases"),
+    num("voltage_l1_v", "V", "Voltage L1-N"),
+    num("voltage_l2_v", "V", "Voltage L2-N"),
+    num("voltage_l3_v", "V", "Voltage L3-N"),
+    num("current_l1_a", "A", "Current L1"),
+    num("current_l2_a", "A", "Current L2"),
+    num("current_l3_a", "A", "Current L3"),
+    num("frequency_hz", "Hz", "Frequency"),
+    num("active_power_kw", "kW", "Total active power"),
+    num("power_factor", "", "Total power factor"),
+    num("energy_kwh", "kWh", "Imported active energy"),
+];
+
+static GATEWAY: &[PointDef] = &[
+    flag("clock_synced", "System clock synchronised (Art. 16.6)"),
+    num("uptime_s", "s", "Gateway process uptime"),
+    num("buffer_used_pct", "%", "Highest sink buffer fill, percent of its budget"),
+];
+
+/// The points of one device kind.
+pub fn points_of(kind: Kind) -> &'static [PointDef] {
+    match kind {
+        Kind::Ups => UPS,
+        Kind::Generator => GENERATOR,
+        Kind::Cooling => COOLING,
+        Kind::Climate => CLIMATE,
+        Kind::FirePanel => FIRE_PANEL,
+        Kind::Leak => LEAK,
+        Kind::Door => DOOR,
+        Kind::Nvr => NVR,
+        Kind::Surge => SURGE,
+        Kind::PowerMeter => POWER_METER,
+        Kind::Gateway => GATEWAY,
+    }
+}
+
+/// Look a canonical point up by kind and name.
+pub fn lookup(kind: Kind, name: &str) -> Option<PointId> {
+    points_of(kind).iter().find(|p| p.name == name)
+}
+
+/// The vocabulary as Markdown: the content of `docs/POINTS.md`.
+pub fn markdown() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Canonical points\n");
+    let _ = writeln!(
+        out,
+        "Vocabulary version {VOCABULARY_VERSION}. Generated by `dc-gateway points`; a test keeps this file equal to the code.\n\n\
+         Every profile maps vendor registers or OIDs to these names, so rules, dashboards and\n\
+         consumers work for any vendor. In InfluxDB, booleans are boolean fields and\n\
+         enumerations are integer fields whose code is the position in the list below\n\
+         (0-based); MQTT and the HTTP API carry the lowercase name.\n"
+    );
+    for kind in Kind::ALL {
+        let _ = writeln!(out, "## `{}`\n", kind.as_str());
+        let _ = writeln!(out, "| Point | Type | Unit | Meaning |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for p in points_of(kind) {
+            let ty = match p.ty {
+                PointType::Number => "number".to_string(),
+                PointType::Bool => "boolean".to_string(),
+                PointType::Enum(names) => {
+                    let codes: Vec<String> =
+                        names.iter().enumerate().map(|(i, n)| format!("{i}={n}")).collect();
+                    format!("enum ({})", codes.join(", "))
+                }
+            };
+            let _ = writeln!(out, "| `{}` | {} | {} | {} |", p.name, ty, p.unit, p.doc);
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_within_each_kind() {
+        for kind in Kind::ALL {
+            let pts = points_of(kind);
+            for (i, a) in pts.iter().enumerate() {
+                assert!(
+                    pts[i + 1..].iter().all(|b| b.name != a.name),
+                    "{} repeated in {}",
+                    a.name,
+                    kind.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn enum_code_is_position() {
+        let p = lookup(Kind::Ups, "output_source").unwrap();
+        assert_eq!(p.enum_code("on_battery"), Some(2));
+        assert_eq!(p.enum_code("nonsense"), None);
+    }
+
+    #[test]
+    fn docs_points_md_matches_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/POINTS.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == markdown(),
+            "docs/POINTS.md is out of date: run `cargo run -- points > docs/POINTS.md`"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Sinks: where readings and alarm events leave the gateway (InfluxDB, MQTT, ...).
+//!
+//! The split of work between a queue and a sink (CONTRACTS.md):
+//! - the **queue** ([`worker`]) owns *when*: batch size, retry timing and backoff, the
+//!   budget, replay order;
+//! - the **sink** ([`Sink`]) owns *how*: encoding, compression, the network call, and
+//!   classifying the far end's answer as an [`Outcome`].
+//!
+//! A record leaves the queue only when the sink reports the far end confirmed it
+//! (HTTP 2xx, MQTT PUBACK). The sink never sees the queue, so the in-memory queue of
+//! today can be replaced by a durable one without touching any sink.
+
+pub mod influx;
+pub mod mqtt;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{AlarmEvent, Poll};
+
+/// One unit of work for a sink.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// Every sample of one poll of one device.
+    Poll(Arc<Poll>),
+    /// An alarm transition; must never be lost.
+    Alarm(Arc<AlarmEvent>),
+}
+
+impl Record {
+    /// Alarm events are kept before readings when a budget is exceeded.
+    pub fn is_alarm(&self) -> bool {
+        matches!(self, Record::Alarm(_))
+    }
+    /// Time of the record, for replay order and oldest-age reporting.
+    pub fn ts(&self) -> crate::model::Timestamp {
+        match self {
+            Record::Poll(p) => p.ts,
+            Record::Alarm(a) => a.ts,
+        }
+    }
+    /// Rough size in bytes, for budget accounting.
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            Record::Poll(p) => 64 + p.samples.len() * 24,
+            Record::Alarm(a) => 256 + a.message.len(),
+        }
+    }
+}
+
+/// What happened to a batch handed to [`Sink::deliver`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The far end confirmed every record of the batch.
+    Delivered,
+    /// Nothing (or not all) was confirmed; try the whole batch again later.
+    /// `after` is the far end's own hint (`Retry-After`), if it gave one.
+    Retry {
+        /// Wait at least this long, if the far end said so.
+        after: Option<Duration>,
+        /// Why, for logs and the API.
+        reason: String,
+    },
+    /// The batch is too large for the far end (HTTP 413): split it and send the halves.
+    Split,
+    /// The far end stored the batch except these records, which it refused for good
+    /// (index into the batch, reason). They go to the dead-letter store.
+    Rejected {
+        /// Records the far end refused, by index in the batch, with its reason.
+        records: Vec<(usize, String)>,
+    },
+}
+
+/// A destination for records.
+///
+/// Implementations must be cancel-safe only at `deliver` boundaries; a batch handed to
+/// `deliver` is retried whole unless the outcome says otherwise, so delivery is
+/// at-least-once.
+#[allow(async_fn_in_trait)]
+pub trait Sink: Send + 'static {
+    /// Configured name (`influx`, `mqtt`), used in metrics and the API.
+    fn name(&self) -> &str;
+    /// Sink kind (`influxdb`, `mqtt`).
+    fn kind(&self) -> &'static str;
+    /// Whether the sink currently believes its far end is reachable.
+    fn connected(&self) -> bool;
+    /// Deliver a batch; resolve only once the far end has answered.
+    fn deliver(&mut self, batch: &[Record]) -> impl std::future::Future<Output = Outcome> + Send;
+}

@@ -1,0 +1,161 @@
+//! The live picture of the site: latest value and quality of every point, active
+//! alarms and sink status. Written by the runtime, read by the web page and API.
+//!
+//! Updates are also broadcast (`Update`) so the wall view can refresh without a reload.
+
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::model::{Device, Kind, Level, Quality, Timestamp, Value};
+use crate::points::PointId;
+
+/// A room as shown on the wall view.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomInfo {
+    /// Room id.
+    pub id: Arc<str>,
+    /// Display name.
+    pub name: String,
+}
+
+/// Latest state of one point.
+#[derive(Debug, Clone)]
+pub struct PointState {
+    /// The canonical point.
+    pub point: PointId,
+    /// Last good value (kept after a failed read), `None` if never read.
+    pub value: Option<Value>,
+    /// Quality of the latest attempt.
+    pub quality: Quality,
+    /// Time of the last good read.
+    pub ts: Option<Timestamp>,
+}
+
+/// One device with its points.
+#[derive(Debug, Clone)]
+pub struct DeviceState {
+    /// Identity.
+    pub meta: Device,
+    /// Rack / position.
+    pub location: Option<String>,
+    /// Whether the last poll got an answer.
+    pub comm_ok: bool,
+    /// Time of the last poll attempt.
+    pub last_poll: Option<Timestamp>,
+    /// Points in profile order.
+    pub points: Vec<PointState>,
+}
+
+/// An active (raised, not yet cleared) alarm.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveAlarm {
+    /// Id of the event that raised it.
+    pub id: String,
+    /// `device/rule`.
+    pub key: String,
+    /// Device id.
+    pub device: Arc<str>,
+    /// Device kind.
+    #[serde(skip)]
+    pub kind: Kind,
+    /// Point name.
+    pub point: &'static str,
+    /// Rule name.
+    pub rule: Arc<str>,
+    /// Current level.
+    pub level: Level,
+    /// `raised` (later: `acked`, `shelved`).
+    pub state: &'static str,
+    /// When it was raised.
+    pub since: Timestamp,
+    /// The value that raised it.
+    pub value: Option<Value>,
+    /// The threshold crossed.
+    pub threshold: Option<f64>,
+    /// Operator text.
+    pub message: String,
+}
+
+/// Status of one sink, as `GET /api/v1/sinks` reports it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SinkStatus {
+    /// Configured name.
+    pub name: String,
+    /// `influxdb` or `mqtt`.
+    pub kind: &'static str,
+    /// Whether the far end is reachable.
+    pub connected: bool,
+    /// Records waiting.
+    pub queued: u64,
+    /// Approximate bytes waiting.
+    pub queued_bytes: u64,
+    /// Age of the oldest waiting record, seconds.
+    pub oldest_age_s: f64,
+    /// Records confirmed.
+    pub delivered: u64,
+    /// Failed attempts retried.
+    pub retried: u64,
+    /// Records dropped over budget.
+    pub dropped: u64,
+    /// Records refused for good.
+    pub dead_lettered: u64,
+}
+
+/// Everything the page and API show.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Site id.
+    pub site: String,
+    /// Display title.
+    pub title: String,
+    /// `vi` or `en`.
+    pub language: String,
+    /// Rooms in config order.
+    pub rooms: Vec<RoomInfo>,
+    /// Devices in config order.
+    pub devices: Vec<DeviceState>,
+    /// Active alarms, most serious first.
+    pub alarms: Vec<ActiveAlarm>,
+    /// Sink status.
+    pub sinks: Vec<SinkStatus>,
+    /// Last time every poller and sink made progress (for `/healthz`).
+    pub last_progress: Option<Timestamp>,
+}
+
+/// What changed, for live clients (server-sent events).
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// New readings of a device (index into `Live::devices`).
+    Device(usize),
+    /// The set of active alarms changed.
+    Alarms,
+}
+
+/// Shared handle: the state plus the update channel.
+#[derive(Clone)]
+pub struct Shared {
+    /// The live picture.
+    pub live: Arc<RwLock<Live>>,
+    /// Change notifications.
+    pub updates: broadcast::Sender<Update>,
+}
+
+impl Shared {
+    /// A new shared state.
+    pub fn new(live: Live) -> Shared {
+        let (updates, _) = broadcast::channel(1024);
+        Shared { live: Arc::new(RwLock::new(live)), updates }
+    }
+
+    /// Read the state; a poisoned lock (a panic elsewhere) still gives the data.
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Live> {
+        self.live.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write the state.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Live> {
+        self.live.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
