@@ -13,8 +13,14 @@
 #![allow(clippy::new_without_default)]
 
 pub mod config;
+pub mod demo;
 pub mod metrics;
 pub mod model;
 pub mod points;
+pub mod runtime;
+pub mod rules;
+pub mod sim;
 pub mod sinks;
+pub mod sources;
 pub mod state;
+pub mod web;

@@ -1,1 +1,167 @@
-fn main() {}
+//! The `dc-gateway` command line: parse arguments, set up logging, load the config,
+//! run. Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use dc_gateway::{config, demo, points, runtime};
+
+/// Facility-monitoring gateway for a data center.
+#[derive(Parser)]
+#[command(name = "dc-gateway", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway with a site config.
+    Run {
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Check a site config and print every problem found.
+    CheckConfig {
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Run the gateway on a built-in simulated site (no external services needed).
+    Demo {
+        /// Web page and API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Also publish to this MQTT broker (`mqtt://user:pass@host:port`, `mqtts://...`).
+        #[arg(long)]
+        mqtt: Option<String>,
+        /// Also write to this InfluxDB (`http://host:port?org=O&bucket=B` with
+        /// `DCGW_INFLUX_TOKEN`, or `http://host:port?db=D`).
+        #[arg(long)]
+        influx: Option<String>,
+        /// Directory for state (durable queues, journal).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Read one device once and print raw registers and decoded points.
+    Probe {
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Device id.
+        #[arg(long)]
+        device: String,
+    },
+    /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
+    Points,
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("DCGW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Points => {
+            print!("{}", points::markdown());
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { config: path } => match config::load(&path) {
+            Ok(site) => {
+                println!(
+                    "{}: OK — site {:?}, {} rooms, {} devices",
+                    path.display(),
+                    site.name.as_ref(),
+                    site.rooms.len(),
+                    site.devices.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errs) => {
+                eprintln!("{errs}");
+                eprintln!("{} problem(s) found", errs.0.len());
+                ExitCode::from(2)
+            }
+        },
+        other => {
+            init_tracing();
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(run(other)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Run { config: path } => {
+            let site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let running = runtime::start(site).await?;
+            tracing::info!(web = %running.web_addr, "dc-gateway running");
+            wait_for_signal().await;
+            tracing::info!("stopping");
+            Ok(())
+        }
+        Command::Demo { listen, mqtt, influx, state_dir: _ } => {
+            let token = std::env::var("DCGW_INFLUX_TOKEN").ok();
+            let (running, _sim) = demo::start(listen, mqtt.as_deref(), influx.as_deref(), token).await?;
+            println!("dc-gateway demo: wall view on http://{}/", running.web_addr);
+            wait_for_signal().await;
+            Ok(())
+        }
+        Command::Probe { config: path, device } => {
+            let site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let d = site
+                .devices
+                .iter()
+                .find(|d| d.meta.id.as_ref() == device)
+                .with_context(|| format!("no device {device:?} in {}", path.display()))?;
+            let report = dc_gateway::sources::modbus::probe(&runtime::tcp_device(d)).await?;
+            print!("{report}");
+            Ok(())
+        }
+        // Handled before the runtime starts.
+        Command::CheckConfig { .. } | Command::Points => Ok(()),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -354,3 +354,14 @@ impl AlarmEvent {
         format!("{}/{}", self.device, self.rule)
     }
 }
+
+/// Language of alarm texts and the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// Vietnamese, with diacritics (default).
+    #[default]
+    Vi,
+    /// English.
+    En,
+}

@@ -28,6 +28,8 @@ pub struct MqttConfig {
     pub keep_alive: Duration,
     /// Queue limit in records.
     pub max_queued: usize,
+    /// How long a batch with alarm events waits for every PUBACK before it is retried.
+    pub ack_timeout: Duration,
 }
 
 impl MqttConfig {
@@ -56,6 +58,7 @@ impl MqttConfig {
             prefix: format!("dcgw/{site}"),
             keep_alive: Duration::from_secs(10),
             max_queued: 100_000,
+            ack_timeout: Duration::from_secs(10),
         })
     }
 }

@@ -1,0 +1,727 @@
+//! The rule engine: one state machine per (device, rule), driven by polls and ticks.
+//!
+//! [`Engine::on_poll`] evaluates a device's rules against one poll at the poll's own
+//! time; [`Engine::tick`] lets time pass (on-delays that end between polls,
+//! communication loss). Both return the alarm events of the transitions they caused,
+//! in a deterministic order (devices in the order they were added, rules in spec
+//! order, the device's `comm_lost` first on a poll).
+//!
+//! Invariants:
+//! - For every (device, rule) the events alternate correctly: a `Raised` always changes
+//!   the level (raise, escalation, de-escalation), a `Cleared` only follows an active
+//!   alarm; two `Raised` at the same level never follow each other.
+//! - `seq` is strictly increasing across all events of an engine, starting at the
+//!   `next_seq` given to [`Engine::new`]; `id` is a UUID v7 built from the event time,
+//!   a hash of the site and `seq`, so it is unique per site and replay-deterministic.
+//! - No clock reads: time comes only from `poll.ts` and the `now` given to `tick`.
+//!
+//! The semantics (hysteresis, on-delay, bad quality, rate of change, communication
+//! loss) are described in the [module documentation](super).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{
+    AlarmEvent, AlarmState, Device, DeviceMeta, Language, Level, Poll, Quality, Timestamp, Value,
+};
+use crate::state::ActiveAlarm;
+
+use super::messages::{self, Side};
+use super::spec::{Condition, RuleSpec};
+
+/// Poll intervals after which a point's last good sample is too old to complete an
+/// on-delay, when the device has no enabled `comm_lost` rule.
+const DEFAULT_STALE_INTERVALS: u32 = 3;
+
+/// Evaluates alarm rules for a set of devices. See the [module docs](self).
+pub struct Engine {
+    out: Emitter,
+    devices: Vec<DeviceSlot>,
+    index: HashMap<Arc<str>, usize>,
+}
+
+/// What every event needs besides the transition itself.
+struct Emitter {
+    site: Arc<str>,
+    site_hash: u32,
+    language: Language,
+    next_seq: u64,
+}
+
+struct DeviceSlot {
+    device: Device,
+    /// Silence that raises `comm_lost`, ms.
+    comm_horizon_ms: i64,
+    /// A point's last good sample older than this cannot complete an on-delay, ms.
+    stale_ms: i64,
+    /// First poll or tick the engine saw for this device.
+    first_seen: Option<Timestamp>,
+    /// Latest poll with `comm_ok`.
+    last_ok: Option<Timestamp>,
+    rules: Vec<RuleSlot>,
+}
+
+struct RuleSlot {
+    spec: RuleSpec,
+    st: RuleState,
+    active: Option<Active>,
+}
+
+/// The alarm as it stands while active.
+struct Active {
+    level: Level,
+    since: Timestamp,
+    id: String,
+    value: Option<Value>,
+    threshold: Option<f64>,
+    message: String,
+}
+
+enum RuleState {
+    /// Above, Below, Flag, EnumNot.
+    Levels(LevelState),
+    /// RateOfChange.
+    Rate(Window),
+    /// CommLost: its state is the device's `last_ok`.
+    Comm,
+}
+
+#[derive(Default)]
+struct LevelState {
+    /// Since when the raise condition of Normal (index 0) and Serious (index 1) has
+    /// held continuously.
+    since: [Option<Timestamp>; 2],
+    /// Latest sample of the point: time, and the value when it was good and usable.
+    last: Option<(Timestamp, Option<Value>)>,
+    /// Time of the latest good sample.
+    last_good: Option<Timestamp>,
+}
+
+/// Sliding-window max and min (monotonic queues), amortised O(1) per sample.
+#[derive(Default)]
+struct Window {
+    max: VecDeque<(i64, f64)>,
+    min: VecDeque<(i64, f64)>,
+    last_ts: Option<i64>,
+}
+
+impl Window {
+    /// Add a sample; out-of-order samples are ignored.
+    fn push(&mut self, ts: i64, v: f64) {
+        if self.last_ts.is_some_and(|l| ts < l) {
+            return;
+        }
+        self.last_ts = Some(ts);
+        while self.max.back().is_some_and(|&(_, b)| b <= v) {
+            self.max.pop_back();
+        }
+        self.max.push_back((ts, v));
+        while self.min.back().is_some_and(|&(_, b)| b >= v) {
+            self.min.pop_back();
+        }
+        self.min.push_back((ts, v));
+    }
+
+    /// Drop samples older than `start` and return max − min of the rest.
+    fn delta_since(&mut self, start: i64) -> Option<f64> {
+        while self.max.front().is_some_and(|&(t, _)| t < start) {
+            self.max.pop_front();
+        }
+        while self.min.front().is_some_and(|&(t, _)| t < start) {
+            self.min.pop_front();
+        }
+        Some(self.max.front()?.1 - self.min.front()?.1)
+    }
+}
+
+fn level_index(l: Level) -> usize {
+    match l {
+        Level::Normal => 0,
+        Level::Serious => 1,
+    }
+}
+
+fn ms(secs: f64) -> i64 {
+    (secs * 1000.0).round() as i64
+}
+
+/// FNV-1a, 32 bits: a stable hash of the site name for event ids.
+fn fnv1a(s: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// UUID v7: 48-bit Unix ms of the event, then (after the version and variant bits) 18
+/// bits of the site hash and the low 56 bits of `seq`.
+fn event_id(site_hash: u32, ts: Timestamp, seq: u64) -> String {
+    let millis = u64::try_from(ts.millis()).unwrap_or(0);
+    let mut b = [0u8; 10];
+    b[..3].copy_from_slice(&site_hash.to_be_bytes()[1..]);
+    b[3..].copy_from_slice(&seq.to_be_bytes()[1..]);
+    uuid::Builder::from_unix_timestamp_millis(millis, &b)
+        .into_uuid()
+        .to_string()
+}
+
+/// One transition to report.
+struct Transition {
+    level: Level,
+    state: AlarmState,
+    value: Option<Value>,
+    threshold: Option<f64>,
+    message: String,
+}
+
+impl Emitter {
+    /// Build the event and update the rule's active alarm.
+    fn emit(
+        &mut self,
+        dev: &DeviceMeta,
+        slot: &mut RuleSlot,
+        now: Timestamp,
+        t: Transition,
+    ) -> AlarmEvent {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let id = event_id(self.site_hash, now, seq);
+        match t.state {
+            AlarmState::Cleared => slot.active = None,
+            _ => {
+                let since = slot.active.as_ref().map_or(now, |a| a.since);
+                slot.active = Some(Active {
+                    level: t.level,
+                    since,
+                    id: id.clone(),
+                    value: t.value.clone(),
+                    threshold: t.threshold,
+                    message: t.message.clone(),
+                });
+            }
+        }
+        AlarmEvent {
+            id,
+            seq,
+            ts: now,
+            site: self.site.clone(),
+            device: dev.id.clone(),
+            kind: dev.kind,
+            room: dev.room.clone(),
+            point: slot.spec.point,
+            rule: slot.spec.name.clone(),
+            level: t.level,
+            state: t.state,
+            value: t.value,
+            threshold: t.threshold,
+            message: t.message,
+        }
+    }
+}
+
+/// The level whose raise condition a value meets, or `None` if none; `Err(())` when
+/// the value does not fit the rule (wrong type, not finite) and is not evaluated.
+fn raw_level(cond: &Condition, v: &Value) -> Result<Option<Level>, ()> {
+    match cond {
+        Condition::Above {
+            normal, serious, ..
+        }
+        | Condition::Below {
+            normal, serious, ..
+        } => {
+            let x = v.as_f64().filter(|x| x.is_finite()).ok_or(())?;
+            let beyond = |limit: &Option<f64>| match cond {
+                Condition::Above { .. } => limit.is_some_and(|l| x > l),
+                _ => limit.is_some_and(|l| x < l),
+            };
+            Ok(if beyond(serious) {
+                Some(Level::Serious)
+            } else if beyond(normal) {
+                Some(Level::Normal)
+            } else {
+                None
+            })
+        }
+        Condition::Flag { when, level, .. } => {
+            let b = match v {
+                Value::Bool(b) => *b,
+                Value::Number(x) if x.is_finite() => *x != 0.0,
+                _ => return Err(()),
+            };
+            Ok((b == *when).then_some(*level))
+        }
+        Condition::EnumNot { allowed, level, .. } => match v {
+            Value::Enum(s) => Ok((!allowed.contains(s)).then_some(*level)),
+            _ => Err(()),
+        },
+        Condition::RateOfChange { .. } | Condition::CommLost { .. } => Err(()),
+    }
+}
+
+/// The highest level at or below `cur` that the value still holds, hysteresis
+/// included (for thresholds: above `limit − hysteresis` for `Above`).
+fn hold_level(cond: &Condition, cur: Option<Level>, v: &Value) -> Option<Level> {
+    let cur = cur?;
+    match cond {
+        Condition::Above {
+            normal,
+            serious,
+            hysteresis,
+            ..
+        }
+        | Condition::Below {
+            normal,
+            serious,
+            hysteresis,
+            ..
+        } => {
+            let x = v.as_f64()?;
+            let holds = |limit: &Option<f64>| match cond {
+                Condition::Above { .. } => limit.is_some_and(|l| x > l - hysteresis),
+                _ => limit.is_some_and(|l| x < l + hysteresis),
+            };
+            if cur == Level::Serious && holds(serious) {
+                Some(Level::Serious)
+            } else if holds(normal) {
+                Some(Level::Normal)
+            } else {
+                None
+            }
+        }
+        _ => raw_level(cond, v).ok().flatten(),
+    }
+}
+
+fn on_delay_ms(cond: &Condition) -> i64 {
+    match cond {
+        Condition::Above { on_delay_s, .. }
+        | Condition::Below { on_delay_s, .. }
+        | Condition::Flag { on_delay_s, .. }
+        | Condition::EnumNot { on_delay_s, .. } => ms(*on_delay_s),
+        _ => 0,
+    }
+}
+
+/// The event payload of a level rule reaching `new` (from `cur`).
+fn level_transition(
+    lang: Language,
+    dev: &DeviceMeta,
+    spec: &RuleSpec,
+    cur: Option<Level>,
+    new: Option<Level>,
+    v: &Value,
+) -> Option<Transition> {
+    let (state, level) = match (cur, new) {
+        (None, None) => return None,
+        (Some(a), Some(b)) if a == b => return None,
+        (_, Some(b)) => (AlarmState::Raised, b),
+        (Some(a), None) => (AlarmState::Cleared, a),
+    };
+    let art = spec.article;
+    let (threshold, message) = match &spec.condition {
+        Condition::Above {
+            normal, serious, ..
+        }
+        | Condition::Below {
+            normal, serious, ..
+        } => {
+            let side = if matches!(spec.condition, Condition::Above { .. }) {
+                Side::Above
+            } else {
+                Side::Below
+            };
+            let x = v.as_f64().unwrap_or(f64::NAN);
+            let limit = match (state, level) {
+                (AlarmState::Raised, Level::Serious) => serious.or(*normal),
+                (AlarmState::Raised, _) => normal.or(*serious),
+                // A clear is governed by the normal limit when there is one.
+                _ => normal.or(*serious),
+            };
+            let limit = limit.unwrap_or(f64::NAN);
+            let msg = if state == AlarmState::Raised {
+                messages::threshold_raised(lang, dev, spec.point, side, x, limit, level, art)
+            } else {
+                messages::threshold_cleared(lang, dev, spec.point, side, x, limit, art)
+            };
+            (Some(limit), msg)
+        }
+        Condition::Flag { on_delay_s, .. } | Condition::EnumNot { on_delay_s, .. } => {
+            let lvl = (state == AlarmState::Raised).then_some(level);
+            (
+                None,
+                messages::condition(lang, dev, spec.point, Some(v), *on_delay_s, lvl, art),
+            )
+        }
+        _ => return None,
+    };
+    Some(Transition {
+        level,
+        state,
+        value: Some(v.clone()),
+        threshold,
+        message,
+    })
+}
+
+impl DeviceSlot {
+    fn new(device: Device, poll_interval: Duration, rules: Vec<RuleSpec>) -> DeviceSlot {
+        let interval_ms = i64::try_from(poll_interval.as_millis()).unwrap_or(i64::MAX);
+        let comm_intervals = rules
+            .iter()
+            .filter(|r| r.enabled)
+            .find_map(|r| match r.condition {
+                Condition::CommLost { intervals, .. } => Some(intervals.max(1)),
+                _ => None,
+            });
+        let comm_horizon_ms = interval_ms
+            .saturating_mul(i64::from(comm_intervals.unwrap_or(DEFAULT_STALE_INTERVALS)));
+        let rules = rules
+            .into_iter()
+            .filter(|r| r.enabled)
+            .map(|spec| {
+                let st = match spec.condition {
+                    Condition::RateOfChange { .. } => RuleState::Rate(Window::default()),
+                    Condition::CommLost { .. } => RuleState::Comm,
+                    _ => RuleState::Levels(LevelState::default()),
+                };
+                RuleSlot {
+                    spec,
+                    st,
+                    active: None,
+                }
+            })
+            .collect();
+        DeviceSlot {
+            device,
+            comm_horizon_ms,
+            stale_ms: comm_horizon_ms,
+            first_seen: None,
+            last_ok: None,
+            rules,
+        }
+    }
+
+    /// Raise `comm_lost` if the device has been silent for the horizon.
+    fn check_comm(&mut self, out: &mut Emitter, now: Timestamp, events: &mut Vec<AlarmEvent>) {
+        let Some(reference) = self.last_ok.or(self.first_seen) else {
+            return;
+        };
+        let silence_ms = now.millis() - reference.millis();
+        if silence_ms < self.comm_horizon_ms {
+            return;
+        }
+        let dev = self.device.clone();
+        let horizon_s = self.comm_horizon_ms as f64 / 1000.0;
+        for slot in &mut self.rules {
+            let Condition::CommLost { intervals, level } = slot.spec.condition else {
+                continue;
+            };
+            if slot.active.is_some() {
+                continue;
+            }
+            let message = messages::comm_lost(
+                out.language,
+                &dev,
+                horizon_s,
+                intervals,
+                level,
+                slot.spec.article,
+            );
+            let t = Transition {
+                level,
+                state: AlarmState::Raised,
+                value: Some(Value::Number(silence_ms as f64 / 1000.0)),
+                threshold: Some(horizon_s),
+                message,
+            };
+            events.push(out.emit(&dev, slot, now, t));
+        }
+    }
+
+    /// Clear `comm_lost` on a poll with `comm_ok`.
+    fn comm_ok(&mut self, out: &mut Emitter, now: Timestamp, events: &mut Vec<AlarmEvent>) {
+        let silence_s = self.last_ok.or(self.first_seen).map(|r| now.secs_since(r));
+        self.last_ok = Some(self.last_ok.map_or(now, |l| l.max(now)));
+        let dev = self.device.clone();
+        let horizon_s = self.comm_horizon_ms as f64 / 1000.0;
+        for slot in &mut self.rules {
+            let Condition::CommLost { .. } = slot.spec.condition else {
+                continue;
+            };
+            let Some(active) = &slot.active else {
+                continue;
+            };
+            let t = Transition {
+                level: active.level,
+                state: AlarmState::Cleared,
+                value: silence_s.map(Value::Number),
+                threshold: Some(horizon_s),
+                message: messages::comm_restored(out.language, &dev, slot.spec.article),
+            };
+            events.push(out.emit(&dev, slot, now, t));
+        }
+    }
+}
+
+/// Evaluate a level rule (thresholds, flags, states) at `now`. With `sample`, a new
+/// good value arrived; without, time passed (tick) and only a raise can happen.
+fn eval_level(
+    out: &mut Emitter,
+    dev: &DeviceMeta,
+    stale_ms: i64,
+    slot: &mut RuleSlot,
+    now: Timestamp,
+    sample: Option<(&Value, Option<Level>)>,
+    events: &mut Vec<AlarmEvent>,
+) {
+    let RuleState::Levels(st) = &mut slot.st else {
+        return;
+    };
+    let cur = slot.active.as_ref().map(|a| a.level);
+    let delay = on_delay_ms(&slot.spec.condition);
+    let value = match sample {
+        Some((v, raw)) => {
+            // Two good samples further apart than the staleness horizon are not
+            // "continuous": the on-delay starts again.
+            if st
+                .last_good
+                .is_some_and(|g| now.millis() - g.millis() > stale_ms)
+            {
+                st.since = [None, None];
+            }
+            for l in [Level::Normal, Level::Serious] {
+                let i = level_index(l);
+                if raw.is_some_and(|r| r >= l) {
+                    st.since[i].get_or_insert(now);
+                } else {
+                    st.since[i] = None;
+                }
+            }
+            st.last = Some((now, Some(v.clone())));
+            st.last_good = Some(now);
+            v.clone()
+        }
+        None => match &st.last {
+            Some((ts, Some(v))) if now.millis() - ts.millis() <= stale_ms => v.clone(),
+            _ => return,
+        },
+    };
+    let elapsed = |i: usize| st.since[i].is_some_and(|s| now.millis() - s.millis() >= delay);
+    let candidate = if elapsed(1) {
+        Some(Level::Serious)
+    } else if elapsed(0) {
+        Some(Level::Normal)
+    } else {
+        None
+    };
+    let held = if sample.is_some() {
+        hold_level(&slot.spec.condition, cur, &value)
+    } else {
+        cur
+    };
+    let new = candidate.max(held);
+    if let Some(t) = level_transition(out.language, dev, &slot.spec, cur, new, &value) {
+        events.push(out.emit(dev, slot, now, t));
+    }
+}
+
+/// Evaluate a rate-of-change rule on a new good number.
+fn eval_rate(
+    out: &mut Emitter,
+    dev: &DeviceMeta,
+    slot: &mut RuleSlot,
+    now: Timestamp,
+    x: f64,
+    events: &mut Vec<AlarmEvent>,
+) {
+    let Condition::RateOfChange {
+        max_delta,
+        window_s,
+        level,
+    } = slot.spec.condition
+    else {
+        return;
+    };
+    let RuleState::Rate(win) = &mut slot.st else {
+        return;
+    };
+    win.push(now.millis(), x);
+    let Some(delta) = win.delta_since(now.millis() - ms(window_s)) else {
+        return;
+    };
+    let over = delta > max_delta;
+    let lang = out.language;
+    let (state, lvl) = match (&slot.active, over) {
+        (None, true) => (AlarmState::Raised, level),
+        (Some(a), false) => (AlarmState::Cleared, a.level),
+        _ => return,
+    };
+    let text_level = (state == AlarmState::Raised).then_some(lvl);
+    let message = messages::rate(
+        lang,
+        dev,
+        slot.spec.point,
+        delta,
+        max_delta,
+        window_s,
+        text_level,
+        slot.spec.article,
+    );
+    let t = Transition {
+        level: lvl,
+        state,
+        value: Some(Value::Number(delta)),
+        threshold: Some(max_delta),
+        message,
+    };
+    events.push(out.emit(dev, slot, now, t));
+}
+
+impl Engine {
+    /// An engine for a site. Texts are in `language`; the first event gets sequence
+    /// number `next_seq` (restore it from the journal so `seq` keeps increasing across
+    /// restarts).
+    pub fn new(site: Arc<str>, language: Language, next_seq: u64) -> Engine {
+        let site_hash = fnv1a(&site);
+        Engine {
+            out: Emitter {
+                site,
+                site_hash,
+                language,
+                next_seq,
+            },
+            devices: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Add a device with its rules (overrides already applied). Disabled rules are
+    /// dropped. Adding a device id again replaces its rules and forgets its state.
+    pub fn add_device(&mut self, device: Device, poll_interval: Duration, rules: Vec<RuleSpec>) {
+        let slot = DeviceSlot::new(device.clone(), poll_interval, rules);
+        match self.index.get(&device.id) {
+            Some(&i) => self.devices[i] = slot,
+            None => {
+                self.index.insert(device.id.clone(), self.devices.len());
+                self.devices.push(slot);
+            }
+        }
+    }
+
+    /// Evaluate one poll at `poll.ts`. A poll of an unknown device gives no events.
+    pub fn on_poll(&mut self, poll: &Poll) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let Some(&i) = self.index.get(&poll.device.id) else {
+            return events;
+        };
+        let out = &mut self.out;
+        let d = &mut self.devices[i];
+        let now = poll.ts;
+        d.first_seen.get_or_insert(now);
+        if poll.comm_ok {
+            d.comm_ok(out, now, &mut events);
+        } else {
+            d.check_comm(out, now, &mut events);
+        }
+        let dev = d.device.clone();
+        let stale_ms = d.stale_ms;
+        for slot in &mut d.rules {
+            let Some(sample) = poll
+                .samples
+                .iter()
+                .find(|s| s.point.name == slot.spec.point)
+            else {
+                continue;
+            };
+            let good = match (&sample.quality, &sample.value) {
+                (Quality::Good, Some(v)) => Some(v),
+                _ => None,
+            };
+            match slot.spec.condition {
+                Condition::CommLost { .. } => continue,
+                Condition::RateOfChange { .. } => {
+                    if let Some(x) = good.and_then(Value::as_f64).filter(|x| x.is_finite()) {
+                        eval_rate(out, &dev, slot, now, x, &mut events);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            match good.map(|v| (v, raw_level(&slot.spec.condition, v))) {
+                Some((v, Ok(raw))) => {
+                    eval_level(out, &dev, stale_ms, slot, now, Some((v, raw)), &mut events)
+                }
+                // Bad quality or an unusable value: keep the alarm state, and let no
+                // on-delay complete on a tick until a good sample confirms it.
+                _ => {
+                    if let RuleState::Levels(st) = &mut slot.st {
+                        st.last = Some((now, None));
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    /// Let time pass to `now`: complete on-delays whose condition still holds and
+    /// raise `comm_lost` for silent devices.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<AlarmEvent> {
+        let mut events = Vec::new();
+        let out = &mut self.out;
+        for d in &mut self.devices {
+            d.first_seen.get_or_insert(now);
+            d.check_comm(out, now, &mut events);
+            let dev = d.device.clone();
+            let stale_ms = d.stale_ms;
+            for slot in &mut d.rules {
+                eval_level(out, &dev, stale_ms, slot, now, None, &mut events);
+            }
+        }
+        events
+    }
+
+    /// Active alarms: most serious first, then oldest first (then by key).
+    pub fn active(&self) -> Vec<ActiveAlarm> {
+        let mut list: Vec<ActiveAlarm> = self
+            .devices
+            .iter()
+            .flat_map(|d| {
+                d.rules.iter().filter_map(move |slot| {
+                    let a = slot.active.as_ref()?;
+                    Some(ActiveAlarm {
+                        id: a.id.clone(),
+                        key: format!("{}/{}", d.device.id, slot.spec.name),
+                        device: d.device.id.clone(),
+                        kind: d.device.kind,
+                        point: slot.spec.point,
+                        rule: slot.spec.name.clone(),
+                        level: a.level,
+                        state: AlarmState::Raised.as_str(),
+                        since: a.since,
+                        value: a.value.clone(),
+                        threshold: a.threshold,
+                        message: a.message.clone(),
+                    })
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| {
+            b.level
+                .cmp(&a.level)
+                .then(a.since.cmp(&b.since))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        list
+    }
+
+    /// The sequence number the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.out.next_seq
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,972 @@
+//! Modbus device profiles: a register map as data (`config/profiles/*.toml`), mapping a
+//! vendor's registers to canonical points.
+//!
+//! A profile is parsed in two steps: serde reads the TOML into `Raw*` structs (a syntax
+//! error stops there and is reported as `origin:line:column: message`), then every entry
+//! is validated against the canonical vocabulary ([`crate::points`]) and the register
+//! type rules below. What comes out is a [`Profile`] that cannot be wrong:
+//!
+//! - every point exists for the profile's kind, at most once;
+//! - a boolean point is read as `bool` (a coil, a discrete input, or a register bit), an
+//!   enumeration point through an `enum` table whose names are in the vocabulary, a
+//!   number point as a numeric register type;
+//! - coils and discrete inputs carry only `bool`; `bit` is 0..=15 and only on registers;
+//! - a 32-bit value does not run past address 65535;
+//! - every point names its `source` in the vendor documentation.
+//!
+//! Format (one `[[points]]` table per mapped point):
+//!
+//! ```toml
+//! id = "xy-md02"
+//! kind = "climate"                  # device kind (model::Kind)
+//! protocol = "modbus"
+//! description = "..."
+//! source = "vendor document, edition/date"
+//! byte_order = "big"                # big | little: bytes within a 16-bit register
+//! word_order = "big"                # big (high word first) | little: 32-bit values
+//! max_gap_registers = 4             # optional: merge reads across holes this small
+//! max_gap_bits = 32                 # optional: same for coils / discrete inputs
+//!
+//! [[points]]
+//! point = "temperature_c"           # canonical name for `kind`
+//! table = "input"                   # holding | input | coil | discrete
+//! address = 1                       # 0-based protocol address, as on the wire
+//! type = "i16"                      # u16 | i16 | u32 | i32 | f32 | bool
+//! scale = 0.1                       # value = raw * scale + offset
+//! offset = 0.0
+//! bit = 3                           # bool from one register bit (0 = least significant)
+//! enum = { 0 = "stop", 1 = "auto" } # raw integer -> canonical enumeration name
+//! unavailable = [32767]             # raw values meaning "not available" -> unknown
+//! min = -40.0                       # valid range after scaling -> out_of_range
+//! max = 125.0
+//! byte_order = "little"             # optional per-point override
+//! source = "manual p.4, table 'Modbus registers', 0x0001"
+//! ```
+//!
+//! A `bool` on a register without `bit` is true when the register is not zero.
+//! `unavailable` matches either the typed raw value (`-1` for an i16) or the register
+//! pattern as an unsigned number (`0xFFFF`), so vendor tables can be copied as written.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use super::plan::{self, Plan, PlanOptions};
+use crate::model::Kind;
+use crate::points::{self, PointId, PointType};
+
+/// The profiles shipped in the binary: `(file name, TOML text)`.
+pub fn shipped() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "xy-md02.toml",
+            include_str!("../../../config/profiles/xy-md02.toml"),
+        ),
+        (
+            "dse-gencomm.toml",
+            include_str!("../../../config/profiles/dse-gencomm.toml"),
+        ),
+        (
+            "apc-smart-ups.toml",
+            include_str!("../../../config/profiles/apc-smart-ups.toml"),
+        ),
+        (
+            "liebert-icom.toml",
+            include_str!("../../../config/profiles/liebert-icom.toml"),
+        ),
+        (
+            "sdm630.toml",
+            include_str!("../../../config/profiles/sdm630.toml"),
+        ),
+    ]
+}
+
+/// A Modbus data table (the four primary tables of the Modbus data model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Holding registers, read with function 0x03.
+    Holding,
+    /// Input registers, read with function 0x04.
+    Input,
+    /// Coils, read with function 0x01.
+    Coil,
+    /// Discrete inputs, read with function 0x02.
+    Discrete,
+}
+
+impl Table {
+    /// Every table, in planning order.
+    pub const ALL: [Table; 4] = [Table::Holding, Table::Input, Table::Coil, Table::Discrete];
+
+    /// The name used in profiles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Holding => "holding",
+            Table::Input => "input",
+            Table::Coil => "coil",
+            Table::Discrete => "discrete",
+        }
+    }
+
+    /// Whether the table holds single bits (coils, discrete inputs) rather than
+    /// 16-bit registers.
+    pub fn is_bits(self) -> bool {
+        matches!(self, Table::Coil | Table::Discrete)
+    }
+
+    /// The Modbus function code that reads this table.
+    pub fn read_function(self) -> u8 {
+        match self {
+            Table::Coil => 0x01,
+            Table::Discrete => 0x02,
+            Table::Holding => 0x03,
+            Table::Input => 0x04,
+        }
+    }
+
+    fn parse(s: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// How a point's raw bits are typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegType {
+    /// Unsigned 16-bit register.
+    U16,
+    /// Signed (two's complement) 16-bit register.
+    I16,
+    /// Unsigned 32-bit value over two registers.
+    U32,
+    /// Signed 32-bit value over two registers.
+    I32,
+    /// IEEE 754 single-precision float over two registers.
+    F32,
+    /// A coil, a discrete input, or a register (bit).
+    Bool,
+}
+
+impl RegType {
+    const ALL: [RegType; 6] = [
+        RegType::U16,
+        RegType::I16,
+        RegType::U32,
+        RegType::I32,
+        RegType::F32,
+        RegType::Bool,
+    ];
+
+    /// The name used in profiles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegType::U16 => "u16",
+            RegType::I16 => "i16",
+            RegType::U32 => "u32",
+            RegType::I32 => "i32",
+            RegType::F32 => "f32",
+            RegType::Bool => "bool",
+        }
+    }
+
+    /// Registers occupied (1 for bits too).
+    pub fn width(self) -> u16 {
+        match self {
+            RegType::U32 | RegType::I32 | RegType::F32 => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether the type is an integer (usable with `enum` tables).
+    pub fn is_integer(self) -> bool {
+        matches!(
+            self,
+            RegType::U16 | RegType::I16 | RegType::U32 | RegType::I32
+        )
+    }
+
+    fn parse(s: &str) -> Option<RegType> {
+        RegType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// Order of the two bytes inside a 16-bit register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteOrder {
+    /// Most significant byte first (the Modbus standard).
+    Big,
+    /// Least significant byte first.
+    Little,
+}
+
+/// Order of the two registers of a 32-bit value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WordOrder {
+    /// High word at the lower address.
+    Big,
+    /// Low word at the lower address ("word swapped").
+    Little,
+}
+
+/// One mapped point: where its raw value lives and how to turn it into a canonical value.
+#[derive(Debug, Clone)]
+pub struct PointMap {
+    /// The canonical point.
+    pub point: PointId,
+    /// Table the value is read from.
+    pub table: Table,
+    /// 0-based protocol address of the first register or bit.
+    pub address: u16,
+    /// Raw type.
+    pub ty: RegType,
+    /// `value = raw * scale + offset`.
+    pub scale: f64,
+    /// See `scale`.
+    pub offset: f64,
+    /// For `bool` from a register: the bit (0 = least significant).
+    pub bit: Option<u8>,
+    /// Raw integer → canonical enumeration name; empty unless the point is an enumeration.
+    pub enum_map: Vec<(i64, &'static str)>,
+    /// Raw values that mean "not available".
+    pub unavailable: Vec<f64>,
+    /// Lowest valid value after scaling.
+    pub min: Option<f64>,
+    /// Highest valid value after scaling.
+    pub max: Option<f64>,
+    /// Byte order within each register.
+    pub byte_order: ByteOrder,
+    /// Word order of 32-bit values.
+    pub word_order: WordOrder,
+    /// Where this register is documented.
+    pub source: String,
+}
+
+impl PointMap {
+    /// Registers (or bits) this point occupies.
+    pub fn width(&self) -> u16 {
+        self.ty.width()
+    }
+}
+
+/// A validated Modbus device profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Profile id (`xy-md02`), referenced by devices in the site config.
+    pub id: String,
+    /// Device kind whose vocabulary the points belong to.
+    pub kind: Kind,
+    /// One line for operators.
+    pub description: String,
+    /// Vendor document the map was taken from.
+    pub source: String,
+    /// Mapped points in file order.
+    pub points: Vec<PointMap>,
+    /// How reads are merged for this device model.
+    pub plan_options: PlanOptions,
+}
+
+impl Profile {
+    /// The requests that read every point of this profile.
+    pub fn plan(&self) -> Plan {
+        plan::plan(&self.points, self.plan_options)
+    }
+
+    /// The mapping of one canonical point, by name.
+    pub fn point(&self, name: &str) -> Option<&PointMap> {
+        self.points.iter().find(|p| p.point.name == name)
+    }
+}
+
+/// A profile that could not be parsed or is not valid.
+///
+/// Displayed as `origin:line:column: message`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{origin}:{line}:{column}: {message}")]
+pub struct ProfileError {
+    /// File (or other origin) of the profile.
+    pub origin: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Parse and validate a profile; the first problem found is the error.
+pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
+    parse_all(text, origin).map_err(|mut errs| errs.swap_remove(0))
+}
+
+/// Parse and validate a profile, reporting every semantic problem found (a TOML syntax
+/// error stops parsing, so it is reported alone). The error list is never empty.
+pub fn parse_all(text: &str, origin: &str) -> Result<Profile, Vec<ProfileError>> {
+    let raw: RawProfile = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        vec![ProfileError {
+            origin: origin.to_string(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }]
+    })?;
+    let mut v = Validator {
+        text,
+        origin,
+        errors: Vec::new(),
+    };
+    let profile = v.profile(raw);
+    match profile {
+        Some(p) if v.errors.is_empty() => Ok(p),
+        _ => Err(v.errors),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    id: Spanned<String>,
+    kind: Spanned<String>,
+    protocol: Spanned<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    byte_order: Option<Spanned<String>>,
+    #[serde(default)]
+    word_order: Option<Spanned<String>>,
+    #[serde(default)]
+    max_gap_registers: Option<Spanned<i64>>,
+    #[serde(default)]
+    max_gap_bits: Option<Spanned<i64>>,
+    #[serde(default)]
+    points: Vec<Spanned<RawPoint>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPoint {
+    point: Spanned<String>,
+    table: Spanned<String>,
+    address: Spanned<i64>,
+    #[serde(rename = "type")]
+    ty: Spanned<String>,
+    #[serde(default)]
+    scale: Option<Spanned<f64>>,
+    #[serde(default)]
+    offset: Option<f64>,
+    #[serde(default)]
+    bit: Option<Spanned<i64>>,
+    #[serde(default, rename = "enum")]
+    enum_map: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    #[serde(default)]
+    unavailable: Option<Spanned<Vec<f64>>>,
+    #[serde(default)]
+    min: Option<Spanned<f64>>,
+    #[serde(default)]
+    max: Option<Spanned<f64>>,
+    #[serde(default)]
+    byte_order: Option<Spanned<String>>,
+    #[serde(default)]
+    word_order: Option<Spanned<String>>,
+    #[serde(default)]
+    source: Option<Spanned<String>>,
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    origin: &'a str,
+    errors: Vec<ProfileError>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = line_col(self.text, span.start);
+        self.errors.push(ProfileError {
+            origin: self.origin.to_string(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    fn byte_order(&mut self, s: &Option<Spanned<String>>, default: ByteOrder) -> ByteOrder {
+        match s {
+            None => default,
+            Some(s) => match s.get_ref().as_str() {
+                "big" => ByteOrder::Big,
+                "little" => ByteOrder::Little,
+                other => {
+                    self.err(
+                        s.span(),
+                        format!("unknown byte_order {other:?}: use \"big\" or \"little\""),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    fn word_order(&mut self, s: &Option<Spanned<String>>, default: WordOrder) -> WordOrder {
+        match s {
+            None => default,
+            Some(s) => match s.get_ref().as_str() {
+                "big" => WordOrder::Big,
+                "little" => WordOrder::Little,
+                other => {
+                    self.err(s.span(), format!("unknown word_order {other:?}: use \"big\" (high word first) or \"little\""));
+                    default
+                }
+            },
+        }
+    }
+
+    fn gap(&mut self, s: &Option<Spanned<i64>>, default: u16, max: u16, key: &str) -> u16 {
+        match s {
+            None => default,
+            Some(s) => match u16::try_from(*s.get_ref()) {
+                Ok(v) if v <= max => v,
+                _ => {
+                    self.err(
+                        s.span(),
+                        format!("{key} = {} is out of range: use 0 to {max}", s.get_ref()),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    fn profile(&mut self, raw: RawProfile) -> Option<Profile> {
+        let id = raw.id.get_ref().trim().to_string();
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            self.err(
+                raw.id.span(),
+                format!(
+                    "{:?} is not a valid profile id: use letters, digits, '-', '_' and '.'",
+                    raw.id.get_ref()
+                ),
+            );
+        }
+        if raw.protocol.get_ref() != "modbus" {
+            self.err(
+                raw.protocol.span(),
+                format!(
+                    "protocol {:?} is not handled by Modbus profiles: use \"modbus\"",
+                    raw.protocol.get_ref()
+                ),
+            );
+        }
+        let kind = Kind::parse(raw.kind.get_ref());
+        if kind.is_none() {
+            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            self.err(
+                raw.kind.span(),
+                format!(
+                    "unknown kind {:?}: expected one of {}",
+                    raw.kind.get_ref(),
+                    names.join(", ")
+                ),
+            );
+        }
+        let byte_order = self.byte_order(&raw.byte_order, ByteOrder::Big);
+        let word_order = self.word_order(&raw.word_order, WordOrder::Big);
+        let defaults = PlanOptions::default();
+        let plan_options = PlanOptions {
+            max_gap_registers: self.gap(
+                &raw.max_gap_registers,
+                defaults.max_gap_registers,
+                plan::MAX_READ_REGISTERS - 1,
+                "max_gap_registers",
+            ),
+            max_gap_bits: self.gap(
+                &raw.max_gap_bits,
+                defaults.max_gap_bits,
+                plan::MAX_READ_BITS - 1,
+                "max_gap_bits",
+            ),
+        };
+        let kind = kind?;
+
+        let mut points: Vec<PointMap> = Vec::with_capacity(raw.points.len());
+        for rp in &raw.points {
+            if let Some(p) = self.point(kind, rp, byte_order, word_order) {
+                if points.iter().any(|q| std::ptr::eq(q.point, p.point)) {
+                    self.err(
+                        rp.get_ref().point.span(),
+                        format!("point `{}` is mapped twice", p.point.name),
+                    );
+                    continue;
+                }
+                points.push(p);
+            }
+        }
+        if raw.points.is_empty() {
+            self.err(
+                raw.id.span(),
+                "the profile maps no points: add [[points]] tables",
+            );
+        }
+        Some(Profile {
+            id,
+            kind,
+            description: raw.description.unwrap_or_default(),
+            source: raw.source.unwrap_or_default(),
+            points,
+            plan_options,
+        })
+    }
+
+    fn point(
+        &mut self,
+        kind: Kind,
+        sp: &Spanned<RawPoint>,
+        byte_order: ByteOrder,
+        word_order: WordOrder,
+    ) -> Option<PointMap> {
+        let rp = sp.get_ref();
+        let before = self.errors.len();
+        let name = rp.point.get_ref();
+        let def = points::lookup(kind, name);
+        if def.is_none() {
+            self.err(
+                rp.point.span(),
+                format!("unknown point `{name}` for kind `{kind}`"),
+            );
+        }
+        let table = Table::parse(rp.table.get_ref());
+        if table.is_none() {
+            self.err(
+                rp.table.span(),
+                format!(
+                    "point `{name}`: unknown table {:?}: use holding, input, coil or discrete",
+                    rp.table.get_ref()
+                ),
+            );
+        }
+        let ty = RegType::parse(rp.ty.get_ref());
+        if ty.is_none() {
+            self.err(
+                rp.ty.span(),
+                format!(
+                    "point `{name}`: unknown type {:?}: use u16, i16, u32, i32, f32 or bool",
+                    rp.ty.get_ref()
+                ),
+            );
+        }
+        let address = match u16::try_from(*rp.address.get_ref()) {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(rp.address.span(), format!("point `{name}`: address {} is out of range: use 0 to 65535 (0-based, as on the wire)", rp.address.get_ref()));
+                None
+            }
+        };
+        let source = match &rp.source {
+            Some(s) if !s.get_ref().trim().is_empty() => s.get_ref().trim().to_string(),
+            Some(s) => {
+                self.err(s.span(), format!("point `{name}`: `source` is empty: name the vendor document, page and table where this register is documented"));
+                String::new()
+            }
+            None => {
+                self.err(sp.span(), format!("point `{name}`: missing `source`: name the vendor document, page and table where this register is documented"));
+                String::new()
+            }
+        };
+        let p_byte = self.byte_order(&rp.byte_order, byte_order);
+        let p_word = self.word_order(&rp.word_order, word_order);
+
+        // Table / type compatibility.
+        if let (Some(table), Some(ty)) = (table, ty) {
+            if table.is_bits() && ty != RegType::Bool {
+                self.err(rp.ty.span(), format!("point `{name}`: type = \"{}\" on a {} table: coils and discrete inputs are single bits, use type = \"bool\"", ty.as_str(), table.as_str()));
+            }
+            if let Some(a) = address {
+                if u32::from(a) + u32::from(ty.width()) - 1 > 65535 {
+                    self.err(
+                        rp.address.span(),
+                        format!(
+                            "point `{name}`: a {} at address {a} runs past address 65535",
+                            ty.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+        let bit = match &rp.bit {
+            None => None,
+            Some(b) => {
+                let v = *b.get_ref();
+                if !(0..=15).contains(&v) {
+                    self.err(
+                        b.span(),
+                        format!(
+                            "point `{name}`: bit = {v} is out of range: a register has bits 0 to 15"
+                        ),
+                    );
+                    None
+                } else if ty != Some(RegType::Bool) {
+                    self.err(
+                        b.span(),
+                        format!("point `{name}`: `bit` needs type = \"bool\""),
+                    );
+                    None
+                } else if table.is_some_and(Table::is_bits) {
+                    self.err(
+                        b.span(),
+                        format!(
+                            "point `{name}`: `bit` applies to registers, not to a {} table",
+                            table.map(Table::as_str).unwrap_or("")
+                        ),
+                    );
+                    None
+                } else {
+                    Some(v as u8)
+                }
+            }
+        };
+        let scale = rp.scale.as_ref().map(|s| *s.get_ref()).unwrap_or(1.0);
+        if let Some(s) = &rp.scale {
+            if !s.get_ref().is_finite() || *s.get_ref() == 0.0 {
+                self.err(
+                    s.span(),
+                    format!("point `{name}`: scale must be a finite, non-zero number"),
+                );
+            }
+        }
+        let offset = rp.offset.unwrap_or(0.0);
+        let min = rp.min.as_ref().map(|m| *m.get_ref());
+        let max = rp.max.as_ref().map(|m| *m.get_ref());
+        if let (Some(lo), Some(hi), Some(m)) = (min, max, &rp.min) {
+            if lo > hi {
+                self.err(
+                    m.span(),
+                    format!("point `{name}`: min {lo} is above max {hi}"),
+                );
+            }
+        }
+
+        // Point type against register type.
+        let mut enum_map = Vec::new();
+        if let (Some(def), Some(ty)) = (def, ty) {
+            match def.ty {
+                PointType::Bool => {
+                    if ty != RegType::Bool {
+                        self.err(rp.ty.span(), format!("point `{name}` is a boolean: use type = \"bool\" (with `bit` for a register bit)"));
+                    }
+                }
+                PointType::Number => {
+                    if ty == RegType::Bool {
+                        self.err(rp.ty.span(), format!("point `{name}` is a number: use a numeric type (u16, i16, u32, i32, f32)"));
+                    }
+                }
+                PointType::Enum(names) => {
+                    if !ty.is_integer() {
+                        self.err(rp.ty.span(), format!("point `{name}` is an enumeration: use an integer type (u16, i16, u32, i32) with an `enum` table"));
+                    }
+                    if rp.enum_map.is_none() {
+                        self.err(sp.span(), format!("point `{name}` is an enumeration: add an `enum` table mapping raw values to {}", names.join(", ")));
+                    }
+                }
+            }
+            if let Some(em) = &rp.enum_map {
+                match def.ty {
+                    PointType::Enum(names) => {
+                        for (key, val) in em.get_ref() {
+                            let code = parse_int(key);
+                            if code.is_none() {
+                                self.err(
+                                    em.span(),
+                                    format!("point `{name}`: enum key {key:?} is not an integer"),
+                                );
+                            }
+                            let canon = names.iter().find(|n| **n == val.get_ref().as_str());
+                            if canon.is_none() {
+                                self.err(val.span(), format!("point `{name}`: {:?} is not a value of this enumeration; use one of {}", val.get_ref(), names.join(", ")));
+                            }
+                            if let (Some(c), Some(n)) = (code, canon) {
+                                enum_map.push((c, *n));
+                            }
+                        }
+                        enum_map.sort_by_key(|(c, _)| *c);
+                        if let Some(w) = enum_map.windows(2).find(|w| w[0].0 == w[1].0) {
+                            self.err(
+                                em.span(),
+                                format!("point `{name}`: raw value {} is mapped twice", w[0].0),
+                            );
+                        }
+                        if em.get_ref().is_empty() {
+                            self.err(
+                                em.span(),
+                                format!("point `{name}`: the enum table is empty"),
+                            );
+                        }
+                    }
+                    _ => self.err(
+                        em.span(),
+                        format!("point `{name}` is not an enumeration: remove `enum`"),
+                    ),
+                }
+            }
+        }
+        let unavailable = match &rp.unavailable {
+            None => Vec::new(),
+            Some(u) => {
+                if ty == Some(RegType::Bool) {
+                    self.err(
+                        u.span(),
+                        format!("point `{name}`: `unavailable` does not apply to a bool"),
+                    );
+                }
+                u.get_ref().clone()
+            }
+        };
+        if ty == Some(RegType::Bool) && (rp.scale.is_some() || rp.min.is_some() || rp.max.is_some())
+        {
+            let span = rp
+                .scale
+                .as_ref()
+                .map(|s| s.span())
+                .or(rp.min.as_ref().map(|s| s.span()))
+                .or(rp.max.as_ref().map(|s| s.span()))
+                .unwrap_or(sp.span());
+            self.err(
+                span,
+                format!("point `{name}`: scale, min and max do not apply to a bool"),
+            );
+        }
+
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(PointMap {
+            point: def?,
+            table: table?,
+            address: address?,
+            ty: ty?,
+            scale,
+            offset,
+            bit,
+            enum_map,
+            unavailable,
+            min,
+            max,
+            byte_order: p_byte,
+            word_order: p_word,
+            source,
+        })
+    }
+}
+
+/// A decimal or `0x` hexadecimal integer, as enum keys may be written either way.
+fn parse_int(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t),
+    };
+    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        i64::from_str_radix(h, 16).ok()?
+    } else {
+        t.parse::<i64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "id = \"t\"\nkind = \"generator\"\nprotocol = \"modbus\"\n";
+
+    fn err_of(body: &str) -> ProfileError {
+        let text = format!("{HEAD}{body}");
+        match parse(&text, "t.toml") {
+            Ok(p) => panic!("expected an error, got {p:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn shipped_profiles_parse() {
+        for (file, text) in shipped() {
+            let p = parse(text, file).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!p.points.is_empty(), "{file}");
+            assert!(p.points.iter().all(|pt| !pt.source.is_empty()));
+        }
+    }
+
+    #[test]
+    fn xy_md02_layout() {
+        let (_, text) = shipped()
+            .into_iter()
+            .find(|(f, _)| *f == "xy-md02.toml")
+            .unwrap();
+        let p = parse(text, "xy-md02.toml").unwrap();
+        assert_eq!(p.id, "xy-md02");
+        assert_eq!(p.kind, Kind::Climate);
+        let t = p.point("temperature_c").unwrap();
+        assert_eq!(
+            (t.table, t.address, t.ty, t.scale),
+            (Table::Input, 1, RegType::I16, 0.1)
+        );
+        let h = p.point("humidity_pct").unwrap();
+        assert_eq!((h.table, h.address, h.ty), (Table::Input, 2, RegType::U16));
+    }
+
+    #[test]
+    fn full_point_parses() {
+        let text = format!(
+            "{HEAD}byte_order = \"little\"\nword_order = \"little\"\nmax_gap_registers = 0\n\
+             [[points]]\npoint = \"mode\"\ntable = \"holding\"\naddress = 0x10\ntype = \"u16\"\n\
+             enum = {{ 0 = \"stop\", 1 = \"auto\", 0x02 = \"manual\" }}\nunavailable = [0xFFFF]\nsource = \"p.3\"\n\
+             [[points]]\npoint = \"engine_running\"\ntable = \"holding\"\naddress = 0x11\ntype = \"bool\"\nbit = 15\nsource = \"p.3\"\n\
+             [[points]]\npoint = \"load_kw\"\ntable = \"input\"\naddress = 65534\ntype = \"f32\"\nbyte_order = \"big\"\nsource = \"p.4\"\n"
+        );
+        let p = parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let mode = p.point("mode").unwrap();
+        assert_eq!(mode.enum_map, vec![(0, "stop"), (1, "auto"), (2, "manual")]);
+        assert_eq!(mode.unavailable, vec![65535.0]);
+        assert_eq!(
+            (mode.byte_order, mode.word_order),
+            (ByteOrder::Little, WordOrder::Little)
+        );
+        assert_eq!(p.point("engine_running").unwrap().bit, Some(15));
+        let load = p.point("load_kw").unwrap();
+        assert_eq!(
+            (load.byte_order, load.word_order),
+            (ByteOrder::Big, WordOrder::Little)
+        );
+        assert_eq!(p.plan_options.max_gap_registers, 0);
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = err_of("[[points]]\npoint = \"load_kw\n");
+        assert_eq!(e.origin, "t.toml");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.to_string().starts_with("t.toml:5:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_point_names_only_the_point() {
+        let e = err_of(
+            "[[points]]\npoint = \"temprature_c\"\ntable = \"input\"\naddress = 1\ntype = \"i16\"\nsource = \"x\"\n",
+        );
+        assert_eq!(
+            e.to_string(),
+            "t.toml:5:9: unknown point `temprature_c` for kind `generator`"
+        );
+    }
+
+    #[test]
+    fn f32_on_a_coil_is_rejected() {
+        let e = err_of(
+            "[[points]]\npoint = \"load_kw\"\ntable = \"coil\"\naddress = 1\ntype = \"f32\"\nsource = \"x\"\n",
+        );
+        assert_eq!((e.line, e.column), (8, 8), "{e}");
+        assert!(e.message.contains("coil"), "{e}");
+    }
+
+    #[test]
+    fn bit_above_15_is_rejected() {
+        let e = err_of(
+            "[[points]]\npoint = \"engine_running\"\ntable = \"holding\"\naddress = 1\ntype = \"bool\"\nbit = 16\nsource = \"x\"\n",
+        );
+        assert_eq!((e.line, e.column), (9, 7), "{e}");
+        assert!(e.message.contains("bit = 16"), "{e}");
+    }
+
+    #[test]
+    fn enum_value_outside_vocabulary_is_rejected() {
+        let e = err_of(
+            "[[points]]\npoint = \"mode\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nenum = { 0 = \"stop\", 1 = \"automatic\" }\nsource = \"x\"\n",
+        );
+        assert_eq!(e.line, 9, "{e}");
+        assert!(e.message.contains("\"automatic\""), "{e}");
+    }
+
+    #[test]
+    fn enum_point_needs_enum_table() {
+        let e = err_of(
+            "[[points]]\npoint = \"mode\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nsource = \"x\"\n",
+        );
+        assert!(e.message.contains("enum"), "{e}");
+    }
+
+    #[test]
+    fn bool_point_needs_bool_type() {
+        let e = err_of(
+            "[[points]]\npoint = \"engine_running\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nsource = \"x\"\n",
+        );
+        assert!(e.message.contains("boolean"), "{e}");
+    }
+
+    #[test]
+    fn number_point_rejects_bool_type() {
+        let e = err_of(
+            "[[points]]\npoint = \"load_kw\"\ntable = \"coil\"\naddress = 1\ntype = \"bool\"\nsource = \"x\"\n",
+        );
+        assert!(e.message.contains("number"), "{e}");
+    }
+
+    #[test]
+    fn u32_crossing_65535_is_rejected() {
+        let e = err_of(
+            "[[points]]\npoint = \"load_kw\"\ntable = \"holding\"\naddress = 65535\ntype = \"u32\"\nsource = \"x\"\n",
+        );
+        assert_eq!((e.line, e.column), (7, 11), "{e}");
+        assert!(e.message.contains("65535"), "{e}");
+    }
+
+    #[test]
+    fn missing_source_is_rejected() {
+        let e = err_of(
+            "[[points]]\npoint = \"load_kw\"\ntable = \"holding\"\naddress = 3\ntype = \"u16\"\n",
+        );
+        assert!(e.message.contains("missing `source`"), "{e}");
+        assert!(e.message.contains("load_kw"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_point_is_rejected() {
+        let e = err_of(
+            "[[points]]\npoint = \"load_kw\"\ntable = \"holding\"\naddress = 3\ntype = \"u16\"\nsource = \"x\"\n[[points]]\npoint = \"load_kw\"\ntable = \"holding\"\naddress = 4\ntype = \"u16\"\nsource = \"x\"\n",
+        );
+        assert_eq!(e.line, 11, "{e}");
+        assert!(e.message.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let text = format!(
+            "{HEAD}[[points]]\npoint = \"nope\"\ntable = \"input\"\naddress = 1\ntype = \"i16\"\nsource = \"x\"\n\
+             [[points]]\npoint = \"load_kw\"\ntable = \"coil\"\naddress = 2\ntype = \"f32\"\n"
+        );
+        let errs = parse_all(&text, "t.toml").unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("a\nđb", 4), (2, 2));
+        assert_eq!(line_col("abc", 0), (1, 1));
+    }
+}

@@ -1,0 +1,472 @@
+//! The JSON API (`/api/v1/readings`, `/alarms`, `/sinks`), the live event stream
+//! (`/api/v1/events`), `/healthz`, `/metrics` and the JSON error answers.
+//!
+//! Shapes follow CONTRACTS.md "HTTP API". A readings entry is
+//! `{device, kind, room, point, value, unit, quality, ts, age_s}`: `value` is the last
+//! good value (kept after a failed read, `null` if never read), `unit` is `""` for
+//! booleans and enumerations, `ts` the RFC 3339 time of the last good read and `age_s`
+//! the seconds since then (both `null` if never read).
+//!
+//! Event stream (`text/event-stream`), each `data:` one JSON object:
+//! - `refresh` — `{generated_at, site, layout, readings, alarms}`: the whole picture.
+//!   Sent first on connect, every [`REFRESH_INTERVAL`], and at once when the client
+//!   fell behind the update channel. `layout` changes when rooms, devices, points,
+//!   title or language change: the page reloads itself then.
+//! - `device` — `{generated_at, device, comm_ok, readings}`: one device's points after
+//!   a poll.
+//! - `alarms` — `{generated_at, alarms}`: the active alarm list after it changed.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use super::{Error, HEALTH_MAX_AGE, REFRESH_INTERVAL};
+use crate::metrics;
+use crate::model::{Kind, Quality, Timestamp, Value};
+use crate::state::{ActiveAlarm, DeviceState, Live, Shared, SinkStatus, Update};
+
+/// Router state: the live picture and the server's stop signal.
+#[derive(Clone)]
+pub(crate) struct App {
+    /// The live picture.
+    pub(crate) shared: Shared,
+    /// Turns `true` when the server shuts down; ends the event streams.
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// Seconds between keep-alive comments on an idle event stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+// ---------------------------------------------------------------------------------
+// Query filters
+
+/// Filters of `GET /api/v1/readings`. A repeated parameter means "any of these".
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Filter {
+    devices: Vec<String>,
+    rooms: Vec<String>,
+    kinds: Vec<Kind>,
+    points: Vec<String>,
+}
+
+impl Filter {
+    /// Parse a raw query string. Unknown parameters are ignored; a known one that is
+    /// empty, badly encoded or (for `kind`) names no kind is an error.
+    pub(crate) fn parse(raw: Option<&str>) -> Result<Filter, Error> {
+        let mut f = Filter::default();
+        let Some(raw) = raw else { return Ok(f) };
+        for pair in raw.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let bad = || Error::BadEncoding {
+                param: pair.chars().take(100).collect(),
+            };
+            let key = percent_decode(k).ok_or_else(bad)?;
+            let name: &'static str = match key.as_str() {
+                "device" => "device",
+                "room" => "room",
+                "kind" => "kind",
+                "point" => "point",
+                _ => continue,
+            };
+            let value = percent_decode(v).ok_or_else(bad)?;
+            if value.is_empty() {
+                return Err(Error::EmptyValue { param: name });
+            }
+            match name {
+                "device" => f.devices.push(value),
+                "room" => f.rooms.push(value),
+                "point" => f.points.push(value),
+                _ => match Kind::parse(&value) {
+                    Some(kind) => f.kinds.push(kind),
+                    None => {
+                        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                        return Err(Error::UnknownKind {
+                            value: value.chars().take(100).collect(),
+                            known: known.join(", "),
+                        });
+                    }
+                },
+            }
+        }
+        Ok(f)
+    }
+
+    fn device(&self, d: &DeviceState) -> bool {
+        (self.devices.is_empty() || self.devices.iter().any(|x| **x == *d.meta.id))
+            && (self.rooms.is_empty() || self.rooms.iter().any(|x| **x == *d.meta.room))
+            && (self.kinds.is_empty() || self.kinds.contains(&d.meta.kind))
+    }
+
+    fn point(&self, name: &str) -> bool {
+        self.points.is_empty() || self.points.iter().any(|x| x == name)
+    }
+}
+
+/// Strict `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` must be
+/// two hex digits, and the result must be UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                let hi = hex(*b.get(i + 1)?)?;
+                let lo = hex(*b.get(i + 2)?)?;
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+// ---------------------------------------------------------------------------------
+// JSON shapes
+
+/// One entry of `readings`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Reading<'a> {
+    device: &'a str,
+    kind: Kind,
+    room: &'a str,
+    point: &'static str,
+    value: Option<&'a Value>,
+    unit: &'static str,
+    quality: Quality,
+    ts: Option<Timestamp>,
+    age_s: Option<f64>,
+}
+
+/// The readings of one device that pass `filter`.
+fn device_readings<'a>(
+    d: &'a DeviceState,
+    now: Timestamp,
+    filter: &'a Filter,
+) -> impl Iterator<Item = Reading<'a>> + 'a {
+    d.points
+        .iter()
+        .filter(move |p| filter.point(p.point.name))
+        .map(move |p| Reading {
+            device: &d.meta.id,
+            kind: d.meta.kind,
+            room: &d.meta.room,
+            point: p.point.name,
+            value: p.value.as_ref(),
+            unit: p.point.unit,
+            quality: p.quality,
+            ts: p.ts,
+            // A clock step backwards must not show a negative age.
+            age_s: p.ts.map(|ts| now.secs_since(ts).max(0.0)),
+        })
+}
+
+fn all_readings<'a>(live: &'a Live, now: Timestamp, filter: &'a Filter) -> Vec<Reading<'a>> {
+    live.devices
+        .iter()
+        .filter(|d| filter.device(d))
+        .flat_map(|d| device_readings(d, now, filter))
+        .collect()
+}
+
+#[derive(Serialize)]
+struct ReadingsBody<'a> {
+    site: &'a str,
+    generated_at: Timestamp,
+    readings: Vec<Reading<'a>>,
+}
+
+#[derive(Serialize)]
+struct AlarmsBody<'a> {
+    alarms: &'a [ActiveAlarm],
+}
+
+#[derive(Serialize)]
+struct SinksBody<'a> {
+    sinks: &'a [SinkStatus],
+}
+
+#[derive(Serialize)]
+struct RefreshEvent<'a> {
+    generated_at: Timestamp,
+    site: &'a str,
+    layout: String,
+    readings: Vec<Reading<'a>>,
+    alarms: &'a [ActiveAlarm],
+}
+
+#[derive(Serialize)]
+struct DeviceEvent<'a> {
+    generated_at: Timestamp,
+    device: &'a str,
+    comm_ok: bool,
+    readings: Vec<Reading<'a>>,
+}
+
+#[derive(Serialize)]
+struct AlarmsEvent<'a> {
+    generated_at: Timestamp,
+    alarms: &'a [ActiveAlarm],
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| {
+        // Our shapes always serialise; say so loudly if one ever does not.
+        tracing::error!(error = %e, "web: JSON encoding failed");
+        String::from("{\"error\":\"encoding failed\"}")
+    })
+}
+
+/// A JSON answer that no cache keeps.
+fn json(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    json(status, to_json(&ErrorBody { error: message }))
+}
+
+/// A refused request: counted, logged, answered with a JSON 400.
+fn bad_request(path: &str, e: &Error) -> Response {
+    metrics::get()
+        .bad_input
+        .get_or_create(&metrics::labels(&[("what", "http")]))
+        .inc();
+    tracing::info!(path, error = %e, "web: rejected request");
+    json_error(StatusCode::BAD_REQUEST, &e.to_string())
+}
+
+// ---------------------------------------------------------------------------------
+// Handlers
+
+/// `GET /api/v1/readings[?device=&room=&kind=&point=]`.
+pub(crate) async fn readings(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+    let filter = match Filter::parse(q.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return bad_request("/api/v1/readings", &e),
+    };
+    let body = {
+        let live = app.shared.read();
+        let now = Timestamp::now();
+        to_json(&ReadingsBody {
+            site: &live.site,
+            generated_at: now,
+            readings: all_readings(&live, now, &filter),
+        })
+    };
+    json(StatusCode::OK, body)
+}
+
+/// `GET /api/v1/alarms`.
+pub(crate) async fn alarms(State(app): State<App>) -> Response {
+    let body = to_json(&AlarmsBody {
+        alarms: &app.shared.read().alarms,
+    });
+    json(StatusCode::OK, body)
+}
+
+/// `GET /api/v1/sinks`.
+pub(crate) async fn sinks(State(app): State<App>) -> Response {
+    let body = to_json(&SinksBody {
+        sinks: &app.shared.read().sinks,
+    });
+    json(StatusCode::OK, body)
+}
+
+/// `GET /healthz`: 200 `ok` while pollers and sinks progress, else 503 with the reason.
+pub(crate) async fn healthz(State(app): State<App>) -> Response {
+    let last = app.shared.read().last_progress;
+    let (status, text) = health(last, Timestamp::now());
+    (status, [(header::CACHE_CONTROL, "no-store")], text).into_response()
+}
+
+/// The health verdict for a last-progress time.
+pub(crate) fn health(last: Option<Timestamp>, now: Timestamp) -> (StatusCode, String) {
+    match last {
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no progress yet\n".into()),
+        Some(t) => {
+            let age = now.secs_since(t);
+            if age <= HEALTH_MAX_AGE.as_secs_f64() {
+                (StatusCode::OK, "ok\n".into())
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "no progress for {age:.0} s (limit {} s)\n",
+                        HEALTH_MAX_AGE.as_secs()
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// `GET /metrics`: the process-wide registry in the exposition format
+/// prometheus-client writes (OpenMetrics text, which Prometheus scrapes natively).
+pub(crate) async fn metrics() -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics::get().encode(),
+    )
+        .into_response()
+}
+
+/// Unknown path.
+pub(crate) async fn not_found(uri: Uri) -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        &format!("no such resource: {}", uri.path()),
+    )
+}
+
+/// Known path, wrong method.
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let msg = format!("method {method} not allowed on {}", uri.path());
+    let mut r = json_error(StatusCode::METHOD_NOT_ALLOWED, &msg);
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    r
+}
+
+// ---------------------------------------------------------------------------------
+// Event stream
+
+/// `GET /api/v1/events`.
+pub(crate) async fn events(
+    State(app): State<App>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribe before the first refresh is built, so no update falls in between.
+    let updates = app.shared.updates.subscribe();
+    let mut tick = tokio::time::interval_at(Instant::now(), REFRESH_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let st = EventState {
+        shared: app.shared,
+        updates,
+        tick,
+        stop: app.stop,
+        stop_live: true,
+    };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        let ev = st.next().await?;
+        Some((Ok(ev), st))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+struct EventState {
+    shared: Shared,
+    updates: broadcast::Receiver<Update>,
+    tick: Interval,
+    stop: watch::Receiver<bool>,
+    /// False once the stop sender is gone (no shutdown will ever be signalled).
+    stop_live: bool,
+}
+
+impl EventState {
+    /// The next event, or `None` when the stream should end.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if *self.stop.borrow() {
+                return None;
+            }
+            tokio::select! {
+                _ = self.tick.tick() => return Some(refresh_event(&self.shared)),
+                r = self.updates.recv() => match r {
+                    Ok(Update::Device(i)) => {
+                        if let Some(ev) = device_event(&self.shared, i) {
+                            return Some(ev);
+                        }
+                        tracing::debug!(index = i, "web: update for an unknown device index");
+                    }
+                    Ok(Update::Alarms) => return Some(alarms_event(&self.shared)),
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        tracing::debug!(skipped, "web: live client fell behind; full refresh");
+                        self.tick.reset();
+                        return Some(refresh_event(&self.shared));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                r = self.stop.changed(), if self.stop_live => {
+                    if r.is_err() {
+                        self.stop_live = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn refresh_event(shared: &Shared) -> Event {
+    let data = {
+        let live = shared.read();
+        let now = Timestamp::now();
+        let all = Filter::default();
+        to_json(&RefreshEvent {
+            generated_at: now,
+            site: &live.site,
+            layout: super::page::layout_key(&live),
+            readings: all_readings(&live, now, &all),
+            alarms: &live.alarms,
+        })
+    };
+    Event::default().event("refresh").data(data)
+}
+
+fn device_event(shared: &Shared, index: usize) -> Option<Event> {
+    let data = {
+        let live = shared.read();
+        let d = live.devices.get(index)?;
+        let now = Timestamp::now();
+        let all = Filter::default();
+        to_json(&DeviceEvent {
+            generated_at: now,
+            device: &d.meta.id,
+            comm_ok: d.comm_ok,
+            readings: device_readings(d, now, &all).collect(),
+        })
+    };
+    Some(Event::default().event("device").data(data))
+}
+
+fn alarms_event(shared: &Shared) -> Event {
+    let data = {
+        let live = shared.read();
+        to_json(&AlarmsEvent {
+            generated_at: Timestamp::now(),
+            alarms: &live.alarms,
+        })
+    };
+    Event::default().event("alarms").data(data)
+}

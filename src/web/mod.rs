@@ -1,0 +1,118 @@
+//! The local web server: the wall view (`GET /`), the JSON API under `/api/v1/`, live
+//! updates as server-sent events, `/healthz` and `/metrics`.
+//!
+//! The wall view is the fallback that keeps working when the network or InfluxDB is
+//! down, so it depends on nothing outside the binary: one HTML document with its CSS
+//! and JavaScript inlined, no CDN, no framework.
+//!
+//! Invariants:
+//! - Every answer comes from [`Shared`]; the server never blocks the pollers: the state
+//!   lock is taken only to copy or serialise, never across an `.await`.
+//! - Bad input never panics: a malformed query is a `400` with a JSON `{"error": ...}`
+//!   body, counted in `dcgw_bad_input{what="http"}`; unknown paths are a JSON `404`,
+//!   a wrong method a JSON `405`.
+//! - A live client that falls behind the update channel (broadcast lag) gets a full
+//!   refresh instead of a gap; every client also gets a full refresh every
+//!   [`REFRESH_INTERVAL`], so a page never shows a picture that silently diverged.
+
+mod api;
+pub mod page;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::sync::watch;
+
+use crate::state::Shared;
+
+/// How often the event stream sends a full refresh, whatever else happens.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// `/healthz` answers 503 when `Live::last_progress` is older than this.
+pub const HEALTH_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// A request the API refuses (HTTP 400).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// A query parameter's name or value is not valid percent-encoded UTF-8.
+    #[error("query parameter {param:?}: bad percent-encoding or not UTF-8")]
+    BadEncoding {
+        /// The raw parameter as sent.
+        param: String,
+    },
+    /// A filter parameter was given without a value.
+    #[error("query parameter {param:?} needs a value")]
+    EmptyValue {
+        /// Parameter name.
+        param: &'static str,
+    },
+    /// `kind=` names no device kind.
+    #[error("query parameter \"kind\": unknown device kind {value:?} (one of {known})")]
+    UnknownKind {
+        /// The value sent.
+        value: String,
+        /// The accepted names, comma-separated.
+        known: String,
+    },
+}
+
+/// The whole HTTP application over the shared live state.
+///
+/// Routes: `GET /` (wall view), `GET /api/v1/readings`, `GET /api/v1/alarms`,
+/// `GET /api/v1/sinks`, `GET /api/v1/events` (server-sent events), `GET /healthz`,
+/// `GET /metrics`.
+pub fn router(shared: Shared) -> Router {
+    // Without a shutdown signal the event streams end only when their client leaves.
+    let (_never, stop) = watch::channel(false);
+    app(shared, stop)
+}
+
+/// The application with a stop signal for the event streams: graceful shutdown waits
+/// for open responses, and an event stream never ends on its own.
+fn app(shared: Shared, stop: watch::Receiver<bool>) -> Router {
+    Router::new()
+        .route("/", get(page::wall))
+        .route("/api/v1/readings", get(api::readings))
+        .route("/api/v1/alarms", get(api::alarms))
+        .route("/api/v1/sinks", get(api::sinks))
+        .route("/api/v1/events", get(api::events))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(api::App { shared, stop })
+}
+
+/// Serve [`router`] on an already bound listener until the process ends or the
+/// listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Shared) -> std::io::Result<()> {
+    serve_until(listener, shared, std::future::pending()).await
+}
+
+/// Serve [`router`] until `shutdown` resolves, then stop accepting and let open
+/// requests finish (event streams are cut).
+pub async fn serve_until<F>(
+    listener: tokio::net::TcpListener,
+    shared: Shared,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "web server listening");
+    }
+    let (stop_tx, stop) = watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    axum::serve(listener, app(shared, stop))
+        .with_graceful_shutdown(signal)
+        .await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,19 @@
+//! The one integration-test binary (`it`). Every area is a module here rather than a
+//! separate `tests/*.rs` file: each extra test file links the whole crate again, which
+//! costs minutes on the 2-core build machines.
+//!
+//! Tests here talk to real third-party peers (Mosquitto, VictoriaMetrics, InfluxDB 1.x,
+//! pymodbus, ...) started by [`peers`] on free loopback ports. `./tests/run.sh` installs
+//! them; a missing peer fails the test with the install command. nextest runs this
+//! binary's tests one at a time (`.config/nextest.toml`, test group `serial`), so
+//! timing assertions are not disturbed by a neighbour.
+
+mod peers;
+mod smoke;
+
+// One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
+mod mqtt; // MQTT sink against Mosquitto
+// mod influx;  // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
+mod modbus; // Modbus source against the pymodbus server
+// mod e2e;     // the data path end to end
+mod web;     // the local web page in headless Chromium

@@ -1,0 +1,509 @@
+//! The wall view in a real browser: headless Chromium (Debian's `/usr/bin/chromium`)
+//! driven by playwright-core through `tests/web/wall.mjs`, against the gateway's web
+//! server started in-process on a free loopback port.
+//!
+//! The test owns the `Shared` state the server shows: it changes a value and raises an
+//! alarm exactly as the runtime would (write the state, send an `Update`) and checks
+//! the open page follows without a reload. The script takes `target/wall.png`.
+//!
+//! Needs `node`, `tests/web/node_modules` (`./tests/run.sh` or `npm install` in
+//! `tests/web`) and `/usr/bin/chromium`; a missing one fails with the command to run.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dc_gateway::model::{DeviceMeta, Kind, Level, Quality, Timestamp, Value};
+use dc_gateway::points::lookup;
+use dc_gateway::state::{ActiveAlarm, DeviceState, Live, PointState, RoomInfo, Shared, Update};
+use serde_json::{Value as Json, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web")
+}
+
+/// Fails (never skips) when a tool the test needs is missing.
+fn require_tools() {
+    let pw = web_dir().join("node_modules/playwright-core/package.json");
+    assert!(
+        pw.exists(),
+        "playwright-core is not installed ({} missing): run ./tests/run.sh, or `npm install` in tests/web",
+        pw.display()
+    );
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium"
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "node is missing: apt-get install -y nodejs npm ({node:?})"
+    );
+}
+
+fn point(
+    kind: Kind,
+    name: &str,
+    value: Option<Value>,
+    quality: Quality,
+    ts: Option<Timestamp>,
+) -> PointState {
+    PointState {
+        point: lookup(kind, name).expect("canonical point"),
+        value,
+        quality,
+        ts,
+    }
+}
+
+fn device(
+    id: &str,
+    name: &str,
+    label: &str,
+    room: &str,
+    kind: Kind,
+    points: Vec<PointState>,
+) -> DeviceState {
+    DeviceState {
+        meta: Arc::new(DeviceMeta {
+            id: id.into(),
+            name: name.into(),
+            label: Some(label.into()),
+            room: room.into(),
+            kind,
+        }),
+        location: None,
+        comm_ok: true,
+        last_poll: Some(Timestamp::now()),
+        points,
+    }
+}
+
+/// A small site: the climate sensor under test (`th1`), a UPS whose last read timed
+/// out, a generator and a leak sensor that never answered.
+fn site() -> Shared {
+    let now = Timestamp::now();
+    let good = |k, n, v| point(k, n, Some(v), Quality::Good, Some(now));
+    let live = Live {
+        site: "tv1".into(),
+        title: "Trung tâm dữ liệu tỉnh Trà Vinh".into(),
+        language: "vi".into(),
+        rooms: vec![
+            RoomInfo {
+                id: "server".into(),
+                name: "Phòng máy chủ".into(),
+            },
+            RoomInfo {
+                id: "power".into(),
+                name: "Phòng nguồn".into(),
+            },
+        ],
+        devices: vec![
+            device(
+                "th1",
+                "Cảm biến rack A3",
+                "TH-A3",
+                "server",
+                Kind::Climate,
+                vec![
+                    good(Kind::Climate, "temperature_c", Value::Number(23.4)),
+                    good(Kind::Climate, "humidity_pct", Value::Number(52.0)),
+                    good(Kind::Climate, "dew_point_c", Value::Number(13.1)),
+                ],
+            ),
+            device(
+                "leak1",
+                "Dây cảm biến nước",
+                "LK-01",
+                "server",
+                Kind::Leak,
+                vec![point(
+                    Kind::Leak,
+                    "leak_detected",
+                    None,
+                    Quality::CommError,
+                    None,
+                )],
+            ),
+            device(
+                "ups1",
+                "UPS 1",
+                "UPS-01",
+                "power",
+                Kind::Ups,
+                vec![
+                    good(Kind::Ups, "output_source", Value::Enum("normal")),
+                    good(Kind::Ups, "on_battery", Value::Bool(false)),
+                    point(
+                        Kind::Ups,
+                        "battery_charge_pct",
+                        Some(Value::Number(97.0)),
+                        Quality::Timeout,
+                        Some(Timestamp(now.0 - 90_000)),
+                    ),
+                    good(Kind::Ups, "runtime_remaining_s", Value::Number(1860.0)),
+                    good(Kind::Ups, "load_pct", Value::Number(41.0)),
+                ],
+            ),
+            device(
+                "gen1",
+                "Máy phát điện",
+                "GEN-01",
+                "power",
+                Kind::Generator,
+                vec![
+                    good(Kind::Generator, "mode", Value::Enum("auto")),
+                    good(Kind::Generator, "engine_running", Value::Bool(false)),
+                    good(Kind::Generator, "fuel_level_pct", Value::Number(78.0)),
+                ],
+            ),
+        ],
+        alarms: vec![],
+        sinks: vec![],
+        last_progress: Some(now),
+    };
+    Shared::new(live)
+}
+
+/// The Node driver: one JSON line per answer, read on a thread so every wait has a
+/// deadline. Dropping it kills the browser script.
+struct Browser {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Browser {
+    fn start(url: &str) -> Browser {
+        let script = web_dir().join("wall.mjs");
+        let mut child = Command::new("node")
+            .arg(&script)
+            .arg(url)
+            .current_dir(web_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node {}: {e}", script.display()));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr_pipe = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Browser {
+            child,
+            stdin,
+            lines,
+            stderr,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Json {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => serde_json::from_str(&line).unwrap_or_else(|e| {
+                panic!(
+                    "wall.mjs printed non-JSON ({e}): {line}\nstderr:\n{}",
+                    self.stderr()
+                )
+            }),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!(
+                    "wall.mjs said nothing for {timeout:?}\nstderr:\n{}",
+                    self.stderr()
+                )
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = self.child.wait();
+                panic!("wall.mjs ended ({status:?})\nstderr:\n{}", self.stderr())
+            }
+        }
+    }
+
+    fn send(&mut self, cmd: Json) -> Json {
+        writeln!(self.stdin, "{cmd}")
+            .unwrap_or_else(|e| panic!("writing to wall.mjs: {e}\nstderr:\n{}", self.stderr()));
+        self.stdin.flush().ok();
+        self.recv(Duration::from_secs(30))
+    }
+
+    /// Waits until the element's `data-<attr>` equals `equals`; returns the snapshot.
+    fn wait_attr(&mut self, selector: &str, attr: &str, equals: &str) -> Json {
+        let r = self.send(json!({
+            "cmd": "wait", "selector": selector, "attr": attr, "equals": equals, "timeout_ms": 10_000
+        }));
+        assert_eq!(
+            r["ok"], true,
+            "page never showed {selector} data-{attr}={equals:?}: {}\npage: {:#}",
+            r["error"], r["snapshot"]
+        );
+        r["snapshot"].clone()
+    }
+}
+
+impl Browser {
+    /// Asks the script to close the browser and checks it exits cleanly.
+    fn quit(mut self) {
+        let _ = writeln!(self.stdin, "{}", json!({ "cmd": "quit" }));
+        let _ = self.stdin.flush();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    assert!(
+                        status.success(),
+                        "wall.mjs exited with {status}\nstderr:\n{}",
+                        self.stderr()
+                    );
+                    return;
+                }
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                other => panic!(
+                    "wall.mjs did not exit after quit: {other:?}\nstderr:\n{}",
+                    self.stderr()
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find<'a>(list: &'a Json, pred: impl Fn(&Json) -> bool, what: &str) -> &'a Json {
+    list.as_array()
+        .and_then(|a| a.iter().find(|x| pred(x)))
+        .unwrap_or_else(|| panic!("{what} not on the page: {list:#}"))
+}
+
+fn point_of<'a>(snap: &'a Json, device: &str, point: &str) -> &'a Json {
+    find(
+        &snap["points"],
+        |p| p["device"] == device && p["point"] == point,
+        &format!("point {device}/{point}"),
+    )
+}
+
+fn card_of<'a>(snap: &'a Json, device: &str) -> &'a Json {
+    find(
+        &snap["cards"],
+        |c| c["device"] == device,
+        &format!("card {device}"),
+    )
+}
+
+fn assert_same_page(snap: &Json) {
+    assert_eq!(
+        snap["same_document"], true,
+        "the page was reloaded: {snap:#}"
+    );
+    assert_eq!(snap["loads"], 1, "the page was loaded more than once");
+    assert_eq!(snap["errors"], json!([]), "the page reported errors");
+}
+
+#[test]
+fn wall_page_follows_values_and_alarms_without_reload() {
+    require_tools();
+    let shared = site();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind loopback");
+    let url = format!("http://{}/", listener.local_addr().expect("local addr"));
+    let server = rt.spawn(dc_gateway::web::serve(listener, shared.clone()));
+
+    let mut browser = Browser::start(&url);
+
+    // First picture: the value, its Vietnamese name and unit, green.
+    let loaded = browser.recv(Duration::from_secs(60));
+    assert_eq!(
+        loaded["ok"],
+        true,
+        "page did not load: {loaded:#}\nstderr:\n{}",
+        browser.stderr()
+    );
+    let snap = &loaded["snapshot"];
+    assert_eq!(snap["lang"], "vi");
+    assert_eq!(snap["title"], "Trung tâm dữ liệu tỉnh Trà Vinh");
+    assert_eq!(snap["conn"], "live");
+    assert_eq!(snap["conn_text"], "Trực tiếp");
+    let t = point_of(snap, "th1", "temperature_c");
+    assert_eq!(t["value"], "23.4");
+    assert_eq!(t["text"], "23,4", "Vietnamese decimal comma");
+    assert_eq!(t["unit"], "°C");
+    assert_eq!(t["label"], "Nhiệt độ");
+    assert_eq!(t["status"], "ok");
+    assert_eq!(point_of(snap, "th1", "dew_point_c")["label"], "Điểm sương");
+    assert_eq!(card_of(snap, "th1")["status"], "ok");
+    assert_eq!(card_of(snap, "th1")["label"], "TH-A3");
+    // Honest about old data: the reason in words, the last good value kept.
+    let b = point_of(snap, "ups1", "battery_charge_pct");
+    assert_eq!(
+        (b["status"].as_str(), b["text"].as_str()),
+        (Some("stale"), Some("97"))
+    );
+    assert!(
+        b["quality_text"]
+            .as_str()
+            .unwrap()
+            .contains("Không phản hồi"),
+        "{b}"
+    );
+    assert_eq!(card_of(snap, "ups1")["status"], "stale");
+    let l = point_of(snap, "leak1", "leak_detected");
+    assert_eq!(
+        (l["status"].as_str(), l["text"].as_str()),
+        (Some("stale"), Some("—"))
+    );
+    assert!(
+        l["quality_text"].as_str().unwrap().contains("Lỗi kết nối"),
+        "{l}"
+    );
+    assert_eq!(
+        point_of(snap, "ups1", "output_source")["text"],
+        "Bình thường"
+    );
+    assert_eq!(point_of(snap, "gen1", "mode")["text"], "Tự động");
+    assert_eq!(snap["alarms"], json!([]));
+    assert_eq!(snap["no_alarms_visible"], true);
+    assert_same_page(snap);
+
+    // A new reading, pushed as the runtime does: the page follows without a reload.
+    {
+        let mut live = shared.write();
+        let p = &mut live.devices[0].points[0];
+        p.value = Some(Value::Number(25.1));
+        p.ts = Some(Timestamp::now());
+    }
+    shared
+        .updates
+        .send(Update::Device(0))
+        .expect("the page is subscribed");
+    let snap = browser.wait_attr(
+        r#".point[data-device="th1"][data-point="temperature_c"]"#,
+        "value",
+        "25.1",
+    );
+    assert_eq!(point_of(&snap, "th1", "temperature_c")["text"], "25,1");
+    assert_same_page(&snap);
+
+    // Alarms: a normal one on the UPS, then a serious one on th1. The card turns red,
+    // the list shows the message, most serious first.
+    let message = "Nhiệt độ phòng máy 25,1 °C vượt ngưỡng nghiêm trọng 25 °C (Điều 10.3)";
+    {
+        let mut live = shared.write();
+        live.alarms.push(ActiveAlarm {
+            id: "0190a5b2-0000-7000-8000-000000000001".into(),
+            key: "ups1/load_high".into(),
+            device: "ups1".into(),
+            kind: Kind::Ups,
+            point: "load_pct",
+            rule: "load_high".into(),
+            level: Level::Normal,
+            state: "raised",
+            since: Timestamp(Timestamp::now().0 - 300_000),
+            value: Some(Value::Number(41.0)),
+            threshold: Some(40.0),
+            message: "Tải UPS 41 % vượt ngưỡng 40 % (Điều 10.2)".into(),
+        });
+        live.alarms.push(ActiveAlarm {
+            id: "0190a5b2-0000-7000-8000-000000000002".into(),
+            key: "th1/temperature_high".into(),
+            device: "th1".into(),
+            kind: Kind::Climate,
+            point: "temperature_c",
+            rule: "temperature_high".into(),
+            level: Level::Serious,
+            state: "raised",
+            since: Timestamp::now(),
+            value: Some(Value::Number(25.1)),
+            threshold: Some(25.0),
+            message: message.into(),
+        });
+    }
+    shared
+        .updates
+        .send(Update::Alarms)
+        .expect("the page is subscribed");
+    let snap = browser.wait_attr(r#".card[data-device="th1"]"#, "status", "serious");
+    assert_eq!(point_of(&snap, "th1", "temperature_c")["status"], "serious");
+    assert!(
+        card_of(&snap, "th1")["status_text"]
+            .as_str()
+            .unwrap()
+            .contains("Sự cố nghiêm trọng")
+    );
+    assert_eq!(card_of(&snap, "ups1")["status"], "normal");
+    assert_eq!(point_of(&snap, "ups1", "load_pct")["status"], "normal");
+    let alarms = snap["alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 2, "{alarms:#?}");
+    assert_eq!(alarms[0]["level"], "serious", "most serious first");
+    assert_eq!(alarms[0]["key"], "th1/temperature_high");
+    assert!(
+        alarms[0]["text"].as_str().unwrap().contains(message),
+        "{}",
+        alarms[0]
+    );
+    assert_eq!(alarms[1]["level"], "normal");
+    assert_eq!(snap["no_alarms_visible"], false);
+    assert_same_page(&snap);
+
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wall.png");
+    let r = browser.send(json!({ "cmd": "screenshot", "path": shot }));
+    assert_eq!(r["ok"], true, "screenshot: {r}");
+    assert!(
+        std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
+        "no screenshot at {}",
+        shot.display()
+    );
+
+    // The gateway goes away: the indicator says so instead of showing old data as live.
+    server.abort();
+    rt.shutdown_timeout(Duration::from_secs(2));
+    let snap = browser.wait_attr("#conn", "conn", "reconnecting");
+    assert!(
+        snap["conn_text"].as_str().unwrap().contains("Mất kết nối"),
+        "{}",
+        snap["conn_text"]
+    );
+
+    browser.quit();
+}
