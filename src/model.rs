@@ -18,16 +18,27 @@ use crate::points::PointId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// Uninterruptible power supply.
     Ups,
+    /// Standby generator controller.
     Generator,
+    /// Precision cooling unit (CRAC/CRAH).
     Cooling,
+    /// Temperature/humidity sensor.
     Climate,
+    /// Fire alarm / suppression panel.
     FirePanel,
+    /// Water-leak sensor.
     Leak,
+    /// Door contact.
     Door,
+    /// Camera recorder.
     Nvr,
+    /// Surge / lightning protector.
     Surge,
+    /// Power meter (mains, ATS).
     PowerMeter,
+    /// The gateway itself.
     Gateway,
 }
 

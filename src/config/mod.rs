@@ -324,20 +324,23 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
             r.at(span, device_ctx(i, d, "poll_interval_ms"), format!("{poll_ms} is out of range: use 100 to 3600000 ms"));
         }
         let timeout_ms = d.timeout_ms.as_ref().map(|v| *v.get_ref()).unwrap_or(DEFAULT_TIMEOUT_MS.min(poll_ms));
-        if timeout_ms < 10 || timeout_ms > poll_ms {
+        // A timeout only derived from a bad poll interval is not a second problem.
+        if d.timeout_ms.is_some() && (timeout_ms < 10 || timeout_ms > poll_ms) {
             let span = d.timeout_ms.as_ref().map(|v| v.span()).unwrap_or(d.id.span());
             r.at(span, device_ctx(i, d, "timeout_ms"), format!("{timeout_ms} is out of range: use 10 ms up to the poll interval ({poll_ms} ms)"));
         }
         let connection = match &d.modbus_tcp {
             Some(m) => {
                 let c = m.get_ref();
-                if c.host.trim().is_empty() {
-                    r.at(m.span(), device_ctx(i, d, "modbus_tcp.host"), "host is empty");
+                if c.host.get_ref().trim().is_empty() {
+                    r.at(c.host.span(), device_ctx(i, d, "modbus_tcp.host"), "host is empty");
                 }
-                if !(1..=247).contains(&c.unit_id) && c.unit_id != 255 {
-                    r.at(m.span(), device_ctx(i, d, "modbus_tcp.unit_id"), format!("unit id {} is out of range: use 1 to 247 (or 255 for a TCP device)", c.unit_id));
+                let unit_id = *c.unit_id.get_ref();
+                if !(1..=247).contains(&unit_id) && unit_id != 255 {
+                    let span = if c.unit_id.span().is_empty() { m.span() } else { c.unit_id.span() };
+                    r.at(span, device_ctx(i, d, "modbus_tcp.unit_id"), format!("unit id {unit_id} is out of range: use 1 to 247 (or 255 for a TCP device)"));
                 }
-                Some(Connection::ModbusTcp { host: c.host.clone(), port: c.port, unit_id: c.unit_id })
+                Some(Connection::ModbusTcp { host: c.host.get_ref().clone(), port: c.port, unit_id })
             }
             None => {
                 r.at(d.id.span(), device_ctx(i, d, "modbus_tcp"), "no connection: add a [devices.modbus_tcp] table");

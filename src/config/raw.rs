@@ -119,20 +119,20 @@ pub struct RawDevice {
 #[serde(deny_unknown_fields)]
 pub struct RawModbusTcp {
     /// Host name or address.
-    pub host: String,
+    pub host: Spanned<String>,
     /// TCP port (502).
     #[serde(default = "default_modbus_port")]
     pub port: u16,
     /// Modbus unit id (slave address) behind the endpoint.
     #[serde(default = "default_unit_id")]
-    pub unit_id: u8,
+    pub unit_id: Spanned<u8>,
 }
 
 const fn default_modbus_port() -> u16 {
     502
 }
-const fn default_unit_id() -> u8 {
-    1
+fn default_unit_id() -> Spanned<u8> {
+    Spanned::new(0..0, 1)
 }
 
 /// An override of one alarm rule. Unset fields keep the inherited value.

@@ -304,6 +304,93 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
     rules
 }
 
+/// The Article 10 profile as Markdown, one table per device kind: rule, point,
+/// condition, level, hysteresis, on-delay, article. For `docs/` and `check-config`.
+pub fn markdown() -> String {
+    use std::fmt::Write;
+    let mut out = String::from("# Default alarm rules (Article 10 profile)\n");
+    let opt = |v: Option<f64>| v.map_or("—".to_string(), super::messages::num);
+    for kind in Kind::ALL {
+        let _ = writeln!(out, "\n## `{kind}`\n");
+        let _ = writeln!(
+            out,
+            "| Rule | Point | Condition | Level | Hysteresis | On-delay | Art. |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        for r in defaults(kind) {
+            let (cond, level, hyst, delay) = match &r.condition {
+                Condition::Above {
+                    normal,
+                    serious,
+                    hysteresis,
+                    on_delay_s,
+                } => (
+                    format!("above {} / {}", opt(*normal), opt(*serious)),
+                    "normal / serious".to_string(),
+                    super::messages::num(*hysteresis),
+                    format!("{on_delay_s} s"),
+                ),
+                Condition::Below {
+                    normal,
+                    serious,
+                    hysteresis,
+                    on_delay_s,
+                } => (
+                    format!("below {} / {}", opt(*normal), opt(*serious)),
+                    "normal / serious".to_string(),
+                    super::messages::num(*hysteresis),
+                    format!("{on_delay_s} s"),
+                ),
+                Condition::Flag {
+                    when,
+                    level,
+                    on_delay_s,
+                } => (
+                    format!("is {when}"),
+                    level.as_str().to_string(),
+                    "—".into(),
+                    format!("{on_delay_s} s"),
+                ),
+                Condition::EnumNot {
+                    allowed,
+                    level,
+                    on_delay_s,
+                } => (
+                    format!("not {}", allowed.join(", ")),
+                    level.as_str().to_string(),
+                    "—".into(),
+                    format!("{on_delay_s} s"),
+                ),
+                Condition::RateOfChange {
+                    max_delta,
+                    window_s,
+                    level,
+                } => (
+                    format!(
+                        "changes more than {} in {window_s} s",
+                        super::messages::num(*max_delta)
+                    ),
+                    level.as_str().to_string(),
+                    "—".into(),
+                    "—".into(),
+                ),
+                Condition::CommLost { intervals, level } => (
+                    format!("no valid reading for {intervals} poll intervals"),
+                    level.as_str().to_string(),
+                    "—".into(),
+                    "—".into(),
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {cond} | {level} | {hyst} | {delay} | {} |",
+                r.name, r.point, r.article
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +518,21 @@ mod tests {
                 level: Level::Normal
             }
         );
+    }
+
+    #[test]
+    fn markdown_lists_every_rule() {
+        let md = markdown();
+        for kind in Kind::ALL {
+            for r in defaults(kind) {
+                assert!(
+                    md.contains(&format!("| `{}` | `{}` |", r.name, r.point)),
+                    "{kind}/{}",
+                    r.name
+                );
+            }
+        }
+        assert!(md.contains("| `temperature_high` | `temperature_c` | above 27 / 32 | normal / serious | 0.5 | 60 s | 10.3 |"));
     }
 
     #[test]

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{
-    AlarmEvent, AlarmState, Device, DeviceMeta, Language, Level, Poll, Quality, Timestamp, Value,
+    AlarmEvent, AlarmState, Device, DeviceMeta, Language, Level, Poll, Quality, Sample, Timestamp,
+    Value,
 };
 use crate::state::ActiveAlarm;
 
@@ -612,6 +613,9 @@ impl Engine {
     }
 
     /// Evaluate one poll at `poll.ts`. A poll of an unknown device gives no events.
+    ///
+    /// Call [`derive`](super::derive()) on the poll first so that dew-point rules see
+    /// the derived sample.
     pub fn on_poll(&mut self, poll: &Poll) -> Vec<AlarmEvent> {
         let mut events = Vec::new();
         let Some(&i) = self.index.get(&poll.device.id) else {
@@ -629,15 +633,21 @@ impl Engine {
         let dev = d.device.clone();
         let stale_ms = d.stale_ms;
         for slot in &mut d.rules {
-            let Some(sample) = poll
+            let sample = poll
                 .samples
                 .iter()
-                .find(|s| s.point.name == slot.spec.point)
-            else {
+                .find(|s| s.point.name == slot.spec.point);
+            // A point the poll does not carry is not evaluated, unless the whole poll
+            // failed: then nothing is confirmed and it counts as a bad sample.
+            if sample.is_none() && poll.comm_ok {
                 continue;
-            };
-            let good = match (&sample.quality, &sample.value) {
-                (Quality::Good, Some(v)) => Some(v),
+            }
+            let good = match sample {
+                Some(Sample {
+                    quality: Quality::Good,
+                    value: Some(v),
+                    ..
+                }) => Some(v),
                 _ => None,
             };
             match slot.spec.condition {

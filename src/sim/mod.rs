@@ -127,7 +127,7 @@ impl Wander {
         if let Some(x) = &self.excursion {
             let every = x.every.as_secs_f64().max(1.0);
             let lasts = x.lasts.as_secs_f64().min(every);
-            let ramp = (lasts * 0.1).min(15.0).max(1e-3);
+            let ramp = (lasts * 0.1).clamp(1e-3, 15.0);
             // The excursion occupies the end of each cycle, so a fresh demo shows normal
             // readings first.
             let c = t.rem_euclid(every) - (every - lasts);
@@ -654,6 +654,55 @@ mod tests {
             dev.values.serve(&Request::WriteSingleRegister(1, 0)),
             Err(ExceptionCode::IllegalFunction)
         );
+    }
+
+    #[tokio::test]
+    async fn serves_several_units_over_tcp() {
+        use tokio_modbus::client::Reader;
+        let a = SimDevice::new(1, xy())
+            .with("temperature_c", Gen::Fixed(Value::Number(30.5)))
+            .unwrap();
+        let b = SimDevice::new(2, xy())
+            .with("humidity_pct", Gen::Fixed(Value::Number(54.6)))
+            .unwrap();
+        let steer = Arc::clone(&b.values);
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), vec![a, b])
+            .await
+            .unwrap();
+        let mut ctx = tokio_modbus::client::tcp::connect_slave(addr, tokio_modbus::Slave(1))
+            .await
+            .unwrap();
+        let regs = ctx.read_input_registers(1, 2).await.unwrap().unwrap();
+        assert_eq!(regs[0], 0x0131);
+        use tokio_modbus::slave::SlaveContext;
+        ctx.set_slave(tokio_modbus::Slave(2));
+        assert_eq!(
+            ctx.read_input_registers(2, 1).await.unwrap().unwrap(),
+            vec![0x0222]
+        );
+        steer
+            .set_value("humidity_pct", Value::Number(60.0))
+            .unwrap();
+        assert_eq!(
+            ctx.read_input_registers(2, 1).await.unwrap().unwrap(),
+            vec![600]
+        );
+        ctx.set_slave(tokio_modbus::Slave(9));
+        assert_eq!(
+            ctx.read_input_registers(1, 2).await.unwrap(),
+            Err(ExceptionCode::GatewayTargetDevice)
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn duplicate_unit_ids_are_refused() {
+        let r = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            vec![SimDevice::new(3, xy()), SimDevice::new(3, xy())],
+        )
+        .await;
+        assert_eq!(r.err().map(|e| e.kind()), Some(io::ErrorKind::InvalidInput));
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod smoke;
 
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
 mod mqtt; // MQTT sink against Mosquitto
-// mod influx;  // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
+mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod modbus; // Modbus source against the pymodbus server
-// mod e2e;     // the data path end to end
+mod e2e; // the data path end to end
 mod web;     // the local web page in headless Chromium

@@ -518,9 +518,14 @@ async fn lost_connection_leaves_offline_and_shutdown_publishes_it() {
     let late = broker.subscribe(&status);
     let got = wait_msgs(&late, "retained status", |m| !m.is_empty()).await;
     assert_eq!(got[0].payload_str(), "offline");
+    // Ground truth for "clean" versus "cut": the broker's own connection log.
+    let log = broker.log();
     assert!(
-        broker.log().contains("disconnected."),
-        "no clean DISCONNECT in the broker log:\n{}",
-        broker.log()
+        log.contains("Client dcgw-it-will closed its connection."),
+        "the dropped sink's connection was not cut:\n{log}"
+    );
+    assert!(
+        log.contains("Client dcgw-it-will disconnected."),
+        "no clean DISCONNECT on shutdown:\n{log}"
     );
 }

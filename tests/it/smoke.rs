@@ -147,11 +147,6 @@ fn mosquitto_tls_with_password_accepts_right_and_refuses_wrong_credentials() {
     anonymous.user = None;
     let err = MqttSubscriber::try_start(anonymous).err().expect("anonymous must be refused").to_string();
     assert!(err.contains("CONNACK codes [5]"), "{err}");
-
-    // Plain MQTT to the TLS listener gets nowhere.
-    let mut plain = broker.sub_opts("t/#");
-    plain.cafile = None;
-    assert!(MqttSubscriber::try_start(plain).is_err());
 }
 
 #[test]
@@ -211,8 +206,8 @@ fn victoria_metrics_stores_line_protocol_and_keeps_it_across_restart() {
     vm.stop();
     assert!(vm.try_export(all).is_err(), "stopped VictoriaMetrics still answers");
     vm.start_again();
-    let again = vm.wait_samples(all, |s| s.len() >= 4, WAIT).unwrap();
-    assert_eq!(again.len(), 4, "{again:?}");
+    let again = vm.wait_samples(all, |s| s.len() >= 5, WAIT).unwrap();
+    assert_eq!(again.len(), 5, "{again:?}");
 }
 
 #[test]
@@ -282,11 +277,17 @@ fn influxdb1_with_auth_refuses_anonymous_and_wrong_password() {
 /// Runs `mbpoll` once against `127.0.0.1:port` with protocol (0-based) addresses;
 /// returns `(address, value)` pairs, or mbpoll's complaint.
 fn mbpoll(port: u16, args: &[&str]) -> Result<Vec<(u16, i64)>, String> {
+    mbpoll_write(port, args, &[])
+}
+
+/// [`mbpoll`] writing `values` (function code 6 for one holding register).
+fn mbpoll_write(port: u16, args: &[&str], values: &[&str]) -> Result<Vec<(u16, i64)>, String> {
     let bin = require_bin("mbpoll", "apt-get install -y --no-install-recommends mbpoll");
     let out = Command::new(bin)
         .args(["-m", "tcp", "-p", &port.to_string(), "-1", "-0", "-o", "1"])
         .args(args)
         .arg("127.0.0.1")
+        .args(values)
         .output()
         .map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -294,17 +295,17 @@ fn mbpoll(port: u16, args: &[&str]) -> Result<Vec<(u16, i64)>, String> {
     if !out.status.success() {
         return Err(format!("mbpoll {args:?}: {}\n{stderr}{stdout}", out.status));
     }
-    let values = stdout
+    let read = stdout
         .lines()
         .filter_map(|l| {
             let (addr, value) = l.trim().strip_prefix('[')?.split_once("]:")?;
             Some((addr.parse().ok()?, value.trim().parse().ok()?))
         })
         .collect::<Vec<_>>();
-    if values.is_empty() && !args.iter().any(|a| a.parse::<i64>().is_ok() && args.last() == Some(a)) {
+    if read.is_empty() && values.is_empty() {
         return Err(format!("mbpoll {args:?} printed no values:\n{stdout}{stderr}"));
     }
-    Ok(values)
+    Ok(read)
 }
 
 fn range(start: u16, values: &[i64]) -> Vec<(u16, i64)> {
@@ -370,7 +371,7 @@ fn pymodbus_server_serves_the_spec_and_counts_every_request() {
     srv.set_holding(1, 1, &[999, 998]);
     srv.set_input(1, 3, &[4321]);
     srv.set_coils(1, 0, &[true]);
-    mbpoll(port, &["-a", "1", "-t", "4", "-r", "5", "-c", "1", "4242"]).unwrap();
+    mbpoll_write(port, &["-a", "1", "-t", "4", "-r", "5"], &["4242"]).unwrap();
     assert_eq!(srv.holding(1, 0, 6), vec![231, 999, 998, 0, 0, 4242]);
     assert_eq!(mbpoll(port, &["-a", "1", "-t", "3", "-r", "3", "-c", "1"]).unwrap(), range(3, &[4321]));
     assert_eq!(srv.coils(1, 0, 3), vec![true, false, true]);

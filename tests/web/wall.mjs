@@ -10,7 +10,7 @@
 //     {"cmd":"snapshot"}
 //     {"cmd":"wait","selector":CSS,"attr":"status","equals":"serious","timeout_ms":10000}
 //         -> {"ok":bool,"waited_ms":n,"snapshot":{...}}  (ok=false on timeout)
-//     {"cmd":"screenshot","path":FILE}
+//     {"cmd":"screenshot","path":FILE,"full_page":false}
 //     {"cmd":"quit"}
 // A snapshot lists every card, point and alarm with its data- attributes and text,
 // the connection indicator, page errors, and whether the page was reloaded.
@@ -156,7 +156,7 @@ for await (const line of rl) {
       }
       out({ ok, error, waited_ms: Date.now() - t0, snapshot: await snapshot() });
     } else if (cmd.cmd === 'screenshot') {
-      await page.screenshot({ path: cmd.path, fullPage: false });
+      await page.screenshot({ path: cmd.path, fullPage: !!cmd.full_page });
       out({ ok: true, path: cmd.path });
     } else if (cmd.cmd === 'quit') {
       break;

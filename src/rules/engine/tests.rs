@@ -173,8 +173,10 @@ fn a_spike_shorter_than_the_on_delay_raises_nothing() {
 #[test]
 fn on_delay_completes_on_a_tick_between_polls() {
     let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 60.0)], Language::Vi);
-    assert!(r.num(0.0, "temperature_c", 28.0).is_empty());
-    assert!(r.tick(at(30.0)).is_empty());
+    for t in (0..60).step_by(10) {
+        assert!(r.num(t as f64, "temperature_c", 28.0).is_empty());
+        assert!(r.tick(at(t as f64 + 5.0)).is_empty());
+    }
     assert!(r.tick(at(59.999)).is_empty());
     let e = r.tick(at(60.0));
     assert_eq!(
@@ -185,7 +187,9 @@ fn on_delay_completes_on_a_tick_between_polls() {
     // The next poll at the same level adds nothing.
     assert!(r.num(70.0, "temperature_c", 28.2).is_empty());
     // Escalation needs its own delay.
-    assert!(r.num(80.0, "temperature_c", 33.0).is_empty());
+    for t in (80..140).step_by(10) {
+        assert!(r.num(t as f64, "temperature_c", 33.0).is_empty());
+    }
     assert!(r.tick(at(139.0)).is_empty());
     let e = r.tick(at(140.0));
     assert_eq!(
@@ -241,7 +245,9 @@ fn below_rule_with_only_a_serious_limit() {
         .filter(|r| &*r.name == "humidity_low")
         .collect();
     let mut r = Rig::new(Kind::Climate, rules, Language::Vi);
-    assert!(r.num(0.0, "humidity_pct", 7.5).is_empty());
+    for t in (0..60).step_by(10) {
+        assert!(r.num(t as f64, "humidity_pct", 7.5).is_empty());
+    }
     let e = r.num(60.0, "humidity_pct", 7.0);
     assert_eq!(
         (one(&e).state, e[0].level, e[0].threshold),
@@ -261,9 +267,11 @@ fn below_rule_with_only_a_serious_limit() {
 
 #[test]
 fn bad_quality_keeps_the_alarm_and_blocks_the_on_delay() {
-    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 60.0)], Language::Vi);
-    r.num(0.0, "temperature_c", 28.0);
-    assert_eq!(one(&r.tick(at(60.0))).state, AlarmState::Raised);
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 0.0)], Language::Vi);
+    assert_eq!(
+        one(&r.num(0.0, "temperature_c", 28.0)).state,
+        AlarmState::Raised
+    );
     for t in [70.0, 80.0, 90.0] {
         assert!(r.bad(t, "temperature_c").is_empty());
         assert!(
@@ -278,13 +286,20 @@ fn bad_quality_keeps_the_alarm_and_blocks_the_on_delay() {
     assert_eq!(r.level("temperature_high"), Some(Level::Normal));
 
     // A pending on-delay cannot complete while the latest sample is bad...
-    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 60.0)], Language::Vi);
-    r.num(0.0, "temperature_c", 28.0);
-    r.bad(10.0, "temperature_c");
-    assert!(r.tick(at(65.0)).is_empty());
-    // ...but the gap does not restart it: the next good sample completes it.
-    let e = r.num(20.0 + 50.0, "temperature_c", 28.0);
-    assert_eq!((one(&e).state, e[0].ts), (AlarmState::Raised, at(70.0)));
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 15.0)], Language::Vi);
+    assert!(r.num(0.0, "temperature_c", 28.0).is_empty());
+    assert!(r.bad(10.0, "temperature_c").is_empty());
+    assert!(r.tick(at(20.0)).is_empty());
+    // ...but the short gap does not restart it: the next good sample completes it.
+    let e = r.num(25.0, "temperature_c", 28.0);
+    assert_eq!((one(&e).state, e[0].ts), (AlarmState::Raised, at(25.0)));
+
+    // A failed poll that carries no samples at all counts as bad too.
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 15.0)], Language::Vi);
+    assert!(r.num(0.0, "temperature_c", 28.0).is_empty());
+    assert!(r.poll_q(10.0, false, &[]).is_empty());
+    assert!(r.tick(at(20.0)).is_empty());
+    assert_eq!(one(&r.num(25.0, "temperature_c", 28.0)).ts, at(25.0));
 }
 
 #[test]
@@ -306,12 +321,10 @@ fn stale_value_does_not_complete_an_on_delay_and_a_long_gap_restarts_it() {
         summary(&e),
         vec![("comm_lost".into(), AlarmState::Cleared, Level::Normal)]
     );
-    assert!(r.num(110.0, "temperature_c", 28.0).is_empty());
-    assert!(r.tick(at(159.0)).is_empty());
-    r.num(120.0, "temperature_c", 28.0);
-    r.num(130.0, "temperature_c", 28.0);
-    r.num(140.0, "temperature_c", 28.0);
-    r.num(150.0, "temperature_c", 28.0);
+    for t in (110..160).step_by(10) {
+        assert!(r.num(t as f64, "temperature_c", 28.0).is_empty());
+    }
+    assert!(r.tick(at(159.9)).is_empty());
     let e = r.num(160.0, "temperature_c", 28.0);
     assert_eq!(one(&e).ts, at(160.0));
 }
@@ -671,13 +684,11 @@ fn readding_a_device_replaces_its_rules() {
 /// The textbook band definition of a two-level upper threshold with hysteresis and
 /// no on-delay, written from the value's side.
 fn reference_above(prev: Option<Level>, v: f64, n: f64, s: f64, h: f64) -> Option<Level> {
-    if v > s {
+    let serious = v > s || (prev == Some(Level::Serious) && v > s - h);
+    let normal = v > n || (prev.is_some() && v > n - h);
+    if serious {
         Some(Level::Serious)
-    } else if prev == Some(Level::Serious) && v > s - h {
-        Some(Level::Serious)
-    } else if v > n {
-        Some(Level::Normal)
-    } else if prev.is_some() && v > n - h {
+    } else if normal {
         Some(Level::Normal)
     } else {
         None
@@ -766,5 +777,13 @@ proptest! {
             }
             prev = if e.state == AlarmState::Raised { Some(e.level) } else { None };
         }
+        // Whatever came before, a condition that then holds longer than the delay
+        // raises, and a value back inside clears.
+        for i in 1..=8 {
+            r.num(t + f64::from(i) * 10.0, "temperature_c", 33.0);
+        }
+        prop_assert_eq!(r.level("temperature_high"), Some(Level::Serious));
+        r.num(t + 90.0, "temperature_c", 20.0);
+        prop_assert_eq!(r.level("temperature_high"), None);
     }
 }

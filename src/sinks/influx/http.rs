@@ -85,7 +85,10 @@ fn failure(e: &reqwest::Error) -> Failure {
     } else {
         "io"
     };
-    Failure { label, detail: chain(e) }
+    Failure {
+        label,
+        detail: chain(e),
+    }
 }
 
 /// Gzip `body` (fast level: the gateway is a small board, line protocol compresses well
@@ -107,9 +110,10 @@ pub async fn post(
     use_gzip: bool,
     body: &str,
 ) -> Result<Answer, Failure> {
-    let mut req = client
-        .post(url.clone())
-        .header(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    let mut req = client.post(url.clone()).header(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     req = match auth {
         Auth::None => req,
         Auth::Token(h) => req.header(AUTHORIZATION, h.clone()),
@@ -117,8 +121,15 @@ pub async fn post(
     };
     let req = if use_gzip {
         match gzip(body.as_bytes()) {
-            Ok(z) => req.header(CONTENT_ENCODING, HeaderValue::from_static("gzip")).body(z),
-            Err(e) => return Err(Failure { label: "io", detail: format!("gzip: {e}") }),
+            Ok(z) => req
+                .header(CONTENT_ENCODING, HeaderValue::from_static("gzip"))
+                .body(z),
+            Err(e) => {
+                return Err(Failure {
+                    label: "io",
+                    detail: format!("gzip: {e}"),
+                });
+            }
         }
     } else {
         req.body(body.as_bytes().to_vec())
@@ -149,7 +160,11 @@ pub async fn post(
             Err(e) => return Err(failure(&e)),
         }
     }
-    Ok(Answer { status, retry_after, body: String::from_utf8_lossy(&raw).into_owned() })
+    Ok(Answer {
+        status,
+        retry_after,
+        body: String::from_utf8_lossy(&raw).into_owned(),
+    })
 }
 
 /// Whether a rustls crypto provider is installed for the process (reqwest panics when
@@ -170,13 +185,18 @@ mod tests {
         let z = gzip(body.as_bytes()).unwrap();
         assert!(z.len() < body.len() / 4, "{} bytes", z.len());
         let mut out = String::new();
-        flate2::read::GzDecoder::new(&z[..]).read_to_string(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&z[..])
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, body);
     }
 
     #[test]
     fn auth_debug_hides_secrets() {
-        let a = Auth::Basic { user: "gw".into(), password: Some("hunter2".into()) };
+        let a = Auth::Basic {
+            user: "gw".into(),
+            password: Some("hunter2".into()),
+        };
         assert!(!format!("{a:?}").contains("hunter2"));
         let t = Auth::Token(HeaderValue::from_static("Token abc123"));
         assert!(!format!("{t:?}").contains("abc123"));

@@ -99,7 +99,15 @@ pub fn sanitize_name(s: &str, measurement: bool) -> String {
 
 /// What a string field value reads as after a round trip: CR, LF and tab become a space.
 pub fn sanitize_str_value(s: &str) -> String {
-    s.chars().map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Append a float in a form every InfluxDB version parses: plain decimal for everyday
@@ -135,7 +143,13 @@ impl<'a> Line<'a> {
     pub fn start(buf: &'a mut String, measurement: &str) -> Line<'a> {
         let start = buf.len();
         push_escaped(buf, measurement, Ctx::Measurement);
-        Line { buf, start, fields: 0, valid: !measurement.is_empty(), finished: false }
+        Line {
+            buf,
+            start,
+            fields: 0,
+            valid: !measurement.is_empty(),
+            finished: false,
+        }
     }
 
     /// Add the tags, sorted by key in place (no allocation). Tags with an empty key or
@@ -352,7 +366,10 @@ impl Encoded {
         for (i, l) in lines.iter().enumerate() {
             let start = self.body.len();
             self.body.push_str(l);
-            self.lines.push(LineRef { record: i, span: start..self.body.len() });
+            self.lines.push(LineRef {
+                record: i,
+                span: start..self.body.len(),
+            });
             self.body.push('\n');
         }
     }
@@ -363,7 +380,10 @@ impl Encoded {
 fn value_type(v: &str) -> &'static str {
     if v.starts_with('"') {
         "string"
-    } else if matches!(v, "t" | "T" | "true" | "True" | "TRUE" | "f" | "F" | "false" | "False" | "FALSE") {
+    } else if matches!(
+        v,
+        "t" | "T" | "true" | "True" | "TRUE" | "f" | "F" | "false" | "False" | "FALSE"
+    ) {
         "boolean"
     } else if v.ends_with('i') {
         "integer"
@@ -430,7 +450,10 @@ pub fn inspect(line: &str) -> Option<(String, Vec<(String, &'static str)>)> {
         if end {
             let part = &line[part_start..j.min(b.len())];
             let eq = find_unescaped_eq(part)?;
-            fields.push((unescape_name(&part[..eq]).into_owned(), value_type(&part[eq + 1..])));
+            fields.push((
+                unescape_name(&part[..eq]).into_owned(),
+                value_type(&part[eq + 1..]),
+            ));
             if j >= b.len() || b[j] == b' ' {
                 break;
             }

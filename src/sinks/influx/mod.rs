@@ -129,7 +129,11 @@ impl Health {
                 true
             }
             None => {
-                self.failing = Some(Failing { label, count: 1, since: Instant::now() });
+                self.failing = Some(Failing {
+                    label,
+                    count: 1,
+                    since: Instant::now(),
+                });
                 true
             }
         }
@@ -198,7 +202,9 @@ impl InfluxSink {
     /// is the `site` tag of readings. A rustls crypto provider must be installed.
     pub fn new(name: &str, site: Arc<str>, cfg: &InfluxConfig) -> Result<InfluxSink, Error> {
         if !http::crypto_provider_installed() {
-            return Err(Error::NoCryptoProvider { sink: name.to_string() });
+            return Err(Error::NoCryptoProvider {
+                sink: name.to_string(),
+            });
         }
         let mut url = reqwest::Url::parse(&cfg.base_url).map_err(|source| Error::Url {
             sink: name.to_string(),
@@ -215,12 +221,16 @@ impl InfluxSink {
                     if !org.is_empty() {
                         q.append_pair("org", org);
                     }
-                    q.append_pair("bucket", bucket).append_pair("precision", "ms");
+                    q.append_pair("bucket", bucket)
+                        .append_pair("precision", "ms");
                 }
                 let auth = match token {
                     Some(t) => {
                         let mut h = HeaderValue::from_str(&format!("Token {t}")).map_err(|_| {
-                            Error::Credential { sink: name.to_string(), what: "token" }
+                            Error::Credential {
+                                sink: name.to_string(),
+                                what: "token",
+                            }
                         })?;
                         h.set_sensitive(true);
                         http::Auth::Token(h)
@@ -234,15 +244,28 @@ impl InfluxSink {
                 };
                 (auth, None, token.is_some(), target)
             }
-            InfluxApi::V1 { db, username, password } => {
+            InfluxApi::V1 {
+                db,
+                username,
+                password,
+            } => {
                 url.set_path("/write");
-                url.query_pairs_mut().clear().append_pair("db", db).append_pair("precision", "ms");
+                url.query_pairs_mut()
+                    .clear()
+                    .append_pair("db", db)
+                    .append_pair("precision", "ms");
                 let auth = match username {
                     Some(u) => {
                         if HeaderValue::from_str(u).is_err() || u.contains(':') {
-                            return Err(Error::Credential { sink: name.to_string(), what: "user name" });
+                            return Err(Error::Credential {
+                                sink: name.to_string(),
+                                what: "user name",
+                            });
                         }
-                        http::Auth::Basic { user: u.clone(), password: password.clone() }
+                        http::Auth::Basic {
+                            user: u.clone(),
+                            password: password.clone(),
+                        }
                     }
                     None => http::Auth::None,
                 };
@@ -253,6 +276,9 @@ impl InfluxSink {
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("dc-gateway/", env!("CARGO_PKG_VERSION")))
+            // A redirect (http → https at a proxy) must show up as such: following it
+            // can turn the POST into a GET that some page answers with 200.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| Error::Client {
                 sink: name.to_string(),
@@ -287,7 +313,10 @@ impl InfluxSink {
     fn count(&self, reason: &'static str) {
         metrics::get()
             .sink_errors
-            .get_or_create(&metrics::labels(&[("sink", &self.name), ("reason", reason)]))
+            .get_or_create(&metrics::labels(&[
+                ("sink", &self.name),
+                ("reason", reason),
+            ]))
             .inc();
     }
 
@@ -354,25 +383,35 @@ impl InfluxSink {
                     (None, true) => "the configured token".to_string(),
                     (None, false) => "no credentials".to_string(),
                 };
-                let reason =
-                    format!("authentication failed (HTTP {status}) on {} with {who}: {msg}", self.url);
+                let reason = format!(
+                    "authentication failed (HTTP {status}) on {} with {who}: {msg}",
+                    self.url
+                );
                 self.retry(label, None, reason, true)
             }
             Class::NotFound => {
-                let reason =
-                    format!("{} not found on {} (HTTP 404: {msg})", self.target, self.base_url);
+                let reason = format!(
+                    "{} not found on {} (HTTP 404: {msg})",
+                    self.target, self.base_url
+                );
                 self.retry(label, None, reason, true)
             }
             Class::Throttled => self.retry(
                 label,
                 after,
-                format!("InfluxDB at {} is busy (HTTP {status}): {msg}", self.base_url),
+                format!(
+                    "InfluxDB at {} is busy (HTTP {status}): {msg}",
+                    self.base_url
+                ),
                 false,
             ),
             Class::ServerError => self.retry(
                 label,
                 None,
-                format!("InfluxDB at {} failed (HTTP {status}): {msg}", self.base_url),
+                format!(
+                    "InfluxDB at {} failed (HTTP {status}): {msg}",
+                    self.base_url
+                ),
                 false,
             ),
             _ => self.retry(
@@ -386,7 +425,10 @@ impl InfluxSink {
 
     /// Log refused records, at most once per [`REJECT_LOG_EVERY`].
     fn log_refused(&mut self, records: usize, first_reason: &str) {
-        let due = self.rejections.last_log.is_none_or(|t| t.elapsed() >= REJECT_LOG_EVERY);
+        let due = self
+            .rejections
+            .last_log
+            .is_none_or(|t| t.elapsed() >= REJECT_LOG_EVERY);
         if due {
             warn!(
                 sink = %self.name,
@@ -462,7 +504,14 @@ impl Sink for InfluxSink {
         let mut last_msg = String::new();
         for round in 0..MAX_ROUNDS {
             let sent = if round == 0 {
-                http::post(&self.client, &self.url, &self.auth, self.gzip, self.enc.body()).await
+                http::post(
+                    &self.client,
+                    &self.url,
+                    &self.auth,
+                    self.gzip,
+                    self.enc.body(),
+                )
+                .await
             } else {
                 self.enc.body_of(&active, &mut self.resend);
                 http::post(&self.client, &self.url, &self.auth, self.gzip, &self.resend).await
@@ -477,7 +526,10 @@ impl Sink for InfluxSink {
                             self.timeout.as_millis(),
                             f.detail
                         ),
-                        "connect" => format!("cannot connect to InfluxDB at {}: {}", self.base_url, f.detail),
+                        "connect" => format!(
+                            "cannot connect to InfluxDB at {}: {}",
+                            self.base_url, f.detail
+                        ),
                         _ => format!("request to {} failed: {}", self.url, f.detail),
                     };
                     return self.retry(f.label, None, reason, false);
@@ -485,11 +537,7 @@ impl Sink for InfluxSink {
             };
             match reply::class(answer.status) {
                 Class::Stored => {
-                    if refused.is_empty() {
-                        self.stored();
-                    } else {
-                        self.connected = true;
-                    }
+                    self.stored();
                     return self.finish(refused);
                 }
                 Class::BadLines => {
@@ -497,7 +545,8 @@ impl Sink for InfluxSink {
                     self.connected = true;
                     let status = answer.status;
                     let msg = reply::error_message(&answer.body);
-                    let bad = reply::identify(&msg, reply::json_line(&answer.body), &self.enc, &active);
+                    let bad =
+                        reply::identify(&msg, reply::json_line(&answer.body), &self.enc, &active);
                     if bad.is_empty() {
                         // Nothing we can point at: refuse what is left, with the text.
                         let why = format!("HTTP {status}: {}", clip(&msg, 1000));
@@ -506,9 +555,12 @@ impl Sink for InfluxSink {
                     }
                     let named = bad.len();
                     active.retain(|l| !bad.iter().any(|(b, _)| b == l));
-                    refused.extend(bad.into_iter().map(|(l, why)| (l, format!("HTTP {status}: {why}"))));
-                    let rest_stored = reply::is_partial(&msg)
-                        && reply::dropped(&msg).is_none_or(|d| named >= d);
+                    refused.extend(
+                        bad.into_iter()
+                            .map(|(l, why)| (l, format!("HTTP {status}: {why}"))),
+                    );
+                    let rest_stored =
+                        reply::is_partial(&msg) && reply::dropped(&msg).is_none_or(|d| named >= d);
                     if active.is_empty() || rest_stored {
                         return self.finish(refused);
                     }
@@ -563,26 +615,40 @@ mod tests {
         provider();
         let cfg = InfluxConfig::from_url("http://u:s3cret@127.0.0.1:8086?db=dc", None).unwrap();
         let s = InfluxSink::new("i", Arc::from("tv"), &cfg).unwrap();
-        assert_eq!(s.write_url(), "http://127.0.0.1:8086/write?db=dc&precision=ms");
+        assert_eq!(
+            s.write_url(),
+            "http://127.0.0.1:8086/write?db=dc&precision=ms"
+        );
         assert!(!format!("{s:?}").contains("s3cret"));
         assert!(!s.connected(), "not connected before the first answer");
         assert_eq!(s.kind(), "influxdb");
 
-        let cfg = InfluxConfig::from_url("https://influx.example:8086?org=dc%20tv&bucket=b", Some("tok3n".into()))
-            .unwrap();
+        let cfg = InfluxConfig::from_url(
+            "https://influx.example:8086?org=dc%20tv&bucket=b",
+            Some("tok3n".into()),
+        )
+        .unwrap();
         let s = InfluxSink::new("i", Arc::from("tv"), &cfg).unwrap();
-        assert_eq!(s.write_url(), "https://influx.example:8086/api/v2/write?org=dc+tv&bucket=b&precision=ms");
+        assert_eq!(
+            s.write_url(),
+            "https://influx.example:8086/api/v2/write?org=dc+tv&bucket=b&precision=ms"
+        );
         assert!(!format!("{s:?}").contains("tok3n"));
 
         let cfg = InfluxConfig::from_url("http://127.0.0.1:8428?bucket=b", None).unwrap();
         let s = InfluxSink::new("i", Arc::from("tv"), &cfg).unwrap();
-        assert_eq!(s.write_url(), "http://127.0.0.1:8428/api/v2/write?bucket=b&precision=ms");
+        assert_eq!(
+            s.write_url(),
+            "http://127.0.0.1:8428/api/v2/write?bucket=b&precision=ms"
+        );
     }
 
     #[test]
     fn bad_token_is_an_error_not_a_panic() {
         provider();
-        let cfg = InfluxConfig::from_url("http://127.0.0.1:8086?org=o&bucket=b", Some("a\nb".into())).unwrap();
+        let cfg =
+            InfluxConfig::from_url("http://127.0.0.1:8086?org=o&bucket=b", Some("a\nb".into()))
+                .unwrap();
         let e = InfluxSink::new("influx", Arc::from("tv"), &cfg).unwrap_err();
         assert!(e.to_string().contains("token"), "{e}");
     }

@@ -73,7 +73,7 @@ pub fn status_label(status: u16) -> &'static str {
         422 => "http_422",
         429 => "http_429",
         500..=599 => "http_5xx",
-        400..=499 => "http_4xx",
+        s if (400..500).contains(&s) => "http_4xx",
         _ => "http_other",
     }
 }
@@ -89,8 +89,8 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
             "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
         );
         let at = time::PrimitiveDateTime::parse(v, &fmt).ok()?.assume_utc();
-        let at = SystemTime::UNIX_EPOCH
-            + Duration::from_secs(u64::try_from(at.unix_timestamp()).ok()?);
+        let at =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(at.unix_timestamp()).ok()?);
         at.duration_since(now).unwrap_or(Duration::ZERO)
     };
     Some(d.min(MAX_RETRY_AFTER))
@@ -111,7 +111,10 @@ pub fn error_message(body: &str) -> String {
 
 /// The `"line": N` member of a 2.x/3.x error body (1-based), if any.
 pub fn json_line(body: &str) -> Option<usize> {
-    match serde_json::from_str::<serde_json::Value>(body).ok()?.get("line")? {
+    match serde_json::from_str::<serde_json::Value>(body)
+        .ok()?
+        .get("line")?
+    {
         serde_json::Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
         _ => None,
     }
@@ -125,8 +128,10 @@ pub fn is_partial(msg: &str) -> bool {
 /// The `dropped=N` count at the end of a 1.x partial-write message.
 pub fn dropped(msg: &str) -> Option<usize> {
     let at = msg.rfind("dropped=")?;
-    let digits: String =
-        msg[at + "dropped=".len()..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = msg[at + "dropped=".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
@@ -172,11 +177,16 @@ pub fn conflicts(msg: &str) -> Vec<Conflict> {
         let measurement = &after[..is];
         let tail = &after[is + IS.len()..];
         let word = |s: &str| -> Option<String> {
-            let w: String = s.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            let w: String = s
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
             (!w.is_empty()).then_some(w)
         };
         let input_type = word(tail);
-        let existing_type = tail.find(EXISTS).and_then(|e| word(&tail[e + EXISTS.len()..]));
+        let existing_type = tail
+            .find(EXISTS)
+            .and_then(|e| word(&tail[e + EXISTS.len()..]));
         out.push(Conflict {
             field: unescape_quoted(field),
             measurement: unescape_quoted(measurement),
@@ -254,25 +264,28 @@ pub fn identify(
         while let Some(at) = msg[from..].find(pat) {
             let start = from + at;
             let num_start = start + pat.len();
-            let digits: String =
-                msg[num_start..].chars().take_while(|c| c.is_ascii_digit()).collect();
-            let seg_end = msg[num_start..].find('\n').map(|e| num_start + e).unwrap_or(msg.len());
+            let digits: String = msg[num_start..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            let seg_end = msg[num_start..]
+                .find('\n')
+                .map(|e| num_start + e)
+                .unwrap_or(msg.len());
             if let Ok(n) = digits.parse::<usize>() {
                 numbers.push((n, msg[start..seg_end].to_string()));
             }
             from = num_start;
         }
     }
-    if let Some(n) = line_no {
-        if !numbers.iter().any(|(m, _)| *m == n) {
-            numbers.push((n, msg.to_string()));
-        }
+    if let Some(n) = line_no
+        && !numbers.iter().any(|(m, _)| *m == n)
+    {
+        numbers.push((n, msg.to_string()));
     }
     for (n, why) in numbers {
-        if n >= 1 {
-            if let Some(&l) = active.get(n - 1) {
-                push(&mut bad, l, &why);
-            }
+        if let Some(&l) = n.checked_sub(1).and_then(|i| active.get(i)) {
+            push(&mut bad, l, &why);
         }
     }
 
@@ -281,7 +294,9 @@ pub fn identify(
     let stated = conflicts(msg);
     if !stated.is_empty() {
         for &i in active {
-            let Some((m, fields)) = inspect(enc.line(i)) else { continue };
+            let Some((m, fields)) = inspect(enc.line(i)) else {
+                continue;
+            };
             let hit = stated.iter().any(|c| {
                 c.measurement == m
                     && fields.iter().any(|(f, ty)| {
@@ -304,7 +319,9 @@ pub fn identify(
         let mut first: std::collections::HashMap<(String, String), &'static str> =
             std::collections::HashMap::new();
         for &i in active {
-            let Some((m, fields)) = inspect(enc.line(i)) else { continue };
+            let Some((m, fields)) = inspect(enc.line(i)) else {
+                continue;
+            };
             let mut conflict = None;
             for (f, ty) in fields {
                 let known = *first.entry((m.clone(), f.clone())).or_insert(ty);
@@ -390,23 +407,41 @@ mod tests {
         assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
         assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
         assert_eq!(retry_after("999999", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(retry_after("Tue, 25 Nov 2025 08:00:30 GMT", now), Some(Duration::from_secs(30)));
-        assert_eq!(retry_after("Tue, 25 Nov 2025 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Tue, 25 Nov 2025 08:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Tue, 25 Nov 2025 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("-3", now), None);
     }
 
     #[test]
     fn error_texts() {
-        assert_eq!(error_message(r#"{"error":"database not found: \"x\""}"#), "database not found: \"x\"");
+        assert_eq!(
+            error_message(r#"{"error":"database not found: \"x\""}"#),
+            "database not found: \"x\""
+        );
         assert_eq!(
             error_message(r#"{"code":"not found","message":"bucket \"b\" not found"}"#),
             "bucket \"b\" not found"
         );
-        assert_eq!(error_message("  404 page not found\n"), "404 page not found");
-        assert_eq!(json_line(r#"{"code":"invalid","line":2,"message":"x"}"#), Some(2));
+        assert_eq!(
+            error_message("  404 page not found\n"),
+            "404 page not found"
+        );
+        assert_eq!(
+            json_line(r#"{"code":"invalid","line":2,"message":"x"}"#),
+            Some(2)
+        );
         assert_eq!(json_line("nope"), None);
-        assert_eq!(dropped("partial write: points beyond retention policy dropped=3"), Some(3));
+        assert_eq!(
+            dropped("partial write: points beyond retention policy dropped=3"),
+            Some(3)
+        );
         assert_eq!(dropped("field type conflict"), None);
         assert!(is_partial("partial write: x dropped=1"));
         assert!(!is_partial("field type conflict"));
@@ -443,7 +478,13 @@ mod tests {
         let mut enc = Encoded::new();
         enc.set_raw_lines(&["m,t=a':\\ b x=1 1", "m x=1 2"]);
         let msg = "unable to parse 'm,t=a':\\ b x=1 1': bad timestamp";
-        assert_eq!(identify(msg, None, &enc, &[0, 1]).iter().map(|b| b.0).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(
+            identify(msg, None, &enc, &[0, 1])
+                .iter()
+                .map(|b| b.0)
+                .collect::<Vec<_>>(),
+            vec![0]
+        );
     }
 
     /// 1.6.7, an existing float field, a boolean and an integer in the batch:
@@ -469,7 +510,9 @@ mod tests {
         assert_eq!(bad[0].1, msg);
         assert_eq!(dropped(&msg), Some(2));
         // Another measurement is not touched.
-        let other = msg.replace("\\\"climate\\\"", "\"ups\"").replace("\"climate\"", "\"ups\"");
+        let other = msg
+            .replace("\\\"climate\\\"", "\"ups\"")
+            .replace("\"climate\"", "\"ups\"");
         assert!(identify(&other, None, &enc, &[0, 1, 2, 3]).is_empty());
     }
 
@@ -494,7 +537,10 @@ mod tests {
         // Numbers count the lines as sent: here the batch was sent without line 0.
         let bad = identify(msg, Some(2), &enc, &[1, 2, 3]);
         assert_eq!(bad.iter().map(|b| b.0).collect::<Vec<_>>(), vec![2]);
-        assert_eq!(bad[0].1, "error parsing line 2 (1-based): Invalid measurement was provided");
+        assert_eq!(
+            bad[0].1,
+            "error parsing line 2 (1-based): Invalid measurement was provided"
+        );
         let bad = identify(msg, Some(2), &enc, &[0, 1, 2, 3]);
         assert_eq!(bad.iter().map(|b| b.0).collect::<Vec<_>>(), vec![1, 3]);
     }
@@ -510,5 +556,4 @@ mod tests {
             assert!(identify(msg, None, &enc, &[0, 1, 2, 3]).is_empty(), "{msg}");
         }
     }
-
 }

@@ -203,6 +203,9 @@ pub async fn run(
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                if shared.stopped.load(Ordering::SeqCst) {
+                    return;
+                }
                 shared.connected.store(true, Ordering::SeqCst);
                 if let Ok(mut g) = shared.last_error.lock() {
                     *g = None;

@@ -158,6 +158,7 @@ pub struct MqttHandle {
     client: AsyncClient,
     shared: Arc<Shared>,
     status_topic: String,
+    task: tokio::task::AbortHandle,
 }
 
 impl MqttSink {
@@ -208,6 +209,7 @@ impl MqttSink {
             client: self.client.clone(),
             shared: self.shared.clone(),
             status_topic: self.topics.status(),
+            task: self.task.abort_handle(),
         }
     }
 
@@ -442,10 +444,13 @@ impl MqttHandle {
 
     /// Planned stop: publish the retained `offline` status (waiting up to `timeout` for
     /// its PUBACK), then disconnect cleanly. Returns whether the broker confirmed
-    /// `offline`. Afterwards the sink stops reconnecting and every delivery is `Retry`.
+    /// `offline`. Afterwards the sink stops reconnecting, `connected()` is false and
+    /// every delivery of alarms is `Retry`. Not connected at all: the connection task is
+    /// simply stopped (there is no broker to tell).
     pub async fn shutdown(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut confirmed = false;
+        self.shared.stopped.store(true, Ordering::SeqCst);
         if self.connected() {
             let opts = PublishOptions::at_least_once().retained();
             if let Ok(Ok(notice)) = tokio::time::timeout_at(
@@ -461,8 +466,15 @@ impl MqttHandle {
                 );
             }
         }
-        self.shared.stopped.store(true, Ordering::SeqCst);
-        let _ = tokio::time::timeout_at(deadline, self.client.disconnect()).await;
+        if self.connected() {
+            let _ = tokio::time::timeout_at(deadline, self.client.disconnect()).await;
+            // The event loop sends the DISCONNECT and then ends.
+            while !self.task.is_finished() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        self.task.abort();
+        self.shared.connected.store(false, Ordering::SeqCst);
         tracing::info!(sink = %self.name, offline_confirmed = confirmed, "MQTT sink shut down");
         confirmed
     }

@@ -155,6 +155,7 @@
       setData(pe.row, 'value', r && r.value !== null ? String(r.value) : '');
       const f = fmtValue(pe.def, r ? r.value : null);
       setText(pe.valueEl, f.text);
+      setData(pe.valueEl, 'kind', typeof (r && r.value) === 'number' ? 'number' : 'text');
       setText(pe.unitEl, f.unit);
       let q = '';
       if (!fresh) {

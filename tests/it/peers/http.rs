@@ -82,13 +82,17 @@ pub fn http_request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|_| stream.write_all(body))
-        .map_err(|e| fail(format!("send: {e}")))?;
+    // One write: a server that answers before reading the body (401) and closes would
+    // otherwise reset the connection and destroy its own answer.
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).map_err(|e| fail(format!("send: {e}")))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| fail(format!("read: {e}")))?;
-    parse_response(&raw).map_err(fail)
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => parse_response(&raw).map_err(fail),
+        // A reset after a complete answer still is that answer.
+        Err(e) => parse_response(&raw).map_err(|_| fail(format!("read: {e}"))),
+    }
 }
 
 fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {

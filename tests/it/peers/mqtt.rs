@@ -6,7 +6,7 @@
 //! with `openssl` and a server certificate for `IP:127.0.0.1` signed by it (a server
 //! certificate that is its own CA is refused by rustls/webpki as `CaUsedAsEndEntity`).
 //!
-//! `MqttSubscriber` runs `mosquitto_sub -d -F 'MSG %r %q %x %t'`: the payload is printed
+//! `MqttSubscriber` runs `stdbuf -oL mosquitto_sub -d -F 'MSG %r %q %x %t'`: the payload is printed
 //! in hex so any bytes (newlines, empty payloads) survive, and the `-d` debug lines tell
 //! when the subscription is acknowledged (start returns only after SUBACK) and whether
 //! the broker accepted the credentials (CONNACK code).
@@ -403,7 +403,11 @@ impl MqttSubscriber {
         assert!(!opts.filters.is_empty(), "SubOpts: no topic filter");
         assert!(!opts.persistent || opts.client_id.is_some(), "SubOpts: persistent needs client_id");
         let dir = peer_tempdir("mosquitto-sub");
-        let mut cmd = Command::new(bin);
+        // Line-buffered stdout: mosquitto_sub flushes after messages but not after its
+        // debug lines, and the SUBACK line is what start waits for.
+        let stdbuf = require_bin("stdbuf", "apt-get install -y coreutils");
+        let mut cmd = Command::new(stdbuf);
+        cmd.arg("-oL").arg(bin);
         cmd.args(["-h", "127.0.0.1", "-p", &opts.port.to_string(), "-d", "-F", "MSG %r %q %x %t"]);
         cmd.args(["-q", &opts.qos.to_string()]);
         for f in &opts.filters {

@@ -75,7 +75,7 @@ impl VictoriaMetrics {
         let mut proc = PeerProcess::spawn("victoria-metrics", &mut cmd, &d.join("victoria-metrics.log"), false);
         let health = format!("http://127.0.0.1:{port}/health");
         proc.wait_ready(START_TIMEOUT, |log| {
-            log.contains("started server at") && http_get(&health).is_ok_and(|r| r.status == 200)
+            log.contains("starting http server at") && http_get(&health).is_ok_and(|r| r.status == 200)
         })?;
         Ok(proc)
     }

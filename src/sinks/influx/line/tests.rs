@@ -20,17 +20,29 @@ fn device(kind: Kind, id: &str, label: Option<&str>) -> crate::model::Device {
 }
 
 fn good(kind: Kind, point: &str, v: Value) -> Sample {
-    Sample { point: lookup(kind, point).unwrap(), value: Some(v), quality: Quality::Good }
+    Sample {
+        point: lookup(kind, point).unwrap(),
+        value: Some(v),
+        quality: Quality::Good,
+    }
 }
 
 fn bad(kind: Kind, point: &str, q: Quality) -> Sample {
-    Sample { point: lookup(kind, point).unwrap(), value: None, quality: q }
+    Sample {
+        point: lookup(kind, point).unwrap(),
+        value: None,
+        quality: q,
+    }
 }
 
 fn poll_line(site: &str, poll: &Poll) -> String {
     let mut buf = String::new();
     let span = encode_poll(&mut buf, site, poll).expect("a poll always makes a line");
-    assert_eq!(buf.len(), span.end + 1, "exactly one line, ending with a newline");
+    assert_eq!(
+        buf.len(),
+        span.end + 1,
+        "exactly one line, ending with a newline"
+    );
     assert!(buf.ends_with('\n'));
     buf[span].to_string()
 }
@@ -71,7 +83,11 @@ fn golden_ups_poll_enum_bool_and_skipped_values() {
             // Unknown enumeration name: no code, skipped.
             good(Kind::Ups, "output_source", Value::Enum("warp_drive")),
             // Good quality but no value: nothing to write.
-            Sample { point: lookup(Kind::Ups, "input_voltage_v").unwrap(), value: None, quality: Quality::Good },
+            Sample {
+                point: lookup(Kind::Ups, "input_voltage_v").unwrap(),
+                value: None,
+                quality: Quality::Good,
+            },
             Sample {
                 point: lookup(Kind::Ups, "runtime_remaining_s").unwrap(),
                 value: Some(Value::Number(1200.0)),
@@ -98,7 +114,10 @@ fn golden_failed_poll_writes_comm_ok_false() {
         ],
     };
     // An empty label is left out (InfluxDB refuses empty tag values).
-    assert_eq!(poll_line("tv", &poll), "ups,device=ups2,room=dc1,site=tv comm_ok=false 1764057601000");
+    assert_eq!(
+        poll_line("tv", &poll),
+        "ups,device=ups2,room=dc1,site=tv comm_ok=false 1764057601000"
+    );
 }
 
 fn alarm(value: Option<Value>, threshold: Option<f64>, state: AlarmState) -> AlarmEvent {
@@ -123,9 +142,21 @@ fn alarm(value: Option<Value>, threshold: Option<f64>, state: AlarmState) -> Ala
 #[test]
 fn golden_alarm_lines() {
     let mut buf = String::new();
-    encode_alarm(&mut buf, &alarm(Some(Value::Number(33.1)), Some(32.0), AlarmState::Raised)).unwrap();
-    encode_alarm(&mut buf, &alarm(Some(Value::Bool(true)), None, AlarmState::Cleared)).unwrap();
-    encode_alarm(&mut buf, &alarm(Some(Value::Enum("on_battery")), None, AlarmState::Acked)).unwrap();
+    encode_alarm(
+        &mut buf,
+        &alarm(Some(Value::Number(33.1)), Some(32.0), AlarmState::Raised),
+    )
+    .unwrap();
+    encode_alarm(
+        &mut buf,
+        &alarm(Some(Value::Bool(true)), None, AlarmState::Cleared),
+    )
+    .unwrap();
+    encode_alarm(
+        &mut buf,
+        &alarm(Some(Value::Enum("on_battery")), None, AlarmState::Acked),
+    )
+    .unwrap();
     assert_eq!(
         buf,
         "alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
@@ -150,8 +181,14 @@ fn encoded_batch_maps_lines_to_records_and_rebuilds_subsets() {
     let mut enc = Encoded::new();
     enc.encode("tv", &batch);
     assert_eq!(enc.lines().len(), 3);
-    assert_eq!(enc.lines().iter().map(|l| l.record).collect::<Vec<_>>(), vec![0, 1, 2]);
-    assert_eq!(enc.line(0), "door,device=d1,room=dc1,site=tv door_open=true,comm_ok=true 5");
+    assert_eq!(
+        enc.lines().iter().map(|l| l.record).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(
+        enc.line(0),
+        "door,device=d1,room=dc1,site=tv door_open=true,comm_ok=true 5"
+    );
     assert!(enc.line(1).starts_with("alarm,"));
     assert_eq!(enc.body().lines().count(), 3);
     let mut out = String::from("junk");
@@ -168,7 +205,9 @@ fn encoded_batch_maps_lines_to_records_and_rebuilds_subsets() {
 fn line_without_fields_or_measurement_is_not_written() {
     let mut buf = String::from("keep\n");
     let mut l = Line::start(&mut buf, "m");
-    l.tags(&mut [("a", "b")]).field_f64("x", f64::NAN).field_bool("", true);
+    l.tags(&mut [("a", "b")])
+        .field_f64("x", f64::NAN)
+        .field_bool("", true);
     assert_eq!(l.finish(1), None);
     assert_eq!(buf, "keep\n");
     let mut l = Line::start(&mut buf, "");
@@ -185,7 +224,8 @@ fn line_without_fields_or_measurement_is_not_written() {
 
 #[test]
 fn inspect_reads_measurement_and_field_types() {
-    let (m, f) = inspect(r#"cli\ mate,a=b\ c x=1,y\=z=true,s="a \"q\" b,c=d",i=-3i,u=7u 123"#).unwrap();
+    let (m, f) =
+        inspect(r#"cli\ mate,a=b\ c x=1,y\=z=true,s="a \"q\" b,c=d",i=-3i,u=7u 123"#).unwrap();
     assert_eq!(m, "cli mate");
     assert_eq!(
         f,
@@ -313,7 +353,10 @@ fn parse_line(line: &str) -> Result<Parsed, String> {
                     FieldValue::Int(r[..r.len() - 1].parse().map_err(|e| format!("{r}: {e}"))?)
                 }
                 r => {
-                    if r.is_empty() || r.chars().any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E') {
+                    if r.is_empty()
+                        || r.chars()
+                            .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+                    {
                         return Err(format!("bad float {r:?}"));
                     }
                     FieldValue::Float(r.parse().map_err(|e| format!("{r}: {e}"))?)
@@ -331,8 +374,15 @@ fn parse_line(line: &str) -> Result<Parsed, String> {
         }
     }
     let rest: String = chars[pos..].iter().collect();
-    let ts = rest.parse().map_err(|e| format!("timestamp {rest:?}: {e}"))?;
-    Ok(Parsed { measurement, tags, fields, ts })
+    let ts = rest
+        .parse()
+        .map_err(|e| format!("timestamp {rest:?}: {e}"))?;
+    Ok(Parsed {
+        measurement,
+        tags,
+        fields,
+        ts,
+    })
 }
 
 /// Names that stress the escaping: every special character shows up often.
@@ -438,7 +488,10 @@ fn the_property_reader_rejects_what_it_should() {
         Parsed {
             measurement: "m 1".into(),
             tags: vec![("t=".into(), "a,b".into())],
-            fields: vec![("x".into(), FieldValue::Float(1.5)), ("y".into(), FieldValue::Str("q\"".into()))],
+            fields: vec![
+                ("x".into(), FieldValue::Float(1.5)),
+                ("y".into(), FieldValue::Str("q\"".into()))
+            ],
             ts: 7,
         }
     );
@@ -448,7 +501,8 @@ fn the_property_reader_rejects_what_it_should() {
 fn tags_are_sorted_by_key() {
     let mut buf = String::new();
     let mut l = Line::start(&mut buf, "m");
-    l.tags(&mut [("site", "s"), ("device", "d"), ("room", "r")]).field_bool("x", true);
+    l.tags(&mut [("site", "s"), ("device", "d"), ("room", "r")])
+        .field_bool("x", true);
     l.finish(1).unwrap();
     assert_eq!(buf, "m,device=d,room=r,site=s x=true 1\n");
 }

@@ -1,0 +1,270 @@
+//! The data path end to end: the real `dc-gateway` binary, polling a pymodbus server,
+//! publishing to Mosquitto and writing to VictoriaMetrics / InfluxDB 1.x.
+//!
+//! Fixture values are hand-written raw registers from the XY-MD02 manual's own
+//! examples ("MODBUS commands": input register 0x0001 temperature, signed, value/10,
+//! example 0x0131 = 30.5 °C; input register 0x0002 humidity, value/10, example
+//! 0x0222 = 54.6 %RH), never generated from our profile.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::peers::{
+    free_port, peer_tempdir, wait_until, Influx1, ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts,
+    UnitSpec, VictoriaMetrics,
+};
+
+/// The gateway binary under test, run as a child process with its log in a file.
+pub struct Gateway {
+    child: Option<Child>,
+    log: PathBuf,
+    /// Web address.
+    pub web: String,
+}
+
+impl Gateway {
+    /// Start `dc-gateway run --config <site>`; wait until its web server answers.
+    pub fn start(site_toml: &str, dir: &Path) -> Gateway {
+        let cfg = dir.join("site.toml");
+        std::fs::write(&cfg, site_toml).unwrap();
+        let log = dir.join("gateway.log");
+        let web = site_toml
+            .lines()
+            .find_map(|l| l.strip_prefix("listen = \""))
+            .map(|s| s.trim_end_matches('"').to_string())
+            .expect("the test site sets web.listen");
+        let child = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("DCGW_LOG", "info,dc_gateway=debug")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("gateway.out")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start dc-gateway");
+        let gw = Gateway { child: Some(child), log, web };
+        let port: u16 = gw.web.rsplit(':').next().unwrap().parse().unwrap();
+        if let Err(e) = wait_until("dc-gateway web server", Duration::from_secs(20), || crate::peers::tcp_accepts(port)) {
+            panic!("{e}\n--- gateway log ---\n{}", gw.log());
+        }
+        gw
+    }
+
+    /// The gateway's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no clean shutdown, no MQTT DISCONNECT.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// GET a JSON document from the gateway's API.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let r = crate::peers::http_get(&format!("http://{}{}", self.web, path)).expect("gateway API answers");
+        r.json().expect("gateway API returns JSON")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A site with one XY-MD02 sensor at `modbus` and the given sink tables.
+fn site(name: &str, web_port: u16, modbus_port: u16, poll_ms: u64, sinks: &str) -> String {
+    format!(
+        r#"
+[site]
+name = "{name}"
+language = "en"
+
+[[rooms]]
+id = "server1"
+
+[web]
+listen = "127.0.0.1:{web_port}"
+
+[[devices]]
+id = "th1"
+label = "TH-01"
+room = "server1"
+kind = "climate"
+profile = "xy-md02"
+poll_interval_ms = {poll_ms}
+timeout_ms = 500
+[devices.modbus_tcp]
+host = "127.0.0.1"
+port = {modbus_port}
+unit_id = 1
+[devices.rules.temperature_high]
+on_delay_s = 0
+
+{sinks}
+"#
+    )
+}
+
+fn sensor_server(temp_raw: u16, rh_raw: u16) -> ModbusServer {
+    ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[temp_raw, rh_raw])))
+}
+
+#[test]
+fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
+    // 0x0131 = 305 -> 30.5 °C would alarm at once; start at 0x00EB = 235 -> 23.5 °C
+    // (same scaling rule, value/10), humidity 0x0222 = 546 -> 54.6 %RH (manual example).
+    let modbus = sensor_server(0x00EB, 0x0222);
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let vm = VictoriaMetrics::start();
+    let dir = peer_tempdir("e2e");
+    let sinks = format!(
+        "[sinks.mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\n\n[sinks.influx]\nurl = \"{}?org=dc&bucket=facility\"\nflush_interval_ms = 200\n",
+        broker.port,
+        vm.base_url()
+    );
+    let sub = broker.subscribe("dcgw/e2e/#");
+    let mut gw = Gateway::start(&site("e2e", free_port(), modbus.addr().port(), 500, &sinks), dir.path());
+
+    // Retained readings and the online status.
+    let got = sub.wait_for(
+        |m| {
+            m.iter().any(|x| x.topic == "dcgw/e2e/th1/temperature_c" && x.payload_str() == "23.5")
+                && m.iter().any(|x| x.topic == "dcgw/e2e/th1/humidity_pct" && x.payload_str() == "54.6")
+                && m.iter().any(|x| x.topic == "dcgw/e2e/gateway/status" && x.payload_str() == "online")
+        },
+        Duration::from_secs(15),
+    );
+    if let Err(e) = got {
+        panic!("{e}\n--- gateway log ---\n{}", gw.log());
+    }
+    let dew = sub.on_topic("dcgw/e2e/th1/dew_point_c");
+    let dew: f64 = dew.last().expect("dew point published").payload_str().parse().unwrap();
+    // Magnus formula at 23.5 °C / 54.6 %: 13.8 °C (reference tables: 13.8).
+    assert!((dew - 13.8).abs() < 0.2, "dew point {dew}");
+
+    // InfluxDB API (VictoriaMetrics): values and tags.
+    let samples = vm
+        .wait_samples(
+            "climate_temperature_c",
+            |s| !s.is_empty(),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    let s = &samples[0];
+    assert_eq!(s.value, 23.5);
+    assert_eq!(s.labels.get("site").map(String::as_str), Some("e2e"));
+    assert_eq!(s.labels.get("room").map(String::as_str), Some("server1"));
+    assert_eq!(s.labels.get("device").map(String::as_str), Some("th1"));
+    assert_eq!(s.labels.get("label").map(String::as_str), Some("TH-01"));
+    let rh = vm.wait_samples("climate_humidity_pct", |s| !s.is_empty(), Duration::from_secs(10)).unwrap();
+    assert_eq!(rh[0].value, 54.6);
+
+    // A threshold crossing: 0x0131 = 30.5 °C (manual example) is above 27 °C (normal).
+    // The alarm event must arrive within one poll interval plus 1 s.
+    sub.clear();
+    let t0 = Instant::now();
+    modbus.set_input(1, 1, &[0x0131]);
+    let raised = sub.wait_for(
+        |m| m.iter().any(|x| x.topic == "dcgw/e2e/alarms/events" && x.payload_str().contains("\"raised\"")),
+        Duration::from_secs(10),
+    );
+    let elapsed = t0.elapsed();
+    let raised = raised.unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    assert!(elapsed <= Duration::from_millis(500 + 1000 + 300), "alarm took {elapsed:?}");
+    let ev: serde_json::Value = raised
+        .iter()
+        .find(|x| x.topic == "dcgw/e2e/alarms/events")
+        .map(|x| serde_json::from_str(&x.payload_str()).unwrap())
+        .unwrap();
+    assert_eq!(ev["device"], "th1");
+    assert_eq!(ev["rule"], "temperature_high");
+    assert_eq!(ev["level"], "normal");
+    assert_eq!(ev["value"], 30.5);
+    assert_eq!(ev["threshold"], 27.0);
+    assert_eq!(ev["site"], "e2e");
+    assert!(ev["id"].as_str().is_some_and(|s| !s.is_empty()));
+    let seq_raised = ev["seq"].as_u64().expect("seq");
+    let active = sub
+        .wait_for(|m| m.iter().any(|x| x.topic == "dcgw/e2e/alarms/active/th1/temperature_high" && !x.payload.is_empty()), Duration::from_secs(5))
+        .unwrap();
+    assert!(!active.is_empty());
+    let alarms = gw.api("/api/v1/alarms");
+    assert_eq!(alarms["alarms"][0]["rule"], "temperature_high", "{alarms}");
+
+    // Back to 23.5 °C: cleared (below 27 − 0.5 hysteresis), retained state emptied.
+    modbus.set_input(1, 1, &[0x00EB]);
+    let cleared = sub
+        .wait_for(
+            |m| {
+                m.iter().any(|x| x.topic == "dcgw/e2e/alarms/events" && x.payload_str().contains("\"cleared\""))
+                    && m.iter().any(|x| x.topic == "dcgw/e2e/alarms/active/th1/temperature_high" && x.payload.is_empty())
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    let ev: serde_json::Value = cleared
+        .iter()
+        .filter(|x| x.topic == "dcgw/e2e/alarms/events")
+        .map(|x| serde_json::from_str::<serde_json::Value>(&x.payload_str()).unwrap())
+        .find(|e| e["state"] == "cleared")
+        .unwrap();
+    assert!(ev["seq"].as_u64().unwrap() > seq_raised, "seq grows");
+    // The alarm also reached InfluxDB's API as its own measurement.
+    vm.wait_samples("alarm_state", |s| s.len() >= 2, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+
+    // SIGKILL: the broker publishes the last will.
+    sub.clear();
+    gw.kill();
+    sub.wait_for(
+        |m| m.iter().any(|x| x.topic == "dcgw/e2e/gateway/status" && x.payload_str() == "offline"),
+        Duration::from_secs(30),
+    )
+    .expect("last will `offline` after SIGKILL");
+}
+
+#[test]
+fn readings_reach_influxdb_1_via_write() {
+    let modbus = sensor_server(0xFF33, 0x0222); // -20.5 °C (manual example), 54.6 %RH
+    let influx = Influx1::start(None);
+    influx.create_db("dc");
+    let dir = peer_tempdir("e2e-influx1");
+    let sinks = format!("[sinks.influx]\nurl = \"{}?db=dc\"\nflush_interval_ms = 200\n", influx.base_url());
+    let gw = Gateway::start(&site("e2e1", free_port(), modbus.addr().port(), 500, &sinks), dir.path());
+    let mut rows = Vec::new();
+    let ok = wait_until("InfluxDB 1.x holds the reading", Duration::from_secs(20), || {
+        rows = influx.rows("dc", "SELECT temperature_c, humidity_pct, comm_ok FROM climate WHERE device = 'th1'");
+        !rows.is_empty()
+    });
+    if let Err(e) = ok {
+        panic!("{e}\n--- gateway log ---\n{}", gw.log());
+    }
+    assert_eq!(rows[0]["temperature_c"], -20.5);
+    assert_eq!(rows[0]["humidity_pct"], 54.6);
+    assert_eq!(rows[0]["comm_ok"], true);
+    let tags = influx.rows("dc", "SHOW TAG VALUES FROM climate WITH KEY = \"site\"");
+    assert_eq!(tags[0]["value"], "e2e1");
+}
+
+#[test]
+fn check_config_names_file_line_column_and_device() {
+    let dir = peer_tempdir("e2e-check");
+    let text = site("chk", 8080, 502, 1000, "").replace("profile = \"xy-md02\"", "profile = \"xy-md03\"");
+    let path = dir.path().join("site.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:18:11: devices[0] (th1) .profile: unknown profile \"xy-md03\"", path.display());
+    assert!(err.contains(&expected), "stderr:\n{err}\nexpected to contain:\n{expected}");
+}
