@@ -14,7 +14,9 @@ use anyhow::Context;
 
 use crate::config::{self, Connection, InfluxConfig, MqttConfig};
 use crate::runtime::{self, Running};
-use crate::sim::{self, Gen, SimDevice};
+use crate::model::{Kind, Value};
+use crate::sim::{self, Gen, SimDevice, Wander};
+use std::time::Duration;
 
 /// The demo site template.
 pub const DEMO_SITE: &str = include_str!("../config/demo.toml");
@@ -43,31 +45,106 @@ pub fn site(sim_port: u16, listen: SocketAddr) -> anyhow::Result<config::Site> {
     Ok(site)
 }
 
-/// Start the simulator and the gateway. `mqtt` and `influx` are optional URLs.
-pub async fn start(
-    listen: SocketAddr,
-    mqtt: Option<&str>,
-    influx: Option<&str>,
-    influx_token: Option<String>,
-) -> anyhow::Result<(Running, Simulator)> {
-    // Validate once with a placeholder port to learn the devices, then start the
-    // simulator with one unit per device.
-    let template = site(1, listen)?;
+/// A healthy site's values per device kind (everything else keeps the simulator's
+/// defaults): a UPS on mains, a generator at rest in auto, a running cooling unit.
+fn normal_values(kind: Kind) -> Vec<(&'static str, Gen)> {
+    let n = |v: f64| Gen::Fixed(Value::Number(v));
+    let w = |base: f64, spread: f64| {
+        Gen::Wander(Wander { base, spread, period: Duration::from_secs(90), excursion: None })
+    };
+    match kind {
+        Kind::Ups => vec![
+            ("battery_charge_pct", n(100.0)),
+            ("runtime_remaining_s", w(2400.0, 60.0)),
+            ("battery_voltage_v", n(218.0)),
+            ("battery_temperature_c", w(26.0, 0.5)),
+            ("load_pct", w(42.0, 4.0)),
+            ("output_voltage_v", w(230.0, 1.0)),
+            ("output_frequency_hz", n(50.0)),
+            ("input_voltage_v", w(228.0, 3.0)),
+        ],
+        Kind::Generator => vec![
+            ("mode", Gen::Fixed(Value::Enum("auto"))),
+            ("oil_pressure_kpa", n(0.0)),
+            ("coolant_temperature_c", w(35.0, 1.0)),
+            ("fuel_level_pct", n(92.0)),
+            ("battery_voltage_v", w(13.2, 0.1)),
+            ("mains_voltage_l1_v", w(229.0, 2.0)),
+            ("mains_voltage_l2_v", w(231.0, 2.0)),
+            ("mains_voltage_l3_v", w(230.0, 2.0)),
+            ("mains_frequency_hz", w(50.0, 0.05)),
+            ("engine_hours_h", n(412.0)),
+            // At rest: no generator output until a mains failure or a test run.
+            ("gen_voltage_l1_v", n(0.0)),
+            ("gen_voltage_l2_v", n(0.0)),
+            ("gen_voltage_l3_v", n(0.0)),
+            ("gen_frequency_hz", n(0.0)),
+            ("load_kw", n(0.0)),
+            ("load_pct", n(0.0)),
+        ],
+        Kind::Cooling => vec![
+            ("unit_on", Gen::Fixed(Value::Bool(true))),
+            ("setpoint_c", n(22.0)),
+            ("humidity_pct", w(48.0, 3.0)),
+        ],
+        Kind::PowerMeter => vec![
+            ("voltage_l1_v", w(229.0, 2.0)),
+            ("voltage_l2_v", w(231.0, 2.0)),
+            ("voltage_l3_v", w(230.0, 2.0)),
+            ("current_l1_a", w(38.0, 3.0)),
+            ("current_l2_a", w(35.0, 3.0)),
+            ("current_l3_a", w(41.0, 3.0)),
+            ("active_power_kw", w(25.0, 2.0)),
+            ("power_factor", n(0.95)),
+            ("frequency_hz", w(50.0, 0.05)),
+            ("energy_kwh", n(182_345.0)),
+        ],
+        _ => vec![],
+    }
+}
+
+/// Start the demo site's simulated devices on `addr` (port 0 picks a free one).
+pub async fn start_simulator(addr: SocketAddr) -> anyhow::Result<Simulator> {
+    // Validate once with a placeholder port to learn the devices: one unit per device.
+    let template = site(1, "127.0.0.1:0".parse()?)?;
     let mut devices = Vec::new();
     for d in &template.devices {
         let Connection::ModbusTcp { unit_id, .. } = d.connection;
         let mut dev = SimDevice::new(unit_id, Arc::clone(&d.profile));
+        for (point, generator) in normal_values(d.meta.kind) {
+            if d.profile.points.iter().any(|p| p.point.name == point) {
+                dev = dev.with(point, generator)?;
+            }
+        }
         if d.meta.id.as_ref() == "th-a3" {
             dev = dev.with("temperature_c", Gen::climate_excursion())?;
         }
         devices.push(dev);
     }
-    let (addr, task) = sim::serve("127.0.0.1:0".parse()?, devices.clone())
-        .await
-        .context("cannot start the device simulator")?;
-    let sim = Simulator { addr, devices, task };
+    let (addr, task) =
+        sim::serve(addr, devices.clone()).await.context("cannot start the device simulator")?;
+    Ok(Simulator { addr, devices, task })
+}
 
-    let mut site = site(addr.port(), listen)?;
+/// Start the gateway on the demo site. The simulator runs in this process unless
+/// `external_sim` names one already running (`dc-gateway simulate`), which lets a
+/// benchmark measure the gateway process apart from the simulated devices.
+/// `mqtt` and `influx` are optional sink URLs.
+pub async fn start(
+    listen: SocketAddr,
+    external_sim: Option<SocketAddr>,
+    mqtt: Option<&str>,
+    influx: Option<&str>,
+    influx_token: Option<String>,
+) -> anyhow::Result<(Running, Option<Simulator>)> {
+    let (sim_port, sim) = match external_sim {
+        Some(addr) => (addr.port(), None),
+        None => {
+            let sim = start_simulator("127.0.0.1:0".parse()?).await?;
+            (sim.addr.port(), Some(sim))
+        }
+    };
+    let mut site = site(sim_port, listen)?;
     if let Some(url) = mqtt {
         site.mqtt = Some(MqttConfig::from_url(url, &site.name).map_err(anyhow::Error::msg)?);
     }

@@ -46,6 +46,16 @@ enum Command {
         /// Directory for state (durable queues, journal).
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Use simulated devices already served by `dc-gateway simulate` at this
+        /// address instead of starting them in this process.
+        #[arg(long)]
+        simulator: Option<std::net::SocketAddr>,
+    },
+    /// Serve only the demo site's simulated devices (Modbus TCP), for benchmarks.
+    Simulate {
+        /// Address to serve Modbus TCP on.
+        #[arg(long, default_value = "127.0.0.1:5020")]
+        listen: std::net::SocketAddr,
     },
     /// Read one device once and print raw registers and decoded points.
     Probe {
@@ -121,10 +131,17 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             tracing::info!("stopping");
             Ok(())
         }
-        Command::Demo { listen, mqtt, influx, state_dir: _ } => {
+        Command::Demo { listen, mqtt, influx, state_dir: _, simulator } => {
             let token = std::env::var("DCGW_INFLUX_TOKEN").ok();
-            let (running, _sim) = demo::start(listen, mqtt.as_deref(), influx.as_deref(), token).await?;
+            let (running, _sim) =
+                demo::start(listen, simulator, mqtt.as_deref(), influx.as_deref(), token).await?;
             println!("dc-gateway demo: wall view on http://{}/", running.web_addr);
+            wait_for_signal().await;
+            Ok(())
+        }
+        Command::Simulate { listen } => {
+            let sim = demo::start_simulator(listen).await?;
+            println!("dc-gateway simulate: demo devices on {} (Modbus TCP)", sim.addr);
             wait_for_signal().await;
             Ok(())
         }

@@ -263,7 +263,8 @@ pub struct Poll {
     pub device: Device,
     /// When the reply arrived (or the poll failed).
     pub ts: Timestamp,
-    /// Whether the device answered at all (false on timeout or link failure).
+    /// Whether at least one read returned data: false on timeout, link failure, or when
+    /// every read was refused with an exception.
     pub comm_ok: bool,
     /// One sample per mapped point.
     pub samples: Vec<Sample>,

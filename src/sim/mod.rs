@@ -195,12 +195,12 @@ impl Area {
     }
 
     fn set(&mut self, addr: u16, value: u16, now_ms: i64) {
-        if let Some(s) = self.slot_mut(addr) {
-            if s.value != value || s.changed_ms == 0 {
-                s.value = value;
-                s.changed_ms = now_ms;
-                s.first_read_ms = 0;
-            }
+        if let Some(s) = self.slot_mut(addr)
+            && (s.value != value || s.changed_ms == 0)
+        {
+            s.value = value;
+            s.changed_ms = now_ms;
+            s.first_read_ms = 0;
         }
     }
 

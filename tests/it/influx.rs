@@ -848,7 +848,6 @@ async fn v1_unknown_database_keeps_records_and_logs_once() {
     let info = logs.lines_with("INFO", "accepts writes again");
     assert_eq!(info.len(), 1, "{}", logs.text());
     assert!(info[0].contains("after 3 failed attempts"), "{}", info[0]);
-    eprintln!("LOGS:\n{}", logs.text());
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -881,7 +880,6 @@ async fn v1_wrong_credentials_keep_records_and_never_log_the_password() {
         errs[0]
     );
     assert!(!logs.text().contains("wrong-pass"), "{}", logs.text());
-    eprintln!("LOGS:\n{}", logs.text());
     // Nothing was written.
     assert!(db.rows("dc", "SELECT * FROM ups").is_empty());
 

@@ -160,6 +160,13 @@ fn site() -> Shared {
                     good(Kind::Generator, "mode", Value::Enum("auto")),
                     good(Kind::Generator, "engine_running", Value::Bool(false)),
                     good(Kind::Generator, "fuel_level_pct", Value::Number(78.0)),
+                    point(
+                        Kind::Generator,
+                        "oil_pressure_kpa",
+                        None,
+                        Quality::Stale,
+                        None,
+                    ),
                 ],
             ),
         ],
@@ -397,6 +404,9 @@ fn wall_page_follows_values_and_alarms_without_reload() {
         l["quality_text"].as_str().unwrap().contains("Lỗi kết nối"),
         "{l}"
     );
+    let o = point_of(snap, "gen1", "oil_pressure_kpa");
+    assert_eq!(o["status"], "stale");
+    assert_eq!(o["quality_text"], "Chưa có số liệu");
     assert_eq!(
         point_of(snap, "ups1", "output_source")["text"],
         "Bình thường"
@@ -423,6 +433,11 @@ fn wall_page_follows_values_and_alarms_without_reload() {
         "25.1",
     );
     assert_eq!(point_of(&snap, "th1", "temperature_c")["text"], "25,1");
+    assert!(
+        snap["events"]["device"].as_u64() >= Some(1),
+        "no device event reached the page: {}",
+        snap["events"]
+    );
     assert_same_page(&snap);
 
     // Alarms: a normal one on the UPS, then a serious one on th1. The card turns red,
@@ -465,6 +480,11 @@ fn wall_page_follows_values_and_alarms_without_reload() {
         .expect("the page is subscribed");
     let snap = browser.wait_attr(r#".card[data-device="th1"]"#, "status", "serious");
     assert_eq!(point_of(&snap, "th1", "temperature_c")["status"], "serious");
+    assert!(
+        snap["events"]["alarms"].as_u64() >= Some(1),
+        "no alarms event reached the page: {}",
+        snap["events"]
+    );
     assert!(
         card_of(&snap, "th1")["status_text"]
             .as_str()

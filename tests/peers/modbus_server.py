@@ -89,12 +89,19 @@ class Stats:
                     self.exceptions[unit][fc & 0x7F] += 1
             else:
                 self.requests[unit][fc] += 1
+                count = int(getattr(pdu, "count", 0) or 0)
+                if fc in (5, 6):
+                    count = 1
+                elif fc == 15 and not count:
+                    count = len(getattr(pdu, "bits", []) or [])
+                elif fc == 16 and not count:
+                    count = len(getattr(pdu, "registers", []) or [])
                 self.log.append(
                     {
                         "unit": unit,
                         "fc": fc,
                         "address": int(getattr(pdu, "address", 0)),
-                        "count": int(getattr(pdu, "count", 0)),
+                        "count": count,
                     }
                 )
         except Exception as exc:  # a tracing fault must never break serving

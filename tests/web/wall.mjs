@@ -99,6 +99,7 @@ async function snapshot() {
       })),
       no_alarms_visible: getComputedStyle(document.getElementById('no-alarms')).display !== 'none',
       same_document: window.__wallTestMarker === 'first-load',
+      events: Object.assign({}, window.wallStats),
     };
   });
   return { ...s, loads, errors: [...errors] };

@@ -34,7 +34,7 @@
 //!   records are logged at most once a minute.
 //! - Credentials never appear in a URL, a log line or an error.
 
-pub mod http;
+mod http;
 pub mod line;
 pub mod reply;
 

@@ -210,8 +210,23 @@ pub fn decode_registers(map: &PointMap, regs: &[u16]) -> Decoded {
     scaled(map, value)
 }
 
+/// Round away binary noise so 229 × 0.1 reads 22.9, not 22.900000000000002, and an f32
+/// 0.95 reads 0.95, not 0.949999988079071, keeping `significant` digits: more than a
+/// 32-bit integer or an f32 carries, so no information the device sent is lost.
+fn tidy(n: f64, significant: i32) -> f64 {
+    if n == 0.0 || !n.is_finite() {
+        return n;
+    }
+    let magnitude = n.abs().log10().floor() as i32;
+    let decimals = (significant - 1 - magnitude).clamp(0, 15);
+    let p = 10f64.powi(decimals);
+    let r = (n * p).round() / p;
+    if r.is_finite() { r } else { n }
+}
+
 fn scaled(map: &PointMap, raw: f64) -> Decoded {
-    let n = raw * map.scale + map.offset;
+    let digits = if map.ty == RegType::F32 { 7 } else { 12 };
+    let n = tidy(raw * map.scale + map.offset, digits);
     let outside = map.min.is_some_and(|m| n < m) || map.max.is_some_and(|m| n > m);
     Decoded {
         value: Some(Value::Number(n)),
@@ -359,7 +374,8 @@ mod tests {
     use WordOrder as W;
 
     /// (type, byte order, word order, scale, registers, expected value)
-    const GOLDEN: &[(RegType, ByteOrder, WordOrder, f64, &[u16], f64)] = &[
+    type Case = (RegType, ByteOrder, WordOrder, f64, &'static [u16], f64);
+    const GOLDEN: &[Case] = &[
         // XY-MD02 manual examples: 0x0131 = 30.5 °C, 0xFF33 = -20.5 °C, 0x0222 = 54.6 %RH.
         (T::I16, B::Big, W::Big, 0.1, &[0x0131], 30.5),
         (T::I16, B::Big, W::Big, 0.1, &[0xFF33], -20.5),
@@ -426,6 +442,18 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    #[test]
+    fn scaling_noise_is_rounded_away() {
+        let m = map("load_kw", RegType::U16, ByteOrder::Big, WordOrder::Big, 0.1);
+        assert_eq!(decode_registers(&m, &[229]).value, Some(Value::Number(22.9)));
+        let m = map("load_kw", RegType::F32, ByteOrder::Big, WordOrder::Big, 1.0);
+        let b = 0.95f32.to_bits();
+        let regs = [(b >> 16) as u16, b as u16];
+        assert_eq!(decode_registers(&m, &regs).value, Some(Value::Number(0.95)));
+        assert_eq!(tidy(-20.5, 12), -20.5);
+        assert_eq!(tidy(182_345.0, 7), 182_345.0);
     }
 
     #[test]

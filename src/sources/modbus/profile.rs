@@ -598,16 +598,16 @@ impl Validator<'_> {
             if table.is_bits() && ty != RegType::Bool {
                 self.err(rp.ty.span(), format!("point `{name}`: type = \"{}\" on a {} table: coils and discrete inputs are single bits, use type = \"bool\"", ty.as_str(), table.as_str()));
             }
-            if let Some(a) = address {
-                if u32::from(a) + u32::from(ty.width()) - 1 > 65535 {
-                    self.err(
-                        rp.address.span(),
-                        format!(
-                            "point `{name}`: a {} at address {a} runs past address 65535",
-                            ty.as_str()
-                        ),
-                    );
-                }
+            if let Some(a) = address
+                && u32::from(a) + u32::from(ty.width()) - 1 > 65535
+            {
+                self.err(
+                    rp.address.span(),
+                    format!(
+                        "point `{name}`: a {} at address {a} runs past address 65535",
+                        ty.as_str()
+                    ),
+                );
             }
         }
         let bit = match &rp.bit {
@@ -643,24 +643,24 @@ impl Validator<'_> {
             }
         };
         let scale = rp.scale.as_ref().map(|s| *s.get_ref()).unwrap_or(1.0);
-        if let Some(s) = &rp.scale {
-            if !s.get_ref().is_finite() || *s.get_ref() == 0.0 {
-                self.err(
-                    s.span(),
-                    format!("point `{name}`: scale must be a finite, non-zero number"),
-                );
-            }
+        if let Some(s) = &rp.scale
+            && (!s.get_ref().is_finite() || *s.get_ref() == 0.0)
+        {
+            self.err(
+                s.span(),
+                format!("point `{name}`: scale must be a finite, non-zero number"),
+            );
         }
         let offset = rp.offset.unwrap_or(0.0);
         let min = rp.min.as_ref().map(|m| *m.get_ref());
         let max = rp.max.as_ref().map(|m| *m.get_ref());
-        if let (Some(lo), Some(hi), Some(m)) = (min, max, &rp.min) {
-            if lo > hi {
-                self.err(
-                    m.span(),
-                    format!("point `{name}`: min {lo} is above max {hi}"),
-                );
-            }
+        if let (Some(lo), Some(hi), Some(m)) = (min, max, &rp.min)
+            && lo > hi
+        {
+            self.err(
+                m.span(),
+                format!("point `{name}`: min {lo} is above max {hi}"),
+            );
         }
 
         // Point type against register type.

@@ -20,6 +20,9 @@
   let es = null;
   const startedAt = Date.now();
   const cards = new Map(); // device id -> { dev, card, statusEl, footEl, points }
+  // Events received by type: for a person (or a test) checking the live link.
+  const stats = { refresh: 0, device: 0, alarms: 0 };
+  window.wallStats = stats;
 
   const $ = function (id) { return document.getElementById(id); };
   const key = function (d, p) { return d + '\u0000' + p; };
@@ -159,7 +162,10 @@
       setText(pe.unitEl, f.unit);
       let q = '';
       if (!fresh) {
-        q = r && r.quality !== 'good' ? (S.quality[r.quality] || r.quality) : S.quality.never;
+        // Never read and merely "stale" is said as "no data yet"; any other reason
+        // is said as it is.
+        const never = !r || (r.value === null && !r.ts && (r.quality === 'stale' || r.quality === 'good'));
+        q = never ? S.quality.never : (S.quality[r.quality] || r.quality);
         if (reasons.indexOf(q) < 0) reasons.push(q);
         if (r && r.ts) q += ' · ' + fill(S.last_good, { age: fmtAgo(ageOf(r.ts)) });
       }
@@ -177,10 +183,21 @@
     setText(c.footEl, newest ? fill(S.updated, { age: fmtAgo(ageOf(newest)) }) : '');
   }
 
+  // The list is rebuilt only when the alarms change (a rebuild would restart the
+  // pulse animation); every second only the durations are rewritten.
+  let alarmSig = null;
+  const alarmWhen = []; // [span, since]
   function renderAlarms() {
     const sorted = alarms.slice().sort(function (a, b) {
       return (RANK[b.level] - RANK[a.level]) || (Date.parse(b.since) - Date.parse(a.since));
     });
+    const sig = JSON.stringify(sorted);
+    if (sig === alarmSig) {
+      alarmWhen.forEach(function (w) { setText(w[0], whenText(w[1])); });
+      return;
+    }
+    alarmSig = sig;
+    alarmWhen.length = 0;
     setData($('alarms'), 'count', String(sorted.length));
     $('alarm-list').replaceChildren.apply($('alarm-list'), sorted.map(function (a) {
       const c = cards.get(a.device);
@@ -192,7 +209,9 @@
       li.dataset.point = a.point;
       li.append(el('span', 'level', S.level[a.level] || a.level));
       li.append(el('span', 'msg', a.message));
-      li.append(el('span', 'when', fill(S.since, { t: fmtTime(a.since) }) + ' (' + fmtDuration(ageOf(a.since)) + ')'));
+      const when = el('span', 'when', whenText(a.since));
+      alarmWhen.push([when, a.since]);
+      li.append(when);
       let who = c ? c.dev.name + (c.dev.label ? ' [' + c.dev.label + ']' : '') : a.device;
       if (a.point) who += ' — ' + (pe ? pe.def.label : a.point);
       li.append(el('span', 'who', who));
@@ -205,6 +224,9 @@
       }
       return li;
     }));
+  }
+  function whenText(since) {
+    return fill(S.since, { t: fmtTime(since) }) + ' (' + fmtDuration(ageOf(since)) + ')';
   }
 
   function connState() {
@@ -271,6 +293,7 @@
     };
     es.addEventListener('refresh', function (e) {
       const d = JSON.parse(e.data);
+      stats.refresh += 1;
       if (d.layout && d.layout !== SITE.layout_key) reloadForNewLayout();
       readings.clear();
       applyReadings(d.readings);
@@ -281,6 +304,7 @@
     });
     es.addEventListener('device', function (e) {
       const d = JSON.parse(e.data);
+      stats.device += 1;
       applyReadings(d.readings);
       gotData(d.generated_at);
       streamOpen = true;
@@ -289,6 +313,7 @@
     });
     es.addEventListener('alarms', function (e) {
       const d = JSON.parse(e.data);
+      stats.alarms += 1;
       alarms = d.alarms || [];
       gotData(d.generated_at);
       streamOpen = true;

@@ -33,7 +33,10 @@ impl HttpResponse {
     /// The first header with this (case-insensitive) name.
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -48,7 +51,12 @@ pub fn http_post(url: &str, body: impl AsRef<[u8]>) -> Result<HttpResponse, Peer
 }
 
 /// Sends one request and reads the whole response (30 s read timeout).
-pub fn http_request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<HttpResponse, PeerError> {
+pub fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse, PeerError> {
     let fail = |reason: String| PeerError::Http {
         method: method.to_owned(),
         url: url.to_owned(),
@@ -65,7 +73,8 @@ pub fn http_request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u
         .map_err(|e| fail(format!("resolve: {e}")))?
         .next()
         .ok_or_else(|| fail("resolve: no address".into()))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| fail(format!("connect: {e}")))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| fail(format!("connect: {e}")))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .and_then(|_| stream.set_write_timeout(Some(Duration::from_secs(30))))
@@ -86,7 +95,9 @@ pub fn http_request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u
     // otherwise reset the connection and destroy its own answer.
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
-    stream.write_all(&request).map_err(|e| fail(format!("send: {e}")))?;
+    stream
+        .write_all(&request)
+        .map_err(|e| fail(format!("send: {e}")))?;
     let mut raw = Vec::new();
     match stream.read_to_end(&mut raw) {
         Ok(_) => parse_response(&raw).map_err(fail),
@@ -129,7 +140,11 @@ fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
     } else {
         rest.to_vec()
     };
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
@@ -141,7 +156,8 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
             .ok_or("chunk size line not terminated")?;
         let size_text = String::from_utf8_lossy(&data[..line_end]);
         let size_hex = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|e| format!("bad chunk size {size_hex:?}: {e}"))?;
+        let size = usize::from_str_radix(size_hex, 16)
+            .map_err(|e| format!("bad chunk size {size_hex:?}: {e}"))?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Ok(out);

@@ -12,7 +12,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::process::{PeerProcess, StartFailure, start_with_retry};
-use super::{HttpResponse, PeerError, START_TIMEOUT, free_port, http_get, http_post, peer_tempdir, require_bin, urlencode};
+use super::{
+    HttpResponse, PeerError, START_TIMEOUT, free_port, http_get, http_post, peer_tempdir,
+    require_bin, urlencode,
+};
 
 const INSTALL: &str = "apt-get install -y --no-install-recommends influxdb";
 
@@ -57,7 +60,11 @@ impl Influx1 {
             let url = format!("{}/query?q={}", db.base_url(), urlencode(&q));
             match http_post(&url, "") {
                 Ok(r) if r.status == 200 && !r.text().contains("\"error\"") => {}
-                Ok(r) => panic!("influxd: creating admin {user}: status {}: {}", r.status, r.text()),
+                Ok(r) => panic!(
+                    "influxd: creating admin {user}: status {}: {}",
+                    r.status,
+                    r.text()
+                ),
                 Err(e) => panic!("influxd: creating admin {user}: {e}"),
             }
         }
@@ -116,7 +123,8 @@ bind-address = "127.0.0.1:{bind_port}"
         let ping = format!("http://127.0.0.1:{http_port}/ping");
         proc.wait_ready(START_TIMEOUT, |log| {
             log.contains("Listening on HTTP")
-                && http_get(&ping).is_ok_and(|r| r.status == 204 && r.header("x-influxdb-version").is_some())
+                && http_get(&ping)
+                    .is_ok_and(|r| r.status == 204 && r.header("x-influxdb-version").is_some())
         })?;
         Ok(proc)
     }
@@ -142,20 +150,29 @@ bind-address = "127.0.0.1:{bind_port}"
     pub fn create_db(&self, name: &str) {
         let q = format!("CREATE DATABASE \"{}\"", name.replace('"', "\\\""));
         let v = self.query("", &q);
-        assert!(v.to_string().find("\"error\"").is_none(), "influxd: {q}: {v}");
+        assert!(
+            v.to_string().find("\"error\"").is_none(),
+            "influxd: {q}: {v}"
+        );
     }
 
     /// Posts line protocol to `/write?db=<db>` (with the admin credentials when auth is
     /// on); returns the whole response so tests can check 204/400/404 and the message.
     pub fn write(&self, db: &str, lines: &str) -> HttpResponse {
-        let url = format!("{}/write?db={}{}", self.base_url(), urlencode(db), self.cred_params());
+        let url = format!(
+            "{}/write?db={}{}",
+            self.base_url(),
+            urlencode(db),
+            self.cred_params()
+        );
         http_post(&url, lines).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Runs InfluxQL (`db` may be empty for server-level statements) and returns the JSON
     /// body. Panics on transport failure or a non-2xx status.
     pub fn query(&self, db: &str, influxql: &str) -> serde_json::Value {
-        self.try_query(db, influxql).unwrap_or_else(|e| panic!("{e}"))
+        self.try_query(db, influxql)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like [`Influx1::query`], returning the failure instead.
@@ -176,7 +193,8 @@ bind-address = "127.0.0.1:{bind_port}"
         if !(200..300).contains(&resp.status) {
             return Err(fail(format!("status {}: {}", resp.status, resp.text())));
         }
-        resp.json().map_err(|e| fail(format!("bad JSON {:?}: {e}", resp.text())))
+        resp.json()
+            .map_err(|e| fail(format!("bad JSON {:?}: {e}", resp.text())))
     }
 
     /// The rows an InfluxQL `SELECT` returns, each as `column → value` with the series'
@@ -192,7 +210,11 @@ bind-address = "127.0.0.1:{bind_port}"
             for series in result["series"].as_array().cloned().unwrap_or_default() {
                 let columns: Vec<String> = series["columns"]
                     .as_array()
-                    .map(|c| c.iter().map(|s| s.as_str().unwrap_or_default().to_owned()).collect())
+                    .map(|c| {
+                        c.iter()
+                            .map(|s| s.as_str().unwrap_or_default().to_owned())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 for values in series["values"].as_array().cloned().unwrap_or_default() {
                     let mut row: BTreeMap<String, serde_json::Value> = BTreeMap::new();
@@ -202,7 +224,10 @@ bind-address = "127.0.0.1:{bind_port}"
                             row.insert(k.clone(), t.clone());
                         }
                     }
-                    for (c, val) in columns.iter().zip(values.as_array().cloned().unwrap_or_default()) {
+                    for (c, val) in columns
+                        .iter()
+                        .zip(values.as_array().cloned().unwrap_or_default())
+                    {
                         row.insert(c.clone(), val);
                     }
                     out.push(row);
@@ -221,11 +246,18 @@ bind-address = "127.0.0.1:{bind_port}"
 
     /// Starts it again on the same ports and data dirs. Panics if a port was taken.
     pub fn start_again(&mut self) {
-        assert!(self.proc.is_none(), "Influx1::start_again: still running; stop() it first");
+        assert!(
+            self.proc.is_none(),
+            "Influx1::start_again: still running; stop() it first"
+        );
         let bin = require_bin("influxd", INSTALL);
         match self.spawn(&bin, self.http_port) {
             Ok(p) => self.proc = Some(p),
-            Err(f) => panic!("influxd restart on port {} failed: {}", self.http_port, f.message()),
+            Err(f) => panic!(
+                "influxd restart on port {} failed: {}",
+                self.http_port,
+                f.message()
+            ),
         }
     }
 

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 pub use http::{HttpResponse, http_get, http_post, http_request};
 pub use influx::Influx1;
 pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec};
-pub use mqtt::{MqttMessage, MqttSubscriber, Mosquitto, MosquittoOpts, SubOpts};
+pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
 pub use victoria::{Sample, VictoriaMetrics};
 
 /// What went wrong talking to a peer. Start failures panic instead (see module docs).
@@ -85,7 +85,11 @@ pub fn free_port() -> u16 {
     static HANDED_OUT: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
     let handed = HANDED_OUT.get_or_init(|| Mutex::new(HashSet::new()));
     let low = ephemeral_low().unwrap_or(32768);
-    let (lo, hi) = if low > 12000 { (10000u16, low.min(65000) as u16) } else { (0, 0) };
+    let (lo, hi) = if low > 12000 {
+        (10000u16, low.min(65000) as u16)
+    } else {
+        (0, 0)
+    };
     for _ in 0..200 {
         let port = if hi > lo {
             lo + (random_u64() % u64::from(hi - lo)) as u16
@@ -177,7 +181,11 @@ pub fn tcp_accepts(port: u16) -> bool {
 
 /// Polls `cond` every 20 ms until it is true or `timeout` passes. `what` names the
 /// condition in the error.
-pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> Result<(), PeerError> {
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> Result<(), PeerError> {
     let start = Instant::now();
     loop {
         if cond() {

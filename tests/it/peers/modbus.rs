@@ -153,12 +153,20 @@ pub struct ModbusCounts {
 impl ModbusCounts {
     /// Requests to `unit`, any function code.
     pub fn requests_for(&self, unit: u8) -> u64 {
-        self.requests.iter().filter(|((u, _), _)| *u == unit).map(|(_, n)| n).sum()
+        self.requests
+            .iter()
+            .filter(|((u, _), _)| *u == unit)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Exception responses to `unit`, any function code.
     pub fn exceptions_for(&self, unit: u8) -> u64 {
-        self.exceptions.iter().filter(|((u, _), _)| *u == unit).map(|(_, n)| n).sum()
+        self.exceptions
+            .iter()
+            .filter(|((u, _), _)| *u == unit)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// All requests.
@@ -209,7 +217,10 @@ impl ModbusServer {
     /// Starts the server with `spec`; panics (with the install command or the server's
     /// log) when it cannot.
     pub fn start(spec: ModbusSpec) -> ModbusServer {
-        assert!(!spec.units.is_empty(), "ModbusServer::start: the spec has no units");
+        assert!(
+            !spec.units.is_empty(),
+            "ModbusServer::start: the spec has no units"
+        );
         let py = python();
         let dir = peer_tempdir("pymodbus");
         let mut server = ModbusServer {
@@ -232,24 +243,37 @@ impl ModbusServer {
         server
     }
 
-    fn spawn(&self, py: &std::path::Path, port: u16, control: u16) -> Result<PeerProcess, StartFailure> {
+    fn spawn(
+        &self,
+        py: &std::path::Path,
+        port: u16,
+        control: u16,
+    ) -> Result<PeerProcess, StartFailure> {
         let d = self.dir.path();
         let spec_file = d.join("spec.json");
         write_file(&spec_file, self.spec.to_json().to_string());
         let mut cmd = Command::new(py);
         cmd.arg("-u")
             .arg(repo_root().join("tests/peers/modbus_server.py"))
-            .args(["--port", &port.to_string(), "--control-port", &control.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--control-port",
+                &control.to_string(),
+            ])
             .arg("--spec")
             .arg(&spec_file)
             .env("PYTHONWARNINGS", "ignore::DeprecationWarning");
-        let mut proc = PeerProcess::spawn("pymodbus server", &mut cmd, &d.join("server.log"), false);
+        let mut proc =
+            PeerProcess::spawn("pymodbus server", &mut cmd, &d.join("server.log"), false);
         let ready = format!("READY {port} {control}");
         match proc.wait_ready(START_TIMEOUT, |log| log.contains(&ready)) {
-            Err(StartFailure::Failed(m)) if m.contains("No module named") => Err(StartFailure::Failed(format!(
-                "{m}\npymodbus is missing from the test venv. Install it with:\n    \
+            Err(StartFailure::Failed(m)) if m.contains("No module named") => {
+                Err(StartFailure::Failed(format!(
+                    "{m}\npymodbus is missing from the test venv. Install it with:\n    \
                  tests/.venv/bin/pip install -r tests/requirements.txt\nor run ./tests/run.sh"
-            ))),
+                )))
+            }
             other => other.map(|_| proc),
         }
     }
@@ -274,14 +298,24 @@ impl ModbusServer {
             return Err(fail("server is paused (SIGSTOP); resume() it first".into()));
         }
         let addr = SocketAddr::from(([127, 0, 0, 1], self.control_port));
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| fail(e.to_string()))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| fail(e.to_string()))?;
-        stream.write_all(format!("{command}\n").as_bytes()).map_err(|e| fail(e.to_string()))?;
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| fail(e.to_string()))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| fail(e.to_string()))?;
+        stream
+            .write_all(format!("{command}\n").as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
         let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line).map_err(|e| fail(e.to_string()))?;
-        let v: Value = serde_json::from_str(&line).map_err(|e| fail(format!("bad reply {line:?}: {e}")))?;
+        BufReader::new(stream)
+            .read_line(&mut line)
+            .map_err(|e| fail(e.to_string()))?;
+        let v: Value =
+            serde_json::from_str(&line).map_err(|e| fail(format!("bad reply {line:?}: {e}")))?;
         if v["ok"] != json!(true) {
-            return Err(fail(v["error"].as_str().unwrap_or("unknown error").to_owned()));
+            return Err(fail(
+                v["error"].as_str().unwrap_or("unknown error").to_owned(),
+            ));
         }
         Ok(v)
     }
@@ -341,7 +375,11 @@ impl ModbusServer {
 
     /// Requests served to `unit` with function code `fc`.
     pub fn request_count_fc(&self, unit: u8, fc: u8) -> u64 {
-        self.counts().requests.get(&(unit, fc)).copied().unwrap_or(0)
+        self.counts()
+            .requests
+            .get(&(unit, fc))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Exception responses sent to `unit`.
@@ -370,38 +408,75 @@ impl ModbusServer {
 
     /// Sets holding registers `addr..` of `unit` (must lie inside its table).
     pub fn set_holding(&self, unit: u8, addr: u16, values: &[u16]) {
-        self.set("hr", unit, addr, &values.iter().map(u16::to_string).collect::<Vec<_>>());
+        self.set(
+            "hr",
+            unit,
+            addr,
+            &values.iter().map(u16::to_string).collect::<Vec<_>>(),
+        );
     }
 
     /// Sets input registers `addr..` of `unit`.
     pub fn set_input(&self, unit: u8, addr: u16, values: &[u16]) {
-        self.set("ir", unit, addr, &values.iter().map(u16::to_string).collect::<Vec<_>>());
+        self.set(
+            "ir",
+            unit,
+            addr,
+            &values.iter().map(u16::to_string).collect::<Vec<_>>(),
+        );
     }
 
     /// Sets coils `addr..` of `unit`.
     pub fn set_coils(&self, unit: u8, addr: u16, values: &[bool]) {
-        self.set("co", unit, addr, &values.iter().map(|b| u8::from(*b).to_string()).collect::<Vec<_>>());
+        self.set(
+            "co",
+            unit,
+            addr,
+            &values
+                .iter()
+                .map(|b| u8::from(*b).to_string())
+                .collect::<Vec<_>>(),
+        );
     }
 
     /// Sets discrete inputs `addr..` of `unit`.
     pub fn set_discrete(&self, unit: u8, addr: u16, values: &[bool]) {
-        self.set("di", unit, addr, &values.iter().map(|b| u8::from(*b).to_string()).collect::<Vec<_>>());
+        self.set(
+            "di",
+            unit,
+            addr,
+            &values
+                .iter()
+                .map(|b| u8::from(*b).to_string())
+                .collect::<Vec<_>>(),
+        );
     }
 
     fn get(&self, table: &str, unit: u8, addr: u16, count: u16) -> Vec<u64> {
         let v = self.control_ok(&format!("get {table} {unit} {addr} {count}"));
-        v["values"].as_array().into_iter().flatten().map(|x| x.as_u64().unwrap_or(0)).collect()
+        v["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_u64().unwrap_or(0))
+            .collect()
     }
 
     /// Reads holding registers as the server holds them now (e.g. after the gateway
     /// wrote them).
     pub fn holding(&self, unit: u8, addr: u16, count: u16) -> Vec<u16> {
-        self.get("hr", unit, addr, count).into_iter().map(|v| v as u16).collect()
+        self.get("hr", unit, addr, count)
+            .into_iter()
+            .map(|v| v as u16)
+            .collect()
     }
 
     /// Reads coils as the server holds them now.
     pub fn coils(&self, unit: u8, addr: u16, count: u16) -> Vec<bool> {
-        self.get("co", unit, addr, count).into_iter().map(|v| v != 0).collect()
+        self.get("co", unit, addr, count)
+            .into_iter()
+            .map(|v| v != 0)
+            .collect()
     }
 
     /// Freezes the server (SIGSTOP): requests get no answer until [`ModbusServer::resume`].
@@ -435,7 +510,10 @@ impl ModbusServer {
 
     /// Starts a stopped server on the same ports with the values it had.
     pub fn start_again(&mut self) {
-        assert!(self.proc.is_none(), "ModbusServer::start_again: still running; stop() it first");
+        assert!(
+            self.proc.is_none(),
+            "ModbusServer::start_again: still running; stop() it first"
+        );
         let py = python();
         let mut last = String::new();
         for _ in 0..20 {
@@ -452,7 +530,10 @@ impl ModbusServer {
                 Err(StartFailure::Failed(m)) => panic!("pymodbus server restart failed: {m}"),
             }
         }
-        panic!("pymodbus server restart: port {} or {} stays taken: {last}", self.port, self.control_port);
+        panic!(
+            "pymodbus server restart: port {} or {} stays taken: {last}",
+            self.port, self.control_port
+        );
     }
 
     /// Kills the server and starts it again on the same port, with the same units and

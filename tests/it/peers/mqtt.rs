@@ -18,7 +18,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::process::{PeerProcess, StartFailure, start_with_retry};
-use super::{PeerError, START_TIMEOUT, chmod, free_port, peer_tempdir, require_bin, tcp_accepts, write_file};
+use super::{
+    PeerError, START_TIMEOUT, chmod, free_port, peer_tempdir, require_bin, tcp_accepts, write_file,
+};
 
 const INSTALL: &str = "apt-get install -y --no-install-recommends mosquitto mosquitto-clients";
 
@@ -65,7 +67,11 @@ impl Mosquitto {
                     .args([user, pass])
                     .output()
                     .unwrap_or_else(|e| panic!("mosquitto_passwd: {e}"));
-                assert!(out.status.success(), "mosquitto_passwd {user}: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "mosquitto_passwd {user}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             chmod(&file, 0o644);
         }
@@ -126,14 +132,19 @@ impl Mosquitto {
         let mut cmd = Command::new(bin);
         cmd.arg("-c").arg(d.join("mosquitto.conf"));
         let mut proc = PeerProcess::spawn("mosquitto", &mut cmd, &d.join("mosquitto.log"), false);
-        proc.wait_ready(START_TIMEOUT, |log| log.contains(" running") && tcp_accepts(port))?;
+        proc.wait_ready(START_TIMEOUT, |log| {
+            log.contains(" running") && tcp_accepts(port)
+        })?;
         Ok(proc)
     }
 
     /// The CA certificate that signed the broker's certificate (PEM). Panics unless
     /// started with `tls: true`.
     pub fn ca_file(&self) -> PathBuf {
-        assert!(self.opts.tls, "Mosquitto::ca_file: broker was started without tls");
+        assert!(
+            self.opts.tls,
+            "Mosquitto::ca_file: broker was started without tls"
+        );
         self.dir.path().join("ca.pem")
     }
 
@@ -157,7 +168,12 @@ impl Mosquitto {
                 })
                 .collect()
         };
-        format!("{scheme}://{}:{}@127.0.0.1:{}", enc(user), enc(pass), self.port)
+        format!(
+            "{scheme}://{}:{}@127.0.0.1:{}",
+            enc(user),
+            enc(pass),
+            self.port
+        )
     }
 
     /// The options it was started with.
@@ -194,7 +210,16 @@ impl Mosquitto {
     pub fn try_publish(&self, topic: &str, payload: &str, retain: bool) -> Result<(), PeerError> {
         let bin = require_bin("mosquitto_pub", INSTALL);
         let mut cmd = Command::new(bin);
-        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1", "-t", topic]);
+        cmd.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+        ]);
         if payload.is_empty() {
             cmd.arg("-n");
         } else {
@@ -251,11 +276,18 @@ impl Mosquitto {
     /// Starts the broker again on the same port with the same config and persistence
     /// dir. Panics if the port was taken meanwhile.
     pub fn start_again(&mut self) {
-        assert!(self.proc.is_none(), "Mosquitto::start_again: broker is still running; stop() it first");
+        assert!(
+            self.proc.is_none(),
+            "Mosquitto::start_again: broker is still running; stop() it first"
+        );
         let bin = require_bin("mosquitto", INSTALL);
         match self.spawn(&bin, self.port) {
             Ok(p) => self.proc = Some(p),
-            Err(f) => panic!("mosquitto restart on port {} failed: {}", self.port, f.message()),
+            Err(f) => panic!(
+                "mosquitto restart on port {} failed: {}",
+                self.port,
+                f.message()
+            ),
         }
     }
 
@@ -276,7 +308,10 @@ impl Drop for Mosquitto {
 /// Makes `ca.pem` (CA) and `server.pem`/`server.key` (for IP:127.0.0.1 and localhost,
 /// signed by the CA) in `dir`, all world-readable.
 fn make_tls_files(dir: &std::path::Path) {
-    let openssl = require_bin("openssl", "apt-get install -y --no-install-recommends openssl");
+    let openssl = require_bin(
+        "openssl",
+        "apt-get install -y --no-install-recommends openssl",
+    );
     write_file(
         &dir.join("server.ext"),
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
@@ -288,21 +323,66 @@ fn make_tls_files(dir: &std::path::Path) {
             .current_dir(dir)
             .output()
             .unwrap_or_else(|e| panic!("openssl: {e}"));
-        assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let serial = format!("0x{:016x}", super::random_u64());
     run(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", "/CN=dc-gateway test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "3",
+        "-subj",
+        "/CN=dc-gateway test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     run(&[
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
     ]);
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", &serial,
-        "-days", "3", "-extfile", "server.ext", "-out", "server.pem",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        &serial,
+        "-days",
+        "3",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
     ]);
     for f in ["ca.pem", "server.pem", "server.key"] {
         chmod(&dir.join(f), 0o644);
@@ -397,18 +477,30 @@ impl MqttSubscriber {
     }
 
     /// Like [`MqttSubscriber::start`], returning the failure (refused credentials, bad
-    /// CA, no broker) instead. The error quotes the CONNACK codes and the tool's stderr.
+    /// CA, no broker) instead. The error quotes mosquitto_sub's exit code (5 = not
+    /// authorised), the CONNACK codes seen and the tool's stderr.
     pub fn try_start(opts: SubOpts) -> Result<MqttSubscriber, PeerError> {
         let bin = require_bin("mosquitto_sub", INSTALL);
         assert!(!opts.filters.is_empty(), "SubOpts: no topic filter");
-        assert!(!opts.persistent || opts.client_id.is_some(), "SubOpts: persistent needs client_id");
+        assert!(
+            !opts.persistent || opts.client_id.is_some(),
+            "SubOpts: persistent needs client_id"
+        );
         let dir = peer_tempdir("mosquitto-sub");
         // Line-buffered stdout: mosquitto_sub flushes after messages but not after its
         // debug lines, and the SUBACK line is what start waits for.
         let stdbuf = require_bin("stdbuf", "apt-get install -y coreutils");
         let mut cmd = Command::new(stdbuf);
         cmd.arg("-oL").arg(bin);
-        cmd.args(["-h", "127.0.0.1", "-p", &opts.port.to_string(), "-d", "-F", "MSG %r %q %x %t"]);
+        cmd.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &opts.port.to_string(),
+            "-d",
+            "-F",
+            "MSG %r %q %x %t",
+        ]);
         cmd.args(["-q", &opts.qos.to_string()]);
         for f in &opts.filters {
             cmd.args(["-t", f]);
@@ -425,7 +517,12 @@ impl MqttSubscriber {
         if opts.persistent {
             cmd.arg("-c");
         }
-        let mut proc = PeerProcess::spawn("mosquitto_sub", &mut cmd, &dir.path().join("stderr.log"), true);
+        let mut proc = PeerProcess::spawn(
+            "mosquitto_sub",
+            &mut cmd,
+            &dir.path().join("stderr.log"),
+            true,
+        );
         let stdout = proc.take_stdout().expect("piped stdout");
         let state: Arc<(Mutex<SubState>, Condvar)> = Arc::default();
         let st = Arc::clone(&state);
@@ -437,7 +534,9 @@ impl MqttSubscriber {
                 match reader.read_until(b'\n', &mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        let text = String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_owned();
+                        let text = String::from_utf8_lossy(&line)
+                            .trim_end_matches(['\n', '\r'])
+                            .to_owned();
                         let (lock, cv) = &*st;
                         let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
                         parse_line(&text, &mut s);
@@ -466,12 +565,22 @@ impl MqttSubscriber {
                 return Ok(sub);
             }
             if eof || sub.proc.exited().is_some() || Instant::now() > deadline {
+                // stdout closes just before the process ends: give it a moment to exit
+                // so its exit code (5 = not authorised) can be reported.
+                let grace = Instant::now() + Duration::from_secs(2);
+                while eof && sub.proc.exited().is_none() && Instant::now() < grace {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let code = sub.proc.exited().and_then(|s| s.code());
                 sub.proc.kill();
-                let status = sub.proc.exited();
+                let exit = code.map_or_else(
+                    || "still running, killed".to_owned(),
+                    |c| format!("exit code {c}"),
+                );
                 return Err(PeerError::Peer {
                     peer: "mosquitto_sub".into(),
                     reason: format!(
-                        "no SUBACK from 127.0.0.1:{} (exit {status:?}, CONNACK codes {connacks:?}); stderr:\n{}\nstdout:\n{}",
+                        "no SUBACK from 127.0.0.1:{} ({exit}, CONNACK codes {connacks:?}); stderr:\n{}\nstdout:\n{}",
                         sub.opts.port,
                         sub.proc.log_tail(),
                         sub.lock().last_lines.join("\n")
@@ -500,12 +609,21 @@ impl MqttSubscriber {
 
     /// Messages as `(topic, payload text)` pairs.
     pub fn pairs(&self) -> Vec<(String, String)> {
-        self.lock().messages.iter().map(|m| (m.topic.clone(), m.payload_str())).collect()
+        self.lock()
+            .messages
+            .iter()
+            .map(|m| (m.topic.clone(), m.payload_str()))
+            .collect()
     }
 
     /// Messages on exactly `topic`.
     pub fn on_topic(&self, topic: &str) -> Vec<MqttMessage> {
-        self.lock().messages.iter().filter(|m| m.topic == topic).cloned().collect()
+        self.lock()
+            .messages
+            .iter()
+            .filter(|m| m.topic == topic)
+            .cloned()
+            .collect()
     }
 
     /// Forgets the messages received so far.
@@ -525,7 +643,11 @@ impl MqttSubscriber {
 
     /// Waits until `cond(messages)` holds; returns the messages then, or a timeout error
     /// listing what arrived.
-    pub fn wait_for(&self, cond: impl Fn(&[MqttMessage]) -> bool, timeout: Duration) -> Result<Vec<MqttMessage>, PeerError> {
+    pub fn wait_for(
+        &self,
+        cond: impl Fn(&[MqttMessage]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<MqttMessage>, PeerError> {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.state;
         let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -537,13 +659,20 @@ impl MqttSubscriber {
             if now >= deadline {
                 return Err(self.timeout_error(&s, timeout));
             }
-            s = cv.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            s = cv
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
     /// [`MqttSubscriber::wait_for`] for async tests: polls every 20 ms with
     /// `tokio::time::sleep`, so a current-thread runtime keeps running the gateway.
-    pub async fn wait_for_async(&self, cond: impl Fn(&[MqttMessage]) -> bool, timeout: Duration) -> Result<Vec<MqttMessage>, PeerError> {
+    pub async fn wait_for_async(
+        &self,
+        cond: impl Fn(&[MqttMessage]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<MqttMessage>, PeerError> {
         let deadline = Instant::now() + timeout;
         loop {
             {
@@ -562,7 +691,11 @@ impl MqttSubscriber {
     /// Waits until `n` subscriptions were acknowledged in total (e.g. 2 after one
     /// broker restart): the subscriber is back and will see new messages.
     pub fn wait_subacks(&self, n: usize, timeout: Duration) -> Result<(), PeerError> {
-        super::wait_until(&format!("{n} SUBACKs on port {}", self.opts.port), timeout, || self.subacks() >= n)
+        super::wait_until(
+            &format!("{n} SUBACKs on port {}", self.opts.port),
+            timeout,
+            || self.subacks() >= n,
+        )
     }
 
     fn timeout_error(&self, s: &SubState, timeout: Duration) -> PeerError {
@@ -572,12 +705,27 @@ impl MqttSubscriber {
             .rev()
             .take(20)
             .rev()
-            .map(|m| format!("{} = {:?}{}", m.topic, m.payload_str(), if m.retained { " (retained)" } else { "" }))
+            .map(|m| {
+                format!(
+                    "{} = {:?}{}",
+                    m.topic,
+                    m.payload_str(),
+                    if m.retained { " (retained)" } else { "" }
+                )
+            })
             .collect();
         PeerError::Timeout {
-            what: format!("MQTT messages on {:?} (port {})", self.opts.filters, self.opts.port),
+            what: format!(
+                "MQTT messages on {:?} (port {})",
+                self.opts.filters, self.opts.port
+            ),
             waited: timeout,
-            last: format!("{} messages, last {}: [{}]", s.messages.len(), shown.len(), shown.join(", ")),
+            last: format!(
+                "{} messages, last {}: [{}]",
+                s.messages.len(),
+                shown.len(),
+                shown.join(", ")
+            ),
         }
     }
 
@@ -630,5 +778,8 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
     if hex.len() % 2 != 0 {
         return None;
     }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
 }

@@ -36,7 +36,12 @@ pub(crate) struct PeerProcess {
 impl PeerProcess {
     /// Spawns `cmd` with stdin closed and stderr (and stdout unless `capture_stdout`)
     /// appended to `log`. Panics if the program cannot be started at all.
-    pub(crate) fn spawn(name: &str, cmd: &mut Command, log: &Path, capture_stdout: bool) -> PeerProcess {
+    pub(crate) fn spawn(
+        name: &str,
+        cmd: &mut Command,
+        log: &Path,
+        capture_stdout: bool,
+    ) -> PeerProcess {
         let open = || {
             OpenOptions::new()
                 .create(true)
@@ -97,7 +102,11 @@ impl PeerProcess {
             .stderr(Stdio::null())
             .status();
         if !matches!(status, Ok(s) if s.success()) && self.exited().is_none() {
-            panic!("{}: kill -s {sig} {} failed: {status:?}", self.name, self.pid());
+            panic!(
+                "{}: kill -s {sig} {} failed: {status:?}",
+                self.name,
+                self.pid()
+            );
         }
     }
 
@@ -140,24 +149,33 @@ impl PeerProcess {
     pub(crate) fn log_tail(&self) -> String {
         let text = self.log_text();
         let cut = text.len().saturating_sub(4000);
-        let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let cut = (cut..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
         text[cut..].to_owned()
     }
 
     /// Waits until `ready(log_since_spawn)` is true, failing early when the process
     /// exits (as `PortInUse` when its log says so) or after `timeout`.
-    pub(crate) fn wait_ready(&mut self, timeout: Duration, mut ready: impl FnMut(&str) -> bool) -> Result<(), StartFailure> {
+    pub(crate) fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        mut ready: impl FnMut(&str) -> bool,
+    ) -> Result<(), StartFailure> {
         let start = Instant::now();
         loop {
             if let Some(status) = self.exited() {
                 let tail = self.log_tail();
                 let msg = format!("{} exited during start ({status}); log:\n{tail}", self.name);
                 let lower = tail.to_lowercase();
-                return Err(if lower.contains("address already in use") || lower.contains("address in use") {
-                    StartFailure::PortInUse(msg)
-                } else {
-                    StartFailure::Failed(msg)
-                });
+                return Err(
+                    if lower.contains("address already in use") || lower.contains("address in use")
+                    {
+                        StartFailure::PortInUse(msg)
+                    } else {
+                        StartFailure::Failed(msg)
+                    },
+                );
             }
             if ready(&self.log_text()) {
                 // A peer that lost a port race may have answered a probe meant for the
@@ -189,7 +207,10 @@ impl Drop for PeerProcess {
 
 /// Runs `attempt` until it starts the peer, retrying when the port was taken.
 /// Panics (naming the peer and quoting its log) on any other failure.
-pub(crate) fn start_with_retry<T>(what: &str, mut attempt: impl FnMut() -> Result<T, StartFailure>) -> T {
+pub(crate) fn start_with_retry<T>(
+    what: &str,
+    mut attempt: impl FnMut() -> Result<T, StartFailure>,
+) -> T {
     let mut last = String::new();
     for _ in 0..super::PORT_ATTEMPTS {
         match attempt() {

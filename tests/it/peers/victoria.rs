@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::process::{PeerProcess, StartFailure, start_with_retry};
-use super::{PeerError, START_TIMEOUT, free_port, http_get, http_post, peer_tempdir, require_bin, urlencode};
+use super::{
+    PeerError, START_TIMEOUT, free_port, http_get, http_post, peer_tempdir, require_bin, urlencode,
+};
 
 const INSTALL: &str = "apt-get install -y --no-install-recommends victoria-metrics";
 
@@ -72,10 +74,16 @@ impl VictoriaMetrics {
         if self.dedup {
             cmd.arg("-dedup.minScrapeInterval=1ms");
         }
-        let mut proc = PeerProcess::spawn("victoria-metrics", &mut cmd, &d.join("victoria-metrics.log"), false);
+        let mut proc = PeerProcess::spawn(
+            "victoria-metrics",
+            &mut cmd,
+            &d.join("victoria-metrics.log"),
+            false,
+        );
         let health = format!("http://127.0.0.1:{port}/health");
         proc.wait_ready(START_TIMEOUT, |log| {
-            log.contains("starting http server at") && http_get(&health).is_ok_and(|r| r.status == 200)
+            log.contains("starting http server at")
+                && http_get(&health).is_ok_and(|r| r.status == 200)
         })?;
         Ok(proc)
     }
@@ -113,14 +121,19 @@ impl VictoriaMetrics {
     /// per series as `/api/v1/export` prints it: `{"metric":{..},"values":[..],
     /// "timestamps":[..]}`. Forces a flush first. Panics on HTTP failure.
     pub fn export(&self, match_expr: &str) -> Vec<serde_json::Value> {
-        self.try_export(match_expr).unwrap_or_else(|e| panic!("{e}"))
+        self.try_export(match_expr)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like [`VictoriaMetrics::export`], returning the failure instead (e.g. while stopped).
     pub fn try_export(&self, match_expr: &str) -> Result<Vec<serde_json::Value>, PeerError> {
         let flush = format!("{}/internal/force_flush", self.base_url());
         http_get(&flush)?;
-        let url = format!("{}/api/v1/export?match[]={}", self.base_url(), urlencode(match_expr));
+        let url = format!(
+            "{}/api/v1/export?match[]={}",
+            self.base_url(),
+            urlencode(match_expr)
+        );
         let resp = http_get(&url)?;
         if resp.status != 200 {
             return Err(PeerError::Http {
@@ -149,7 +162,11 @@ impl VictoriaMetrics {
         for series in self.export(match_expr) {
             let mut labels: BTreeMap<String, String> = series["metric"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
                 .unwrap_or_default();
             let name = labels.remove("__name__").unwrap_or_default();
             let values = series["values"].as_array().cloned().unwrap_or_default();
@@ -163,13 +180,20 @@ impl VictoriaMetrics {
                 });
             }
         }
-        out.sort_by(|a, b| (&a.name, &a.labels, a.timestamp_ms).cmp(&(&b.name, &b.labels, b.timestamp_ms)));
+        out.sort_by(|a, b| {
+            (&a.name, &a.labels, a.timestamp_ms).cmp(&(&b.name, &b.labels, b.timestamp_ms))
+        });
         out
     }
 
     /// Polls [`VictoriaMetrics::samples`] every 100 ms until `cond` holds; returns the
     /// samples then, or a timeout error with the last count.
-    pub fn wait_samples(&self, match_expr: &str, cond: impl Fn(&[Sample]) -> bool, timeout: Duration) -> Result<Vec<Sample>, PeerError> {
+    pub fn wait_samples(
+        &self,
+        match_expr: &str,
+        cond: impl Fn(&[Sample]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<Sample>, PeerError> {
         let start = Instant::now();
         loop {
             let samples = self.samples(match_expr);
@@ -180,7 +204,11 @@ impl VictoriaMetrics {
                 return Err(PeerError::Timeout {
                     what: format!("VictoriaMetrics samples matching {match_expr}"),
                     waited: start.elapsed(),
-                    last: format!("{} samples: {:?}", samples.len(), samples.iter().take(10).collect::<Vec<_>>()),
+                    last: format!(
+                        "{} samples: {:?}",
+                        samples.len(),
+                        samples.iter().take(10).collect::<Vec<_>>()
+                    ),
                 });
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -196,11 +224,18 @@ impl VictoriaMetrics {
 
     /// Starts it again on the same port and data dir. Panics if the port was taken.
     pub fn start_again(&mut self) {
-        assert!(self.proc.is_none(), "VictoriaMetrics::start_again: still running; stop() it first");
+        assert!(
+            self.proc.is_none(),
+            "VictoriaMetrics::start_again: still running; stop() it first"
+        );
         let bin = require_bin("victoria-metrics", INSTALL);
         match self.spawn(&bin, self.port) {
             Ok(p) => self.proc = Some(p),
-            Err(f) => panic!("victoria-metrics restart on port {} failed: {}", self.port, f.message()),
+            Err(f) => panic!(
+                "victoria-metrics restart on port {} failed: {}",
+                self.port,
+                f.message()
+            ),
         }
     }
 
