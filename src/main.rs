@@ -129,6 +129,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             tracing::info!(web = %running.web_addr, "dc-gateway running");
             wait_for_signal().await;
             tracing::info!("stopping");
+            running.shutdown(std::time::Duration::from_secs(3)).await;
             Ok(())
         }
         Command::Demo { listen, mqtt, influx, state_dir: _, simulator } => {
@@ -137,6 +138,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
                 demo::start(listen, simulator, mqtt.as_deref(), influx.as_deref(), token).await?;
             println!("dc-gateway demo: wall view on http://{}/", running.web_addr);
             wait_for_signal().await;
+            running.shutdown(std::time::Duration::from_secs(3)).await;
             Ok(())
         }
         Command::Simulate { listen } => {

@@ -31,9 +31,22 @@ pub struct Running {
     /// Where the web server listens.
     pub web_addr: std::net::SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    mqtt: Option<crate::sinks::mqtt::MqttHandle>,
 }
 
 impl Running {
+    /// Orderly stop: publish the retained `offline` status (confirmed by the broker, at
+    /// most `timeout`), then stop every task. A crash or SIGKILL leaves that to the
+    /// broker's last will instead.
+    pub async fn shutdown(&self, timeout: Duration) {
+        if let Some(m) = &self.mqtt {
+            if !m.shutdown(timeout).await {
+                tracing::warn!("MQTT broker did not confirm the offline status before shutdown");
+            }
+        }
+        self.abort();
+    }
+
     /// Stop every task.
     pub fn abort(&self) {
         for t in &self.tasks {
@@ -126,9 +139,11 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
 
     // Sinks.
     let mut queues: Vec<SinkQueue> = Vec::new();
+    let mut mqtt = None;
     if let Some(cfg) = &site.mqtt {
         let sink = MqttSink::start("mqtt", site.name.clone(), cfg)
             .with_context(|| format!("MQTT sink {}:{}", cfg.host, cfg.port))?;
+        mqtt = Some(sink.handle());
         let (q, h) = worker::spawn(
             sink,
             QueueConfig { batch_max: 200, linger: Duration::ZERO, max_records: cfg.max_queued, ..Default::default() },
@@ -169,7 +184,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
     tasks.push(tokio::spawn(hub(rx, engine, shared.clone(), queues, intervals)));
 
-    Ok(Running { shared, web_addr, tasks })
+    Ok(Running { shared, web_addr, tasks, mqtt })
 }
 
 async fn hub(

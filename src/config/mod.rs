@@ -440,6 +440,9 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         if let Some(k) = c.keep_alive_s {
             cfg.keep_alive = Duration::from_secs(k.max(1));
         }
+        if let Some(t) = c.ack_timeout_ms {
+            cfg.ack_timeout = Duration::from_millis(t.max(100));
+        }
         if let Some(q) = c.max_queued {
             cfg.max_queued = q.max(1);
         }

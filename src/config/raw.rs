@@ -205,6 +205,10 @@ pub struct RawMqtt {
     /// Keep-alive in seconds (10).
     #[serde(default)]
     pub keep_alive_s: Option<u64>,
+    /// How long a batch with alarm events waits for every PUBACK before it is
+    /// retried (10000 ms).
+    #[serde(default)]
+    pub ack_timeout_ms: Option<u64>,
     /// Queue limit in records.
     #[serde(default)]
     pub max_queued: Option<usize>,

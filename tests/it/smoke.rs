@@ -41,6 +41,24 @@ fn free_port_hands_out_distinct_bindable_ports() {
 }
 
 #[test]
+fn a_missing_peer_fails_with_its_install_command() {
+    let panic = std::panic::catch_unwind(|| {
+        require_bin("dcgw-no-such-peer", "apt-get install -y dcgw-no-such-peer")
+    })
+    .expect_err("a missing peer must fail the test, not skip it");
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("`dcgw-no-such-peer` is not installed"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("apt-get install -y dcgw-no-such-peer"),
+        "{msg}"
+    );
+    assert!(require_bin("mosquitto", "x").is_absolute());
+}
+
+#[test]
 fn mosquitto_sub_sees_exactly_what_mosquitto_pub_sent_and_retained_replay() {
     let broker = Mosquitto::start(MosquittoOpts::default());
     assert_eq!(broker.url(), format!("mqtt://127.0.0.1:{}", broker.port));

@@ -146,12 +146,14 @@
     const c = cards.get(id);
     if (!c) return;
     const reasons = [];
+    let freshCount = 0;
     let newest = null;
     c.points.forEach(function (pe, name) {
       const r = readings.get(key(id, name));
       const fresh = !!r && r.quality === 'good' && r.value !== null;
       const level = alarmLevel(id, name);
       const status = level || (fresh ? 'ok' : 'stale');
+      if (fresh) freshCount += 1;
       setData(pe.row, 'status', status);
       setData(pe.row, 'fresh', String(fresh));
       setData(pe.row, 'quality', r ? r.quality : 'never');
@@ -172,9 +174,12 @@
       setText(pe.qualEl, q);
       if (r && r.ts && (newest === null || r.ts > newest)) newest = r.ts;
     });
+    // A card is grey only when none of its values is fresh (the device is silent);
+    // single old values are hatched on their own row and named in the status line.
     const level = alarmLevel(id);
-    const status = level || (reasons.length ? 'stale' : 'ok');
+    const status = level || (freshCount === 0 && c.points.size > 0 ? 'stale' : 'ok');
     setData(c.card, 'status', status);
+    setData(c.card, 'partial', String(reasons.length > 0 && freshCount > 0));
     const parts = [];
     if (level) parts.push(S.level[level]);
     if (reasons.length) parts.push(reasons.join(', '));

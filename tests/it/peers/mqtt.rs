@@ -751,16 +751,16 @@ fn parse_line(text: &str, s: &mut SubState) {
     if let Some(rest) = text.strip_prefix("MSG ") {
         let mut parts = rest.splitn(4, ' ');
         let (retained, qos, hex, topic) = (parts.next(), parts.next(), parts.next(), parts.next());
-        if let (Some(r), Some(q), Some(hex), Some(topic)) = (retained, qos, hex, topic) {
-            if let Some(payload) = unhex(hex) {
-                s.messages.push(MqttMessage {
-                    topic: topic.to_owned(),
-                    payload,
-                    retained: r == "1",
-                    qos: q.parse().unwrap_or(0),
-                });
-                return;
-            }
+        if let (Some(r), Some(q), Some(hex), Some(topic)) = (retained, qos, hex, topic)
+            && let Some(payload) = unhex(hex)
+        {
+            s.messages.push(MqttMessage {
+                topic: topic.to_owned(),
+                payload,
+                retained: r == "1",
+                qos: q.parse().unwrap_or(0),
+            });
+            return;
         }
     } else if let Some(i) = text.find("received CONNACK (") {
         let code = text[i + "received CONNACK (".len()..].trim_end_matches(')');
@@ -775,7 +775,7 @@ fn parse_line(text: &str, s: &mut SubState) {
 }
 
 fn unhex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

@@ -81,23 +81,23 @@ impl PeerProcess {
 
     /// The exit status if the process has ended.
     pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none() {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.exit = Some(status);
-                }
-            }
+        if self.exit.is_none()
+            && let Some(child) = self.child.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            self.exit = Some(status);
         }
         self.exit
     }
 
-    /// Sends a signal by name (`TERM`, `STOP`, `CONT`, `KILL`) with `kill(1)`.
+    /// Sends a signal by name (`TERM`, `STOP`, `CONT`, `KILL`) with the shell's `kill`
+    /// builtin (present even where procps is not).
     pub(crate) fn signal(&mut self, sig: &str) {
         if self.exited().is_some() {
             return;
         }
-        let status = Command::new("kill")
-            .args(["-s", sig, &self.pid().to_string()])
+        let status = Command::new("sh")
+            .args(["-c", "kill -s \"$0\" \"$1\"", sig, &self.pid().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
