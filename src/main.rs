@@ -68,6 +68,8 @@ enum Command {
     },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
+    /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
+    Rules,
 }
 
 fn init_tracing() {
@@ -81,6 +83,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Points => {
             print!("{}", points::markdown());
+            ExitCode::SUCCESS
+        }
+        Command::Rules => {
+            print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
         }
         Command::CheckConfig { config: path } => match config::load(&path) {
@@ -159,7 +165,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         // Handled before the runtime starts.
-        Command::CheckConfig { .. } | Command::Points => Ok(()),
+        Command::CheckConfig { .. } | Command::Points | Command::Rules => Ok(()),
     }
 }
 

@@ -251,6 +251,16 @@ mod tests {
     }
 
     #[test]
+    fn docs_rules_md_matches_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/RULES.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == crate::rules::defaults::markdown(),
+            "docs/RULES.md is out of date: run `cargo run -- rules > docs/RULES.md`"
+        );
+    }
+
+    #[test]
     fn docs_points_md_matches_code() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/POINTS.md");
         let on_disk = std::fs::read_to_string(path).unwrap_or_default();
