@@ -137,6 +137,7 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
             m.iter().any(|x| x.topic == "dcgw/e2e/th1/temperature_c" && x.payload_str() == "23.5")
                 && m.iter().any(|x| x.topic == "dcgw/e2e/th1/humidity_pct" && x.payload_str() == "54.6")
                 && m.iter().any(|x| x.topic == "dcgw/e2e/gateway/status" && x.payload_str() == "online")
+                && m.iter().any(|x| x.topic == "dcgw/e2e/th1/dew_point_c")
         },
         Duration::from_secs(15),
     );
@@ -265,6 +266,6 @@ fn check_config_names_file_line_column_and_device() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    let expected = format!("{}:18:11: devices[0] (th1) .profile: unknown profile \"xy-md03\"", path.display());
+    let expected = format!("{}:17:11: devices[0] (th1) .profile: unknown profile \"xy-md03\"", path.display());
     assert!(err.contains(&expected), "stderr:\n{err}\nexpected to contain:\n{expected}");
 }

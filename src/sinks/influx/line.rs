@@ -444,10 +444,13 @@ pub fn inspect(line: &str) -> Option<(String, Vec<(String, &'static str)>)> {
     let mut fields = Vec::new();
     let mut part_start = fields_start;
     let mut in_str = false;
+    // A double quote opens a string only in a field value, never in a field key.
+    let mut in_value = false;
     let mut j = fields_start;
     loop {
         let end = j >= b.len() || (!in_str && (b[j] == b' ' || b[j] == b','));
         if end {
+            in_value = false;
             let part = &line[part_start..j.min(b.len())];
             let eq = find_unescaped_eq(part)?;
             fields.push((
@@ -460,7 +463,9 @@ pub fn inspect(line: &str) -> Option<(String, Vec<(String, &'static str)>)> {
             part_start = j + 1;
         } else if b[j] == b'\\' {
             j += 1;
-        } else if b[j] == b'"' {
+        } else if b[j] == b'=' && !in_value {
+            in_value = true;
+        } else if b[j] == b'"' && in_value {
             in_str = !in_str;
         }
         j += 1;
