@@ -194,7 +194,7 @@ impl Timestamp {
         self.0
     }
     /// This instant plus a duration.
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn plus(self, d: Duration) -> Timestamp {
         Timestamp(self.0 + d.as_millis() as i64)
     }
     /// Seconds from `earlier` to `self` (negative if `earlier` is later).

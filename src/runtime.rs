@@ -39,10 +39,10 @@ impl Running {
     /// most `timeout`), then stop every task. A crash or SIGKILL leaves that to the
     /// broker's last will instead.
     pub async fn shutdown(&self, timeout: Duration) {
-        if let Some(m) = &self.mqtt {
-            if !m.shutdown(timeout).await {
-                tracing::warn!("MQTT broker did not confirm the offline status before shutdown");
-            }
+        if let Some(m) = &self.mqtt
+            && !m.shutdown(timeout).await
+        {
+            tracing::warn!("MQTT broker did not confirm the offline status before shutdown");
         }
         self.abort();
     }
@@ -98,10 +98,11 @@ fn initial_live(site: &Site) -> Live {
                     .iter()
                     .map(|p| PointState { point: p.point, value: None, quality: Quality::Stale, ts: None })
                     .collect();
-                if d.meta.kind == Kind::Climate && !pts.iter().any(|p| p.point.name == "dew_point_c") {
-                    if let Some(dp) = points::lookup(Kind::Climate, "dew_point_c") {
-                        pts.push(PointState { point: dp, value: None, quality: Quality::Stale, ts: None });
-                    }
+                if d.meta.kind == Kind::Climate
+                    && !pts.iter().any(|p| p.point.name == "dew_point_c")
+                    && let Some(dp) = points::lookup(Kind::Climate, "dew_point_c")
+                {
+                    pts.push(PointState { point: dp, value: None, quality: Quality::Stale, ts: None });
                 }
                 DeviceState {
                     meta: d.meta.clone(),

@@ -365,35 +365,35 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
             layers.push((&d.rules, format!("devices[{i}] ({id}) .rules")));
             for (layer, ctx) in &layers {
                 for spec in specs.iter_mut() {
-                    if let Some(o) = layer.get(spec.name.as_ref()) {
-                        if let Err(e) = rules::apply_override(spec, o.get_ref()) {
-                            r.at(o.span(), format!("{ctx}.{}", spec.name), e);
-                        }
+                    if let Some(o) = layer.get(spec.name.as_ref())
+                        && let Err(e) = rules::apply_override(spec, o.get_ref())
+                    {
+                        r.at(o.span(), format!("{ctx}.{}", spec.name), e);
                     }
                 }
             }
         }
 
-        if r.problems.len() == before {
-            if let (Some(kind), Some(profile), Some(connection)) = (kind, profile, connection) {
-                devices.push(DeviceConfig {
-                    meta: Arc::new(DeviceMeta {
-                        id: Arc::from(id.as_str()),
-                        name: d.name.clone().unwrap_or_else(|| id.clone()),
-                        label: d.label.clone(),
-                        room: Arc::from(d.room.get_ref().as_str()),
-                        kind,
-                    }),
-                    location: d.location.clone(),
-                    model: d.model.clone(),
-                    serial: d.serial.clone(),
-                    poll_interval: Duration::from_millis(poll_ms),
-                    timeout: Duration::from_millis(timeout_ms),
-                    connection,
-                    profile,
-                    rules: specs,
-                });
-            }
+        if r.problems.len() == before
+            && let (Some(kind), Some(profile), Some(connection)) = (kind, profile, connection)
+        {
+            devices.push(DeviceConfig {
+                meta: Arc::new(DeviceMeta {
+                    id: Arc::from(id.as_str()),
+                    name: d.name.clone().unwrap_or_else(|| id.clone()),
+                    label: d.label.clone(),
+                    room: Arc::from(d.room.get_ref().as_str()),
+                    kind,
+                }),
+                location: d.location.clone(),
+                model: d.model.clone(),
+                serial: d.serial.clone(),
+                poll_interval: Duration::from_millis(poll_ms),
+                timeout: Duration::from_millis(timeout_ms),
+                connection,
+                profile,
+                rules: specs,
+            });
         }
     }
 

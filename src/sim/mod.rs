@@ -18,11 +18,19 @@
 //! returned the change": every register keeps when its value last changed, when it was
 //! last read, and when it was first read after that change ([`Values::times`]).
 //!
+//! Poll log, for benchmarks that count missed or late polls: once switched on
+//! ([`Values::record_polls`]), every read that starts at the lowest mapped address of
+//! the device's first table (in [`Table::ALL`] order: holding, input, coil, discrete)
+//! is taken as the start of one poll cycle and its time is kept, at most
+//! [`POLL_LOG_MAX`] of them (oldest dropped), until [`Values::take_polls`] hands them
+//! over. Off by default, so the demo's memory stays flat however long it runs.
+//!
 //! Demo behaviour ([`Gen::Wander`]): a value drifts slowly around a base (sum of two
 //! sines, bounded by `spread`) and, with an [`Excursion`], periodically ramps to a peak,
 //! holds, and comes back, e.g. a rack inlet at 23 °C that climbs above 27 °C for about
 //! 90 s every five minutes, so the demo shows an alarm raise and clear.
 
+use std::collections::VecDeque;
 use std::f64::consts::TAU;
 use std::io;
 use std::net::SocketAddr;
@@ -43,6 +51,10 @@ use crate::sources::modbus::profile::{PointMap, Profile, Table};
 
 /// Generators are re-evaluated when the register image is older than this.
 pub const REFRESH: Duration = Duration::from_millis(100);
+
+/// Most poll times kept per device between two [`Values::take_polls`] (about an hour of
+/// one poll a second).
+pub const POLL_LOG_MAX: usize = 4096;
 
 /// Errors of the simulator's control API.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -251,6 +263,8 @@ struct Inner {
     current: Vec<Option<Value>>,
     areas: [Area; 4],
     refreshed: Option<Instant>,
+    /// Start times of poll cycles (ms since the epoch), while recording.
+    polls: Option<VecDeque<i64>>,
 }
 
 /// The live values of one simulated device: generators, register image, timing record.
@@ -277,6 +291,7 @@ impl Values {
                 current: vec![None; n],
                 areas,
                 refreshed: None,
+                polls: None,
             }),
         };
         {
@@ -356,6 +371,21 @@ impl Values {
         })
     }
 
+    /// Start (`true`) or stop keeping the poll log (see the module docs). Starting
+    /// clears it.
+    pub fn record_polls(&self, on: bool) {
+        self.lock().polls = on.then(VecDeque::new);
+    }
+
+    /// The poll times logged since the last call, oldest first; empty when the log is
+    /// off. At most [`POLL_LOG_MAX`]: older ones were dropped.
+    pub fn take_polls(&self) -> Vec<Timestamp> {
+        match self.lock().polls.as_mut() {
+            Some(log) => log.drain(..).map(Timestamp).collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Re-evaluate the generators if the image is older than [`REFRESH`].
     fn refresh(&self, inner: &mut Inner, now: Instant, now_ms: i64) {
         if inner
@@ -426,8 +456,11 @@ impl Values {
         let now_ms = Timestamp::now().millis();
         let mut inner = self.lock();
         self.refresh(&mut inner, now, now_ms);
-        let area = &mut inner.areas[table_index(table)];
-        Ok(match table {
+        let inner = &mut *inner;
+        let ti = table_index(table);
+        let first_table = inner.areas[..ti].iter().all(|a| a.slots.is_empty());
+        let area = &mut inner.areas[ti];
+        let response = match table {
             Table::Coil => Response::ReadCoils(area.read_into(addr, count, now_ms, |v| v != 0)?),
             Table::Discrete => {
                 Response::ReadDiscreteInputs(area.read_into(addr, count, now_ms, |v| v != 0)?)
@@ -438,7 +471,17 @@ impl Values {
             Table::Input => {
                 Response::ReadInputRegisters(area.read_into(addr, count, now_ms, |v| v)?)
             }
-        })
+        };
+        if let Some(log) = inner.polls.as_mut()
+            && first_table
+            && addr == area.start
+        {
+            if log.len() >= POLL_LOG_MAX {
+                log.pop_front();
+            }
+            log.push_back(now_ms);
+        }
+        Ok(response)
     }
 }
 
@@ -629,6 +672,34 @@ mod tests {
             dev.values.current("temperature_c"),
             Some(Value::Number(30.5))
         );
+    }
+
+    #[test]
+    fn poll_log_counts_reads_from_the_first_address_only_while_recording() {
+        let dev = SimDevice::new(1, xy());
+        let v = &dev.values;
+        v.serve(&Request::ReadInputRegisters(1, 2)).unwrap();
+        assert!(v.take_polls().is_empty(), "off by default");
+        v.record_polls(true);
+        let before = Timestamp::now();
+        v.serve(&Request::ReadInputRegisters(1, 2)).unwrap();
+        // Not a cycle start: the read begins after the first mapped address.
+        v.serve(&Request::ReadInputRegisters(2, 1)).unwrap();
+        v.serve(&Request::ReadInputRegisters(1, 1)).unwrap();
+        // Refused reads are not polls.
+        assert!(v.serve(&Request::ReadInputRegisters(1, 3)).is_err());
+        assert!(v.serve(&Request::ReadHoldingRegisters(1, 1)).is_err());
+        let polls = v.take_polls();
+        assert_eq!(polls.len(), 2);
+        assert!(polls.iter().all(|t| *t >= before));
+        assert!(v.take_polls().is_empty(), "taking empties the log");
+        for _ in 0..POLL_LOG_MAX + 5 {
+            v.serve(&Request::ReadInputRegisters(1, 2)).unwrap();
+        }
+        assert_eq!(v.take_polls().len(), POLL_LOG_MAX);
+        v.record_polls(false);
+        v.serve(&Request::ReadInputRegisters(1, 2)).unwrap();
+        assert!(v.take_polls().is_empty());
     }
 
     #[test]
