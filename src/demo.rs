@@ -13,8 +13,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::{self, Connection, InfluxConfig, MqttConfig};
-use crate::runtime::{self, Running};
 use crate::model::{Kind, Value};
+use crate::runtime::{self, Running};
 use crate::sim::{self, Gen, SimDevice, Wander};
 use std::time::Duration;
 
@@ -50,10 +50,16 @@ pub fn site(sim_port: u16, listen: SocketAddr) -> anyhow::Result<config::Site> {
 fn normal_values(kind: Kind) -> Vec<(&'static str, Gen)> {
     let n = |v: f64| Gen::Fixed(Value::Number(v));
     let w = |base: f64, spread: f64| {
-        Gen::Wander(Wander { base, spread, period: Duration::from_secs(90), excursion: None })
+        Gen::Wander(Wander {
+            base,
+            spread,
+            period: Duration::from_secs(90),
+            excursion: None,
+        })
     };
     match kind {
         Kind::Ups => vec![
+            ("output_source", Gen::Fixed(Value::Enum("normal"))),
             ("battery_charge_pct", n(100.0)),
             ("runtime_remaining_s", w(2400.0, 60.0)),
             ("battery_voltage_v", n(218.0)),
@@ -109,7 +115,8 @@ pub async fn start_simulator(addr: SocketAddr) -> anyhow::Result<Simulator> {
     let template = site(1, "127.0.0.1:0".parse()?)?;
     let mut devices = Vec::new();
     for d in &template.devices {
-        let Connection::ModbusTcp { unit_id, .. } = d.connection;
+        let (Connection::ModbusTcp { unit_id, .. } | Connection::ModbusRtu { unit_id, .. }) =
+            d.connection;
         let mut dev = SimDevice::new(unit_id, Arc::clone(&d.profile));
         for (point, generator) in normal_values(d.meta.kind) {
             if d.profile.points.iter().any(|p| p.point.name == point) {
@@ -121,21 +128,27 @@ pub async fn start_simulator(addr: SocketAddr) -> anyhow::Result<Simulator> {
         }
         devices.push(dev);
     }
-    let (addr, task) =
-        sim::serve(addr, devices.clone()).await.context("cannot start the device simulator")?;
-    Ok(Simulator { addr, devices, task })
+    let (addr, task) = sim::serve(addr, devices.clone())
+        .await
+        .context("cannot start the device simulator")?;
+    Ok(Simulator {
+        addr,
+        devices,
+        task,
+    })
 }
 
 /// Start the gateway on the demo site. The simulator runs in this process unless
 /// `external_sim` names one already running (`dc-gateway simulate`), which lets a
 /// benchmark measure the gateway process apart from the simulated devices.
-/// `mqtt` and `influx` are optional sink URLs.
+/// `mqtt` and `influx` are optional sink URLs; `state_dir` holds the sink buffers.
 pub async fn start(
     listen: SocketAddr,
     external_sim: Option<SocketAddr>,
     mqtt: Option<&str>,
     influx: Option<&str>,
     influx_token: Option<String>,
+    state_dir: &Path,
 ) -> anyhow::Result<(Running, Option<Simulator>)> {
     let (sim_port, sim) = match external_sim {
         Some(addr) => (addr.port(), None),
@@ -145,6 +158,7 @@ pub async fn start(
         }
     };
     let mut site = site(sim_port, listen)?;
+    site.storage.state_dir = state_dir.to_path_buf();
     if let Some(url) = mqtt {
         site.mqtt = Some(MqttConfig::from_url(url, &site.name).map_err(anyhow::Error::msg)?);
     }

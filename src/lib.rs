@@ -12,13 +12,14 @@
 #![warn(missing_docs)]
 #![allow(clippy::new_without_default)]
 
+pub mod buffer;
 pub mod config;
 pub mod demo;
 pub mod metrics;
 pub mod model;
 pub mod points;
-pub mod runtime;
 pub mod rules;
+pub mod runtime;
 pub mod sim;
 pub mod sinks;
 pub mod sources;

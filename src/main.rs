@@ -24,6 +24,9 @@ enum Command {
         /// Site config file.
         #[arg(long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Directory for durable state (sink buffers); overrides `[storage] state_dir`.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Check a site config and print every problem found.
     CheckConfig {
@@ -43,7 +46,8 @@ enum Command {
         /// `DCGW_INFLUX_TOKEN`, or `http://host:port?db=D`).
         #[arg(long)]
         influx: Option<String>,
-        /// Directory for state (durable queues, journal).
+        /// Directory for state (durable queues, journal). Default: a new temporary
+        /// directory, removed on exit; give one to keep queued records across restarts.
         #[arg(long)]
         state_dir: Option<PathBuf>,
         /// Use simulated devices already served by `dc-gateway simulate` at this
@@ -75,7 +79,10 @@ enum Command {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DCGW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -109,7 +116,11 @@ fn main() -> ExitCode {
         other => {
             init_tracing();
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the async runtime: {e}");
@@ -129,8 +140,14 @@ fn main() -> ExitCode {
 
 async fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Run { config: path } => {
-            let site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Command::Run {
+            config: path,
+            state_dir,
+        } => {
+            let mut site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(dir) = state_dir {
+                site.storage.state_dir = dir;
+            }
             let running = runtime::start(site).await?;
             tracing::info!(web = %running.web_addr, "dc-gateway running");
             wait_for_signal().await;
@@ -138,10 +155,33 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             running.shutdown(std::time::Duration::from_secs(3)).await;
             Ok(())
         }
-        Command::Demo { listen, mqtt, influx, state_dir: _, simulator } => {
+        Command::Demo {
+            listen,
+            mqtt,
+            influx,
+            state_dir,
+            simulator,
+        } => {
             let token = std::env::var("DCGW_INFLUX_TOKEN").ok();
-            let (running, _sim) =
-                demo::start(listen, simulator, mqtt.as_deref(), influx.as_deref(), token).await?;
+            // Without --state-dir the demo keeps its buffers in a temporary directory
+            // that is removed on exit (the guard below).
+            let (state_dir, _temp) = match state_dir {
+                Some(d) => (d, None),
+                None => {
+                    let d = std::env::temp_dir()
+                        .join(format!("dc-gateway-demo-{}", std::process::id()));
+                    (d.clone(), Some(RemoveOnDrop(d)))
+                }
+            };
+            let (running, _sim) = demo::start(
+                listen,
+                simulator,
+                mqtt.as_deref(),
+                influx.as_deref(),
+                token,
+                &state_dir,
+            )
+            .await?;
             println!("dc-gateway demo: wall view on http://{}/", running.web_addr);
             wait_for_signal().await;
             running.shutdown(std::time::Duration::from_secs(3)).await;
@@ -149,23 +189,38 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Simulate { listen } => {
             let sim = demo::start_simulator(listen).await?;
-            println!("dc-gateway simulate: demo devices on {} (Modbus TCP)", sim.addr);
+            println!(
+                "dc-gateway simulate: demo devices on {} (Modbus TCP)",
+                sim.addr
+            );
             wait_for_signal().await;
             Ok(())
         }
-        Command::Probe { config: path, device } => {
+        Command::Probe {
+            config: path,
+            device,
+        } => {
             let site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
             let d = site
                 .devices
                 .iter()
                 .find(|d| d.meta.id.as_ref() == device)
                 .with_context(|| format!("no device {device:?} in {}", path.display()))?;
-            let report = dc_gateway::sources::modbus::probe(&runtime::tcp_device(d)).await?;
+            let report = runtime::probe(&site, d).await?;
             print!("{report}");
             Ok(())
         }
         // Handled before the runtime starts.
         Command::CheckConfig { .. } | Command::Points | Command::Rules => Ok(()),
+    }
+}
+
+/// Removes a directory when dropped (the demo's temporary state).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -36,6 +36,12 @@ pub struct Metrics {
     pub alarm_events: Family<Labels, Counter>,
     /// Rejected input at the edges (malformed HTTP request, MQTT command, frame).
     pub bad_input: Family<Labels, Counter>,
+    /// Bytes received on a Modbus line (RS-485 bus, TCP connection) that were not
+    /// part of an accepted reply: noise, bad frames, late replies (`line`).
+    pub line_discarded_bytes: Family<Labels, Counter>,
+    /// Frames on a Modbus line that were not an answer to the request (`line`,
+    /// `reason`: `crc`, `stray`, `malformed`).
+    pub line_bad_frames: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -44,7 +50,11 @@ impl Metrics {
         let polls = Family::<Labels, Counter>::default();
         registry.register("polls", "Device polls by outcome", polls.clone());
         let requests = Family::<Labels, Counter>::default();
-        registry.register("requests", "Protocol requests sent to devices", requests.clone());
+        registry.register(
+            "requests",
+            "Protocol requests sent to devices",
+            requests.clone(),
+        );
         let sink_delivered = Family::<Labels, Counter>::default();
         registry.register(
             "sink_delivered",
@@ -52,9 +62,17 @@ impl Metrics {
             sink_delivered.clone(),
         );
         let sink_errors = Family::<Labels, Counter>::default();
-        registry.register("sink_errors", "Failed delivery attempts by reason", sink_errors.clone());
+        registry.register(
+            "sink_errors",
+            "Failed delivery attempts by reason",
+            sink_errors.clone(),
+        );
         let sink_dropped = Family::<Labels, Counter>::default();
-        registry.register("sink_dropped", "Records dropped over budget", sink_dropped.clone());
+        registry.register(
+            "sink_dropped",
+            "Records dropped over budget",
+            sink_dropped.clone(),
+        );
         let sink_dead_lettered = Family::<Labels, Counter>::default();
         registry.register(
             "sink_dead_lettered",
@@ -62,11 +80,27 @@ impl Metrics {
             sink_dead_lettered.clone(),
         );
         let sink_queued = Family::<Labels, Gauge>::default();
-        registry.register("sink_queued", "Records waiting in a sink queue", sink_queued.clone());
+        registry.register(
+            "sink_queued",
+            "Records waiting in a sink queue",
+            sink_queued.clone(),
+        );
         let alarm_events = Family::<Labels, Counter>::default();
         registry.register("alarm_events", "Alarm transitions", alarm_events.clone());
         let bad_input = Family::<Labels, Counter>::default();
         registry.register("bad_input", "Rejected malformed input", bad_input.clone());
+        let line_discarded_bytes = Family::<Labels, Counter>::default();
+        registry.register(
+            "line_discarded_bytes",
+            "Bytes received on a Modbus line that were not part of an accepted reply",
+            line_discarded_bytes.clone(),
+        );
+        let line_bad_frames = Family::<Labels, Counter>::default();
+        registry.register(
+            "line_bad_frames",
+            "Frames on a Modbus line that did not answer the request (CRC error, stray, malformed)",
+            line_bad_frames.clone(),
+        );
         Metrics {
             registry,
             polls,
@@ -78,6 +112,8 @@ impl Metrics {
             sink_queued,
             alarm_events,
             bad_input,
+            line_discarded_bytes,
+            line_bad_frames,
         }
     }
 

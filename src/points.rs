@@ -11,7 +11,7 @@
 use crate::model::Kind;
 
 /// Version of the vocabulary below, bumped on every change.
-pub const VOCABULARY_VERSION: &str = "1.0";
+pub const VOCABULARY_VERSION: &str = "1.1";
 
 /// What kind of value a point carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,22 +52,46 @@ impl PointDef {
 pub type PointId = &'static PointDef;
 
 const fn num(name: &'static str, unit: &'static str, doc: &'static str) -> PointDef {
-    PointDef { name, unit, ty: PointType::Number, doc }
+    PointDef {
+        name,
+        unit,
+        ty: PointType::Number,
+        doc,
+    }
 }
 const fn flag(name: &'static str, doc: &'static str) -> PointDef {
-    PointDef { name, unit: "", ty: PointType::Bool, doc }
+    PointDef {
+        name,
+        unit: "",
+        ty: PointType::Bool,
+        doc,
+    }
 }
 const fn enumeration(
     name: &'static str,
     names: &'static [&'static str],
     doc: &'static str,
 ) -> PointDef {
-    PointDef { name, unit: "", ty: PointType::Enum(names), doc }
+    PointDef {
+        name,
+        unit: "",
+        ty: PointType::Enum(names),
+        doc,
+    }
 }
 
 /// UPS output source, as UPS-MIB `upsOutputSource` and vendor maps reduce to it.
-pub const UPS_OUTPUT_SOURCE: &[&str] =
-    &["unknown", "normal", "on_battery", "on_bypass", "off", "booster", "reducer"];
+pub const UPS_OUTPUT_SOURCE: &[&str] = &[
+    "unknown",
+    "normal",
+    "on_battery",
+    "on_bypass",
+    "off",
+    "booster",
+    "reducer",
+];
+/// UPS battery status, as UPS-MIB `upsBatteryStatus` and vendor maps reduce to it.
+pub const UPS_BATTERY_STATUS: &[&str] = &["unknown", "normal", "low", "depleted", "fault"];
 /// Generator controller mode.
 pub const GENERATOR_MODE: &[&str] = &["unknown", "stop", "auto", "manual", "test"];
 
@@ -78,7 +102,11 @@ static UPS: &[PointDef] = &[
     flag("fault", "UPS reports a fault"),
     flag("battery_replace", "Battery needs replacement"),
     num("battery_charge_pct", "%", "Battery state of charge"),
-    num("runtime_remaining_s", "s", "Estimated runtime on battery at the present load"),
+    num(
+        "runtime_remaining_s",
+        "s",
+        "Estimated runtime on battery at the present load",
+    ),
     num("battery_voltage_v", "V", "Battery voltage"),
     num("battery_temperature_c", "°C", "Battery temperature"),
     num("load_pct", "%", "Output load, highest phase"),
@@ -87,12 +115,41 @@ static UPS: &[PointDef] = &[
     num("output_voltage_v", "V", "Output voltage (phase 1)"),
     num("output_frequency_hz", "Hz", "Output frequency"),
     num("output_power_kw", "kW", "Output active power"),
+    enumeration(
+        "battery_status",
+        UPS_BATTERY_STATUS,
+        "Battery capacity status",
+    ),
+    flag(
+        "battery_low",
+        "Remaining runtime at or below the low-battery limit",
+    ),
+    flag("overload", "Output load exceeds the UPS capacity"),
+    num(
+        "alarms_present",
+        "",
+        "Number of active alarm conditions the UPS reports",
+    ),
+    num("input_voltage_l2_v", "V", "Input voltage (phase 2)"),
+    num("input_voltage_l3_v", "V", "Input voltage (phase 3)"),
+    num("output_voltage_l2_v", "V", "Output voltage (phase 2)"),
+    num("output_voltage_l3_v", "V", "Output voltage (phase 3)"),
+    num("load_l1_pct", "%", "Output load, phase 1"),
+    num("load_l2_pct", "%", "Output load, phase 2"),
+    num("load_l3_pct", "%", "Output load, phase 3"),
 ];
 
 static GENERATOR: &[PointDef] = &[
-    enumeration("mode", GENERATOR_MODE, "Controller mode; only auto starts on a mains failure"),
+    enumeration(
+        "mode",
+        GENERATOR_MODE,
+        "Controller mode; only auto starts on a mains failure",
+    ),
     flag("engine_running", "Engine running"),
-    flag("shutdown_alarm", "A shutdown alarm is active (oil pressure, coolant, overspeed, fail to start)"),
+    flag(
+        "shutdown_alarm",
+        "A shutdown alarm is active (oil pressure, coolant, overspeed, fail to start)",
+    ),
     flag("warning_alarm", "A warning alarm is active"),
     flag("mains_available", "Controller sees mains within limits"),
     num("mains_voltage_l1_v", "V", "Mains voltage L1-N"),
@@ -115,18 +172,33 @@ static GENERATOR: &[PointDef] = &[
 static COOLING: &[PointDef] = &[
     flag("unit_on", "Unit running"),
     flag("common_alarm", "Any alarm active on the unit"),
-    flag("critical_alarm", "Critical alarm: compressor pressure, fan failure"),
+    flag(
+        "critical_alarm",
+        "Critical alarm: compressor pressure, fan failure",
+    ),
     flag("filter_dirty", "Air filter needs service"),
-    num("supply_air_temperature_c", "°C", "Supply (discharge) air temperature"),
+    num(
+        "supply_air_temperature_c",
+        "°C",
+        "Supply (discharge) air temperature",
+    ),
     num("return_air_temperature_c", "°C", "Return air temperature"),
     num("setpoint_c", "°C", "Temperature set point"),
     num("humidity_pct", "%", "Return air relative humidity"),
 ];
 
 static CLIMATE: &[PointDef] = &[
-    num("temperature_c", "°C", "Air temperature (rack inlet or room)"),
+    num(
+        "temperature_c",
+        "°C",
+        "Air temperature (rack inlet or room)",
+    ),
     num("humidity_pct", "%", "Relative humidity"),
-    num("dew_point_c", "°C", "Dew point; derived from temperature and humidity when not reported"),
+    num(
+        "dew_point_c",
+        "°C",
+        "Dew point; derived from temperature and humidity when not reported",
+    ),
 ];
 
 static FIRE_PANEL: &[PointDef] = &[
@@ -136,7 +208,10 @@ static FIRE_PANEL: &[PointDef] = &[
     flag("supervisory", "Supervisory condition"),
 ];
 
-static LEAK: &[PointDef] = &[flag("leak_detected", "Water detected on the sensing rope or spot")];
+static LEAK: &[PointDef] = &[flag(
+    "leak_detected",
+    "Water detected on the sensing rope or spot",
+)];
 
 static DOOR: &[PointDef] = &[flag("door_open", "Door open")];
 
@@ -146,7 +221,10 @@ static NVR: &[PointDef] = &[
     num("retention_days", "d", "Days of recordings kept"),
 ];
 
-static SURGE: &[PointDef] = &[flag("protector_tripped", "Surge / lightning protector tripped")];
+static SURGE: &[PointDef] = &[flag(
+    "protector_tripped",
+    "Surge / lightning protector tripped",
+)];
 
 static POWER_METER: &[PointDef] = &[
     flag("mains_present", "Voltage present on all phases"),
@@ -165,7 +243,11 @@ static POWER_METER: &[PointDef] = &[
 static GATEWAY: &[PointDef] = &[
     flag("clock_synced", "System clock synchronised (Art. 16.6)"),
     num("uptime_s", "s", "Gateway process uptime"),
-    num("buffer_used_pct", "%", "Highest sink buffer fill, percent of its budget"),
+    num(
+        "buffer_used_pct",
+        "%",
+        "Highest sink buffer fill, percent of its budget",
+    ),
 ];
 
 /// The points of one device kind.
@@ -212,8 +294,11 @@ pub fn markdown() -> String {
                 PointType::Number => "number".to_string(),
                 PointType::Bool => "boolean".to_string(),
                 PointType::Enum(names) => {
-                    let codes: Vec<String> =
-                        names.iter().enumerate().map(|(i, n)| format!("{i}={n}")).collect();
+                    let codes: Vec<String> = names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| format!("{i}={n}"))
+                        .collect();
                     format!("enum ({})", codes.join(", "))
                 }
             };

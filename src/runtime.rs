@@ -13,14 +13,15 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use crate::buffer::{self, Buffer};
 use crate::config::{Connection, DeviceConfig, Site};
 use crate::model::{Kind, Poll, Quality, Timestamp};
 use crate::points;
 use crate::rules::{self, Engine};
+use crate::sinks::Record;
 use crate::sinks::influx::InfluxSink;
 use crate::sinks::mqtt::MqttSink;
 use crate::sinks::worker::{self, QueueConfig, SinkQueue};
-use crate::sinks::Record;
 use crate::sources::modbus;
 use crate::state::{DeviceState, Live, PointState, RoomInfo, Shared, Update};
 
@@ -32,6 +33,8 @@ pub struct Running {
     pub web_addr: std::net::SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     mqtt: Option<crate::sinks::mqtt::MqttHandle>,
+    /// The sink buffers; committed (pending readings included) on shutdown.
+    buffer: Option<Buffer>,
 }
 
 impl Running {
@@ -45,6 +48,11 @@ impl Running {
             tracing::warn!("MQTT broker did not confirm the offline status before shutdown");
         }
         self.abort();
+        if let Some(b) = &self.buffer
+            && let Err(e) = b.flush_async().await
+        {
+            tracing::error!(error = %e, "could not commit the buffered readings on shutdown");
+        }
     }
 
     /// Stop every task.
@@ -61,16 +69,87 @@ impl Drop for Running {
     }
 }
 
-/// The Modbus TCP poller settings of a configured device.
-pub fn tcp_device(d: &DeviceConfig) -> modbus::TcpDevice {
-    let Connection::ModbusTcp { host, port, unit_id } = &d.connection;
-    modbus::TcpDevice {
-        meta: d.meta.clone(),
+/// The Modbus TCP poller settings of a configured device (`None` for an RTU device).
+pub fn tcp_device(d: &DeviceConfig) -> Option<modbus::TcpDevice> {
+    let Connection::ModbusTcp { host, port, .. } = &d.connection else {
+        return None;
+    };
+    let b = bus_device(d);
+    Some(modbus::TcpDevice {
+        meta: b.meta,
         addr: format!("{host}:{port}"),
+        unit_id: b.unit_id,
+        poll_interval: b.poll_interval,
+        timeout: b.timeout,
+        profile: b.profile,
+    })
+}
+
+/// A configured device as a member of its Modbus line.
+pub fn bus_device(d: &DeviceConfig) -> modbus::BusDevice {
+    let (Connection::ModbusTcp { unit_id, .. } | Connection::ModbusRtu { unit_id, .. }) =
+        &d.connection;
+    modbus::BusDevice {
+        meta: d.meta.clone(),
         unit_id: *unit_id,
         poll_interval: d.poll_interval,
         timeout: d.timeout,
         profile: d.profile.clone(),
+    }
+}
+
+/// The Modbus lines of a site, each polled by one task: one per TCP endpoint
+/// (`host:port`; the unit ids behind a Modbus TCP gateway share its connection) and
+/// one per RS-485 bus with devices. Devices keep their config order on a line.
+pub fn modbus_lines(site: &Site) -> (Vec<modbus::TcpLine>, Vec<modbus::RtuBus>) {
+    let mut tcp: Vec<modbus::TcpLine> = Vec::new();
+    let mut rtu: Vec<modbus::RtuBus> = Vec::new();
+    for d in &site.devices {
+        match &d.connection {
+            Connection::ModbusTcp { host, port, .. } => {
+                let addr = format!("{host}:{port}");
+                match tcp.iter_mut().find(|l| l.addr == addr) {
+                    Some(l) => l.devices.push(bus_device(d)),
+                    None => tcp.push(modbus::TcpLine {
+                        addr,
+                        devices: vec![bus_device(d)],
+                    }),
+                }
+            }
+            Connection::ModbusRtu { bus, .. } => match rtu.iter_mut().find(|b| b.id == *bus) {
+                Some(b) => b.devices.push(bus_device(d)),
+                None => {
+                    if let Some(cfg) = site.buses.iter().find(|b| b.id == *bus) {
+                        rtu.push(modbus::RtuBus {
+                            id: cfg.id.clone(),
+                            serial: cfg.serial.clone(),
+                            devices: vec![bus_device(d)],
+                        });
+                    }
+                }
+            },
+        }
+    }
+    (tcp, rtu)
+}
+
+/// Read one configured device once (`dc-gateway probe`), over TCP or its RS-485 bus.
+pub async fn probe(site: &Site, d: &DeviceConfig) -> Result<modbus::ProbeReport, modbus::Error> {
+    if let Some(dev) = tcp_device(d) {
+        return modbus::probe(&dev).await;
+    }
+    let dev = bus_device(d);
+    let (_, buses) = modbus_lines(site);
+    match buses
+        .into_iter()
+        .find(|b| b.devices.iter().any(|x| x.meta.id == d.meta.id))
+    {
+        Some(bus) => modbus::probe_rtu(&bus, &dev).await,
+        None => Err(modbus::Error::Open {
+            device: d.meta.id.to_string(),
+            bus: String::new(),
+            detail: "the device is on no configured bus".into(),
+        }),
     }
 }
 
@@ -86,7 +165,10 @@ fn initial_live(site: &Site) -> Live {
         rooms: site
             .rooms
             .iter()
-            .map(|r| RoomInfo { id: r.id.clone(), name: r.name.clone() })
+            .map(|r| RoomInfo {
+                id: r.id.clone(),
+                name: r.name.clone(),
+            })
             .collect(),
         devices: site
             .devices
@@ -96,13 +178,23 @@ fn initial_live(site: &Site) -> Live {
                     .profile
                     .points
                     .iter()
-                    .map(|p| PointState { point: p.point, value: None, quality: Quality::Stale, ts: None })
+                    .map(|p| PointState {
+                        point: p.point,
+                        value: None,
+                        quality: Quality::Stale,
+                        ts: None,
+                    })
                     .collect();
                 if d.meta.kind == Kind::Climate
                     && !pts.iter().any(|p| p.point.name == "dew_point_c")
                     && let Some(dp) = points::lookup(Kind::Climate, "dew_point_c")
                 {
-                    pts.push(PointState { point: dp, value: None, quality: Quality::Stale, ts: None });
+                    pts.push(PointState {
+                        point: dp,
+                        value: None,
+                        quality: Quality::Stale,
+                        ts: None,
+                    });
                 }
                 DeviceState {
                     meta: d.meta.clone(),
@@ -138,54 +230,181 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         }));
     }
 
-    // Sinks.
+    // Sinks, each behind its durable queue in the buffer (reopened after a restart).
+    let storage = &site.storage;
+    let buffer = Buffer::open(
+        &storage.state_dir,
+        buffer::Options {
+            commit_interval: storage.commit_interval,
+            ..Default::default()
+        },
+    )
+    .with_context(|| {
+        format!(
+            "cannot open the sink buffer in {} (storage.state_dir)",
+            storage.state_dir.display()
+        )
+    })?;
+    let gateway = SelfMonitor::new(&site);
+    buffer.registry().add(
+        site.devices
+            .iter()
+            .map(|d| d.meta.clone())
+            .chain([gateway.device.clone()]),
+    );
     let mut queues: Vec<SinkQueue> = Vec::new();
     let mut mqtt = None;
     if let Some(cfg) = &site.mqtt {
         let sink = MqttSink::start("mqtt", site.name.clone(), cfg)
             .with_context(|| format!("MQTT sink {}:{}", cfg.host, cfg.port))?;
         mqtt = Some(sink.handle());
-        let (q, h) = worker::spawn(
+        // Readings on MQTT are retained current state: not replayed, kept in a ring.
+        // Alarm events are durable and delivered in order.
+        let (q, h) = worker::spawn_on(
+            &buffer,
             sink,
-            QueueConfig { batch_max: 200, linger: Duration::ZERO, max_records: cfg.max_queued, ..Default::default() },
-        );
+            QueueConfig {
+                batch_max: 200,
+                linger: Duration::ZERO,
+                max_records: cfg.max_queued,
+                max_bytes: storage.max_bytes("mqtt"),
+                replay_readings: false,
+                live_first: false,
+                ..Default::default()
+            },
+        )
+        .context("cannot open the MQTT sink's buffer queue")?;
         queues.push(q);
         tasks.push(h);
     }
     if let Some(cfg) = &site.influx {
         let sink = InfluxSink::new("influx", site.name.clone(), cfg)
             .with_context(|| format!("InfluxDB sink {}", cfg.base_url))?;
-        let (q, h) = worker::spawn(
+        let (q, h) = worker::spawn_on(
+            &buffer,
             sink,
             QueueConfig {
                 batch_max: cfg.batch_max,
                 linger: cfg.flush_interval,
                 max_records: cfg.max_queued,
+                max_bytes: storage.max_bytes("influx"),
                 ..Default::default()
             },
-        );
+        )
+        .context("cannot open the InfluxDB sink's buffer queue")?;
         queues.push(q);
         tasks.push(h);
     }
 
     // Sources.
     let (tx, rx) = mpsc::channel::<Poll>(1024);
-    for d in &site.devices {
-        tasks.push(modbus::spawn(tcp_device(d), tx.clone()));
+    let (tcp_lines, rtu_buses) = modbus_lines(&site);
+    for line in tcp_lines {
+        tasks.push(modbus::spawn_tcp(line, tx.clone()));
+    }
+    for bus in rtu_buses {
+        tasks.push(modbus::spawn_rtu(bus, tx.clone()));
     }
     drop(tx);
 
     // Rules. Sequence numbers must grow across restarts; until the journal keeps the
     // last one, start from the clock (ms × 1000), which does so as long as the clock
     // does not go back and fewer than 1000 events are raised per millisecond.
-    let mut engine = Engine::new(site.name.clone(), site.language, (Timestamp::now().millis().max(0) as u64) * 1000);
+    let mut engine = Engine::new(
+        site.name.clone(),
+        site.language,
+        (Timestamp::now().millis().max(0) as u64) * 1000,
+    );
     for d in &site.devices {
         engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
     }
+    engine.add_device(
+        gateway.device.clone(),
+        Duration::from_secs(1),
+        rules::defaults(Kind::Gateway),
+    );
     let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
-    tasks.push(tokio::spawn(hub(rx, engine, shared.clone(), queues, intervals)));
+    tasks.push(tokio::spawn(hub(
+        rx,
+        engine,
+        shared.clone(),
+        queues,
+        intervals,
+        gateway,
+    )));
 
-    Ok(Running { shared, web_addr, tasks, mqtt })
+    Ok(Running {
+        shared,
+        web_addr,
+        tasks,
+        mqtt,
+        buffer: Some(buffer),
+    })
+}
+
+/// The gateway's own readings (`gateway` kind): `buffer_used_pct` (the fullest sink
+/// queue, percent of its disk budget) and `uptime_s`. The hub evaluates them every
+/// second, so `buffer_high` is raised within a second of crossing 80 %, and queues
+/// them for the sinks every [`SelfMonitor::EVERY`] ticks.
+struct SelfMonitor {
+    device: crate::model::Device,
+    started: std::time::Instant,
+    ticks: u64,
+}
+
+impl SelfMonitor {
+    /// Ticks between two gateway readings sent to the sinks.
+    const EVERY: u64 = 10;
+
+    fn new(site: &Site) -> SelfMonitor {
+        let taken = |id: &str| site.devices.iter().any(|d| d.meta.id.as_ref() == id);
+        let id = if taken("gateway") {
+            "gateway-self"
+        } else {
+            "gateway"
+        };
+        SelfMonitor {
+            device: Arc::new(crate::model::DeviceMeta {
+                id: Arc::from(id),
+                name: "dc-gateway".into(),
+                label: None,
+                room: Arc::from("gateway"),
+                kind: Kind::Gateway,
+            }),
+            started: std::time::Instant::now(),
+            ticks: 0,
+        }
+    }
+
+    /// This second's reading, and whether it goes to the sinks.
+    fn poll(&mut self, now: Timestamp, queues: &[SinkQueue]) -> (Poll, bool) {
+        let used = queues.iter().map(SinkQueue::used_pct).fold(0.0, f64::max);
+        let sample = |name: &str, v: f64| {
+            points::lookup(Kind::Gateway, name).map(|point| crate::model::Sample {
+                point,
+                value: Some(crate::model::Value::Number(v)),
+                quality: Quality::Good,
+            })
+        };
+        let samples = [
+            sample("buffer_used_pct", (used * 10.0).round() / 10.0),
+            sample("uptime_s", self.started.elapsed().as_secs() as f64),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.ticks += 1;
+        let send = self.ticks % Self::EVERY == 1;
+        (
+            Poll {
+                device: self.device.clone(),
+                ts: now,
+                comm_ok: true,
+                samples,
+            },
+            send,
+        )
+    }
 }
 
 async fn hub(
@@ -194,6 +413,7 @@ async fn hub(
     shared: Shared,
     queues: Vec<SinkQueue>,
     intervals: Vec<Duration>,
+    mut gateway: SelfMonitor,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -228,7 +448,15 @@ async fn hub(
             }
             _ = tick.tick() => {
                 let now = Timestamp::now();
-                let events = engine.tick(now);
+                let (own, send) = gateway.poll(now, &queues);
+                let mut events = engine.on_poll(&own);
+                if send {
+                    let own = Arc::new(own);
+                    for q in &queues {
+                        q.push(Record::Poll(own.clone()));
+                    }
+                }
+                events.extend(engine.tick(now));
                 let mut changed = Vec::new();
                 {
                     let mut live = shared.write();
@@ -257,7 +485,12 @@ async fn hub(
     }
 }
 
-fn publish_events(events: Vec<crate::model::AlarmEvent>, engine: &Engine, shared: &Shared, queues: &[SinkQueue]) {
+fn publish_events(
+    events: Vec<crate::model::AlarmEvent>,
+    engine: &Engine,
+    shared: &Shared,
+    queues: &[SinkQueue],
+) {
     if events.is_empty() {
         return;
     }
@@ -265,7 +498,10 @@ fn publish_events(events: Vec<crate::model::AlarmEvent>, engine: &Engine, shared
     let m = crate::metrics::get();
     for ev in events {
         m.alarm_events
-            .get_or_create(&crate::metrics::labels(&[("level", ev.level.as_str()), ("state", ev.state.as_str())]))
+            .get_or_create(&crate::metrics::labels(&[
+                ("level", ev.level.as_str()),
+                ("state", ev.state.as_str()),
+            ]))
             .inc();
         tracing::warn!(device = %ev.device, rule = %ev.rule, level = ev.level.as_str(), state = ev.state.as_str(), seq = ev.seq, "{}", ev.message);
         let ev = Arc::new(ev);

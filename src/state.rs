@@ -146,7 +146,10 @@ impl Shared {
     /// A new shared state.
     pub fn new(live: Live) -> Shared {
         let (updates, _) = broadcast::channel(1024);
-        Shared { live: Arc::new(RwLock::new(live)), updates }
+        Shared {
+            live: Arc::new(RwLock::new(live)),
+            updates,
+        }
     }
 
     /// Read the state; a poisoned lock (a panic elsewhere) still gives the data.

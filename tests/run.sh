@@ -46,6 +46,7 @@ APT_PACKAGES=(
     victoria-metrics            # line protocol, /api/v2/write
     influxdb                    # InfluxDB 1.x: error paths, partial writes, auth
     snmpd snmp                  # SNMP agent + client tools
+    snmpsim                     # SNMP simulator serving recordings
     socat mbpoll                # RS-485 pty pairs, independent Modbus client
     chromium                    # headless browser for the web page tests
     openssl                     # test TLS certificates

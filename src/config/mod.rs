@@ -8,6 +8,7 @@
 //! secrets resolved, rule overrides applied in the documented order
 //! (kind default < site < room < device).
 
+pub mod buses;
 pub mod profiles;
 pub mod raw;
 pub mod sinks;
@@ -25,6 +26,7 @@ use serde_spanned::Spanned;
 use crate::model::{DeviceMeta, Kind, Language};
 use crate::rules::{self, RuleSpec};
 use crate::sources::modbus::profile::Profile;
+pub use buses::BusConfig;
 pub use sinks::{InfluxApi, InfluxConfig, MqttConfig};
 
 use raw::{RawDevice, RawRuleOverride, RawSecret, RawSite};
@@ -50,9 +52,17 @@ pub struct Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.context.is_empty() {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         } else {
-            write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, self.context, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.file, self.line, self.column, self.context, self.message
+            )
         }
     }
 }
@@ -96,6 +106,13 @@ pub enum Connection {
         /// Unit id.
         unit_id: u8,
     },
+    /// Modbus RTU on an RS-485 bus ([`Site::buses`]).
+    ModbusRtu {
+        /// Bus id.
+        bus: Arc<str>,
+        /// Unit id on the bus.
+        unit_id: u8,
+    },
 }
 
 /// A validated device.
@@ -134,12 +151,102 @@ pub struct Site {
     pub rooms: Vec<Room>,
     /// Devices in file order.
     pub devices: Vec<DeviceConfig>,
+    /// RS-485 buses in file order.
+    pub buses: Vec<BusConfig>,
     /// Web listen address.
     pub web_listen: SocketAddr,
     /// MQTT sink.
     pub mqtt: Option<MqttConfig>,
     /// InfluxDB sink.
     pub influx: Option<InfluxConfig>,
+    /// Durable state: the sink buffers.
+    pub storage: StorageConfig,
+}
+
+/// Default directory for durable state.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/dc-gateway";
+/// Default disk budget of the InfluxDB queue: 1 GiB (days of readings for a typical
+/// room at ~20 bytes per reading).
+pub const DEFAULT_INFLUX_MAX_BYTES: u64 = 1 << 30;
+/// Default disk budget of the MQTT queue (alarm events only): 64 MiB.
+pub const DEFAULT_MQTT_MAX_BYTES: u64 = 64 << 20;
+/// Smallest disk budget accepted.
+pub const MIN_MAX_BYTES: u64 = 64 << 10;
+/// Default commit interval for readings.
+pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 1_000;
+
+/// `[storage]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// Directory of the buffer database (`buffer.db`).
+    pub state_dir: PathBuf,
+    /// Readings are committed at least this often; alarm events at once.
+    pub commit_interval: Duration,
+    /// Disk budget per sink queue, by sink name (`influx`, `mqtt`).
+    pub max_size_bytes: BTreeMap<String, u64>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            commit_interval: Duration::from_millis(DEFAULT_COMMIT_INTERVAL_MS),
+            max_size_bytes: BTreeMap::from([
+                ("influx".to_string(), DEFAULT_INFLUX_MAX_BYTES),
+                ("mqtt".to_string(), DEFAULT_MQTT_MAX_BYTES),
+            ]),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The disk budget of sink `name`'s queue.
+    pub fn max_bytes(&self, name: &str) -> u64 {
+        self.max_size_bytes
+            .get(name)
+            .copied()
+            .unwrap_or(DEFAULT_MQTT_MAX_BYTES)
+    }
+}
+
+fn validate_storage(r: &mut Report<'_>, raw: &raw::RawStorage, base: &Path) -> StorageConfig {
+    let mut st = StorageConfig::default();
+    if let Some(d) = &raw.state_dir {
+        st.state_dir = base.join(d);
+    }
+    if let Some(ms) = &raw.commit_interval_ms {
+        let v = *ms.get_ref();
+        if (10..=60_000).contains(&v) {
+            st.commit_interval = Duration::from_millis(v);
+        } else {
+            r.at(
+                ms.span(),
+                "storage.commit_interval_ms",
+                format!("{v} is out of range: use 10 to 60000 ms"),
+            );
+        }
+    }
+    for (name, v) in &raw.max_size_bytes {
+        if !st.max_size_bytes.contains_key(name) {
+            r.at(
+                v.span(),
+                format!("storage.max_size_bytes.{name}"),
+                format!("unknown sink {name:?}: known sinks are influx, mqtt"),
+            );
+        } else if *v.get_ref() < MIN_MAX_BYTES {
+            r.at(
+                v.span(),
+                format!("storage.max_size_bytes.{name}"),
+                format!(
+                    "{} bytes is too small: use at least {MIN_MAX_BYTES}",
+                    v.get_ref()
+                ),
+            );
+        } else {
+            st.max_size_bytes.insert(name.clone(), *v.get_ref());
+        }
+    }
+    st
 }
 
 /// Default poll period.
@@ -148,6 +255,10 @@ pub const DEFAULT_POLL_INTERVAL_MS: u64 = 5_000;
 pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
 /// Default web listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
 
 /// Read and validate a site file.
 pub fn load(path: &Path) -> Result<Site, ConfigErrors> {
@@ -216,12 +327,17 @@ fn device_ctx(i: usize, d: &RawDevice, key: &str) -> String {
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Validate raw config into a [`Site`], reporting every problem found.
 pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors> {
-    let mut r = Report { text, origin, problems: Vec::new() };
+    let mut r = Report {
+        text,
+        origin,
+        problems: Vec::new(),
+    };
 
     // Site.
     let site_name = raw.site.name.get_ref().clone();
@@ -237,7 +353,11 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         Some("en") => Language::En,
         Some(other) => {
             let span = raw.site.language.as_ref().map(|l| l.span()).unwrap_or(0..0);
-            r.at(span, "site.language", format!("unknown language {other:?}: use \"vi\" or \"en\""));
+            r.at(
+                span,
+                "site.language",
+                format!("unknown language {other:?}: use \"vi\" or \"en\""),
+            );
             Language::Vi
         }
     };
@@ -249,12 +369,23 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
     for (i, room) in raw.rooms.iter().enumerate() {
         let id = room.id.get_ref();
         if !valid_id(id) {
-            r.at(room.id.span(), format!("rooms[{i}] .id"), format!("{id:?} is not a valid room id: use letters, digits, '-' and '_'"));
+            r.at(
+                room.id.span(),
+                format!("rooms[{i}] .id"),
+                format!("{id:?} is not a valid room id: use letters, digits, '-' and '_'"),
+            );
         } else if room_rules.contains_key(id) {
-            r.at(room.id.span(), format!("rooms[{i}] .id"), format!("room {id:?} is defined twice"));
+            r.at(
+                room.id.span(),
+                format!("rooms[{i}] .id"),
+                format!("room {id:?} is defined twice"),
+            );
         }
         room_rules.insert(id.clone(), &room.rules);
-        rooms.push(Room { id: Arc::from(id.as_str()), name: room.name.clone().unwrap_or_else(|| id.clone()) });
+        rooms.push(Room {
+            id: Arc::from(id.as_str()),
+            name: room.name.clone().unwrap_or_else(|| id.clone()),
+        });
     }
 
     // Profiles: shipped + site directory.
@@ -269,24 +400,35 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
 
     // Rule names known per kind, for checking overrides.
     let known_rules = |kind: Kind| -> Vec<String> {
-        rules::defaults(kind).into_iter().map(|s| s.name.to_string()).collect()
+        rules::defaults(kind)
+            .into_iter()
+            .map(|s| s.name.to_string())
+            .collect()
     };
-    let all_rule_names: HashSet<String> =
-        Kind::ALL.iter().flat_map(|k| known_rules(*k)).collect();
+    let all_rule_names: HashSet<String> = Kind::ALL.iter().flat_map(|k| known_rules(*k)).collect();
     for (name, o) in &raw.rules {
         if !all_rule_names.contains(name) {
-            r.at(o.span(), format!("rules.{name}"), format!("unknown rule {name:?}"));
+            r.at(
+                o.span(),
+                format!("rules.{name}"),
+                format!("unknown rule {name:?}"),
+            );
         }
     }
     for (i, room) in raw.rooms.iter().enumerate() {
         for (name, o) in &room.rules {
             if !all_rule_names.contains(name) {
-                r.at(o.span(), format!("rooms[{i}] ({}) .rules.{name}", room.id.get_ref()), format!("unknown rule {name:?}"));
+                r.at(
+                    o.span(),
+                    format!("rooms[{i}] ({}) .rules.{name}", room.id.get_ref()),
+                    format!("unknown rule {name:?}"),
+                );
             }
         }
     }
 
-    // Devices.
+    // Buses, then devices.
+    let mut buses = buses::validate(&mut r, &raw.buses);
     let mut devices = Vec::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
     for (i, d) in raw.devices.iter().enumerate() {
@@ -295,15 +437,34 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         if !valid_id(id) {
             r.at(d.id.span(), device_ctx(i, d, "id"), format!("{id:?} is not a valid device id: use letters, digits, '-' and '_' (it appears in MQTT topics)"));
         } else if !seen_ids.insert(id.clone()) {
-            r.at(d.id.span(), device_ctx(i, d, "id"), format!("device id {id:?} is used twice"));
+            r.at(
+                d.id.span(),
+                device_ctx(i, d, "id"),
+                format!("device id {id:?} is used twice"),
+            );
         }
         if !room_rules.contains_key(d.room.get_ref()) {
-            r.at(d.room.span(), device_ctx(i, d, "room"), format!("unknown room {:?}: add it under [[rooms]]", d.room.get_ref()));
+            r.at(
+                d.room.span(),
+                device_ctx(i, d, "room"),
+                format!(
+                    "unknown room {:?}: add it under [[rooms]]",
+                    d.room.get_ref()
+                ),
+            );
         }
         let kind = Kind::parse(d.kind.get_ref());
         if kind.is_none() {
             let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            r.at(d.kind.span(), device_ctx(i, d, "kind"), format!("unknown kind {:?}: expected one of {}", d.kind.get_ref(), names.join(", ")));
+            r.at(
+                d.kind.span(),
+                device_ctx(i, d, "kind"),
+                format!(
+                    "unknown kind {:?}: expected one of {}",
+                    d.kind.get_ref(),
+                    names.join(", ")
+                ),
+            );
         }
         let profile = profiles.get(d.profile.get_ref()).cloned();
         match (&profile, kind) {
@@ -311,39 +472,114 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
                 let mut ids: Vec<&String> = profiles.keys().collect();
                 ids.sort();
                 let ids: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
-                r.at(d.profile.span(), device_ctx(i, d, "profile"), format!("unknown profile {:?}: known profiles are {}", d.profile.get_ref(), ids.join(", ")));
+                r.at(
+                    d.profile.span(),
+                    device_ctx(i, d, "profile"),
+                    format!(
+                        "unknown profile {:?}: known profiles are {}",
+                        d.profile.get_ref(),
+                        ids.join(", ")
+                    ),
+                );
             }
             (Some(p), Some(k)) if p.kind != k => {
-                r.at(d.profile.span(), device_ctx(i, d, "profile"), format!("profile {:?} is for kind {}, but the device is a {}", p.id, p.kind, k));
+                r.at(
+                    d.profile.span(),
+                    device_ctx(i, d, "profile"),
+                    format!(
+                        "profile {:?} is for kind {}, but the device is a {}",
+                        p.id, p.kind, k
+                    ),
+                );
             }
             _ => {}
         }
-        let poll_ms = d.poll_interval_ms.as_ref().map(|v| *v.get_ref()).unwrap_or(DEFAULT_POLL_INTERVAL_MS);
+        let poll_ms = d
+            .poll_interval_ms
+            .as_ref()
+            .map(|v| *v.get_ref())
+            .unwrap_or(DEFAULT_POLL_INTERVAL_MS);
         if !(100..=3_600_000).contains(&poll_ms) {
-            let span = d.poll_interval_ms.as_ref().map(|v| v.span()).unwrap_or(d.id.span());
-            r.at(span, device_ctx(i, d, "poll_interval_ms"), format!("{poll_ms} is out of range: use 100 to 3600000 ms"));
+            let span = d
+                .poll_interval_ms
+                .as_ref()
+                .map(|v| v.span())
+                .unwrap_or(d.id.span());
+            r.at(
+                span,
+                device_ctx(i, d, "poll_interval_ms"),
+                format!("{poll_ms} is out of range: use 100 to 3600000 ms"),
+            );
         }
-        let timeout_ms = d.timeout_ms.as_ref().map(|v| *v.get_ref()).unwrap_or(DEFAULT_TIMEOUT_MS.min(poll_ms));
+        let timeout_ms = d.timeout_ms.as_ref().map(|v| *v.get_ref()).unwrap_or(
+            buses
+                .timeout_ms(d)
+                .unwrap_or(DEFAULT_TIMEOUT_MS)
+                .min(poll_ms),
+        );
         // A timeout only derived from a bad poll interval is not a second problem.
         if d.timeout_ms.is_some() && (timeout_ms < 10 || timeout_ms > poll_ms) {
-            let span = d.timeout_ms.as_ref().map(|v| v.span()).unwrap_or(d.id.span());
-            r.at(span, device_ctx(i, d, "timeout_ms"), format!("{timeout_ms} is out of range: use 10 ms up to the poll interval ({poll_ms} ms)"));
+            let span = d
+                .timeout_ms
+                .as_ref()
+                .map(|v| v.span())
+                .unwrap_or(d.id.span());
+            r.at(
+                span,
+                device_ctx(i, d, "timeout_ms"),
+                format!(
+                    "{timeout_ms} is out of range: use 10 ms up to the poll interval ({poll_ms} ms)"
+                ),
+            );
         }
-        let connection = match &d.modbus_tcp {
-            Some(m) => {
+        let connection = match (&d.modbus_tcp, &d.modbus_rtu) {
+            (Some(_), Some(m)) => {
+                r.at(
+                    m.span(),
+                    device_ctx(i, d, "modbus_rtu"),
+                    "give either [devices.modbus_tcp] or [devices.modbus_rtu], not both",
+                );
+                None
+            }
+            (None, Some(m)) => buses::connection(
+                &mut r,
+                &mut buses,
+                i,
+                d,
+                m,
+                profile.as_deref(),
+                Duration::from_millis(timeout_ms),
+            ),
+            (Some(m), None) => {
                 let c = m.get_ref();
                 if c.host.get_ref().trim().is_empty() {
-                    r.at(c.host.span(), device_ctx(i, d, "modbus_tcp.host"), "host is empty");
+                    r.at(
+                        c.host.span(),
+                        device_ctx(i, d, "modbus_tcp.host"),
+                        "host is empty",
+                    );
                 }
                 let unit_id = *c.unit_id.get_ref();
                 if !(1..=247).contains(&unit_id) && unit_id != 255 {
-                    let span = if c.unit_id.span().is_empty() { m.span() } else { c.unit_id.span() };
+                    let span = if c.unit_id.span().is_empty() {
+                        m.span()
+                    } else {
+                        c.unit_id.span()
+                    };
                     r.at(span, device_ctx(i, d, "modbus_tcp.unit_id"), format!("unit id {unit_id} is out of range: use 1 to 247 (or 255 for a TCP device)"));
                 }
-                Some(Connection::ModbusTcp { host: c.host.get_ref().clone(), port: c.port, unit_id })
+                Some(Connection::ModbusTcp {
+                    host: c.host.get_ref().clone(),
+                    port: c.port,
+                    unit_id,
+                })
             }
-            None => {
-                r.at(d.id.span(), device_ctx(i, d, "modbus_tcp"), "no connection: add a [devices.modbus_tcp] table");
+            (None, None) => {
+                r.at(
+                    d.id.span(),
+                    device_ctx(i, d, "modbus_tcp"),
+                    "no connection: add a [devices.modbus_tcp] or [devices.modbus_rtu] table",
+                );
                 None
             }
         };
@@ -354,7 +590,14 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
             let names = known_rules(k);
             for (name, o) in &d.rules {
                 if !names.contains(name) {
-                    r.at(o.span(), device_ctx(i, d, &format!("rules.{name}")), format!("unknown rule {name:?} for kind {k}: known rules are {}", names.join(", ")));
+                    r.at(
+                        o.span(),
+                        device_ctx(i, d, &format!("rules.{name}")),
+                        format!(
+                            "unknown rule {name:?} for kind {k}: known rules are {}",
+                            names.join(", ")
+                        ),
+                    );
                 }
             }
             let mut layers: Vec<(&BTreeMap<String, Spanned<RawRuleOverride>>, String)> =
@@ -399,12 +642,19 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
 
     // Web.
     let web_listen = match &raw.web.listen {
-        None => DEFAULT_LISTEN.parse().expect("default listen address parses"),
+        None => default_listen(),
         Some(l) => match l.get_ref().parse::<SocketAddr>() {
             Ok(a) => a,
             Err(_) => {
-                r.at(l.span(), "web.listen", format!("{:?} is not an address:port (e.g. \"127.0.0.1:8080\")", l.get_ref()));
-                DEFAULT_LISTEN.parse().expect("default listen address parses")
+                r.at(
+                    l.span(),
+                    "web.listen",
+                    format!(
+                        "{:?} is not an address:port (e.g. \"127.0.0.1:8080\")",
+                        l.get_ref()
+                    ),
+                );
+                default_listen()
             }
         },
     };
@@ -494,6 +744,8 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         Some(cfg)
     });
 
+    let storage = validate_storage(&mut r, &raw.storage, base);
+
     if !r.problems.is_empty() {
         // A room-level override error shows once, not once per device in the room.
         let mut seen = HashSet::new();
@@ -506,13 +758,20 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         language,
         rooms,
         devices,
+        buses: buses.list,
         web_listen,
         mqtt,
         influx,
+        storage,
     })
 }
 
-fn resolve_secret(r: &mut Report<'_>, s: &Spanned<RawSecret>, ctx: &str, base: &Path) -> Option<String> {
+fn resolve_secret(
+    r: &mut Report<'_>,
+    s: &Spanned<RawSecret>,
+    ctx: &str,
+    base: &Path,
+) -> Option<String> {
     match s.get_ref() {
         RawSecret::Inline(_) => {
             r.at(s.span(), ctx, "secrets must not be written inline: use { file = \"/path\" } or { env = \"VARIABLE\" }");
@@ -523,7 +782,11 @@ fn resolve_secret(r: &mut Report<'_>, s: &Spanned<RawSecret>, ctx: &str, base: &
             match std::fs::read_to_string(&path) {
                 Ok(v) => Some(v.trim_end_matches(['\r', '\n']).to_string()),
                 Err(e) => {
-                    r.at(s.span(), ctx, format!("cannot read secret file {}: {e}", path.display()));
+                    r.at(
+                        s.span(),
+                        ctx,
+                        format!("cannot read secret file {}: {e}", path.display()),
+                    );
                     None
                 }
             }
@@ -531,7 +794,11 @@ fn resolve_secret(r: &mut Report<'_>, s: &Spanned<RawSecret>, ctx: &str, base: &
         RawSecret::Env { env } => match std::env::var(env) {
             Ok(v) => Some(v),
             Err(_) => {
-                r.at(s.span(), ctx, format!("environment variable {env} is not set"));
+                r.at(
+                    s.span(),
+                    ctx,
+                    format!("environment variable {env} is not set"),
+                );
                 None
             }
         },

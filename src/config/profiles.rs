@@ -61,7 +61,11 @@ pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, Arc<Profile>>, Vec
             }
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 fn to_problem(e: &profile::ProfileError, origin: &str) -> Problem {

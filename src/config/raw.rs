@@ -21,6 +21,9 @@ pub struct RawSite {
     /// Local web page and API.
     #[serde(default)]
     pub web: RawWeb,
+    /// RS-485 buses (serial ports shared by Modbus RTU devices).
+    #[serde(default)]
+    pub buses: Vec<RawBus>,
     /// Devices to poll.
     #[serde(default)]
     pub devices: Vec<RawDevice>,
@@ -33,6 +36,9 @@ pub struct RawSite {
     /// Extra profile files (`*.toml`) that add to or override the shipped ones.
     #[serde(default)]
     pub profiles_dir: Option<PathBuf>,
+    /// Durable state: where it lives and how much disk each sink's queue may use.
+    #[serde(default)]
+    pub storage: RawStorage,
 }
 
 /// `[site]`
@@ -108,6 +114,9 @@ pub struct RawDevice {
     /// Modbus TCP connection.
     #[serde(default)]
     pub modbus_tcp: Option<Spanned<RawModbusTcp>>,
+    /// Modbus RTU on one of the `[[buses]]`.
+    #[serde(default)]
+    pub modbus_rtu: Option<Spanned<RawModbusRtu>>,
     /// Rule overrides for this device (each rule belongs to one point, so this is
     /// also the per-point level).
     #[serde(default)]
@@ -126,6 +135,47 @@ pub struct RawModbusTcp {
     /// Modbus unit id (slave address) behind the endpoint.
     #[serde(default = "default_unit_id")]
     pub unit_id: Spanned<u8>,
+}
+
+/// `[devices.modbus_rtu]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModbusRtu {
+    /// Bus id; must be one of `[[buses]]`.
+    pub bus: Spanned<String>,
+    /// Modbus unit id (slave address) on the bus, 1 to 247, unique on the bus.
+    pub unit_id: Spanned<u8>,
+}
+
+/// `[[buses]]`: an RS-485 bus, a serial port shared by Modbus RTU devices.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBus {
+    /// Bus id (`bus1`), named by `[devices.modbus_rtu] bus`.
+    pub id: Spanned<String>,
+    /// Serial port. Use `/dev/serial/by-id/...`: it names the adapter, so it survives
+    /// replugging and re-enumeration (ttyUSB0 becoming ttyUSB1).
+    pub port: Spanned<String>,
+    /// Baud rate (19200).
+    #[serde(default)]
+    pub baud: Option<Spanned<u32>>,
+    /// `none`, `even` (the Modbus default) or `odd`.
+    #[serde(default)]
+    pub parity: Option<Spanned<String>>,
+    /// Data bits, 7 or 8 (8; Modbus RTU uses 8).
+    #[serde(default)]
+    pub data_bits: Option<Spanned<u8>>,
+    /// Stop bits, 1 or 2 (1).
+    #[serde(default)]
+    pub stop_bits: Option<Spanned<u8>>,
+    /// Silence before each request, in microseconds (3.5 character times at the
+    /// settings above; 1750 µs above 19200 baud).
+    #[serde(default)]
+    pub frame_gap_us: Option<Spanned<u64>>,
+    /// Per-request timeout of the bus's devices unless a device sets its own
+    /// `timeout_ms` (1000, or the device's poll interval if shorter).
+    #[serde(default)]
+    pub timeout_ms: Option<Spanned<u64>>,
 }
 
 const fn default_modbus_port() -> u16 {
@@ -244,4 +294,22 @@ pub struct RawInflux {
     /// Queue limit in records.
     #[serde(default)]
     pub max_queued: Option<usize>,
+}
+
+/// `[storage]`: the durable buffer in front of every sink (and, later, the journal).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// Directory for durable state (default `/var/lib/dc-gateway`); relative paths are
+    /// taken from the config file's directory.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Readings are committed to disk at least this often (default 1000 ms); alarm
+    /// events are committed at once. A power cut loses at most this window of readings.
+    #[serde(default)]
+    pub commit_interval_ms: Option<Spanned<u64>>,
+    /// Disk budget per sink queue in bytes, by sink name: `influx` (default 1 GiB),
+    /// `mqtt` (default 64 MiB). When full, the oldest readings are dropped first.
+    #[serde(default)]
+    pub max_size_bytes: BTreeMap<String, Spanned<u64>>,
 }

@@ -40,10 +40,15 @@ impl MqttConfig {
             "mqtt" | "tcp" => false,
             "mqtts" | "ssl" => true,
             other => {
-                return Err(format!("MQTT URL scheme must be mqtt:// or mqtts://, not {other}://"));
+                return Err(format!(
+                    "MQTT URL scheme must be mqtt:// or mqtts://, not {other}://"
+                ));
             }
         };
-        let host = u.host_str().ok_or_else(|| format!("MQTT URL {url:?} has no host"))?.to_string();
+        let host = u
+            .host_str()
+            .ok_or_else(|| format!("MQTT URL {url:?} has no host"))?
+            .to_string();
         let port = u.port().unwrap_or(if tls { 8883 } else { 1883 });
         let username = (!u.username().is_empty()).then(|| percent_decode(u.username()));
         let password = u.password().map(percent_decode);
@@ -112,9 +117,14 @@ impl InfluxConfig {
     pub fn from_url(url: &str, token: Option<String>) -> Result<InfluxConfig, String> {
         let u = Url::parse(url).map_err(|e| format!("invalid InfluxDB URL {url:?}: {e}"))?;
         if u.scheme() != "http" && u.scheme() != "https" {
-            return Err(format!("InfluxDB URL must be http:// or https://, not {}://", u.scheme()));
+            return Err(format!(
+                "InfluxDB URL must be http:// or https://, not {}://",
+                u.scheme()
+            ));
         }
-        let host = u.host_str().ok_or_else(|| format!("InfluxDB URL {url:?} has no host"))?;
+        let host = u
+            .host_str()
+            .ok_or_else(|| format!("InfluxDB URL {url:?} has no host"))?;
         let port = u.port_or_known_default().unwrap_or(8086);
         let base_url = format!("{}://{}:{}", u.scheme(), host, port);
         let q: std::collections::HashMap<String, String> = u.query_pairs().into_owned().collect();
@@ -177,12 +187,20 @@ mod tests {
         assert_eq!(c.base_url, "http://127.0.0.1:8428");
         assert_eq!(
             c.api,
-            InfluxApi::V2 { org: "o".into(), bucket: "b".into(), token: Some("t".into()) }
+            InfluxApi::V2 {
+                org: "o".into(),
+                bucket: "b".into(),
+                token: Some("t".into())
+            }
         );
         let c = InfluxConfig::from_url("http://u:p%40ss@localhost:8086?db=dc", None).unwrap();
         assert_eq!(
             c.api,
-            InfluxApi::V1 { db: "dc".into(), username: Some("u".into()), password: Some("p@ss".into()) }
+            InfluxApi::V1 {
+                db: "dc".into(),
+                username: Some("u".into()),
+                password: Some("p@ss".into())
+            }
         );
         assert!(InfluxConfig::from_url("http://localhost:8086", None).is_err());
     }

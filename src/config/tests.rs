@@ -35,26 +35,53 @@ fn base_config_is_valid() {
     assert_eq!(site.devices.len(), 1);
     let d = &site.devices[0];
     assert_eq!(d.poll_interval, Duration::from_millis(1000));
-    assert_eq!(d.connection, Connection::ModbusTcp { host: "127.0.0.1".into(), port: 5020, unit_id: 1 });
-    assert!(d.rules.iter().any(|r| r.name.as_ref() == "temperature_high"));
+    assert_eq!(
+        d.connection,
+        Connection::ModbusTcp {
+            host: "127.0.0.1".into(),
+            port: 5020,
+            unit_id: 1
+        }
+    );
+    assert!(
+        d.rules
+            .iter()
+            .any(|r| r.name.as_ref() == "temperature_high")
+    );
     assert_eq!(site.web_listen.to_string(), DEFAULT_LISTEN);
 }
 
 #[test]
 fn shipped_sample_config_is_valid() {
     // The sample names secrets in files that don't exist here; give it an environment.
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/site.sample.toml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/site.sample.toml"
+    ))
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = text.replace("/etc/dc-gateway/secrets/mqtt.pass", &dir.path().join("mqtt.pass").display().to_string());
+    let text = text.replace(
+        "/etc/dc-gateway/secrets/mqtt.pass",
+        &dir.path().join("mqtt.pass").display().to_string(),
+    );
     std::fs::write(dir.path().join("mqtt.pass"), "secret\n").unwrap();
     // SAFETY: tests in this module do not read this variable concurrently.
     unsafe { std::env::set_var("DCGW_INFLUX_TOKEN", "token") };
     let site = parse(&text, "site.sample.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(site.mqtt.as_ref().unwrap().password.as_deref(), Some("secret"));
+    assert_eq!(
+        site.mqtt.as_ref().unwrap().password.as_deref(),
+        Some("secret")
+    );
     let th = &site.devices[0];
-    let high = th.rules.iter().find(|r| r.name.as_ref() == "temperature_high").unwrap();
+    let high = th
+        .rules
+        .iter()
+        .find(|r| r.name.as_ref() == "temperature_high")
+        .unwrap();
     match &high.condition {
-        crate::rules::Condition::Above { normal, serious, .. } => {
+        crate::rules::Condition::Above {
+            normal, serious, ..
+        } => {
             assert_eq!(*normal, Some(28.0), "device override wins over site");
             assert_eq!(*serious, Some(32.0));
         }
@@ -70,34 +97,80 @@ fn broken_configs_give_exact_messages() {
             "[site]\nname = \"tv\"\n[[rooms]\nid = \"a\"\n",
             "site.toml:3:",
         ),
-        ("unknown room", &BASE.replace("room = \"server1\"", "room = \"server9\""),
-            "site.toml:10:8: devices[0] (th1) .room: unknown room \"server9\": add it under [[rooms]]"),
-        ("unknown kind", &BASE.replace("kind = \"climate\"", "kind = \"toaster\""),
-            "site.toml:11:8: devices[0] (th1) .kind: unknown kind \"toaster\": expected one of ups, generator, cooling, climate, fire_panel, leak, door, nvr, surge, power_meter, gateway"),
-        ("profile of another kind", &BASE.replace("kind = \"climate\"", "kind = \"ups\""),
-            "site.toml:12:11: devices[0] (th1) .profile: profile \"xy-md02\" is for kind climate, but the device is a ups"),
-        ("poll interval too short", &BASE.replace("poll_interval_ms = 1000", "poll_interval_ms = 5"),
-            "site.toml:13:20: devices[0] (th1) .poll_interval_ms: 5 is out of range: use 100 to 3600000 ms"),
-        ("bad unit id", &BASE.replace("unit_id = 1", "unit_id = 0"),
-            "site.toml:17:11: devices[0] (th1) .modbus_tcp.unit_id: unit id 0 is out of range: use 1 to 247 (or 255 for a TCP device)"),
-        ("duplicate device", &format!("{BASE}\n{}", &BASE[BASE.find("[[devices]]").unwrap()..]),
-            "site.toml:20:6: devices[1] (th1) .id: device id \"th1\" is used twice"),
-        ("bad site name", &BASE.replace("name = \"tv\"", "name = \"Trà Vinh\""),
-            "site.toml:3:8: site.name: \"Trà Vinh\" is not a valid site id: use lowercase letters, digits, '-' and '_' (it appears in MQTT topics and InfluxDB tags)"),
-        ("unknown rule on device", &format!("{BASE}[devices.rules.temperature_hgih]\nnormal = 28\n"),
-            "site.toml:18:1: devices[0] (th1) .rules.temperature_hgih: unknown rule \"temperature_hgih\" for kind climate: known rules are temperature_high, temperature_low, humidity_high, humidity_low, dew_point_high, dew_point_low, temperature_rate_15min, temperature_rate_60min, comm_lost"),
-        ("inline secret", &format!("{BASE}[sinks.mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\npassword = \"hunter2\"\n"),
-            "site.toml:20:12: sinks.mqtt.password: secrets must not be written inline: use { file = \"/path\" } or { env = \"VARIABLE\" }"),
-        ("missing env secret", &format!("{BASE}[sinks.mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\npassword = {{ env = \"DCGW_TEST_UNSET_VARIABLE\" }}\n"),
-            "site.toml:20:12: sinks.mqtt.password: environment variable DCGW_TEST_UNSET_VARIABLE is not set"),
-        ("bad influx url", &format!("{BASE}[sinks.influx]\nurl = \"http://127.0.0.1:8086\"\n"),
-            "site.toml:19:7: sinks.influx.url: InfluxDB URL \"http://127.0.0.1:8086\" must name either ?db=D (1.x) or ?org=O&bucket=B (v2)"),
-        ("bad listen address", &format!("{BASE}[web]\nlisten = \"localhost\"\n"),
-            "site.toml:19:10: web.listen: \"localhost\" is not an address:port (e.g. \"127.0.0.1:8080\")"),
-        ("unknown key", &BASE.replace("poll_interval_ms = 1000", "poll_interval = 1000"),
-            "site.toml:13:1: unknown field `poll_interval`, expected one of `id`, `name`"),
-        ("bad threshold override", &format!("{BASE}[devices.rules.leak_detected]\nnormal = 1\n"),
-            "site.toml:18:1: devices[0] (th1) .rules.leak_detected: unknown rule \"leak_detected\" for kind climate"),
+        (
+            "unknown room",
+            &BASE.replace("room = \"server1\"", "room = \"server9\""),
+            "site.toml:10:8: devices[0] (th1) .room: unknown room \"server9\": add it under [[rooms]]",
+        ),
+        (
+            "unknown kind",
+            &BASE.replace("kind = \"climate\"", "kind = \"toaster\""),
+            "site.toml:11:8: devices[0] (th1) .kind: unknown kind \"toaster\": expected one of ups, generator, cooling, climate, fire_panel, leak, door, nvr, surge, power_meter, gateway",
+        ),
+        (
+            "profile of another kind",
+            &BASE.replace("kind = \"climate\"", "kind = \"ups\""),
+            "site.toml:12:11: devices[0] (th1) .profile: profile \"xy-md02\" is for kind climate, but the device is a ups",
+        ),
+        (
+            "poll interval too short",
+            &BASE.replace("poll_interval_ms = 1000", "poll_interval_ms = 5"),
+            "site.toml:13:20: devices[0] (th1) .poll_interval_ms: 5 is out of range: use 100 to 3600000 ms",
+        ),
+        (
+            "bad unit id",
+            &BASE.replace("unit_id = 1", "unit_id = 0"),
+            "site.toml:17:11: devices[0] (th1) .modbus_tcp.unit_id: unit id 0 is out of range: use 1 to 247 (or 255 for a TCP device)",
+        ),
+        (
+            "duplicate device",
+            &format!("{BASE}\n{}", &BASE[BASE.find("[[devices]]").unwrap()..]),
+            "site.toml:20:6: devices[1] (th1) .id: device id \"th1\" is used twice",
+        ),
+        (
+            "bad site name",
+            &BASE.replace("name = \"tv\"", "name = \"Trà Vinh\""),
+            "site.toml:3:8: site.name: \"Trà Vinh\" is not a valid site id: use lowercase letters, digits, '-' and '_' (it appears in MQTT topics and InfluxDB tags)",
+        ),
+        (
+            "unknown rule on device",
+            &format!("{BASE}[devices.rules.temperature_hgih]\nnormal = 28\n"),
+            "site.toml:18:1: devices[0] (th1) .rules.temperature_hgih: unknown rule \"temperature_hgih\" for kind climate: known rules are temperature_high, temperature_low, humidity_high, humidity_low, dew_point_high, dew_point_low, temperature_rate_15min, temperature_rate_60min, comm_lost",
+        ),
+        (
+            "inline secret",
+            &format!(
+                "{BASE}[sinks.mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\npassword = \"hunter2\"\n"
+            ),
+            "site.toml:20:12: sinks.mqtt.password: secrets must not be written inline: use { file = \"/path\" } or { env = \"VARIABLE\" }",
+        ),
+        (
+            "missing env secret",
+            &format!(
+                "{BASE}[sinks.mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\npassword = {{ env = \"DCGW_TEST_UNSET_VARIABLE\" }}\n"
+            ),
+            "site.toml:20:12: sinks.mqtt.password: environment variable DCGW_TEST_UNSET_VARIABLE is not set",
+        ),
+        (
+            "bad influx url",
+            &format!("{BASE}[sinks.influx]\nurl = \"http://127.0.0.1:8086\"\n"),
+            "site.toml:19:7: sinks.influx.url: InfluxDB URL \"http://127.0.0.1:8086\" must name either ?db=D (1.x) or ?org=O&bucket=B (v2)",
+        ),
+        (
+            "bad listen address",
+            &format!("{BASE}[web]\nlisten = \"localhost\"\n"),
+            "site.toml:19:10: web.listen: \"localhost\" is not an address:port (e.g. \"127.0.0.1:8080\")",
+        ),
+        (
+            "unknown key",
+            &BASE.replace("poll_interval_ms = 1000", "poll_interval = 1000"),
+            "site.toml:13:1: unknown field `poll_interval`, expected one of `id`, `name`",
+        ),
+        (
+            "bad threshold override",
+            &format!("{BASE}[devices.rules.leak_detected]\nnormal = 1\n"),
+            "site.toml:18:1: devices[0] (th1) .rules.leak_detected: unknown rule \"leak_detected\" for kind climate",
+        ),
     ];
     let mut failures = Vec::new();
     for (name, text, expected) in cases {
@@ -126,12 +199,21 @@ fn every_problem_is_reported_not_just_the_first() {
 fn overrides_apply_in_order_kind_site_room_device() {
     let text = format!(
         "{}\n[rules.temperature_high]\nnormal = 25.0\nserious = 30.0\n",
-        BASE.replace("[[rooms]]\nid = \"server1\"\n", "[[rooms]]\nid = \"server1\"\n[rooms.rules.temperature_high]\nnormal = 26.0\n")
+        BASE.replace(
+            "[[rooms]]\nid = \"server1\"\n",
+            "[[rooms]]\nid = \"server1\"\n[rooms.rules.temperature_high]\nnormal = 26.0\n"
+        )
     );
     let site = parse(&text, "site.toml", Path::new("/")).unwrap_or_else(|e| panic!("{e}"));
-    let high = site.devices[0].rules.iter().find(|r| r.name.as_ref() == "temperature_high").unwrap();
+    let high = site.devices[0]
+        .rules
+        .iter()
+        .find(|r| r.name.as_ref() == "temperature_high")
+        .unwrap();
     match &high.condition {
-        crate::rules::Condition::Above { normal, serious, .. } => {
+        crate::rules::Condition::Above {
+            normal, serious, ..
+        } => {
             assert_eq!(*normal, Some(26.0), "room wins over site");
             assert_eq!(*serious, Some(30.0), "site wins over kind default");
         }
@@ -143,4 +225,47 @@ fn overrides_apply_in_order_kind_site_room_device() {
 fn line_col_counts_characters() {
     assert_eq!(line_col("a\nbc", 3), (2, 2));
     assert_eq!(line_col("ạb", "ạ".len()), (1, 2));
+}
+
+#[test]
+fn storage_defaults_and_overrides() {
+    let site = parse(BASE, "site.toml", Path::new("/etc/dc-gateway")).expect("valid");
+    assert_eq!(site.storage, StorageConfig::default());
+    assert_eq!(site.storage.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+    assert_eq!(site.storage.max_bytes("influx"), DEFAULT_INFLUX_MAX_BYTES);
+    let text = format!(
+        "{BASE}\n[storage]\nstate_dir = \"state\"\ncommit_interval_ms = 250\n[storage.max_size_bytes]\ninflux = 10_000_000\n"
+    );
+    let site = parse(&text, "site.toml", Path::new("/etc/dc-gateway")).expect("valid");
+    assert_eq!(
+        site.storage.state_dir,
+        PathBuf::from("/etc/dc-gateway/state"),
+        "relative to the config file"
+    );
+    assert_eq!(site.storage.commit_interval, Duration::from_millis(250));
+    assert_eq!(site.storage.max_bytes("influx"), 10_000_000);
+    assert_eq!(site.storage.max_bytes("mqtt"), DEFAULT_MQTT_MAX_BYTES);
+}
+
+#[test]
+fn storage_mistakes_are_named() {
+    let text = format!(
+        "{BASE}\n[storage]\ncommit_interval_ms = 0\n[storage.max_size_bytes]\ninflux = 100\nsms = 1000000\n"
+    );
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("storage.commit_interval_ms: 0 is out of range")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("storage.max_size_bytes.influx: 100 bytes is too small")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("storage.max_size_bytes.sms: unknown sink \"sms\"")),
+        "{errs:?}"
+    );
 }

@@ -3,3 +3,4 @@
 //! outcome: a failed read is a quality, never a gap.
 
 pub mod modbus;
+pub mod snmp;

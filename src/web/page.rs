@@ -98,6 +98,42 @@ const POINT_LABELS: &[(Kind, &str, &str, &str)] = &[
     (Kind::Ups, "fault", "Lỗi UPS", "UPS fault"),
     (
         Kind::Ups,
+        "battery_status",
+        "Trạng thái ắc quy",
+        "Battery status",
+    ),
+    (Kind::Ups, "battery_low", "Ắc quy yếu", "Battery low"),
+    (Kind::Ups, "overload", "Quá tải", "Overload"),
+    (Kind::Ups, "alarms_present", "Số cảnh báo", "Alarms present"),
+    (
+        Kind::Ups,
+        "input_voltage_l2_v",
+        "Điện áp vào pha 2",
+        "Input voltage L2",
+    ),
+    (
+        Kind::Ups,
+        "input_voltage_l3_v",
+        "Điện áp vào pha 3",
+        "Input voltage L3",
+    ),
+    (
+        Kind::Ups,
+        "output_voltage_l2_v",
+        "Điện áp ra pha 2",
+        "Output voltage L2",
+    ),
+    (
+        Kind::Ups,
+        "output_voltage_l3_v",
+        "Điện áp ra pha 3",
+        "Output voltage L3",
+    ),
+    (Kind::Ups, "load_l1_pct", "Tải pha 1", "Load L1"),
+    (Kind::Ups, "load_l2_pct", "Tải pha 2", "Load L2"),
+    (Kind::Ups, "load_l3_pct", "Tải pha 3", "Load L3"),
+    (
+        Kind::Ups,
         "battery_replace",
         "Cần thay ắc quy",
         "Replace battery",
@@ -394,6 +430,9 @@ const ENUM_LABELS: &[(&str, &str, &str)] = &[
     ("auto", "Tự động", "Auto"),
     ("manual", "Bằng tay", "Manual"),
     ("test", "Chạy thử", "Test"),
+    ("low", "Yếu", "Low"),
+    ("depleted", "Cạn", "Depleted"),
+    ("fault", "Lỗi", "Fault"),
 ];
 
 /// Every text the page script shows, in one language. `{n}`, `{age}`, `{v}`, `{t}`

@@ -11,20 +11,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::peers::{
-    free_port, peer_tempdir, wait_until, Influx1, ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts,
-    UnitSpec, VictoriaMetrics,
+    Influx1, ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, UnitSpec, VictoriaMetrics,
+    free_port, peer_tempdir, wait_until,
 };
 
 /// The gateway binary under test, run as a child process with its log in a file.
+/// Its durable state (sink buffers) lives in `<dir>/state`, so a [`Gateway::restart`]
+/// after a [`Gateway::kill`] resumes from what the killed process committed.
 pub struct Gateway {
     child: Option<Child>,
     log: PathBuf,
+    cfg: PathBuf,
+    dir: PathBuf,
     /// Web address.
     pub web: String,
 }
 
 impl Gateway {
-    /// Start `dc-gateway run --config <site>`; wait until its web server answers.
+    /// Start `dc-gateway run --config <site> --state-dir <dir>/state`; wait until its
+    /// web server answers.
     pub fn start(site_toml: &str, dir: &Path) -> Gateway {
         let cfg = dir.join("site.toml");
         std::fs::write(&cfg, site_toml).unwrap();
@@ -34,21 +39,59 @@ impl Gateway {
             .find_map(|l| l.strip_prefix("listen = \""))
             .map(|s| s.trim_end_matches('"').to_string())
             .expect("the test site sets web.listen");
+        let mut gw = Gateway {
+            child: None,
+            log,
+            cfg,
+            dir: dir.to_path_buf(),
+            web,
+        };
+        gw.restart();
+        gw
+    }
+
+    /// Start the process (again, after [`Gateway::kill`]) with the same config and
+    /// state dir; the log is appended to. Waits until the web server answers.
+    pub fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "Gateway::restart: still running; kill() it first"
+        );
+        let append = |p: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap()
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
             .args(["run", "--config"])
-            .arg(&cfg)
+            .arg(&self.cfg)
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
             .env("DCGW_LOG", "info,dc_gateway=debug")
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.join("gateway.out")).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(append(&self.dir.join("gateway.out")))
+            .stderr(append(&self.log))
             .spawn()
             .expect("start dc-gateway");
-        let gw = Gateway { child: Some(child), log, web };
-        let port: u16 = gw.web.rsplit(':').next().unwrap().parse().unwrap();
-        if let Err(e) = wait_until("dc-gateway web server", Duration::from_secs(20), || crate::peers::tcp_accepts(port)) {
-            panic!("{e}\n--- gateway log ---\n{}", gw.log());
+        self.child = Some(child);
+        let port: u16 = self.web.rsplit(':').next().unwrap().parse().unwrap();
+        let child = self.child.as_mut().unwrap();
+        let mut exited = None;
+        let up = wait_until("dc-gateway web server", Duration::from_secs(20), || {
+            exited = child.try_wait().ok().flatten();
+            exited.is_some() || crate::peers::tcp_accepts(port)
+        });
+        if let Some(status) = exited {
+            panic!(
+                "dc-gateway exited at start ({status})\n--- gateway log ---\n{}",
+                self.log()
+            );
         }
-        gw
+        if let Err(e) = up {
+            panic!("{e}\n--- gateway log ---\n{}", self.log());
+        }
     }
 
     /// The gateway's log so far.
@@ -66,7 +109,8 @@ impl Gateway {
 
     /// GET a JSON document from the gateway's API.
     pub fn api(&self, path: &str) -> serde_json::Value {
-        let r = crate::peers::http_get(&format!("http://{}{}", self.web, path)).expect("gateway API answers");
+        let r = crate::peers::http_get(&format!("http://{}{}", self.web, path))
+            .expect("gateway API answers");
         r.json().expect("gateway API returns JSON")
     }
 }
@@ -78,7 +122,7 @@ impl Drop for Gateway {
 }
 
 /// A site with one XY-MD02 sensor at `modbus` and the given sink tables.
-fn site(name: &str, web_port: u16, modbus_port: u16, poll_ms: u64, sinks: &str) -> String {
+pub fn site(name: &str, web_port: u16, modbus_port: u16, poll_ms: u64, sinks: &str) -> String {
     format!(
         r#"
 [site]
@@ -129,14 +173,20 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
         vm.base_url()
     );
     let sub = broker.subscribe("dcgw/e2e/#");
-    let mut gw = Gateway::start(&site("e2e", free_port(), modbus.addr().port(), 500, &sinks), dir.path());
+    let mut gw = Gateway::start(
+        &site("e2e", free_port(), modbus.addr().port(), 500, &sinks),
+        dir.path(),
+    );
 
     // Retained readings and the online status.
     let got = sub.wait_for(
         |m| {
-            m.iter().any(|x| x.topic == "dcgw/e2e/th1/temperature_c" && x.payload_str() == "23.5")
-                && m.iter().any(|x| x.topic == "dcgw/e2e/th1/humidity_pct" && x.payload_str() == "54.6")
-                && m.iter().any(|x| x.topic == "dcgw/e2e/gateway/status" && x.payload_str() == "online")
+            m.iter()
+                .any(|x| x.topic == "dcgw/e2e/th1/temperature_c" && x.payload_str() == "23.5")
+                && m.iter()
+                    .any(|x| x.topic == "dcgw/e2e/th1/humidity_pct" && x.payload_str() == "54.6")
+                && m.iter()
+                    .any(|x| x.topic == "dcgw/e2e/gateway/status" && x.payload_str() == "online")
                 && m.iter().any(|x| x.topic == "dcgw/e2e/th1/dew_point_c")
         },
         Duration::from_secs(15),
@@ -145,7 +195,12 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
         panic!("{e}\n--- gateway log ---\n{}", gw.log());
     }
     let dew = sub.on_topic("dcgw/e2e/th1/dew_point_c");
-    let dew: f64 = dew.last().expect("dew point published").payload_str().parse().unwrap();
+    let dew: f64 = dew
+        .last()
+        .expect("dew point published")
+        .payload_str()
+        .parse()
+        .unwrap();
     // Magnus formula at 23.5 °C / 54.6 %: 13.8 °C (reference tables: 13.8).
     assert!((dew - 13.8).abs() < 0.2, "dew point {dew}");
 
@@ -163,7 +218,13 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
     assert_eq!(s.labels.get("room").map(String::as_str), Some("server1"));
     assert_eq!(s.labels.get("device").map(String::as_str), Some("th1"));
     assert_eq!(s.labels.get("label").map(String::as_str), Some("TH-01"));
-    let rh = vm.wait_samples("climate_humidity_pct", |s| !s.is_empty(), Duration::from_secs(10)).unwrap();
+    let rh = vm
+        .wait_samples(
+            "climate_humidity_pct",
+            |s| !s.is_empty(),
+            Duration::from_secs(10),
+        )
+        .unwrap();
     assert_eq!(rh[0].value, 54.6);
 
     // A threshold crossing: 0x0131 = 30.5 °C (manual example) is above 27 °C (normal).
@@ -172,12 +233,19 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
     let t0 = Instant::now();
     modbus.set_input(1, 1, &[0x0131]);
     let raised = sub.wait_for(
-        |m| m.iter().any(|x| x.topic == "dcgw/e2e/alarms/events" && x.payload_str().contains("\"raised\"")),
+        |m| {
+            m.iter().any(|x| {
+                x.topic == "dcgw/e2e/alarms/events" && x.payload_str().contains("\"raised\"")
+            })
+        },
         Duration::from_secs(10),
     );
     let elapsed = t0.elapsed();
     let raised = raised.unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
-    assert!(elapsed <= Duration::from_millis(500 + 1000 + 300), "alarm took {elapsed:?}");
+    assert!(
+        elapsed <= Duration::from_millis(500 + 1000 + 300),
+        "alarm took {elapsed:?}"
+    );
     let ev: serde_json::Value = raised
         .iter()
         .find(|x| x.topic == "dcgw/e2e/alarms/events")
@@ -192,7 +260,15 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
     assert!(ev["id"].as_str().is_some_and(|s| !s.is_empty()));
     let seq_raised = ev["seq"].as_u64().expect("seq");
     let active = sub
-        .wait_for(|m| m.iter().any(|x| x.topic == "dcgw/e2e/alarms/active/th1/temperature_high" && !x.payload.is_empty()), Duration::from_secs(5))
+        .wait_for(
+            |m| {
+                m.iter().any(|x| {
+                    x.topic == "dcgw/e2e/alarms/active/th1/temperature_high"
+                        && !x.payload.is_empty()
+                })
+            },
+            Duration::from_secs(5),
+        )
         .unwrap();
     assert!(!active.is_empty());
     let alarms = gw.api("/api/v1/alarms");
@@ -203,8 +279,11 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
     let cleared = sub
         .wait_for(
             |m| {
-                m.iter().any(|x| x.topic == "dcgw/e2e/alarms/events" && x.payload_str().contains("\"cleared\""))
-                    && m.iter().any(|x| x.topic == "dcgw/e2e/alarms/active/th1/temperature_high" && x.payload.is_empty())
+                m.iter().any(|x| {
+                    x.topic == "dcgw/e2e/alarms/events" && x.payload_str().contains("\"cleared\"")
+                }) && m.iter().any(|x| {
+                    x.topic == "dcgw/e2e/alarms/active/th1/temperature_high" && x.payload.is_empty()
+                })
             },
             Duration::from_secs(10),
         )
@@ -224,7 +303,10 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
     sub.clear();
     gw.kill();
     sub.wait_for(
-        |m| m.iter().any(|x| x.topic == "dcgw/e2e/gateway/status" && x.payload_str() == "offline"),
+        |m| {
+            m.iter()
+                .any(|x| x.topic == "dcgw/e2e/gateway/status" && x.payload_str() == "offline")
+        },
         Duration::from_secs(30),
     )
     .expect("last will `offline` after SIGKILL");
@@ -236,13 +318,26 @@ fn readings_reach_influxdb_1_via_write() {
     let influx = Influx1::start(None);
     influx.create_db("dc");
     let dir = peer_tempdir("e2e-influx1");
-    let sinks = format!("[sinks.influx]\nurl = \"{}?db=dc\"\nflush_interval_ms = 200\n", influx.base_url());
-    let gw = Gateway::start(&site("e2e1", free_port(), modbus.addr().port(), 500, &sinks), dir.path());
+    let sinks = format!(
+        "[sinks.influx]\nurl = \"{}?db=dc\"\nflush_interval_ms = 200\n",
+        influx.base_url()
+    );
+    let gw = Gateway::start(
+        &site("e2e1", free_port(), modbus.addr().port(), 500, &sinks),
+        dir.path(),
+    );
     let mut rows = Vec::new();
-    let ok = wait_until("InfluxDB 1.x holds the reading", Duration::from_secs(20), || {
-        rows = influx.rows("dc", "SELECT temperature_c, humidity_pct, comm_ok FROM climate WHERE device = 'th1'");
-        !rows.is_empty()
-    });
+    let ok = wait_until(
+        "InfluxDB 1.x holds the reading",
+        Duration::from_secs(20),
+        || {
+            rows = influx.rows(
+                "dc",
+                "SELECT temperature_c, humidity_pct, comm_ok FROM climate WHERE device = 'th1'",
+            );
+            !rows.is_empty()
+        },
+    );
     if let Err(e) = ok {
         panic!("{e}\n--- gateway log ---\n{}", gw.log());
     }
@@ -256,7 +351,8 @@ fn readings_reach_influxdb_1_via_write() {
 #[test]
 fn check_config_names_file_line_column_and_device() {
     let dir = peer_tempdir("e2e-check");
-    let text = site("chk", 8080, 502, 1000, "").replace("profile = \"xy-md02\"", "profile = \"xy-md03\"");
+    let text =
+        site("chk", 8080, 502, 1000, "").replace("profile = \"xy-md02\"", "profile = \"xy-md03\"");
     let path = dir.path().join("site.toml");
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
@@ -266,6 +362,12 @@ fn check_config_names_file_line_column_and_device() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    let expected = format!("{}:17:11: devices[0] (th1) .profile: unknown profile \"xy-md03\"", path.display());
-    assert!(err.contains(&expected), "stderr:\n{err}\nexpected to contain:\n{expected}");
+    let expected = format!(
+        "{}:17:11: devices[0] (th1) .profile: unknown profile \"xy-md03\"",
+        path.display()
+    );
+    assert!(
+        err.contains(&expected),
+        "stderr:\n{err}\nexpected to contain:\n{expected}"
+    );
 }

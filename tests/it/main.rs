@@ -12,8 +12,11 @@ mod peers;
 mod smoke;
 
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
-mod mqtt; // MQTT sink against Mosquitto
+mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
+mod e2e; // the data path end to end
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod modbus; // Modbus source against the pymodbus server
-mod e2e; // the data path end to end
-mod web;     // the local web page in headless Chromium
+mod mqtt; // MQTT sink against Mosquitto
+mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
+mod snmp;
+mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap

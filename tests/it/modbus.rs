@@ -24,9 +24,9 @@ const TEMP_30_5: u16 = 0x0131;
 /// XY-MD02 manual, read humidity example: 0x0222 = 546 → 54.6 %RH.
 const HUM_54_6: u16 = 0x0222;
 
-const DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 
-fn xy_md02() -> Arc<profile::Profile> {
+pub(crate) fn xy_md02() -> Arc<profile::Profile> {
     let (file, text) = profile::shipped()
         .into_iter()
         .find(|(f, _)| *f == "xy-md02.toml")
@@ -57,7 +57,7 @@ fn device(
     }
 }
 
-fn number(poll: &Poll, point: &str) -> Option<f64> {
+pub(crate) fn number(poll: &Poll, point: &str) -> Option<f64> {
     poll.samples
         .iter()
         .find(|s| s.point.name == point)?
@@ -66,16 +66,16 @@ fn number(poll: &Poll, point: &str) -> Option<f64> {
         .and_then(Value::as_f64)
 }
 
-fn approx(v: Option<f64>, want: f64) -> bool {
+pub(crate) fn approx(v: Option<f64>, want: f64) -> bool {
     v.is_some_and(|v| (v - want).abs() < 1e-9)
 }
 
-fn qualities(poll: &Poll) -> Vec<Quality> {
+pub(crate) fn qualities(poll: &Poll) -> Vec<Quality> {
     poll.samples.iter().map(|s| s.quality).collect()
 }
 
 /// The next poll satisfying `pred`, or a panic naming `what` and the last poll seen.
-async fn poll_where(
+pub(crate) async fn poll_where(
     rx: &mut mpsc::Receiver<Poll>,
     what: &str,
     pred: impl Fn(&Poll) -> bool,
@@ -93,11 +93,11 @@ async fn poll_where(
     panic!("no poll with {what} within {DEADLINE:?}; last: {last}");
 }
 
-fn all_good(p: &Poll) -> bool {
+pub(crate) fn all_good(p: &Poll) -> bool {
     p.comm_ok && p.samples.iter().all(|s| s.quality == Quality::Good)
 }
 
-fn all_quality(q: Quality) -> impl Fn(&Poll) -> bool {
+pub(crate) fn all_quality(q: Quality) -> impl Fn(&Poll) -> bool {
     move |p: &Poll| {
         !p.comm_ok
             && p.samples

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Modbus TCP test peer: a real pymodbus 3.16 server plus a line-protocol control port.
+"""Modbus TCP or RTU test peer: a real pymodbus 3.16 server plus a line-protocol control port.
 
 The integration tests start this script (through ``tests/it/peers/modbus.rs``) with the
 venv interpreter ``tests/.venv/bin/python``. It serves the register tables given in a
@@ -41,6 +41,12 @@ reply line (``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``):
 
 Once both ports listen, the script prints ``READY <modbus_port> <control_port>`` on
 stdout. If a port is taken it exits with status 98 and says "address in use".
+
+Modbus RTU: with ``--serial PATH`` (one end of a ``socat`` pty pair: an RS-485 bus for
+tests) the server speaks RTU on that serial port instead of TCP (``--baudrate``,
+``--parity N|E|O``, ``--stopbits``; default 8N2: a pty refuses parity on some
+kernels, and 8N2 has the same 11-bit character as the Modbus default 8E1) and prints ``READY <PATH> <control_port>``. Like a real bus, a unit
+id that is not in the spec gets no answer at all (pymodbus ``ignore_missing_devices``).
 """
 
 from __future__ import annotations
@@ -55,7 +61,9 @@ import socket
 import sys
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.exceptions import NoSuchIdException
+from pymodbus import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 FC_OF_TABLE = {"co": 1, "di": 2, "hr": 3, "ir": 4}
@@ -221,6 +229,31 @@ def build_devices(units: dict[int, dict]) -> list[SimDevice]:
     return devices
 
 
+class SilentForMissingIds:
+    """Datastore wrapper for RTU: a unit id not in the spec raises NoSuchIdException, so
+    the server (``ignore_missing_devices``) stays silent, as an absent slave on a real
+    bus does. (SimCore itself answers unknown ids with exception 0x04.)"""
+
+    def __init__(self, inner, ids: set[int]):
+        self.inner = inner
+        self.ids = ids
+
+    def device_ids(self) -> list[int]:
+        return self.inner.device_ids()
+
+    def _check(self, device_id: int) -> None:
+        if device_id not in self.ids and 0 not in self.ids:
+            raise NoSuchIdException(f"device_id - {device_id} is not on this bus")
+
+    async def async_getValues(self, device_id, func_code, address, count=1):
+        self._check(device_id)
+        return await self.inner.async_getValues(device_id, func_code, address, count)
+
+    async def async_setValues(self, device_id, func_code, address, values):
+        self._check(device_id)
+        return await self.inner.async_setValues(device_id, func_code, address, values)
+
+
 class Control:
     """The control port: counts, request log, runtime register changes."""
 
@@ -335,7 +368,11 @@ def port_free(host: str, port: int) -> bool:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0, help="Modbus TCP port")
+    parser.add_argument("--serial", help="serve Modbus RTU on this serial port instead")
+    parser.add_argument("--baudrate", type=int, default=19200)
+    parser.add_argument("--parity", default="N", choices=["N", "E", "O"])
+    parser.add_argument("--stopbits", type=int, default=2, choices=[1, 2])
     parser.add_argument("--control-port", type=int, required=True)
     parser.add_argument("--spec", required=True, help="JSON spec file")
     args = parser.parse_args()
@@ -344,17 +381,31 @@ async def main() -> int:
     with open(args.spec, encoding="utf-8") as f:
         units = parse_spec(json.load(f))
 
-    for port in (args.port, args.control_port):
+    for port in ([] if args.serial else [args.port]) + [args.control_port]:
         if not port_free(args.host, port):
             print(f"{args.host}:{port}: address in use", file=sys.stderr, flush=True)
             return EXIT_ADDR_IN_USE
 
     stats = Stats()
-    server = ModbusTcpServer(
-        build_devices(units),
-        address=(args.host, args.port),
-        trace_pdu=stats.trace_pdu,
-    )
+    if args.serial:
+        server = ModbusSerialServer(
+            build_devices(units),
+            framer=FramerType.RTU,
+            port=args.serial,
+            baudrate=args.baudrate,
+            parity=args.parity,
+            stopbits=args.stopbits,
+            ignore_missing_devices=True,
+            reconnect_delay=0.2,
+            trace_pdu=stats.trace_pdu,
+        )
+        server.context = SilentForMissingIds(server.context, set(units))
+    else:
+        server = ModbusTcpServer(
+            build_devices(units),
+            address=(args.host, args.port),
+            trace_pdu=stats.trace_pdu,
+        )
     try:
         await server.serve_forever(background=True)
     except RuntimeError as exc:
@@ -370,7 +421,7 @@ async def main() -> int:
             flush=True,
         )
         return EXIT_ADDR_IN_USE
-    print(f"READY {args.port} {args.control_port}", flush=True)
+    print(f"READY {args.serial or args.port} {args.control_port}", flush=True)
     async with ctl:
         await server.serving
     return 0

@@ -11,7 +11,11 @@
 //! - the shared `connected` flag is true only between a CONNACK and the next error;
 //! - on every (re)connect the task publishes the retained `online` status; the broker
 //!   publishes the retained `offline` last will when the connection ends without a
-//!   DISCONNECT (crash, power cut, network loss).
+//!   DISCONNECT (crash, power cut, network loss);
+//! - the socket has `TCP_NODELAY`: an alarm event is one small PUBLISH written right
+//!   after others, and with Nagle's algorithm it waited for the broker's delayed ACK
+//!   (40 ms on Linux) before leaving, which was most of the alarm latency measured by
+//!   the site benchmark (docs/BENCHMARKS.md).
 
 use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +38,10 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Requests (publishes) the client may queue ahead of the event loop.
 const REQUEST_CAPACITY: usize = 1024;
+/// Most queued requests the event loop takes per turn and writes with one flush. The
+/// client's default is one (a wake-up, an event and a socket write per message), which
+/// made the event loop the largest cost of publishing readings in the site benchmark.
+pub const REQUEST_BATCH: usize = 128;
 /// Largest packet we send or accept: an alarm event is well under 2 KiB, but a long
 /// operator message must not be cut off by the client's 10 KiB default.
 const MAX_PACKET_BYTES: usize = 256 * 1024;
@@ -125,6 +133,7 @@ pub fn build(
     opts.set_clean_session(true);
     opts.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     opts.set_request_channel_capacity(REQUEST_CAPACITY);
+    opts.set_max_request_batch(REQUEST_BATCH);
     opts.set_last_will(LastWill::new(status_topic, OFFLINE, QoS::AtLeastOnce, true));
     match (&cfg.username, &cfg.password) {
         (Some(u), Some(p)) => {
@@ -143,12 +152,18 @@ pub fn build(
     if cfg.tls {
         opts.set_transport(Transport::tls_with_config(tls_config(sink, cfg)?));
     }
-    AsyncClient::builder(opts)
-        .try_build()
-        .map_err(|e| Error::Options {
-            sink: sink.to_string(),
-            reason: e.to_string(),
-        })
+    let (client, mut eventloop) =
+        AsyncClient::builder(opts)
+            .try_build()
+            .map_err(|e| Error::Options {
+                sink: sink.to_string(),
+                reason: e.to_string(),
+            })?;
+    // Alarm latency: no Nagle delay on small publishes (see the module docs).
+    let mut net = eventloop.network_options();
+    net.set_tcp_nodelay(true);
+    eventloop.set_network_options(net);
+    Ok((client, eventloop))
 }
 
 /// rustls settings: the CA in `ca_file` when set, the system roots otherwise.

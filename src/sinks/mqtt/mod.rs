@@ -41,6 +41,16 @@
 //! Delivery is at-least-once: a PUBACK lost on the way back means the event is sent
 //! again. Consumers drop duplicates by the event's `id` and check order by `seq`.
 //!
+//! # Cost per reading
+//!
+//! Readings are most of the traffic (one message per value per poll), so their path is
+//! kept short, as measured by the site benchmark (docs/BENCHMARKS.md): each
+//! `<prefix>/<device>/<point>` topic is built and checked once and then reused (a
+//! validated topic per configured point, so the cache is as large as the site); a
+//! reading is handed to the client without waiting (`try_publish`) and only waits, up
+//! to the batch deadline, when the client's queue is full; the client writes up to
+//! [`connection::REQUEST_BATCH`] queued publishes per socket write.
+//!
 //! # Session: clean, on purpose
 //!
 //! The client connects with `clean_session = true`. The durable queue in front of the
@@ -77,12 +87,15 @@
 mod connection;
 pub mod topics;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, PublishNotice, PublishNoticeError, PublishOptions};
+use rumqttc::{
+    AsyncClient, ClientError, PublishNotice, PublishNoticeError, PublishOptions, ValidatedTopic,
+};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -148,6 +161,8 @@ pub struct MqttSink {
     shared: Arc<Shared>,
     ack_timeout: Duration,
     task: JoinHandle<()>,
+    /// Reading topics by device id and point, built and validated once.
+    reading_topics: HashMap<Arc<str>, HashMap<&'static str, ValidatedTopic>>,
 }
 
 /// A cheap handle on a running sink, kept by the runtime after the sink itself was
@@ -199,7 +214,61 @@ impl MqttSink {
             shared,
             ack_timeout: cfg.ack_timeout.max(Duration::from_millis(1)),
             task,
+            reading_topics: HashMap::new(),
         })
+    }
+
+    /// The validated topic of a reading, from the cache (built on first use).
+    fn reading_topic(
+        &mut self,
+        device: &Arc<str>,
+        point: &'static str,
+    ) -> Result<ValidatedTopic, topics::TopicError> {
+        if let Some(t) = self
+            .reading_topics
+            .get(&**device)
+            .and_then(|m| m.get(point))
+        {
+            return Ok(t.clone());
+        }
+        let topic = self.topics.reading(device, point)?;
+        // `Topics` already refused every level the client would; this cannot fail.
+        let topic = ValidatedTopic::new(topic).map_err(|e| topics::TopicError::Level {
+            what: "topic",
+            value: e.to_string(),
+        })?;
+        self.reading_topics
+            .entry(device.clone())
+            .or_default()
+            .insert(point, topic.clone());
+        Ok(topic)
+    }
+
+    /// Hand one reading to the client: at once when its queue has room, else waiting
+    /// for room until `deadline`. Returns whether the client took it.
+    async fn publish_reading(
+        &self,
+        topic: ValidatedTopic,
+        value: &crate::model::Value,
+        deadline: Instant,
+    ) -> bool {
+        let opts = PublishOptions::at_most_once().retained();
+        match self
+            .client
+            .try_publish(topic.clone(), topics::reading_payload(value), opts)
+        {
+            Ok(()) => true,
+            Err(ClientError::RequestChannelFull(_)) => matches!(
+                tokio::time::timeout_at(
+                    deadline,
+                    self.client
+                        .publish(topic, topics::reading_payload(value), opts),
+                )
+                .await,
+                Ok(Ok(()))
+            ),
+            Err(_) => false,
+        }
     }
 
     /// A handle for the runtime: connection state and [`MqttHandle::shutdown`].
@@ -294,7 +363,7 @@ impl MqttSink {
                         else {
                             continue;
                         };
-                        let topic = match self.topics.reading(&poll.device.id, s.point.name) {
+                        let topic = match self.reading_topic(&poll.device.id, s.point.name) {
                             Ok(t) => t,
                             Err(e) => {
                                 if !bad {
@@ -308,13 +377,7 @@ impl MqttSink {
                             lost = true;
                             continue;
                         }
-                        let opts = PublishOptions::at_most_once().retained();
-                        let sent = tokio::time::timeout_at(
-                            deadline,
-                            self.client.publish(topic, topics::reading_payload(v), opts),
-                        )
-                        .await;
-                        if !matches!(sent, Ok(Ok(()))) {
+                        if !self.publish_reading(topic, v, deadline).await {
                             lost = true;
                         }
                     }

@@ -8,8 +8,14 @@
 //! 4. `unavailable`: a match on the typed raw value or the unsigned register pattern
 //!    gives [`Quality::Unknown`] (so does a NaN or infinite float);
 //! 5. `enum`: the typed raw integer → canonical name; an unlisted code is
-//!    [`Quality::OutOfRange`];
+//!    [`Quality::OutOfRange`]; `enum_bits`: the first listed bit that is set names the
+//!    value, none set is [`Quality::OutOfRange`];
 //! 6. `value = raw * scale + offset`, then `min`/`max` → [`Quality::OutOfRange`].
+//!
+//! Booleans from a register: `bit` picks one bit; `true_values` compares the register
+//! (unsigned, after byte order) with state codes, after `unavailable`; otherwise
+//! non-zero is true. Booleans from coils or discrete inputs: the bit, or any of the
+//! `any_of` bits.
 //!
 //! A decode never panics: a slice shorter than the point (which the planner never
 //! produces) is reported as [`Quality::CommError`].
@@ -180,6 +186,19 @@ pub fn decode_registers(map: &PointMap, regs: &[u16]) -> Decoded {
         let Raw::Int { pattern, .. } = raw else {
             return Decoded::bad(Quality::CommError);
         };
+        if !map.true_values.is_empty() {
+            let code = i64::from(pattern);
+            if map.unavailable.contains(&(code as f64)) {
+                return Decoded::bad(Quality::Unknown);
+            }
+            if map.true_values.contains(&code) {
+                return Decoded::good(Value::Bool(true));
+            }
+            if map.false_values.is_empty() || map.false_values.contains(&code) {
+                return Decoded::good(Value::Bool(false));
+            }
+            return Decoded::bad(Quality::OutOfRange);
+        }
         let on = match map.bit {
             Some(b) => (pattern >> b) & 1 == 1,
             None => pattern != 0,
@@ -201,6 +220,13 @@ pub fn decode_registers(map: &PointMap, regs: &[u16]) -> Decoded {
         return Decoded::bad(Quality::Unknown);
     }
     if let PointType::Enum(_) = map.point.ty {
+        if map.first_set_bit {
+            let bits = i64::from(pattern);
+            return match map.enum_map.iter().find(|(mask, _)| bits & mask != 0) {
+                Some((_, name)) => Decoded::good(Value::Enum(name)),
+                None => Decoded::bad(Quality::OutOfRange),
+            };
+        }
         let code = value as i64;
         return match map.enum_map.iter().find(|(c, _)| *c == code) {
             Some((_, name)) => Decoded::good(Value::Enum(name)),
@@ -243,6 +269,25 @@ pub fn decode_bit(_map: &PointMap, bit: bool) -> Decoded {
     Decoded::good(Value::Bool(bit))
 }
 
+/// Decode a point from the coils or discrete inputs starting at its address: the bit
+/// at `address`, or whether any of `any_of` is set.
+pub fn decode_bits(map: &PointMap, bits: &[bool]) -> Decoded {
+    if map.any_of.is_empty() {
+        return match bits.first() {
+            Some(b) => decode_bit(map, *b),
+            None => Decoded::bad(Quality::CommError),
+        };
+    }
+    let mut any = false;
+    for a in &map.any_of {
+        match bits.get(usize::from(a - map.address)) {
+            Some(b) => any |= *b,
+            None => return Decoded::bad(Quality::CommError),
+        }
+    }
+    Decoded::good(Value::Bool(any))
+}
+
 /// Encode a canonical value into the raw form the point's device would hold.
 pub fn encode(map: &PointMap, value: &Value) -> Result<Encoded, EncodeError> {
     let point = map.point.name;
@@ -256,6 +301,19 @@ pub fn encode(map: &PointMap, value: &Value) -> Result<Encoded, EncodeError> {
         (PointType::Bool, Value::Bool(b)) => {
             if map.table.is_bits() {
                 Ok(Encoded::Bit(*b))
+            } else if !map.true_values.is_empty() {
+                let code = if *b {
+                    map.true_values[0]
+                } else {
+                    match map.false_values.first() {
+                        Some(c) => *c,
+                        None => (0..).find(|c| !map.true_values.contains(c)).unwrap_or(0),
+                    }
+                };
+                Ok(Encoded::Registers(vec![order_bytes(
+                    code as u16,
+                    map.byte_order,
+                )]))
             } else if let Some(bit) = map.bit {
                 Ok(Encoded::RegisterBit { bit, set: *b })
             } else {
@@ -366,6 +424,10 @@ mod tests {
             byte_order: bo,
             word_order: wo,
             source: "test".into(),
+            true_values: Vec::new(),
+            false_values: Vec::new(),
+            any_of: Vec::new(),
+            first_set_bit: false,
         }
     }
 
@@ -416,6 +478,32 @@ mod tests {
         // f32 -40.25 = 0xC2210000.
         (T::F32, B::Big, W::Big, 1.0, &[0xC221, 0x0000], -40.25),
         (T::F32, B::Big, W::Little, 1.0, &[0x0000, 0xC221], -40.25),
+        // SDM630 test vectors (docs/PROFILES.md S5, S7): -0.98 = 0xBF7AE148 and
+        // 12345.5 = 0x4640E600, high word first, then the other three orders.
+        (T::F32, B::Big, W::Big, 1.0, &[0xBF7A, 0xE148], -0.98),
+        (T::F32, B::Big, W::Little, 1.0, &[0xE148, 0xBF7A], -0.98),
+        (T::F32, B::Little, W::Big, 1.0, &[0x7ABF, 0x48E1], -0.98),
+        (T::F32, B::Little, W::Little, 1.0, &[0x48E1, 0x7ABF], -0.98),
+        (T::F32, B::Big, W::Big, 1.0, &[0x4640, 0xE600], 12345.5),
+        (T::F32, B::Big, W::Little, 1.0, &[0xE600, 0x4640], 12345.5),
+        // Negative 16-bit values with scales: -1, DSE coolant 0xFFF6 = -10 °C
+        // (PROFILES.md D4), APC battery temperature 0xFF00 / 2^7 = -2 °C (A10).
+        (T::I16, B::Big, W::Big, 1.0, &[0xFFFF], -1.0),
+        (T::I16, B::Big, W::Big, 1.0, &[0xFFF6], -10.0),
+        (T::I16, B::Big, W::Big, 0.0078125, &[0xFF00], -2.0),
+        (T::I16, B::Little, W::Big, 0.0078125, &[0x00FF], -2.0),
+        // 32-bit extremes and a negative scaled i32: DSE load -1000 W = -1 kW (D10).
+        (
+            T::I32,
+            B::Big,
+            W::Big,
+            1.0,
+            &[0x8000, 0x0000],
+            -2147483648.0,
+        ),
+        (T::I32, B::Big, W::Big, 0.001, &[0xFFFF, 0xFC18], -1.0),
+        (T::I32, B::Big, W::Little, 0.001, &[0xFC18, 0xFFFF], -1.0),
+        (T::U32, B::Big, W::Little, 0.1, &[0x08FC, 0x0000], 230.0),
     ];
 
     #[test]
@@ -447,7 +535,10 @@ mod tests {
     #[test]
     fn scaling_noise_is_rounded_away() {
         let m = map("load_kw", RegType::U16, ByteOrder::Big, WordOrder::Big, 0.1);
-        assert_eq!(decode_registers(&m, &[229]).value, Some(Value::Number(22.9)));
+        assert_eq!(
+            decode_registers(&m, &[229]).value,
+            Some(Value::Number(22.9))
+        );
         let m = map("load_kw", RegType::F32, ByteOrder::Big, WordOrder::Big, 1.0);
         let b = 0.95f32.to_bits();
         let regs = [(b >> 16) as u16, b as u16];
@@ -558,6 +649,90 @@ mod tests {
         assert_eq!(
             decode_registers(&m, &[0xFFFF]).value,
             Some(Value::Enum("unknown"))
+        );
+    }
+
+    #[test]
+    fn booleans_from_state_codes() {
+        // DSE engine operating state: 2, 3, 4 turn the engine; 15 = not available.
+        let mut m = map("engine_running", T::Bool, B::Big, W::Big, 1.0);
+        m.true_values = vec![2, 3, 4];
+        m.false_values = vec![0, 1, 5, 6];
+        m.unavailable = vec![15.0];
+        let q = |m: &PointMap, raw: u16| {
+            let d = decode_registers(m, &[raw]);
+            (d.value, d.quality)
+        };
+        assert_eq!(q(&m, 3), (Some(Value::Bool(true)), Quality::Good));
+        assert_eq!(q(&m, 4), (Some(Value::Bool(true)), Quality::Good));
+        assert_eq!(q(&m, 0), (Some(Value::Bool(false)), Quality::Good));
+        assert_eq!(q(&m, 15), (None, Quality::Unknown));
+        assert_eq!(
+            q(&m, 9),
+            (None, Quality::OutOfRange),
+            "a code in neither list"
+        );
+        assert_eq!(
+            encode(&m, &Value::Bool(true)),
+            Ok(Encoded::Registers(vec![2]))
+        );
+        assert_eq!(
+            encode(&m, &Value::Bool(false)),
+            Ok(Encoded::Registers(vec![0]))
+        );
+        // Without false_values every other code is false.
+        m.false_values.clear();
+        assert_eq!(q(&m, 9), (Some(Value::Bool(false)), Quality::Good));
+        m.true_values = vec![0, 1];
+        assert_eq!(
+            encode(&m, &Value::Bool(false)),
+            Ok(Encoded::Registers(vec![2]))
+        );
+    }
+
+    #[test]
+    fn booleans_from_any_of_several_bits() {
+        let mut m = map("engine_running", T::Bool, B::Big, W::Big, 1.0);
+        m.table = Table::Discrete;
+        m.address = 33;
+        m.any_of = vec![33, 34, 36, 37, 38];
+        assert_eq!(m.width(), 6);
+        let all_off = [false; 6];
+        assert_eq!(decode_bits(&m, &all_off).value, Some(Value::Bool(false)));
+        // 35 is not in the set.
+        assert_eq!(
+            decode_bits(&m, &[false, false, true, false, false, false]).value,
+            Some(Value::Bool(false))
+        );
+        assert_eq!(
+            decode_bits(&m, &[false, false, false, false, false, true]).value,
+            Some(Value::Bool(true))
+        );
+        assert_eq!(
+            decode_bits(&m, &[false; 3]).quality,
+            Quality::CommError,
+            "short read"
+        );
+    }
+
+    #[test]
+    fn enumeration_from_the_first_set_bit() {
+        // APC UPSStatus_BF: bit 4 output off, 2 on battery, 3 bypass, 1 online.
+        let mut m = map("mode", T::U16, B::Big, W::Big, 1.0);
+        m.first_set_bit = true;
+        m.enum_map = vec![(1 << 4, "stop"), (1 << 2, "manual"), (1 << 1, "auto")];
+        let v = |raw: u16| decode_registers(&m, &[raw]);
+        assert_eq!(v(0x0002).value, Some(Value::Enum("auto")));
+        assert_eq!(
+            v(0x0006).value,
+            Some(Value::Enum("manual")),
+            "listed first wins"
+        );
+        assert_eq!(v(0x0016).value, Some(Value::Enum("stop")));
+        assert_eq!(v(0x0020).quality, Quality::OutOfRange, "no listed bit set");
+        assert_eq!(
+            encode(&m, &Value::Enum("manual")),
+            Ok(Encoded::Registers(vec![0x0004]))
         );
     }
 

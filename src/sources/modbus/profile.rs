@@ -43,7 +43,22 @@
 //! source = "manual p.4, table 'Modbus registers', 0x0001"
 //! ```
 //!
-//! A `bool` on a register without `bit` is true when the register is not zero.
+//! Booleans and enumerations that vendors pack differently:
+//!
+//! ```toml
+//! true_values = [2, 3, 4]           # bool from a register holding a state code: true
+//! false_values = [0, 1, 5, 6]       #   for these codes; with false_values, any other
+//!                                   #   code is out_of_range (without: false)
+//! any_of = [33, 34, 36]             # bool over several coils / discrete inputs: true
+//!                                   #   when any is set (instead of `address`)
+//! enum_bits = [{ bit = 2, value = "on_battery" }, { bit = 1, value = "normal" }]
+//!                                   # enumeration from a bit field: the first listed
+//!                                   #   bit that is set wins; none set -> out_of_range
+//! ```
+//!
+//! A `bool` on a register without `bit` or `true_values` is true when the register is
+//! not zero; `true_values` and `unavailable` compare the register as an unsigned 16-bit
+//! number.
 //! `unavailable` matches either the typed raw value (`-1` for an i16) or the register
 //! pattern as an unsigned number (`0xFFFF`), so vendor tables can be copied as written.
 
@@ -240,12 +255,27 @@ pub struct PointMap {
     pub word_order: WordOrder,
     /// Where this register is documented.
     pub source: String,
+    /// For a boolean from a register holding a state code: the codes meaning `true`
+    /// (empty: not used).
+    pub true_values: Vec<i64>,
+    /// With `true_values`: the codes meaning `false`; when given, any other code is out
+    /// of range. Empty: every code not in `true_values` is `false`.
+    pub false_values: Vec<i64>,
+    /// For a boolean over several coils or discrete inputs: their addresses, lowest
+    /// first (`address` is the lowest); true when any is set. Empty: only `address`.
+    pub any_of: Vec<u16>,
+    /// For an enumeration from a bit field: `enum_map` holds `(1 << bit, name)` in
+    /// priority order and the first set bit wins.
+    pub first_set_bit: bool,
 }
 
 impl PointMap {
-    /// Registers (or bits) this point occupies.
+    /// Registers (or bits) this point occupies, from `address` on.
     pub fn width(&self) -> u16 {
-        self.ty.width()
+        match self.any_of.last() {
+            Some(last) => last - self.address + 1,
+            None => self.ty.width(),
+        }
     }
 }
 
@@ -362,7 +392,8 @@ struct RawProfile {
 struct RawPoint {
     point: Spanned<String>,
     table: Spanned<String>,
-    address: Spanned<i64>,
+    #[serde(default)]
+    address: Option<Spanned<i64>>,
     #[serde(rename = "type")]
     ty: Spanned<String>,
     #[serde(default)]
@@ -385,6 +416,21 @@ struct RawPoint {
     word_order: Option<Spanned<String>>,
     #[serde(default)]
     source: Option<Spanned<String>>,
+    #[serde(default)]
+    true_values: Option<Spanned<Vec<i64>>>,
+    #[serde(default)]
+    false_values: Option<Spanned<Vec<i64>>>,
+    #[serde(default)]
+    any_of: Option<Spanned<Vec<i64>>>,
+    #[serde(default)]
+    enum_bits: Option<Spanned<Vec<Spanned<RawEnumBit>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnumBit {
+    bit: Spanned<i64>,
+    value: Spanned<String>,
 }
 
 struct Validator<'a> {
@@ -572,10 +618,47 @@ impl Validator<'_> {
                 ),
             );
         }
-        let address = match u16::try_from(*rp.address.get_ref()) {
-            Ok(a) => Some(a),
-            Err(_) => {
-                self.err(rp.address.span(), format!("point `{name}`: address {} is out of range: use 0 to 65535 (0-based, as on the wire)", rp.address.get_ref()));
+        let addr_ok = |a: i64| u16::try_from(a).ok();
+        let mut any_of: Vec<u16> = Vec::new();
+        let address = match (&rp.address, &rp.any_of) {
+            (Some(a), None) => match addr_ok(*a.get_ref()) {
+                Some(v) => Some(v),
+                None => {
+                    self.err(a.span(), format!("point `{name}`: address {} is out of range: use 0 to 65535 (0-based, as on the wire)", a.get_ref()));
+                    None
+                }
+            },
+            (None, Some(list)) => {
+                for a in list.get_ref() {
+                    match addr_ok(*a) {
+                        Some(v) => any_of.push(v),
+                        None => self.err(list.span(), format!("point `{name}`: address {a} in `any_of` is out of range: use 0 to 65535 (0-based, as on the wire)")),
+                    }
+                }
+                any_of.sort_unstable();
+                any_of.dedup();
+                if list.get_ref().is_empty() {
+                    self.err(list.span(), format!("point `{name}`: `any_of` is empty"));
+                }
+                if !table.is_some_and(Table::is_bits) || ty != Some(RegType::Bool) {
+                    self.err(list.span(), format!("point `{name}`: `any_of` needs type = \"bool\" on a coil or discrete table"));
+                }
+                if let (Some(lo), Some(hi)) = (any_of.first(), any_of.last())
+                    && hi - lo >= plan::MAX_READ_BITS
+                {
+                    self.err(list.span(), format!("point `{name}`: `any_of` spans {} addresses; one read carries at most {}", hi - lo + 1, plan::MAX_READ_BITS));
+                }
+                any_of.first().copied()
+            }
+            (Some(a), Some(_)) => {
+                self.err(
+                    a.span(),
+                    format!("point `{name}`: give either `address` or `any_of`, not both"),
+                );
+                None
+            }
+            (None, None) => {
+                self.err(sp.span(), format!("point `{name}`: missing `address`"));
                 None
             }
         };
@@ -598,11 +681,11 @@ impl Validator<'_> {
             if table.is_bits() && ty != RegType::Bool {
                 self.err(rp.ty.span(), format!("point `{name}`: type = \"{}\" on a {} table: coils and discrete inputs are single bits, use type = \"bool\"", ty.as_str(), table.as_str()));
             }
-            if let Some(a) = address
+            if let (Some(a), Some(sa)) = (address, &rp.address)
                 && u32::from(a) + u32::from(ty.width()) - 1 > 65535
             {
                 self.err(
-                    rp.address.span(),
+                    sa.span(),
                     format!(
                         "point `{name}`: a {} at address {a} runs past address 65535",
                         ty.as_str()
@@ -681,7 +764,7 @@ impl Validator<'_> {
                     if !ty.is_integer() {
                         self.err(rp.ty.span(), format!("point `{name}` is an enumeration: use an integer type (u16, i16, u32, i32) with an `enum` table"));
                     }
-                    if rp.enum_map.is_none() {
+                    if rp.enum_map.is_none() && rp.enum_bits.is_none() {
                         self.err(sp.span(), format!("point `{name}` is an enumeration: add an `enum` table mapping raw values to {}", names.join(", ")));
                     }
                 }
@@ -729,10 +812,10 @@ impl Validator<'_> {
         let unavailable = match &rp.unavailable {
             None => Vec::new(),
             Some(u) => {
-                if ty == Some(RegType::Bool) {
+                if ty == Some(RegType::Bool) && rp.true_values.is_none() {
                     self.err(
                         u.span(),
-                        format!("point `{name}`: `unavailable` does not apply to a bool"),
+                        format!("point `{name}`: `unavailable` applies to a bool only with `true_values`"),
                     );
                 }
                 u.get_ref().clone()
@@ -753,6 +836,21 @@ impl Validator<'_> {
             );
         }
 
+        let (true_values, false_values) = self.codes(name, rp, table, ty, bit);
+        let first_set_bit = match &rp.enum_bits {
+            None => false,
+            Some(eb) => {
+                if rp.enum_map.is_some() {
+                    self.err(
+                        eb.span(),
+                        format!("point `{name}`: give either `enum` or `enum_bits`, not both"),
+                    );
+                }
+                enum_map = self.enum_bits(name, eb, def, ty);
+                true
+            }
+        };
+
         if self.errors.len() != before {
             return None;
         }
@@ -771,7 +869,138 @@ impl Validator<'_> {
             byte_order: p_byte,
             word_order: p_word,
             source,
+            true_values,
+            false_values,
+            any_of: if any_of.len() > 1 { any_of } else { Vec::new() },
+            first_set_bit,
         })
+    }
+
+    /// `true_values` / `false_values` of a boolean from a state-code register.
+    fn codes(
+        &mut self,
+        name: &str,
+        rp: &RawPoint,
+        table: Option<Table>,
+        ty: Option<RegType>,
+        bit: Option<u8>,
+    ) -> (Vec<i64>, Vec<i64>) {
+        let Some(tv) = &rp.true_values else {
+            if let Some(fv) = &rp.false_values {
+                self.err(
+                    fv.span(),
+                    format!("point `{name}`: `false_values` needs `true_values`"),
+                );
+            }
+            return (Vec::new(), Vec::new());
+        };
+        if ty != Some(RegType::Bool) || table.is_some_and(Table::is_bits) {
+            self.err(tv.span(), format!("point `{name}`: `true_values` needs type = \"bool\" on a holding or input register"));
+        }
+        if bit.is_some() {
+            self.err(
+                tv.span(),
+                format!("point `{name}`: give either `bit` or `true_values`, not both"),
+            );
+        }
+        let fv = rp
+            .false_values
+            .as_ref()
+            .map(|f| f.get_ref().clone())
+            .unwrap_or_default();
+        for (list, span) in [
+            (tv.get_ref(), tv.span()),
+            (
+                &fv,
+                rp.false_values
+                    .as_ref()
+                    .map(|f| f.span())
+                    .unwrap_or(tv.span()),
+            ),
+        ] {
+            if let Some(c) = list.iter().find(|c| !(0..=65535).contains(*c)) {
+                self.err(
+                    span,
+                    format!(
+                        "point `{name}`: code {c} is out of range: a register holds 0 to 65535"
+                    ),
+                );
+            }
+        }
+        if tv.get_ref().is_empty() {
+            self.err(tv.span(), format!("point `{name}`: `true_values` is empty"));
+        }
+        if let Some(c) = tv.get_ref().iter().find(|c| fv.contains(c)) {
+            self.err(
+                tv.span(),
+                format!("point `{name}`: code {c} is in both `true_values` and `false_values`"),
+            );
+        }
+        (tv.get_ref().clone(), fv)
+    }
+
+    /// `enum_bits` as `(1 << bit, name)` in priority order.
+    fn enum_bits(
+        &mut self,
+        name: &str,
+        eb: &Spanned<Vec<Spanned<RawEnumBit>>>,
+        def: Option<PointId>,
+        ty: Option<RegType>,
+    ) -> Vec<(i64, &'static str)> {
+        let names = match def.map(|d| d.ty) {
+            Some(PointType::Enum(names)) => names,
+            Some(_) => {
+                self.err(
+                    eb.span(),
+                    format!("point `{name}` is not an enumeration: remove `enum_bits`"),
+                );
+                return Vec::new();
+            }
+            None => return Vec::new(),
+        };
+        let bits = match ty {
+            Some(RegType::U16) => 16,
+            Some(RegType::U32) => 32,
+            _ => {
+                self.err(
+                    eb.span(),
+                    format!("point `{name}`: `enum_bits` needs type = \"u16\" or \"u32\""),
+                );
+                return Vec::new();
+            }
+        };
+        if eb.get_ref().is_empty() {
+            self.err(eb.span(), format!("point `{name}`: `enum_bits` is empty"));
+        }
+        let mut out: Vec<(i64, &'static str)> = Vec::new();
+        for e in eb.get_ref() {
+            let e = e.get_ref();
+            let b = *e.bit.get_ref();
+            if !(0..bits).contains(&b) {
+                self.err(e.bit.span(), format!("point `{name}`: bit = {b} is out of range: a {}-bit value has bits 0 to {}", bits, bits - 1));
+                continue;
+            }
+            let Some(canon) = names.iter().find(|n| **n == e.value.get_ref().as_str()) else {
+                self.err(
+                    e.value.span(),
+                    format!(
+                        "point `{name}`: {:?} is not a value of this enumeration; use one of {}",
+                        e.value.get_ref(),
+                        names.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if out.iter().any(|(m, _)| *m == 1i64 << b) {
+                self.err(
+                    e.bit.span(),
+                    format!("point `{name}`: bit {b} is listed twice"),
+                );
+                continue;
+            }
+            out.push((1i64 << b, *canon));
+        }
+        out
     }
 }
 
@@ -962,6 +1191,125 @@ mod tests {
         );
         let errs = parse_all(&text, "t.toml").unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    #[test]
+    fn state_codes_bit_sets_and_bit_enums_parse() {
+        let text = format!(
+            "{HEAD}[[points]]\npoint = \"engine_running\"\ntable = \"holding\"\naddress = 1408\ntype = \"bool\"\n\
+             true_values = [2, 3, 4]\nfalse_values = [0, 1]\nunavailable = [15]\nsource = \"x\"\n\
+             [[points]]\npoint = \"shutdown_alarm\"\ntable = \"discrete\"\nany_of = [38, 33, 34]\ntype = \"bool\"\nsource = \"x\"\n"
+        );
+        let p = parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let e = p.point("engine_running").unwrap();
+        assert_eq!(
+            (e.true_values.clone(), e.false_values.clone()),
+            (vec![2, 3, 4], vec![0, 1])
+        );
+        assert_eq!(e.unavailable, vec![15.0]);
+        let a = p.point("shutdown_alarm").unwrap();
+        assert_eq!(
+            (a.address, a.width(), a.any_of.clone()),
+            (33, 6, vec![33, 34, 38])
+        );
+
+        let ups = "id = \"u\"\nkind = \"ups\"\nprotocol = \"modbus\"\n[[points]]\npoint = \"output_source\"\ntable = \"holding\"\n\
+                   address = 1\ntype = \"u16\"\nenum_bits = [{ bit = 4, value = \"off\" }, { bit = 1, value = \"normal\" }]\nsource = \"x\"\n";
+        let p = parse(ups, "u.toml").unwrap_or_else(|e| panic!("{e}"));
+        let o = p.point("output_source").unwrap();
+        assert!(o.first_set_bit);
+        assert_eq!(
+            o.enum_map,
+            vec![(16, "off"), (2, "normal")],
+            "priority order is kept"
+        );
+    }
+
+    #[test]
+    fn misused_state_codes_bit_sets_and_bit_enums_are_rejected() {
+        let point =
+            |body: &str| format!("[[points]]\npoint = \"engine_running\"\n{body}source = \"x\"\n");
+        let cases: &[(&str, &str)] = &[
+            (
+                "table = \"coil\"\naddress = 1\ntype = \"bool\"\ntrue_values = [1]\n",
+                "t.toml:9:15: point `engine_running`: `true_values` needs type = \"bool\" on a holding or input register",
+            ),
+            (
+                "table = \"holding\"\naddress = 1\ntype = \"bool\"\nfalse_values = [0]\n",
+                "t.toml:9:16: point `engine_running`: `false_values` needs `true_values`",
+            ),
+            (
+                "table = \"holding\"\naddress = 1\ntype = \"bool\"\ntrue_values = [1, 2]\nfalse_values = [2]\n",
+                "t.toml:9:15: point `engine_running`: code 2 is in both `true_values` and `false_values`",
+            ),
+            (
+                "table = \"holding\"\naddress = 1\ntype = \"bool\"\ntrue_values = [70000]\n",
+                "t.toml:9:15: point `engine_running`: code 70000 is out of range: a register holds 0 to 65535",
+            ),
+            (
+                "table = \"holding\"\nany_of = [1, 2]\ntype = \"bool\"\n",
+                "t.toml:7:10: point `engine_running`: `any_of` needs type = \"bool\" on a coil or discrete table",
+            ),
+            (
+                "table = \"coil\"\naddress = 3\nany_of = [1, 2]\ntype = \"bool\"\n",
+                "t.toml:7:11: point `engine_running`: give either `address` or `any_of`, not both",
+            ),
+            (
+                "table = \"coil\"\nany_of = [1, 2500]\ntype = \"bool\"\n",
+                "t.toml:7:10: point `engine_running`: `any_of` spans 2500 addresses; one read carries at most 2000",
+            ),
+            (
+                "table = \"coil\"\ntype = \"bool\"\n",
+                "t.toml:4:1: point `engine_running`: missing `address`",
+            ),
+            (
+                "table = \"holding\"\naddress = 1\ntype = \"bool\"\nunavailable = [15]\n",
+                "t.toml:9:15: point `engine_running`: `unavailable` applies to a bool only with `true_values`",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (body, expected) in cases {
+            let text = format!("{HEAD}{}", point(body));
+            match parse_all(&text, "t.toml") {
+                Ok(_) => failures.push(format!("{body:?}: accepted")),
+                Err(errs) if errs.iter().any(|e| e.to_string() == *expected) => {}
+                Err(errs) => {
+                    failures.push(format!("{body:?}: expected {expected}\n  got {errs:?}"))
+                }
+            }
+        }
+        let ups = |e: &str| {
+            format!(
+                "id = \"u\"\nkind = \"ups\"\nprotocol = \"modbus\"\n[[points]]\npoint = \"output_source\"\ntable = \"holding\"\naddress = 1\n{e}source = \"x\"\n"
+            )
+        };
+        for (body, expected) in [
+            (
+                "type = \"u16\"\nenum_bits = [{ bit = 16, value = \"off\" }]\n",
+                "u.toml:9:22: point `output_source`: bit = 16 is out of range: a 16-bit value has bits 0 to 15",
+            ),
+            (
+                "type = \"u16\"\nenum_bits = [{ bit = 1, value = \"online\" }]\n",
+                "u.toml:9:33: point `output_source`: \"online\" is not a value of this enumeration; use one of unknown, normal, on_battery, on_bypass, off, booster, reducer",
+            ),
+            (
+                "type = \"i16\"\nenum_bits = [{ bit = 1, value = \"normal\" }]\n",
+                "u.toml:9:13: point `output_source`: `enum_bits` needs type = \"u16\" or \"u32\"",
+            ),
+            (
+                "type = \"u16\"\nenum = { 2 = \"normal\" }\nenum_bits = [{ bit = 1, value = \"normal\" }]\n",
+                "u.toml:10:13: point `output_source`: give either `enum` or `enum_bits`, not both",
+            ),
+        ] {
+            match parse_all(&ups(body), "u.toml") {
+                Ok(_) => failures.push(format!("{body:?}: accepted")),
+                Err(errs) if errs.iter().any(|e| e.to_string() == expected) => {}
+                Err(errs) => {
+                    failures.push(format!("{body:?}: expected {expected}\n  got {errs:?}"))
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     #[test]

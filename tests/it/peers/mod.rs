@@ -22,6 +22,8 @@ mod influx;
 mod modbus;
 mod mqtt;
 mod process;
+mod pty;
+mod snmp;
 mod victoria;
 
 use std::collections::HashSet;
@@ -35,6 +37,8 @@ pub use http::{HttpResponse, http_get, http_post, http_request};
 pub use influx::Influx1;
 pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec};
 pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
+pub use pty::PtyPair;
+pub use snmp::{Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmptrap};
 pub use victoria::{Sample, VictoriaMetrics};
 
 /// What went wrong talking to a peer. Start failures panic instead (see module docs).

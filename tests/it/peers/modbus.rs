@@ -11,6 +11,10 @@
 //! While [`ModbusServer::pause`]d (SIGSTOP) the kernel still accepts connections and
 //! queues requests; pymodbus serves them after [`ModbusServer::resume`], so counts may
 //! grow then even if the client has given up.
+//!
+//! [`ModbusServer::start_rtu`] runs the same server speaking Modbus RTU on one end of a
+//! serial line (a [`super::PtyPair`]: an RS-485 bus for tests), 8N2 at 19200 baud.
+//! There, as on a real bus, a unit id that is not in the spec gets no answer at all.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -195,6 +199,8 @@ pub struct ModbusServer {
     pub control_port: u16,
     spec: ModbusSpec,
     paused: bool,
+    /// Serial port for Modbus RTU instead of TCP.
+    serial: Option<PathBuf>,
     carried_counts: ModbusCounts,
     carried_requests: Vec<ModbusRequest>,
     proc: Option<PeerProcess>,
@@ -217,6 +223,16 @@ impl ModbusServer {
     /// Starts the server with `spec`; panics (with the install command or the server's
     /// log) when it cannot.
     pub fn start(spec: ModbusSpec) -> ModbusServer {
+        ModbusServer::launch(spec, None)
+    }
+
+    /// Starts the server speaking Modbus RTU on the serial port `serial` (the device
+    /// end of a [`super::PtyPair`]); `port` is then 0.
+    pub fn start_rtu(spec: ModbusSpec, serial: &std::path::Path) -> ModbusServer {
+        ModbusServer::launch(spec, Some(serial.to_path_buf()))
+    }
+
+    fn launch(spec: ModbusSpec, serial: Option<PathBuf>) -> ModbusServer {
         assert!(
             !spec.units.is_empty(),
             "ModbusServer::start: the spec has no units"
@@ -228,13 +244,19 @@ impl ModbusServer {
             control_port: 0,
             spec,
             paused: false,
+            serial,
             carried_counts: ModbusCounts::default(),
             carried_requests: Vec::new(),
             proc: None,
             dir,
         };
         let (port, control_port, proc) = start_with_retry("pymodbus server", || {
-            let (port, control) = (free_port(), free_port());
+            let port = if server.serial.is_some() {
+                0
+            } else {
+                free_port()
+            };
+            let control = free_port();
             server.spawn(&py, port, control).map(|p| (port, control, p))
         });
         server.port = port;
@@ -255,18 +277,20 @@ impl ModbusServer {
         let mut cmd = Command::new(py);
         cmd.arg("-u")
             .arg(repo_root().join("tests/peers/modbus_server.py"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--control-port",
-                &control.to_string(),
-            ])
-            .arg("--spec")
+            .args(["--control-port", &control.to_string()]);
+        match &self.serial {
+            Some(path) => cmd.arg("--serial").arg(path),
+            None => cmd.args(["--port", &port.to_string()]),
+        };
+        cmd.arg("--spec")
             .arg(&spec_file)
             .env("PYTHONWARNINGS", "ignore::DeprecationWarning");
         let mut proc =
             PeerProcess::spawn("pymodbus server", &mut cmd, &d.join("server.log"), false);
-        let ready = format!("READY {port} {control}");
+        let ready = match &self.serial {
+            Some(path) => format!("READY {} {control}", path.display()),
+            None => format!("READY {port} {control}"),
+        };
         match proc.wait_ready(START_TIMEOUT, |log| log.contains(&ready)) {
             Err(StartFailure::Failed(m)) if m.contains("No module named") => {
                 Err(StartFailure::Failed(format!(

@@ -1,0 +1,310 @@
+//! Buffer behaviour with real SQLite files in temp dirs: what is committed when, what
+//! survives a reopen, budgets, dead letters.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::model::{AlarmEvent, AlarmState, DeviceMeta, Kind, Level, Poll, Quality, Sample, Value};
+use crate::points;
+
+fn device() -> Arc<DeviceMeta> {
+    Arc::new(DeviceMeta {
+        id: "th1".into(),
+        name: "Inlet".into(),
+        label: None,
+        room: "r1".into(),
+        kind: Kind::Climate,
+    })
+}
+
+fn poll(ts: i64) -> Record {
+    Record::Poll(Arc::new(Poll {
+        device: device(),
+        ts: Timestamp(ts),
+        comm_ok: true,
+        samples: vec![Sample {
+            point: points::lookup(Kind::Climate, "temperature_c").unwrap(),
+            value: Some(Value::Number(ts as f64 / 10.0)),
+            quality: Quality::Good,
+        }],
+    }))
+}
+
+fn alarm(ts: i64) -> Record {
+    Record::Alarm(Arc::new(AlarmEvent {
+        id: format!("id-{ts:06}"),
+        seq: ts as u64,
+        ts: Timestamp(ts),
+        site: "s".into(),
+        device: "th1".into(),
+        kind: Kind::Climate,
+        room: "r1".into(),
+        point: "temperature_c",
+        rule: "temperature_high".into(),
+        level: Level::Normal,
+        state: AlarmState::Raised,
+        value: Some(Value::Number(30.0)),
+        threshold: Some(27.0),
+        message: "Nhiệt độ cao".into(),
+    }))
+}
+
+fn limits(max_bytes: u64) -> Limits {
+    Limits {
+        max_bytes,
+        max_pending: 10_000,
+    }
+}
+
+fn size(r: &Record) -> u64 {
+    codec::to_vec(r).len() as u64 + store::ROW_OVERHEAD
+}
+
+async fn all(q: &DiskQueue) -> Vec<(i64, Record)> {
+    let rows = q.read(i64::MIN, i64::MAX, 1_000_000).await.unwrap();
+    q.release();
+    rows
+}
+
+fn stamps(rows: &[(i64, Record)]) -> Vec<i64> {
+    rows.iter().map(|(_, r)| r.ts().0).collect()
+}
+
+#[tokio::test]
+async fn alarms_are_committed_at_once_readings_after_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_millis(600);
+    let buf = Buffer::open(
+        dir.path(),
+        Options {
+            commit_interval: interval,
+            commit_max_records: 1000,
+        },
+    )
+    .unwrap();
+    let q = buf.queue("influx", limits(1 << 20)).unwrap();
+    let t0 = Instant::now();
+    q.append(&poll(1));
+    // Not readable before it is committed.
+    assert!(all(&q).await.is_empty());
+    assert_eq!(q.counters().pending, 1);
+    q.append(&alarm(2));
+    q.committed(Duration::from_secs(5)).await;
+    let took = t0.elapsed();
+    assert!(
+        took < interval,
+        "the alarm waited for the reading interval: {took:?}"
+    );
+    // The alarm's commit took the pending reading with it (group commit).
+    assert_eq!(stamps(&all(&q).await), vec![1, 2]);
+    q.append(&poll(3));
+    q.committed(Duration::from_secs(5)).await;
+    let took = t0.elapsed();
+    assert!(
+        took >= interval,
+        "a reading alone was committed before the interval: {took:?}"
+    );
+    assert_eq!(stamps(&all(&q).await), vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn committed_records_survive_a_reopen_and_removed_ones_do_not_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let buf = Buffer::open(dir.path(), Options::default()).unwrap();
+        let q = buf.queue("influx", limits(1 << 20)).unwrap();
+        for ts in 1..=5 {
+            q.append(&poll(ts));
+        }
+        q.append(&alarm(6));
+        buf.flush_async().await.unwrap();
+        let rows = q.read(i64::MIN, i64::MAX, 2).await.unwrap();
+        q.ack(rows[0].0, rows[1].0);
+        buf.flush_async().await.unwrap();
+        // Appended after the last commit, then an orderly drop: committed on close.
+        q.append(&poll(7));
+    }
+    let buf = Buffer::open(dir.path(), Options::default()).unwrap();
+    buf.registry().add([device()]);
+    let q = buf.queue("influx", limits(1 << 20)).unwrap();
+    let c = q.counters();
+    assert_eq!((c.rows, c.alarms), (5, 1));
+    let rows = all(&q).await;
+    assert_eq!(stamps(&rows), vec![3, 4, 5, 6, 7]);
+    let Record::Poll(p) = &rows[0].1 else {
+        panic!("not a poll")
+    };
+    assert_eq!(
+        p.device.name, "Inlet",
+        "known devices come back with their config"
+    );
+    assert_eq!(p.samples[0].value, Some(Value::Number(0.3)));
+    // New ids continue after the old ones.
+    q.append(&poll(8));
+    buf.flush_async().await.unwrap();
+    let rows = all(&q).await;
+    assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(stamps(&rows).last(), Some(&8));
+}
+
+#[tokio::test]
+async fn budget_drops_oldest_readings_exactly_and_keeps_alarms() {
+    let buf = Buffer::in_memory(Options::default()).unwrap();
+    let r = size(&poll(100));
+    let a = size(&alarm(100));
+    // Room for 3 alarms and 10 polls.
+    let q = buf.queue("influx", limits(3 * a + 10 * r)).unwrap();
+    q.append(&alarm(0));
+    for ts in 1..=30 {
+        q.append(&poll(100 + ts));
+        if ts % 10 == 0 {
+            q.append(&alarm(ts));
+            buf.flush_async().await.unwrap();
+        }
+    }
+    buf.flush_async().await.unwrap();
+    let rows = all(&q).await;
+    let alarms: Vec<i64> = rows
+        .iter()
+        .filter(|(_, r)| r.is_alarm())
+        .map(|(_, r)| r.ts().0)
+        .collect();
+    let polls: Vec<i64> = rows
+        .iter()
+        .filter(|(_, r)| !r.is_alarm())
+        .map(|(_, r)| r.ts().0)
+        .collect();
+    assert_eq!(alarms, vec![0, 10, 20, 30], "every alarm kept");
+    // 4 alarms use the room of 3 alarms + ~1 poll: the newest polls that fit remain.
+    let kept = polls.len() as u64;
+    assert!(
+        4 * a + kept * r <= 3 * a + 10 * r,
+        "over budget: {kept} polls"
+    );
+    assert!(
+        4 * a + (kept + 1) * r > 3 * a + 10 * r,
+        "dropped more than needed: {kept} polls"
+    );
+    assert_eq!(
+        polls,
+        ((131 - kept as i64)..=130).collect::<Vec<_>>(),
+        "the oldest went first"
+    );
+    let c = q.counters();
+    assert_eq!(c.dropped, 30 - kept, "every drop counted");
+    assert_eq!(c.rows, kept + 4);
+    assert_eq!(c.bytes, kept * r + 4 * a);
+    assert!(q.used_pct() > 90.0);
+}
+
+#[tokio::test]
+async fn the_batch_in_flight_is_not_dropped() {
+    let buf = Buffer::in_memory(Options::default()).unwrap();
+    let r = size(&poll(1));
+    let q = buf.queue("influx", limits(4 * r)).unwrap();
+    for ts in 1..=4 {
+        q.append(&poll(ts));
+    }
+    buf.flush_async().await.unwrap();
+    let batch = q.read(i64::MIN, i64::MAX, 2).await.unwrap();
+    assert_eq!(stamps(&batch), vec![1, 2]);
+    q.append(&poll(5));
+    q.append(&poll(6));
+    buf.flush_async().await.unwrap();
+    q.ack(batch[0].0, batch[1].0);
+    assert_eq!(stamps(&all(&q).await), vec![5, 6]);
+    assert_eq!(
+        q.counters().dropped,
+        2,
+        "3 and 4 went, not the batch being sent"
+    );
+}
+
+#[tokio::test]
+async fn only_alarms_left_then_the_oldest_alarm_goes() {
+    let buf = Buffer::in_memory(Options::default()).unwrap();
+    let a = size(&alarm(1));
+    let q = buf.queue("mqtt", limits(2 * a)).unwrap();
+    for ts in 1..=3 {
+        q.append(&alarm(ts));
+        buf.flush_async().await.unwrap();
+    }
+    q.append(&poll(4));
+    buf.flush_async().await.unwrap();
+    // A new reading never pushes an alarm out: the reading itself is dropped.
+    assert_eq!(stamps(&all(&q).await), vec![2, 3]);
+    assert_eq!(q.counters().dropped, 2);
+}
+
+#[tokio::test]
+async fn rejected_records_land_in_the_dead_letter_table_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let buf = Buffer::open(dir.path(), Options::default()).unwrap();
+    let q = buf.queue("influx", limits(1 << 20)).unwrap();
+    for ts in 1..=3 {
+        q.append(&poll(ts));
+    }
+    buf.flush_async().await.unwrap();
+    let batch = q.read(i64::MIN, i64::MAX, 10).await.unwrap();
+    q.reject(
+        batch[0].0,
+        batch[2].0,
+        vec![(batch[1].0, "HTTP 400: field type conflict".into())],
+    );
+    buf.flush_async().await.unwrap();
+    assert!(all(&q).await.is_empty());
+    assert_eq!(q.counters().dead_lettered, 1);
+    let db = rusqlite::Connection::open(dir.path().join(store::DB_FILE)).unwrap();
+    let (sink, reason, record): (String, String, String) = db
+        .query_row("SELECT sink, reason, record FROM dead_letter", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(sink, "influx");
+    assert_eq!(reason, "HTTP 400: field type conflict");
+    let rec: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(rec["samples"]["temperature_c"], 0.2);
+}
+
+#[tokio::test]
+async fn pending_memory_is_bounded_when_the_disk_is_slow() {
+    // A commit interval that never comes within the test: everything stays pending.
+    let buf = Buffer::in_memory(Options {
+        commit_interval: Duration::from_secs(3600),
+        commit_max_records: usize::MAX,
+    })
+    .unwrap();
+    let q = buf
+        .queue(
+            "influx",
+            Limits {
+                max_bytes: 1 << 30,
+                max_pending: 5,
+            },
+        )
+        .unwrap();
+    q.append(&alarm(0));
+    buf.flush_async().await.unwrap();
+    for ts in 1..=8 {
+        q.append(&poll(ts));
+    }
+    let c = q.counters();
+    assert_eq!((c.pending, c.dropped), (5, 3));
+    buf.flush_async().await.unwrap();
+    assert_eq!(stamps(&all(&q).await), vec![0, 4, 5, 6, 7, 8]);
+}
+
+#[test]
+fn one_queue_per_name() {
+    let buf = Buffer::in_memory(Options::default()).unwrap();
+    let _q = buf.queue("influx", limits(1000)).unwrap();
+    assert!(matches!(
+        buf.queue("influx", limits(1000)),
+        Err(Error::Duplicate { .. })
+    ));
+    assert!(matches!(
+        buf.queue("in flux", limits(1000)),
+        Err(Error::BadName { .. })
+    ));
+}
