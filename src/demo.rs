@@ -116,10 +116,16 @@ pub async fn start_simulator(addr: SocketAddr) -> anyhow::Result<Simulator> {
     let mut devices = Vec::new();
     for d in &template.devices {
         let (Connection::ModbusTcp { unit_id, .. } | Connection::ModbusRtu { unit_id, .. }) =
-            d.connection;
-        let mut dev = SimDevice::new(unit_id, Arc::clone(&d.profile));
+            d.connection
+        else {
+            continue;
+        };
+        let Some(profile) = d.profile.modbus() else {
+            continue;
+        };
+        let mut dev = SimDevice::new(unit_id, Arc::clone(profile));
         for (point, generator) in normal_values(d.meta.kind) {
-            if d.profile.points.iter().any(|p| p.point.name == point) {
+            if profile.points.iter().any(|p| p.point.name == point) {
                 dev = dev.with(point, generator)?;
             }
         }

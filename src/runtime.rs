@@ -22,7 +22,7 @@ use crate::sinks::Record;
 use crate::sinks::influx::InfluxSink;
 use crate::sinks::mqtt::MqttSink;
 use crate::sinks::worker::{self, QueueConfig, SinkQueue};
-use crate::sources::modbus;
+use crate::sources::{modbus, snmp};
 use crate::state::{DeviceState, Live, PointState, RoomInfo, Shared, Update};
 
 /// A running gateway: its shared state and the address the web server listens on.
@@ -35,6 +35,8 @@ pub struct Running {
     mqtt: Option<crate::sinks::mqtt::MqttHandle>,
     /// The sink buffers; committed (pending readings included) on shutdown.
     buffer: Option<Buffer>,
+    /// The SNMP trap receiver, if configured; dropping it stops it.
+    _traps: Option<snmp::TrapReceiver>,
 }
 
 impl Running {
@@ -69,12 +71,13 @@ impl Drop for Running {
     }
 }
 
-/// The Modbus TCP poller settings of a configured device (`None` for an RTU device).
+/// The Modbus TCP poller settings of a configured device (`None` unless it is a
+/// Modbus TCP device).
 pub fn tcp_device(d: &DeviceConfig) -> Option<modbus::TcpDevice> {
     let Connection::ModbusTcp { host, port, .. } = &d.connection else {
         return None;
     };
-    let b = bus_device(d);
+    let b = bus_device(d)?;
     Some(modbus::TcpDevice {
         meta: b.meta,
         addr: format!("{host}:{port}"),
@@ -85,17 +88,34 @@ pub fn tcp_device(d: &DeviceConfig) -> Option<modbus::TcpDevice> {
     })
 }
 
-/// A configured device as a member of its Modbus line.
-pub fn bus_device(d: &DeviceConfig) -> modbus::BusDevice {
+/// A configured Modbus device as a member of its line (`None` for other protocols).
+pub fn bus_device(d: &DeviceConfig) -> Option<modbus::BusDevice> {
     let (Connection::ModbusTcp { unit_id, .. } | Connection::ModbusRtu { unit_id, .. }) =
-        &d.connection;
-    modbus::BusDevice {
+        &d.connection
+    else {
+        return None;
+    };
+    Some(modbus::BusDevice {
         meta: d.meta.clone(),
         unit_id: *unit_id,
         poll_interval: d.poll_interval,
         timeout: d.timeout,
-        profile: d.profile.clone(),
-    }
+        profile: d.profile.modbus()?.clone(),
+    })
+}
+
+/// The SNMP poller settings of a configured device (`None` unless it is an SNMP agent).
+pub fn snmp_agent(d: &DeviceConfig) -> Option<snmp::SnmpAgent> {
+    let Connection::Snmp(conn) = &d.connection else {
+        return None;
+    };
+    Some(snmp::SnmpAgent::new(
+        d.meta.clone(),
+        conn,
+        d.poll_interval,
+        d.timeout,
+        d.profile.snmp()?.clone(),
+    ))
 }
 
 /// The Modbus lines of a site, each polled by one task: one per TCP endpoint
@@ -105,51 +125,54 @@ pub fn modbus_lines(site: &Site) -> (Vec<modbus::TcpLine>, Vec<modbus::RtuBus>) 
     let mut tcp: Vec<modbus::TcpLine> = Vec::new();
     let mut rtu: Vec<modbus::RtuBus> = Vec::new();
     for d in &site.devices {
+        let Some(dev) = bus_device(d) else { continue };
         match &d.connection {
             Connection::ModbusTcp { host, port, .. } => {
                 let addr = format!("{host}:{port}");
                 match tcp.iter_mut().find(|l| l.addr == addr) {
-                    Some(l) => l.devices.push(bus_device(d)),
+                    Some(l) => l.devices.push(dev),
                     None => tcp.push(modbus::TcpLine {
                         addr,
-                        devices: vec![bus_device(d)],
+                        devices: vec![dev],
                     }),
                 }
             }
             Connection::ModbusRtu { bus, .. } => match rtu.iter_mut().find(|b| b.id == *bus) {
-                Some(b) => b.devices.push(bus_device(d)),
+                Some(b) => b.devices.push(dev),
                 None => {
                     if let Some(cfg) = site.buses.iter().find(|b| b.id == *bus) {
                         rtu.push(modbus::RtuBus {
                             id: cfg.id.clone(),
                             serial: cfg.serial.clone(),
-                            devices: vec![bus_device(d)],
+                            devices: vec![dev],
                         });
                     }
                 }
             },
+            Connection::Snmp(_) => {}
         }
     }
     (tcp, rtu)
 }
 
-/// Read one configured device once (`dc-gateway probe`), over TCP or its RS-485 bus.
-pub async fn probe(site: &Site, d: &DeviceConfig) -> Result<modbus::ProbeReport, modbus::Error> {
-    if let Some(dev) = tcp_device(d) {
-        return modbus::probe(&dev).await;
+/// Read one configured device once (`dc-gateway probe`): over Modbus TCP, its RS-485
+/// bus, or SNMP. Returns the printable report.
+pub async fn probe(site: &Site, d: &DeviceConfig) -> anyhow::Result<String> {
+    if let Some(agent) = snmp_agent(d) {
+        return Ok(snmp::probe(&agent).await?.to_string());
     }
-    let dev = bus_device(d);
+    if let Some(dev) = tcp_device(d) {
+        return Ok(modbus::probe(&dev).await?.to_string());
+    }
+    let dev = bus_device(d)
+        .with_context(|| format!("device {} has no Modbus or SNMP connection", d.meta.id))?;
     let (_, buses) = modbus_lines(site);
     match buses
         .into_iter()
         .find(|b| b.devices.iter().any(|x| x.meta.id == d.meta.id))
     {
-        Some(bus) => modbus::probe_rtu(&bus, &dev).await,
-        None => Err(modbus::Error::Open {
-            device: d.meta.id.to_string(),
-            bus: String::new(),
-            detail: "the device is on no configured bus".into(),
-        }),
+        Some(bus) => Ok(modbus::probe_rtu(&bus, &dev).await?.to_string()),
+        None => anyhow::bail!("device {} is on no configured bus", d.meta.id),
     }
 }
 
@@ -176,10 +199,10 @@ fn initial_live(site: &Site) -> Live {
             .map(|d| {
                 let mut pts: Vec<PointState> = d
                     .profile
-                    .points
-                    .iter()
-                    .map(|p| PointState {
-                        point: p.point,
+                    .points()
+                    .into_iter()
+                    .map(|point| PointState {
+                        point,
                         value: None,
                         quality: Quality::Stale,
                         ts: None,
@@ -305,6 +328,31 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     for bus in rtu_buses {
         tasks.push(modbus::spawn_rtu(bus, tx.clone()));
     }
+    // SNMP: one task per agent; a trap from an agent triggers a confirming poll of it.
+    let mut trap_agents = Vec::new();
+    for d in &site.devices {
+        let Some(agent) = snmp_agent(d) else { continue };
+        let engine_id = match &d.connection {
+            Connection::Snmp(c) => c.engine_id.clone(),
+            _ => None,
+        };
+        let task = snmp::spawn(agent.clone(), tx.clone());
+        if let Some(t) = snmp::TrapAgent::for_agent(&agent, engine_id, Some(task.trigger.clone())) {
+            trap_agents.push(t);
+        }
+        tasks.push(task.handle);
+    }
+    let mut trap_receiver = None;
+    if let Some(cfg) = &site.snmp_traps {
+        snmp::init_state_dir(Some(&site.storage.state_dir));
+        let listen = cfg.listen;
+        let receiver = snmp::spawn_traps(cfg.clone(), trap_agents, tx.clone())
+            .await
+            .with_context(|| {
+                format!("cannot receive SNMP traps on {listen} (snmp_traps.listen)")
+            })?;
+        trap_receiver = Some(receiver);
+    }
     drop(tx);
 
     // Rules. Sequence numbers must grow across restarts; until the journal keeps the
@@ -339,6 +387,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         tasks,
         mqtt,
         buffer: Some(buffer),
+        _traps: trap_receiver,
     })
 }
 

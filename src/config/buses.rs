@@ -421,7 +421,7 @@ unit_id = 2
             (
                 "no connection at all",
                 BASE.replace("[devices.modbus_rtu]\nbus = \"bus1\"\nunit_id = 2\n", ""),
-                "site.toml:25:6: devices[1] (th2) .modbus_tcp: no connection: add a [devices.modbus_tcp] or [devices.modbus_rtu] table",
+                "site.toml:25:6: devices[1] (th2) .modbus_tcp: no connection: add a [devices.modbus_tcp], [devices.modbus_rtu] or [devices.snmp] table",
             ),
         ];
         let mut failures = Vec::new();

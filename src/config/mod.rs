@@ -26,6 +26,7 @@ use serde_spanned::Spanned;
 use crate::model::{DeviceMeta, Kind, Language};
 use crate::rules::{self, RuleSpec};
 use crate::sources::modbus::profile::Profile;
+use crate::sources::snmp::{AgentConnection, SnmpProfile, TrapConfig};
 pub use buses::BusConfig;
 pub use sinks::{InfluxApi, InfluxConfig, MqttConfig};
 
@@ -113,6 +114,62 @@ pub enum Connection {
         /// Unit id on the bus.
         unit_id: u8,
     },
+    /// An SNMP agent.
+    Snmp(AgentConnection),
+}
+
+/// The register map or OID list of a device.
+#[derive(Debug, Clone)]
+pub enum DeviceProfile {
+    /// A Modbus register map.
+    Modbus(Arc<Profile>),
+    /// An SNMP OID list.
+    Snmp(Arc<SnmpProfile>),
+}
+
+impl DeviceProfile {
+    /// Profile id.
+    pub fn id(&self) -> &str {
+        match self {
+            DeviceProfile::Modbus(p) => &p.id,
+            DeviceProfile::Snmp(p) => &p.id,
+        }
+    }
+    /// Device kind the profile is for.
+    pub fn kind(&self) -> Kind {
+        match self {
+            DeviceProfile::Modbus(p) => p.kind,
+            DeviceProfile::Snmp(p) => p.kind,
+        }
+    }
+    /// Protocol name, as in the profile file.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            DeviceProfile::Modbus(_) => "modbus",
+            DeviceProfile::Snmp(_) => "snmp",
+        }
+    }
+    /// The canonical points the profile maps, in profile order.
+    pub fn points(&self) -> Vec<crate::points::PointId> {
+        match self {
+            DeviceProfile::Modbus(p) => p.points.iter().map(|m| m.point).collect(),
+            DeviceProfile::Snmp(p) => p.points.iter().map(|m| m.point).collect(),
+        }
+    }
+    /// The Modbus map, if this is one.
+    pub fn modbus(&self) -> Option<&Arc<Profile>> {
+        match self {
+            DeviceProfile::Modbus(p) => Some(p),
+            DeviceProfile::Snmp(_) => None,
+        }
+    }
+    /// The SNMP OID list, if this is one.
+    pub fn snmp(&self) -> Option<&Arc<SnmpProfile>> {
+        match self {
+            DeviceProfile::Snmp(p) => Some(p),
+            DeviceProfile::Modbus(_) => None,
+        }
+    }
 }
 
 /// A validated device.
@@ -133,7 +190,7 @@ pub struct DeviceConfig {
     /// Connection.
     pub connection: Connection,
     /// Register map.
-    pub profile: Arc<Profile>,
+    pub profile: DeviceProfile,
     /// Alarm rules with every override applied.
     pub rules: Vec<RuleSpec>,
 }
@@ -161,6 +218,8 @@ pub struct Site {
     pub influx: Option<InfluxConfig>,
     /// Durable state: the sink buffers.
     pub storage: StorageConfig,
+    /// SNMP trap receiver, if configured.
+    pub snmp_traps: Option<TrapConfig>,
 }
 
 /// Default directory for durable state.
@@ -482,13 +541,15 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
                     ),
                 );
             }
-            (Some(p), Some(k)) if p.kind != k => {
+            (Some(p), Some(k)) if p.kind() != k => {
                 r.at(
                     d.profile.span(),
                     device_ctx(i, d, "profile"),
                     format!(
                         "profile {:?} is for kind {}, but the device is a {}",
-                        p.id, p.kind, k
+                        p.id(),
+                        p.kind(),
+                        k
                     ),
                 );
             }
@@ -532,57 +593,107 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
                 ),
             );
         }
-        let connection = match (&d.modbus_tcp, &d.modbus_rtu) {
-            (Some(_), Some(m)) => {
+        let modbus_profile = profile
+            .as_ref()
+            .and_then(|p| p.modbus())
+            .map(|p| p.as_ref());
+        let connection = if let Some(m) = &d.snmp {
+            if d.modbus_tcp.is_some() || d.modbus_rtu.is_some() {
                 r.at(
                     m.span(),
-                    device_ctx(i, d, "modbus_rtu"),
-                    "give either [devices.modbus_tcp] or [devices.modbus_rtu], not both",
+                    device_ctx(i, d, "snmp"),
+                    "give one connection: [devices.snmp], [devices.modbus_tcp] or [devices.modbus_rtu]",
                 );
                 None
+            } else {
+                match crate::sources::snmp::validate_agent(m.get_ref(), m.span(), base) {
+                    Ok(a) => Some(Connection::Snmp(a)),
+                    Err(problems) => {
+                        for p in problems {
+                            let span = if p.span.is_empty() { m.span() } else { p.span };
+                            r.at(
+                                span,
+                                device_ctx(i, d, &format!("snmp.{}", p.key)),
+                                p.message,
+                            );
+                        }
+                        None
+                    }
+                }
             }
-            (None, Some(m)) => buses::connection(
-                &mut r,
-                &mut buses,
-                i,
-                d,
-                m,
-                profile.as_deref(),
-                Duration::from_millis(timeout_ms),
-            ),
-            (Some(m), None) => {
-                let c = m.get_ref();
-                if c.host.get_ref().trim().is_empty() {
+        } else {
+            match (&d.modbus_tcp, &d.modbus_rtu) {
+                (Some(_), Some(m)) => {
                     r.at(
-                        c.host.span(),
-                        device_ctx(i, d, "modbus_tcp.host"),
-                        "host is empty",
+                        m.span(),
+                        device_ctx(i, d, "modbus_rtu"),
+                        "give either [devices.modbus_tcp] or [devices.modbus_rtu], not both",
                     );
+                    None
                 }
-                let unit_id = *c.unit_id.get_ref();
-                if !(1..=247).contains(&unit_id) && unit_id != 255 {
-                    let span = if c.unit_id.span().is_empty() {
-                        m.span()
-                    } else {
-                        c.unit_id.span()
-                    };
-                    r.at(span, device_ctx(i, d, "modbus_tcp.unit_id"), format!("unit id {unit_id} is out of range: use 1 to 247 (or 255 for a TCP device)"));
+                (None, Some(m)) => buses::connection(
+                    &mut r,
+                    &mut buses,
+                    i,
+                    d,
+                    m,
+                    modbus_profile,
+                    Duration::from_millis(timeout_ms),
+                ),
+                (Some(m), None) => {
+                    let c = m.get_ref();
+                    if c.host.get_ref().trim().is_empty() {
+                        r.at(
+                            c.host.span(),
+                            device_ctx(i, d, "modbus_tcp.host"),
+                            "host is empty",
+                        );
+                    }
+                    let unit_id = *c.unit_id.get_ref();
+                    if !(1..=247).contains(&unit_id) && unit_id != 255 {
+                        let span = if c.unit_id.span().is_empty() {
+                            m.span()
+                        } else {
+                            c.unit_id.span()
+                        };
+                        r.at(span, device_ctx(i, d, "modbus_tcp.unit_id"), format!("unit id {unit_id} is out of range: use 1 to 247 (or 255 for a TCP device)"));
+                    }
+                    Some(Connection::ModbusTcp {
+                        host: c.host.get_ref().clone(),
+                        port: c.port,
+                        unit_id,
+                    })
                 }
-                Some(Connection::ModbusTcp {
-                    host: c.host.get_ref().clone(),
-                    port: c.port,
-                    unit_id,
-                })
-            }
-            (None, None) => {
-                r.at(
+                (None, None) => {
+                    r.at(
                     d.id.span(),
                     device_ctx(i, d, "modbus_tcp"),
-                    "no connection: add a [devices.modbus_tcp] or [devices.modbus_rtu] table",
+                    "no connection: add a [devices.modbus_tcp], [devices.modbus_rtu] or [devices.snmp] table",
                 );
-                None
+                    None
+                }
             }
         };
+
+        // The profile must speak the connection's protocol.
+        if let (Some(p), Some(c)) = (&profile, &connection) {
+            let wants = match c {
+                Connection::Snmp(_) => "snmp",
+                Connection::ModbusTcp { .. } | Connection::ModbusRtu { .. } => "modbus",
+            };
+            if p.protocol() != wants {
+                r.at(
+                    d.profile.span(),
+                    device_ctx(i, d, "profile"),
+                    format!(
+                        "profile {:?} is a {} profile, but the device has a {} connection",
+                        p.id(),
+                        p.protocol(),
+                        wants
+                    ),
+                );
+            }
+        }
 
         // Rules: kind default < site < room < device.
         let mut specs = kind.map(rules::defaults).unwrap_or_default();
@@ -745,6 +856,20 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
     });
 
     let storage = validate_storage(&mut r, &raw.storage, base);
+    let snmp_traps =
+        raw.snmp_traps.as_ref().and_then(|t| {
+            match crate::sources::snmp::validate_traps(t.get_ref(), base, Some(&storage.state_dir))
+            {
+                Ok(c) => Some(c),
+                Err(problems) => {
+                    for p in problems {
+                        let span = if p.span.is_empty() { t.span() } else { p.span };
+                        r.at(span, format!("snmp_traps.{}", p.key), p.message);
+                    }
+                    None
+                }
+            }
+        });
 
     if !r.problems.is_empty() {
         // A room-level override error shows once, not once per device in the room.
@@ -763,6 +888,7 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         mqtt,
         influx,
         storage,
+        snmp_traps,
     })
 }
 

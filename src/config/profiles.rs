@@ -2,25 +2,30 @@
 //! `*.toml` files in the site's `profiles_dir`.
 //!
 //! A site file with the same `id` as a shipped profile replaces it (a site may correct
-//! a map for a firmware revision without waiting for a release).
+//! a map for a firmware revision without waiting for a release). A file's `protocol`
+//! key (`modbus`, the default, or `snmp`) decides which parser reads it.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::Problem;
-use crate::sources::modbus::profile::{self, Profile};
+use super::{DeviceProfile, Problem};
+use crate::sources::modbus::profile;
+use crate::sources::snmp;
 
 /// Every known profile by id, or every problem found in the profile files.
-pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, Arc<Profile>>, Vec<Problem>> {
+pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, DeviceProfile>, Vec<Problem>> {
     let mut out = HashMap::new();
     let mut problems = Vec::new();
-    for (file, text) in profile::shipped() {
-        match profile::parse(text, &format!("<shipped>/{file}")) {
+    let shipped = profile::shipped()
+        .into_iter()
+        .chain(snmp::shipped_profiles());
+    for (file, text) in shipped {
+        match parse_any(text, &format!("<shipped>/{file}")) {
             Ok(p) => {
-                out.insert(p.id.clone(), Arc::new(p));
+                out.insert(p.id().to_string(), p);
             }
-            Err(e) => problems.push(to_problem(&e, file)),
+            Err(e) => problems.push(e),
         }
     }
     if let Some(dir) = dir {
@@ -45,11 +50,11 @@ pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, Arc<Profile>>, Vec
         for path in paths {
             let origin = path.display().to_string();
             match std::fs::read_to_string(&path) {
-                Ok(text) => match profile::parse(&text, &origin) {
+                Ok(text) => match parse_any(&text, &origin) {
                     Ok(p) => {
-                        out.insert(p.id.clone(), Arc::new(p));
+                        out.insert(p.id().to_string(), p);
                     }
-                    Err(e) => problems.push(to_problem(&e, &origin)),
+                    Err(e) => problems.push(e),
                 },
                 Err(e) => problems.push(Problem {
                     file: origin,
@@ -68,12 +73,30 @@ pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, Arc<Profile>>, Vec
     }
 }
 
-fn to_problem(e: &profile::ProfileError, origin: &str) -> Problem {
-    Problem {
+/// Parse a profile with the parser its `protocol` key names.
+pub fn parse_any(text: &str, origin: &str) -> Result<DeviceProfile, Problem> {
+    let problem = |line, column, message: String| Problem {
         file: origin.to_string(),
-        line: e.line,
-        column: e.column,
+        line,
+        column,
         context: "profile".into(),
-        message: e.message.clone(),
+        message,
+    };
+    let protocol = toml::from_str::<toml::Table>(text).ok().and_then(|t| {
+        t.get("protocol")
+            .and_then(|p| p.as_str().map(str::to_string))
+    });
+    match protocol.as_deref() {
+        Some("snmp") => snmp::parse_profile(text, origin)
+            .map(|p| DeviceProfile::Snmp(Arc::new(p)))
+            .map_err(|e| problem(e.line, e.column, e.message)),
+        None | Some("modbus") => profile::parse(text, origin)
+            .map(|p| DeviceProfile::Modbus(Arc::new(p)))
+            .map_err(|e| problem(e.line, e.column, e.message)),
+        Some(other) => Err(problem(
+            1,
+            1,
+            format!("unknown protocol {other:?}: use \"modbus\" or \"snmp\""),
+        )),
     }
 }

@@ -39,6 +39,9 @@ pub struct RawSite {
     /// Durable state: where it lives and how much disk each sink's queue may use.
     #[serde(default)]
     pub storage: RawStorage,
+    /// SNMP trap receiver.
+    #[serde(default)]
+    pub snmp_traps: Option<Spanned<crate::sources::snmp::RawSnmpTraps>>,
 }
 
 /// `[site]`
@@ -117,6 +120,9 @@ pub struct RawDevice {
     /// Modbus RTU on one of the `[[buses]]`.
     #[serde(default)]
     pub modbus_rtu: Option<Spanned<RawModbusRtu>>,
+    /// SNMP agent (v1, v2c or v3).
+    #[serde(default)]
+    pub snmp: Option<Spanned<crate::sources::snmp::RawSnmp>>,
     /// Rule overrides for this device (each rule belongs to one point, so this is
     /// also the per-point level).
     #[serde(default)]

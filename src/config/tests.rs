@@ -66,7 +66,11 @@ fn shipped_sample_config_is_valid() {
     );
     std::fs::write(dir.path().join("mqtt.pass"), "secret\n").unwrap();
     // SAFETY: tests in this module do not read this variable concurrently.
-    unsafe { std::env::set_var("DCGW_INFLUX_TOKEN", "token") };
+    unsafe {
+        std::env::set_var("DCGW_INFLUX_TOKEN", "token");
+        std::env::set_var("DCGW_UPS_AUTH_KEY", "auth-key-of-the-sample");
+        std::env::set_var("DCGW_UPS_PRIV_KEY", "priv-key-of-the-sample");
+    }
     let site = parse(&text, "site.sample.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         site.mqtt.as_ref().unwrap().password.as_deref(),
@@ -165,6 +169,13 @@ fn broken_configs_give_exact_messages() {
             "unknown key",
             &BASE.replace("poll_interval_ms = 1000", "poll_interval = 1000"),
             "site.toml:13:1: unknown field `poll_interval`, expected one of `id`, `name`",
+        ),
+        (
+            "snmp profile on a modbus connection",
+            &BASE
+                .replace("kind = \"climate\"", "kind = \"ups\"")
+                .replace("profile = \"xy-md02\"", "profile = \"ups-mib\""),
+            "site.toml:12:11: devices[0] (th1) .profile: profile \"ups-mib\" is a snmp profile, but the device has a modbus connection",
         ),
         (
             "bad threshold override",

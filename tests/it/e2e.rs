@@ -371,3 +371,96 @@ fn check_config_names_file_line_column_and_device() {
         "stderr:\n{err}\nexpected to contain:\n{expected}"
     );
 }
+
+#[test]
+fn snmp_on_battery_trap_raises_an_alarm_on_mqtt_within_1s() {
+    // A UPS-MIB agent on mains (snmpsim recording of RFC 1628 objects), polled every
+    // minute, so only the trap can tell the gateway about the mains failure in time.
+    let sim = crate::peers::Snmpsim::start(&[("ups-mains", crate::snmp::UPS_MAINS)], None);
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("e2e-snmp");
+    std::fs::write(dir.path().join("community"), "ups-mains\n").unwrap();
+    std::fs::write(dir.path().join("trap-community"), "trapcommunity\n").unwrap();
+    let trap_port = free_port();
+    let sim_port: u16 = sim.addr().rsplit(':').next().unwrap().parse().unwrap();
+    let text = format!(
+        r#"
+[site]
+name = "e2esnmp"
+language = "en"
+
+[[rooms]]
+id = "power"
+
+[web]
+listen = "127.0.0.1:{web}"
+
+[snmp_traps]
+listen = "127.0.0.1:{trap_port}"
+communities = [{{ file = "trap-community" }}]
+
+[[devices]]
+id = "ups1"
+room = "power"
+kind = "ups"
+profile = "ups-mib"
+poll_interval_ms = 60000
+timeout_ms = 2000
+[devices.snmp]
+host = "127.0.0.1"
+port = {sim_port}
+version = "2c"
+community = {{ file = "community" }}
+
+[sinks.mqtt]
+url = "mqtt://127.0.0.1:{mqtt}"
+"#,
+        web = free_port(),
+        mqtt = broker.port,
+    );
+    let sub = broker.subscribe("dcgw/e2esnmp/#");
+    let gw = Gateway::start(&text, dir.path());
+    sub.wait_for(
+        |m| {
+            m.iter()
+                .any(|x| x.topic == "dcgw/e2esnmp/ups1/on_battery" && x.payload_str() == "false")
+        },
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+
+    // RFC 1628 upsTrapOnBattery (1.3.6.1.2.1.33.2.1) with upsEstimatedMinutesRemaining.0.
+    let t0 = Instant::now();
+    let out = crate::peers::snmptrap(&[
+        "-v2c",
+        "-c",
+        "trapcommunity",
+        &format!("127.0.0.1:{trap_port}"),
+        "",
+        "1.3.6.1.2.1.33.2.1",
+        "1.3.6.1.2.1.33.1.2.3.0",
+        "i",
+        "12",
+    ]);
+    assert!(
+        out.status.success(),
+        "snmptrap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = sub.wait_for(
+        |m| {
+            m.iter().any(|x| {
+                x.topic == "dcgw/e2esnmp/alarms/events"
+                    && x.payload_str().contains("\"rule\":\"on_battery\"")
+                    && x.payload_str().contains("\"raised\"")
+            })
+        },
+        Duration::from_secs(5),
+    );
+    let elapsed = t0.elapsed();
+    got.unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "trap to MQTT alarm took {elapsed:?}"
+    );
+}

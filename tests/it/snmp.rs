@@ -28,7 +28,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 // --- 66 Gauge32, 67 TimeTicks), values hand-written from the MIB text. ---------------
 
 /// RFC 1628 UPS-MIB, a three-phase UPS on mains, no alarm.
-const UPS_MAINS: &str = "\
+pub(crate) const UPS_MAINS: &str = "\
 1.3.6.1.2.1.1.3.0|67|123456
 1.3.6.1.2.1.33.1.2.1.0|2|2
 1.3.6.1.2.1.33.1.2.2.0|2|0
