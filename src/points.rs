@@ -11,7 +11,7 @@
 use crate::model::Kind;
 
 /// Version of the vocabulary below, bumped on every change.
-pub const VOCABULARY_VERSION: &str = "1.1";
+pub const VOCABULARY_VERSION: &str = "1.2";
 
 /// What kind of value a point carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +247,15 @@ static GATEWAY: &[PointDef] = &[
         "buffer_used_pct",
         "%",
         "Highest sink buffer fill, percent of its budget",
+    ),
+    num(
+        "sink_failing_s",
+        "s",
+        "Longest time a sink (InfluxDB, MQTT) has been failing to deliver",
+    ),
+    flag(
+        "sink_auth_failed",
+        "A sink's far end refuses the configured credentials",
     ),
 ];
 

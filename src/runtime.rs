@@ -435,9 +435,17 @@ impl SelfMonitor {
                 quality: Quality::Good,
             })
         };
+        let failing = queues.iter().map(|q| q.failing_s(now)).fold(0.0, f64::max);
+        let auth_failed = queues.iter().any(SinkQueue::auth_failed);
         let samples = [
             sample("buffer_used_pct", (used * 10.0).round() / 10.0),
             sample("uptime_s", self.started.elapsed().as_secs() as f64),
+            sample("sink_failing_s", failing.round()),
+            points::lookup(Kind::Gateway, "sink_auth_failed").map(|point| crate::model::Sample {
+                point,
+                value: Some(crate::model::Value::Bool(auth_failed)),
+                quality: Quality::Good,
+            }),
         ]
         .into_iter()
         .flatten()

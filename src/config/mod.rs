@@ -12,6 +12,7 @@ pub mod buses;
 pub mod profiles;
 pub mod raw;
 pub mod sinks;
+pub mod span;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -29,6 +30,7 @@ use crate::sources::modbus::profile::Profile;
 use crate::sources::snmp::{AgentConnection, SnmpProfile, TrapConfig};
 pub use buses::BusConfig;
 pub use sinks::{InfluxApi, InfluxConfig, MqttConfig};
+pub use span::line_col;
 
 use raw::{RawDevice, RawRuleOverride, RawSecret, RawSite};
 
@@ -339,25 +341,16 @@ pub fn load(path: &Path) -> Result<Site, ConfigErrors> {
 /// paths in it (profiles_dir, secret files) are taken from `base`.
 pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors> {
     let raw: RawSite = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        let (line, column, message) = span::toml_error_at(text, &e);
         ConfigErrors(vec![Problem {
             file: origin.to_string(),
             line,
             column,
             context: String::new(),
-            message: e.message().trim().to_string(),
+            message,
         }])
     })?;
     validate(raw, text, origin, base)
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    (line, before[line_start..].chars().count() + 1)
 }
 
 struct Report<'a> {

@@ -294,6 +294,20 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "10.1",
                 above(Some(80.0), None, HYST_PCT, 0.0),
             ),
+            // THRESHOLDS.md "The gateway and its links": a sink unreachable for more
+            // than 5 min is a normal alarm; refused credentials are one at once.
+            spec(
+                "sink_unreachable",
+                "sink_failing_s",
+                "16.5",
+                above(Some(300.0), None, 0.0, 0.0),
+            ),
+            spec(
+                "sink_auth_failed",
+                "sink_auth_failed",
+                "16.5",
+                flag(true, Normal, 0.0),
+            ),
         ],
     };
     let comm_level = match kind {

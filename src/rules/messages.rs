@@ -178,6 +178,18 @@ pub static POINT_TEXTS: &[PointText] = &[
         "Bộ đệm dữ liệu của gateway",
         "Gateway buffer use",
     ),
+    t(
+        Kind::Gateway,
+        "sink_failing_s",
+        "Thời gian không gửi được dữ liệu (InfluxDB/MQTT)",
+        "Time a sink (InfluxDB/MQTT) has failed to deliver",
+    ),
+    t(
+        Kind::Gateway,
+        "sink_auth_failed",
+        "Đích gửi dữ liệu (InfluxDB/MQTT) từ chối thông tin đăng nhập",
+        "A sink (InfluxDB/MQTT) refuses the gateway's credentials",
+    ),
 ];
 
 /// Connecting words.

@@ -85,6 +85,11 @@ pub trait Sink: Send + 'static {
     fn kind(&self) -> &'static str;
     /// Whether the sink currently believes its far end is reachable.
     fn connected(&self) -> bool;
+    /// Whether the far end refused our credentials on the last attempt (HTTP 401/403,
+    /// MQTT CONNACK "bad user name or password" / "not authorised").
+    fn auth_failed(&self) -> bool {
+        false
+    }
     /// Deliver a batch; resolve only once the far end has answered.
     fn deliver(&mut self, batch: &[Record]) -> impl std::future::Future<Output = Outcome> + Send;
 }

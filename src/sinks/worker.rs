@@ -96,6 +96,10 @@ impl Default for QueueConfig {
 #[derive(Debug, Default)]
 struct Stats {
     connected: AtomicBool,
+    /// The far end refused our credentials on the last attempt.
+    auth_failed: AtomicBool,
+    /// Since when (ms since the epoch) the sink has failed to deliver; 0 while healthy.
+    failing_since_ms: std::sync::atomic::AtomicI64,
     delivered: AtomicU64,
     retried: AtomicU64,
 }
@@ -181,6 +185,19 @@ impl SinkQueue {
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether the far end refused our credentials on the last attempt.
+    pub fn auth_failed(&self) -> bool {
+        self.stats.auth_failed.load(Ordering::Relaxed)
+    }
+
+    /// For how long, in seconds, the sink has been failing to deliver (0 while healthy).
+    pub fn failing_s(&self, now: Timestamp) -> f64 {
+        match self.stats.failing_since_ms.load(Ordering::Relaxed) {
+            0 => 0.0,
+            since => now.secs_since(Timestamp(since)).max(0.0),
+        }
     }
 
     /// Fill of the disk budget, percent (for the gateway's `buffer_used_pct`).
@@ -407,6 +424,22 @@ async fn drain<S: Sink>(mut sink: S, q: SinkQueue, cfg: QueueConfig) {
         let started = tokio::time::Instant::now();
         let outcome = sink.deliver(&records).await;
         q.stats.connected.store(sink.connected(), Ordering::Relaxed);
+        q.stats
+            .auth_failed
+            .store(sink.auth_failed(), Ordering::Relaxed);
+        // Failing: the batch must be retried, or the far end is unreachable (an MQTT
+        // sink drops readings while offline and still reports them as handled).
+        if matches!(outcome, Outcome::Retry { .. }) || !sink.connected() {
+            let now = Timestamp::now().millis();
+            let _ = q.stats.failing_since_ms.compare_exchange(
+                0,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else {
+            q.stats.failing_since_ms.store(0, Ordering::Relaxed);
+        }
         if source == Source::Replay && cfg.replay_max_per_s > 0 {
             let spacing = Duration::from_secs_f64(n as f64 / f64::from(cfg.replay_max_per_s));
             next_replay = next_replay.max(started) + spacing;

@@ -3,4 +3,5 @@
 //! outcome: a failed read is a quality, never a gap.
 
 pub mod modbus;
+mod probe_table;
 pub mod snmp;

@@ -415,6 +415,18 @@ const POINT_LABELS: &[(Kind, &str, &str, &str)] = &[
         "Mức dùng bộ đệm",
         "Buffer used",
     ),
+    (
+        Kind::Gateway,
+        "sink_failing_s",
+        "Thời gian gửi dữ liệu lỗi",
+        "Sink failing for",
+    ),
+    (
+        Kind::Gateway,
+        "sink_auth_failed",
+        "Sai thông tin đăng nhập đích gửi",
+        "Sink credentials refused",
+    ),
 ];
 
 /// `(value, Vietnamese, English)` for enumeration values.

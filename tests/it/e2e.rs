@@ -464,3 +464,51 @@ url = "mqtt://127.0.0.1:{mqtt}"
         "trap to MQTT alarm took {elapsed:?}"
     );
 }
+
+#[test]
+fn influxdb_refusing_credentials_is_an_alarm_and_keeps_readings_queued() {
+    let modbus = sensor_server(0x00EB, 0x0222);
+    let influx = Influx1::start(Some(("admin", "right-password")));
+    influx.create_db("dc");
+    let dir = peer_tempdir("e2e-influx-auth");
+    std::fs::write(dir.path().join("influx.pass"), "wrong-password\n").unwrap();
+    let sinks = format!(
+        "[sinks.influx]\nurl = \"{}?db=dc\"\nusername = \"admin\"\npassword = {{ file = \"influx.pass\" }}\nflush_interval_ms = 200\n",
+        influx.base_url()
+    );
+    let gw = Gateway::start(
+        &site("e2eauth", free_port(), modbus.addr().port(), 500, &sinks),
+        dir.path(),
+    );
+    let mut alarms = serde_json::Value::Null;
+    let raised = wait_until(
+        "the sink_auth_failed alarm",
+        Duration::from_secs(20),
+        || {
+            alarms = gw.api("/api/v1/alarms");
+            alarms["alarms"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["rule"] == "sink_auth_failed" && x["level"] == "normal")
+            })
+        },
+    );
+    if let Err(e) = raised {
+        panic!("{e}\nalarms: {alarms}\n--- gateway log ---\n{}", gw.log());
+    }
+    let sinks = gw.api("/api/v1/sinks");
+    let s = &sinks["sinks"][0];
+    assert_eq!(s["name"], "influx", "{sinks}");
+    assert_eq!(s["delivered"], 0, "{sinks}");
+    assert!(
+        s["queued"].as_u64().unwrap_or(0) > 0,
+        "readings stay queued: {sinks}"
+    );
+    assert!(
+        gw.log().contains("authentication failed"),
+        "a clear log line"
+    );
+    assert!(
+        !gw.log().contains("wrong-password"),
+        "the password is never logged"
+    );
+}

@@ -172,6 +172,8 @@ pub struct InfluxSink {
     health: Health,
     rejections: Rejections,
     connected: bool,
+    /// The last answer was 401/403 (cleared by the next stored write).
+    auth_failed: bool,
 }
 
 impl std::fmt::Debug for InfluxSink {
@@ -302,6 +304,7 @@ impl InfluxSink {
             health: Health::default(),
             rejections: Rejections::default(),
             connected: false,
+            auth_failed: false,
         })
     }
 
@@ -323,6 +326,7 @@ impl InfluxSink {
     /// The far end took a write.
     fn stored(&mut self) {
         self.connected = true;
+        self.auth_failed = false;
         if let Some(f) = self.health.ok() {
             info!(
                 sink = %self.name,
@@ -387,6 +391,7 @@ impl InfluxSink {
                     "authentication failed (HTTP {status}) on {} with {who}: {msg}",
                     self.url
                 );
+                self.auth_failed = true;
                 self.retry(label, None, reason, true)
             }
             Class::NotFound => {
@@ -486,6 +491,10 @@ impl Sink for InfluxSink {
 
     fn connected(&self) -> bool {
         self.connected
+    }
+
+    fn auth_failed(&self) -> bool {
+        self.auth_failed
     }
 
     async fn deliver(&mut self, batch: &[Record]) -> Outcome {

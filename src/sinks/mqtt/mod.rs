@@ -489,6 +489,10 @@ impl Sink for MqttSink {
         MqttSink::connected(self)
     }
 
+    fn auth_failed(&self) -> bool {
+        self.last_error().is_some_and(|e| e.starts_with("auth"))
+    }
+
     fn deliver(&mut self, batch: &[Record]) -> impl std::future::Future<Output = Outcome> + Send {
         self.deliver_batch(batch)
     }

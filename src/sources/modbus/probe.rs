@@ -134,4 +134,53 @@ mod tests {
             "{s}"
         );
     }
+
+    #[test]
+    fn zz_dump() {
+        let r = ProbeReport {
+            device: "t1".into(),
+            line: "bus1 /dev/ttyUSB0".into(),
+            unit_id: 7,
+            profile: "p".into(),
+            requests: vec![(Table::Input, 1, 2), (Table::Coil, 0, 3)],
+            points: vec![
+                ProbePoint {
+                    point: "temperature_c",
+                    unit: "°C",
+                    table: Table::Input,
+                    address: 1,
+                    raw: vec![0x0131],
+                    value: Some(Value::Number(30.5)),
+                    quality: Quality::Good,
+                    error: None,
+                },
+                ProbePoint {
+                    point: "on",
+                    unit: "",
+                    table: Table::Coil,
+                    address: 2,
+                    raw: vec![],
+                    value: None,
+                    quality: Quality::Timeout,
+                    error: Some("no answer".into()),
+                },
+                ProbePoint {
+                    point: "mode",
+                    unit: "",
+                    table: Table::Holding,
+                    address: 300,
+                    raw: vec![1, 2, 3, 4, 5],
+                    value: Some(Value::Enum("auto")),
+                    quality: Quality::OutOfRange,
+                    error: None,
+                },
+            ],
+        };
+        std::fs::write("/tmp/modbus_probe_out.txt", r.to_string()).unwrap();
+        let r2 = ProbeReport {
+            points: vec![],
+            ..r
+        };
+        std::fs::write("/tmp/modbus_probe_out2.txt", r2.to_string()).unwrap();
+    }
 }

@@ -69,6 +69,8 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::plan::{self, Plan, PlanOptions};
+pub use crate::config::span::ProfileError;
+use crate::config::span::{self, ProfileErrors};
 use crate::model::Kind;
 use crate::points::{self, PointId, PointType};
 
@@ -308,22 +310,6 @@ impl Profile {
     }
 }
 
-/// A profile that could not be parsed or is not valid.
-///
-/// Displayed as `origin:line:column: message`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{origin}:{line}:{column}: {message}")]
-pub struct ProfileError {
-    /// File (or other origin) of the profile.
-    pub origin: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// Parse and validate a profile; the first problem found is the error.
 pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
     parse_all(text, origin).map_err(|mut errs| errs.swap_remove(0))
@@ -332,37 +318,12 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
 /// Parse and validate a profile, reporting every semantic problem found (a TOML syntax
 /// error stops parsing, so it is reported alone). The error list is never empty.
 pub fn parse_all(text: &str, origin: &str) -> Result<Profile, Vec<ProfileError>> {
-    let raw: RawProfile = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        vec![ProfileError {
-            origin: origin.to_string(),
-            line,
-            column,
-            message: e.message().trim().to_string(),
-        }]
-    })?;
+    let raw: RawProfile = span::parse_raw(text, origin)?;
     let mut v = Validator {
-        text,
-        origin,
-        errors: Vec::new(),
+        errors: ProfileErrors::new(text, origin),
     };
     let profile = v.profile(raw);
-    match profile {
-        Some(p) if v.errors.is_empty() => Ok(p),
-        _ => Err(v.errors),
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    (line, before[line_start..].chars().count() + 1)
+    v.errors.finish(profile)
 }
 
 #[derive(Debug, Deserialize)]
@@ -434,20 +395,12 @@ struct RawEnumBit {
 }
 
 struct Validator<'a> {
-    text: &'a str,
-    origin: &'a str,
-    errors: Vec<ProfileError>,
+    errors: ProfileErrors<'a>,
 }
 
 impl Validator<'_> {
     fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let (line, column) = line_col(self.text, span.start);
-        self.errors.push(ProfileError {
-            origin: self.origin.to_string(),
-            line,
-            column,
-            message: message.into(),
-        });
+        self.errors.push(span, message);
     }
 
     fn byte_order(&mut self, s: &Option<Spanned<String>>, default: ByteOrder) -> ByteOrder {
@@ -1310,11 +1263,5 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
-    }
-
-    #[test]
-    fn line_col_counts_characters() {
-        assert_eq!(line_col("a\nđb", 4), (2, 2));
-        assert_eq!(line_col("abc", 0), (1, 1));
     }
 }

@@ -909,4 +909,50 @@ mod tests {
             "{s}"
         );
     }
+
+    #[test]
+    fn zz_dump() {
+        let r = ProbeReport {
+            device: "u1".into(),
+            addr: "127.0.0.1:161".into(),
+            version: "v3",
+            profile: "ups-mib".into(),
+            requests: 2,
+            points: vec![
+                ProbePoint {
+                    point: "runtime_remaining_s",
+                    unit: "s",
+                    oid: "1.3.6.1.2.1.33.1.2.3.0".into(),
+                    raw: vec!["INTEGER 42".into()],
+                    value: Some(Value::Number(2520.0)),
+                    quality: Quality::Good,
+                    note: None,
+                },
+                ProbePoint {
+                    point: "x",
+                    unit: "",
+                    oid: "walk 1.3".into(),
+                    raw: vec!["INTEGER 1".into(), "INTEGER 2".into()],
+                    value: Some(Value::Bool(true)),
+                    quality: Quality::Good,
+                    note: None,
+                },
+                ProbePoint {
+                    point: "y",
+                    unit: "V",
+                    oid: "1".into(),
+                    raw: vec![],
+                    value: None,
+                    quality: Quality::NoSuchObject,
+                    note: Some("noSuchObject".into()),
+                },
+            ],
+        };
+        std::fs::write("/tmp/snmp_probe_out.txt", r.to_string()).unwrap();
+        let r2 = ProbeReport {
+            points: vec![],
+            ..r
+        };
+        std::fs::write("/tmp/snmp_probe_out2.txt", r2.to_string()).unwrap();
+    }
 }

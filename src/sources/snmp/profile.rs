@@ -86,6 +86,8 @@ use async_snmp::Oid;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
+pub use crate::config::span::ProfileError;
+use crate::config::span::{self, ProfileErrors};
 use crate::model::{Kind, Value};
 use crate::points::{self, PointId, PointType};
 
@@ -334,21 +336,6 @@ impl SnmpProfile {
     }
 }
 
-/// A profile that could not be parsed or is not valid. Displayed as
-/// `origin:line:column: message`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{origin}:{line}:{column}: {message}")]
-pub struct ProfileError {
-    /// File (or other origin) of the profile.
-    pub origin: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// Parse and validate an SNMP profile; the first problem found is the error.
 pub fn parse_profile(text: &str, origin: &str) -> Result<SnmpProfile, ProfileError> {
     parse_profile_all(text, origin).map_err(|mut errs| errs.swap_remove(0))
@@ -357,25 +344,12 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<SnmpProfile, ProfileErr
 /// Parse and validate an SNMP profile, reporting every semantic problem found (a TOML
 /// syntax error stops parsing, so it is reported alone). The list is never empty.
 pub fn parse_profile_all(text: &str, origin: &str) -> Result<SnmpProfile, Vec<ProfileError>> {
-    let raw: RawProfile = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        vec![ProfileError {
-            origin: origin.to_string(),
-            line,
-            column,
-            message: e.message().trim().to_string(),
-        }]
-    })?;
+    let raw: RawProfile = span::parse_raw(text, origin)?;
     let mut v = Validator {
-        text,
-        origin,
-        errors: Vec::new(),
+        errors: ProfileErrors::new(text, origin),
     };
     let profile = v.profile(raw);
-    match profile {
-        Some(p) if v.errors.is_empty() => Ok(p),
-        _ => Err(v.errors),
-    }
+    v.errors.finish(profile)
 }
 
 /// A numeric OID in dotted form (`1.3.6.1.2.1.33.1.2.4.0`, a leading dot allowed).
@@ -390,17 +364,6 @@ pub fn parse_oid(s: &str) -> Option<Oid> {
         return None;
     }
     Some(Oid::new(arcs))
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    (line, before[line_start..].chars().count() + 1)
 }
 
 #[derive(Debug, Deserialize)]
@@ -466,20 +429,12 @@ struct RawTrap {
 }
 
 struct Validator<'a> {
-    text: &'a str,
-    origin: &'a str,
-    errors: Vec<ProfileError>,
+    errors: ProfileErrors<'a>,
 }
 
 impl Validator<'_> {
     fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let (line, column) = line_col(self.text, span.start);
-        self.errors.push(ProfileError {
-            origin: self.origin.to_string(),
-            line,
-            column,
-            message: message.into(),
-        });
+        self.errors.push(span, message);
     }
 
     fn oid(&mut self, s: &Spanned<String>, what: &str) -> Option<Oid> {
