@@ -479,8 +479,24 @@ impl Bench<'_> {
             changes,
             from_read_ms: Vec::new(),
             from_change_ms: Vec::new(),
+            cpu_s: 0.0,
+            other_cpu_s: 0.0,
             samples: Vec::new(),
         };
+        let pid = p.pid();
+        let me = std::process::id();
+        let all = |b: &Self| -> [f64; 4] {
+            [
+                procs::cpu_seconds(pid, b.ticks).unwrap_or(0.0),
+                procs::cpu_seconds(me, b.ticks).unwrap_or(0.0),
+                b.peer_pids
+                    .iter()
+                    .filter_map(|p| procs::cpu_seconds(*p, b.ticks))
+                    .sum(),
+                procs::machine_busy_seconds(b.ticks).unwrap_or(0.0),
+            ]
+        };
+        let before = all(self);
         let start = Instant::now();
         for k in 0..changes {
             let d = k % n;
@@ -504,6 +520,10 @@ impl Bench<'_> {
             &mut lat,
             Instant::now() + Duration::from_secs(10),
         );
+        let after = all(self);
+        let d: Vec<f64> = (0..4).map(|i| after[i] - before[i]).collect();
+        lat.cpu_s = d[0];
+        lat.other_cpu_s = (d[3] - d[0] - d[1] - d[2]).max(0.0);
         // Leave every device healthy for whatever runs next.
         for (d, up) in raised.iter().enumerate() {
             if *up {
@@ -796,6 +816,7 @@ fn results_json(
             json!({
                 "contender": l.contender.name(), "path": l.path, "changes": l.changes,
                 "from_read_ms": l.from_read_ms, "from_change_ms": l.from_change_ms,
+                "cpu_s": l.cpu_s, "other_cpu_s": l.other_cpu_s,
                 "samples": l.samples.iter().map(|(d, up, set, read, recv)| json!({
                     "device": configs::device_id(*d), "raised": up, "changed_ms": set,
                     "first_read_ms": read, "received_ms": recv,

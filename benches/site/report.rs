@@ -83,6 +83,11 @@ pub struct Latency {
     /// Latencies from the change itself to the subscriber, ms (includes waiting for
     /// the next poll).
     pub from_change_ms: Vec<f64>,
+    /// CPU seconds of the contender and of everything else on the machine (besides the
+    /// harness, broker and database) during the changes.
+    pub cpu_s: f64,
+    /// See `cpu_s`.
+    pub other_cpu_s: f64,
     /// Raw samples: (device index, raised?, change, first read, received), ms since the
     /// epoch, for analysis (`results.json`).
     pub samples: Vec<(usize, bool, i64, i64, i64)>,
@@ -284,7 +289,7 @@ pub fn markdown(
             let v = &l.from_read_ms;
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} / {:.0} |",
+                "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} / {:.0} | {:.1} / {:.1} |",
                 l.contender.name(),
                 l.path,
                 l.changes,
@@ -294,7 +299,9 @@ pub fn markdown(
                 percentile(v, 99.0),
                 percentile(v, 100.0),
                 percentile(&l.from_change_ms, 50.0),
-                percentile(&l.from_change_ms, 99.0)
+                percentile(&l.from_change_ms, 99.0),
+                l.cpu_s,
+                l.other_cpu_s
             );
         }
     }

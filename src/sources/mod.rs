@@ -4,4 +4,5 @@
 
 pub mod modbus;
 mod probe_table;
+mod profile_checks;
 pub mod snmp;

@@ -109,8 +109,8 @@ mod tests {
             lines,
             [
                 "  point     oid            value  quality",
-                "  load_pct  1.2           47 %  good",
-                "  t         1.3              -  timeout (no answer)",
+                "  load_pct  1.2             47 %  good",
+                "  t         1.3                -  timeout (no answer)",
             ],
             "{s}"
         );

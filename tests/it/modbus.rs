@@ -74,7 +74,8 @@ pub(crate) fn qualities(poll: &Poll) -> Vec<Quality> {
     poll.samples.iter().map(|s| s.quality).collect()
 }
 
-/// The next poll satisfying `pred`, or a panic naming `what` and the last poll seen.
+/// The next poll satisfying `pred`, or a panic naming `what` and the last poll seen
+/// (every point's quality and value). Shared by the source tests (Modbus TCP, RTU, SNMP).
 pub(crate) async fn poll_where(
     rx: &mut mpsc::Receiver<Poll>,
     what: &str,
@@ -85,7 +86,17 @@ pub(crate) async fn poll_where(
     while start.elapsed() < DEADLINE {
         match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
             Ok(Some(p)) if pred(&p) => return p,
-            Ok(Some(p)) => last = format!("comm_ok={} qualities={:?}", p.comm_ok, qualities(&p)),
+            Ok(Some(p)) => {
+                last = format!(
+                    "{}: comm_ok={} {:?}",
+                    p.device.id,
+                    p.comm_ok,
+                    p.samples
+                        .iter()
+                        .map(|s| (s.point.name, s.quality, s.value.clone()))
+                        .collect::<Vec<_>>()
+                )
+            }
             Ok(None) => panic!("poller stopped while waiting for {what}"),
             Err(_) => {}
         }

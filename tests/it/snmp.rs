@@ -20,9 +20,8 @@ use dc_gateway::sources::snmp::{
 };
 use tokio::sync::mpsc;
 
+use crate::modbus::poll_where;
 use crate::peers::{Snmpd, Snmpsim, snmptrap};
-
-const DEADLINE: Duration = Duration::from_secs(20);
 
 // --- Recordings (snmprec: OID|type|value; 2 INTEGER, 4 OCTET STRING, 6 OID,
 // --- 66 Gauge32, 67 TimeTicks), values hand-written from the MIB text. ---------------
@@ -269,35 +268,6 @@ fn assert_val(poll: &Poll, point: &str, want: Value) {
     );
 }
 
-/// The next poll satisfying `pred`, or a panic naming `what` and the last poll seen.
-async fn poll_where(
-    rx: &mut mpsc::Receiver<Poll>,
-    what: &str,
-    pred: impl Fn(&Poll) -> bool,
-) -> Poll {
-    let start = Instant::now();
-    let mut last = String::from("no poll at all");
-    while start.elapsed() < DEADLINE {
-        match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
-            Ok(Some(p)) if pred(&p) => return p,
-            Ok(Some(p)) => {
-                last = format!(
-                    "{}: comm_ok={} {:?}",
-                    p.device.id,
-                    p.comm_ok,
-                    p.samples
-                        .iter()
-                        .map(|s| (s.point.name, s.quality, s.value.clone()))
-                        .collect::<Vec<_>>()
-                )
-            }
-            Ok(None) => panic!("poller stopped while waiting for {what}"),
-            Err(_) => {}
-        }
-    }
-    panic!("no poll with {what} within {DEADLINE:?}; last: {last}");
-}
-
 /// One poll of `a` from a freshly spawned poller.
 async fn poll_once(a: SnmpAgent, what: &str, pred: impl Fn(&Poll) -> bool) -> Poll {
     let (tx, mut rx) = mpsc::channel(16);
@@ -309,6 +279,31 @@ async fn poll_once(a: SnmpAgent, what: &str, pred: impl Fn(&Poll) -> bool) -> Po
 
 fn comm_ok(p: &Poll) -> bool {
     p.comm_ok
+}
+
+/// The first answered poll of a v2c agent `id` reading the recording `community` of
+/// `sim` through `prof`.
+async fn read_recording(
+    sim: &Snmpsim,
+    id: &str,
+    community: &str,
+    prof: Arc<SnmpProfile>,
+    what: &str,
+) -> Poll {
+    poll_once(
+        agent(id, &sim.addr(), v2c(community), prof, 500),
+        what,
+        comm_ok,
+    )
+    .await
+}
+
+/// The next poll on `rx` within `within`; panics naming `what` when none comes.
+async fn next_poll(rx: &mut mpsc::Receiver<Poll>, within: Duration, what: &str) -> Poll {
+    tokio::time::timeout(within, rx.recv())
+        .await
+        .expect(what)
+        .unwrap()
 }
 
 fn counter(
@@ -597,18 +592,7 @@ async fn ups_mib_recordings_on_mains_on_battery_and_with_alarms() {
     );
     let ups = profile("ups-mib.toml");
 
-    let p = poll_once(
-        agent(
-            "it-ups-mains",
-            &sim.addr(),
-            v2c("ups-mains"),
-            ups.clone(),
-            500,
-        ),
-        "mains",
-        comm_ok,
-    )
-    .await;
+    let p = read_recording(&sim, "it-ups-mains", "ups-mains", ups.clone(), "mains").await;
     assert_val(&p, "output_source", Value::Enum("normal"));
     assert_val(&p, "on_battery", Value::Bool(false));
     assert_val(&p, "on_bypass", Value::Bool(false));
@@ -641,16 +625,12 @@ async fn ups_mib_recordings_on_mains_on_battery_and_with_alarms() {
         p.samples
     );
 
-    let p = poll_once(
-        agent(
-            "it-ups-battery",
-            &sim.addr(),
-            v2c("ups-battery"),
-            ups.clone(),
-            500,
-        ),
+    let p = read_recording(
+        &sim,
+        "it-ups-battery",
+        "ups-battery",
+        ups.clone(),
         "battery",
-        comm_ok,
     )
     .await;
     assert_val(&p, "output_source", Value::Enum("on_battery"));
@@ -669,18 +649,7 @@ async fn ups_mib_recordings_on_mains_on_battery_and_with_alarms() {
         );
     }
 
-    let p = poll_once(
-        agent(
-            "it-ups-alarms",
-            &sim.addr(),
-            v2c("ups-alarms"),
-            ups.clone(),
-            500,
-        ),
-        "alarms",
-        comm_ok,
-    )
-    .await;
+    let p = read_recording(&sim, "it-ups-alarms", "ups-alarms", ups.clone(), "alarms").await;
     assert_val(&p, "output_source", Value::Enum("on_bypass"));
     assert_val(&p, "on_bypass", Value::Bool(true));
     assert_val(&p, "on_battery", Value::Bool(false));
@@ -723,18 +692,7 @@ async fn apc_powernet_recordings_on_mains_and_on_battery() {
         None,
     );
     let apc = profile("apc-powernet.toml");
-    let p = poll_once(
-        agent(
-            "it-apc-mains",
-            &sim.addr(),
-            v2c("apc-mains"),
-            apc.clone(),
-            500,
-        ),
-        "apc mains",
-        comm_ok,
-    )
-    .await;
+    let p = read_recording(&sim, "it-apc-mains", "apc-mains", apc.clone(), "apc mains").await;
     assert_val(&p, "output_source", Value::Enum("normal"));
     assert_val(&p, "on_battery", Value::Bool(false));
     assert_val(&p, "battery_status", Value::Enum("normal"));
@@ -754,16 +712,12 @@ async fn apc_powernet_recordings_on_mains_and_on_battery() {
         p.samples
     );
 
-    let p = poll_once(
-        agent(
-            "it-apc-battery",
-            &sim.addr(),
-            v2c("apc-battery"),
-            apc.clone(),
-            500,
-        ),
+    let p = read_recording(
+        &sim,
+        "it-apc-battery",
+        "apc-battery",
+        apc.clone(),
         "apc battery",
-        comm_ok,
     )
     .await;
     assert_val(&p, "output_source", Value::Enum("on_battery"));
@@ -778,44 +732,32 @@ async fn apc_powernet_recordings_on_mains_and_on_battery() {
 async fn netbotz_climate_door_and_leak_and_a_number_sent_as_a_string() {
     let rec = netbotz_recording();
     let sim = Snmpsim::start(&[("netbotz", rec.as_str())], None);
-    let p = poll_once(
-        agent(
-            "it-nb-climate",
-            &sim.addr(),
-            v2c("netbotz"),
-            profile("netbotz-climate.toml"),
-            500,
-        ),
+    let p = read_recording(
+        &sim,
+        "it-nb-climate",
+        "netbotz",
+        profile("netbotz-climate.toml"),
         "climate",
-        comm_ok,
     )
     .await;
     assert_num(&p, "temperature_c", 23.5);
     assert_num(&p, "humidity_pct", 45.6);
     assert_num(&p, "dew_point_c", 10.9);
-    let p = poll_once(
-        agent(
-            "it-nb-door",
-            &sim.addr(),
-            v2c("netbotz"),
-            profile("netbotz-door.toml"),
-            500,
-        ),
+    let p = read_recording(
+        &sim,
+        "it-nb-door",
+        "netbotz",
+        profile("netbotz-door.toml"),
         "door",
-        comm_ok,
     )
     .await;
     assert_val(&p, "door_open", Value::Bool(true));
-    let p = poll_once(
-        agent(
-            "it-nb-leak",
-            &sim.addr(),
-            v2c("netbotz"),
-            profile("netbotz-leak.toml"),
-            500,
-        ),
+    let p = read_recording(
+        &sim,
+        "it-nb-leak",
+        "netbotz",
+        profile("netbotz-leak.toml"),
         "leak",
-        comm_ok,
     )
     .await;
     assert_val(&p, "leak_detected", Value::Bool(true));
@@ -823,12 +765,7 @@ async fn netbotz_climate_door_and_leak_and_a_number_sent_as_a_string() {
     // tempSensorValueStr: the reading as an OCTET STRING.
     let text = "id = \"nb-str\"\nkind = \"climate\"\nprotocol = \"snmp\"\n[[points]]\npoint = \"temperature_c\"\nwalk = \"1.3.6.1.4.1.5528.100.4.1.1.1.7\"\nsource = \"NETBOTZV2-MIB tempSensorValueStr (column 1.3.6.1.4.1.5528.100.4.1.1.1.7), DisplayString, degrees Celsius\"\n";
     let prof = Arc::new(snmp::parse_profile(text, "nb-str.toml").unwrap());
-    let p = poll_once(
-        agent("it-nb-str", &sim.addr(), v2c("netbotz"), prof, 500),
-        "string temperature",
-        comm_ok,
-    )
-    .await;
+    let p = read_recording(&sim, "it-nb-str", "netbotz", prof, "string temperature").await;
     assert_num(&p, "temperature_c", 23.5);
 }
 
@@ -923,10 +860,7 @@ async fn on_battery_trap_gives_a_poll_within_1s_then_a_confirming_poll() {
         "i",
         "95",
     ]));
-    let p = tokio::time::timeout(Duration::from_secs(2), rx.recv())
-        .await
-        .expect("a poll from the trap")
-        .unwrap();
+    let p = next_poll(&mut rx, Duration::from_secs(2), "a poll from the trap").await;
     let latency = start.elapsed();
     assert!(
         latency < Duration::from_secs(1),
@@ -942,10 +876,7 @@ async fn on_battery_trap_gives_a_poll_within_1s_then_a_confirming_poll() {
     );
 
     // The confirming poll of the agent comes long before its 60 s period.
-    let confirm = tokio::time::timeout(Duration::from_secs(5), prx.recv())
-        .await
-        .expect("a confirming poll")
-        .unwrap();
+    let confirm = next_poll(&mut prx, Duration::from_secs(5), "a confirming poll").await;
     assert!(confirm.comm_ok);
     assert_val(&confirm, "on_battery", Value::Bool(true));
     assert_num(&confirm, "battery_charge_pct", 64.0);
@@ -974,10 +905,7 @@ async fn alarm_entry_v1_apc_and_v3_traps_are_mapped() {
         "o",
         "1.3.6.1.2.1.33.1.6.3.9",
     ]));
-    let p = tokio::time::timeout(Duration::from_secs(3), rx.recv())
-        .await
-        .expect("alarm added")
-        .unwrap();
+    let p = next_poll(&mut rx, Duration::from_secs(3), "alarm added").await;
     assert_val(&p, "on_bypass", Value::Bool(true));
     assert_val(&p, "output_source", Value::Enum("on_bypass"));
     // ... and removed.
@@ -992,10 +920,7 @@ async fn alarm_entry_v1_apc_and_v3_traps_are_mapped() {
         "o",
         "1.3.6.1.2.1.33.1.6.3.9",
     ]));
-    let p = tokio::time::timeout(Duration::from_secs(3), rx.recv())
-        .await
-        .expect("alarm removed")
-        .unwrap();
+    let p = next_poll(&mut rx, Duration::from_secs(3), "alarm removed").await;
     assert_val(&p, "on_bypass", Value::Bool(false));
 
     // SNMPv1: RFC 1628 upsTrapOnBattery as enterprise upsTraps, specific 1.
@@ -1010,10 +935,7 @@ async fn alarm_entry_v1_apc_and_v3_traps_are_mapped() {
         "1",
         "",
     ]));
-    let p = tokio::time::timeout(Duration::from_secs(3), rx.recv())
-        .await
-        .expect("v1 trap")
-        .unwrap();
+    let p = next_poll(&mut rx, Duration::from_secs(3), "v1 trap").await;
     assert_val(&p, "on_battery", Value::Bool(true));
 
     // SNMPv3 authPriv trap from the configured engine ID.
@@ -1037,10 +959,7 @@ async fn alarm_entry_v1_apc_and_v3_traps_are_mapped() {
         "",
         "1.3.6.1.2.1.33.2.1",
     ]));
-    let p = tokio::time::timeout(Duration::from_secs(3), rx.recv())
-        .await
-        .expect("v3 trap")
-        .unwrap();
+    let p = next_poll(&mut rx, Duration::from_secs(3), "v3 trap").await;
     assert_val(&p, "on_battery", Value::Bool(true));
 
     // APC PowerNet-MIB upsOnBattery (ENTERPRISE apc, specific 5), v1.
@@ -1065,10 +984,7 @@ async fn alarm_entry_v1_apc_and_v3_traps_are_mapped() {
         "s",
         "UPS: On battery power in response to an input power problem.",
     ]));
-    let p = tokio::time::timeout(Duration::from_secs(3), rx2.recv())
-        .await
-        .expect("apc v1 trap")
-        .unwrap();
+    let p = next_poll(&mut rx2, Duration::from_secs(3), "apc v1 trap").await;
     assert_eq!(&*p.device.id, "it-trap-apc");
     assert_val(&p, "on_battery", Value::Bool(true));
     // ... and powerRestored as a v2c trap (RFC 3584 form apc.0.9).
@@ -1080,10 +996,7 @@ async fn alarm_entry_v1_apc_and_v3_traps_are_mapped() {
         "",
         "1.3.6.1.4.1.318.0.9",
     ]));
-    let p = tokio::time::timeout(Duration::from_secs(3), rx2.recv())
-        .await
-        .expect("apc v2c trap")
-        .unwrap();
+    let p = next_poll(&mut rx2, Duration::from_secs(3), "apc v2c trap").await;
     assert_val(&p, "on_battery", Value::Bool(false));
 }
 
@@ -1206,10 +1119,12 @@ async fn traps_with_wrong_credentials_engine_or_source_are_rejected_and_counted(
         "",
         on_battery,
     ]));
-    let p = tokio::time::timeout(Duration::from_secs(3), rx.recv())
-        .await
-        .expect("a good trap after rejected ones")
-        .unwrap();
+    let p = next_poll(
+        &mut rx,
+        Duration::from_secs(3),
+        "a good trap after rejected ones",
+    )
+    .await;
     assert_val(&p, "on_battery", Value::Bool(true));
 }
 

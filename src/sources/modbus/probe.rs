@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::profile::Table;
 use crate::model::{Quality, Value};
+use crate::sources::probe_table::{ProbeTable, value_cell};
 
 /// One point as a probe saw it.
 #[derive(Debug, Clone)]
@@ -62,39 +63,26 @@ impl fmt::Display for ProbeReport {
                 t.read_function()
             )?;
         }
-        let w = self
-            .points
-            .iter()
-            .map(|p| p.point.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        writeln!(
+        let table = ProbeTable::new(self.points.iter().map(|p| p.point));
+        table.header(
             f,
-            "  {:w$}  {:8}  {:>6}  {:16}  {:>14}  quality",
-            "point", "table", "addr", "raw", "value"
+            format_args!("{:8}  {:>6}  {:16}", "table", "addr", "raw"),
         )?;
         for p in &self.points {
             let raw: Vec<String> = p.raw.iter().map(|r| format!("{r:#06x}")).collect();
-            let value = match &p.value {
-                Some(v) if p.unit.is_empty() => v.to_string(),
-                Some(v) => format!("{v} {}", p.unit),
-                None => "-".to_string(),
-            };
-            write!(
+            table.row(
                 f,
-                "  {:w$}  {:8}  {:>6}  {:16}  {:>14}  {}",
                 p.point,
-                p.table.as_str(),
-                format!("{:#06x}", p.address),
-                raw.join(" "),
-                value,
-                p.quality.as_str()
+                format_args!(
+                    "{:8}  {:>6}  {:16}",
+                    p.table.as_str(),
+                    format!("{:#06x}", p.address),
+                    raw.join(" ")
+                ),
+                &value_cell(p.value.as_ref(), p.unit),
+                p.quality,
+                p.error.as_deref(),
             )?;
-            if let Some(e) = &p.error {
-                write!(f, " ({e})")?;
-            }
-            writeln!(f)?;
         }
         Ok(())
     }
@@ -133,54 +121,5 @@ mod tests {
             s.contains("0x0131") && s.contains("30.5 °C") && s.contains("good"),
             "{s}"
         );
-    }
-
-    #[test]
-    fn zz_dump() {
-        let r = ProbeReport {
-            device: "t1".into(),
-            line: "bus1 /dev/ttyUSB0".into(),
-            unit_id: 7,
-            profile: "p".into(),
-            requests: vec![(Table::Input, 1, 2), (Table::Coil, 0, 3)],
-            points: vec![
-                ProbePoint {
-                    point: "temperature_c",
-                    unit: "°C",
-                    table: Table::Input,
-                    address: 1,
-                    raw: vec![0x0131],
-                    value: Some(Value::Number(30.5)),
-                    quality: Quality::Good,
-                    error: None,
-                },
-                ProbePoint {
-                    point: "on",
-                    unit: "",
-                    table: Table::Coil,
-                    address: 2,
-                    raw: vec![],
-                    value: None,
-                    quality: Quality::Timeout,
-                    error: Some("no answer".into()),
-                },
-                ProbePoint {
-                    point: "mode",
-                    unit: "",
-                    table: Table::Holding,
-                    address: 300,
-                    raw: vec![1, 2, 3, 4, 5],
-                    value: Some(Value::Enum("auto")),
-                    quality: Quality::OutOfRange,
-                    error: None,
-                },
-            ],
-        };
-        std::fs::write("/tmp/modbus_probe_out.txt", r.to_string()).unwrap();
-        let r2 = ProbeReport {
-            points: vec![],
-            ..r
-        };
-        std::fs::write("/tmp/modbus_probe_out2.txt", r2.to_string()).unwrap();
     }
 }

@@ -72,7 +72,8 @@ use super::plan::{self, Plan, PlanOptions};
 pub use crate::config::span::ProfileError;
 use crate::config::span::{self, ProfileErrors};
 use crate::model::Kind;
-use crate::points::{self, PointId, PointType};
+use crate::points::{PointId, PointType};
+use crate::sources::profile_checks as checks;
 
 /// The profiles shipped in the binary: `(file name, TOML text)`.
 pub fn shipped() -> Vec<(&'static str, &'static str)> {
@@ -394,6 +395,10 @@ struct RawEnumBit {
     value: Spanned<String>,
 }
 
+/// What a point's `source` names.
+const SOURCE_HINT: &str =
+    "name the vendor document, page and table where this register is documented";
+
 struct Validator<'a> {
     errors: ProfileErrors<'a>,
 }
@@ -474,18 +479,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        let kind = Kind::parse(raw.kind.get_ref());
-        if kind.is_none() {
-            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            self.err(
-                raw.kind.span(),
-                format!(
-                    "unknown kind {:?}: expected one of {}",
-                    raw.kind.get_ref(),
-                    names.join(", ")
-                ),
-            );
-        }
+        let kind = checks::kind(&mut self.errors, &raw.kind);
         let byte_order = self.byte_order(&raw.byte_order, ByteOrder::Big);
         let word_order = self.word_order(&raw.word_order, WordOrder::Big);
         let defaults = PlanOptions::default();
@@ -508,22 +502,11 @@ impl Validator<'_> {
         let mut points: Vec<PointMap> = Vec::with_capacity(raw.points.len());
         for rp in &raw.points {
             if let Some(p) = self.point(kind, rp, byte_order, word_order) {
-                if points.iter().any(|q| std::ptr::eq(q.point, p.point)) {
-                    self.err(
-                        rp.get_ref().point.span(),
-                        format!("point `{}` is mapped twice", p.point.name),
-                    );
-                    continue;
-                }
-                points.push(p);
+                let at = rp.get_ref().point.span();
+                checks::push_once(&mut self.errors, &mut points, p, |p| p.point, at);
             }
         }
-        if raw.points.is_empty() {
-            self.err(
-                raw.id.span(),
-                "the profile maps no points: add [[points]] tables",
-            );
-        }
+        checks::some_points(&mut self.errors, raw.points.len(), raw.id.span());
         Some(Profile {
             id,
             kind,
@@ -544,13 +527,7 @@ impl Validator<'_> {
         let rp = sp.get_ref();
         let before = self.errors.len();
         let name = rp.point.get_ref();
-        let def = points::lookup(kind, name);
-        if def.is_none() {
-            self.err(
-                rp.point.span(),
-                format!("unknown point `{name}` for kind `{kind}`"),
-            );
-        }
+        let def = checks::point(&mut self.errors, kind, &rp.point);
         let table = Table::parse(rp.table.get_ref());
         if table.is_none() {
             self.err(
@@ -615,17 +592,13 @@ impl Validator<'_> {
                 None
             }
         };
-        let source = match &rp.source {
-            Some(s) if !s.get_ref().trim().is_empty() => s.get_ref().trim().to_string(),
-            Some(s) => {
-                self.err(s.span(), format!("point `{name}`: `source` is empty: name the vendor document, page and table where this register is documented"));
-                String::new()
-            }
-            None => {
-                self.err(sp.span(), format!("point `{name}`: missing `source`: name the vendor document, page and table where this register is documented"));
-                String::new()
-            }
-        };
+        let source = checks::source(
+            &mut self.errors,
+            &rp.source,
+            sp.span(),
+            &format!("point `{name}`"),
+            SOURCE_HINT,
+        );
         let p_byte = self.byte_order(&rp.byte_order, byte_order);
         let p_word = self.word_order(&rp.word_order, word_order);
 
@@ -678,26 +651,9 @@ impl Validator<'_> {
                 }
             }
         };
-        let scale = rp.scale.as_ref().map(|s| *s.get_ref()).unwrap_or(1.0);
-        if let Some(s) = &rp.scale
-            && (!s.get_ref().is_finite() || *s.get_ref() == 0.0)
-        {
-            self.err(
-                s.span(),
-                format!("point `{name}`: scale must be a finite, non-zero number"),
-            );
-        }
+        let scale = checks::scale(&mut self.errors, name, &rp.scale);
         let offset = rp.offset.unwrap_or(0.0);
-        let min = rp.min.as_ref().map(|m| *m.get_ref());
-        let max = rp.max.as_ref().map(|m| *m.get_ref());
-        if let (Some(lo), Some(hi), Some(m)) = (min, max, &rp.min)
-            && lo > hi
-        {
-            self.err(
-                m.span(),
-                format!("point `{name}`: min {lo} is above max {hi}"),
-            );
-        }
+        let (min, max) = checks::range(&mut self.errors, name, &rp.min, &rp.max);
 
         // Point type against register type.
         let mut enum_map = Vec::new();
@@ -725,33 +681,12 @@ impl Validator<'_> {
             if let Some(em) = &rp.enum_map {
                 match def.ty {
                     PointType::Enum(names) => {
-                        for (key, val) in em.get_ref() {
-                            let code = parse_int(key);
-                            if code.is_none() {
-                                self.err(
-                                    em.span(),
-                                    format!("point `{name}`: enum key {key:?} is not an integer"),
-                                );
-                            }
-                            let canon = names.iter().find(|n| **n == val.get_ref().as_str());
-                            if canon.is_none() {
-                                self.err(val.span(), format!("point `{name}`: {:?} is not a value of this enumeration; use one of {}", val.get_ref(), names.join(", ")));
-                            }
-                            if let (Some(c), Some(n)) = (code, canon) {
-                                enum_map.push((c, *n));
-                            }
-                        }
-                        enum_map.sort_by_key(|(c, _)| *c);
+                        enum_map = checks::enum_table(&mut self.errors, name, em, names, parse_int);
+                        // Keys may be hexadecimal: "1" and "0x1" name the same raw value.
                         if let Some(w) = enum_map.windows(2).find(|w| w[0].0 == w[1].0) {
                             self.err(
                                 em.span(),
                                 format!("point `{name}`: raw value {} is mapped twice", w[0].0),
-                            );
-                        }
-                        if em.get_ref().is_empty() {
-                            self.err(
-                                em.span(),
-                                format!("point `{name}`: the enum table is empty"),
                             );
                         }
                     }

@@ -44,6 +44,7 @@ use super::profile::{Access, SnmpProfile};
 use super::state;
 use crate::metrics;
 use crate::model::{Device, Poll, Quality, Sample, Timestamp, Value};
+use crate::sources::probe_table::{ProbeTable, column_width, value_cell};
 
 /// Most varbinds in one GET request.
 pub const MAX_OIDS_PER_REQUEST: usize = 32;
@@ -726,49 +727,23 @@ impl fmt::Display for ProbeReport {
             "device {} at {} snmp {} (profile {}), {} requests",
             self.device, self.addr, self.version, self.profile, self.requests
         )?;
-        let w = self
-            .points
-            .iter()
-            .map(|p| p.point.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        let wo = self
-            .points
-            .iter()
-            .map(|p| p.oid.len())
-            .max()
-            .unwrap_or(3)
-            .max(3);
-        writeln!(
-            f,
-            "  {:w$}  {:wo$}  {:24}  {:>14}  quality",
-            "point", "oid", "raw", "value"
-        )?;
+        let table = ProbeTable::new(self.points.iter().map(|p| p.point));
+        let wo = column_width("oid", self.points.iter().map(|p| p.oid.len()));
+        table.header(f, format_args!("{:wo$}  {:24}", "oid", "raw"))?;
         for p in &self.points {
-            let value = match &p.value {
-                Some(v) if p.unit.is_empty() => v.to_string(),
-                Some(v) => format!("{v} {}", p.unit),
-                None => "-".to_string(),
-            };
             let raw = if p.raw.is_empty() {
                 "-".to_string()
             } else {
                 p.raw.join(", ")
             };
-            write!(
+            table.row(
                 f,
-                "  {:w$}  {:wo$}  {:24}  {:>14}  {}",
                 p.point,
-                p.oid,
-                raw,
-                value,
-                p.quality.as_str()
+                format_args!("{:wo$}  {:24}", p.oid, raw),
+                &value_cell(p.value.as_ref(), p.unit),
+                p.quality,
+                p.note.as_deref(),
             )?;
-            if let Some(n) = &p.note {
-                write!(f, " ({n})")?;
-            }
-            writeln!(f)?;
         }
         Ok(())
     }
@@ -908,51 +883,5 @@ mod tests {
             s.contains("INTEGER 42") && s.contains("2520 s") && s.contains("good"),
             "{s}"
         );
-    }
-
-    #[test]
-    fn zz_dump() {
-        let r = ProbeReport {
-            device: "u1".into(),
-            addr: "127.0.0.1:161".into(),
-            version: "v3",
-            profile: "ups-mib".into(),
-            requests: 2,
-            points: vec![
-                ProbePoint {
-                    point: "runtime_remaining_s",
-                    unit: "s",
-                    oid: "1.3.6.1.2.1.33.1.2.3.0".into(),
-                    raw: vec!["INTEGER 42".into()],
-                    value: Some(Value::Number(2520.0)),
-                    quality: Quality::Good,
-                    note: None,
-                },
-                ProbePoint {
-                    point: "x",
-                    unit: "",
-                    oid: "walk 1.3".into(),
-                    raw: vec!["INTEGER 1".into(), "INTEGER 2".into()],
-                    value: Some(Value::Bool(true)),
-                    quality: Quality::Good,
-                    note: None,
-                },
-                ProbePoint {
-                    point: "y",
-                    unit: "V",
-                    oid: "1".into(),
-                    raw: vec![],
-                    value: None,
-                    quality: Quality::NoSuchObject,
-                    note: Some("noSuchObject".into()),
-                },
-            ],
-        };
-        std::fs::write("/tmp/snmp_probe_out.txt", r.to_string()).unwrap();
-        let r2 = ProbeReport {
-            points: vec![],
-            ..r
-        };
-        std::fs::write("/tmp/snmp_probe_out2.txt", r2.to_string()).unwrap();
     }
 }

@@ -90,6 +90,7 @@ pub use crate::config::span::ProfileError;
 use crate::config::span::{self, ProfileErrors};
 use crate::model::{Kind, Value};
 use crate::points::{self, PointId, PointType};
+use crate::sources::profile_checks as checks;
 
 /// The SNMP profiles shipped in the binary: `(file name, TOML text)`.
 pub fn shipped_profiles() -> Vec<(&'static str, &'static str)> {
@@ -452,23 +453,8 @@ impl Validator<'_> {
     }
 
     fn source(&mut self, s: &Option<Spanned<String>>, span: Range<usize>, what: &str) -> String {
-        match s {
-            Some(s) if !s.get_ref().trim().is_empty() => s.get_ref().trim().to_string(),
-            Some(s) => {
-                self.err(
-                    s.span(),
-                    format!("{what}: `source` is empty: name the MIB, the object and its OID"),
-                );
-                String::new()
-            }
-            None => {
-                self.err(
-                    span,
-                    format!("{what}: missing `source`: name the MIB, the object and its OID"),
-                );
-                String::new()
-            }
-        }
+        let hint = "name the MIB, the object and its OID";
+        checks::source(&mut self.errors, s, span, what, hint)
     }
 
     fn profile(&mut self, raw: RawProfile) -> Option<SnmpProfile> {
@@ -485,38 +471,15 @@ impl Validator<'_> {
         if id.is_empty() {
             self.err(raw.id.span(), "profile id is empty");
         }
-        let kind = Kind::parse(raw.kind.get_ref());
-        if kind.is_none() {
-            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            self.err(
-                raw.kind.span(),
-                format!(
-                    "unknown kind {:?}: expected one of {}",
-                    raw.kind.get_ref(),
-                    names.join(", ")
-                ),
-            );
-        }
-        let kind = kind?;
+        let kind = checks::kind(&mut self.errors, &raw.kind)?;
         let mut points: Vec<OidPoint> = Vec::new();
         for sp in &raw.points {
             if let Some(p) = self.point(kind, sp) {
-                if points.iter().any(|q| std::ptr::eq(q.point, p.point)) {
-                    self.err(
-                        sp.get_ref().point.span(),
-                        format!("point `{}` is mapped twice", p.point.name),
-                    );
-                    continue;
-                }
-                points.push(p);
+                let at = sp.get_ref().point.span();
+                checks::push_once(&mut self.errors, &mut points, p, |p| p.point, at);
             }
         }
-        if raw.points.is_empty() {
-            self.err(
-                raw.id.span(),
-                "the profile maps no points: add [[points]] tables",
-            );
-        }
+        checks::some_points(&mut self.errors, raw.points.len(), raw.id.span());
         let mut traps = Vec::new();
         for st in &raw.traps {
             if let Some(t) = self.trap(kind, st) {
@@ -537,13 +500,7 @@ impl Validator<'_> {
         let before = self.errors.len();
         let rp = sp.get_ref();
         let name = rp.point.get_ref().as_str();
-        let def = points::lookup(kind, name);
-        if def.is_none() {
-            self.err(
-                rp.point.span(),
-                format!("unknown point `{name}` for kind `{}`", kind.as_str()),
-            );
-        }
+        let def = checks::point(&mut self.errors, kind, &rp.point);
         let source = self.source(&rp.source, sp.span(), &format!("point `{name}`"));
 
         let access = match (&rp.oid, &rp.walk) {
@@ -621,25 +578,8 @@ impl Validator<'_> {
             );
         }
 
-        let scale = rp.scale.as_ref().map(|s| *s.get_ref()).unwrap_or(1.0);
-        if let Some(s) = &rp.scale
-            && (!s.get_ref().is_finite() || *s.get_ref() == 0.0)
-        {
-            self.err(
-                s.span(),
-                format!("point `{name}`: scale must be a finite, non-zero number"),
-            );
-        }
-        let min = rp.min.as_ref().map(|m| *m.get_ref());
-        let max = rp.max.as_ref().map(|m| *m.get_ref());
-        if let (Some(lo), Some(hi), Some(m)) = (min, max, &rp.min)
-            && lo > hi
-        {
-            self.err(
-                m.span(),
-                format!("point `{name}`: min {lo} is above max {hi}"),
-            );
-        }
+        let scale = checks::scale(&mut self.errors, name, &rp.scale);
+        let (min, max) = checks::range(&mut self.errors, name, &rp.min, &rp.max);
         let rate = rp.rate.as_ref().map(|r| *r.get_ref()).unwrap_or(false);
         if let Some(r) = &rp.rate
             && *r.get_ref()
@@ -738,23 +678,9 @@ impl Validator<'_> {
                     match &rp.enum_map {
                         None => self.err(sp.span(), format!("point `{name}` is an enumeration: add an `enum` table mapping raw values to {}", names.join(", "))),
                         Some(em) => {
-                            for (key, val) in em.get_ref() {
-                                let code = key.trim().parse::<i64>().ok();
-                                if code.is_none() {
-                                    self.err(em.span(), format!("point `{name}`: enum key {key:?} is not an integer"));
-                                }
-                                let canon = names.iter().find(|n| **n == val.get_ref().as_str());
-                                if canon.is_none() {
-                                    self.err(val.span(), format!("point `{name}`: {:?} is not a value of this enumeration; use one of {}", val.get_ref(), names.join(", ")));
-                                }
-                                if let (Some(c), Some(n)) = (code, canon) {
-                                    enum_map.push((c, *n));
-                                }
-                            }
-                            enum_map.sort_by_key(|(c, _)| *c);
-                            if em.get_ref().is_empty() {
-                                self.err(em.span(), format!("point `{name}`: the enum table is empty"));
-                            }
+                            enum_map = checks::enum_table(&mut self.errors, name, em, names, |k| {
+                                k.trim().parse::<i64>().ok()
+                            });
                         }
                     }
                 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use super::process::{PeerProcess, StartFailure, start_with_retry};
+use super::process::{PeerProcess, Restartable, StartFailure, start_with_retry};
 use super::{
     HttpResponse, PeerError, START_TIMEOUT, free_port, http_get, http_post, peer_tempdir,
     require_bin, urlencode,
@@ -26,7 +26,8 @@ pub struct Influx1 {
     /// The RPC (backup/restore) port it also binds.
     pub bind_port: u16,
     auth: Option<(String, String)>,
-    proc: Option<PeerProcess>,
+    proc: Restartable,
+    // Last: removed after the process is gone.
     dir: tempfile::TempDir,
 }
 
@@ -40,7 +41,7 @@ impl Influx1 {
             http_port: 0,
             bind_port: 0,
             auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
-            proc: None,
+            proc: Restartable::stopped("influxd"),
             dir,
         };
         let (http_port, bind_port, proc) = start_with_retry("influxd", || {
@@ -50,7 +51,7 @@ impl Influx1 {
         });
         db.http_port = http_port;
         db.bind_port = bind_port;
-        db.proc = Some(proc);
+        db.proc.started(proc);
         if let Some((user, pass)) = db.auth.clone() {
             let q = format!(
                 "CREATE USER \"{}\" WITH PASSWORD '{}' WITH ALL PRIVILEGES",
@@ -239,38 +240,18 @@ bind-address = "127.0.0.1:{bind_port}"
 
     /// Stops it with SIGTERM, waiting for it.
     pub fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.terminate(Duration::from_secs(15));
-        }
+        self.proc.stop(Duration::from_secs(15));
     }
 
     /// Starts it again on the same ports and data dirs. Panics if a port was taken.
     pub fn start_again(&mut self) {
-        assert!(
-            self.proc.is_none(),
-            "Influx1::start_again: still running; stop() it first"
-        );
-        let bin = require_bin("influxd", INSTALL);
-        match self.spawn(&bin, self.http_port) {
-            Ok(p) => self.proc = Some(p),
-            Err(f) => panic!(
-                "influxd restart on port {} failed: {}",
-                self.http_port,
-                f.message()
-            ),
-        }
+        self.proc.assert_stopped("Influx1");
+        let start = self.spawn(&require_bin("influxd", INSTALL), self.http_port);
+        self.proc.restarted(self.http_port, start);
     }
 
     /// Its log since the last (re)start.
     pub fn log(&self) -> String {
-        self.proc.as_ref().map(|p| p.log_text()).unwrap_or_default()
-    }
-}
-
-impl Drop for Influx1 {
-    fn drop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.kill();
-        }
+        self.proc.log()
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::process::{PeerProcess, StartFailure, start_with_retry};
+use super::process::{PeerProcess, Restartable, StartFailure, start_with_retry};
 use super::{PeerError, START_TIMEOUT, free_port, peer_tempdir, repo_root, write_file};
 
 /// The register tables of one unit (slave) id. Addresses are protocol addresses.
@@ -203,7 +203,8 @@ pub struct ModbusServer {
     serial: Option<PathBuf>,
     carried_counts: ModbusCounts,
     carried_requests: Vec<ModbusRequest>,
-    proc: Option<PeerProcess>,
+    proc: Restartable,
+    // Last: removed after the process is gone.
     dir: tempfile::TempDir,
 }
 
@@ -247,7 +248,7 @@ impl ModbusServer {
             serial,
             carried_counts: ModbusCounts::default(),
             carried_requests: Vec::new(),
-            proc: None,
+            proc: Restartable::stopped("pymodbus server"),
             dir,
         };
         let (port, control_port, proc) = start_with_retry("pymodbus server", || {
@@ -261,7 +262,7 @@ impl ModbusServer {
         });
         server.port = port;
         server.control_port = control_port;
-        server.proc = Some(proc);
+        server.proc.started(proc);
         server
     }
 
@@ -505,7 +506,7 @@ impl ModbusServer {
 
     /// Freezes the server (SIGSTOP): requests get no answer until [`ModbusServer::resume`].
     pub fn pause(&mut self) {
-        if let Some(p) = self.proc.as_mut() {
+        if let Some(p) = self.proc.get_mut() {
             p.signal("STOP");
             self.paused = true;
         }
@@ -513,7 +514,7 @@ impl ModbusServer {
 
     /// Lets a paused server run again (SIGCONT).
     pub fn resume(&mut self) {
-        if let Some(p) = self.proc.as_mut() {
+        if let Some(p) = self.proc.get_mut() {
             p.signal("CONT");
         }
         self.paused = false;
@@ -522,28 +523,23 @@ impl ModbusServer {
     /// Kills the server (no answer, connections reset) until [`ModbusServer::start_again`].
     /// Its counts and current register values are kept for the next start.
     pub fn stop(&mut self) {
-        if self.proc.is_none() {
+        if self.proc.is_stopped() {
             return;
         }
         self.resume();
         self.carry_state();
-        if let Some(mut p) = self.proc.take() {
-            p.kill();
-        }
+        self.proc.kill();
     }
 
     /// Starts a stopped server on the same ports with the values it had.
     pub fn start_again(&mut self) {
-        assert!(
-            self.proc.is_none(),
-            "ModbusServer::start_again: still running; stop() it first"
-        );
+        self.proc.assert_stopped("ModbusServer");
         let py = python();
         let mut last = String::new();
         for _ in 0..20 {
             match self.spawn(&py, self.port, self.control_port) {
                 Ok(p) => {
-                    self.proc = Some(p);
+                    self.proc.started(p);
                     return;
                 }
                 // The old listener may linger for a moment after SIGKILL.
@@ -576,15 +572,7 @@ impl ModbusServer {
 
     /// The server's log (pymodbus' own messages) since its last (re)start.
     pub fn log(&self) -> String {
-        self.proc.as_ref().map(|p| p.log_text()).unwrap_or_default()
-    }
-}
-
-impl Drop for ModbusServer {
-    fn drop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.kill();
-        }
+        self.proc.log()
     }
 }
 

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::process::{PeerProcess, StartFailure, start_with_retry};
+use super::process::{PeerProcess, Restartable, StartFailure, start_with_retry};
 use super::{
     PeerError, START_TIMEOUT, chmod, free_port, peer_tempdir, require_bin, tcp_accepts, write_file,
 };
@@ -41,7 +41,7 @@ pub struct Mosquitto {
     /// The listener port (TLS when `opts.tls`).
     pub port: u16,
     opts: MosquittoOpts,
-    proc: Option<PeerProcess>,
+    proc: Restartable,
     // Last: removed after the process is gone.
     dir: tempfile::TempDir,
 }
@@ -86,7 +86,7 @@ impl Mosquitto {
         let mut broker = Mosquitto {
             port: 0,
             opts,
-            proc: None,
+            proc: Restartable::stopped("mosquitto"),
             dir,
         };
         let (port, proc) = start_with_retry("mosquitto", || {
@@ -95,7 +95,7 @@ impl Mosquitto {
             broker.spawn(&bin, port).map(|p| (port, p))
         });
         broker.port = port;
-        broker.proc = Some(proc);
+        broker.proc.started(proc);
         broker
     }
 
@@ -255,53 +255,31 @@ impl Mosquitto {
 
     /// True while the broker process runs.
     pub fn is_running(&mut self) -> bool {
-        self.proc.as_mut().is_some_and(|p| p.exited().is_none())
+        self.proc.get_mut().is_some_and(|p| p.exited().is_none())
     }
 
     /// Stops the broker with SIGTERM (it saves its persistence file), waiting for it.
     pub fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.terminate(Duration::from_secs(10));
-        }
+        self.proc.stop(Duration::from_secs(10));
     }
 
     /// Kills the broker with SIGKILL (no clean shutdown; with persistence, what was
     /// autosaved in the last second may be lost).
     pub fn kill(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.kill();
-        }
+        self.proc.kill();
     }
 
     /// Starts the broker again on the same port with the same config and persistence
     /// dir. Panics if the port was taken meanwhile.
     pub fn start_again(&mut self) {
-        assert!(
-            self.proc.is_none(),
-            "Mosquitto::start_again: broker is still running; stop() it first"
-        );
-        let bin = require_bin("mosquitto", INSTALL);
-        match self.spawn(&bin, self.port) {
-            Ok(p) => self.proc = Some(p),
-            Err(f) => panic!(
-                "mosquitto restart on port {} failed: {}",
-                self.port,
-                f.message()
-            ),
-        }
+        self.proc.assert_stopped("Mosquitto");
+        let start = self.spawn(&require_bin("mosquitto", INSTALL), self.port);
+        self.proc.restarted(self.port, start);
     }
 
     /// The broker's log since its last (re)start.
     pub fn log(&self) -> String {
-        self.proc.as_ref().map(|p| p.log_text()).unwrap_or_default()
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.kill();
-        }
+        self.proc.log()
     }
 }
 

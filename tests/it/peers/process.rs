@@ -221,3 +221,76 @@ pub(crate) fn start_with_retry<T>(
     }
     panic!("{what}: every port tried was taken; last attempt: {last}");
 }
+
+/// The process of a peer that can be stopped and started again on the same ports and
+/// data dir (a database, a broker with persistence): empty while stopped. Dropping it
+/// kills the process, so a peer struct declares it before its temp dir (fields drop in
+/// order) and the dir is removed only after the process is gone.
+pub(crate) struct Restartable {
+    /// The peer's program, for panic messages (`influxd`).
+    name: &'static str,
+    proc: Option<PeerProcess>,
+}
+
+impl Restartable {
+    /// A stopped peer named `name`.
+    pub(crate) fn stopped(name: &'static str) -> Restartable {
+        Restartable { name, proc: None }
+    }
+
+    /// Takes over a started process.
+    pub(crate) fn started(&mut self, proc: PeerProcess) {
+        self.proc = Some(proc);
+    }
+
+    /// True while no process runs.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.proc.is_none()
+    }
+
+    /// The running process, if any.
+    pub(crate) fn get_mut(&mut self) -> Option<&mut PeerProcess> {
+        self.proc.as_mut()
+    }
+
+    /// SIGTERM (the peer saves what it holds), wait up to `grace`, then SIGKILL; waits
+    /// for it either way. Nothing happens while stopped.
+    pub(crate) fn stop(&mut self, grace: Duration) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate(grace);
+        }
+    }
+
+    /// SIGKILL (no clean shutdown) and wait for it.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+    }
+
+    /// Panics, naming `owner` (the peer type), unless stopped: call before starting it
+    /// again.
+    pub(crate) fn assert_stopped(&self, owner: &str) {
+        assert!(
+            self.proc.is_none(),
+            "{owner}::start_again: still running; stop() it first"
+        );
+    }
+
+    /// Takes over the process started again on `port`; panics with the failure.
+    pub(crate) fn restarted(&mut self, port: u16, start: Result<PeerProcess, StartFailure>) {
+        match start {
+            Ok(p) => self.proc = Some(p),
+            Err(f) => panic!(
+                "{} restart on port {port} failed: {}",
+                self.name,
+                f.message()
+            ),
+        }
+    }
+
+    /// Its log since the last (re)start; empty while stopped.
+    pub(crate) fn log(&self) -> String {
+        self.proc.as_ref().map(|p| p.log_text()).unwrap_or_default()
+    }
+}

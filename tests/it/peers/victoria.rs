@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::process::{PeerProcess, StartFailure, start_with_retry};
+use super::process::{PeerProcess, Restartable, StartFailure, start_with_retry};
 use super::{
     PeerError, START_TIMEOUT, free_port, http_get, http_post, peer_tempdir, require_bin, urlencode,
 };
@@ -33,7 +33,8 @@ pub struct VictoriaMetrics {
     /// HTTP port.
     pub port: u16,
     dedup: bool,
-    proc: Option<PeerProcess>,
+    proc: Restartable,
+    // Last: removed after the process is gone.
     dir: tempfile::TempDir,
 }
 
@@ -51,7 +52,7 @@ impl VictoriaMetrics {
         let mut vm = VictoriaMetrics {
             port: 0,
             dedup,
-            proc: None,
+            proc: Restartable::stopped("victoria-metrics"),
             dir,
         };
         let (port, proc) = start_with_retry("victoria-metrics", || {
@@ -59,7 +60,7 @@ impl VictoriaMetrics {
             vm.spawn(&bin, port).map(|p| (port, p))
         });
         vm.port = port;
-        vm.proc = Some(proc);
+        vm.proc.started(proc);
         vm
     }
 
@@ -217,38 +218,18 @@ impl VictoriaMetrics {
 
     /// Stops it with SIGTERM (it flushes to disk), waiting for it.
     pub fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.terminate(Duration::from_secs(15));
-        }
+        self.proc.stop(Duration::from_secs(15));
     }
 
     /// Starts it again on the same port and data dir. Panics if the port was taken.
     pub fn start_again(&mut self) {
-        assert!(
-            self.proc.is_none(),
-            "VictoriaMetrics::start_again: still running; stop() it first"
-        );
-        let bin = require_bin("victoria-metrics", INSTALL);
-        match self.spawn(&bin, self.port) {
-            Ok(p) => self.proc = Some(p),
-            Err(f) => panic!(
-                "victoria-metrics restart on port {} failed: {}",
-                self.port,
-                f.message()
-            ),
-        }
+        self.proc.assert_stopped("VictoriaMetrics");
+        let start = self.spawn(&require_bin("victoria-metrics", INSTALL), self.port);
+        self.proc.restarted(self.port, start);
     }
 
     /// Its log since the last (re)start.
     pub fn log(&self) -> String {
-        self.proc.as_ref().map(|p| p.log_text()).unwrap_or_default()
-    }
-}
-
-impl Drop for VictoriaMetrics {
-    fn drop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.kill();
-        }
+        self.proc.log()
     }
 }
