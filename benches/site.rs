@@ -402,13 +402,14 @@ impl Bench<'_> {
         }
         let peak_rss_kb = procs::status_kb(pid, "VmHWM").unwrap_or(0);
         p.check_alive()?;
-        if c == Contender::Gateway {
-            if let Some(body) = http_get(self.gateway_web_port, "/api/v1/sinks") {
-                let _ = std::fs::write(
-                    self.out.join(format!("gateway/sinks-round{round}.json")),
-                    body,
-                );
-            }
+        // The gateway's own account of its sinks, kept beside the results.
+        if c == Contender::Gateway
+            && let Some(body) = http_get(self.gateway_web_port, "/api/v1/sinks")
+        {
+            let _ = std::fs::write(
+                self.out.join(format!("gateway/sinks-round{round}.json")),
+                body,
+            );
         }
         self.stop(c, &mut p);
 

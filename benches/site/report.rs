@@ -282,9 +282,9 @@ pub fn markdown(
         );
         let _ = writeln!(
             s,
-            "| Contender | Path | Changes | Events matched | p50 ms | p90 ms | p99 ms | max ms | p50 / p99 from change ms |"
+            "| Contender | Path | Changes | Events matched | p50 ms | p90 ms | p99 ms | max ms | p50 / p99 from change ms | CPU s: contender / rest of machine |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
         for l in latencies {
             let v = &l.from_read_ms;
             let _ = writeln!(

@@ -9,7 +9,15 @@
 //!   state (a broker that keeps refusing our password logs one error, not one per
 //!   attempt), and retried after a capped backoff (0.5 s doubling to 10 s);
 //! - the shared `connected` flag is true only between a CONNACK and the next error;
-//! - on every (re)connect the task publishes the retained `online` status; the broker
+//! - the sink has two connections ([`Role`]): the main one carries the status, the last
+//!   will and alarm events; the readings one only readings, so an alarm never queues
+//!   behind a second's worth of readings in the client or in the broker (a broker
+//!   handles one connection's messages in order). Only the main connection publishes
+//!   the status, counts failures in `sink_errors` and logs them above debug level: the
+//!   readings connection goes to the same broker with the same credentials and TLS, so
+//!   one broker problem is reported once; readings it could not send are counted in
+//!   `sink_dropped{reason="mqtt_offline_readings"}`;
+//! - on every (re)connect the main task publishes the retained `online` status; the broker
 //!   publishes the retained `offline` last will when the connection ends without a
 //!   DISCONNECT (crash, power cut, network loss);
 //! - the socket has `TCP_NODELAY`: an alarm event is one small PUBLISH written right
@@ -120,13 +128,41 @@ pub fn next_backoff(current: Duration) -> Duration {
     (current * 2).min(BACKOFF_MAX)
 }
 
+/// Which of the sink's two broker connections (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Status, last will, alarm events; client id `client_id`.
+    Main,
+    /// Readings only; client id `<client_id>-readings`, no last will.
+    Readings,
+}
+
+impl Role {
+    /// Name in log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Main => "main",
+            Role::Readings => "readings",
+        }
+    }
+
+    /// The MQTT client id of this connection.
+    pub fn client_id(self, cfg: &MqttConfig) -> String {
+        match self {
+            Role::Main => cfg.client_id.clone(),
+            Role::Readings => format!("{}-readings", cfg.client_id),
+        }
+    }
+}
+
 /// Build the client and its event loop from the sink settings.
 pub fn build(
     sink: &str,
     cfg: &MqttConfig,
     status_topic: &str,
+    role: Role,
 ) -> Result<(AsyncClient, EventLoop), Error> {
-    let mut opts = MqttOptions::new(cfg.client_id.clone(), (cfg.host.clone(), cfg.port));
+    let mut opts = MqttOptions::new(role.client_id(cfg), (cfg.host.clone(), cfg.port));
     let keep_alive = u16::try_from(cfg.keep_alive.as_secs().max(1)).unwrap_or(u16::MAX);
     opts.set_keep_alive(keep_alive);
     // Clean session: see the module docs of `sinks::mqtt` for why.
@@ -134,7 +170,9 @@ pub fn build(
     opts.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     opts.set_request_channel_capacity(REQUEST_CAPACITY);
     opts.set_max_request_batch(REQUEST_BATCH);
-    opts.set_last_will(LastWill::new(status_topic, OFFLINE, QoS::AtLeastOnce, true));
+    if role == Role::Main {
+        opts.set_last_will(LastWill::new(status_topic, OFFLINE, QoS::AtLeastOnce, true));
+    }
     match (&cfg.username, &cfg.password) {
         (Some(u), Some(p)) => {
             opts.set_credentials(u.clone(), p.clone().into_bytes());
@@ -210,7 +248,9 @@ pub async fn run(
     sink: Arc<str>,
     broker: String,
     status_topic: String,
+    role: Role,
 ) {
+    let connection = role.as_str();
     let m = metrics::get();
     let mut backoff = BACKOFF_MIN;
     // What was last logged, so a broker that keeps failing the same way logs once.
@@ -227,8 +267,11 @@ pub async fn run(
                 }
                 backoff = BACKOFF_MIN;
                 if last_logged.as_deref() != Some("connected") {
-                    tracing::info!(sink = %sink, %broker, "connected to MQTT broker");
+                    tracing::info!(sink = %sink, %broker, connection, "connected to MQTT broker");
                     last_logged = Some("connected".to_string());
+                }
+                if role == Role::Readings {
+                    continue;
                 }
                 // Publish from another task: this one must keep polling for the
                 // request to be sent at all.
@@ -245,7 +288,7 @@ pub async fn run(
             Ok(_) => {}
             Err(ConnectionError::RequestsDone) => {
                 shared.connected.store(false, Ordering::SeqCst);
-                tracing::info!(sink = %sink, %broker, "MQTT connection closed");
+                tracing::info!(sink = %sink, %broker, connection, "MQTT connection closed");
                 return;
             }
             Err(e) => {
@@ -254,27 +297,31 @@ pub async fn run(
                     return;
                 }
                 let kind = classify(&e);
-                m.sink_errors
-                    .get_or_create(&metrics::labels(&[
-                        ("sink", &sink),
-                        ("reason", kind.as_str()),
-                    ]))
-                    .inc();
+                if role == Role::Main {
+                    m.sink_errors
+                        .get_or_create(&metrics::labels(&[
+                            ("sink", &sink),
+                            ("reason", kind.as_str()),
+                        ]))
+                        .inc();
+                }
                 let text = format!("{}: {}", kind.as_str(), describe(&e));
-                if last_logged.as_deref() != Some(text.as_str()) {
+                if role == Role::Readings {
+                    tracing::debug!(sink = %sink, %broker, connection, error = %describe(&e), "MQTT readings connection failed; retrying with backoff");
+                } else if last_logged.as_deref() != Some(text.as_str()) {
                     match kind {
                         FailureKind::Auth | FailureKind::Tls => tracing::error!(
-                            sink = %sink, %broker, reason = kind.as_str(), error = %describe(&e),
+                            sink = %sink, %broker, connection, reason = kind.as_str(), error = %describe(&e),
                             "cannot connect to MQTT broker; retrying with backoff"
                         ),
                         FailureKind::Connect => tracing::warn!(
-                            sink = %sink, %broker, reason = kind.as_str(), error = %describe(&e),
+                            sink = %sink, %broker, connection, reason = kind.as_str(), error = %describe(&e),
                             "MQTT broker unreachable or connection lost; retrying with backoff"
                         ),
                     }
                     last_logged = Some(text.clone());
                 } else {
-                    tracing::debug!(sink = %sink, %broker, error = %e, "MQTT connection attempt failed again");
+                    tracing::debug!(sink = %sink, %broker, connection, error = %e, "MQTT connection attempt failed again");
                 }
                 if let Ok(mut g) = shared.last_error.lock() {
                     *g = Some(text);
