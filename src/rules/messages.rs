@@ -362,22 +362,32 @@ pub fn threshold_raised(
     level: Level,
     article: &str,
 ) -> String {
+    let word = if side == Side::Above {
+        Phrase::Above
+    } else {
+        Phrase::Below
+    };
+    let body = threshold_body(lang, dev, point, word, value, limit);
+    finish(dev, body, level_text(level, lang), article, lang)
+}
+
+/// `Nhiệt độ 28.4 °C <word> 27 °C`: the part raised and cleared texts share.
+fn threshold_body(
+    lang: Language,
+    dev: &DeviceMeta,
+    point: &'static str,
+    word: Phrase,
+    value: f64,
+    limit: f64,
+) -> String {
     let u = unit(dev.kind, point, lang);
-    let word = phrase(
-        if side == Side::Above {
-            Phrase::Above
-        } else {
-            Phrase::Below
-        },
-        lang,
-    );
-    let body = format!(
-        "{} {}{u} {word} {}{u}",
+    format!(
+        "{} {}{u} {} {}{u}",
         label(dev.kind, point, lang),
         num(value),
+        phrase(word, lang),
         num(limit)
-    );
-    finish(dev, body, level_text(level, lang), article, lang)
+    )
 }
 
 /// Text of a threshold rule cleared:
@@ -391,21 +401,12 @@ pub fn threshold_cleared(
     limit: f64,
     article: &str,
 ) -> String {
-    let u = unit(dev.kind, point, lang);
-    let word = phrase(
-        if side == Side::Above {
-            Phrase::BackBelow
-        } else {
-            Phrase::BackAbove
-        },
-        lang,
-    );
-    let body = format!(
-        "{} {}{u} {word} {}{u}",
-        label(dev.kind, point, lang),
-        num(value),
-        num(limit)
-    );
+    let word = if side == Side::Above {
+        Phrase::BackBelow
+    } else {
+        Phrase::BackAbove
+    };
+    let body = threshold_body(lang, dev, point, word, value, limit);
     finish(dev, body, phrase(Phrase::Cleared, lang), article, lang)
 }
 
