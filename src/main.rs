@@ -115,6 +115,7 @@ fn main() -> ExitCode {
             }
         },
         other => {
+            limit_malloc_arenas();
             init_tracing();
             let _ = rustls::crypto::ring::default_provider().install_default();
             let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -244,5 +245,22 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Keep the process to one glibc malloc arena. By default glibc gives each thread
+/// that allocates its own arena (up to 8 per core), and each arena keeps its own free
+/// pages: on a board with a few hundred MiB that is memory held for nothing, as our
+/// threads allocate little and rarely at the same instant. Measured on the site
+/// benchmark: peak RSS about 1 MiB lower, no CPU difference (docs/BENCHMARKS.md).
+/// `MALLOC_ARENA_MAX` in the environment still wins, for anyone who wants more.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called before any other thread exists; mallopt only sets a
+        // parameter of the allocator and reports failure by returning 0.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
     }
 }

@@ -292,6 +292,10 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
                 max_records: cfg.max_queued,
                 max_bytes: storage.max_bytes("mqtt"),
                 replay_readings: false,
+                // Readings are retained current state: a quarter second's worth goes
+                // out in one delivery (4 socket writes a second instead of one per
+                // poll: docs/BENCHMARKS.md). Alarm events do not wait.
+                ring_linger: Duration::from_millis(250),
                 live_first: false,
                 ..Default::default()
             },
@@ -321,12 +325,25 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
 
     // Sources.
     let (tx, rx) = mpsc::channel::<Poll>(1024);
+    // Every source task (Modbus line, SNMP agent) starts at its own offset within the
+    // shortest poll interval, so the site is not read in one burst (sources::stagger).
     let (tcp_lines, rtu_buses) = modbus_lines(&site);
+    let n_agents = site.devices.iter().filter_map(snmp_agent).count();
+    let n_sources = tcp_lines.len() + rtu_buses.len() + n_agents;
+    let shortest = site
+        .devices
+        .iter()
+        .map(|d| d.poll_interval)
+        .min()
+        .unwrap_or(crate::sources::STAGGER_MAX);
+    let mut offsets = (0..n_sources).map(|i| crate::sources::stagger(i, n_sources, shortest));
     for line in tcp_lines {
-        tasks.push(modbus::spawn_tcp(line, tx.clone()));
+        let at = offsets.next().unwrap_or_default();
+        tasks.push(modbus::spawn_tcp_at(line, at, tx.clone()));
     }
     for bus in rtu_buses {
-        tasks.push(modbus::spawn_rtu(bus, tx.clone()));
+        let at = offsets.next().unwrap_or_default();
+        tasks.push(modbus::spawn_rtu_at(bus, at, tx.clone()));
     }
     // SNMP: one task per agent; a trap from an agent triggers a confirming poll of it.
     let mut trap_agents = Vec::new();
@@ -336,7 +353,8 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
             Connection::Snmp(c) => c.engine_id.clone(),
             _ => None,
         };
-        let task = snmp::spawn(agent.clone(), tx.clone());
+        let at = offsets.next().unwrap_or_default();
+        let task = snmp::spawn_at(agent.clone(), at, tx.clone());
         if let Some(t) = snmp::TrapAgent::for_agent(&agent, engine_id, Some(task.trigger.clone())) {
             trap_agents.push(t);
         }

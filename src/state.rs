@@ -101,6 +101,8 @@ pub struct SinkStatus {
     pub dropped: u64,
     /// Records refused for good.
     pub dead_lettered: u64,
+    /// For how long the sink has been failing to deliver, seconds (0 while healthy).
+    pub failing_s: f64,
 }
 
 /// Everything the page and API show.

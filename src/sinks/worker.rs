@@ -60,6 +60,10 @@ pub struct QueueConfig {
     pub replay_readings: bool,
     /// Size of the readings ring when `replay_readings` is false.
     pub ring_max: usize,
+    /// How long readings in the ring may wait for more to go out with them (one
+    /// delivery carries the polls of many devices: with the sources' start times
+    /// spread over the interval, polls arrive one by one). Alarm events never wait.
+    pub ring_linger: Duration,
     /// Alternate catch-up batches with batches of new records (see module docs).
     pub live_first: bool,
     /// Waiting records above which the queue is catching up.
@@ -84,6 +88,7 @@ impl Default for QueueConfig {
             backoff_max: Duration::from_secs(30),
             replay_readings: true,
             ring_max: 10_000,
+            ring_linger: Duration::ZERO,
             live_first: true,
             replay_threshold: 10_000,
             replay_batch_max: 5_000,
@@ -157,6 +162,7 @@ impl SinkQueue {
             retried: self.stats.retried.load(Ordering::Relaxed),
             dropped: c.dropped,
             dead_lettered: c.dead_lettered,
+            failing_s: self.failing_s(now),
         }
     }
 
@@ -175,11 +181,7 @@ impl SinkQueue {
     /// being delivered.
     pub fn len(&self) -> usize {
         let c = self.disk.counters();
-        let ring = self
-            .ring
-            .as_ref()
-            .map_or(0, |r| r.lock().unwrap_or_else(|e| e.into_inner()).len());
-        (c.rows + c.pending) as usize + ring
+        (c.rows + c.pending) as usize + self.ring_len()
     }
 
     /// Whether nothing is waiting.
@@ -213,6 +215,12 @@ impl SinkQueue {
     /// The durable queue behind this one.
     pub fn disk(&self) -> &DiskQueue {
         &self.disk
+    }
+
+    fn ring_len(&self) -> usize {
+        self.ring
+            .as_ref()
+            .map_or(0, |r| r.lock().unwrap_or_else(|e| e.into_inner()).len())
     }
 
     fn take_ring(&self, n: usize) -> Vec<Record> {
@@ -304,12 +312,25 @@ async fn drain<S: Sink>(mut sink: S, q: SinkQueue, cfg: QueueConfig) {
     let mut boundary: Option<i64> = None;
     let mut live_turn = false;
     let mut next_replay = tokio::time::Instant::now();
+    // When the ring was first seen holding readings (for `ring_linger`).
+    let mut ring_since: Option<tokio::time::Instant> = None;
     loop {
         q.stats.connected.store(sink.connected(), Ordering::Relaxed);
         m.sink_queued.get_or_create(&labels).set(q.len() as i64);
         let rows = q.disk.rows();
         if rows == 0 {
             boundary = None;
+            let waiting = q.ring_len();
+            if waiting > 0 && waiting < live_cap && !cfg.ring_linger.is_zero() {
+                let now = tokio::time::Instant::now();
+                let until = *ring_since.get_or_insert(now) + cfg.ring_linger;
+                if now < until {
+                    // Woken early by more readings or by an alarm event's commit.
+                    q.disk.committed(until - now).await;
+                    continue;
+                }
+            }
+            ring_since = None;
             let batch = q.take_ring(live_cap);
             if batch.is_empty() {
                 // Wake up now and then to refresh the connected flag.

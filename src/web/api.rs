@@ -28,7 +28,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::{Error, HEALTH_MAX_AGE, REFRESH_INTERVAL};
+use super::{Error, HEALTH_MAX_AGE, REFRESH_INTERVAL, SINK_FAILING_MAX};
 use crate::metrics;
 use crate::model::{Kind, Quality, Timestamp, Value};
 use crate::state::{ActiveAlarm, DeviceState, Live, Shared, SinkStatus, Update};
@@ -303,29 +303,50 @@ pub(crate) async fn sinks(State(app): State<App>) -> Response {
 
 /// `GET /healthz`: 200 `ok` while pollers and sinks progress, else 503 with the reason.
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
-    let last = app.shared.read().last_progress;
-    let (status, text) = health(last, Timestamp::now());
+    let (status, text) = {
+        let live = app.shared.read();
+        health(live.last_progress, &live.sinks, Timestamp::now())
+    };
     (status, [(header::CACHE_CONTROL, "no-store")], text).into_response()
 }
 
-/// The health verdict for a last-progress time.
-pub(crate) fn health(last: Option<Timestamp>, now: Timestamp) -> (StatusCode, String) {
+/// The health verdict: readings arrived within [`HEALTH_MAX_AGE`] and no sink has
+/// failed to deliver for longer than [`SINK_FAILING_MAX`]. Every reason is given, one
+/// line each.
+pub(crate) fn health(
+    last: Option<Timestamp>,
+    sinks: &[SinkStatus],
+    now: Timestamp,
+) -> (StatusCode, String) {
+    let mut problems = Vec::new();
     match last {
-        None => (StatusCode::SERVICE_UNAVAILABLE, "no progress yet\n".into()),
+        None => problems.push("no progress yet".to_string()),
         Some(t) => {
             let age = now.secs_since(t);
-            if age <= HEALTH_MAX_AGE.as_secs_f64() {
-                (StatusCode::OK, "ok\n".into())
-            } else {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "no progress for {age:.0} s (limit {} s)\n",
-                        HEALTH_MAX_AGE.as_secs()
-                    ),
-                )
+            if age > HEALTH_MAX_AGE.as_secs_f64() {
+                problems.push(format!(
+                    "no progress for {age:.0} s (limit {} s)",
+                    HEALTH_MAX_AGE.as_secs()
+                ));
             }
         }
+    }
+    for s in sinks {
+        if s.failing_s > SINK_FAILING_MAX.as_secs_f64() {
+            problems.push(format!(
+                "sink {} ({}) failing to deliver for {:.0} s (limit {} s), {} records queued",
+                s.name,
+                s.kind,
+                s.failing_s,
+                SINK_FAILING_MAX.as_secs(),
+                s.queued
+            ));
+        }
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ok\n".into())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n")
     }
 }
 

@@ -33,6 +33,11 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 /// `/healthz` answers 503 when `Live::last_progress` is older than this.
 pub const HEALTH_MAX_AGE: Duration = Duration::from_secs(30);
 
+/// `/healthz` answers 503 when a sink has failed to deliver for longer than this: the
+/// same limit as the gateway's `sink_unreachable` alarm (docs/RULES.md), so a short
+/// broker restart is not reported as ill health and a real outage is.
+pub const SINK_FAILING_MAX: Duration = Duration::from_secs(300);
+
 /// A request the API refuses (HTTP 400).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {

@@ -415,6 +415,30 @@ async fn healthz_follows_last_progress() {
 }
 
 #[tokio::test]
+async fn healthz_reports_a_sink_failing_longer_than_the_alarm_limit() {
+    let shared = site();
+    // Failing, but not yet for longer than the sink_unreachable limit: healthy.
+    shared.write().sinks[0].failing_s = 299.0;
+    let (status, _, body) = get(&shared, "/healthz").await;
+    assert_eq!((status, body.trim()), (StatusCode::OK, "ok"));
+
+    shared.write().sinks[0].failing_s = 301.0;
+    let (status, _, body) = get(&shared, "/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body.trim(),
+        "sink influx (influxdb) failing to deliver for 301 s (limit 300 s), 3 records queued"
+    );
+
+    // Every reason is given, one line each.
+    shared.write().last_progress = None;
+    let (status, _, body) = get(&shared, "/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body.lines().count(), 2, "{body}");
+    assert!(body.starts_with("no progress yet\n"), "{body}");
+}
+
+#[tokio::test]
 async fn metrics_are_served_in_the_exposition_format() {
     let shared = site();
     // Make sure the family has a sample to show.

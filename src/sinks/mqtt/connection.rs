@@ -23,7 +23,12 @@
 //! - the socket has `TCP_NODELAY`: an alarm event is one small PUBLISH written right
 //!   after others, and with Nagle's algorithm it waited for the broker's delayed ACK
 //!   (40 ms on Linux) before leaving, which was most of the alarm latency measured by
-//!   the site benchmark (docs/BENCHMARKS.md).
+//!   the site benchmark (docs/BENCHMARKS.md);
+//! - the socket acknowledges at once what it receives (`TCP_QUICKACK`, re-armed after
+//!   every read, see [`QuickAck`]): a batch of alarm events is confirmed only when its
+//!   last PUBACK arrives, and a broker without `TCP_NODELAY` (Mosquitto's default)
+//!   holds each PUBACK after the first until our ACK of the previous one, which Linux
+//!   would otherwise delay up to 40 ms; the next batch of alarms waited for that.
 
 use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -170,6 +175,11 @@ pub fn build(
     opts.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     opts.set_request_channel_capacity(REQUEST_CAPACITY);
     opts.set_max_request_batch(REQUEST_BATCH);
+    opts.set_socket_connector(|host, net| async move {
+        rumqttc::default_socket_connect(host, net)
+            .await
+            .map(QuickAck)
+    });
     if role == Role::Main {
         opts.set_last_will(LastWill::new(status_topic, OFFLINE, QoS::AtLeastOnce, true));
     }
@@ -197,7 +207,8 @@ pub fn build(
                 sink: sink.to_string(),
                 reason: e.to_string(),
             })?;
-    // Alarm latency: no Nagle delay on small publishes (see the module docs).
+    // Alarm latency: no Nagle delay on small publishes, no delayed ACKs of the
+    // broker's PUBACKs (see the module docs).
     let mut net = eventloop.network_options();
     net.set_tcp_nodelay(true);
     eventloop.set_network_options(net);
@@ -373,5 +384,70 @@ mod tests {
         assert_eq!(seen[2], Duration::from_secs(2));
         assert_eq!(*seen.last().unwrap(), BACKOFF_MAX);
         assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+    }
+}
+
+/// A TCP stream that acknowledges received data at once: `TCP_QUICKACK` is set again
+/// after every read, since Linux leaves quick-ACK mode by itself. Elsewhere it is a
+/// plain stream.
+pub(crate) struct QuickAck(tokio::net::TcpStream);
+
+impl QuickAck {
+    fn rearm(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.rearm();
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

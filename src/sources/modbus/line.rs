@@ -6,7 +6,8 @@
 //!
 //! - **Requests on a line never overlap.** The task owns the link; a device's reads run
 //!   to completion (or to their timeouts) before the next device's.
-//! - **Each device keeps its own fixed-rate grid** (`start + k × poll_interval`). A
+//! - **Each device keeps its own fixed-rate grid** (`start + k × poll_interval`, where
+//!   `start` is the line's start offset, see [`crate::sources::stagger`]). A
 //!   tick that is missed because the line was busy is skipped, not fired back to back,
 //!   so readings stay equally spaced.
 //! - **Healthy devices first.** Devices due at the same instant are polled in config
@@ -44,6 +45,7 @@ pub(crate) async fn run<L: Link>(
     mut link: L,
     devices: Vec<BusDevice>,
     max_backoff: Duration,
+    offset: Duration,
     tx: mpsc::Sender<Poll>,
 ) {
     if devices.is_empty() {
@@ -64,7 +66,7 @@ pub(crate) async fn run<L: Link>(
         .map(|s| s.dev.timeout)
         .max()
         .unwrap_or(Duration::from_secs(1));
-    let start = Instant::now();
+    let start = Instant::now() + offset;
     let mut due: Vec<Instant> = vec![start; stations.len()];
     let mut ls = LinkState {
         failures: 0,

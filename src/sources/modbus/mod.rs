@@ -27,9 +27,9 @@ use std::time::Duration;
 
 pub use probe::{ProbePoint, ProbeReport};
 pub use profile::{Profile, ProfileError};
-pub use rtu::{Parity, RtuBus, SerialSettings, probe_rtu, spawn_rtu};
+pub use rtu::{Parity, RtuBus, SerialSettings, probe_rtu, spawn_rtu, spawn_rtu_at};
 pub use station::{BusDevice, MAX_BACKOFF};
-pub use tcp::{TcpDevice, TcpLine, probe, spawn, spawn_tcp};
+pub use tcp::{TcpDevice, TcpLine, probe, spawn, spawn_tcp, spawn_tcp_at};
 
 /// Errors of a one-off read ([`probe`], [`probe_rtu`]); the pollers themselves turn
 /// failures into qualities.

@@ -255,8 +255,14 @@ fn answer(frame: &[u8], read: &Read) -> Outcome {
 /// Start polling every device on a bus. The task runs until the receiver is dropped
 /// (or the handle is aborted).
 pub fn spawn_rtu(bus: RtuBus, tx: mpsc::Sender<Poll>) -> JoinHandle<()> {
+    spawn_rtu_at(bus, Duration::ZERO, tx)
+}
+
+/// Start polling every device on a bus, the first tick `offset` from now (see
+/// [`crate::sources::stagger`]).
+pub fn spawn_rtu_at(bus: RtuBus, offset: Duration, tx: mpsc::Sender<Poll>) -> JoinHandle<()> {
     let link = RtuLink::new(&bus);
-    tokio::spawn(line::run(link, bus.devices, REOPEN_MAX, tx))
+    tokio::spawn(line::run(link, bus.devices, REOPEN_MAX, offset, tx))
 }
 
 /// Read every point of `device` (on `bus`) once and report raw and decoded values

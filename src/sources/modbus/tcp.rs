@@ -85,13 +85,19 @@ pub fn spawn(dev: TcpDevice, tx: mpsc::Sender<Poll>) -> JoinHandle<()> {
     )
 }
 
-/// Start polling every device of a TCP line over one connection.
+/// Start polling every device of a TCP line over one connection, now.
 pub fn spawn_tcp(line: TcpLine, tx: mpsc::Sender<Poll>) -> JoinHandle<()> {
+    spawn_tcp_at(line, Duration::ZERO, tx)
+}
+
+/// Start polling every device of a TCP line over one connection, its first tick
+/// `offset` from now (see [`crate::sources::stagger`]).
+pub fn spawn_tcp_at(line: TcpLine, offset: Duration, tx: mpsc::Sender<Poll>) -> JoinHandle<()> {
     let link = TcpLink {
         addr: line.addr,
         ctx: None,
     };
-    tokio::spawn(line::run(link, line.devices, station::MAX_BACKOFF, tx))
+    tokio::spawn(line::run(link, line.devices, station::MAX_BACKOFF, offset, tx))
 }
 
 /// Read every point of a device once and report raw and decoded values (the

@@ -32,7 +32,7 @@ pub use config::{
 };
 pub use poller::{
     AgentTask, Error, PollTrigger, ProbePoint, ProbeReport, SnmpAgent, probe, spawn,
-    spawn_with_trigger,
+    spawn_at, spawn_with_trigger,
 };
 pub use profile::{ProfileError, SnmpProfile, parse_profile, parse_profile_all, shipped_profiles};
 pub use state::init_state_dir;

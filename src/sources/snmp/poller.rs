@@ -149,8 +149,14 @@ pub struct AgentTask {
 /// Start polling an agent. The task runs until the receiver is dropped (or the handle
 /// is aborted).
 pub fn spawn(agent: SnmpAgent, tx: mpsc::Sender<Poll>) -> AgentTask {
+    spawn_at(agent, Duration::ZERO, tx)
+}
+
+/// Start polling an agent, the first regular poll `offset` from now (see
+/// [`crate::sources::stagger`]); a trap triggers a poll at any time.
+pub fn spawn_at(agent: SnmpAgent, offset: Duration, tx: mpsc::Sender<Poll>) -> AgentTask {
     let trigger = PollTrigger::new();
-    let handle = spawn_with_trigger(agent, tx, trigger.clone());
+    let handle = tokio::spawn(run(agent, tx, trigger.clone(), offset));
     AgentTask { handle, trigger }
 }
 
@@ -161,12 +167,15 @@ pub fn spawn_with_trigger(
     tx: mpsc::Sender<Poll>,
     trigger: PollTrigger,
 ) -> JoinHandle<()> {
-    tokio::spawn(run(agent, tx, trigger))
+    tokio::spawn(run(agent, tx, trigger, Duration::ZERO))
 }
 
-async fn run(agent: SnmpAgent, tx: mpsc::Sender<Poll>, trigger: PollTrigger) {
+async fn run(agent: SnmpAgent, tx: mpsc::Sender<Poll>, trigger: PollTrigger, offset: Duration) {
     let mut poller = Poller::new(agent);
-    let mut ticks = tokio::time::interval(poller.agent.poll_interval);
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + offset,
+        poller.agent.poll_interval,
+    );
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     tracing::debug!(device = %poller.agent.meta.id, addr = %poller.agent.addr, version = poller.agent.credentials.version(), "snmp poller started");
     loop {
