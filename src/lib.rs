@@ -20,6 +20,7 @@ pub mod model;
 pub mod points;
 pub mod rules;
 pub mod runtime;
+pub mod seq;
 pub mod sim;
 pub mod sinks;
 pub mod sources;

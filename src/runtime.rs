@@ -373,14 +373,12 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     }
     drop(tx);
 
-    // Rules. Sequence numbers must grow across restarts; until the journal keeps the
-    // last one, start from the clock (ms × 1000), which does so as long as the clock
-    // does not go back and fewer than 1000 events are raised per millisecond.
-    let mut engine = Engine::new(
-        site.name.clone(),
-        site.language,
-        (Timestamp::now().millis().max(0) as u64) * 1000,
-    );
+    // Rules. Sequence numbers grow across restarts and clock steps: the state
+    // directory keeps a reservation above every seq handed out (src/seq.rs).
+    let clock_floor = (Timestamp::now().millis().max(0) as u64) * 1000;
+    let (seqs, first_seq) = crate::seq::SeqStore::open(&site.storage.state_dir, clock_floor)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut engine = Engine::new(site.name.clone(), site.language, first_seq);
     for d in &site.devices {
         engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
     }
@@ -397,6 +395,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         queues,
         intervals,
         gateway,
+        seqs,
     )));
 
     Ok(Running {
@@ -489,6 +488,7 @@ async fn hub(
     queues: Vec<SinkQueue>,
     intervals: Vec<Duration>,
     mut gateway: SelfMonitor,
+    mut seqs: crate::seq::SeqStore,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -519,7 +519,7 @@ async fn hub(
                 if let Some(i) = i {
                     let _ = shared.updates.send(Update::Device(i));
                 }
-                publish_events(events, &engine, &shared, &queues);
+                publish_events(events, &engine, &mut seqs, &shared, &queues);
             }
             _ = tick.tick() => {
                 let now = Timestamp::now();
@@ -554,7 +554,7 @@ async fn hub(
                 for i in changed {
                     let _ = shared.updates.send(Update::Device(i));
                 }
-                publish_events(events, &engine, &shared, &queues);
+                publish_events(events, &engine, &mut seqs, &shared, &queues);
             }
         }
     }
@@ -563,12 +563,15 @@ async fn hub(
 fn publish_events(
     events: Vec<crate::model::AlarmEvent>,
     engine: &Engine,
+    seqs: &mut crate::seq::SeqStore,
     shared: &Shared,
     queues: &[SinkQueue],
 ) {
     if events.is_empty() {
         return;
     }
+    // On disk before any of these events can leave (src/seq.rs).
+    seqs.cover(engine.next_seq());
     shared.write().alarms = engine.active();
     let m = crate::metrics::get();
     for ev in events {

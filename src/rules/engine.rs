@@ -583,8 +583,8 @@ fn eval_rate(
 
 impl Engine {
     /// An engine for a site. Texts are in `language`; the first event gets sequence
-    /// number `next_seq` (restore it from the journal so `seq` keeps increasing across
-    /// restarts).
+    /// number `next_seq` (the runtime takes it from [`crate::seq::SeqStore`] so `seq`
+    /// keeps increasing across restarts).
     pub fn new(site: Arc<str>, language: Language, next_seq: u64) -> Engine {
         let site_hash = fnv1a(&site);
         Engine {

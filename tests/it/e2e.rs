@@ -173,6 +173,11 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
         vm.base_url()
     );
     let sub = broker.subscribe("dcgw/e2e/#");
+    // A seq reservation far above what the clock gives (as after a restart with the
+    // clock set back): the gateway must continue above it (src/seq.rs).
+    const RESERVED: u64 = 9_000_000_000_000_000_000;
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("state/alarm_seq"), format!("{RESERVED}\n")).unwrap();
     let mut gw = Gateway::start(
         &site("e2e", free_port(), modbus.addr().port(), 500, &sinks),
         dir.path(),
@@ -259,6 +264,13 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
     assert_eq!(ev["site"], "e2e");
     assert!(ev["id"].as_str().is_some_and(|s| !s.is_empty()));
     let seq_raised = ev["seq"].as_u64().expect("seq");
+    assert!(seq_raised >= RESERVED, "seq {seq_raised} below the reservation");
+    let reserved: u64 = std::fs::read_to_string(dir.path().join("state/alarm_seq"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(reserved > seq_raised, "reservation {reserved} not above seq {seq_raised}");
     let active = sub
         .wait_for(
             |m| {
