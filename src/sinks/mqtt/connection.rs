@@ -344,49 +344,6 @@ pub async fn run(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusals_are_classified() {
-        let auth = ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword);
-        assert_eq!(classify(&auth), FailureKind::Auth);
-        assert!(describe(&auth).contains("bad user name or password"));
-        let not_auth = ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized);
-        assert_eq!(classify(&not_auth), FailureKind::Auth);
-        assert!(describe(&not_auth).contains("not authorised"));
-        let busy = ConnectionError::ConnectionRefused(ConnectReturnCode::ServiceUnavailable);
-        assert_eq!(classify(&busy), FailureKind::Connect);
-        let refused =
-            ConnectionError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert_eq!(classify(&refused), FailureKind::Connect);
-        let bad_cert = ConnectionError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-        ));
-        assert_eq!(classify(&bad_cert), FailureKind::Tls);
-        assert_eq!(
-            classify(&ConnectionError::NetworkTimeout),
-            FailureKind::Connect
-        );
-    }
-
-    #[test]
-    fn backoff_doubles_to_its_cap() {
-        let mut b = BACKOFF_MIN;
-        let mut seen = vec![b];
-        for _ in 0..8 {
-            b = next_backoff(b);
-            seen.push(b);
-        }
-        assert_eq!(seen[1], Duration::from_secs(1));
-        assert_eq!(seen[2], Duration::from_secs(2));
-        assert_eq!(*seen.last().unwrap(), BACKOFF_MAX);
-        assert!(seen.windows(2).all(|w| w[0] <= w[1]));
-    }
-}
-
 /// A TCP stream that acknowledges received data at once: `TCP_QUICKACK` is set again
 /// after every read, since Linux leaves quick-ACK mode by itself. Elsewhere it is a
 /// plain stream.
@@ -449,5 +406,48 @@ impl tokio::io::AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_classified() {
+        let auth = ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword);
+        assert_eq!(classify(&auth), FailureKind::Auth);
+        assert!(describe(&auth).contains("bad user name or password"));
+        let not_auth = ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized);
+        assert_eq!(classify(&not_auth), FailureKind::Auth);
+        assert!(describe(&not_auth).contains("not authorised"));
+        let busy = ConnectionError::ConnectionRefused(ConnectReturnCode::ServiceUnavailable);
+        assert_eq!(classify(&busy), FailureKind::Connect);
+        let refused =
+            ConnectionError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(classify(&refused), FailureKind::Connect);
+        let bad_cert = ConnectionError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert_eq!(classify(&bad_cert), FailureKind::Tls);
+        assert_eq!(
+            classify(&ConnectionError::NetworkTimeout),
+            FailureKind::Connect
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap() {
+        let mut b = BACKOFF_MIN;
+        let mut seen = vec![b];
+        for _ in 0..8 {
+            b = next_backoff(b);
+            seen.push(b);
+        }
+        assert_eq!(seen[1], Duration::from_secs(1));
+        assert_eq!(seen[2], Duration::from_secs(2));
+        assert_eq!(*seen.last().unwrap(), BACKOFF_MAX);
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]));
     }
 }
