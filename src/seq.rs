@@ -47,8 +47,12 @@ impl SeqStore {
     /// Fails only when the directory cannot be created or the file holds garbage
     /// (which is reported with its path rather than silently restarting the count).
     pub fn open(state_dir: &Path, clock_floor: u64) -> Result<(SeqStore, u64), String> {
-        fs::create_dir_all(state_dir)
-            .map_err(|e| format!("cannot create the state directory {}: {e}", state_dir.display()))?;
+        fs::create_dir_all(state_dir).map_err(|e| {
+            format!(
+                "cannot create the state directory {}: {e}",
+                state_dir.display()
+            )
+        })?;
         let path = state_dir.join(FILE);
         let on_disk = match fs::read_to_string(&path) {
             Ok(text) => text.trim().parse::<u64>().map_err(|e| {

@@ -46,8 +46,14 @@ mod tests {
         assert_eq!(stagger(1, 4, s), Duration::from_millis(250));
         assert_eq!(stagger(3, 4, s), Duration::from_millis(750));
         // A short interval spreads over itself; a long one over STAGGER_MAX.
-        assert_eq!(stagger(1, 2, Duration::from_millis(200)), Duration::from_millis(100));
-        assert_eq!(stagger(1, 2, Duration::from_secs(60)), Duration::from_millis(500));
+        assert_eq!(
+            stagger(1, 2, Duration::from_millis(200)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            stagger(1, 2, Duration::from_secs(60)),
+            Duration::from_millis(500)
+        );
         // Beyond STAGGER_SLOTS tasks, groups share an offset round-robin.
         let offsets: Vec<Duration> = (0..8).map(|i| stagger(i, 8, s)).collect();
         assert_eq!(offsets[0], offsets[4]);

@@ -264,13 +264,19 @@ fn readings_and_alarms_reach_mosquitto_and_victoria_metrics() {
     assert_eq!(ev["site"], "e2e");
     assert!(ev["id"].as_str().is_some_and(|s| !s.is_empty()));
     let seq_raised = ev["seq"].as_u64().expect("seq");
-    assert!(seq_raised >= RESERVED, "seq {seq_raised} below the reservation");
+    assert!(
+        seq_raised >= RESERVED,
+        "seq {seq_raised} below the reservation"
+    );
     let reserved: u64 = std::fs::read_to_string(dir.path().join("state/alarm_seq"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    assert!(reserved > seq_raised, "reservation {reserved} not above seq {seq_raised}");
+    assert!(
+        reserved > seq_raised,
+        "reservation {reserved} not above seq {seq_raised}"
+    );
     let active = sub
         .wait_for(
             |m| {

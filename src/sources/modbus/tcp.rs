@@ -97,7 +97,13 @@ pub fn spawn_tcp_at(line: TcpLine, offset: Duration, tx: mpsc::Sender<Poll>) -> 
         addr: line.addr,
         ctx: None,
     };
-    tokio::spawn(line::run(link, line.devices, station::MAX_BACKOFF, offset, tx))
+    tokio::spawn(line::run(
+        link,
+        line.devices,
+        station::MAX_BACKOFF,
+        offset,
+        tx,
+    ))
 }
 
 /// Read every point of a device once and report raw and decoded values (the
