@@ -8,7 +8,9 @@
 //! - before an event leaves the hub (into the sink queues, and so towards the far
 //!   end), the reservation on disk is above its `seq`: [`SeqStore::cover`] raises it
 //!   (write, fsync, rename, fsync of the directory) when the counter reaches it, in
-//!   blocks of [`BLOCK`] so the disk is written once per [`BLOCK`] events;
+//!   blocks of [`BLOCK`] so the disk is written once per [`BLOCK`] events (that write
+//!   holds the hub for one fsync, a few milliseconds, which the alarm path already
+//!   pays per event for the buffer);
 //! - after a restart the counter starts at the reservation, so no `seq` that could
 //!   have been sent is handed out again, whatever the clock says; numbers reserved but
 //!   never used are skipped (`seq` increases, it is not gap-free);
