@@ -253,6 +253,12 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         }));
     }
 
+    // Alarm sequence numbers grow across restarts and clock steps: the state directory
+    // keeps a reservation above every seq handed out (src/seq.rs).
+    let clock_floor = (Timestamp::now().millis().max(0) as u64) * 1000;
+    let (seqs, first_seq) = crate::seq::SeqStore::open(&site.storage.state_dir, clock_floor)
+        .map_err(|e| anyhow::anyhow!(e))?;
+
     // Sinks, each behind its durable queue in the buffer (reopened after a restart).
     let storage = &site.storage;
     let buffer = Buffer::open(
@@ -325,8 +331,8 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
 
     // Sources.
     let (tx, rx) = mpsc::channel::<Poll>(1024);
-    // Every source task (Modbus line, SNMP agent) starts at its own offset within the
-    // shortest poll interval, so the site is not read in one burst (sources::stagger).
+    // Source tasks (Modbus lines and buses, SNMP agents) start at up to 4 offsets within
+    // the shortest poll interval, so the site is not read in one burst (sources::stagger).
     let (tcp_lines, rtu_buses) = modbus_lines(&site);
     let n_agents = site.devices.iter().filter_map(snmp_agent).count();
     let n_sources = tcp_lines.len() + rtu_buses.len() + n_agents;
@@ -373,11 +379,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     }
     drop(tx);
 
-    // Rules. Sequence numbers grow across restarts and clock steps: the state
-    // directory keeps a reservation above every seq handed out (src/seq.rs).
-    let clock_floor = (Timestamp::now().millis().max(0) as u64) * 1000;
-    let (seqs, first_seq) = crate::seq::SeqStore::open(&site.storage.state_dir, clock_floor)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    // Rules.
     let mut engine = Engine::new(site.name.clone(), site.language, first_seq);
     for d in &site.devices {
         engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
