@@ -15,6 +15,7 @@
 pub mod buffer;
 pub mod config;
 pub mod demo;
+pub mod durable;
 pub mod metrics;
 pub mod model;
 pub mod points;

@@ -95,6 +95,7 @@
 //! batches that miss their PUBACK count `sink_errors{reason="puback_timeout"}` or
 //! `{reason="session_reset"}`.
 
+pub mod config;
 mod connection;
 pub mod topics;
 
@@ -114,8 +115,8 @@ use self::connection::Shared;
 pub use self::connection::{BACKOFF_MAX, BACKOFF_MIN};
 use self::topics::{OFFLINE, Topics};
 use super::{Outcome, Record, Sink};
-use crate::config::MqttConfig;
 use crate::metrics;
+pub use config::{MqttConfig, RawMqtt};
 
 /// Why the MQTT sink could not be started.
 #[derive(Debug, thiserror::Error)]

@@ -41,20 +41,7 @@ fn state_dir() -> Option<&'static Path> {
 }
 
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent()
-        && let Ok(d) = std::fs::File::open(parent)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::durable::replace_file(path, text.as_bytes())
 }
 
 /// The process-wide DES salt state shared by every poller using DES privacy.
