@@ -365,7 +365,9 @@ fn legacy(
     base: &Path,
 ) -> Vec<SinkEntry> {
     let mut out = Vec::new();
-    for (key, value) in table {
+    let mut entries: Vec<_> = table.into_iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    for (key, value) in entries {
         let kind = key.get_ref().to_string();
         if !KINDS.contains(&kind.as_str()) {
             r.at(
@@ -480,4 +482,198 @@ pub fn start(
         s.tasks.push(h);
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use crate::config::parse;
+    use crate::model::{AlarmEvent, AlarmState, DeviceMeta, Kind, Level, Poll, Timestamp};
+    use crate::sinks::{Accept, Record};
+
+    const BASE: &str = r#"
+[site]
+name = "tv"
+
+[[rooms]]
+id = "server1"
+
+[[rooms]]
+id = "power"
+
+[[devices]]
+id = "th1"
+room = "server1"
+kind = "climate"
+profile = "xy-md02"
+[devices.modbus_tcp]
+host = "127.0.0.1"
+"#;
+
+    fn site(sinks: &str) -> crate::config::Site {
+        parse(&format!("{BASE}\n{sinks}"), "site.toml", Path::new("/"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn errors(sinks: &str) -> Vec<String> {
+        match parse(&format!("{BASE}\n{sinks}"), "site.toml", Path::new("/")) {
+            Ok(_) => panic!("accepted: {sinks}"),
+            Err(e) => e.0.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn poll(room: &str, kind: Kind) -> Record {
+        Record::Poll(Arc::new(Poll {
+            device: Arc::new(DeviceMeta {
+                id: "d1".into(),
+                name: "d1".into(),
+                label: None,
+                room: room.into(),
+                kind,
+            }),
+            ts: Timestamp(0),
+            comm_ok: true,
+            samples: vec![],
+        }))
+    }
+
+    fn alarm(level: Level, room: &str) -> Record {
+        Record::Alarm(Arc::new(AlarmEvent {
+            id: "x".into(),
+            seq: 1,
+            ts: Timestamp(0),
+            site: "tv".into(),
+            device: "d1".into(),
+            kind: Kind::Ups,
+            room: room.into(),
+            point: "on_battery",
+            rule: "on_battery".into(),
+            level,
+            state: AlarmState::Raised,
+            value: None,
+            threshold: None,
+            message: String::new(),
+        }))
+    }
+
+    #[test]
+    fn two_mqtt_sinks_with_their_own_routes() {
+        let s = site(
+            r#"
+[[sinks]]
+name = "readings"
+kind = "mqtt"
+accepts = ["readings"]
+url = "mqtt://127.0.0.1:1883"
+client_id = "a"
+
+[[sinks]]
+name = "soc"
+kind = "mqtt"
+accepts = ["alarms"]
+level = "serious"
+rooms = ["power"]
+url = "mqtt://127.0.0.1:1884"
+client_id = "b"
+"#,
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let (readings, soc) = (&s.sinks[0], &s.sinks[1]);
+        assert_eq!((&*readings.name, &*soc.name), ("readings", "soc"));
+        assert!(readings.route.passes(&poll("power", Kind::Ups)));
+        assert!(!readings.route.passes(&alarm(Level::Serious, "power")));
+        assert!(!soc.route.passes(&poll("power", Kind::Ups)));
+        assert!(soc.route.passes(&alarm(Level::Serious, "power")));
+        assert!(!soc.route.passes(&alarm(Level::Normal, "power")), "below its level");
+        assert!(!soc.route.passes(&alarm(Level::Serious, "server1")), "another room");
+    }
+
+    #[test]
+    fn a_kind_takes_its_default_unless_the_entry_says() {
+        let s = site(
+            "[[sinks]]\nname = \"history\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:8086?db=dc\"\n\n[[sinks]]\nname = \"broker\"\nkind = \"mqtt\"\nurl = \"mqtt://127.0.0.1:1883\"\n",
+        );
+        let accepts = |i: usize| -> Vec<Accept> { s.sinks[i].route.accepts.iter().copied().collect() };
+        assert_eq!(accepts(0), vec![Accept::Readings, Accept::Alarms]);
+        assert_eq!(
+            accepts(1),
+            vec![Accept::Readings, Accept::Alarms, Accept::Notifications]
+        );
+    }
+
+    #[test]
+    fn the_first_release_form_is_read_with_a_warning_showing_the_new_form() {
+        let s = site("[sinks.mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n\n[sinks.influx]\nurl = \"http://127.0.0.1:8086?db=dc\"\n");
+        let names: Vec<&str> = s.sinks.iter().map(|e| &*e.name).collect();
+        assert_eq!(names, vec!["mqtt", "influx"]);
+        assert_eq!(s.warnings.len(), 2);
+        let w = s.warnings[0].to_string();
+        assert!(
+            w.starts_with("site.toml:19:8: sinks.mqtt: [sinks.mqtt] is the first release's form"),
+            "{w}"
+        );
+        assert!(w.contains("[[sinks]]\n    name = \"mqtt\"\n    kind = \"mqtt\""), "{w}");
+    }
+
+    #[test]
+    fn broken_sink_entries_give_exact_messages() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[[sinks]]\nname = \"a\"\nkind = \"kafka\"\n",
+                "site.toml:21:8: sinks[0] (a) .kind: unknown sink kind \"kafka\": known kinds are mqtt, influx",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\nkind = \"influx\"\naccepts = [\"notifications\"]\nurl = \"http://h:8086?db=d\"\n",
+                "site.toml:22:12: sinks[0] (a) .accepts: a sink of kind influx cannot take \"notifications\": it takes readings, alarms",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\nqos = 2\n",
+                "site.toml:23:1: sinks[0] (a): unknown field `qos`",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\nkind = \"mqtt\"\nlevel = \"urgent\"\nurl = \"mqtt://h\"\n",
+                "site.toml:22:9: sinks[0] (a) .level: unknown level \"urgent\": use \"normal\" or \"serious\"",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\nkind = \"mqtt\"\nrooms = [\"cellar\"]\nurl = \"mqtt://h\"\n",
+                "site.toml:22:10: sinks[0] (a) .rooms: unknown room \"cellar\"",
+            ),
+            (
+                "[[sinks]]\nname = \"a b\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n",
+                "site.toml:20:8: sinks[0] (a b) .name: \"a b\" is not a valid sink name",
+            ),
+            (
+                "[[sinks]]\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n",
+                "site.toml:19:1: sinks[0]: missing field `name`",
+            ),
+        ];
+        for (text, want) in cases {
+            let errs = errors(text);
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "case {text:?}: expected a message starting with\n  {want}\ngot\n  {}",
+                errs.join("\n  ")
+            );
+        }
+        // Two sinks cannot share a name: it names their queue on disk.
+        let errs = errors("[[sinks]]\nname = \"a\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n\n[[sinks]]\nname = \"a\"\nkind = \"influx\"\nurl = \"http://h:8086?db=d\"\n");
+        assert!(errs.iter().any(|e| e.contains("sink name \"a\" is used twice")), "{errs:?}");
+    }
+
+    #[test]
+    fn queues_of_the_first_release_go_to_the_only_sink_of_their_kind() {
+        let renamed = |sinks: &str| super::legacy_queue_renames(&site(sinks).sinks);
+        assert_eq!(
+            renamed("[[sinks]]\nname = \"alarms\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n"),
+            vec![("mqtt".to_string(), "alarms".to_string())]
+        );
+        // Still named after its kind: its queue is its own already.
+        assert!(renamed("[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n").is_empty());
+        // Two of a kind: which one had it is not knowable; the old queue is left alone.
+        assert!(
+            renamed("[[sinks]]\nname = \"a\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n\n[[sinks]]\nname = \"b\"\nkind = \"mqtt\"\nurl = \"mqtt://h2\"\nclient_id = \"b\"\n").is_empty()
+        );
+    }
 }
