@@ -345,6 +345,10 @@ fn carrying_over_never_overwrites_a_queue_of_the_new_name() {
     assert!(carry_over_queues(dir.path(), &renames).unwrap().is_empty());
     // No buffer yet: nothing to do, nothing created.
     let empty = tempfile::tempdir().unwrap();
-    assert!(carry_over_queues(empty.path(), &renames).unwrap().is_empty());
+    assert!(
+        carry_over_queues(empty.path(), &renames)
+            .unwrap()
+            .is_empty()
+    );
     assert!(!empty.path().join(store::DB_FILE).exists());
 }

@@ -586,8 +586,14 @@ client_id = "b"
         assert!(!readings.route.passes(&alarm(Level::Serious, "power")));
         assert!(!soc.route.passes(&poll("power", Kind::Ups)));
         assert!(soc.route.passes(&alarm(Level::Serious, "power")));
-        assert!(!soc.route.passes(&alarm(Level::Normal, "power")), "below its level");
-        assert!(!soc.route.passes(&alarm(Level::Serious, "server1")), "another room");
+        assert!(
+            !soc.route.passes(&alarm(Level::Normal, "power")),
+            "below its level"
+        );
+        assert!(
+            !soc.route.passes(&alarm(Level::Serious, "server1")),
+            "another room"
+        );
     }
 
     #[test]
@@ -595,7 +601,8 @@ client_id = "b"
         let s = site(
             "[[sinks]]\nname = \"history\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:8086?db=dc\"\n\n[[sinks]]\nname = \"broker\"\nkind = \"mqtt\"\nurl = \"mqtt://127.0.0.1:1883\"\n",
         );
-        let accepts = |i: usize| -> Vec<Accept> { s.sinks[i].route.accepts.iter().copied().collect() };
+        let accepts =
+            |i: usize| -> Vec<Accept> { s.sinks[i].route.accepts.iter().copied().collect() };
         assert_eq!(accepts(0), vec![Accept::Readings, Accept::Alarms]);
         assert_eq!(
             accepts(1),
@@ -605,7 +612,9 @@ client_id = "b"
 
     #[test]
     fn the_first_release_form_is_read_with_a_warning_showing_the_new_form() {
-        let s = site("[sinks.mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n\n[sinks.influx]\nurl = \"http://127.0.0.1:8086?db=dc\"\n");
+        let s = site(
+            "[sinks.mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n\n[sinks.influx]\nurl = \"http://127.0.0.1:8086?db=dc\"\n",
+        );
         let names: Vec<&str> = s.sinks.iter().map(|e| &*e.name).collect();
         assert_eq!(names, vec!["mqtt", "influx"]);
         assert_eq!(s.warnings.len(), 2);
@@ -614,7 +623,10 @@ client_id = "b"
             w.starts_with("site.toml:19:8: sinks.mqtt: [sinks.mqtt] is the first release's form"),
             "{w}"
         );
-        assert!(w.contains("[[sinks]]\n    name = \"mqtt\"\n    kind = \"mqtt\""), "{w}");
+        assert!(
+            w.contains("[[sinks]]\n    name = \"mqtt\"\n    kind = \"mqtt\""),
+            "{w}"
+        );
     }
 
     #[test]
@@ -658,8 +670,14 @@ client_id = "b"
             );
         }
         // Two sinks cannot share a name: it names their queue on disk.
-        let errs = errors("[[sinks]]\nname = \"a\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n\n[[sinks]]\nname = \"a\"\nkind = \"influx\"\nurl = \"http://h:8086?db=d\"\n");
-        assert!(errs.iter().any(|e| e.contains("sink name \"a\" is used twice")), "{errs:?}");
+        let errs = errors(
+            "[[sinks]]\nname = \"a\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n\n[[sinks]]\nname = \"a\"\nkind = \"influx\"\nurl = \"http://h:8086?db=d\"\n",
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("sink name \"a\" is used twice")),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -670,7 +688,9 @@ client_id = "b"
             vec![("mqtt".to_string(), "alarms".to_string())]
         );
         // Still named after its kind: its queue is its own already.
-        assert!(renamed("[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n").is_empty());
+        assert!(
+            renamed("[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n").is_empty()
+        );
         // Two of a kind: which one had it is not knowable; the old queue is left alone.
         assert!(
             renamed("[[sinks]]\nname = \"a\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\n\n[[sinks]]\nname = \"b\"\nkind = \"mqtt\"\nurl = \"mqtt://h2\"\nclient_id = \"b\"\n").is_empty()
