@@ -842,43 +842,55 @@ fn validate(
     })
 }
 
+/// Why a secret could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SecretError {
+    /// Written in the file itself.
+    #[error(
+        "secrets must not be written inline: use {{ file = \"/path\" }} or {{ env = \"VARIABLE\" }}"
+    )]
+    Inline,
+    /// The file cannot be read.
+    #[error("cannot read secret file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The variable is not set.
+    #[error("environment variable {0} is not set")]
+    Env(String),
+}
+
+/// Read a secret from its file (trailing newline removed) or environment variable;
+/// relative paths are taken from `base`.
+pub fn read_secret(s: &RawSecret, base: &Path) -> Result<String, SecretError> {
+    match s {
+        RawSecret::Inline(_) => Err(SecretError::Inline),
+        RawSecret::File { file } => {
+            let path: PathBuf = base.join(file);
+            std::fs::read_to_string(&path)
+                .map(|v| v.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| SecretError::File {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+        }
+        RawSecret::Env { env } => std::env::var(env).map_err(|_| SecretError::Env(env.clone())),
+    }
+}
+
+/// [`read_secret`], reporting a failure at the secret's place in the file.
 pub(crate) fn resolve_secret(
     r: &mut Report<'_>,
     s: &Spanned<RawSecret>,
     ctx: &str,
     base: &Path,
 ) -> Option<String> {
-    match s.get_ref() {
-        RawSecret::Inline(_) => {
-            r.at(s.span(), ctx, "secrets must not be written inline: use { file = \"/path\" } or { env = \"VARIABLE\" }");
-            None
-        }
-        RawSecret::File { file } => {
-            let path: PathBuf = base.join(file);
-            match std::fs::read_to_string(&path) {
-                Ok(v) => Some(v.trim_end_matches(['\r', '\n']).to_string()),
-                Err(e) => {
-                    r.at(
-                        s.span(),
-                        ctx,
-                        format!("cannot read secret file {}: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        }
-        RawSecret::Env { env } => match std::env::var(env) {
-            Ok(v) => Some(v),
-            Err(_) => {
-                r.at(
-                    s.span(),
-                    ctx,
-                    format!("environment variable {env} is not set"),
-                );
-                None
-            }
-        },
-    }
+    read_secret(s.get_ref(), base)
+        .map_err(|e| r.at(s.span(), ctx, e.to_string()))
+        .ok()
 }
 
 #[cfg(test)]

@@ -147,14 +147,10 @@ fn ms(secs: f64) -> i64 {
     (secs * 1000.0).round() as i64
 }
 
-/// FNV-1a, 32 bits: a stable hash of the site name for event ids.
+/// A stable 32-bit hash of the site name for event ids.
 fn fnv1a(s: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in s.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
+    let h = crate::model::stable_hash(s);
+    (h ^ (h >> 32)) as u32
 }
 
 /// UUID v7: 48-bit Unix ms of the event, then (after the version and variant bits) 18

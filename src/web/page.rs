@@ -647,12 +647,7 @@ impl<'a> Layout<'a> {
     }
 }
 
-/// FNV-1a, 64 bit: a stable fingerprint, not a security measure.
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
+use crate::model::stable_hash as fnv1a;
 
 fn layout_json(live: &Live) -> String {
     serde_json::to_string(&Layout::of(live)).unwrap_or_default()
