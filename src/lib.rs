@@ -25,4 +25,5 @@ pub mod sim;
 pub mod sinks;
 pub mod sources;
 pub mod state;
+pub mod texts;
 pub mod web;

@@ -7,6 +7,10 @@
 //! booleans and enumerations, `ts` the RFC 3339 time of the last good read and `age_s`
 //! the seconds since then (both `null` if never read).
 //!
+//! Numbers (`value`, and an alarm's `value` and `threshold`) go out at the point's
+//! display resolution through [`crate::texts::number`]: `499.9`, never
+//! `499.90000000000003`; they stay JSON numbers.
+//!
 //! Event stream (`text/event-stream`), each `data:` one JSON object:
 //! - `refresh` — `{generated_at, site, layout, readings, alarms}`: the whole picture.
 //!   Sent first on connect, every [`REFRESH_INTERVAL`], and at once when the client
@@ -32,6 +36,7 @@ use super::{Error, HEALTH_MAX_AGE, REFRESH_INTERVAL, SINK_FAILING_MAX};
 use crate::metrics;
 use crate::model::{Kind, Quality, Timestamp, Value};
 use crate::state::{ActiveAlarm, DeviceState, Live, Shared, SinkStatus, Update};
+use crate::texts::number;
 
 /// Router state: the live picture and the server's stop signal.
 #[derive(Clone)]
@@ -143,7 +148,7 @@ pub(crate) struct Reading<'a> {
     kind: Kind,
     room: &'a str,
     point: &'static str,
-    value: Option<&'a Value>,
+    value: Option<Value>,
     unit: &'static str,
     quality: Quality,
     ts: Option<Timestamp>,
@@ -164,7 +169,7 @@ fn device_readings<'a>(
             kind: d.meta.kind,
             room: &d.meta.room,
             point: p.point.name,
-            value: p.value.as_ref(),
+            value: p.value.as_ref().map(|v| number::machine_value(p.point, v)),
             unit: p.point.unit,
             quality: p.quality,
             ts: p.ts,
@@ -189,8 +194,26 @@ struct ReadingsBody<'a> {
 }
 
 #[derive(Serialize)]
-struct AlarmsBody<'a> {
-    alarms: &'a [ActiveAlarm],
+struct AlarmsBody {
+    alarms: Vec<ActiveAlarm>,
+}
+
+/// The active alarms with their numbers at the point's resolution.
+fn alarms_out(alarms: &[ActiveAlarm]) -> Vec<ActiveAlarm> {
+    alarms
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            let (kind, point) = (a.kind, a.point);
+            let round = |x: f64| number::machine_by_name(kind, point, x);
+            a.value = match a.value {
+                Some(Value::Number(x)) => Some(Value::Number(round(x))),
+                other => other,
+            };
+            a.threshold = a.threshold.map(round);
+            a
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -204,7 +227,7 @@ struct RefreshEvent<'a> {
     site: &'a str,
     layout: String,
     readings: Vec<Reading<'a>>,
-    alarms: &'a [ActiveAlarm],
+    alarms: Vec<ActiveAlarm>,
 }
 
 #[derive(Serialize)]
@@ -216,9 +239,9 @@ struct DeviceEvent<'a> {
 }
 
 #[derive(Serialize)]
-struct AlarmsEvent<'a> {
+struct AlarmsEvent {
     generated_at: Timestamp,
-    alarms: &'a [ActiveAlarm],
+    alarms: Vec<ActiveAlarm>,
 }
 
 #[derive(Serialize)]
@@ -288,7 +311,7 @@ pub(crate) async fn readings(State(app): State<App>, RawQuery(q): RawQuery) -> R
 /// `GET /api/v1/alarms`.
 pub(crate) async fn alarms(State(app): State<App>) -> Response {
     let body = to_json(&AlarmsBody {
-        alarms: &app.shared.read().alarms,
+        alarms: alarms_out(&app.shared.read().alarms),
     });
     json(StatusCode::OK, body)
 }
@@ -459,7 +482,7 @@ fn refresh_event(shared: &Shared) -> Event {
             site: &live.site,
             layout: super::page::layout_key(&live),
             readings: all_readings(&live, now, &all),
-            alarms: &live.alarms,
+            alarms: alarms_out(&live.alarms),
         })
     };
     Event::default().event("refresh").data(data)
@@ -486,7 +509,7 @@ fn alarms_event(shared: &Shared) -> Event {
         let live = shared.read();
         to_json(&AlarmsEvent {
             generated_at: Timestamp::now(),
-            alarms: &live.alarms,
+            alarms: alarms_out(&live.alarms),
         })
     };
     Event::default().event("alarms").data(data)
