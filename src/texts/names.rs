@@ -71,7 +71,7 @@ pub fn enum_value(value: &'static str, lang: Language) -> &'static str {
 /// How a unit symbol of the vocabulary is written for people: time units in words
 /// (`giây`, `phút`, `giờ`, `ngày` / `s`, `min`, `h`, `days`), the SI symbols as they
 /// are (`°C`, `%`, `V`, `kW`).
-pub fn unit<'a>(symbol: &'a str, lang: Language) -> &'a str {
+pub fn unit(symbol: &str, lang: Language) -> &str {
     match symbol {
         "s" => pick(lang, "giây", "s"),
         "min" => pick(lang, "phút", "min"),

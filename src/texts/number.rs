@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn huge_values_are_left_alone() {
         assert_eq!(round(1e20, 2), 1e20);
-        assert_eq!(round(f64::NAN, 1).is_nan(), true);
+        assert!(round(f64::NAN, 1).is_nan());
     }
 
     #[test]
