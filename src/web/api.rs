@@ -514,3 +514,85 @@ fn alarms_event(shared: &Shared) -> Event {
     };
     Event::default().event("alarms").data(data)
 }
+
+#[cfg(test)]
+mod number_tests {
+    //! Numbers in the API at the point's resolution, as JSON numbers.
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{DeviceMeta, Level};
+    use crate::points::lookup;
+    use crate::state::PointState;
+
+    fn ups(value: f64) -> DeviceState {
+        DeviceState {
+            meta: Arc::new(DeviceMeta {
+                id: Arc::from("ups1"),
+                name: "UPS 1".into(),
+                label: None,
+                room: Arc::from("r1"),
+                kind: Kind::Ups,
+            }),
+            location: None,
+            comm_ok: true,
+            last_poll: None,
+            points: vec![
+                PointState {
+                    point: lookup(Kind::Ups, "input_voltage_v").unwrap(),
+                    value: Some(Value::Number(value)),
+                    quality: Quality::Good,
+                    ts: Some(Timestamp(1_764_057_600_000)),
+                },
+                PointState {
+                    point: lookup(Kind::Ups, "on_battery").unwrap(),
+                    value: Some(Value::Bool(true)),
+                    quality: Quality::Good,
+                    ts: Some(Timestamp(1_764_057_600_000)),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn readings_carry_numbers_at_the_points_resolution() {
+        let d = ups(499.90000000000003);
+        let all = Filter::default();
+        let now = Timestamp(1_764_057_601_000);
+        let json = to_json(&device_readings(&d, now, &all).collect::<Vec<_>>());
+        assert!(json.contains(r#""value":499.9,"#), "{json}");
+        assert!(!json.contains("499.90000000000003"), "{json}");
+        assert!(json.contains(r#""value":true,"#), "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v[0]["value"].is_number());
+    }
+
+    #[test]
+    fn alarm_value_and_threshold_at_the_points_resolution() {
+        let a = ActiveAlarm {
+            id: "x".into(),
+            key: "th1/temperature_high".into(),
+            device: "th1".into(),
+            kind: Kind::Climate,
+            point: "temperature_c",
+            rule: "temperature_high".into(),
+            level: Level::Serious,
+            state: "raised",
+            since: Timestamp(0),
+            value: Some(Value::Number(5.199999999999999)),
+            threshold: Some(0.1 + 0.2),
+            message: String::new(),
+        };
+        let comm = ActiveAlarm {
+            point: "comm",
+            value: None,
+            threshold: Some(3.0000000000000004),
+            ..a.clone()
+        };
+        let json = to_json(&AlarmsBody {
+            alarms: alarms_out(&[a, comm]),
+        });
+        assert!(json.contains(r#""value":5.2,"threshold":0.3,"#), "{json}");
+        assert!(json.contains(r#""value":null,"threshold":3.0,"#), "{json}");
+    }
+}
