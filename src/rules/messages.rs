@@ -180,48 +180,15 @@ pub fn markdown() -> String {
          offset) appear when the alarm event carries them; parts not known are left out.\n\n\
          Examples, as the rules write them today:\n\n",
     );
-    let examples = [
-        threshold_raised(
-            Language::Vi,
-            &th,
-            "temperature_c",
-            Side::Above,
-            28.46,
-            27.0,
-            Level::Normal,
-            "10.3",
-        ),
-        threshold_cleared(
-            Language::Vi,
-            &th,
-            "temperature_c",
-            Side::Above,
-            26.4,
-            27.0,
-            "10.3",
-        ),
-        threshold_raised(
-            Language::En,
-            &th,
-            "temperature_c",
-            Side::Above,
-            32.5,
-            32.0,
-            Level::Serious,
-            "10.3",
-        ),
-        threshold_cleared(
-            Language::En,
-            &th,
-            "temperature_c",
-            Side::Above,
-            26.4,
-            27.0,
-            "10.3",
-        ),
-    ];
-    for e in &examples {
-        let _ = writeln!(out, "- {e}");
+    for (lang, level, value) in [
+        (Language::Vi, Level::Normal, 28.46),
+        (Language::En, Level::Serious, 32.5),
+    ] {
+        let limit = if level == Level::Serious { 32.0 } else { 27.0 };
+        let t = "temperature_c";
+        let raised = threshold_raised(lang, &th, t, Side::Above, value, limit, level, "10.3");
+        let cleared = threshold_cleared(lang, &th, t, Side::Above, 26.4, 27.0, "10.3");
+        let _ = writeln!(out, "- {raised}\n- {cleared}");
     }
     let zone = SiteTime::default();
     let at = crate::model::Timestamp(1_796_393_112_000);
