@@ -322,9 +322,12 @@ pub fn markdown() -> String {
          enumerations are integer fields whose code is the position in the list below\n\
          (0-based); MQTT and the HTTP API carry the lowercase name.\n\n\
          Resolution is the step a number is shown and sent with (wall view, alarm texts,\n\
-         HTTP API, MQTT): `0.1` means one decimal. Texts write at most that many decimals\n\
-         and drop trailing zeros; Vietnamese texts use a decimal comma (`28,5 °C`),\n\
-         English and machine formats a decimal point (`28.5`).\n"
+         HTTP API, MQTT): `0.1` means one decimal, rounded half away from zero. Texts for\n\
+         people write at most that many decimals and drop trailing zeros (`27 °C`,\n\
+         `28,5 °C`), group digits by three from four digits on, and use the language's\n\
+         separators: Vietnamese `1.234,5`, English `1,234.5`. Machine formats (API JSON\n\
+         numbers, MQTT payloads) use `.` and no digit groups, and carry no binary noise\n\
+         (`499.9`, never `499.90000000000003`). InfluxDB fields keep the value as decoded.\n"
     );
     for kind in Kind::ALL {
         let _ = writeln!(out, "## `{}`\n", kind.as_str());
