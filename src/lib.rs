@@ -26,4 +26,5 @@ pub mod sim;
 pub mod sinks;
 pub mod sources;
 pub mod state;
+pub mod texts;
 pub mod web;

@@ -296,20 +296,21 @@ impl MqttSink {
     async fn publish_reading(
         &self,
         topic: ValidatedTopic,
+        point: crate::points::PointId,
         value: &crate::model::Value,
         deadline: Instant,
     ) -> bool {
         let opts = PublishOptions::at_most_once().retained();
         match self
             .readings
-            .try_publish(topic.clone(), topics::reading_payload(value), opts)
+            .try_publish(topic.clone(), topics::reading_payload(point, value), opts)
         {
             Ok(()) => true,
             Err(ClientError::RequestChannelFull(_)) => matches!(
                 tokio::time::timeout_at(
                     deadline,
                     self.readings
-                        .publish(topic, topics::reading_payload(value), opts),
+                        .publish(topic, topics::reading_payload(point, value), opts),
                 )
                 .await,
                 Ok(Ok(()))
@@ -428,7 +429,7 @@ impl MqttSink {
                             lost = true;
                             continue;
                         }
-                        if !self.publish_reading(topic, v, deadline).await {
+                        if !self.publish_reading(topic, s.point, v, deadline).await {
                             lost = true;
                         }
                     }
