@@ -181,8 +181,16 @@ impl Emitter {
         dev: &DeviceMeta,
         slot: &mut RuleSlot,
         now: Timestamp,
-        t: Transition,
+        mut t: Transition,
     ) -> AlarmEvent {
+        // Numbers leave at the point's display resolution (no binary noise such as
+        // 5.199999999999999 in an event read on a phone).
+        let round = |x: f64| crate::texts::number::machine_by_name(dev.kind, slot.spec.point, x);
+        t.value = t.value.map(|v| match v {
+            Value::Number(x) => Value::Number(round(x)),
+            other => other,
+        });
+        t.threshold = t.threshold.map(round);
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = event_id(self.site_hash, now, seq);

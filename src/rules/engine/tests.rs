@@ -787,3 +787,15 @@ proptest! {
         prop_assert_eq!(r.level("temperature_high"), None);
     }
 }
+
+#[test]
+fn event_numbers_leave_at_the_points_resolution() {
+    // 27.3 + 0.1 in binary is 27.400000000000002; temperature_c has one decimal.
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 0.0)], Language::En);
+    let ev = r.num(0.0, "temperature_c", 27.3 + 0.1);
+    let ev = one(&ev);
+    assert_eq!(ev.value, Some(Value::Number(27.4)));
+    assert_eq!(ev.threshold, Some(27.0));
+    let json = serde_json::to_string(ev).unwrap();
+    assert!(json.contains("\"value\":27.4,"), "{json}");
+}
