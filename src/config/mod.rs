@@ -761,7 +761,7 @@ fn validate(
                     if let Some(o) = layer.get(spec.name.as_ref())
                         && let Err(e) = rules::apply_override(spec, o.get_ref())
                     {
-                        r.at(o.span(), format!("{ctx}.{}", spec.name), e);
+                        r.at(o.span(), format!("{ctx}.{}", spec.name), e.to_string());
                     }
                 }
             }

@@ -230,7 +230,7 @@ pub async fn client(agent: &SnmpAgent) -> Result<Client, Error> {
             ..WalkOptions::default()
         });
     if des {
-        b = b.des_salt_state(state::des_salt_state().map_err(setup)?);
+        b = b.des_salt_state(state::des_salt_state().map_err(|e| setup(e.to_string()))?);
     }
     if matches!(agent.credentials, Credentials::V3 { .. }) {
         // An agent answers a wrong key with an unauthenticated Report
