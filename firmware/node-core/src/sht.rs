@@ -124,6 +124,16 @@ impl<I2C: I2c> Sht<I2C> {
         self.read()
     }
 
+    /// Switches the expected model (a board that probes which sensor is fitted).
+    pub fn set_model(&mut self, model: Model) {
+        self.model = model;
+    }
+
+    /// The bus, for the caller's own transfers.
+    pub fn bus_mut(&mut self) -> &mut I2C {
+        &mut self.i2c
+    }
+
     /// Gives the bus back.
     pub fn release(self) -> I2C {
         self.i2c
