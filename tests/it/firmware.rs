@@ -52,8 +52,13 @@ fn node_sim_bin() -> PathBuf {
         if !bin.is_file() {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.current_dir(repo_root())
-                .args(["build", "-p", "dcgw-node-sim", "--bin", "node-sim"]);
+            cmd.current_dir(repo_root()).args([
+                "build",
+                "-p",
+                "dcgw-node-sim",
+                "--bin",
+                "node-sim",
+            ]);
             if dir.file_name().is_some_and(|n| n == "release") {
                 cmd.arg("--release");
             }
@@ -96,15 +101,20 @@ impl NodeSim {
             .args(["--sample-ms", "50", "--debounce-ms", "20", "--verbose"])
             .args(args);
         // A fresh log per start: readiness is judged on this run's lines only.
-        let log = dir.join(format!("node-sim-{}.log", START_COUNT.fetch_add(1, Ordering::Relaxed)));
+        let log = dir.join(format!(
+            "node-sim-{}.log",
+            START_COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
         let file = std::fs::File::create(&log).expect("create the node-sim log");
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", node_sim_bin().display()));
-        let mut sim = NodeSim { child, log, control };
+        let mut sim = NodeSim {
+            child,
+            log,
+            control,
+        };
         let start = Instant::now();
         while !sim.log().contains("node-sim: serving unit") {
             if let Ok(Some(status)) = sim.child.try_wait() {
@@ -138,9 +148,14 @@ type MbResult = Result<Vec<(u16, i64)>, String>;
 /// Runs `mbpoll` once in RTU mode on the gateway end of `pty` (8N2 at 19200: a pty
 /// refuses parity on some kernels; see `peers::pty`), 0-based addresses.
 fn mbpoll(pty: &PtyPair, unit: u8, args: &[&str], values: &[&str]) -> MbResult {
-    let bin = require_bin("mbpoll", "apt-get install -y --no-install-recommends mbpoll");
+    let bin = require_bin(
+        "mbpoll",
+        "apt-get install -y --no-install-recommends mbpoll",
+    );
     let out = Command::new(bin)
-        .args(["-m", "rtu", "-b", "19200", "-P", "none", "-s", "2", "-0", "-1"])
+        .args([
+            "-m", "rtu", "-b", "19200", "-P", "none", "-s", "2", "-0", "-1",
+        ])
         .args(["-o", "0.5", "-a", &unit.to_string()])
         .args(args)
         .arg(&pty.gateway)
@@ -258,8 +273,8 @@ fn node_sim_serves_the_register_map_to_mbpoll() {
     assert!(e.contains("timed out"), "unit 18 must not answer: {e}");
 
     // Garbage and a frame with a bad CRC on the bus: no reply, counted, and the next
-    // request is answered. Written raw on the client end, 100 ms apart so they stay
-    // separate frames.
+    // request is answered. Written raw on the client end, 300 ms apart so they stay
+    // separate frames even on a loaded machine.
     let before = inputs(&pty, 17, 16, 6).expect("counters");
     {
         use std::io::Write as _;
@@ -273,13 +288,21 @@ fn node_sim_serves_the_register_map_to_mbpoll() {
         let mut bad = good.to_vec();
         bad.extend_from_slice(&crc.to_be_bytes());
         line.write_all(&bad).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(300));
         line.write_all(&[0x42, 0x99]).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(300));
     }
     let after = inputs(&pty, 17, 16, 6).expect("the node still answers");
-    assert_eq!(value_at(&after, 17), value_at(&before, 17) + 1, "one CRC error");
-    assert_eq!(value_at(&after, 21), value_at(&before, 21) + 1, "one short frame");
+    assert_eq!(
+        value_at(&after, 17),
+        value_at(&before, 17) + 1,
+        "one CRC error"
+    );
+    assert_eq!(
+        value_at(&after, 21),
+        value_at(&before, 21) + 1,
+        "one short frame"
+    );
     // Exceptions so far: 02, 01, 03.
     assert_eq!(value_at(&after, 18), 3);
 
@@ -315,8 +338,7 @@ fn node_sim_serves_the_register_map_to_mbpoll() {
 
 fn node_profile(file: &str) -> Arc<profile::Profile> {
     let path = repo_root().join("config/profiles").join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Arc::new(profile::parse(&text, file).unwrap_or_else(|e| panic!("{e}")))
 }
 
@@ -370,7 +392,11 @@ async fn gateway_reads_the_node_through_its_profiles_and_raises_the_leak_alarm()
     ];
     let mut engine = Engine::new("it".into(), Language::En, 1);
     for d in &devices {
-        engine.add_device(d.meta.clone(), d.poll_interval, rules::defaults(d.meta.kind));
+        engine.add_device(
+            d.meta.clone(),
+            d.poll_interval,
+            rules::defaults(d.meta.kind),
+        );
     }
     let (tx, mut rx) = mpsc::channel(256);
     let task = modbus::spawn_rtu(pty.bus("it-rtu-node", devices), tx);

@@ -159,7 +159,10 @@ mod tests {
         let last = t - 1_146;
         assert!(r.poll(last + 4_010).is_none(), "3.5 chars not yet over");
         assert_eq!(r.deadline_us(), Some(last + 4_011));
-        assert_eq!(r.poll(last + 4_011), Some(&[1u8, 3, 0, 0, 0, 1, 0x84, 0x0A][..]));
+        assert_eq!(
+            r.poll(last + 4_011),
+            Some(&[1u8, 3, 0, 0, 0, 1, 0x84, 0x0A][..])
+        );
         assert!(r.poll(last + 10_000).is_none(), "handed out once");
         assert_eq!(r.deadline_us(), None);
     }

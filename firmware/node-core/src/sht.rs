@@ -304,7 +304,9 @@ mod tests {
     fn sht3x_uses_its_command_and_humidity_formula() {
         let mut b = bus(encode_raw(0x6666, 0x6666));
         let mut d = NoDelay(0);
-        let m = Sht::new(&mut b, Model::Sht3x, 0x45).measure(&mut d).unwrap();
+        let m = Sht::new(&mut b, Model::Sht3x, 0x45)
+            .measure(&mut d)
+            .unwrap();
         assert_eq!(b.writes, [(0x45, std::vec![0x24, 0x00])]);
         assert!(d.0 >= 15_000);
         // RH = 100*0.4 = 40.000 %.

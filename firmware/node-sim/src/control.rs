@@ -147,9 +147,21 @@ mod tests {
         let base = Inputs::default();
         let e = parse("leak = 1\ndoor = maybe\n", "ctl.txt", &base).unwrap_err();
         assert_eq!(e, "ctl.txt:2: \"maybe\": expected 0, 1, true or false");
-        assert!(parse("humidity = 3", "c", &base).unwrap_err().contains("c:1: unknown key"));
-        assert!(parse("temperature_c 3", "c", &base).unwrap_err().contains("key = value"));
-        assert!(parse("temperature_c = NaN", "c", &base).unwrap_err().contains("number"));
+        assert!(
+            parse("humidity = 3", "c", &base)
+                .unwrap_err()
+                .contains("c:1: unknown key")
+        );
+        assert!(
+            parse("temperature_c 3", "c", &base)
+                .unwrap_err()
+                .contains("key = value")
+        );
+        assert!(
+            parse("temperature_c = NaN", "c", &base)
+                .unwrap_err()
+                .contains("number")
+        );
     }
 
     #[test]

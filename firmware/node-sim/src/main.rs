@@ -104,8 +104,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
             "--leak" => a.inputs.leak = true,
             "--door" => a.inputs.door = true,
             "--sensor" => {
-                a.inputs.sensor = control::parse_sensor(&value(&flag)?)
-                    .map_err(|e| format!("--sensor: {e}"))?
+                a.inputs.sensor =
+                    control::parse_sensor(&value(&flag)?).map_err(|e| format!("--sensor: {e}"))?
             }
             "--sample-ms" => a.sample = Duration::from_millis(num(&flag, &value(&flag)?)?),
             "--debounce-ms" => a.debounce_ms = num(&flag, &value(&flag)?)?,
@@ -114,9 +114,12 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
         }
     }
     a.port = port.ok_or("--port PATH is required")?;
-    defaults
-        .validate()
-        .map_err(|e| format!("--unit/--baud: {e:?} (unit 1-247, baud one of {:?})", settings::BAUDS))?;
+    defaults.validate().map_err(|e| {
+        format!(
+            "--unit/--baud: {e:?} (unit 1-247, baud one of {:?})",
+            settings::BAUDS
+        )
+    })?;
     a.defaults = defaults;
     Ok(Some(a))
 }
@@ -192,7 +195,11 @@ fn run<S: SettingsStore>(args: Args, store: S) -> ExitCode {
     let mut node = Node::new(store, args.defaults);
     let mut rx = Receiver::new(node.settings().baud);
     let mut inputs = args.inputs.clone();
-    let mut sensor = Sht::new(SimSensor::new(&inputs), inputs.model(), sht::DEFAULT_ADDRESS);
+    let mut sensor = Sht::new(
+        SimSensor::new(&inputs),
+        inputs.model(),
+        sht::DEFAULT_ADDRESS,
+    );
     let mut leak = Debounced::new(inputs.leak, args.debounce_ms);
     let mut door = Debounced::new(inputs.door, args.debounce_ms);
     node.set_leak(inputs.leak);
@@ -306,7 +313,10 @@ fn sensor_i2c(s: &mut Sht<SimSensor>) -> &mut SimSensor {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect::<Vec<_>>().join(" ")
+    b.iter()
+        .map(|x| format!("{x:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -319,18 +329,36 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let a = args(&["--port", "/tmp/x", "--unit", "9", "--baud", "9600", "--leak"])
-            .unwrap()
-            .unwrap();
+        let a = args(&[
+            "--port", "/tmp/x", "--unit", "9", "--baud", "9600", "--leak",
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(a.defaults.unit_id, 9);
         assert_eq!(a.defaults.baud, 9600);
         assert!(a.inputs.leak && !a.inputs.door);
         assert!(args(&["--help"]).unwrap().is_none());
         assert!(args(&["--unit", "3"]).unwrap_err().contains("--port"));
-        assert!(args(&["--port", "p", "--unit", "0"]).unwrap_err().contains("unit 1-247"));
-        assert!(args(&["--port", "p", "--baud", "14400"]).unwrap_err().contains("baud"));
-        assert!(args(&["--port", "p", "--bogus"]).unwrap_err().contains("--bogus"));
-        assert!(args(&["--port", "p", "--unit", "x"]).unwrap_err().contains("not a valid number"));
+        assert!(
+            args(&["--port", "p", "--unit", "0"])
+                .unwrap_err()
+                .contains("unit 1-247")
+        );
+        assert!(
+            args(&["--port", "p", "--baud", "14400"])
+                .unwrap_err()
+                .contains("baud")
+        );
+        assert!(
+            args(&["--port", "p", "--bogus"])
+                .unwrap_err()
+                .contains("--bogus")
+        );
+        assert!(
+            args(&["--port", "p", "--unit", "x"])
+                .unwrap_err()
+                .contains("not a valid number")
+        );
         assert!(args(&["--port"]).unwrap_err().contains("needs a value"));
     }
 }

@@ -61,16 +61,19 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("settings.bin");
         let mut s = FileStore::new(path.clone());
-        assert_eq!(load_or_default(&mut s, Settings::default()).1, true);
+        assert!(load_or_default(&mut s, Settings::default()).1);
         let mine = Settings {
             unit_id: 33,
             ..Settings::default()
         };
         s.save(&mine.encode()).unwrap();
         let mut again = FileStore::new(path.clone());
-        assert_eq!(load_or_default(&mut again, Settings::default()), (mine, false));
+        assert_eq!(
+            load_or_default(&mut again, Settings::default()),
+            (mine, false)
+        );
         std::fs::write(&path, b"junk").unwrap();
-        assert_eq!(load_or_default(&mut again, Settings::default()).1, true);
+        assert!(load_or_default(&mut again, Settings::default()).1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

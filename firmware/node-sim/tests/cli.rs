@@ -23,7 +23,15 @@ fn node_sim(args: &[&str]) -> (Option<i32>, String) {
 fn help_exits_0_and_lists_the_options() {
     let (code, text) = node_sim(&["--help"]);
     assert_eq!(code, Some(0), "{text}");
-    for opt in ["--port", "--unit", "--baud", "--settings", "--control", "--leak", "--door"] {
+    for opt in [
+        "--port",
+        "--unit",
+        "--baud",
+        "--settings",
+        "--control",
+        "--leak",
+        "--door",
+    ] {
         assert!(text.contains(opt), "{opt} missing from:\n{text}");
     }
 }
