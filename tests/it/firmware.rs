@@ -14,9 +14,10 @@
 //! worked out by hand from the register map (−20.5 °C → 0xFF33 as in the XY-MD02
 //! manual's example, 54.6 %RH → 546), never read back from our own decoder.
 //!
-//! `node-sim` is a member of the cargo workspace; `cargo nextest run --workspace` (and
-//! `cargo build`) build it beside this test binary. When it is missing (a build of
-//! this package alone), the test builds it with cargo.
+//! `node-sim` is a member of the cargo workspace; `cargo nextest run --workspace`
+//! builds it beside this test binary, and the test runs `cargo build -p
+//! dcgw-node-sim` once before using it, so a run of this package alone
+//! (`cargo nextest run -E 'test(firmware)'`) never uses a stale simulator.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,7 +39,9 @@ static START_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// The unlock key of the settings guard (firmware/README.md "Settings").
 const UNLOCK_KEY: u16 = 0x5AA5;
 
-/// The `node-sim` binary beside this test binary (built by cargo when missing).
+/// The `node-sim` binary beside this test binary, brought up to date once per test
+/// process with `cargo build -p dcgw-node-sim` (a no-op after
+/// `cargo nextest run --workspace`, which has built it already).
 fn node_sim_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -49,26 +52,25 @@ fn node_sim_bin() -> PathBuf {
             .and_then(Path::parent)
             .expect("the test binary sits in target/<profile>/deps");
         let bin = dir.join("node-sim");
-        if !bin.is_file() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(repo_root()).args([
-                "build",
-                "-p",
-                "dcgw-node-sim",
-                "--bin",
-                "node-sim",
-            ]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status();
-            assert!(
-                status.as_ref().is_ok_and(|s| s.success()) && bin.is_file(),
-                "node-sim is not built and `cargo build -p dcgw-node-sim` failed ({status:?}); \
-                 build it with `cargo build -p dcgw-node-sim` (expected at {})",
-                bin.display()
-            );
+        let cargo = std::env::var_os("CARGO")
+            .or_else(|| option_env!("CARGO").map(Into::into))
+            .unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(repo_root())
+            .args(["build", "-q", "-p", "dcgw-node-sim", "--bin", "node-sim"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status();
+        let built = status.as_ref().is_ok_and(|s| s.success());
+        assert!(
+            bin.is_file(),
+            "node-sim is not at {} and `{} build -p dcgw-node-sim` failed ({status:?})",
+            bin.display(),
+            Path::new(&cargo).display()
+        );
+        if !built {
+            eprintln!("firmware tests: `cargo build -p dcgw-node-sim` failed ({status:?}); using the existing {}", bin.display());
         }
         bin
     })
