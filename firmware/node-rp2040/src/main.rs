@@ -39,7 +39,7 @@ use embassy_futures::join::join;
 use embassy_rp::flash::{Blocking, ERASE_SIZE, Flash};
 use embassy_rp::gpio::{Input, Level, Output, Pull};
 use embassy_rp::i2c::{self, I2c};
-use embassy_rp::peripherals::{FLASH, I2C0, UART0};
+use embassy_rp::peripherals::{FLASH, UART0};
 use embassy_rp::uart::{self, BufferedInterruptHandler, BufferedUart};
 use embassy_rp::watchdog::Watchdog;
 use embassy_rp::{bind_interrupts, pac};
