@@ -308,11 +308,37 @@ fn node_sim_serves_the_register_map_to_mbpoll() {
     // Exceptions so far: 02, 01, 03.
     assert_eq!(value_at(&after, 18), 3);
 
+    // Broadcast (unit 0; mbpoll cannot send it in RTU mode, so raw frames): unlock,
+    // then a +1.0 °C temperature offset. Carried out, never answered: the next mbpoll
+    // exchange would trip over a stray reply.
+    {
+        use std::io::Write as _;
+        let mut line = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&pty.gateway)
+            .expect("open the client end");
+        for body in [[0u8, 6, 1, 0, 0x5A, 0xA5], [0, 6, 1, 4, 0, 10]] {
+            let crc = dc_gateway::sources::modbus::rtu::crc16(&body);
+            let mut frame = body.to_vec();
+            frame.extend_from_slice(&crc.to_le_bytes());
+            line.write_all(&frame).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    let r = inputs(&pty, 17, 0, 22).expect("no stray reply on the line");
+    assert_eq!(value_at(&r, 1), 315, "30.5 °C + 1.0 °C offset");
+    assert_eq!(
+        value_at(&r, 20),
+        value_at(&after, 20) + 2,
+        "two broadcasts, no reply"
+    );
+    assert_eq!(value_at(&r, 18), 3, "no exception for a broadcast");
+
     // Unlock and change the unit id in one write-multiple (function 16) starting at
     // the guard: the reply still comes from 17, then only 18 answers.
     write_holding(&pty, 17, 256, &[UNLOCK_KEY, 18]).expect("unlock + unit id");
     let r = inputs(&pty, 18, 0, 2).expect("the new unit id answers");
-    assert_eq!(value_at(&r, 1), 305);
+    assert_eq!(value_at(&r, 1), 315);
     assert!(inputs(&pty, 17, 1, 1).unwrap_err().contains("timed out"));
     // The unlock was used up.
     let e = write_holding(&pty, 18, 260, &[5]).unwrap_err();
@@ -321,8 +347,8 @@ fn node_sim_serves_the_register_map_to_mbpoll() {
     let h = mbpoll(&pty, 18, &["-t", "4", "-r", "256", "-c", "6"], &[]).unwrap();
     assert_eq!(
         h.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
-        [0, 18, 192, 1, 0, 0],
-        "guard locked, unit 18, 19200 baud, 8E1, no offsets"
+        [0, 18, 192, 1, 10, 0],
+        "guard locked, unit 18, 19200 baud, 8E1, +1.0 °C, no humidity offset"
     );
 
     // The settings survive a restart ("flash" = the settings file): same command
