@@ -672,16 +672,11 @@ mod tests {
     }
 
     fn counter(
-        family: &prometheus_client::metrics::family::Family<
-            metrics::Labels,
-            prometheus_client::metrics::counter::Counter,
-        >,
+        family: &metrics::Family<metrics::Labels, metrics::Counter>,
         sink: &str,
         reason: &str,
     ) -> u64 {
-        family
-            .get_or_create(&metrics::labels(&[("sink", sink), ("reason", reason)]))
-            .get()
+        metrics::count(family, &[("sink", sink), ("reason", reason)])
     }
 
     async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
