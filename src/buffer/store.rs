@@ -16,12 +16,12 @@
 //!   transaction are not returned again).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Error;
 use crate::model::Timestamp;
+use crate::statedb;
 
 /// Current on-disk format version (the `meta` table's `format_version`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -184,7 +184,11 @@ impl Sqlite {
         })?;
         let path: PathBuf = dir.join(DB_FILE);
         let shown = path.display().to_string();
-        let conn = Connection::open(&path).map_err(|e| sql_err(&shown, "open", e))?;
+        let conn = statedb::open_rw(&path).map_err(|f| Error::Store {
+            path: shown.clone(),
+            op: f.op,
+            reason: f.reason,
+        })?;
         Sqlite::setup(conn, shown, true)
     }
 
@@ -197,26 +201,14 @@ impl Sqlite {
 
     fn setup(conn: Connection, path: String, wal: bool) -> Result<Sqlite, Error> {
         let p = path.as_str();
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| sql_err(p, "busy_timeout", e))?;
-        if wal {
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(|e| sql_err(p, "journal_mode=WAL", e))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(Error::Store {
-                    path,
-                    op: "journal_mode=WAL",
-                    reason: format!("the file system refused WAL mode (got {mode:?})"),
-                });
-            }
-        }
+        let fail = |f: statedb::Failure| Error::Store {
+            path: p.to_string(),
+            op: f.op,
+            reason: f.reason,
+        };
+        statedb::configure(&conn, wal).map_err(fail)?;
         conn.execute_batch(
-            "PRAGMA synchronous = FULL;
-             PRAGMA journal_size_limit = 4194304;
-             PRAGMA cache_size = -8192;
-             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS dead_letter (
+            "CREATE TABLE IF NOT EXISTS dead_letter (
                  id INTEGER PRIMARY KEY,
                  sink TEXT NOT NULL,
                  failed_at TEXT NOT NULL,
@@ -228,31 +220,18 @@ impl Sqlite {
         )
         .map_err(|e| sql_err(p, "create tables", e))?;
         conn.set_prepared_statement_cache_capacity(64);
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'format_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| sql_err(p, "read format_version", e))?;
-        match version.as_deref().map(str::parse::<u32>) {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('format_version', ?1), ('created_at', ?2)",
-                    params![FORMAT_VERSION.to_string(), Timestamp::now().rfc3339()],
-                )
-                .map_err(|e| sql_err(p, "write format_version", e))?;
-            }
-            Some(Ok(v)) if v <= FORMAT_VERSION => {}
-            Some(found) => {
-                return Err(Error::Version {
-                    path,
-                    found: version.unwrap_or_default(),
-                    supported: FORMAT_VERSION,
-                    newer: found.is_ok(),
-                });
-            }
+        let (found, newer) = match statedb::format(&conn, FORMAT_VERSION).map_err(fail)? {
+            statedb::Format::Created | statedb::Format::Found(_) => (None, false),
+            statedb::Format::Newer(v) => (Some(v.to_string()), true),
+            statedb::Format::Garbage(s) => (Some(s), false),
+        };
+        if let Some(found) = found {
+            return Err(Error::Version {
+                path,
+                found,
+                supported: FORMAT_VERSION,
+                newer,
+            });
         }
         let dead_rows: i64 = conn
             .query_row("SELECT count(*) FROM dead_letter", [], |r| r.get(0))
@@ -649,8 +628,12 @@ pub fn carry_over_queues(
         return Ok(Vec::new());
     }
     let shown = path.display().to_string();
-    let conn = Connection::open(&path).map_err(|e| sql_err(&shown, "open", e))?;
-    conn.busy_timeout(Duration::from_secs(5))
+    let conn = statedb::open_rw(&path).map_err(|f| Error::Store {
+            path: shown.clone(),
+            op: f.op,
+            reason: f.reason,
+        })?;
+    conn.busy_timeout(statedb::BUSY_TIMEOUT)
         .map_err(|e| sql_err(&shown, "busy_timeout", e))?;
     let exists = |name: &str| -> Result<bool, Error> {
         conn.query_row(
