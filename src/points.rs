@@ -276,6 +276,12 @@ static GATEWAY: &[PointDef] = &[
         "Highest sink buffer fill, percent of its budget",
     ),
     num(
+        "journal_used_pct",
+        "%",
+        1,
+        "Journal size, percent of its budget (above 100 once past it: every entry is kept)",
+    ),
+    num(
         "sink_failing_s",
         "s",
         0,

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::journal::Journal;
 use crate::model::{Device, Kind, Level, Quality, Timestamp, Value};
 use crate::points::PointId;
 
@@ -178,6 +179,9 @@ pub struct Shared {
     pub live: Arc<RwLock<Live>>,
     /// Change notifications.
     pub updates: broadcast::Sender<Update>,
+    /// The durable journal, for `GET /api/v1/journal`; `None` until the runtime
+    /// opened it (the API then answers 503).
+    pub journal: Option<Journal>,
 }
 
 impl Shared {
@@ -187,7 +191,15 @@ impl Shared {
         Shared {
             live: Arc::new(RwLock::new(live)),
             updates,
+            journal: None,
         }
+    }
+
+    /// The same state with the journal the API reads. Set it before the handle is
+    /// cloned for the web server: clones made earlier do not see it.
+    pub fn with_journal(mut self, journal: Journal) -> Shared {
+        self.journal = Some(journal);
+        self
     }
 
     /// Read the state; a poisoned lock (a panic elsewhere) still gives the data.

@@ -294,6 +294,24 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "10.1",
                 above(Some(80.0), None, HYST_PCT, 0.0),
             ),
+            // The journal is never trimmed to make room (CONTRACTS.md "Journal"), so
+            // its budget is watched instead, like the buffer's (THRESHOLDS.md "the
+            // local buffer above 80 % of its budget"): normal above 80 %; serious once
+            // it is full, i.e. at or past its budget (`journal_used_pct` passes 100 as
+            // soon as the file grows beyond `max_bytes`). Art. 11.7: the audit log
+            // keeps every change; Art. 13.1: the gateway's own state stays durable.
+            spec(
+                "journal_high",
+                "journal_used_pct",
+                "11.7",
+                above(Some(80.0), None, HYST_PCT, 0.0),
+            ),
+            spec(
+                "journal_full",
+                "journal_used_pct",
+                "13.1",
+                above(None, Some(100.0), HYST_PCT, 0.0),
+            ),
             // THRESHOLDS.md "The gateway and its links": a sink unreachable for more
             // than 5 min is a normal alarm; refused credentials are one at once.
             spec(

@@ -430,6 +430,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "journal_used_pct",
+        "Mức dùng nhật ký",
+        "Journal used",
+    ),
+    (
+        Kind::Gateway,
         "sink_failing_s",
         "Thời gian gửi dữ liệu lỗi",
         "Sink failing for",

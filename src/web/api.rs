@@ -1,4 +1,4 @@
-//! The JSON API (`/api/v1/readings`, `/alarms`, `/sinks`), the live event stream
+//! The JSON API (`/api/v1/readings`, `/alarms`, `/sinks`, `/journal`), the live event stream
 //! (`/api/v1/events`), `/healthz`, `/metrics` and the JSON error answers.
 //!
 //! Shapes follow CONTRACTS.md "HTTP API". A readings entry is
@@ -10,6 +10,13 @@
 //! Numbers (`value`, and an alarm's `value` and `threshold`) go out at the point's
 //! display resolution through [`crate::texts::number`]: `499.9`, never
 //! `499.90000000000003`; they stay JSON numbers.
+//!
+//! `GET /api/v1/journal?since=&until=&kind=&device=&limit=&after_seq=` answers
+//! `{"entries": [...]}`, oldest first, each entry as [`crate::journal::Entry`]
+//! serialises (`{seq, ts, kind, gateway, device?, ...}`). `since`/`until` are RFC 3339
+//! or relative (`-24h`), `since` inclusive and `until` exclusive; `limit` is 1 to
+//! [`journal::MAX_LIMIT`] (default [`journal::DEFAULT_LIMIT`]); page on with
+//! `after_seq` = the last `seq` received. Without a journal the answer is a JSON 503.
 //!
 //! Event stream (`text/event-stream`), each `data:` one JSON object:
 //! - `refresh` — `{generated_at, site, layout, readings, alarms}`: the whole picture.
@@ -33,6 +40,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::{Error, HEALTH_MAX_AGE, REFRESH_INTERVAL, SINK_FAILING_MAX};
+use crate::journal::{self, Journal};
 use crate::metrics;
 use crate::model::{Kind, Quality, Timestamp, Value};
 use crate::state::{ActiveAlarm, DeviceState, Live, Shared, SinkStatus, Update};
@@ -113,6 +121,76 @@ impl Filter {
     fn point(&self, name: &str) -> bool {
         self.points.is_empty() || self.points.iter().any(|x| x == name)
     }
+}
+
+/// Parse the query of `GET /api/v1/journal` into a journal query. Unknown parameters
+/// are ignored; a repeated one takes its last value; a known one that is empty, badly
+/// encoded or out of range is an error.
+pub(crate) fn journal_query(raw: Option<&str>, now: Timestamp) -> Result<journal::Query, Error> {
+    let mut q = journal::Query::default();
+    let Some(raw) = raw else { return Ok(q) };
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = || Error::BadEncoding {
+            param: pair.chars().take(100).collect(),
+        };
+        let key = percent_decode(k).ok_or_else(bad)?;
+        let name: &'static str = match key.as_str() {
+            "since" => "since",
+            "until" => "until",
+            "kind" => "kind",
+            "device" => "device",
+            "limit" => "limit",
+            "after_seq" => "after_seq",
+            _ => continue,
+        };
+        let value = percent_decode(v).ok_or_else(bad)?;
+        if value.is_empty() {
+            return Err(Error::EmptyValue { param: name });
+        }
+        let shown = || value.chars().take(100).collect::<String>();
+        match name {
+            "since" | "until" => {
+                let t = journal::cli::parse_time(&value, now).map_err(|e| Error::BadTime {
+                    param: name,
+                    reason: e.to_string(),
+                })?;
+                if name == "since" {
+                    q.since = Some(t);
+                } else {
+                    q.until = Some(t);
+                }
+            }
+            "kind" => {
+                q.kind = Some(journal::Kind::parse(&value).ok_or_else(|| {
+                    Error::UnknownEntryKind {
+                        value: shown(),
+                        known: journal::Kind::names(),
+                    }
+                })?);
+            }
+            "device" => q.device = Some(value),
+            "limit" => {
+                q.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=journal::MAX_LIMIT).contains(n))
+                    .ok_or_else(|| Error::BadNumber {
+                        param: name,
+                        value: shown(),
+                        expected: format!("a whole number from 1 to {}", journal::MAX_LIMIT),
+                    })?;
+            }
+            _ => {
+                q.after_seq = Some(value.parse::<i64>().map_err(|_| Error::BadNumber {
+                    param: name,
+                    value: shown(),
+                    expected: "a whole number (the seq of the last entry received)".into(),
+                })?);
+            }
+        }
+    }
+    Ok(q)
 }
 
 /// Strict `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` must be
@@ -319,6 +397,37 @@ pub(crate) async fn sinks(State(app): State<App>) -> Response {
         sinks: &app.shared.read().sinks,
     });
     json(StatusCode::OK, body)
+}
+
+#[derive(Serialize)]
+struct JournalBody {
+    entries: Vec<journal::Entry>,
+}
+
+/// `GET /api/v1/journal[?since=&until=&kind=&device=&limit=&after_seq=]`.
+pub(crate) async fn journal(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+    let query = match journal_query(q.as_deref(), Timestamp::now()) {
+        Ok(q) => q,
+        Err(e) => return bad_request("/api/v1/journal", &e),
+    };
+    let Some(j): Option<Journal> = app.shared.journal.clone() else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the journal is not available on this gateway",
+        );
+    };
+    // The journal reads from disk: off the async workers.
+    match tokio::task::spawn_blocking(move || j.query(&query)).await {
+        Ok(Ok(entries)) => json(StatusCode::OK, to_json(&JournalBody { entries })),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "web: journal query failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "web: journal query task failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "journal query failed")
+        }
+    }
 }
 
 /// `GET /healthz`: 200 `ok` while pollers and sinks progress, else 503 with the reason.

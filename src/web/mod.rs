@@ -61,12 +61,38 @@ pub enum Error {
         /// The accepted names, comma-separated.
         known: String,
     },
+    /// `kind=` of `/api/v1/journal` names no journal entry kind.
+    #[error("query parameter \"kind\": unknown journal entry kind {value:?} (one of {known})")]
+    UnknownEntryKind {
+        /// The value sent.
+        value: String,
+        /// The accepted names, comma-separated.
+        known: String,
+    },
+    /// A time parameter (`since`, `until`) is neither RFC 3339 nor relative (`-24h`).
+    #[error("query parameter {param:?}: {reason}")]
+    BadTime {
+        /// Parameter name.
+        param: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A number parameter (`limit`, `after_seq`) is not a number in its range.
+    #[error("query parameter {param:?}: {value:?} is not {expected}")]
+    BadNumber {
+        /// Parameter name.
+        param: &'static str,
+        /// The value sent.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
 }
 
 /// The whole HTTP application over the shared live state.
 ///
 /// Routes: `GET /` (wall view), `GET /api/v1/readings`, `GET /api/v1/alarms`,
-/// `GET /api/v1/sinks`, `GET /api/v1/events` (server-sent events), `GET /healthz`,
+/// `GET /api/v1/sinks`, `GET /api/v1/journal`, `GET /api/v1/events` (server-sent events), `GET /healthz`,
 /// `GET /metrics`.
 pub fn router(shared: Shared) -> Router {
     // Without a shutdown signal the event streams end only when their client leaves.
@@ -82,6 +108,7 @@ fn app(shared: Shared, stop: watch::Receiver<bool>) -> Router {
         .route("/api/v1/readings", get(api::readings))
         .route("/api/v1/alarms", get(api::alarms))
         .route("/api/v1/sinks", get(api::sinks))
+        .route("/api/v1/journal", get(api::journal))
         .route("/api/v1/events", get(api::events))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))

@@ -645,3 +645,98 @@ async fn shutdown_ends_open_event_streams() {
         "server did not stop with a stream open: {done:?}"
     );
 }
+
+/// A site whose journal holds two alarms of `ups1` and a command about `th1`.
+fn site_with_journal(dir: &std::path::Path) -> (Shared, Vec<crate::journal::Entry>) {
+    use crate::journal::{Journal, Kind as J, NewEntry, Options};
+    let j = Journal::open(dir, Options::default()).unwrap();
+    let add = |ts: i64, kind: J, device: &str, data: Json| {
+        j.append(NewEntry {
+            ts: Timestamp(ts),
+            kind,
+            gateway: "gw1".into(),
+            device: Some(device.into()),
+            data,
+        })
+        .unwrap()
+    };
+    let t0 = 1_796_342_400_000; // 2026-12-04T00:00:00Z
+    let entries = vec![
+        add(t0, J::Alarm, "ups1", serde_json::json!({"rule": "on_battery", "state": "raised"})),
+        add(t0 + 60_000, J::Command, "th1", serde_json::json!({"id": "c-1", "verb": "ack", "ok": true})),
+        add(t0 + 120_000, J::Alarm, "ups1", serde_json::json!({"rule": "on_battery", "state": "cleared"})),
+    ];
+    (site().with_journal(j), entries)
+}
+
+#[tokio::test]
+async fn journal_entries_are_listed_and_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shared, entries) = site_with_journal(dir.path());
+    let seqs = |body: &str| -> Vec<i64> {
+        json(body)["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect()
+    };
+    let (status, ctype, body) = get(&shared, "/api/v1/journal").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ctype, "application/json");
+    let b = json(&body);
+    assert_eq!(
+        b["entries"][1],
+        serde_json::json!({"seq": entries[1].seq, "ts": "2026-12-04T00:01:00.000Z", "kind": "command",
+            "gateway": "gw1", "device": "th1", "id": "c-1", "verb": "ack", "ok": true})
+    );
+    assert_eq!(seqs(&body), entries.iter().map(|e| e.seq).collect::<Vec<_>>());
+    let (_, _, body) = get(&shared, "/api/v1/journal?kind=alarm&device=ups1").await;
+    assert_eq!(seqs(&body), [entries[0].seq, entries[2].seq]);
+    let (_, _, body) = get(
+        &shared,
+        "/api/v1/journal?since=2026-12-04T07%3A01%3A00%2B07%3A00&until=2026-12-04T00:02:00Z",
+    )
+    .await;
+    assert_eq!(seqs(&body), [entries[1].seq]);
+    let (_, _, body) = get(
+        &shared,
+        &format!("/api/v1/journal?after_seq={}&limit=1", entries[0].seq),
+    )
+    .await;
+    assert_eq!(seqs(&body), [entries[1].seq]);
+    let (_, _, body) = get(&shared, "/api/v1/journal?device=gen1").await;
+    assert!(seqs(&body).is_empty());
+}
+
+#[tokio::test]
+async fn malformed_journal_queries_are_400_json_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shared, _) = site_with_journal(dir.path());
+    for (query, says) in [
+        ("kind=ups", "unknown journal entry kind \"ups\""),
+        ("since=yesterday", "\"since\": \"yesterday\" is not a time"),
+        ("until=", "needs a value"),
+        ("limit=0", "from 1 to 10000"),
+        ("limit=10001", "from 1 to 10000"),
+        ("limit=-3", "from 1 to 10000"),
+        ("after_seq=x", "\"after_seq\""),
+        ("device=%zz", "percent-encoding"),
+    ] {
+        let before = bad_input_http();
+        let (status, ctype, body) = get(&shared, &format!("/api/v1/journal?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(ctype, "application/json", "{query}");
+        let msg = json(&body)["error"].as_str().unwrap().to_string();
+        assert!(msg.contains(says), "{query}: {msg}");
+        assert!(bad_input_http() > before, "{query} not counted");
+    }
+}
+
+#[tokio::test]
+async fn without_a_journal_the_api_says_so() {
+    let (status, ctype, body) = get(&site(), "/api/v1/journal").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ctype, "application/json");
+    assert!(json(&body)["error"].as_str().unwrap().contains("journal"));
+}
