@@ -70,6 +70,36 @@ enum Command {
         #[arg(long)]
         device: String,
     },
+    /// Print the journal (alarms, commands, starts, config loads, ...), oldest first.
+    /// Reads only: safe while the gateway runs.
+    Journal {
+        /// State directory holding journal.db (default: the config's `[storage]
+        /// state_dir`).
+        #[arg(long, conflicts_with = "config")]
+        state_dir: Option<PathBuf>,
+        /// Site config file whose state directory to read.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only entries at or after this time: RFC 3339 or relative (-30m, -24h, -7d).
+        #[arg(long, allow_hyphen_values = true)]
+        since: Option<String>,
+        /// Only entries before this time: RFC 3339 or relative.
+        #[arg(long, allow_hyphen_values = true)]
+        until: Option<String>,
+        /// Only entries about this device.
+        #[arg(long)]
+        device: Option<String>,
+        /// Only entries of this kind (alarm, command, gateway_start, gateway_stop,
+        /// config_loaded, sink_failed, sink_recovered, login, incident, generator_run).
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many entries (default: all).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// One JSON object per line (JSON Lines) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
@@ -96,6 +126,34 @@ fn main() -> ExitCode {
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
+        }
+        Command::Journal {
+            state_dir,
+            config: config_path,
+            since,
+            until,
+            device,
+            kind,
+            limit,
+            json,
+        } => {
+            let args = dc_gateway::journal::cli::Args {
+                state_dir,
+                config: config_path,
+                since,
+                until,
+                device,
+                kind,
+                limit,
+                json,
+            };
+            match dc_gateway::journal::cli::run(&args, &mut std::io::stdout().lock()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::CheckConfig { config: path } => match config::load(&path) {
             Ok(site) => {
@@ -217,7 +275,10 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         // Handled before the runtime starts.
-        Command::CheckConfig { .. } | Command::Points | Command::Rules => Ok(()),
+        Command::CheckConfig { .. }
+        | Command::Points
+        | Command::Rules
+        | Command::Journal { .. } => Ok(()),
     }
 }
 

@@ -7,10 +7,105 @@
 //! sits in memory whole; a closed pipe (`| head`) ends it quietly.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use super::{Entry, Error, Journal, Query};
 use crate::model::Timestamp;
 use crate::texts::time::SiteTime;
+
+/// The arguments of `dc-gateway journal`, as given.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    /// `--state-dir`: the directory holding `journal.db`.
+    pub state_dir: Option<PathBuf>,
+    /// `--config`: a site config whose `[storage] state_dir` to read.
+    pub config: Option<PathBuf>,
+    /// `--since`: RFC 3339 or relative.
+    pub since: Option<String>,
+    /// `--until`: RFC 3339 or relative.
+    pub until: Option<String>,
+    /// `--device`.
+    pub device: Option<String>,
+    /// `--kind`: a [`super::Kind`] name.
+    pub kind: Option<String>,
+    /// `--limit` (default: all).
+    pub limit: Option<usize>,
+    /// `--json`: JSON Lines.
+    pub json: bool,
+}
+
+/// Why `dc-gateway journal` cannot print.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The config named (or the default one) cannot be loaded.
+    #[error("{0}")]
+    Config(String),
+    /// A time flag is not a time.
+    #[error("--{flag}: {source}")]
+    Time {
+        /// `since` or `until`.
+        flag: &'static str,
+        /// What is wrong.
+        source: BadTime,
+    },
+    /// `--kind` names no entry kind.
+    #[error("--kind: unknown journal entry kind {0:?} (one of {names})", names = super::Kind::names())]
+    Kind(String),
+    /// The journal cannot be read.
+    #[error(transparent)]
+    Journal(#[from] Error),
+}
+
+/// The state directory: `--state-dir`, else the `[storage] state_dir` of `--config`
+/// (or of the default config file when it exists), else the default directory.
+pub fn state_dir(a: &Args) -> Result<PathBuf, CliError> {
+    if let Some(d) = &a.state_dir {
+        return Ok(d.clone());
+    }
+    let path = match &a.config {
+        Some(p) => p.clone(),
+        None => {
+            let p = Path::new(crate::config::DEFAULT_PATH);
+            if !p.exists() {
+                return Ok(PathBuf::from(crate::config::DEFAULT_STATE_DIR));
+            }
+            p.to_path_buf()
+        }
+    };
+    crate::config::load(&path)
+        .map(|site| site.storage.state_dir)
+        .map_err(|e| CliError::Config(e.to_string()))
+}
+
+/// The query the flags ask for (`now` for relative times).
+pub fn query(a: &Args, now: Timestamp) -> Result<Query, CliError> {
+    let time = |flag: &'static str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| parse_time(s, now).map_err(|source| CliError::Time { flag, source }))
+            .transpose()
+    };
+    let kind = a
+        .kind
+        .as_deref()
+        .map(|k| super::Kind::parse(k).ok_or_else(|| CliError::Kind(k.to_string())))
+        .transpose()?;
+    Ok(Query {
+        since: time("since", &a.since)?,
+        until: time("until", &a.until)?,
+        kind,
+        device: a.device.clone(),
+        limit: a.limit.unwrap_or(usize::MAX),
+        after_seq: None,
+    })
+}
+
+/// `dc-gateway journal`: open the journal read-only and print what the flags select to
+/// `out`, times in the site's default zone. Returns how many entries were printed.
+pub fn run(a: &Args, out: &mut dyn Write) -> Result<usize, CliError> {
+    let q = query(a, Timestamp::now())?;
+    let journal = Journal::open_read_only(&state_dir(a)?)?;
+    Ok(print(&journal, &q, a.json, &SiteTime::default(), out)?)
+}
 
 /// Longest data summary on a human line, characters.
 pub const SUMMARY_MAX: usize = 160;

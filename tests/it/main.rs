@@ -16,6 +16,7 @@ mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letter
 mod e2e; // the data path end to end
 mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RTU source
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
+mod journal; // `dc-gateway journal` (the real binary) reading the durable journal
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
