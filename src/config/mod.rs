@@ -174,6 +174,9 @@ pub struct StorageConfig {
     /// Disk budget per sink queue, by sink name, where the site file sets one (the
     /// sink kind's default otherwise).
     pub max_size_bytes: BTreeMap<String, u64>,
+    /// The journal's budget and retention (`journal_max_size_bytes`,
+    /// `journal_retention_days`).
+    pub journal: crate::journal::Options,
 }
 
 impl Default for StorageConfig {
@@ -182,6 +185,7 @@ impl Default for StorageConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             commit_interval: Duration::from_millis(DEFAULT_COMMIT_INTERVAL_MS),
             max_size_bytes: BTreeMap::new(),
+            journal: crate::journal::Options::default(),
         }
     }
 }
@@ -239,6 +243,35 @@ fn validate_storage(
             );
         } else {
             st.max_size_bytes.insert(name.clone(), *v.get_ref());
+        }
+    }
+    if let Some(v) = &raw.journal_max_size_bytes {
+        if *v.get_ref() < MIN_MAX_BYTES {
+            r.at(
+                v.span(),
+                "storage.journal_max_size_bytes",
+                format!(
+                    "{} bytes is too small: use at least {MIN_MAX_BYTES}",
+                    v.get_ref()
+                ),
+            );
+        } else {
+            st.journal.max_bytes = *v.get_ref();
+        }
+    }
+    if let Some(v) = &raw.journal_retention_days {
+        let days = *v.get_ref();
+        if days < crate::journal::MIN_RETENTION_DAYS {
+            r.at(
+                v.span(),
+                "storage.journal_retention_days",
+                format!(
+                    "{days} days is too short: the journal keeps at least {} days",
+                    crate::journal::MIN_RETENTION_DAYS
+                ),
+            );
+        } else {
+            st.journal.retention_days = days;
         }
     }
     st

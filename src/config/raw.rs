@@ -145,7 +145,7 @@ pub enum RawSecret {
     Inline(String),
 }
 
-/// `[storage]`: the durable buffer in front of every sink (and, later, the journal).
+/// `[storage]`: the durable buffer in front of every sink, and the journal.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
@@ -161,4 +161,11 @@ pub struct RawStorage {
     /// InfluxDB, 64 MiB for MQTT). When full, the oldest readings are dropped first.
     #[serde(default)]
     pub max_size_bytes: BTreeMap<String, Spanned<u64>>,
+    /// The journal's budget in bytes (default 256 MiB). Past it the journal keeps every
+    /// entry; the gateway raises `journal_high` at 80 % and `journal_full` when full.
+    #[serde(default)]
+    pub journal_max_size_bytes: Option<Spanned<u64>>,
+    /// Days the journal keeps its entries (default and minimum 400).
+    #[serde(default)]
+    pub journal_retention_days: Option<Spanned<u32>>,
 }

@@ -242,7 +242,7 @@ fn storage_defaults_and_overrides() {
     assert_eq!(site.storage.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
     assert!(site.storage.max_size_bytes.is_empty());
     let text = format!(
-        "{BASE}\n[[sinks]]\nname = \"history\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:8086?db=dc\"\n\n[[sinks]]\nname = \"broker\"\nkind = \"mqtt\"\nurl = \"mqtt://127.0.0.1:1883\"\n\n[storage]\nstate_dir = \"state\"\ncommit_interval_ms = 250\n[storage.max_size_bytes]\nhistory = 10_000_000\n"
+        "{BASE}\n[[sinks]]\nname = \"history\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:8086?db=dc\"\n\n[[sinks]]\nname = \"broker\"\nkind = \"mqtt\"\nurl = \"mqtt://127.0.0.1:1883\"\n\n[storage]\nstate_dir = \"state\"\ncommit_interval_ms = 250\njournal_max_size_bytes = 1_000_000\njournal_retention_days = 730\n[storage.max_size_bytes]\nhistory = 10_000_000\n"
     );
     let site = parse(&text, "site.toml", Path::new("/etc/dc-gateway")).expect("valid");
     assert_eq!(
@@ -258,12 +258,19 @@ fn storage_defaults_and_overrides() {
     };
     assert_eq!(budget("history"), 10_000_000);
     assert_eq!(budget("broker"), 64 << 20);
+    assert_eq!(
+        site.storage.journal,
+        crate::journal::Options {
+            max_bytes: 1_000_000,
+            retention_days: 730
+        }
+    );
 }
 
 #[test]
 fn storage_mistakes_are_named() {
     let text = format!(
-        "{BASE}\n[[sinks]]\nname = \"influx\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:8086?db=dc\"\n\n[storage]\ncommit_interval_ms = 0\n[storage.max_size_bytes]\ninflux = 100\nsms = 1000000\n"
+        "{BASE}\n[[sinks]]\nname = \"influx\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:8086?db=dc\"\n\n[storage]\ncommit_interval_ms = 0\njournal_max_size_bytes = 10\njournal_retention_days = 30\n[storage.max_size_bytes]\ninflux = 100\nsms = 1000000\n"
     );
     let errs = errors(&text);
     assert!(
@@ -279,6 +286,17 @@ fn storage_mistakes_are_named() {
     assert!(
         errs.iter()
             .any(|e| e.contains("storage.max_size_bytes.sms: unknown sink \"sms\"")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("storage.journal_max_size_bytes: 10 bytes is too small")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "storage.journal_retention_days: 30 days is too short: the journal keeps at least 400 days"
+        )),
         "{errs:?}"
     );
 }
