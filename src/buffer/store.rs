@@ -629,10 +629,10 @@ pub fn carry_over_queues(
     }
     let shown = path.display().to_string();
     let conn = statedb::open_rw(&path).map_err(|f| Error::Store {
-            path: shown.clone(),
-            op: f.op,
-            reason: f.reason,
-        })?;
+        path: shown.clone(),
+        op: f.op,
+        reason: f.reason,
+    })?;
     conn.busy_timeout(statedb::BUSY_TIMEOUT)
         .map_err(|e| sql_err(&shown, "busy_timeout", e))?;
     let exists = |name: &str| -> Result<bool, Error> {

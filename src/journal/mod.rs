@@ -613,7 +613,10 @@ impl Journal {
         Ok(out)
     }
 
-    fn entry(&self, row: (i64, i64, String, String, Option<String>, String)) -> Result<Entry, Error> {
+    fn entry(
+        &self,
+        row: (i64, i64, String, String, Option<String>, String),
+    ) -> Result<Entry, Error> {
         let (seq, ts, kind, gateway, device, data) = row;
         let bad = |reason: String| Error::BadRow {
             path: self.inner.path.clone(),
@@ -669,7 +672,11 @@ impl Journal {
     pub fn used_pct(&self) -> f64 {
         let max = self.inner.opts.max_bytes;
         if max == 0 {
-            return if self.used_bytes() == 0 { 0.0 } else { f64::INFINITY };
+            return if self.used_bytes() == 0 {
+                0.0
+            } else {
+                f64::INFINITY
+            };
         }
         self.used_bytes() as f64 * 100.0 / max as f64
     }
@@ -684,7 +691,11 @@ impl Journal {
             .execute("DELETE FROM entries WHERE ts < ?1", [cutoff])
             .map_err(|e| self.err("prune", e))?;
         if n > 0 {
-            tracing::info!(deleted = n, retention_days = self.inner.opts.retention_days, "journal: pruned old entries");
+            tracing::info!(
+                deleted = n,
+                retention_days = self.inner.opts.retention_days,
+                "journal: pruned old entries"
+            );
         }
         self.refresh_used(&conn)?;
         Ok(n as u64)

@@ -31,7 +31,12 @@ fn appended_entries_are_read_back_in_order_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(dir.path());
     let a = j
-        .append(entry(T0, Kind::GatewayStart, None, json!({"version": "1.2"})))
+        .append(entry(
+            T0,
+            Kind::GatewayStart,
+            None,
+            json!({"version": "1.2"}),
+        ))
         .unwrap();
     let b = j
         .append(entry(
@@ -48,7 +53,12 @@ fn appended_entries_are_read_back_in_order_and_survive_reopening() {
     let all = j.query(&Query::default()).unwrap();
     assert_eq!(all, vec![a.clone(), b.clone()]);
     let c = j
-        .append(entry(T0 + 2000, Kind::GatewayStop, None, serde_json::Value::Null))
+        .append(entry(
+            T0 + 2000,
+            Kind::GatewayStop,
+            None,
+            serde_json::Value::Null,
+        ))
         .unwrap();
     assert_eq!(c.seq, b.seq + 1);
     assert_eq!(c.data, json!({}));
@@ -124,11 +134,13 @@ fn filters_select_by_time_kind_device_and_seq() {
         }),
         vec![8, 9]
     );
-    assert!(is(Query {
-        device: Some("nobody".into()),
-        ..Query::default()
-    })
-    .is_empty());
+    assert!(
+        is(Query {
+            device: Some("nobody".into()),
+            ..Query::default()
+        })
+        .is_empty()
+    );
 }
 
 #[test]
@@ -145,8 +157,13 @@ fn find_command_finds_a_command_by_its_id_only() {
             json!({"id": "c-1", "verb": "ack", "ok": true, "origin": "mqtt"}),
         ))
         .unwrap();
-    j.append(entry(T0 + 2, Kind::Command, None, json!({"id": "c-2", "verb": "shelve"})))
-        .unwrap();
+    j.append(entry(
+        T0 + 2,
+        Kind::Command,
+        None,
+        json!({"id": "c-2", "verb": "shelve"}),
+    ))
+    .unwrap();
     assert_eq!(j.find_command("c-1").unwrap(), Some(cmd));
     assert_eq!(
         j.find_command("c-2").unwrap().unwrap().data["verb"],
@@ -212,14 +229,24 @@ fn used_pct_grows_with_entries_and_passes_100_without_losing_any() {
     assert!(start > 0.0 && start < 50.0, "{start}");
     let filler = "x".repeat(400);
     for i in 0..100 {
-        j.append(entry(T0 + i, Kind::Alarm, None, json!({"i": i, "f": filler})))
-            .unwrap();
+        j.append(entry(
+            T0 + i,
+            Kind::Alarm,
+            None,
+            json!({"i": i, "f": filler}),
+        ))
+        .unwrap();
     }
     let mid = j.used_pct();
     assert!(mid > start, "{mid} <= {start}");
     for i in 100..300 {
-        j.append(entry(T0 + i, Kind::Alarm, None, json!({"i": i, "f": filler})))
-            .unwrap();
+        j.append(entry(
+            T0 + i,
+            Kind::Alarm,
+            None,
+            json!({"i": i, "f": filler}),
+        ))
+        .unwrap();
     }
     assert!(j.used_pct() > 100.0, "{}", j.used_pct());
     assert_eq!(
@@ -263,9 +290,11 @@ fn a_newer_format_on_disk_is_refused_naming_file_and_versions() {
     // The refused file was left as it was.
     let conn = rusqlite::Connection::open(&path).unwrap();
     let v: String = conn
-        .query_row("SELECT value FROM meta WHERE key = 'format_version'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'format_version'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(v, "7");
 }
@@ -284,9 +313,11 @@ fn an_existing_file_without_a_version_is_migrated() {
         .unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let v: String = conn
-        .query_row("SELECT value FROM meta WHERE key = 'format_version'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'format_version'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(v, FORMAT_VERSION.to_string());
 }
@@ -306,10 +337,7 @@ fn failures_to_write_are_errors_not_panics() {
     let err = ro
         .append(entry(T0, Kind::Alarm, None, json!({})))
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Store { op: "append", .. }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Store { op: "append", .. }), "{err}");
     assert!(err.to_string().contains("journal.db"), "{err}");
     assert_eq!(j.query(&Query::default()).unwrap().len(), 1);
     // Data that is not an object is refused.
@@ -362,7 +390,15 @@ fn times_on_the_command_line() {
         parse_time("2026-12-04T00:00:00.250Z", now).unwrap(),
         Timestamp(T0 + 250)
     );
-    for bad in ["", "-", "-5", "-5w", "yesterday", "2026-12-04", "-99999999999999999999d"] {
+    for bad in [
+        "",
+        "-",
+        "-5",
+        "-5w",
+        "yesterday",
+        "2026-12-04",
+        "-99999999999999999999d",
+    ] {
         assert!(parse_time(bad, now).is_err(), "{bad:?}");
     }
 }
@@ -392,8 +428,13 @@ fn print_pages_through_everything_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(dir.path());
     for i in 0..25 {
-        j.append(entry(T0 + i, Kind::Command, None, json!({"id": format!("c{i}")})))
-            .unwrap();
+        j.append(entry(
+            T0 + i,
+            Kind::Command,
+            None,
+            json!({"id": format!("c{i}")}),
+        ))
+        .unwrap();
     }
     let tz = SiteTime::default();
     let mut out = Vec::new();
@@ -402,7 +443,10 @@ fn print_pages_through_everything_asked_for() {
         ..Query::default()
     };
     // Pages of 10: 10 + 10 + 5.
-    assert_eq!(cli::print_paged(&j, &q, true, &tz, &mut out, 10).unwrap(), 25);
+    assert_eq!(
+        cli::print_paged(&j, &q, true, &tz, &mut out, 10).unwrap(),
+        25
+    );
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 25);

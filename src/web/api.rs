@@ -162,12 +162,13 @@ pub(crate) fn journal_query(raw: Option<&str>, now: Timestamp) -> Result<journal
                 }
             }
             "kind" => {
-                q.kind = Some(journal::Kind::parse(&value).ok_or_else(|| {
-                    Error::UnknownEntryKind {
-                        value: shown(),
-                        known: journal::Kind::names(),
-                    }
-                })?);
+                q.kind =
+                    Some(
+                        journal::Kind::parse(&value).ok_or_else(|| Error::UnknownEntryKind {
+                            value: shown(),
+                            known: journal::Kind::names(),
+                        })?,
+                    );
             }
             "device" => q.device = Some(value),
             "limit" => {

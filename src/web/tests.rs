@@ -662,9 +662,24 @@ fn site_with_journal(dir: &std::path::Path) -> (Shared, Vec<crate::journal::Entr
     };
     let t0 = 1_796_342_400_000; // 2026-12-04T00:00:00Z
     let entries = vec![
-        add(t0, J::Alarm, "ups1", serde_json::json!({"rule": "on_battery", "state": "raised"})),
-        add(t0 + 60_000, J::Command, "th1", serde_json::json!({"id": "c-1", "verb": "ack", "ok": true})),
-        add(t0 + 120_000, J::Alarm, "ups1", serde_json::json!({"rule": "on_battery", "state": "cleared"})),
+        add(
+            t0,
+            J::Alarm,
+            "ups1",
+            serde_json::json!({"rule": "on_battery", "state": "raised"}),
+        ),
+        add(
+            t0 + 60_000,
+            J::Command,
+            "th1",
+            serde_json::json!({"id": "c-1", "verb": "ack", "ok": true}),
+        ),
+        add(
+            t0 + 120_000,
+            J::Alarm,
+            "ups1",
+            serde_json::json!({"rule": "on_battery", "state": "cleared"}),
+        ),
     ];
     (site().with_journal(j), entries)
 }
@@ -690,7 +705,10 @@ async fn journal_entries_are_listed_and_filtered() {
         serde_json::json!({"seq": entries[1].seq, "ts": "2026-12-04T00:01:00.000Z", "kind": "command",
             "gateway": "gw1", "device": "th1", "id": "c-1", "verb": "ack", "ok": true})
     );
-    assert_eq!(seqs(&body), entries.iter().map(|e| e.seq).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&body),
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>()
+    );
     let (_, _, body) = get(&shared, "/api/v1/journal?kind=alarm&device=ups1").await;
     assert_eq!(seqs(&body), [entries[0].seq, entries[2].seq]);
     let (_, _, body) = get(

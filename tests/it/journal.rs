@@ -26,7 +26,13 @@ fn journal_cmd(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn append(j: &Journal, ts: i64, kind: Kind, device: Option<&str>, data: serde_json::Value) -> Entry {
+fn append(
+    j: &Journal,
+    ts: i64,
+    kind: Kind,
+    device: Option<&str>,
+    data: serde_json::Value,
+) -> Entry {
     j.append(NewEntry {
         ts: Timestamp(ts),
         kind,
@@ -42,7 +48,13 @@ fn journal_json_lines_are_exactly_the_commands_appended() {
     let dir = peer_tempdir("journal-cli");
     let state = dir.path().join("state");
     let j = Journal::open(&state, Options::default()).unwrap();
-    append(&j, T0, Kind::GatewayStart, None, json!({"version": "0.1.0"}));
+    append(
+        &j,
+        T0,
+        Kind::GatewayStart,
+        None,
+        json!({"version": "0.1.0"}),
+    );
     let c1 = append(
         &j,
         T0 + 1_500,
@@ -82,7 +94,13 @@ fn journal_json_lines_are_exactly_the_commands_appended() {
     assert_eq!(lines[1], serde_json::to_string(&c2).unwrap());
 
     // Filters combine; an entry appended now shows up at once.
-    let c3 = append(&j, T0 + 4_000, Kind::Command, Some("ups1"), json!({"id": "c-3"}));
+    let c3 = append(
+        &j,
+        T0 + 4_000,
+        Kind::Command,
+        Some("ups1"),
+        json!({"id": "c-3"}),
+    );
     let (ok, stdout, stderr) = journal_cmd(&[
         "--state-dir",
         dir_arg,
@@ -95,7 +113,11 @@ fn journal_json_lines_are_exactly_the_commands_appended() {
     assert!(ok, "{stderr}");
     let seqs: Vec<i64> = stdout
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(seqs, [c1.seq + 1, c3.seq]);
 
@@ -138,7 +160,10 @@ fn journal_cli_errors_name_the_problem() {
     );
     let (ok, _, stderr) = journal_cmd(&["--state-dir", d, "--since", "last week"]);
     assert!(!ok);
-    assert!(stderr.contains("--since: \"last week\" is not a time"), "{stderr}");
+    assert!(
+        stderr.contains("--since: \"last week\" is not a time"),
+        "{stderr}"
+    );
     // An empty journal prints nothing and succeeds.
     let (ok, stdout, stderr) = journal_cmd(&["--state-dir", d, "--json", "--since", "-24h"]);
     assert!(ok, "{stderr}");
