@@ -80,6 +80,7 @@ fn climate(id: &str, ts: i64, temperature: Value) -> Record {
 
 fn alarm(ts: i64, seq: u64) -> Record {
     Record::Alarm(Arc::new(AlarmEvent {
+        detail: Default::default(),
         id: format!("0190a0b0-0000-7000-8000-{seq:012}"),
         seq,
         ts: Timestamp(ts),

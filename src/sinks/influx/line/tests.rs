@@ -122,6 +122,7 @@ fn golden_failed_poll_writes_comm_ok_false() {
 
 fn alarm(value: Option<Value>, threshold: Option<f64>, state: AlarmState) -> AlarmEvent {
     AlarmEvent {
+        detail: Default::default(),
         id: "0190a0b0-0000-7000-8000-000000000001".into(),
         seq: 42,
         ts: Timestamp(1_764_057_602_500),
