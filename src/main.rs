@@ -106,6 +106,9 @@ fn main() -> ExitCode {
                     site.rooms.len(),
                     site.devices.len()
                 );
+                for w in config::profiles::warnings(&site) {
+                    println!("warning: {w}");
+                }
                 ExitCode::SUCCESS
             }
             Err(errs) => {

@@ -4,8 +4,12 @@
 //! A site file with the same `id` as a shipped profile replaces it (a site may correct
 //! a map for a firmware revision without waiting for a release). A file's `protocol`
 //! key (`modbus`, the default, or `snmp`) decides which parser reads it.
+//!
+//! A broken file is reported once, where it is broken, and only that file is lost: the
+//! shipped profiles and the other site files stay known, and a device naming the
+//! broken profile's id is not reported a second time ([`Loaded::broken`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,10 +17,23 @@ use super::{DeviceProfile, Problem};
 use crate::sources::modbus::profile;
 use crate::sources::snmp;
 
-/// Every known profile by id, or every problem found in the profile files.
-pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, DeviceProfile>, Vec<Problem>> {
+/// What [`load_all`] found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every profile that parsed, by id (a site file overriding a shipped id wins).
+    pub profiles: HashMap<String, DeviceProfile>,
+    /// Every problem found in the profile files, each once.
+    pub problems: Vec<Problem>,
+    /// Ids of the site files that did not parse (when the id itself could be read):
+    /// a device naming one is not reported again.
+    pub broken: HashSet<String>,
+}
+
+/// Every profile that parses, by id, with the problems of those that do not.
+pub fn load_all(dir: Option<&Path>) -> Loaded {
     let mut out = HashMap::new();
     let mut problems = Vec::new();
+    let mut broken = HashSet::new();
     let shipped = profile::shipped()
         .into_iter()
         .chain(snmp::shipped_profiles());
@@ -39,7 +56,11 @@ pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, DeviceProfile>, Ve
                     context: "profiles_dir".into(),
                     message: format!("cannot read the profiles directory: {e}"),
                 });
-                return Err(problems);
+                return Loaded {
+                    profiles: out,
+                    problems,
+                    broken,
+                };
             }
         };
         let mut paths: Vec<_> = entries
@@ -54,7 +75,12 @@ pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, DeviceProfile>, Ve
                     Ok(p) => {
                         out.insert(p.id().to_string(), p);
                     }
-                    Err(e) => problems.push(e),
+                    Err(e) => {
+                        if let Some(id) = id_of(&text) {
+                            broken.insert(id);
+                        }
+                        problems.push(e);
+                    }
                 },
                 Err(e) => problems.push(Problem {
                     file: origin,
@@ -66,11 +92,32 @@ pub fn load_all(dir: Option<&Path>) -> Result<HashMap<String, DeviceProfile>, Ve
             }
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
+    Loaded {
+        profiles: out,
+        problems,
+        broken,
     }
+}
+
+/// The `id` a profile text names, if it can be read at all.
+fn id_of(text: &str) -> Option<String> {
+    let t = toml::from_str::<toml::Table>(text).ok()?;
+    Some(t.get("id")?.as_str()?.trim().to_string())
+}
+
+/// The warnings of the profiles the site's devices use, each profile once
+/// (`origin:line:column: message`), for `check-config`.
+pub fn warnings(site: &super::Site) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for d in &site.devices {
+        if let DeviceProfile::Modbus(p) = &d.profile
+            && seen.insert(p.id.clone())
+        {
+            out.extend(p.warnings.iter().map(|w| w.to_string()));
+        }
+    }
+    out
 }
 
 /// Parse a profile with the parser its `protocol` key names.
@@ -98,5 +145,34 @@ pub fn parse_any(text: &str, origin: &str) -> Result<DeviceProfile, Problem> {
             1,
             format!("unknown protocol {other:?}: use \"modbus\" or \"snmp\""),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 23, item 3: one broken site profile is reported once, where it is broken,
+    /// and the shipped profiles stay known.
+    #[test]
+    fn one_broken_site_profile_leaves_the_shipped_ones_known() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("my-ups.toml"),
+            "id = \"my-ups\"\nkind = \"ups\"\nprotocol = \"snmp\"\n[[points]]\npoint = \"batery_charge_pct\"\noid = \"1.3.6.1.2.1.33.1.2.4.0\"\nsource = \"x\"\n",
+        )
+        .unwrap();
+        let loaded = load_all(Some(dir.path()));
+        assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
+        assert!(
+            loaded.problems[0].to_string().contains("my-ups.toml:5:9: profile: unknown point `batery_charge_pct`"),
+            "{}",
+            loaded.problems[0]
+        );
+        for id in ["ups-mib", "apc-powernet", "dse-gencomm", "xy-md02", "liebert-icom"] {
+            assert!(loaded.profiles.contains_key(id), "{id} lost");
+        }
+        assert!(loaded.broken.contains("my-ups"));
+        assert!(!loaded.profiles.contains_key("my-ups"));
     }
 }

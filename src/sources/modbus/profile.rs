@@ -26,6 +26,7 @@
 //! word_order = "big"                # big (high word first) | little: 32-bit values
 //! max_gap_registers = 4             # optional: merge reads across holes this small
 //! max_gap_bits = 32                 # optional: same for coils / discrete inputs
+//! high_addresses_are_real = true    # optional: see "Addresses" below
 //!
 //! [[points]]
 //! point = "temperature_c"           # canonical name for `kind`
@@ -55,6 +56,13 @@
 //!                                   # enumeration from a bit field: the first listed
 //!                                   #   bit that is set wins; none set -> out_of_range
 //! ```
+//!
+//! Addresses: `address` is the 0-based protocol address sent on the wire. Manuals
+//! often print the 1-based Modicon reference instead (40001 = holding register 0,
+//! 30001 = input register 0). An address from 30001 to 49999 on a register table
+//! looks like one, and `check-config` warns with the number to write, unless the
+//! profile says `high_addresses_are_real = true` (DSE GenComm page 154 at 39424,
+//! SunSpec maps at 40000 really live there).
 //!
 //! A `bool` on a register without `bit` or `true_values` is true when the register is
 //! not zero; `true_values` and `unavailable` compare the register as an unsigned 16-bit
@@ -297,6 +305,9 @@ pub struct Profile {
     pub points: Vec<PointMap>,
     /// How reads are merged for this device model.
     pub plan_options: PlanOptions,
+    /// Things that are valid but probably not meant (an address that looks like
+    /// 4xxxx numbering), for `check-config` to print; never a reason to refuse.
+    pub warnings: Vec<ProfileError>,
 }
 
 impl Profile {
@@ -322,9 +333,50 @@ pub fn parse_all(text: &str, origin: &str) -> Result<Profile, Vec<ProfileError>>
     let raw: RawProfile = span::parse_raw(text, origin)?;
     let mut v = Validator {
         errors: ProfileErrors::new(text, origin),
+        warnings: Vec::new(),
     };
-    let profile = v.profile(raw);
+    let mut profile = v.profile(raw);
+    if let Some(p) = &mut profile {
+        p.warnings = v
+            .warnings
+            .drain(..)
+            .map(|(at, message)| {
+                let (line, column) = span::line_col(text, at.start);
+                ProfileError {
+                    origin: origin.to_string(),
+                    line,
+                    column,
+                    message,
+                }
+            })
+            .collect();
+    }
     v.errors.finish(profile)
+}
+
+/// The warning for an address that looks like 1-based Modicon numbering (30001–39999
+/// input, 40001–49999 holding), saying which number to write; `None` for any other.
+pub fn modicon_lookalike(point: &str, table: Table, address: u16) -> Option<String> {
+    let a = u32::from(address);
+    let (base, meant) = match a {
+        30_001..=39_999 => (30_001, Table::Input),
+        40_001..=49_999 => (40_001, Table::Holding),
+        _ => return None,
+    };
+    if table.is_bits() {
+        return None;
+    }
+    let wire = a - base;
+    let fix = if meant == table {
+        format!("write address = {wire}")
+    } else {
+        format!("write table = \"{}\", address = {wire}", meant.as_str())
+    };
+    Some(format!(
+        "point `{point}`: address {a} looks like the manual's 1-based {}xxxx numbering ({} register {a} is protocol address {wire}): {fix}; if the device really uses address {a}, set high_addresses_are_real = true in the profile",
+        base / 10_000,
+        meant.as_str()
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -345,6 +397,8 @@ struct RawProfile {
     max_gap_registers: Option<Spanned<i64>>,
     #[serde(default)]
     max_gap_bits: Option<Spanned<i64>>,
+    #[serde(default)]
+    high_addresses_are_real: Option<bool>,
     #[serde(default)]
     points: Vec<Spanned<RawPoint>>,
 }
@@ -401,6 +455,7 @@ const SOURCE_HINT: &str =
 
 struct Validator<'a> {
     errors: ProfileErrors<'a>,
+    warnings: Vec<(Range<usize>, String)>,
 }
 
 impl Validator<'_> {
@@ -456,20 +511,7 @@ impl Validator<'_> {
     }
 
     fn profile(&mut self, raw: RawProfile) -> Option<Profile> {
-        let id = raw.id.get_ref().trim().to_string();
-        if id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            self.err(
-                raw.id.span(),
-                format!(
-                    "{:?} is not a valid profile id: use letters, digits, '-', '_' and '.'",
-                    raw.id.get_ref()
-                ),
-            );
-        }
+        let id = checks::profile_id(&mut self.errors, &raw.id);
         if raw.protocol.get_ref() != "modbus" {
             self.err(
                 raw.protocol.span(),
@@ -507,6 +549,21 @@ impl Validator<'_> {
             }
         }
         checks::some_points(&mut self.errors, raw.points.len(), raw.id.span());
+        if raw.high_addresses_are_real != Some(true) {
+            for rp in &raw.points {
+                let rp = rp.get_ref();
+                let (Some(table), Some(a)) = (Table::parse(rp.table.get_ref()), &rp.address)
+                else {
+                    continue;
+                };
+                if let Some(w) = u16::try_from(*a.get_ref())
+                    .ok()
+                    .and_then(|addr| modicon_lookalike(rp.point.get_ref(), table, addr))
+                {
+                    self.warnings.push((a.span(), w));
+                }
+            }
+        }
         Some(Profile {
             id,
             kind,
@@ -514,6 +571,7 @@ impl Validator<'_> {
             source: raw.source.unwrap_or_default(),
             points,
             plan_options,
+            warnings: Vec::new(),
         })
     }
 
@@ -554,7 +612,13 @@ impl Validator<'_> {
             (Some(a), None) => match addr_ok(*a.get_ref()) {
                 Some(v) => Some(v),
                 None => {
-                    self.err(a.span(), format!("point `{name}`: address {} is out of range: use 0 to 65535 (0-based, as on the wire)", a.get_ref()));
+                    let v = *a.get_ref();
+                    let hint = match v {
+                        300_001..=365_536 => format!(" ({v} looks like the manual's 6-digit input register numbering: write table = \"input\", address = {})", v - 300_001),
+                        400_001..=465_536 => format!(" ({v} looks like the manual's 6-digit holding register numbering: write table = \"holding\", address = {})", v - 400_001),
+                        _ => String::new(),
+                    };
+                    self.err(a.span(), format!("point `{name}`: address {v} is out of range: use 0 to 65535 (0-based, as on the wire){hint}"));
                     None
                 }
             },

@@ -20,8 +20,9 @@ use std::time::Instant;
 use async_snmp::Value as SnmpValue;
 
 use super::profile::{Aggregate, OidPoint};
-use crate::model::{Quality, Value};
+use crate::model::{Quality, Value, fmt_number};
 use crate::points::PointType;
+use crate::sources::profile_checks as checks;
 
 /// The outcome of decoding one point.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,7 +163,7 @@ pub fn raw_text(v: &SnmpValue) -> String {
 /// Decode a number that is already a raw value into the point's canonical value.
 pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
     if map.unavailable.contains(&raw) {
-        return Decoded::bad(Quality::Unknown, format!("raw {raw} means not available"));
+        return Decoded::bad(Quality::Unknown, format!("the agent sends {}: \"not available\" for this point", fmt_number(raw)));
     }
     match map.point.ty {
         PointType::Bool => {
@@ -177,7 +178,7 @@ pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
                 Some((_, name)) if raw.fract() == 0.0 => Decoded::good(Value::Enum(name)),
                 _ => Decoded::bad(
                     Quality::OutOfRange,
-                    format!("raw {raw} is not in the enum table"),
+                    format!("code {} is not one the profile knows ({})", fmt_number(raw), map.enum_map.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", ")),
                 ),
             }
         }
@@ -189,7 +190,7 @@ pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
                 Decoded {
                     value: Some(Value::Number(v)),
                     quality: Quality::OutOfRange,
-                    note: Some(format!("{v} is outside {:?}..{:?}", map.min, map.max)),
+                    note: checks::range_note(v, map.min, map.max),
                 }
             } else {
                 Decoded::good(Value::Number(v))
@@ -224,7 +225,7 @@ pub fn decode_column(map: &OidPoint, aggregate: &Aggregate, rows: &[&SnmpValue])
                     Ok(r) => {
                         first_bad.get_or_insert((
                             Quality::Unknown,
-                            format!("raw {} means not available", r.value()),
+                            format!("the agent sends {}: \"not available\" for this point", fmt_number(r.value())),
                         ));
                     }
                     Err(e) => {

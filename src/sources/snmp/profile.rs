@@ -467,10 +467,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        let id = raw.id.get_ref().trim().to_string();
-        if id.is_empty() {
-            self.err(raw.id.span(), "profile id is empty");
-        }
+        let id = checks::profile_id(&mut self.errors, &raw.id);
         let kind = checks::kind(&mut self.errors, &raw.kind)?;
         let mut points: Vec<OidPoint> = Vec::new();
         for sp in &raw.points {
