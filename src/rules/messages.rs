@@ -65,6 +65,12 @@ pub static POINT_TEXTS: &[PointText] = &[
     ),
     t(
         Kind::Ups,
+        "battery_low",
+        "Ắc quy UPS yếu, sắp ngắt tải (theo trạng thái ắc quy của UPS)",
+        "UPS battery low, shutdown near (the UPS's own battery status)",
+    ),
+    t(
+        Kind::Ups,
         "runtime_remaining_s",
         "Thời gian lưu điện còn lại",
         "Estimated runtime",

@@ -17,6 +17,7 @@ mod e2e; // the data path end to end
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
+mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod snmp;
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap

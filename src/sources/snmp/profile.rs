@@ -104,6 +104,14 @@ pub fn shipped_profiles() -> Vec<(&'static str, &'static str)> {
             include_str!("../../../config/profiles/apc-powernet.toml"),
         ),
         (
+            "eaton-xups.toml",
+            include_str!("../../../config/profiles/eaton-xups.toml"),
+        ),
+        (
+            "huawei-ups.toml",
+            include_str!("../../../config/profiles/huawei-ups.toml"),
+        ),
+        (
             "netbotz-climate.toml",
             include_str!("../../../config/profiles/netbotz-climate.toml"),
         ),
