@@ -975,6 +975,68 @@ fn parse_int(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    /// Issue 23, item 3: an address that looks like the manual's 3xxxx/4xxxx numbering
+    /// is a warning naming the number to write, unless the profile says it is real;
+    /// a 6-digit one is an error naming it.
+    #[test]
+    fn modicon_lookalike_addresses_warn_with_the_number_to_write() {
+        let prof = |head: &str, table: &str, address: i64| {
+            format!("id = \"t\"\nkind = \"generator\"\nprotocol = \"modbus\"\n{head}[[points]]\npoint = \"load_pct\"\ntable = \"{table}\"\naddress = {address}\ntype = \"u16\"\nsource = \"x\"\n")
+        };
+        let cases: &[(&str, &str, i64, Option<&str>)] = &[
+            ("", "holding", 40001, Some("t.toml:7:11: point `load_pct`: address 40001 looks like the manual's 1-based 4xxxx numbering (holding register 40001 is protocol address 0): write address = 0")),
+            ("", "input", 30100, Some("address 30100 looks like the manual's 1-based 3xxxx numbering (input register 30100 is protocol address 99): write address = 99")),
+            ("", "holding", 30100, Some("write table = \"input\", address = 99")),
+            ("", "holding", 39424, Some("3xxxx numbering")),
+            ("high_addresses_are_real = true\n", "holding", 39424, None),
+            ("high_addresses_are_real = true\n", "holding", 40000, None),
+            ("", "holding", 1024, None),
+            ("", "holding", 29999, None),
+        ];
+        for (head, table, address, want) in cases {
+            let p = parse(&prof(head, table, *address), "t.toml")
+                .unwrap_or_else(|e| panic!("{address}: {e}"));
+            let got: Vec<String> = p.warnings.iter().map(ToString::to_string).collect();
+            match want {
+                None => assert!(got.is_empty(), "{address}: {got:?}"),
+                Some(w) => assert!(got.len() == 1 && got[0].contains(w), "{address}: {got:?}"),
+            }
+        }
+        let e = parse(&prof("", "holding", 401025), "t.toml").unwrap_err();
+        assert!(
+            e.message.contains("write table = \"holding\", address = 1024"),
+            "{e}"
+        );
+    }
+
+    /// Issue 23, item 1 (Modbus): a DSE register that reads 0xFFFF (unimplemented)
+    /// is "not available", in words, for the enumeration and the state code alike.
+    #[test]
+    fn dse_unimplemented_registers_read_not_available() {
+        use crate::model::Quality;
+        use crate::sources::modbus::decode::decode_registers;
+        let (_, text) = shipped()
+            .into_iter()
+            .find(|(f, _)| *f == "dse-gencomm.toml")
+            .unwrap();
+        let p = parse(text, "dse-gencomm.toml").unwrap();
+        for point in ["mode", "engine_running", "oil_pressure_kpa", "fuel_level_pct"] {
+            let d = decode_registers(p.point(point).unwrap(), &[0xFFFF]);
+            assert_eq!(d.quality, Quality::Unknown, "{point}: {d:?}");
+            assert_eq!(
+                d.note.as_deref(),
+                Some("the device sends 0xffff (65535): \"not available\" for this point"),
+                "{point}"
+            );
+        }
+        let d = decode_registers(p.point("oil_pressure_kpa").unwrap(), &[0x2800]);
+        assert_eq!(d.quality, Quality::OutOfRange);
+        assert_eq!(
+            d.note.as_deref(),
+            Some("10240 is above the plausible range 0 to 10000")
+        );
+    }
+
     const HEAD: &str = "id = \"t\"\nkind = \"generator\"\nprotocol = \"modbus\"\n";
 
     fn err_of(body: &str) -> ProfileError {

@@ -865,6 +865,73 @@ mod tests {
         assert!(p.traps.iter().any(|t| t.name == "upsTrapOnBattery"));
     }
 
+    /// Issue 23, item 1: what real UPS-MIB agents send, as each shipped profile must
+    /// read it: "not available" sentinels give `unknown`, implausible values
+    /// `out_of_range` with the reason in words, vendor unit quirks the right value.
+    #[test]
+    fn shipped_profiles_read_real_agents_values_right_or_mark_them() {
+        use crate::model::Quality as Q;
+        use async_snmp::Value as V;
+        let load = |id: &str| {
+            let (f, t) = shipped_profiles()
+                .into_iter()
+                .find(|(f, _)| f.trim_end_matches(".toml") == id)
+                .unwrap();
+            parse_profile(t, f).unwrap()
+        };
+        type Case = (&'static str, &'static str, V, Q, Option<f64>, &'static str);
+        let cases: Vec<Case> = vec![
+            ("ups-mib", "runtime_remaining_s", V::Integer(0), Q::Unknown, None, "the agent sends 0: \"not available\""),
+            ("ups-mib", "runtime_remaining_s", V::TimeTicks(0), Q::Unknown, None, "not available"),
+            ("ups-mib", "runtime_remaining_s", V::Integer(-1), Q::Unknown, None, "not available"),
+            ("ups-mib", "runtime_remaining_s", V::Integer(42), Q::Good, Some(2520.0), ""),
+            ("ups-mib", "battery_temperature_c", V::Integer(-1), Q::Unknown, None, "not available"),
+            ("ups-mib", "battery_temperature_c", V::Integer(25), Q::Good, Some(25.0), ""),
+            ("ups-mib", "battery_charge_pct", V::Integer(-1), Q::Unknown, None, "not available"),
+            ("ups-mib", "battery_charge_pct", V::Integer(0), Q::Good, Some(0.0), ""),
+            ("ups-mib", "input_voltage_v", V::Gauge32(2369), Q::OutOfRange, Some(2369.0), "2369 is above the plausible range 0 to 600"),
+            ("ups-mib", "input_voltage_v", V::Integer(236), Q::Good, Some(236.0), ""),
+            ("ups-mib", "input_frequency_hz", V::Gauge32(5000), Q::OutOfRange, Some(500.0), "500 is above the plausible range 0 to 70"),
+            ("ups-mib", "output_frequency_hz", V::Integer(499), Q::Good, Some(49.9), ""),
+            ("huawei-ups", "input_voltage_v", V::Gauge32(2369), Q::Good, Some(236.9), ""),
+            ("huawei-ups", "input_frequency_hz", V::Gauge32(5000), Q::Good, Some(50.0), ""),
+            ("huawei-ups", "runtime_remaining_s", V::Gauge32(4294967295), Q::Unknown, None, "not available"),
+            ("eaton-xups", "runtime_remaining_s", V::Integer(65535), Q::Unknown, None, "not available"),
+            ("eaton-xups", "runtime_remaining_s", V::Integer(17218), Q::Good, Some(17218.0), ""),
+        ];
+        for (id, point, raw, q, v, note) in cases {
+            let p = load(id);
+            let map = p.point(point).unwrap_or_else(|| panic!("{id}: {point}"));
+            let d = super::super::decode::decode_value(map, &raw);
+            let what = format!("{id} {point} {raw:?}: {d:?}");
+            assert_eq!(d.quality, q, "{what}");
+            match (v, &d.value) {
+                (Some(want), Some(Value::Number(got))) => {
+                    assert!((want - got).abs() < 1e-9, "{what}")
+                }
+                (None, None) => {}
+                _ => panic!("{what}: want {v:?}"),
+            }
+            assert!(d.note.as_deref().unwrap_or("").contains(note), "{what}");
+            assert!(!d.note.as_deref().unwrap_or("").contains("Some("), "{what}");
+        }
+    }
+
+    /// Issue 10, item 4: one profile id rule for both formats.
+    #[test]
+    fn profile_id_rule_is_the_same_for_modbus_and_snmp() {
+        for (id, ok) in [("ups-mib", true), ("x.y_z-1", true), ("", false), ("my ups", false), ("ups/1", false)] {
+            let snmp = format!("id = {id:?}\nkind = \"ups\"\nprotocol = \"snmp\"\n[[points]]\npoint = \"load_pct\"\noid = \"1.3.6.1\"\nsource = \"x\"\n");
+            let modbus = format!("id = {id:?}\nkind = \"ups\"\nprotocol = \"modbus\"\n[[points]]\npoint = \"load_pct\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nsource = \"x\"\n");
+            let a = parse_profile(&snmp, "s.toml").map(|_| ()).map_err(|e| e.message);
+            let b = crate::sources::modbus::profile::parse(&modbus, "m.toml")
+                .map(|_| ())
+                .map_err(|e| e.message);
+            assert_eq!(a.is_ok(), ok, "snmp {id:?}: {a:?}");
+            assert_eq!(a, b, "the two formats disagree on {id:?}");
+        }
+    }
+
     #[test]
     fn full_point_and_trap_parse() {
         let text = format!(
