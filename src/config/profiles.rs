@@ -165,14 +165,81 @@ mod tests {
         let loaded = load_all(Some(dir.path()));
         assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
         assert!(
-            loaded.problems[0].to_string().contains("my-ups.toml:5:9: profile: unknown point `batery_charge_pct`"),
+            loaded.problems[0]
+                .to_string()
+                .contains("my-ups.toml:5:9: profile: unknown point `batery_charge_pct`"),
             "{}",
             loaded.problems[0]
         );
-        for id in ["ups-mib", "apc-powernet", "dse-gencomm", "xy-md02", "liebert-icom"] {
+        for id in [
+            "ups-mib",
+            "apc-powernet",
+            "dse-gencomm",
+            "xy-md02",
+            "liebert-icom",
+        ] {
             assert!(loaded.profiles.contains_key(id), "{id} lost");
         }
         assert!(loaded.broken.contains("my-ups"));
         assert!(!loaded.profiles.contains_key("my-ups"));
+    }
+
+    fn site_with(dir: &Path, profile: &str) -> String {
+        format!(
+            "profiles_dir = {:?}\n[site]\nname = \"tv\"\n[[rooms]]\nid = \"r\"\n\
+             [[devices]]\nid = \"th1\"\nroom = \"r\"\nkind = \"climate\"\nprofile = \"xy-md02\"\n\
+             [devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = 502\nunit_id = 1\n\
+             [[devices]]\nid = \"g1\"\nroom = \"r\"\nkind = \"generator\"\nprofile = {profile:?}\n\
+             [devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = 502\nunit_id = 2\n",
+            dir.display()
+        )
+    }
+
+    /// Through the whole site validation: the broken file once, the device on a
+    /// shipped profile fine, the device on the broken one not reported again.
+    #[test]
+    fn a_site_with_one_broken_profile_reports_only_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("gen.toml"),
+            "id = \"my-gen\"\nkind = \"generator\"\nprotocol = \"modbus\"\n[[points]]\npoint = \"lod_pct\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nsource = \"x\"\n",
+        )
+        .unwrap();
+        let text = site_with(dir.path(), "my-gen");
+        let Err(errs) = super::super::parse(&text, "site.toml", Path::new("/")) else {
+            panic!("the broken profile is an error");
+        };
+        let errs = errs.0;
+        let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(msgs.len(), 1, "{msgs:#?}");
+        assert!(
+            msgs[0].contains("gen.toml:5:9: profile: unknown point `lod_pct`"),
+            "{msgs:#?}"
+        );
+    }
+
+    /// A 4xxxx lookalike address in a used profile is a `check-config` warning, not an
+    /// error; declared real, nothing.
+    #[test]
+    fn lookalike_addresses_are_warnings_of_the_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let prof = |head: &str| {
+            format!(
+                "id = \"my-gen\"\nkind = \"generator\"\nprotocol = \"modbus\"\n{head}[[points]]\npoint = \"load_pct\"\ntable = \"holding\"\naddress = 41559\ntype = \"i16\"\nsource = \"x\"\n"
+            )
+        };
+        std::fs::write(dir.path().join("gen.toml"), prof("")).unwrap();
+        let text = site_with(dir.path(), "my-gen");
+        let site = super::super::parse(&text, "site.toml", Path::new("/")).expect("valid");
+        let w = warnings(&site);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("gen.toml:7:11: point `load_pct`: address 41559 looks like the manual's 1-based 4xxxx numbering (holding register 41559 is protocol address 1558): write address = 1558"), "{w:?}");
+        std::fs::write(
+            dir.path().join("gen.toml"),
+            prof("high_addresses_are_real = true\n"),
+        )
+        .unwrap();
+        let site = super::super::parse(&text, "site.toml", Path::new("/")).expect("valid");
+        assert!(warnings(&site).is_empty());
     }
 }

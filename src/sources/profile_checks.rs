@@ -46,11 +46,21 @@ pub(crate) fn range_note(v: f64, min: Option<f64>, max: Option<f64>) -> Option<S
     let n = |x: f64| crate::model::fmt_number(x);
     match (min, max) {
         (Some(lo), _) if v < lo => Some(match max {
-            Some(hi) => format!("{} is below the plausible range {} to {}", n(v), n(lo), n(hi)),
+            Some(hi) => format!(
+                "{} is below the plausible range {} to {}",
+                n(v),
+                n(lo),
+                n(hi)
+            ),
             None => format!("{} is below the plausible minimum {}", n(v), n(lo)),
         }),
         (_, Some(hi)) if v > hi => Some(match min {
-            Some(lo) => format!("{} is above the plausible range {} to {}", n(v), n(lo), n(hi)),
+            Some(lo) => format!(
+                "{} is above the plausible range {} to {}",
+                n(v),
+                n(lo),
+                n(hi)
+            ),
             None => format!("{} is above the plausible maximum {}", n(v), n(hi)),
         }),
         _ => None,

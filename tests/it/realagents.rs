@@ -388,31 +388,133 @@ async fn real_agents_issue_cases_read_right_or_say_why() {
     };
 
     // (recording, profile, point, expected quality, expected value)
-    type Case = (&'static str, &'static str, &'static str, Quality, Option<f64>);
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Quality,
+        Option<f64>,
+    );
     let cases: &[Case] = &[
         // On mains, battery normal, 100 %: upsEstimatedMinutesRemaining = 0 is "does not
         // estimate" (RFC 1628 range 1..), not 0 s.
-        ("eastpower", "ups-mib", "runtime_remaining_s", Quality::Unknown, None),
+        (
+            "eastpower",
+            "ups-mib",
+            "runtime_remaining_s",
+            Quality::Unknown,
+            None,
+        ),
         // Rows indexed `.N.0`: found by a walk.
-        ("eastpower", "ups-mib", "input_voltage_v", Quality::Good, Some(236.0)),
-        ("eastpower", "ups-mib", "output_voltage_l3_v", Quality::Good, Some(219.0)),
-        ("eastpower", "ups-mib", "input_frequency_hz", Quality::Good, Some(50.0)),
-        ("eastpower", "ups-mib", "battery_temperature_c", Quality::Good, Some(36.0)),
+        (
+            "eastpower",
+            "ups-mib",
+            "input_voltage_v",
+            Quality::Good,
+            Some(236.0),
+        ),
+        (
+            "eastpower",
+            "ups-mib",
+            "output_voltage_l3_v",
+            Quality::Good,
+            Some(219.0),
+        ),
+        (
+            "eastpower",
+            "ups-mib",
+            "input_frequency_hz",
+            Quality::Good,
+            Some(50.0),
+        ),
+        (
+            "eastpower",
+            "ups-mib",
+            "battery_temperature_c",
+            Quality::Good,
+            Some(36.0),
+        ),
         // -1 = not available.
-        ("huawei", "ups-mib", "battery_temperature_c", Quality::Unknown, None),
-        ("huawei", "ups-mib", "runtime_remaining_s", Quality::Unknown, None),
-        ("huawei", "ups-mib", "battery_charge_pct", Quality::Unknown, None),
+        (
+            "huawei",
+            "ups-mib",
+            "battery_temperature_c",
+            Quality::Unknown,
+            None,
+        ),
+        (
+            "huawei",
+            "ups-mib",
+            "runtime_remaining_s",
+            Quality::Unknown,
+            None,
+        ),
+        (
+            "huawei",
+            "ups-mib",
+            "battery_charge_pct",
+            Quality::Unknown,
+            None,
+        ),
         // 0.1 V sent where the RFC says volts: marked, not shown as 2369 V.
-        ("huawei", "ups-mib", "input_voltage_v", Quality::OutOfRange, Some(2369.0)),
+        (
+            "huawei",
+            "ups-mib",
+            "input_voltage_v",
+            Quality::OutOfRange,
+            Some(2369.0),
+        ),
         // ... and read right by the vendor profile.
-        ("huawei", "huawei-ups", "input_voltage_v", Quality::Good, Some(234.7)),
-        ("huawei", "huawei-ups", "input_frequency_hz", Quality::Good, Some(50.0)),
-        ("huawei", "huawei-ups", "runtime_remaining_s", Quality::Good, Some(28080.0)),
-        ("huawei", "huawei-ups", "battery_voltage_v", Quality::Good, Some(538.5)),
+        (
+            "huawei",
+            "huawei-ups",
+            "input_voltage_v",
+            Quality::Good,
+            Some(234.7),
+        ),
+        (
+            "huawei",
+            "huawei-ups",
+            "input_frequency_hz",
+            Quality::Good,
+            Some(50.0),
+        ),
+        (
+            "huawei",
+            "huawei-ups",
+            "runtime_remaining_s",
+            Quality::Good,
+            Some(28080.0),
+        ),
+        (
+            "huawei",
+            "huawei-ups",
+            "battery_voltage_v",
+            Quality::Good,
+            Some(538.5),
+        ),
         // Eaton: 65535 s = no estimate; the RFC 1628 agent's minutes are fine.
-        ("eaton-93e", "eaton-xups", "runtime_remaining_s", Quality::Unknown, None),
-        ("eaton-93e", "eaton-xups", "input_voltage_l3_v", Quality::Good, Some(233.0)),
-        ("eaton-93e", "ups-mib", "runtime_remaining_s", Quality::Good, Some(65520.0)),
+        (
+            "eaton-93e",
+            "eaton-xups",
+            "runtime_remaining_s",
+            Quality::Unknown,
+            None,
+        ),
+        (
+            "eaton-93e",
+            "eaton-xups",
+            "input_voltage_l3_v",
+            Quality::Good,
+            Some(233.0),
+        ),
+        (
+            "eaton-93e",
+            "ups-mib",
+            "runtime_remaining_s",
+            Quality::Good,
+            Some(65520.0),
+        ),
     ];
     let mut failures = Vec::new();
     for (rec, id, point, q, v) in cases {

@@ -75,7 +75,11 @@ fn sends(pattern: u32, width: u16, what: &str) -> String {
 }
 
 fn codes_text(codes: &[i64]) -> String {
-    codes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    codes
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The raw bits a point encodes to, for a register image or a bit table.

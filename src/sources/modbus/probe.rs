@@ -120,7 +120,10 @@ impl fmt::Display for ProbeReport {
             .iter()
             .map(|p| address_text(p.table, p.address))
             .collect();
-        let wa = crate::sources::probe_table::column_width("address", addrs.iter().map(|a| a.chars().count()));
+        let wa = crate::sources::probe_table::column_width(
+            "address",
+            addrs.iter().map(|a| a.chars().count()),
+        );
         table.header(
             f,
             format_args!("{:8}  {:wa$}  {:16}", "table", "address", "raw"),
@@ -149,11 +152,36 @@ mod tests {
     #[test]
     fn probe_speaks_the_manuals_language() {
         let cases: &[(Table, u16, u16, &str)] = &[
-            (Table::Holding, 1024, 14, "holding 1024\u{2013}1037 (14 registers; 0x0400\u{2013}0x040d; ref 41025\u{2013}41038)"),
-            (Table::Input, 99, 1, "input 99 (1 register; 0x0063; ref 30100)"),
-            (Table::Discrete, 33, 6, "discrete 33\u{2013}38 (6 bits; 0x0021\u{2013}0x0026; ref 10034\u{2013}10039)"),
-            (Table::Coil, 0, 2, "coil 0\u{2013}1 (2 bits; 0x0000\u{2013}0x0001; ref 1\u{2013}2)"),
-            (Table::Holding, 39424, 2, "holding 39424\u{2013}39425 (2 registers; 0x9a00\u{2013}0x9a01; ref 439425\u{2013}439426)"),
+            (
+                Table::Holding,
+                1024,
+                14,
+                "holding 1024\u{2013}1037 (14 registers; 0x0400\u{2013}0x040d; ref 41025\u{2013}41038)",
+            ),
+            (
+                Table::Input,
+                99,
+                1,
+                "input 99 (1 register; 0x0063; ref 30100)",
+            ),
+            (
+                Table::Discrete,
+                33,
+                6,
+                "discrete 33\u{2013}38 (6 bits; 0x0021\u{2013}0x0026; ref 10034\u{2013}10039)",
+            ),
+            (
+                Table::Coil,
+                0,
+                2,
+                "coil 0\u{2013}1 (2 bits; 0x0000\u{2013}0x0001; ref 1\u{2013}2)",
+            ),
+            (
+                Table::Holding,
+                39424,
+                2,
+                "holding 39424\u{2013}39425 (2 registers; 0x9a00\u{2013}0x9a01; ref 439425\u{2013}439426)",
+            ),
         ];
         for (t, start, count, want) in cases {
             assert_eq!(range_text(*t, *start, *count), *want);

@@ -552,8 +552,7 @@ impl Validator<'_> {
         if raw.high_addresses_are_real != Some(true) {
             for rp in &raw.points {
                 let rp = rp.get_ref();
-                let (Some(table), Some(a)) = (Table::parse(rp.table.get_ref()), &rp.address)
-                else {
+                let (Some(table), Some(a)) = (Table::parse(rp.table.get_ref()), &rp.address) else {
                     continue;
                 };
                 if let Some(w) = u16::try_from(*a.get_ref())
@@ -614,8 +613,14 @@ impl Validator<'_> {
                 None => {
                     let v = *a.get_ref();
                     let hint = match v {
-                        300_001..=365_536 => format!(" ({v} looks like the manual's 6-digit input register numbering: write table = \"input\", address = {})", v - 300_001),
-                        400_001..=465_536 => format!(" ({v} looks like the manual's 6-digit holding register numbering: write table = \"holding\", address = {})", v - 400_001),
+                        300_001..=365_536 => format!(
+                            " ({v} looks like the manual's 6-digit input register numbering: write table = \"input\", address = {})",
+                            v - 300_001
+                        ),
+                        400_001..=465_536 => format!(
+                            " ({v} looks like the manual's 6-digit holding register numbering: write table = \"holding\", address = {})",
+                            v - 400_001
+                        ),
                         _ => String::new(),
                     };
                     self.err(a.span(), format!("point `{name}`: address {v} is out of range: use 0 to 65535 (0-based, as on the wire){hint}"));
@@ -981,12 +986,33 @@ mod tests {
     #[test]
     fn modicon_lookalike_addresses_warn_with_the_number_to_write() {
         let prof = |head: &str, table: &str, address: i64| {
-            format!("id = \"t\"\nkind = \"generator\"\nprotocol = \"modbus\"\n{head}[[points]]\npoint = \"load_pct\"\ntable = \"{table}\"\naddress = {address}\ntype = \"u16\"\nsource = \"x\"\n")
+            format!(
+                "id = \"t\"\nkind = \"generator\"\nprotocol = \"modbus\"\n{head}[[points]]\npoint = \"load_pct\"\ntable = \"{table}\"\naddress = {address}\ntype = \"u16\"\nsource = \"x\"\n"
+            )
         };
         let cases: &[(&str, &str, i64, Option<&str>)] = &[
-            ("", "holding", 40001, Some("t.toml:7:11: point `load_pct`: address 40001 looks like the manual's 1-based 4xxxx numbering (holding register 40001 is protocol address 0): write address = 0")),
-            ("", "input", 30100, Some("address 30100 looks like the manual's 1-based 3xxxx numbering (input register 30100 is protocol address 99): write address = 99")),
-            ("", "holding", 30100, Some("write table = \"input\", address = 99")),
+            (
+                "",
+                "holding",
+                40001,
+                Some(
+                    "t.toml:7:11: point `load_pct`: address 40001 looks like the manual's 1-based 4xxxx numbering (holding register 40001 is protocol address 0): write address = 0",
+                ),
+            ),
+            (
+                "",
+                "input",
+                30100,
+                Some(
+                    "address 30100 looks like the manual's 1-based 3xxxx numbering (input register 30100 is protocol address 99): write address = 99",
+                ),
+            ),
+            (
+                "",
+                "holding",
+                30100,
+                Some("write table = \"input\", address = 99"),
+            ),
             ("", "holding", 39424, Some("3xxxx numbering")),
             ("high_addresses_are_real = true\n", "holding", 39424, None),
             ("high_addresses_are_real = true\n", "holding", 40000, None),
@@ -1004,7 +1030,8 @@ mod tests {
         }
         let e = parse(&prof("", "holding", 401025), "t.toml").unwrap_err();
         assert!(
-            e.message.contains("write table = \"holding\", address = 1024"),
+            e.message
+                .contains("write table = \"holding\", address = 1024"),
             "{e}"
         );
     }
@@ -1020,7 +1047,12 @@ mod tests {
             .find(|(f, _)| *f == "dse-gencomm.toml")
             .unwrap();
         let p = parse(text, "dse-gencomm.toml").unwrap();
-        for point in ["mode", "engine_running", "oil_pressure_kpa", "fuel_level_pct"] {
+        for point in [
+            "mode",
+            "engine_running",
+            "oil_pressure_kpa",
+            "fuel_level_pct",
+        ] {
             let d = decode_registers(p.point(point).unwrap(), &[0xFFFF]);
             assert_eq!(d.quality, Quality::Unknown, "{point}: {d:?}");
             assert_eq!(

@@ -163,7 +163,13 @@ pub fn raw_text(v: &SnmpValue) -> String {
 /// Decode a number that is already a raw value into the point's canonical value.
 pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
     if map.unavailable.contains(&raw) {
-        return Decoded::bad(Quality::Unknown, format!("the agent sends {}: \"not available\" for this point", fmt_number(raw)));
+        return Decoded::bad(
+            Quality::Unknown,
+            format!(
+                "the agent sends {}: \"not available\" for this point",
+                fmt_number(raw)
+            ),
+        );
     }
     match map.point.ty {
         PointType::Bool => {
@@ -178,7 +184,15 @@ pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
                 Some((_, name)) if raw.fract() == 0.0 => Decoded::good(Value::Enum(name)),
                 _ => Decoded::bad(
                     Quality::OutOfRange,
-                    format!("code {} is not one the profile knows ({})", fmt_number(raw), map.enum_map.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "code {} is not one the profile knows ({})",
+                        fmt_number(raw),
+                        map.enum_map
+                            .iter()
+                            .map(|(c, n)| format!("{c} {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ),
             }
         }
@@ -225,7 +239,10 @@ pub fn decode_column(map: &OidPoint, aggregate: &Aggregate, rows: &[&SnmpValue])
                     Ok(r) => {
                         first_bad.get_or_insert((
                             Quality::Unknown,
-                            format!("the agent sends {}: \"not available\" for this point", fmt_number(r.value())),
+                            format!(
+                                "the agent sends {}: \"not available\" for this point",
+                                fmt_number(r.value())
+                            ),
                         ));
                     }
                     Err(e) => {

@@ -881,23 +881,142 @@ mod tests {
         };
         type Case = (&'static str, &'static str, V, Q, Option<f64>, &'static str);
         let cases: Vec<Case> = vec![
-            ("ups-mib", "runtime_remaining_s", V::Integer(0), Q::Unknown, None, "the agent sends 0: \"not available\""),
-            ("ups-mib", "runtime_remaining_s", V::TimeTicks(0), Q::Unknown, None, "not available"),
-            ("ups-mib", "runtime_remaining_s", V::Integer(-1), Q::Unknown, None, "not available"),
-            ("ups-mib", "runtime_remaining_s", V::Integer(42), Q::Good, Some(2520.0), ""),
-            ("ups-mib", "battery_temperature_c", V::Integer(-1), Q::Unknown, None, "not available"),
-            ("ups-mib", "battery_temperature_c", V::Integer(25), Q::Good, Some(25.0), ""),
-            ("ups-mib", "battery_charge_pct", V::Integer(-1), Q::Unknown, None, "not available"),
-            ("ups-mib", "battery_charge_pct", V::Integer(0), Q::Good, Some(0.0), ""),
-            ("ups-mib", "input_voltage_v", V::Gauge32(2369), Q::OutOfRange, Some(2369.0), "2369 is above the plausible range 0 to 600"),
-            ("ups-mib", "input_voltage_v", V::Integer(236), Q::Good, Some(236.0), ""),
-            ("ups-mib", "input_frequency_hz", V::Gauge32(5000), Q::OutOfRange, Some(500.0), "500 is above the plausible range 0 to 70"),
-            ("ups-mib", "output_frequency_hz", V::Integer(499), Q::Good, Some(49.9), ""),
-            ("huawei-ups", "input_voltage_v", V::Gauge32(2369), Q::Good, Some(236.9), ""),
-            ("huawei-ups", "input_frequency_hz", V::Gauge32(5000), Q::Good, Some(50.0), ""),
-            ("huawei-ups", "runtime_remaining_s", V::Gauge32(4294967295), Q::Unknown, None, "not available"),
-            ("eaton-xups", "runtime_remaining_s", V::Integer(65535), Q::Unknown, None, "not available"),
-            ("eaton-xups", "runtime_remaining_s", V::Integer(17218), Q::Good, Some(17218.0), ""),
+            (
+                "ups-mib",
+                "runtime_remaining_s",
+                V::Integer(0),
+                Q::Unknown,
+                None,
+                "the agent sends 0: \"not available\"",
+            ),
+            (
+                "ups-mib",
+                "runtime_remaining_s",
+                V::TimeTicks(0),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "ups-mib",
+                "runtime_remaining_s",
+                V::Integer(-1),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "ups-mib",
+                "runtime_remaining_s",
+                V::Integer(42),
+                Q::Good,
+                Some(2520.0),
+                "",
+            ),
+            (
+                "ups-mib",
+                "battery_temperature_c",
+                V::Integer(-1),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "ups-mib",
+                "battery_temperature_c",
+                V::Integer(25),
+                Q::Good,
+                Some(25.0),
+                "",
+            ),
+            (
+                "ups-mib",
+                "battery_charge_pct",
+                V::Integer(-1),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "ups-mib",
+                "battery_charge_pct",
+                V::Integer(0),
+                Q::Good,
+                Some(0.0),
+                "",
+            ),
+            (
+                "ups-mib",
+                "input_voltage_v",
+                V::Gauge32(2369),
+                Q::OutOfRange,
+                Some(2369.0),
+                "2369 is above the plausible range 0 to 600",
+            ),
+            (
+                "ups-mib",
+                "input_voltage_v",
+                V::Integer(236),
+                Q::Good,
+                Some(236.0),
+                "",
+            ),
+            (
+                "ups-mib",
+                "input_frequency_hz",
+                V::Gauge32(5000),
+                Q::OutOfRange,
+                Some(500.0),
+                "500 is above the plausible range 0 to 70",
+            ),
+            (
+                "ups-mib",
+                "output_frequency_hz",
+                V::Integer(499),
+                Q::Good,
+                Some(49.9),
+                "",
+            ),
+            (
+                "huawei-ups",
+                "input_voltage_v",
+                V::Gauge32(2369),
+                Q::Good,
+                Some(236.9),
+                "",
+            ),
+            (
+                "huawei-ups",
+                "input_frequency_hz",
+                V::Gauge32(5000),
+                Q::Good,
+                Some(50.0),
+                "",
+            ),
+            (
+                "huawei-ups",
+                "runtime_remaining_s",
+                V::Gauge32(4294967295),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "eaton-xups",
+                "runtime_remaining_s",
+                V::Integer(65535),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "eaton-xups",
+                "runtime_remaining_s",
+                V::Integer(17218),
+                Q::Good,
+                Some(17218.0),
+                "",
+            ),
         ];
         for (id, point, raw, q, v, note) in cases {
             let p = load(id);
@@ -920,10 +1039,22 @@ mod tests {
     /// Issue 10, item 4: one profile id rule for both formats.
     #[test]
     fn profile_id_rule_is_the_same_for_modbus_and_snmp() {
-        for (id, ok) in [("ups-mib", true), ("x.y_z-1", true), ("", false), ("my ups", false), ("ups/1", false)] {
-            let snmp = format!("id = {id:?}\nkind = \"ups\"\nprotocol = \"snmp\"\n[[points]]\npoint = \"load_pct\"\noid = \"1.3.6.1\"\nsource = \"x\"\n");
-            let modbus = format!("id = {id:?}\nkind = \"ups\"\nprotocol = \"modbus\"\n[[points]]\npoint = \"load_pct\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nsource = \"x\"\n");
-            let a = parse_profile(&snmp, "s.toml").map(|_| ()).map_err(|e| e.message);
+        for (id, ok) in [
+            ("ups-mib", true),
+            ("x.y_z-1", true),
+            ("", false),
+            ("my ups", false),
+            ("ups/1", false),
+        ] {
+            let snmp = format!(
+                "id = {id:?}\nkind = \"ups\"\nprotocol = \"snmp\"\n[[points]]\npoint = \"load_pct\"\noid = \"1.3.6.1\"\nsource = \"x\"\n"
+            );
+            let modbus = format!(
+                "id = {id:?}\nkind = \"ups\"\nprotocol = \"modbus\"\n[[points]]\npoint = \"load_pct\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nsource = \"x\"\n"
+            );
+            let a = parse_profile(&snmp, "s.toml")
+                .map(|_| ())
+                .map_err(|e| e.message);
             let b = crate::sources::modbus::profile::parse(&modbus, "m.toml")
                 .map(|_| ())
                 .map_err(|e| e.message);
