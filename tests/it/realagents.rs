@@ -47,10 +47,7 @@ const FAMILIES: &[(&str, Result<&str, &str>)] = &[
     ("1.3.6.1.4.1.2011.6.174.", Ok("huawei-ups")),
     ("1.3.6.1.4.1.318.1.1.1.", Ok("apc-powernet")),
     ("1.3.6.1.4.1.5528.100.", Ok("netbotz-climate")),
-    (
-        "1.3.6.1.4.1.476.1.42.3.4.",
-        Err("Liebert GP environmental (cooling unit): no shipped profile yet"),
-    ),
+    ("1.3.6.1.4.1.476.1.42.3.4.", Ok("liebert-gp-env")),
     (
         "1.3.6.1.4.1.21239.5.",
         Err("Geist Watchdog: temperatures follow the device's unit setting"),
@@ -259,8 +256,18 @@ async fn shipped_profiles_on_every_real_ups_and_environment_recording() {
                     )),
                 }
             }
-            row.normal = enum_of(&first, "output_source") == Some("normal")
-                && matches!(enum_of(&first, "battery_status"), None | Some("normal"));
+            // The agent's own status: a UPS on normal output with a normal battery;
+            // a cooling unit running.
+            row.normal = match profile.kind {
+                dc_gateway::model::Kind::Cooling => first
+                    .samples
+                    .iter()
+                    .any(|s| s.point.name == "unit_on" && s.value == Some(Value::Bool(true))),
+                _ => {
+                    enum_of(&first, "output_source") == Some("normal")
+                        && matches!(enum_of(&first, "battery_status"), None | Some("normal"))
+                }
+            };
             let device = first.device.clone();
             engine.add_device(
                 device.clone(),
@@ -299,7 +306,7 @@ async fn shipped_profiles_on_every_real_ups_and_environment_recording() {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:44} {:13} {:>6} {:>5} {:>7} {:>12} {:>6} {:>6}  alarms",
+        "\n{:44} {:15} {:>6} {:>5} {:>7} {:>12} {:>6} {:>6}  alarms",
         "recording", "profile", "status", "read", "unknown", "out_of_range", "absent", "marked"
     );
     let (mut read, mut marked, mut alarms_on_normal) = (0usize, 0usize, 0usize);
@@ -316,7 +323,7 @@ async fn shipped_profiles_on_every_real_ups_and_environment_recording() {
         }
         let _ = writeln!(
             out,
-            "{:44} {:13} {:>6} {:>5} {:>7} {:>12} {:>6} {:>6}  {}",
+            "{:44} {:15} {:>6} {:>5} {:>7} {:>12} {:>6} {:>6}  {}",
             path,
             id,
             if row.normal { "normal" } else { "-" },
@@ -367,9 +374,12 @@ async fn shipped_profiles_on_every_real_ups_and_environment_recording() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_agents_issue_cases_read_right_or_say_why() {
     let recordings = snmpsim_data(|p| {
-        p.contains("eastpower") || p.contains("huawei-gse200m") || p.contains("eaton-93e")
+        p.contains("eastpower")
+            || p.contains("huawei-gse200m")
+            || p.contains("eaton-93e")
+            || p.contains("vertiv-power")
     });
-    assert_eq!(recordings.len(), 3, "snmpsim-data recordings missing");
+    assert_eq!(recordings.len(), 4, "snmpsim-data recordings missing");
     let served: Vec<(String, String)> = recordings
         .iter()
         .map(|r| (community_of(&r.path), r.text.clone()))
@@ -514,6 +524,37 @@ async fn real_agents_issue_cases_read_right_or_say_why() {
             "runtime_remaining_s",
             Quality::Good,
             Some(65520.0),
+        ),
+        // Liebert cooling: rows named by their Descr column, at unit-specific indexes
+        // (return air is row 3 here, return humidity row 2).
+        (
+            "vertiv",
+            "liebert-gp-env",
+            "return_air_temperature_c",
+            Quality::Good,
+            Some(23.0),
+        ),
+        (
+            "vertiv",
+            "liebert-gp-env",
+            "humidity_pct",
+            Quality::Good,
+            Some(42.0),
+        ),
+        (
+            "vertiv",
+            "liebert-gp-env",
+            "setpoint_c",
+            Quality::Good,
+            Some(23.0),
+        ),
+        // The supply-air row has no measurement on this unit.
+        (
+            "vertiv",
+            "liebert-gp-env",
+            "supply_air_temperature_c",
+            Quality::NoSuchObject,
+            None,
         ),
     ];
     let mut failures = Vec::new();

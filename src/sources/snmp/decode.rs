@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use async_snmp::Value as SnmpValue;
 
-use super::profile::{Aggregate, OidPoint};
+use super::profile::{Aggregate, OidPoint, RowFilter};
 use crate::model::{Quality, Value, fmt_number};
 use crate::points::PointType;
 use crate::sources::profile_checks as checks;
@@ -219,6 +219,28 @@ pub fn decode_value(map: &OidPoint, v: &SnmpValue) -> Decoded {
         Ok(r) => decode_raw(map, r.value()),
         Err((q, note)) => Decoded::bad(q, note),
     }
+}
+
+/// The values of the rows of `column` (walked as `rows`) that `filter` names: those
+/// whose index has, in the filter's column (walked as `named_by`), the wanted value.
+pub fn rows_where<'a>(
+    column: &async_snmp::Oid,
+    rows: &'a [async_snmp::VarBind],
+    filter: &RowFilter,
+    named_by: &[async_snmp::VarBind],
+) -> Vec<&'a SnmpValue> {
+    let index = |o: &async_snmp::Oid, col: &async_snmp::Oid| -> Option<Vec<u32>> {
+        o.arcs().strip_prefix(col.arcs()).map(<[u32]>::to_vec)
+    };
+    let wanted: Vec<Vec<u32>> = named_by
+        .iter()
+        .filter(|vb| filter.equals.matches(&vb.value))
+        .filter_map(|vb| index(&vb.oid, &filter.column))
+        .collect();
+    rows.iter()
+        .filter(|vb| index(&vb.oid, column).is_some_and(|i| wanted.contains(&i)))
+        .map(|vb| &vb.value)
+        .collect()
 }
 
 /// Reduce a walked column (`rows` in index order) as the point's aggregate says.

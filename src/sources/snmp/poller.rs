@@ -588,17 +588,28 @@ pub fn decode_reading(
                     note: Some(format!("{oid} missing in the reply")),
                 },
             },
-            Access::Walk { column, aggregate } => match r.columns.get(column) {
-                Some(Ok(rows)) => {
+            Access::Walk {
+                column,
+                aggregate,
+                rows: filter,
+            } => match (
+                r.columns.get(column),
+                filter.as_ref().map(|f| (f, r.columns.get(&f.column))),
+            ) {
+                (Some(Ok(rows)), None) => {
                     let vals: Vec<&async_snmp::Value> = rows.iter().map(|vb| &vb.value).collect();
                     decode::decode_column(p, aggregate, &vals)
                 }
-                Some(Err(f)) => Decoded {
+                (Some(Ok(rows)), Some((f, Some(Ok(named_by))))) => {
+                    let vals = decode::rows_where(column, rows, f, named_by);
+                    decode::decode_column(p, aggregate, &vals)
+                }
+                (Some(Ok(_)), Some((_, Some(Err(f))))) | (Some(Err(f)), _) => Decoded {
                     value: None,
                     quality: f.quality,
                     note: Some(f.detail.clone()),
                 },
-                None => Decoded {
+                _ => Decoded {
                     value: None,
                     quality: Quality::CommError,
                     note: Some("not read".into()),
@@ -866,8 +877,20 @@ pub async fn probe(agent: &SnmpAgent) -> Result<ProbeReport, Error> {
                         .map(|v| vec![decode::raw_text(v)])
                         .unwrap_or_default(),
                 ),
-                Access::Walk { column, aggregate } => (
-                    format!("walk {column} ({})", aggregate.as_str()),
+                Access::Walk {
+                    column,
+                    aggregate,
+                    rows,
+                } => (
+                    match rows {
+                        None => format!("walk {column} ({})", aggregate.as_str()),
+                        Some(f) => format!(
+                            "walk {column} where {} = {} ({})",
+                            f.column,
+                            f.equals,
+                            aggregate.as_str()
+                        ),
+                    },
                     match reading.columns.get(column) {
                         Some(Ok(rows)) => {
                             rows.iter().map(|vb| decode::raw_text(&vb.value)).collect()

@@ -42,6 +42,15 @@
 //! source = "..."
 //!
 //! [[points]]
+//! point = "return_air_temperature_c"
+//! walk = "1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.3"   # a column whose rows are named ...
+//! where = { column = "1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.2", equals = "1.3.6.1.4.1.476.1.42.3.4.1.1.2" }
+//!                                      # ... by another column: only rows whose
+//!                                      #     `column` value equals `equals` (OID or
+//!                                      #     integer) count, whatever their index
+//! source = "..."
+//!
+//! [[points]]
 //! point = "battery_replace"
 //! walk = "1.3.6.1.2.1.33.1.6.2.1.2"    # upsAlarmDescr
 //! aggregate = "contains"
@@ -110,6 +119,10 @@ pub fn shipped_profiles() -> Vec<(&'static str, &'static str)> {
         (
             "huawei-ups.toml",
             include_str!("../../../config/profiles/huawei-ups.toml"),
+        ),
+        (
+            "liebert-gp-env.toml",
+            include_str!("../../../config/profiles/liebert-gp-env.toml"),
         ),
         (
             "netbotz-climate.toml",
@@ -210,7 +223,21 @@ pub enum Access {
         column: Oid,
         /// Reduction of the rows.
         aggregate: Aggregate,
+        /// Only the rows another column names (`where`); `None`: every row.
+        rows: Option<RowFilter>,
     },
+}
+
+/// `where = { column, equals }`: the rows of a walked column whose index has, in
+/// `column`, a value equal to `equals`. Vendor tables name their rows this way (Liebert
+/// `lgpEnvTemperatureDescrDegC` = `lgpEnvReturnAirTemperature`), at an index that
+/// differs from unit to unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowFilter {
+    /// The column that names the rows.
+    pub column: Oid,
+    /// The value naming the wanted rows.
+    pub equals: Match,
 }
 
 impl Access {
@@ -335,10 +362,12 @@ impl SnmpProfile {
     pub fn walk_columns(&self) -> Vec<Oid> {
         let mut out: Vec<Oid> = Vec::new();
         for p in &self.points {
-            if let Access::Walk { column, .. } = &p.access
-                && !out.contains(column)
-            {
-                out.push(column.clone());
+            if let Access::Walk { column, rows, .. } = &p.access {
+                for c in std::iter::once(column).chain(rows.as_ref().map(|r| &r.column)) {
+                    if !out.contains(c) {
+                        out.push(c.clone());
+                    }
+                }
             }
         }
         out
@@ -403,6 +432,8 @@ struct RawPoint {
     aggregate: Option<Spanned<String>>,
     #[serde(default, rename = "match")]
     match_value: Option<Spanned<String>>,
+    #[serde(default, rename = "where")]
+    where_rows: Option<Spanned<RawWhere>>,
     #[serde(default)]
     scale: Option<Spanned<f64>>,
     #[serde(default)]
@@ -421,6 +452,13 @@ struct RawPoint {
     rate: Option<Spanned<bool>>,
     #[serde(default)]
     source: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhere {
+    column: Spanned<String>,
+    equals: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -510,6 +548,12 @@ impl Validator<'_> {
 
         let access = match (&rp.oid, &rp.walk) {
             (Some(o), None) => {
+                if let Some(w) = &rp.where_rows {
+                    self.err(
+                        w.span(),
+                        format!("point `{name}`: `where` applies to `walk`, not to `oid`"),
+                    );
+                }
                 if let Some(a) = &rp.aggregate {
                     self.err(
                         a.span(),
@@ -548,8 +592,25 @@ impl Validator<'_> {
                         None
                     }
                 };
-                match (column, aggregate) {
-                    (Some(column), Some(aggregate)) => Some(Access::Walk { column, aggregate }),
+                let rows = match &rp.where_rows {
+                    None => Some(None),
+                    Some(w) => {
+                        let w = w.get_ref();
+                        let col = self.oid(&w.column, &format!("point `{name}`: where.column"));
+                        let eq = Match::parse(w.equals.get_ref());
+                        if eq.is_none() {
+                            self.err(w.equals.span(), format!("point `{name}`: where.equals {:?} is neither a numeric OID nor an integer", w.equals.get_ref()));
+                        }
+                        col.zip(eq)
+                            .map(|(column, equals)| Some(RowFilter { column, equals }))
+                    }
+                };
+                match (column, aggregate, rows) {
+                    (Some(column), Some(aggregate), Some(rows)) => Some(Access::Walk {
+                        column,
+                        aggregate,
+                        rows,
+                    }),
                     _ => None,
                 }
             }
@@ -860,6 +921,7 @@ mod tests {
                 aggregate: Aggregate::Contains(Match::Oid(
                     parse_oid("1.3.6.1.2.1.33.1.6.3.1").unwrap()
                 )),
+                rows: None,
             }
         );
         assert!(p.traps.iter().any(|t| t.name == "upsTrapOnBattery"));
@@ -1061,6 +1123,45 @@ mod tests {
             assert_eq!(a.is_ok(), ok, "snmp {id:?}: {a:?}");
             assert_eq!(a, b, "the two formats disagree on {id:?}");
         }
+    }
+
+    #[test]
+    fn where_selects_rows_by_another_column() {
+        use async_snmp::{Value as V, VarBind};
+        let text = format!(
+            "{HEAD}[[points]]\npoint = \"load_pct\"\nwalk = \"1.3.6.1.9.3\"\nwhere = {{ column = \"1.3.6.1.9.2\", equals = \"1.3.6.1.7.2\" }}\nsource = \"x\"\n"
+        );
+        let p = parse_profile(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.walk_columns().len(), 2, "the naming column is walked too");
+        let Access::Walk {
+            column,
+            rows: Some(f),
+            ..
+        } = &p.points[0].access
+        else {
+            panic!("{:?}", p.points[0].access)
+        };
+        let vb = |o: &str, v: V| VarBind::new(parse_oid(o).unwrap(), v);
+        let named_by = [
+            vb(
+                "1.3.6.1.9.2.1",
+                V::ObjectIdentifier(parse_oid("1.3.6.1.7.1").unwrap()),
+            ),
+            vb(
+                "1.3.6.1.9.2.3",
+                V::ObjectIdentifier(parse_oid("1.3.6.1.7.2").unwrap()),
+            ),
+        ];
+        let rows = [
+            vb("1.3.6.1.9.3.1", V::Integer(10)),
+            vb("1.3.6.1.9.3.3", V::Integer(30)),
+        ];
+        let got = crate::sources::snmp::decode::rows_where(column, &rows, f, &named_by);
+        assert_eq!(got, vec![&V::Integer(30)]);
+        let e = err_of(
+            "[[points]]\npoint = \"load_pct\"\noid = \"1.3.6.1\"\nwhere = { column = \"1.3.6.1.2\", equals = \"3\" }\nsource = \"x\"\n",
+        );
+        assert!(e.message.contains("`where` applies to `walk`"), "{e}");
     }
 
     #[test]
