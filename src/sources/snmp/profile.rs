@@ -113,6 +113,10 @@ pub fn shipped_profiles() -> Vec<(&'static str, &'static str)> {
             include_str!("../../../config/profiles/apc-powernet.toml"),
         ),
         (
+            "delta-ups.toml",
+            include_str!("../../../config/profiles/delta-ups.toml"),
+        ),
+        (
             "eaton-xups.toml",
             include_str!("../../../config/profiles/eaton-xups.toml"),
         ),
@@ -1077,6 +1081,22 @@ mod tests {
                 V::Integer(17218),
                 Q::Good,
                 Some(17218.0),
+                "",
+            ),
+            (
+                "delta-ups",
+                "input_voltage_v",
+                V::Integer(2280),
+                Q::Good,
+                Some(228.0),
+                "",
+            ),
+            (
+                "delta-ups",
+                "output_frequency_hz",
+                V::Integer(499),
+                Q::Good,
+                Some(49.9),
                 "",
             ),
         ];
