@@ -228,7 +228,7 @@ pub enum Access {
         /// Reduction of the rows.
         aggregate: Aggregate,
         /// Only the rows another column names (`where`); `None`: every row.
-        rows: Option<RowFilter>,
+        rows: Option<Box<RowFilter>>,
     },
 }
 
@@ -606,7 +606,7 @@ impl Validator<'_> {
                             self.err(w.equals.span(), format!("point `{name}`: where.equals {:?} is neither a numeric OID nor an integer", w.equals.get_ref()));
                         }
                         col.zip(eq)
-                            .map(|(column, equals)| Some(RowFilter { column, equals }))
+                            .map(|(column, equals)| Some(Box::new(RowFilter { column, equals })))
                     }
                 };
                 match (column, aggregate, rows) {
