@@ -575,3 +575,59 @@ async fn real_agents_issue_cases_read_right_or_say_why() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Issue 23, item 1: rows a GET cannot find (`upsInputVoltage.1` served as
+/// `upsInputVoltage.1.0`) are found by one walk and read there from then on, without
+/// walking again: the agent's memory, not a walk per poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_found_by_a_walk_are_remembered_per_agent() {
+    let recordings = snmpsim_data(|p| p.contains("eastpower"));
+    assert_eq!(recordings.len(), 1, "snmpsim-data recording missing");
+    let community = community_of(&recordings[0].path);
+    let sim = Snmpsim::start(&[(community.as_str(), recordings[0].text.as_str())], None);
+    let profile = shipped("ups-mib");
+    let agent = SnmpAgent {
+        meta: Arc::new(DeviceMeta {
+            id: "ea9080".into(),
+            name: "ea9080".into(),
+            label: None,
+            room: "dc".into(),
+            kind: profile.kind,
+        }),
+        addr: sim.addr(),
+        credentials: Credentials::V2c {
+            community: community.clone(),
+        },
+        timeout: Duration::from_millis(2000),
+        retries: 1,
+        poll_interval: Duration::from_secs(60),
+        profile: profile.clone(),
+    };
+    let client = snmp::poller::client(&agent).await.expect("client");
+    let mut found = snmp::state::FoundRows::default();
+    let first = snmp::poller::read(&client, &agent, &mut found).await;
+    let second = snmp::poller::read(&client, &agent, &mut found).await;
+    let input = snmp::profile::parse_oid("1.3.6.1.2.1.33.1.3.3.1.3.1").unwrap();
+    let at = snmp::profile::parse_oid("1.3.6.1.2.1.33.1.3.3.1.3.1.0").unwrap();
+    for (name, r) in [("first", &first), ("second", &second)] {
+        assert!(
+            r.relocated.contains(&(input.clone(), at.clone())),
+            "{name} read: {:?}",
+            r.relocated
+        );
+        assert_eq!(
+            r.gets.get(&input),
+            Some(&async_snmp::Value::Integer(236)),
+            "{name} read"
+        );
+    }
+    // The profile GETs 10 table instances the agent serves under `.0`: the first read
+    // walks their columns, the second does not walk at all.
+    assert!(
+        second.requests + 4 <= first.requests,
+        "requests: first {}, second {}",
+        first.requests,
+        second.requests
+    );
+    assert_eq!(found.resolve(&input), &at);
+}
