@@ -19,7 +19,8 @@
 //! - **Rows found by a walk**: a GET instance answered noSuchInstance/noSuchObject is
 //!   looked for once per agent by walking its column (the OID without its last arc);
 //!   a row under it (`column.N.0` for `column.N`) is read from then on
-//!   ([`state::FoundRows`]), logged once, and shown by `probe`.
+//!   ([`state::FoundRows`]; walked for again only if that row disappears), logged
+//!   once, and shown by `probe`.
 //! - **Credentials are never logged**: only the device id, address, version and user
 //!   name appear in log lines.
 //!
@@ -462,6 +463,11 @@ async fn find_rows_by_walk(
             r.gets.get(w),
             Some(async_snmp::Value::NoSuchInstance | async_snmp::Value::NoSuchObject)
         );
+        if missing && found.resolve(w) != w {
+            // The row found earlier is gone (the card re-indexed): look again.
+            found.forget(w);
+            r.relocated.retain(|(p, _)| p != w);
+        }
         if !missing || found.walked(w) || w.arcs().len() < 3 {
             continue;
         }

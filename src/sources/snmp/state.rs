@@ -170,8 +170,9 @@ pub fn receiver_engine(
 /// column after the GET answered noSuchInstance/noSuchObject.
 ///
 /// Each profile OID is walked for at most once per poller: found, later polls GET the
-/// row where it was found; not found, the profile's OID stays (its quality says
-/// `no_such_object`) and no further walk is spent on it.
+/// row where it was found (and walk again only if that row disappears); not found, the
+/// profile's OID stays (its quality says `no_such_object`) and no further walk is
+/// spent on it.
 #[derive(Debug, Clone, Default)]
 pub struct FoundRows(std::collections::HashMap<async_snmp::Oid, Option<async_snmp::Oid>>);
 
@@ -187,6 +188,12 @@ impl FoundRows {
     /// Whether a walk was already spent on `wanted`.
     pub fn walked(&self, wanted: &async_snmp::Oid) -> bool {
         self.0.contains_key(wanted)
+    }
+
+    /// Forget what was learned about `wanted` (the row moved again): the next read
+    /// walks for it once more.
+    pub fn forget(&mut self, wanted: &async_snmp::Oid) {
+        self.0.remove(wanted);
     }
 
     /// Remember what the walk for `wanted` found (`None`: nothing).
