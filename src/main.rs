@@ -110,6 +110,9 @@ fn main() -> ExitCode {
                     site.devices.len(),
                     site.sinks.len()
                 );
+                for w in config::profiles::warnings(&site) {
+                    println!("warning: {w}");
+                }
                 ExitCode::SUCCESS
             }
             Err(errs) => {

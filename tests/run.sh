@@ -47,6 +47,7 @@ APT_PACKAGES=(
     influxdb                    # InfluxDB 1.x: error paths, partial writes, auth
     snmpd snmp                  # SNMP agent + client tools
     snmpsim                     # SNMP simulator serving recordings
+    bzip2                       # bzcat: snmpsim-data's compressed recordings
     socat mbpoll                # RS-485 pty pairs, independent Modbus client
     chromium                    # headless browser for the web page tests
     openssl                     # test TLS certificates
@@ -122,7 +123,7 @@ if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
 fi
 REQ_SUM=$(sha256sum "$REQ" | cut -d' ' -f1)
 if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$REQ_SUM" ] \
-    || ! "$VENV/bin/python" -c 'import pymodbus, serial' >/dev/null 2>&1; then
+    || ! "$VENV/bin/python" -c 'import pymodbus, serial, snmpsim_data' >/dev/null 2>&1; then
     say "pip install -r $REQ"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
     echo "$REQ_SUM" >"$VENV/.requirements.sha256"

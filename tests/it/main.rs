@@ -18,6 +18,7 @@ mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RT
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
+mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod sinks; // sinks as a list: routing, the old config form, queues carried over
 mod snmp;
