@@ -14,6 +14,7 @@ mod smoke;
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
 mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
 mod e2e; // the data path end to end
+mod grafana; // the generated Grafana dashboards against InfluxDB 1.6 and @grafana/schema
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
