@@ -660,7 +660,9 @@ pub(super) fn cooling(ctx: &Ctx<'_>) -> Json {
         );
         let mut overrides = Vec::new();
         for r in &ctx.site.rooms {
-            overrides.push(panels::override_by_name(&r.id, vec![("displayName", json!(r.name))]));
+            if ctx.devices(Kind::Climate).any(|d| d.meta.room == r.id && maps(d, "temperature_c")) {
+                overrides.push(panels::override_by_name(&r.id, vec![("displayName", json!(r.name))]));
+            }
         }
         let defaults = panels::defaults("celsius", thresholds::info_thresholds(), vec![], "palette-classic");
         l.place(
