@@ -102,47 +102,117 @@ fn grafana_unit(unit: &str) -> &'static str {
     }
 }
 
-/// Operator label of a point in the site's language.
-fn point_label(ctx: &Ctx<'_>, p: &PointDef) -> String {
-    let vi = match p.name {
-        "temperature_c" => "Nhiệt độ",
-        "humidity_pct" => "Độ ẩm",
-        "dew_point_c" => "Điểm sương",
-        "on_battery" => "Chạy ắc quy",
-        "on_bypass" => "Bypass",
-        "output_source" => "Nguồn ra",
+/// A point's name without its phase (`voltage_l2_v` → `voltage_v`) and the phase
+/// (`L2`), if it has one: phases of one quantity share a panel.
+fn phase_split(name: &str) -> (String, Option<&'static str>) {
+    for (tag, phase) in [("_l1", "L1"), ("_l2", "L2"), ("_l3", "L3")] {
+        if let Some(i) = name.find(tag) {
+            let rest = &name[i + tag.len()..];
+            if rest.is_empty() || rest.starts_with('_') {
+                return (format!("{}{rest}", &name[..i]), Some(phase));
+            }
+        }
+    }
+    (name.to_string(), None)
+}
+
+/// Vietnamese operator label of a quantity (a point name without its phase).
+fn vi_label(base: &str) -> Option<&'static str> {
+    Some(match base {
+        "active_power_kw" => "Công suất tác dụng",
+        "alarms_present" => "Số cảnh báo của UPS",
         "battery_charge_pct" => "Dung lượng ắc quy",
-        "runtime_remaining_s" => "Thời gian lưu điện",
-        "load_pct" => "Tải",
+        "battery_low" => "Ắc quy yếu",
+        "battery_replace" => "Cần thay ắc quy",
+        "battery_status" => "Tình trạng ắc quy",
         "battery_temperature_c" => "Nhiệt độ ắc quy",
         "battery_voltage_v" => "Điện áp ắc quy",
-        "input_voltage_v" => "Điện áp vào",
-        "output_voltage_v" => "Điện áp ra",
-        "mode" => "Chế độ",
-        "engine_running" => "Máy đang chạy",
-        "fuel_level_pct" => "Nhiên liệu",
-        "mains_available" => "Điện lưới",
-        "mains_present" => "Điện lưới",
-        "unit_on" => "Đang chạy",
-        "critical_alarm" => "Lỗi nghiêm trọng",
+        "buffer_used_pct" => "Bộ đệm đã dùng",
+        "clock_synced" => "Đồng bộ đồng hồ",
         "common_alarm" => "Cảnh báo chung",
-        "supply_air_temperature_c" => "Gió cấp",
-        "return_air_temperature_c" => "Gió hồi",
-        "setpoint_c" => "Điểm đặt",
-        "active_power_kw" => "Công suất",
-        "voltage_l1_v" => "Điện áp L1",
-        "frequency_hz" => "Tần số",
-        "fire_alarm" => "Báo cháy",
-        "leak_detected" => "Rò nước",
+        "coolant_temperature_c" => "Nhiệt độ nước làm mát",
+        "critical_alarm" => "Lỗi nghiêm trọng",
+        "current_a" => "Dòng điện",
+        "dew_point_c" => "Điểm sương",
+        "disk_fault" => "Lỗi ổ ghi",
         "door_open" => "Cửa mở",
-        "buffer_used_pct" => "Bộ đệm",
-        "sink_failing_s" => "Lỗi gửi",
-        _ => "",
-    };
-    match ctx.site.language {
-        Language::En => p.doc.to_string(),
-        _ if !vi.is_empty() => vi.to_string(),
-        _ => p.doc.to_string(),
+        "energy_kwh" => "Điện năng tiêu thụ",
+        "engine_hours_h" => "Giờ chạy máy",
+        "engine_running" => "Máy đang chạy",
+        "extinguishant_released" => "Đã xả khí chữa cháy",
+        "fault" => "Lỗi thiết bị",
+        "filter_dirty" => "Lọc gió bẩn",
+        "fire_alarm" => "Báo cháy",
+        "frequency_hz" => "Tần số",
+        "fuel_level_pct" => "Mức nhiên liệu",
+        "gen_frequency_hz" => "Tần số máy phát",
+        "gen_voltage_v" => "Điện áp máy phát",
+        "humidity_pct" => "Độ ẩm",
+        "input_frequency_hz" => "Tần số vào",
+        "input_voltage_v" => "Điện áp vào",
+        "leak_detected" => "Rò nước",
+        "load_kw" => "Công suất máy phát",
+        "load_pct" => "Tải",
+        "mains_available" => "Có điện lưới",
+        "mains_frequency_hz" => "Tần số điện lưới",
+        "mains_present" => "Có điện lưới",
+        "mains_voltage_v" => "Điện áp lưới",
+        "mode" => "Chế độ",
+        "oil_pressure_kpa" => "Áp suất dầu",
+        "on_battery" => "Chạy ắc quy",
+        "on_bypass" => "Chạy bypass",
+        "output_frequency_hz" => "Tần số ra",
+        "output_power_kw" => "Công suất ra",
+        "output_source" => "Nguồn cấp tải",
+        "output_voltage_v" => "Điện áp ra",
+        "overload" => "Quá tải",
+        "power_factor" => "Hệ số công suất",
+        "protector_tripped" => "Chống sét đã tác động",
+        "recording" => "Đang ghi hình",
+        "retention_days" => "Số ngày lưu hình",
+        "return_air_temperature_c" => "Nhiệt độ gió hồi",
+        "runtime_remaining_s" => "Thời gian lưu điện",
+        "setpoint_c" => "Nhiệt độ đặt",
+        "shutdown_alarm" => "Lỗi dừng máy",
+        "sink_auth_failed" => "Sai thông tin đăng nhập đầu ra",
+        "sink_failing_s" => "Thời gian gửi lỗi",
+        "supervisory" => "Giám sát hệ thống báo cháy",
+        "supply_air_temperature_c" => "Nhiệt độ gió cấp",
+        "temperature_c" => "Nhiệt độ",
+        "unit_on" => "Đang chạy",
+        "uptime_s" => "Thời gian chạy gateway",
+        "voltage_v" => "Điện áp",
+        "warning_alarm" => "Cảnh báo máy phát",
+        _ => return None,
+    })
+}
+
+/// Operator label of a quantity (a point without its phase) in the site's language.
+fn group_label(ctx: &Ctx<'_>, p: &PointDef) -> String {
+    let (base, phase) = phase_split(p.name);
+    match (ctx.site.language, vi_label(&base)) {
+        (Language::Vi, Some(l)) => l.to_string(),
+        _ => match phase {
+            // "Voltage L1-N" → "Voltage"; "Output load, phase 1" → "Output load".
+            Some(_) => p
+                .doc
+                .split([',', '('])
+                .next()
+                .unwrap_or(p.doc)
+                .trim_end_matches(" L1-N")
+                .trim_end_matches(" L1")
+                .trim()
+                .to_string(),
+            None => p.doc.to_string(),
+        },
+    }
+}
+
+/// Operator label of a point in the site's language (with its phase).
+fn point_label(ctx: &Ctx<'_>, p: &PointDef) -> String {
+    match phase_split(p.name) {
+        (_, Some(phase)) => format!("{} {phase}", group_label(ctx, p)),
+        _ => group_label(ctx, p),
     }
 }
 
@@ -228,7 +298,7 @@ pub(super) fn device_stat(ctx: &Ctx<'_>, d: &DeviceConfig) -> Json {
     defaults["decimals"] = json!(1);
     let mut p = panels::stat(
         &device_title(d),
-        vec![target("A", &query, "", false)],
+        vec![target("A", &query, "$col", false)],
         defaults,
         overrides,
     );
@@ -247,62 +317,83 @@ fn var_filters() -> Vec<String> {
     ]
 }
 
-/// One panel per point of `kind` that some device writes: a time series for numbers, a
-/// state timeline for booleans and enumerations; one series per device, each device's
-/// thresholds and mappings as an override on its series.
-fn kind_point_panels(ctx: &Ctx<'_>, l: &mut Layout, kind: Kind, only: Option<&[&str]>) {
+/// The detail panels of `kind`: one time series per numeric quantity (the phases of one
+/// quantity together) and one state timeline for all its booleans and enumerations;
+/// a series per device and point (`<device> <point>`), each with that device's
+/// thresholds and mappings as an override. Only points some device writes.
+fn kind_point_panels(ctx: &Ctx<'_>, l: &mut Layout, kind: Kind) {
     let devices: Vec<&DeviceConfig> = ctx.devices(kind).collect();
-    for p in points::points_of(kind) {
-        if only.is_some_and(|o| !o.contains(&p.name)) {
+    let written = |p: &PointDef| devices.iter().any(|d| maps(d, p.name));
+    // Numeric quantities, in vocabulary order, phases grouped.
+    let mut groups: Vec<(String, Vec<PointId>)> = Vec::new();
+    let mut states: Vec<PointId> = Vec::new();
+    for p in points::points_of(kind).iter().filter(|p| written(p)) {
+        if p.ty != PointType::Number {
+            states.push(p);
             continue;
         }
-        let writers: Vec<&&DeviceConfig> = devices.iter().filter(|d| maps(d, p.name)).collect();
-        if writers.is_empty() {
-            continue;
+        let (base, _) = phase_split(p.name);
+        match groups.iter_mut().find(|(b, _)| *b == base) {
+            Some((_, pts)) => pts.push(p),
+            None => groups.push((base, vec![p])),
         }
-        let func = if p.ty == PointType::Number { "mean" } else { "last" };
+    }
+    let series_panel = |pts: &[PointId], numeric: bool| -> (Vec<Json>, Vec<Json>, Vec<Json>) {
+        let func = if numeric { "mean" } else { "last" };
+        let select = pts
+            .iter()
+            .map(|p| format!("{func}({}) AS {}", ident(p.name), ident(p.name)))
+            .collect::<Vec<_>>()
+            .join(", ");
         let query = format!(
-            "SELECT {func}({}) AS {} FROM {} WHERE {} GROUP BY time($__interval), \"device\" fill(none)",
-            ident(p.name),
-            ident(p.name),
+            "SELECT {select} FROM {} WHERE {} GROUP BY time($__interval), \"device\" fill(none)",
             ident(kind.as_str()),
             where_clause(&var_filters())
         );
-        let targets = vec![target("A", &query, "$tag_device", false)];
         let mut overrides = Vec::new();
-        let mut all_steps = Vec::new();
-        for d in &writers {
-            let (th, mappings) = field_props(ctx, &d.rules, p);
-            all_steps.push(th.clone());
-            overrides.push(panels::override_by_name(
-                &d.meta.id,
-                vec![
-                    ("displayName", json!(device_title(d))),
-                    ("thresholds", th),
-                    ("mappings", mappings),
-                ],
-            ));
-        }
-        let title = format!("{} — {}", point_label(ctx, p), kind.as_str());
-        let unit = grafana_unit(p.unit);
-        match p.ty {
-            PointType::Number => {
-                // Threshold lines only when every device shares the same steps.
-                let shared = all_steps.windows(2).all(|w| w[0] == w[1])
-                    && writers.iter().any(|d| has_numeric_rule(&d.rules, p));
-                let defaults = panels::defaults(
-                    unit,
-                    all_steps.first().cloned().unwrap_or_else(thresholds::info_thresholds),
-                    vec![],
-                    "palette-classic",
-                );
-                l.place(panels::timeseries(&title, targets, defaults, overrides, shared), 12, 8);
-            }
-            _ => {
-                let defaults = panels::defaults("", thresholds::info_thresholds(), vec![], "thresholds");
-                l.place(panels::state_timeline(&title, targets, defaults, overrides), 12, 6);
+        let mut steps = Vec::new();
+        for d in &devices {
+            for p in pts.iter().filter(|p| maps(d, p.name)) {
+                let (th, mappings) = field_props(ctx, &d.rules, p);
+                if has_numeric_rule(&d.rules, p) {
+                    steps.push(th.clone());
+                }
+                let name = if pts.len() == 1 {
+                    device_title(d)
+                } else {
+                    format!("{} · {}", device_title(d), point_label(ctx, p))
+                };
+                overrides.push(panels::override_by_name(
+                    &format!("{} {}", d.meta.id, p.name),
+                    vec![("displayName", json!(name)), ("thresholds", th), ("mappings", mappings)],
+                ));
             }
         }
+        (vec![target("A", &query, "$tag_device $col", false)], overrides, steps)
+    };
+    for (_, pts) in &groups {
+        let p = pts[0];
+        let (targets, overrides, steps) = series_panel(pts, true);
+        // Threshold lines only when every series has the same steps.
+        let shared = !steps.is_empty()
+            && steps.len() == overrides.len()
+            && steps.windows(2).all(|w| w[0] == w[1]);
+        let defaults = panels::defaults(
+            grafana_unit(p.unit),
+            steps.first().cloned().unwrap_or_else(thresholds::info_thresholds),
+            vec![],
+            "palette-classic",
+        );
+        let title = group_label(ctx, p);
+        l.place(panels::timeseries(&title, targets, defaults, overrides, shared), 12, 8);
+    }
+    if !states.is_empty() {
+        let (targets, overrides, _) = series_panel(&states, false);
+        let rows = overrides.len() as u32;
+        let defaults = panels::defaults("", thresholds::info_thresholds(), vec![], "thresholds");
+        let title = format!("{} — {}", kind_title(ctx, kind), ctx.t("trạng thái", "states"));
+        l.newline();
+        l.place(panels::state_timeline(&title, targets, defaults, overrides), 24, (rows + 3).clamp(5, 20));
     }
 }
 
@@ -571,15 +662,25 @@ pub(super) fn wall(ctx: &Ctx<'_>) -> Json {
     d
 }
 
-fn system_board(ctx: &Ctx<'_>, key: &str, title: &str, kinds: &[Kind], extra: impl FnOnce(&mut Layout)) -> Json {
+/// A system dashboard: `first` panels, then per kind a row with each device's stat
+/// panel and the kind's detail panels, then `last` panels.
+fn system_board(
+    ctx: &Ctx<'_>,
+    key: &str,
+    title: &str,
+    kinds: &[Kind],
+    first: impl FnOnce(&mut Layout),
+    extra: impl FnOnce(&mut Layout),
+) -> Json {
     let mut l = Layout::new();
+    first(&mut l);
     for &kind in kinds {
         if !ctx.has_kind(kind) {
             continue;
         }
         l.row(kind_title(ctx, kind));
         device_stats(ctx, &mut l, kind, 4);
-        kind_point_panels(ctx, &mut l, kind, None);
+        kind_point_panels(ctx, &mut l, kind);
     }
     extra(&mut l);
     dashboard(
@@ -610,8 +711,11 @@ pub(super) fn power(ctx: &Ctx<'_>) -> Json {
         }
     }
     let title = ctx.t("Nguồn điện", "Power");
-    let path_title = ctx.t("Đường cấp điện: lưới → ATS → UPS → máy phát", "Power path: mains → ATS → UPS → generator");
-    system_board(ctx, "power", title, &kinds, |l| {
+    let path_title = ctx.t(
+        "Đường cấp điện: lưới, ATS, UPS, các lần chạy máy phát",
+        "Power path: mains, ATS, UPS, generator runs",
+    );
+    let first = |l: &mut Layout| {
         if path.is_empty() {
             return;
         }
@@ -641,15 +745,17 @@ pub(super) fn power(ctx: &Ctx<'_>) -> Json {
             }
         }
         let defaults = panels::defaults("", thresholds::info_thresholds(), vec![], "thresholds");
-        l.place(panels::state_timeline(path_title, targets, defaults, overrides), 24, 8);
-    })
+        let rows = overrides.len() as u32;
+        l.place(panels::state_timeline(path_title, targets, defaults, overrides), 24, (rows + 3).clamp(5, 12));
+    };
+    system_board(ctx, "power", title, &kinds, first, |_| {})
 }
 
 /// Precision cooling units, and the room temperatures they hold.
 pub(super) fn cooling(ctx: &Ctx<'_>) -> Json {
     let has_climate = ctx.devices(Kind::Climate).any(|d| maps(d, "temperature_c"));
     let room_title = ctx.t("Nhiệt độ trung bình theo phòng", "Mean temperature per room");
-    system_board(ctx, "cooling", ctx.t("Điều hòa", "Cooling"), &[Kind::Cooling], |l| {
+    system_board(ctx, "cooling", ctx.t("Điều hòa", "Cooling"), &[Kind::Cooling], |_| {}, |l| {
         if !has_climate {
             return;
         }
@@ -707,21 +813,7 @@ pub(super) fn climate(ctx: &Ctx<'_>) -> Json {
             h,
         );
     }
-    let mut json = system_board(ctx, "climate", ctx.t("Môi trường", "Climate"), &[Kind::Climate], |_| {});
-    // The heat map first, then the per-sensor panels (ids renumbered after it).
-    let mut panels = l.panels;
-    let offset_y = panels.iter().map(|p| p["gridPos"]["y"].as_u64().unwrap_or(0) + p["gridPos"]["h"].as_u64().unwrap_or(0)).max().unwrap_or(0);
-    let offset_id = panels.len() as u64;
-    if let Some(rest) = json["panels"].as_array() {
-        for p in rest {
-            let mut p = p.clone();
-            p["gridPos"]["y"] = json!(p["gridPos"]["y"].as_u64().unwrap_or(0) + offset_y);
-            p["id"] = json!(p["id"].as_u64().unwrap_or(0) + offset_id);
-            panels.push(p);
-        }
-    }
-    json["panels"] = json!(panels);
-    json
+    system_board(ctx, "climate", ctx.t("Môi trường", "Climate"), &[Kind::Climate], move |first| *first = l, |_| {})
 }
 
 /// Alarms and incidents: events as annotations, the active set, the event log and the
@@ -808,7 +900,7 @@ pub(super) fn gateway(ctx: &Ctx<'_>) -> Json {
         let (th, mappings) = field_props(ctx, &rules, p);
         let mut defaults = panels::defaults(grafana_unit(p.unit), th, mappings.as_array().cloned().unwrap_or_default(), "thresholds");
         defaults["noValue"] = json!(ctx.t("không có dữ liệu", "no data"));
-        let mut s = panels::stat(&point_label(ctx, p), vec![target("A", &q, "", false)], defaults, vec![]);
+        let mut s = panels::stat(&point_label(ctx, p), vec![target("A", &q, "$col", false)], defaults, vec![]);
         s["description"] = json!(p.doc);
         l.place(s, 6, 4);
     }

@@ -215,7 +215,7 @@ fn datasource_yaml(site: &Site) -> String {
     y.push_str(".\n# InfluxQL datasource for the dc-gateway dashboards (uid dcgw-influxdb).\n");
     y.push_str("# InfluxDB 1.x: /query; InfluxDB 2.x: its v1-compatible /query with a DBRP mapping\n");
     y.push_str("# from this database name to the bucket (docs/GRAFANA.md). No secret is in this file:\n");
-    y.push_str("# Grafana expands ${VAR} from its own environment when it reads it.\n");
+    y.push_str("# the token or password comes from the Grafana server's environment.\n");
     y.push_str("apiVersion: 1\n\ndatasources:\n");
     y.push_str("  - name: dc-gateway InfluxDB\n");
     y.push_str(&format!("    uid: {}\n", panels::DATASOURCE_UID));

@@ -80,8 +80,10 @@ impl Layout {
     }
 }
 
-/// A raw InfluxQL target. `alias` names the series (`$tag_device`, `$col`); empty for
-/// none. `table` asks for the table result format.
+/// A raw InfluxQL target. `alias` names the series (`$tag_device $col`, `$col`): field
+/// overrides match these names, so every time-series target has one (without it
+/// Grafana names a series `<measurement>.<column>`). `table` asks for the table
+/// result format, whose fields are named by their columns.
 pub fn target(ref_id: &str, query: &str, alias: &str, table: bool) -> Json {
     let mut t = json!({
         "refId": ref_id,
