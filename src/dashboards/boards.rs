@@ -9,7 +9,7 @@
 use serde_json::{Value as Json, json};
 
 use super::panels::{self, Layout, ident, lit, target, where_clause};
-use super::thresholds::{self, SERIOUS, NORMAL, OK, INFO};
+use super::thresholds::{self, INFO, NORMAL, OK, SERIOUS};
 use crate::config::{DeviceConfig, Site};
 use crate::model::{Kind, Language};
 use crate::points::{self, PointDef, PointId, PointType};
@@ -30,7 +30,10 @@ impl Ctx<'_> {
     }
 
     fn devices(&self, kind: Kind) -> impl Iterator<Item = &DeviceConfig> {
-        self.site.devices.iter().filter(move |d| d.meta.kind == kind)
+        self.site
+            .devices
+            .iter()
+            .filter(move |d| d.meta.kind == kind)
     }
 
     fn has_kind(&self, kind: Kind) -> bool {
@@ -70,16 +73,36 @@ pub(super) fn device_title(d: &DeviceConfig) -> String {
 /// order; only those the device writes are used.
 fn headline(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Ups => &["on_battery", "battery_charge_pct", "runtime_remaining_s", "load_pct"],
-        Kind::Generator => &["mode", "engine_running", "fuel_level_pct", "mains_available"],
-        Kind::Cooling => &["unit_on", "critical_alarm", "supply_air_temperature_c", "return_air_temperature_c"],
+        Kind::Ups => &[
+            "on_battery",
+            "battery_charge_pct",
+            "runtime_remaining_s",
+            "load_pct",
+        ],
+        Kind::Generator => &[
+            "mode",
+            "engine_running",
+            "fuel_level_pct",
+            "mains_available",
+        ],
+        Kind::Cooling => &[
+            "unit_on",
+            "critical_alarm",
+            "supply_air_temperature_c",
+            "return_air_temperature_c",
+        ],
         Kind::Climate => &["temperature_c", "humidity_pct", "dew_point_c"],
         Kind::FirePanel => &["fire_alarm", "extinguishant_released", "fault"],
         Kind::Leak => &["leak_detected"],
         Kind::Door => &["door_open"],
         Kind::Nvr => &["recording", "disk_fault", "retention_days"],
         Kind::Surge => &["protector_tripped"],
-        Kind::PowerMeter => &["mains_present", "active_power_kw", "voltage_l1_v", "frequency_hz"],
+        Kind::PowerMeter => &[
+            "mains_present",
+            "active_power_kw",
+            "voltage_l1_v",
+            "frequency_hz",
+        ],
         Kind::Gateway => &["buffer_used_pct", "sink_failing_s", "sink_auth_failed"],
     }
 }
@@ -289,7 +312,10 @@ pub(super) fn device_stat(ctx: &Ctx<'_>, d: &DeviceConfig) -> Json {
         "comm_ok",
         vec![
             ("displayName", json!(ctx.t("Kết nối", "Communication"))),
-            ("mappings", json!(thresholds::comm_mappings(&d.rules, comm_texts(ctx)))),
+            (
+                "mappings",
+                json!(thresholds::comm_mappings(&d.rules, comm_texts(ctx))),
+            ),
             ("thresholds", thresholds::info_thresholds()),
         ],
     ));
@@ -365,11 +391,19 @@ fn kind_point_panels(ctx: &Ctx<'_>, l: &mut Layout, kind: Kind) {
                 };
                 overrides.push(panels::override_by_name(
                     &format!("{} {}", d.meta.id, p.name),
-                    vec![("displayName", json!(name)), ("thresholds", th), ("mappings", mappings)],
+                    vec![
+                        ("displayName", json!(name)),
+                        ("thresholds", th),
+                        ("mappings", mappings),
+                    ],
                 ));
             }
         }
-        (vec![target("A", &query, "$tag_device $col", false)], overrides, steps)
+        (
+            vec![target("A", &query, "$tag_device $col", false)],
+            overrides,
+            steps,
+        )
     };
     for (_, pts) in &groups {
         let p = pts[0];
@@ -380,20 +414,35 @@ fn kind_point_panels(ctx: &Ctx<'_>, l: &mut Layout, kind: Kind) {
             && steps.windows(2).all(|w| w[0] == w[1]);
         let defaults = panels::defaults(
             grafana_unit(p.unit),
-            steps.first().cloned().unwrap_or_else(thresholds::info_thresholds),
+            steps
+                .first()
+                .cloned()
+                .unwrap_or_else(thresholds::info_thresholds),
             vec![],
             "palette-classic",
         );
         let title = group_label(ctx, p);
-        l.place(panels::timeseries(&title, targets, defaults, overrides, shared), 12, 8);
+        l.place(
+            panels::timeseries(&title, targets, defaults, overrides, shared),
+            12,
+            8,
+        );
     }
     if !states.is_empty() {
         let (targets, overrides, _) = series_panel(&states, false);
         let rows = overrides.len() as u32;
         let defaults = panels::defaults("", thresholds::info_thresholds(), vec![], "thresholds");
-        let title = format!("{} — {}", kind_title(ctx, kind), ctx.t("trạng thái", "states"));
+        let title = format!(
+            "{} — {}",
+            kind_title(ctx, kind),
+            ctx.t("trạng thái", "states")
+        );
         l.newline();
-        l.place(panels::state_timeline(&title, targets, defaults, overrides), 24, (rows + 3).clamp(5, 20));
+        l.place(
+            panels::state_timeline(&title, targets, defaults, overrides),
+            24,
+            (rows + 3).clamp(5, 20),
+        );
     }
 }
 
@@ -473,7 +522,10 @@ fn alarm_overrides(ctx: &Ctx<'_>) -> Vec<Json> {
                 ("mappings", json!([{"type": "value", "options": names}])),
             ],
         ),
-        panels::override_by_name("message", vec![("displayName", json!(ctx.t("Nội dung", "Message")))]),
+        panels::override_by_name(
+            "message",
+            vec![("displayName", json!(ctx.t("Nội dung", "Message")))],
+        ),
     ]
 }
 
@@ -628,7 +680,12 @@ pub(super) fn wall(ctx: &Ctx<'_>) -> Json {
     let lines: u32 = rooms
         .iter()
         .map(|r| {
-            let n = ctx.site.devices.iter().filter(|d| d.meta.room == r.id).count() as u32;
+            let n = ctx
+                .site
+                .devices
+                .iter()
+                .filter(|d| d.meta.room == r.id)
+                .count() as u32;
             n.div_ceil(6).max(1)
         })
         .sum();
@@ -636,7 +693,12 @@ pub(super) fn wall(ctx: &Ctx<'_>) -> Json {
     let h = (budget / lines.max(1)).clamp(3, 6);
     for r in rooms {
         l.row(&r.name);
-        let devs: Vec<&DeviceConfig> = ctx.site.devices.iter().filter(|d| d.meta.room == r.id).collect();
+        let devs: Vec<&DeviceConfig> = ctx
+            .site
+            .devices
+            .iter()
+            .filter(|d| d.meta.room == r.id)
+            .collect();
         let w = (24 / devs.len().clamp(1, 6) as u32).max(4);
         for d in devs {
             l.place(device_stat(ctx, d), w, h);
@@ -656,7 +718,10 @@ pub(super) fn wall(ctx: &Ctx<'_>) -> Json {
     );
     d["description"] = json!(format!(
         "{} {}",
-        ctx.t("Chế độ kiosk 1920×1080: thêm ?kiosk vào địa chỉ.", "Kiosk 1920x1080: add ?kiosk to the URL."),
+        ctx.t(
+            "Chế độ kiosk 1920×1080: thêm ?kiosk vào địa chỉ.",
+            "Kiosk 1920x1080: add ?kiosk to the URL."
+        ),
         d["description"].as_str().unwrap_or_default()
     ));
     d
@@ -733,12 +798,17 @@ pub(super) fn power(ctx: &Ctx<'_>) -> Json {
             let ref_id = ((b'A' + i as u8) as char).to_string();
             targets.push(target(&ref_id, &q, &format!("$tag_device {point}"), false));
             for d in ctx.devices(*kind).filter(|d| maps(d, point)) {
-                let Some(p) = points::lookup(*kind, point) else { continue };
+                let Some(p) = points::lookup(*kind, point) else {
+                    continue;
+                };
                 let (_, mappings) = field_props(ctx, &d.rules, p);
                 overrides.push(panels::override_by_name(
                     &format!("{} {point}", d.meta.id),
                     vec![
-                        ("displayName", json!(format!("{} · {}", device_title(d), point_label(ctx, p)))),
+                        (
+                            "displayName",
+                            json!(format!("{} · {}", device_title(d), point_label(ctx, p))),
+                        ),
                         ("mappings", mappings),
                     ],
                 ));
@@ -746,7 +816,11 @@ pub(super) fn power(ctx: &Ctx<'_>) -> Json {
         }
         let defaults = panels::defaults("", thresholds::info_thresholds(), vec![], "thresholds");
         let rows = overrides.len() as u32;
-        l.place(panels::state_timeline(path_title, targets, defaults, overrides), 24, (rows + 3).clamp(5, 12));
+        l.place(
+            panels::state_timeline(path_title, targets, defaults, overrides),
+            24,
+            (rows + 3).clamp(5, 12),
+        );
     };
     system_board(ctx, "power", title, &kinds, first, |_| {})
 }
@@ -754,36 +828,69 @@ pub(super) fn power(ctx: &Ctx<'_>) -> Json {
 /// Precision cooling units, and the room temperatures they hold.
 pub(super) fn cooling(ctx: &Ctx<'_>) -> Json {
     let has_climate = ctx.devices(Kind::Climate).any(|d| maps(d, "temperature_c"));
-    let room_title = ctx.t("Nhiệt độ trung bình theo phòng", "Mean temperature per room");
-    system_board(ctx, "cooling", ctx.t("Điều hòa", "Cooling"), &[Kind::Cooling], |_| {}, |l| {
-        if !has_climate {
-            return;
-        }
-        l.row(room_title);
-        let q = format!(
-            "SELECT mean(\"temperature_c\") AS \"temperature_c\" FROM \"climate\" WHERE {} GROUP BY time($__interval), \"room\" fill(none)",
-            where_clause(&["\"room\" =~ /^$room$/".to_string()])
-        );
-        let mut overrides = Vec::new();
-        for r in &ctx.site.rooms {
-            if ctx.devices(Kind::Climate).any(|d| d.meta.room == r.id && maps(d, "temperature_c")) {
-                overrides.push(panels::override_by_name(&r.id, vec![("displayName", json!(r.name))]));
+    let room_title = ctx.t(
+        "Nhiệt độ trung bình theo phòng",
+        "Mean temperature per room",
+    );
+    system_board(
+        ctx,
+        "cooling",
+        ctx.t("Điều hòa", "Cooling"),
+        &[Kind::Cooling],
+        |_| {},
+        |l| {
+            if !has_climate {
+                return;
             }
-        }
-        let defaults = panels::defaults("celsius", thresholds::info_thresholds(), vec![], "palette-classic");
-        l.place(
-            panels::timeseries(room_title, vec![target("A", &q, "$tag_room", false)], defaults, overrides, false),
-            24,
-            8,
-        );
-    })
+            l.row(room_title);
+            let q = format!(
+                "SELECT mean(\"temperature_c\") AS \"temperature_c\" FROM \"climate\" WHERE {} GROUP BY time($__interval), \"room\" fill(none)",
+                where_clause(&["\"room\" =~ /^$room$/".to_string()])
+            );
+            let mut overrides = Vec::new();
+            for r in &ctx.site.rooms {
+                if ctx
+                    .devices(Kind::Climate)
+                    .any(|d| d.meta.room == r.id && maps(d, "temperature_c"))
+                {
+                    overrides.push(panels::override_by_name(
+                        &r.id,
+                        vec![("displayName", json!(r.name))],
+                    ));
+                }
+            }
+            let defaults = panels::defaults(
+                "celsius",
+                thresholds::info_thresholds(),
+                vec![],
+                "palette-classic",
+            );
+            l.place(
+                panels::timeseries(
+                    room_title,
+                    vec![target("A", &q, "$tag_room", false)],
+                    defaults,
+                    overrides,
+                    false,
+                ),
+                24,
+                8,
+            );
+        },
+    )
 }
 
 /// Climate: the rack heat map (inlet temperature per rack over time, coloured by each
 /// sensor's thresholds), dew point, humidity.
 pub(super) fn climate(ctx: &Ctx<'_>) -> Json {
-    let sensors: Vec<&DeviceConfig> = ctx.devices(Kind::Climate).filter(|d| maps(d, "temperature_c")).collect();
-    let heat_title = ctx.t("Bản đồ nhiệt theo tủ rack (nhiệt độ gió vào)", "Rack heat map (inlet temperature)");
+    let sensors: Vec<&DeviceConfig> = ctx
+        .devices(Kind::Climate)
+        .filter(|d| maps(d, "temperature_c"))
+        .collect();
+    let heat_title = ctx.t(
+        "Bản đồ nhiệt theo tủ rack (nhiệt độ gió vào)",
+        "Rack heat map (inlet temperature)",
+    );
     let mut l = Layout::new();
     let temperature = points::lookup(Kind::Climate, "temperature_c");
     if let (false, Some(p)) = (sensors.is_empty(), temperature) {
@@ -804,16 +911,33 @@ pub(super) fn climate(ctx: &Ctx<'_>) -> Json {
                 vec![("displayName", json!(name)), ("thresholds", th)],
             ));
         }
-        let mut defaults = panels::defaults("celsius", thresholds::info_thresholds(), vec![], "thresholds");
+        let mut defaults = panels::defaults(
+            "celsius",
+            thresholds::info_thresholds(),
+            vec![],
+            "thresholds",
+        );
         defaults["decimals"] = json!(1);
         let h = (sensors.len() as u32 + 2).clamp(6, 16);
         l.place(
-            panels::status_history(heat_title, vec![target("A", &q, "$tag_device", false)], defaults, overrides),
+            panels::status_history(
+                heat_title,
+                vec![target("A", &q, "$tag_device", false)],
+                defaults,
+                overrides,
+            ),
             24,
             h,
         );
     }
-    system_board(ctx, "climate", ctx.t("Môi trường", "Climate"), &[Kind::Climate], move |first| *first = l, |_| {})
+    system_board(
+        ctx,
+        "climate",
+        ctx.t("Môi trường", "Climate"),
+        &[Kind::Climate],
+        move |first| *first = l,
+        |_| {},
+    )
 }
 
 /// Alarms and incidents: events as annotations, the active set, the event log and the
@@ -826,11 +950,24 @@ pub(super) fn alarms(ctx: &Ctx<'_>) -> Json {
         "SELECT count(\"state\") AS \"raised\" FROM \"alarm\" WHERE {} AND \"state\" = 1 GROUP BY time($__interval), \"level\" fill(none)",
         where_clause(&dev_filter)
     );
-    let mut defaults = panels::defaults("", thresholds::info_thresholds(), vec![], "palette-classic");
+    let mut defaults =
+        panels::defaults("", thresholds::info_thresholds(), vec![], "palette-classic");
     defaults["custom"] = json!({});
     let overrides = vec![
-        panels::override_by_name("normal", vec![("color", json!({"mode": "fixed", "fixedColor": NORMAL})), ("displayName", json!(ctx.t("thông thường", "normal")))]),
-        panels::override_by_name("serious", vec![("color", json!({"mode": "fixed", "fixedColor": SERIOUS})), ("displayName", json!(ctx.t("nghiêm trọng", "serious")))]),
+        panels::override_by_name(
+            "normal",
+            vec![
+                ("color", json!({"mode": "fixed", "fixedColor": NORMAL})),
+                ("displayName", json!(ctx.t("thông thường", "normal"))),
+            ],
+        ),
+        panels::override_by_name(
+            "serious",
+            vec![
+                ("color", json!({"mode": "fixed", "fixedColor": SERIOUS})),
+                ("displayName", json!(ctx.t("nghiêm trọng", "serious"))),
+            ],
+        ),
     ];
     let mut ts = panels::timeseries(
         ctx.t("Số cảnh báo phát sinh theo mức", "Alarms raised per level"),
@@ -881,7 +1018,12 @@ pub(super) fn gateway_id(site: &Site) -> &'static str {
 }
 
 /// The points the runtime's self-monitor writes for the gateway every 10 s.
-pub(super) const GATEWAY_WRITTEN: &[&str] = &["buffer_used_pct", "uptime_s", "sink_failing_s", "sink_auth_failed"];
+pub(super) const GATEWAY_WRITTEN: &[&str] = &[
+    "buffer_used_pct",
+    "uptime_s",
+    "sink_failing_s",
+    "sink_auth_failed",
+];
 
 /// Gateway health: sinks (failing time, refused credentials), the buffer, uptime, and
 /// every device's communication.
@@ -889,23 +1031,40 @@ pub(super) fn gateway(ctx: &Ctx<'_>) -> Json {
     let mut l = Layout::new();
     let gw = gateway_id(ctx.site);
     let rules = crate::rules::defaults(Kind::Gateway);
-    l.row(ctx.t("Gateway: bộ đệm và kết nối đầu ra", "Gateway: buffer and sinks"));
+    l.row(ctx.t(
+        "Gateway: bộ đệm và kết nối đầu ra",
+        "Gateway: buffer and sinks",
+    ));
     for name in GATEWAY_WRITTEN {
-        let Some(p) = points::lookup(Kind::Gateway, name) else { continue };
+        let Some(p) = points::lookup(Kind::Gateway, name) else {
+            continue;
+        };
         let q = format!(
             "SELECT {} FROM \"gateway\" WHERE {}",
             select_last(&[name]),
             where_clause(&[format!("\"device\" = {}", lit(gw))])
         );
         let (th, mappings) = field_props(ctx, &rules, p);
-        let mut defaults = panels::defaults(grafana_unit(p.unit), th, mappings.as_array().cloned().unwrap_or_default(), "thresholds");
+        let mut defaults = panels::defaults(
+            grafana_unit(p.unit),
+            th,
+            mappings.as_array().cloned().unwrap_or_default(),
+            "thresholds",
+        );
         defaults["noValue"] = json!(ctx.t("không có dữ liệu", "no data"));
-        let mut s = panels::stat(&point_label(ctx, p), vec![target("A", &q, "$col", false)], defaults, vec![]);
+        let mut s = panels::stat(
+            &point_label(ctx, p),
+            vec![target("A", &q, "$col", false)],
+            defaults,
+            vec![],
+        );
         s["description"] = json!(p.doc);
         l.place(s, 6, 4);
     }
     for name in ["buffer_used_pct", "sink_failing_s"] {
-        let Some(p) = points::lookup(Kind::Gateway, name) else { continue };
+        let Some(p) = points::lookup(Kind::Gateway, name) else {
+            continue;
+        };
         let q = format!(
             "SELECT max({}) AS {} FROM \"gateway\" WHERE {} GROUP BY time($__interval), \"device\" fill(none)",
             ident(name),
@@ -915,7 +1074,13 @@ pub(super) fn gateway(ctx: &Ctx<'_>) -> Json {
         let (th, _) = field_props(ctx, &rules, p);
         let defaults = panels::defaults(grafana_unit(p.unit), th, vec![], "palette-classic");
         l.place(
-            panels::timeseries(&point_label(ctx, p), vec![target("A", &q, "$tag_device", false)], defaults, vec![], true),
+            panels::timeseries(
+                &point_label(ctx, p),
+                vec![target("A", &q, "$tag_device", false)],
+                defaults,
+                vec![],
+                true,
+            ),
             12,
             8,
         );
@@ -926,7 +1091,11 @@ pub(super) fn gateway(ctx: &Ctx<'_>) -> Json {
     kinds.dedup();
     if !kinds.is_empty() {
         l.row(ctx.t("Kết nối thiết bị", "Device communication"));
-        let from = kinds.iter().map(|k| ident(k.as_str())).collect::<Vec<_>>().join(", ");
+        let from = kinds
+            .iter()
+            .map(|k| ident(k.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let q = format!(
             "SELECT last(\"comm_ok\") AS \"comm_ok\" FROM {from} WHERE {} GROUP BY time($__interval), \"device\" fill(none)",
             where_clause(&var_filters())
@@ -937,7 +1106,10 @@ pub(super) fn gateway(ctx: &Ctx<'_>) -> Json {
                 &d.meta.id,
                 vec![
                     ("displayName", json!(device_title(d))),
-                    ("mappings", json!(thresholds::comm_mappings(&d.rules, comm_texts(ctx)))),
+                    (
+                        "mappings",
+                        json!(thresholds::comm_mappings(&d.rules, comm_texts(ctx))),
+                    ),
                 ],
             ));
         }

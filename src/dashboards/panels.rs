@@ -191,7 +191,12 @@ pub fn timeseries(
 }
 
 /// A state timeline (booleans and enumerations over time, coloured by mappings).
-pub fn state_timeline(title: &str, targets: Vec<Json>, defaults: Json, overrides: Vec<Json>) -> Json {
+pub fn state_timeline(
+    title: &str,
+    targets: Vec<Json>,
+    defaults: Json,
+    overrides: Vec<Json>,
+) -> Json {
     json!({
         "type": "state-timeline",
         "title": title,
@@ -211,7 +216,12 @@ pub fn state_timeline(title: &str, targets: Vec<Json>, defaults: Json, overrides
 
 /// A status history: one row per series, each time bucket coloured by thresholds (the
 /// rack heat map).
-pub fn status_history(title: &str, targets: Vec<Json>, defaults: Json, overrides: Vec<Json>) -> Json {
+pub fn status_history(
+    title: &str,
+    targets: Vec<Json>,
+    defaults: Json,
+    overrides: Vec<Json>,
+) -> Json {
     json!({
         "type": "status-history",
         "title": title,

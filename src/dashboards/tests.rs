@@ -6,8 +6,8 @@ use super::thresholds::{NORMAL, OK, SERIOUS, Step, numeric_steps};
 use super::*;
 use crate::model::Kind;
 
-/// A small site: two climate sensors in one room and a cooling unit, with overrides at
-/// every layer given in `rules`.
+/// A small site: two climate sensors in one room and a cooling unit; a room override
+/// (dew point), a device override (t1's temperature) and the site layer in `rules`.
 fn test_site(rules: &str) -> Site {
     let text = format!(
         r#"
@@ -19,6 +19,8 @@ title = "Trà Vinh"
 [[rooms]]
 id = "r1"
 name = "Phòng 1"
+[rooms.rules.dew_point_high]
+normal = 14
 
 [[devices]]
 id = "t1"
@@ -84,7 +86,13 @@ fn wall_stat<'a>(wall: &'a Json, device: &str) -> &'a Json {
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["type"] == "stat" && p["targets"][0]["query"].as_str().unwrap().contains(&format!("\"device\" = '{device}'")))
+        .find(|p| {
+            p["type"] == "stat"
+                && p["targets"][0]["query"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("\"device\" = '{device}'"))
+        })
         .unwrap_or_else(|| panic!("no stat panel for {device}"))
 }
 
@@ -106,7 +114,12 @@ fn steps_of(panel: &Json, field: &str) -> Vec<(Option<f64>, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["value"].as_f64(), s["color"].as_str().unwrap().to_string()))
+        .map(|s| {
+            (
+                s["value"].as_f64(),
+                s["color"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -120,21 +133,48 @@ fn climate_defaults_become_five_bands() {
     assert_eq!(
         numeric_steps(&rules, "temperature_c").unwrap(),
         vec![
-            Step { from: None, color: SERIOUS },
-            Step { from: Some(15.0), color: NORMAL },
-            Step { from: Some(18.0), color: OK },
-            Step { from: Some(27.0), color: NORMAL },
-            Step { from: Some(32.0), color: SERIOUS },
+            Step {
+                from: None,
+                color: SERIOUS
+            },
+            Step {
+                from: Some(15.0),
+                color: NORMAL
+            },
+            Step {
+                from: Some(18.0),
+                color: OK
+            },
+            Step {
+                from: Some(27.0),
+                color: NORMAL
+            },
+            Step {
+                from: Some(32.0),
+                color: SERIOUS
+            },
         ]
     );
     // Humidity has no normal lower limit: below 8 % is serious at once.
     assert_eq!(
         numeric_steps(&rules, "humidity_pct").unwrap(),
         vec![
-            Step { from: None, color: SERIOUS },
-            Step { from: Some(8.0), color: OK },
-            Step { from: Some(60.0), color: NORMAL },
-            Step { from: Some(80.0), color: SERIOUS },
+            Step {
+                from: None,
+                color: SERIOUS
+            },
+            Step {
+                from: Some(8.0),
+                color: OK
+            },
+            Step {
+                from: Some(60.0),
+                color: NORMAL
+            },
+            Step {
+                from: Some(80.0),
+                color: SERIOUS
+            },
         ]
     );
     assert_eq!(numeric_steps(&rules, "no_such_point"), None);
@@ -143,7 +183,8 @@ fn climate_defaults_become_five_bands() {
 #[test]
 fn overrides_at_every_layer_change_the_generated_panel() {
     // Site layer: humidity; device layer (t1, in the TOML): temperature.
-    let site = test_site("[rules.humidity_high]\nnormal = 55\n[rules.temperature_low]\nenabled = false");
+    let site =
+        test_site("[rules.humidity_high]\nnormal = 55\n[rules.temperature_low]\nenabled = false");
     let wall = board(&site, "wall");
     let t1 = wall_stat(&wall, "t1");
     let t2 = wall_stat(&wall, "t2");
@@ -162,30 +203,71 @@ fn overrides_at_every_layer_change_the_generated_panel() {
     for p in [t1, t2] {
         assert_eq!(
             steps_of(p, "humidity_pct"),
-            s(&[(None, SERIOUS), (Some(8.0), OK), (Some(55.0), NORMAL), (Some(80.0), SERIOUS)])
+            s(&[
+                (None, SERIOUS),
+                (Some(8.0), OK),
+                (Some(55.0), NORMAL),
+                (Some(80.0), SERIOUS)
+            ])
+        );
+    }
+    // The room layer: the dew point's normal upper limit is 14 in r1.
+    for p in [t1, t2] {
+        assert_eq!(
+            steps_of(p, "dew_point_c"),
+            s(&[
+                (None, SERIOUS),
+                (Some(-12.0), NORMAL),
+                (Some(-9.0), OK),
+                (Some(14.0), NORMAL),
+                (Some(17.0), SERIOUS)
+            ])
         );
     }
     // The same steps colour the device's series on the climate dashboard and the
     // rack heat map.
     let climate = board(&site, "climate");
-    let heat = climate["panels"].as_array().unwrap().iter().find(|p| p["type"] == "status-history").unwrap();
+    let heat = climate["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "status-history")
+        .unwrap();
     assert_eq!(steps_of(heat, "t1"), steps_of(t1, "temperature_c"));
     assert_eq!(steps_of(heat, "t2"), steps_of(t2, "temperature_c"));
     let temp = climate["panels"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["type"] == "timeseries" && p["targets"][0]["query"].as_str().unwrap().contains("mean(\"temperature_c\")"))
+        .find(|p| {
+            p["type"] == "timeseries"
+                && p["targets"][0]["query"]
+                    .as_str()
+                    .unwrap()
+                    .contains("mean(\"temperature_c\")")
+        })
         .unwrap();
-    assert_eq!(steps_of(temp, "t1 temperature_c"), steps_of(t1, "temperature_c"));
+    assert_eq!(
+        steps_of(temp, "t1 temperature_c"),
+        steps_of(t1, "temperature_c")
+    );
     // Different steps per device: no shared threshold lines.
-    assert_eq!(temp["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"], "off");
+    assert_eq!(
+        temp["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"],
+        "off"
+    );
 
     // Without any override the two sensors are alike again.
     let plain = board(&test_site(""), "wall");
     assert_eq!(
         steps_of(wall_stat(&plain, "t2"), "temperature_c"),
-        s(&[(None, SERIOUS), (Some(15.0), NORMAL), (Some(18.0), OK), (Some(27.0), NORMAL), (Some(32.0), SERIOUS)])
+        s(&[
+            (None, SERIOUS),
+            (Some(15.0), NORMAL),
+            (Some(18.0), OK),
+            (Some(27.0), NORMAL),
+            (Some(32.0), SERIOUS)
+        ])
     );
 }
 
@@ -195,8 +277,19 @@ fn flag_rules_colour_boolean_mappings_and_comm_loss() {
     let wall = board(&site, "wall");
     let crac = wall_stat(&wall, "crac1");
     let mapping = |field: &str| -> Json {
-        let o = crac["fieldConfig"]["overrides"].as_array().unwrap().iter().find(|o| o["matcher"]["options"] == field).unwrap();
-        o["properties"].as_array().unwrap().iter().find(|p| p["id"] == "mappings").unwrap()["value"][0]["options"].clone()
+        let o = crac["fieldConfig"]["overrides"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["matcher"]["options"] == field)
+            .unwrap();
+        o["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "mappings")
+            .unwrap()["value"][0]["options"]
+            .clone()
     };
     // unit_stopped: unit_on == false is serious.
     assert_eq!(mapping("unit_on")["false"]["color"], SERIOUS);
@@ -211,11 +304,30 @@ fn flag_rules_colour_boolean_mappings_and_comm_loss() {
 fn generator_mode_mapping_follows_the_state_rule() {
     let demo = demo_site().unwrap();
     let power = board(&demo, "power");
-    let gen_stat = power["panels"].as_array().unwrap().iter()
-        .find(|p| p["type"] == "stat" && p["targets"][0]["query"].as_str().unwrap().contains("'gen1'"))
+    let gen_stat = power["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["type"] == "stat"
+                && p["targets"][0]["query"]
+                    .as_str()
+                    .unwrap()
+                    .contains("'gen1'")
+        })
         .unwrap();
-    let o = gen_stat["fieldConfig"]["overrides"].as_array().unwrap().iter().find(|o| o["matcher"]["options"] == "mode").unwrap();
-    let m = &o["properties"].as_array().unwrap().iter().find(|p| p["id"] == "mappings").unwrap()["value"][0]["options"];
+    let o = gen_stat["fieldConfig"]["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["matcher"]["options"] == "mode")
+        .unwrap();
+    let m = &o["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "mappings")
+        .unwrap()["value"][0]["options"];
     // Codes from docs/POINTS.md: 2 = auto (allowed), 3 = manual (mode_not_auto, normal).
     assert_eq!(m["2"], json!({"text": "auto", "color": OK, "index": 2}));
     assert_eq!(m["3"]["color"], NORMAL);
@@ -229,13 +341,26 @@ fn panels_have_unique_ids_and_do_not_overlap() {
         let mut ids = std::collections::HashSet::new();
         let mut cells = std::collections::HashSet::new();
         for p in panels {
-            assert!(ids.insert(p["id"].as_u64().unwrap()), "{name}: duplicate id {}", p["id"]);
+            assert!(
+                ids.insert(p["id"].as_u64().unwrap()),
+                "{name}: duplicate id {}",
+                p["id"]
+            );
             let g = &p["gridPos"];
-            let (x, y, w, h) = (g["x"].as_u64().unwrap(), g["y"].as_u64().unwrap(), g["w"].as_u64().unwrap(), g["h"].as_u64().unwrap());
+            let (x, y, w, h) = (
+                g["x"].as_u64().unwrap(),
+                g["y"].as_u64().unwrap(),
+                g["w"].as_u64().unwrap(),
+                g["h"].as_u64().unwrap(),
+            );
             assert!(x + w <= 24, "{name}: panel {} past the grid", p["id"]);
             for cx in x..x + w {
                 for cy in y..y + h {
-                    assert!(cells.insert((cx, cy)), "{name}: panel {} overlaps at {cx},{cy}", p["id"]);
+                    assert!(
+                        cells.insert((cx, cy)),
+                        "{name}: panel {} overlaps at {cx},{cy}",
+                        p["id"]
+                    );
                 }
             }
         }
@@ -245,22 +370,51 @@ fn panels_have_unique_ids_and_do_not_overlap() {
     }
     // The wall view fits one 1080-pixel kiosk screen (about 28 grid units).
     let wall = board(&demo, "wall");
-    let bottom = wall["panels"].as_array().unwrap().iter()
+    let bottom = wall["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
         .map(|p| p["gridPos"]["y"].as_u64().unwrap() + p["gridPos"]["h"].as_u64().unwrap())
         .max()
         .unwrap();
     assert!(bottom <= 28, "wall view is {bottom} units high");
     // Rooms as rows, in file order.
-    let rows: Vec<&str> = wall["panels"].as_array().unwrap().iter().filter(|p| p["type"] == "row").map(|p| p["title"].as_str().unwrap()).collect();
-    assert_eq!(rows, ["Phòng máy chủ 1", "Phòng máy chủ 2", "Phòng điện", "Cảnh báo"]);
+    let rows: Vec<&str> = wall["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "Phòng máy chủ 1",
+            "Phòng máy chủ 2",
+            "Phòng điện",
+            "Cảnh báo"
+        ]
+    );
 }
 
 #[test]
 fn time_zone_is_checked_and_used() {
     let demo = demo_site().unwrap();
-    let e = dashboards(&demo, &Options { time_zone: "Hanoi time".into() }).unwrap_err();
+    let e = dashboards(
+        &demo,
+        &Options {
+            time_zone: "Hanoi time".into(),
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("Hanoi time"), "{e}");
-    let b = dashboards(&demo, &Options { time_zone: "Asia/Bangkok".into() }).unwrap();
+    let b = dashboards(
+        &demo,
+        &Options {
+            time_zone: "Asia/Bangkok".into(),
+        },
+    )
+    .unwrap();
     assert!(b.iter().all(|(_, d)| d["timezone"] == "Asia/Bangkok"));
 }
 
@@ -277,20 +431,48 @@ fn long_site_names_still_give_valid_unique_uids() {
 #[test]
 fn provisioning_holds_no_secret_and_names_the_datasource_uid() {
     let files = generate(&demo_site().unwrap(), &opts()).unwrap();
-    let ds = files.iter().find(|f| f.path == "provisioning/datasources/dc-gateway.yaml").unwrap();
+    let ds = files
+        .iter()
+        .find(|f| f.path == "provisioning/datasources/dc-gateway.yaml")
+        .unwrap();
     assert!(ds.text.contains("uid: dcgw-influxdb"), "{}", ds.text);
-    assert!(ds.text.contains("\"Token ${DCGW_INFLUX_TOKEN}\""), "{}", ds.text);
-    let prov = files.iter().find(|f| f.path == "provisioning/dashboards/dc-gateway.yaml").unwrap();
-    assert!(prov.text.contains("path: /var/lib/grafana/dashboards/dc-gateway"), "{}", prov.text);
+    assert!(
+        ds.text.contains("\"Token ${DCGW_INFLUX_TOKEN}\""),
+        "{}",
+        ds.text
+    );
+    let prov = files
+        .iter()
+        .find(|f| f.path == "provisioning/dashboards/dc-gateway.yaml")
+        .unwrap();
+    assert!(
+        prov.text
+            .contains("path: /var/lib/grafana/dashboards/dc-gateway"),
+        "{}",
+        prov.text
+    );
     // A 1.x sink with a user: the password comes from the environment, never the file.
     let mut site = test_site("");
-    site.influx = Some(crate::config::InfluxConfig::from_url("http://grafana@db.local:8086?db=dc", None).unwrap());
-    if let Some(crate::config::InfluxConfig { api: InfluxApi::V1 { password, .. }, .. }) = site.influx.as_mut() {
+    site.influx = Some(
+        crate::config::InfluxConfig::from_url("http://grafana@db.local:8086?db=dc", None).unwrap(),
+    );
+    if let Some(crate::config::InfluxConfig {
+        api: InfluxApi::V1 { password, .. },
+        ..
+    }) = site.influx.as_mut()
+    {
         *password = Some("s3cret-pw".into());
     }
     let files = generate(&site, &opts()).unwrap();
-    let ds = &files.iter().find(|f| f.path.contains("datasources")).unwrap().text;
-    assert!(ds.contains("url: \"http://db.local:8086\"") && ds.contains("dbName: \"dc\""), "{ds}");
+    let ds = &files
+        .iter()
+        .find(|f| f.path.contains("datasources"))
+        .unwrap()
+        .text;
+    assert!(
+        ds.contains("url: \"http://db.local:8086\"") && ds.contains("dbName: \"dc\""),
+        "{ds}"
+    );
     assert!(ds.contains("password: \"${DCGW_INFLUX_PASSWORD}\""), "{ds}");
     assert!(files.iter().all(|f| !f.text.contains("s3cret-pw")));
 }
@@ -303,7 +485,8 @@ fn shipped_dashboards_are_the_generators_output() {
     let files = generate(&demo_site().unwrap(), &opts()).unwrap();
     for f in &files {
         let path = dir.join(&f.path);
-        let shipped = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let shipped =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(
             shipped == f.text,
             "{} differs from the generator's output; regenerate with\n    cargo run -- dashboards --demo --out dashboards",
@@ -326,7 +509,10 @@ fn shipped_dashboards_are_the_generators_output() {
             }
         }
     }
-    assert!(stale.is_empty(), "files in dashboards/ the generator does not write: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "files in dashboards/ the generator does not write: {stale:?}"
+    );
     // And generating twice gives the same bytes.
     assert_eq!(files, generate(&demo_site().unwrap(), &opts()).unwrap());
 }

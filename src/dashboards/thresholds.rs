@@ -157,11 +157,7 @@ pub fn info_thresholds() -> Json {
 /// Value mappings (Grafana `mappings`) for a boolean or enumeration point, coloured by
 /// the enabled flag/state rules on it; `texts` gives the display text of `true` and
 /// `false`. Empty for numbers.
-pub fn value_mappings(
-    rules: &[RuleSpec],
-    point: &PointDef,
-    texts: (&str, &str),
-) -> Vec<Json> {
+pub fn value_mappings(rules: &[RuleSpec], point: &PointDef, texts: (&str, &str)) -> Vec<Json> {
     let rules: Vec<&RuleSpec> = rules
         .iter()
         .filter(|r| r.enabled && r.point == point.name)

@@ -26,8 +26,8 @@ fn shipped() -> Vec<(String, Json)> {
     let mut out = Vec::new();
     for name in dc_gateway::dashboards::BOARDS {
         let path = dir.join(format!("{name}.json"));
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let v: Json = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
         out.push((format!("{name}.json"), v));
@@ -56,9 +56,21 @@ fn panel_module(ty: &str) -> Option<(&'static str, &'static str, bool)> {
     // (module dir, type prefix, has FieldConfig)
     match ty {
         "stat" => Some(("stat/panelcfg/x/StatPanelCfg_types.gen", "Stat", false)),
-        "timeseries" => Some(("timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen", "TimeSeries", true)),
-        "state-timeline" => Some(("statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen", "StateTimeline", true)),
-        "status-history" => Some(("statushistory/panelcfg/x/StatusHistoryPanelCfg_types.gen", "StatusHistory", true)),
+        "timeseries" => Some((
+            "timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen",
+            "TimeSeries",
+            true,
+        )),
+        "state-timeline" => Some((
+            "statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen",
+            "StateTimeline",
+            true,
+        )),
+        "status-history" => Some((
+            "statushistory/panelcfg/x/StatusHistoryPanelCfg_types.gen",
+            "StatusHistory",
+            true,
+        )),
         "table" => Some(("table/panelcfg/x/TablePanelCfg_types.gen", "Table", true)),
         _ => None,
     }
@@ -75,8 +87,9 @@ fn typescript_for(name: &str, board: &Json) -> String {
             continue;
         }
         let id = p["id"].as_u64().expect("every panel has a numeric id");
-        let (module, prefix, has_custom) = panel_module(ty)
-            .unwrap_or_else(|| panic!("{name}: panel {id} has type {ty:?}, which the check does not know"));
+        let (module, prefix, has_custom) = panel_module(ty).unwrap_or_else(|| {
+            panic!("{name}: panel {id} has type {ty:?}, which the check does not know")
+        });
         imports.insert(format!(
             "import type {{ Options as {prefix}Options{} }} from '@grafana/schema/dist/esm/raw/composable/{module}';",
             if has_custom { format!(", FieldConfig as {prefix}FieldConfig") } else { String::new() }
@@ -87,7 +100,11 @@ fn typescript_for(name: &str, board: &Json) -> String {
         ));
         if has_custom {
             let custom = &p["fieldConfig"]["defaults"]["custom"];
-            let custom = if custom.is_null() { Json::Object(Default::default()) } else { custom.clone() };
+            let custom = if custom.is_null() {
+                Json::Object(Default::default())
+            } else {
+                custom.clone()
+            };
             body.push_str(&format!(
                 "export const panel{id}_custom: Json<Partial<{prefix}FieldConfig>> = {custom};\n"
             ));
@@ -98,7 +115,10 @@ fn typescript_for(name: &str, board: &Json) -> String {
         ));
         // Override values are `unknown` in the model; check the ones we write by the
         // type their property id means.
-        let overrides = p["fieldConfig"]["overrides"].as_array().cloned().unwrap_or_default();
+        let overrides = p["fieldConfig"]["overrides"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for (i, o) in overrides.iter().enumerate() {
             for (j, prop) in o["properties"].as_array().into_iter().flatten().enumerate() {
                 let ty = match prop["id"].as_str().unwrap_or_default() {
@@ -107,7 +127,9 @@ fn typescript_for(name: &str, board: &Json) -> String {
                     "color" => "Json<FieldColor>",
                     "displayName" | "unit" => "string",
                     "custom.cellOptions" => "Json<TableCellOptions>",
-                    other => panic!("{name}: panel {id}: override property {other:?} has no type in the check"),
+                    other => panic!(
+                        "{name}: panel {id}: override property {other:?} has no type in the check"
+                    ),
                 };
                 body.push_str(&format!(
                     "export const panel{id}_override{i}_{j}: {ty} = {};\n",
@@ -152,9 +174,15 @@ fn shipped_dashboards_type_check_against_grafana_schema() {
         "@grafana/schema {version} is not Grafana {}",
         dc_gateway::dashboards::GRAFANA_VERSION
     );
-    let defaults = std::fs::read_to_string(web.join("node_modules/@grafana/schema/dist/esm/raw/dashboard/x/types.gen.mjs")).unwrap();
+    let defaults = std::fs::read_to_string(
+        web.join("node_modules/@grafana/schema/dist/esm/raw/dashboard/x/types.gen.mjs"),
+    )
+    .unwrap();
     assert!(
-        defaults.contains(&format!("schemaVersion: {}", dc_gateway::dashboards::SCHEMA_VERSION)),
+        defaults.contains(&format!(
+            "schemaVersion: {}",
+            dc_gateway::dashboards::SCHEMA_VERSION
+        )),
         "@grafana/schema {version}'s default dashboard has another schemaVersion than {}",
         dc_gateway::dashboards::SCHEMA_VERSION
     );
@@ -165,7 +193,11 @@ fn shipped_dashboards_type_check_against_grafana_schema() {
         .expect("temp dir in tests/web");
     let mut files = Vec::new();
     for (name, board) in shipped() {
-        assert_eq!(board["schemaVersion"], dc_gateway::dashboards::SCHEMA_VERSION, "{name}");
+        assert_eq!(
+            board["schemaVersion"],
+            dc_gateway::dashboards::SCHEMA_VERSION,
+            "{name}"
+        );
         let stem = name.trim_end_matches(".json");
         let file = format!("{stem}.ts");
         std::fs::write(dir.path().join(&file), typescript_for(&name, &board)).unwrap();
@@ -177,7 +209,8 @@ fn shipped_dashboards_type_check_against_grafana_schema() {
     bad["panels"][1]["options"]["colorMode"] = Json::from("rainbow");
     bad["graphTooltip"] = Json::from("shared");
     // An override's thresholds are checked too (typed from the property id).
-    bad["panels"][1]["fieldConfig"]["overrides"][0]["properties"][1]["value"]["mode"] = Json::from("amber");
+    bad["panels"][1]["fieldConfig"]["overrides"][0]["properties"][1]["value"]["mode"] =
+        Json::from("amber");
     std::fs::write(dir.path().join("broken.ts"), typescript_for("broken", &bad)).unwrap();
     let tsconfig = serde_json::json!({
         "compilerOptions": {
@@ -234,20 +267,27 @@ fn points_md() -> BTreeMap<String, BTreeSet<String>> {
     for line in text.lines() {
         if let Some(h) = line.strip_prefix("## `") {
             kind = Some(h.trim_end_matches('`').to_string());
-        } else if let (Some(k), Some(row)) = (&kind, line.strip_prefix("| `")) {
-            if let Some(end) = row.find('`') {
-                out.entry(k.clone()).or_default().insert(row[..end].to_string());
-            }
+        } else if let (Some(k), Some(row)) = (&kind, line.strip_prefix("| `"))
+            && let Some(end) = row.find('`')
+        {
+            out.entry(k.clone())
+                .or_default()
+                .insert(row[..end].to_string());
         }
     }
-    assert!(out.contains_key("climate") && out["climate"].contains("temperature_c"), "docs/POINTS.md not parsed: {out:?}");
+    assert!(
+        out.contains_key("climate") && out["climate"].contains("temperature_c"),
+        "docs/POINTS.md not parsed: {out:?}"
+    );
     out
 }
 
 /// The "InfluxDB schema" section of docs/INTERFACES.md.
 fn interfaces_schema() -> String {
     let text = std::fs::read_to_string(repo_root().join("docs/INTERFACES.md")).unwrap();
-    let start = text.find("## InfluxDB schema").expect("docs/INTERFACES.md has an InfluxDB schema section");
+    let start = text
+        .find("## InfluxDB schema")
+        .expect("docs/INTERFACES.md has an InfluxDB schema section");
     let rest = &text[start + 3..];
     let end = rest.find("\n## ").map_or(rest.len(), |e| e + 3);
     text[start..start + end].to_string()
@@ -344,10 +384,24 @@ fn series_of(db: &Influx1, q: &str) -> Result<Vec<Series>, String> {
             out.push(Series {
                 tags: s["tags"]
                     .as_object()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
-                columns: s["columns"].as_array().into_iter().flatten().map(|c| c.as_str().unwrap_or_default().to_string()).collect(),
-                values: s["values"].as_array().into_iter().flatten().map(|r| r.as_array().cloned().unwrap_or_default()).collect(),
+                columns: s["columns"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c.as_str().unwrap_or_default().to_string())
+                    .collect(),
+                values: s["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r.as_array().cloned().unwrap_or_default())
+                    .collect(),
             });
         }
     }
@@ -363,26 +417,51 @@ fn series_name(alias: &str, s: &Series, col: &str) -> String {
     name
 }
 
+/// What a query may name: the database, docs/POINTS.md's vocabulary, what the gateway
+/// wrote (tag keys, field keys per measurement) and docs/INTERFACES.md's schema section.
+struct Known<'a> {
+    db: &'a Influx1,
+    vocab: BTreeMap<String, BTreeSet<String>>,
+    written: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
+    schema_doc: String,
+}
+
 /// Checks one query: it runs, returns series, every alias is a column with at least
 /// one value, GROUP BY tags are on every series; names it uses are documented and
 /// written. Returns the names its series get (for override checks) and its columns.
 fn check_query(
-    db: &Influx1,
+    k: &Known<'_>,
     what: &str,
     raw: &str,
     range: &str,
     alias: &str,
-    vocab: &BTreeMap<String, BTreeSet<String>>,
-    written: &BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
-    schema_doc: &str,
 ) -> (BTreeSet<String>, BTreeSet<String>) {
+    let Known {
+        db,
+        vocab,
+        written,
+        schema_doc,
+    } = k;
     // Names: measurements, tags and fields are ones the docs list and the gateway wrote.
     let ids = identifiers(raw);
-    let froms: Vec<String> = ids.iter().filter(|(r, _)| *r == "from").map(|(_, n)| n.clone()).collect();
-    assert!(!froms.is_empty() || raw.starts_with("SHOW"), "{what}: no measurement in {raw}");
+    let froms: Vec<String> = ids
+        .iter()
+        .filter(|(r, _)| *r == "from")
+        .map(|(_, n)| n.clone())
+        .collect();
+    assert!(
+        !froms.is_empty() || raw.starts_with("SHOW"),
+        "{what}: no measurement in {raw}"
+    );
     for m in &froms {
-        assert!(m == "alarm" || vocab.contains_key(m), "{what}: measurement {m:?} is not in docs/POINTS.md");
-        assert!(written.contains_key(m), "{what}: the gateway wrote no measurement {m:?}");
+        assert!(
+            m == "alarm" || vocab.contains_key(m),
+            "{what}: measurement {m:?} is not in docs/POINTS.md"
+        );
+        assert!(
+            written.contains_key(m),
+            "{what}: the gateway wrote no measurement {m:?}"
+        );
     }
     for (role, n) in &ids {
         if *role != "name" {
@@ -397,27 +476,48 @@ fn check_query(
             };
             documented && (tags.contains(n) || fields.contains(n))
         }) || (froms.is_empty() && READING_TAGS.contains(&n.as_str()));
-        assert!(ok, "{what}: {n:?} is not a documented and written tag or field of {froms:?}");
+        assert!(
+            ok,
+            "{what}: {n:?} is not a documented and written tag or field of {froms:?}"
+        );
         if !vocab.values().any(|p| p.contains(n)) {
-            assert!(schema_doc.contains(&format!("`{n}`")), "{what}: {n:?} is not in docs/INTERFACES.md's InfluxDB schema");
+            assert!(
+                schema_doc.contains(&format!("`{n}`")),
+                "{what}: {n:?} is not in docs/INTERFACES.md's InfluxDB schema"
+            );
         }
     }
     let q = substitute(raw, range);
     let series = series_of(db, &q).unwrap_or_else(|e| panic!("{what}: {q}: {e}"));
     assert!(!series.is_empty(), "{what}: no series for {q}");
-    let aliases: Vec<String> = ids.iter().filter(|(r, _)| *r == "alias").map(|(_, n)| n.clone()).collect();
+    let aliases: Vec<String> = ids
+        .iter()
+        .filter(|(r, _)| *r == "alias")
+        .map(|(_, n)| n.clone())
+        .collect();
     for a in &aliases {
         let mut any_value = false;
         for s in &series {
-            let idx = s.columns.iter().position(|c| c == a).unwrap_or_else(|| panic!("{what}: column {a:?} missing in {:?} for {q}", s.columns));
-            any_value |= s.values.iter().any(|row| !row.get(idx).is_none_or(Json::is_null));
+            let idx = s.columns.iter().position(|c| c == a).unwrap_or_else(|| {
+                panic!("{what}: column {a:?} missing in {:?} for {q}", s.columns)
+            });
+            any_value |= s
+                .values
+                .iter()
+                .any(|row| !row.get(idx).is_none_or(Json::is_null));
         }
-        assert!(any_value, "{what}: column {a:?} has no value in any series of {q}");
+        assert!(
+            any_value,
+            "{what}: column {a:?} has no value in any series of {q}"
+        );
     }
     if let Some(g) = raw.split("GROUP BY").nth(1) {
         for tag in identifiers(g).into_iter().map(|(_, n)| n) {
             for s in &series {
-                assert!(s.tags.contains_key(&tag), "{what}: series without tag {tag:?} for {q}");
+                assert!(
+                    s.tags.contains_key(&tag),
+                    "{what}: series without tag {tag:?} for {q}"
+                );
             }
         }
     }
@@ -427,7 +527,11 @@ fn check_query(
         columns.extend(s.columns.iter().cloned());
         columns.extend(s.tags.keys().cloned());
         for a in &aliases {
-            names.insert(series_name(if alias.is_empty() { "$col" } else { alias }, s, a));
+            names.insert(series_name(
+                if alias.is_empty() { "$col" } else { alias },
+                s,
+                a,
+            ));
         }
     }
     (names, columns)
@@ -437,13 +541,18 @@ fn check_query(
 fn await_db(db: &Influx1, what: &str, timeout: Duration, mut cond: impl FnMut(&Influx1) -> bool) {
     let start = Instant::now();
     while !cond(db) {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
 fn count(db: &Influx1, q: &str) -> usize {
-    series_of(db, q).map(|s| s.iter().map(|s| s.values.len()).sum()).unwrap_or(0)
+    series_of(db, q)
+        .map(|s| s.iter().map(|s| s.values.len()).sum())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -470,12 +579,17 @@ async fn every_panel_query_of_the_shipped_dashboards_answers_from_influxdb16() {
     // serious limits: the gateway raises a serious and a normal alarm after the demo's
     // 10 s on-delay, so the alarm panels have both levels to show.
     for (unit, t) in [(1u8, 35.0), (2u8, 29.0)] {
-        let d = sim.devices.iter().find(|d| d.unit_id == unit).expect("demo unit");
-        d.values.set(
-            "temperature_c",
-            dc_gateway::sim::Gen::Fixed(Value::Number(t)),
-        )
-        .unwrap();
+        let d = sim
+            .devices
+            .iter()
+            .find(|d| d.unit_id == unit)
+            .expect("demo unit");
+        d.values
+            .set(
+                "temperature_c",
+                dc_gateway::sim::Gen::Fixed(Value::Number(t)),
+            )
+            .unwrap();
     }
 
     let site = dc_gateway::dashboards::demo_site().unwrap();
@@ -504,8 +618,16 @@ async fn every_panel_query_of_the_shipped_dashboards_answers_from_influxdb16() {
 fn check_all(db: &Influx1) {
     let vocab = points_md();
     let schema_doc = interfaces_schema();
-    for n in READING_TAGS.iter().chain(ALARM_TAGS).chain(ALARM_FIELDS).chain(["comm_ok", "alarm"].iter()) {
-        assert!(schema_doc.contains(&format!("`{n}`")), "docs/INTERFACES.md's InfluxDB schema does not list `{n}`");
+    for n in READING_TAGS
+        .iter()
+        .chain(ALARM_TAGS)
+        .chain(ALARM_FIELDS)
+        .chain(["comm_ok", "alarm"].iter())
+    {
+        assert!(
+            schema_doc.contains(&format!("`{n}`")),
+            "docs/INTERFACES.md's InfluxDB schema does not list `{n}`"
+        );
     }
     // What the gateway really wrote: tag and field keys per measurement.
     let mut written: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
@@ -513,14 +635,31 @@ fn check_all(db: &Influx1) {
         for row in &s.values {
             let m = row[0].as_str().unwrap().to_string();
             let col0 = |q: String| -> BTreeSet<String> {
-                series_of(db, &q).unwrap().iter().flat_map(|s| s.values.iter().map(|r| r[0].as_str().unwrap_or_default().to_string())).collect()
+                series_of(db, &q)
+                    .unwrap()
+                    .iter()
+                    .flat_map(|s| {
+                        s.values
+                            .iter()
+                            .map(|r| r[0].as_str().unwrap_or_default().to_string())
+                    })
+                    .collect()
             };
             let tags = col0(format!("SHOW TAG KEYS FROM \"{m}\""));
             let fields = col0(format!("SHOW FIELD KEYS FROM \"{m}\""));
             written.insert(m, (tags, fields));
         }
     }
-    assert!(written.contains_key("alarm") && written["alarm"].1.contains("message"), "{written:?}");
+    assert!(
+        written.contains_key("alarm") && written["alarm"].1.contains("message"),
+        "{written:?}"
+    );
+    let known = Known {
+        db,
+        vocab,
+        written,
+        schema_doc,
+    };
 
     let mut checked = 0;
     for (name, board) in shipped() {
@@ -529,21 +668,41 @@ fn check_all(db: &Influx1) {
         for v in board["templating"]["list"].as_array().into_iter().flatten() {
             let what = format!("{name}: variable {}", v["name"]);
             let q = v["query"].as_str().unwrap();
-            check_query(db, &what, q, &range, "", &vocab, &written, &schema_doc);
-            let values: BTreeSet<String> = series_of(db, &substitute(q, &range)).unwrap().iter()
-                .flat_map(|s| s.values.iter().map(|r| r[1].as_str().unwrap_or_default().to_string())).collect();
-            let expect = match v["name"].as_str().unwrap() { "site" => "demo", "room" => "server1", _ => "th-a1" };
+            check_query(&known, &what, q, &range, "");
+            let values: BTreeSet<String> = series_of(db, &substitute(q, &range))
+                .unwrap()
+                .iter()
+                .flat_map(|s| {
+                    s.values
+                        .iter()
+                        .map(|r| r[1].as_str().unwrap_or_default().to_string())
+                })
+                .collect();
+            let expect = match v["name"].as_str().unwrap() {
+                "site" => "demo",
+                "room" => "server1",
+                _ => "th-a1",
+            };
             assert!(values.contains(expect), "{what}: {values:?} lacks {expect}");
             checked += 1;
         }
         // Annotations.
-        for a in board["annotations"]["list"].as_array().into_iter().flatten() {
-            let Some(q) = a["target"]["query"].as_str() else { continue };
+        for a in board["annotations"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(q) = a["target"]["query"].as_str() else {
+                continue;
+            };
             let what = format!("{name}: annotation {}", a["name"]);
-            let (_, columns) = check_query(db, &what, q, &range, "", &vocab, &written, &schema_doc);
+            let (_, columns) = check_query(&known, &what, q, &range, "");
             for key in ["textColumn", "tagsColumn"] {
                 for c in a["target"][key].as_str().unwrap_or_default().split(',') {
-                    assert!(columns.contains(c), "{what}: {key} {c:?} not among {columns:?}");
+                    assert!(
+                        columns.contains(c),
+                        "{what}: {key} {c:?} not among {columns:?}"
+                    );
                 }
             }
             checked += 1;
@@ -558,21 +717,39 @@ fn check_all(db: &Influx1) {
             let mut names = BTreeSet::new();
             let mut columns = BTreeSet::new();
             for t in p["targets"].as_array().into_iter().flatten() {
-                let q = t["query"].as_str().unwrap_or_else(|| panic!("{what}: target without query"));
-                let (n, c) = check_query(db, &what, q, &range, t["alias"].as_str().unwrap_or_default(), &vocab, &written, &schema_doc);
+                let q = t["query"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{what}: target without query"));
+                let (n, c) = check_query(
+                    &known,
+                    &what,
+                    q,
+                    &range,
+                    t["alias"].as_str().unwrap_or_default(),
+                );
                 names.extend(n);
                 columns.extend(c);
                 checked += 1;
             }
             // Every field override names a column or a series the panel gets.
-            for o in p["fieldConfig"]["overrides"].as_array().into_iter().flatten() {
+            for o in p["fieldConfig"]["overrides"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let n = o["matcher"]["options"].as_str().unwrap();
-                assert!(names.contains(n) || columns.contains(n), "{what}: override for {n:?} matches nothing in {names:?} / {columns:?}");
+                assert!(
+                    names.contains(n) || columns.contains(n),
+                    "{what}: override for {n:?} matches nothing in {names:?} / {columns:?}"
+                );
             }
             for tr in p["transformations"].as_array().into_iter().flatten() {
                 for f in tr["options"]["filters"].as_array().into_iter().flatten() {
                     let n = f["fieldName"].as_str().unwrap();
-                    assert!(columns.contains(n), "{what}: transformation field {n:?} not among {columns:?}");
+                    assert!(
+                        columns.contains(n),
+                        "{what}: transformation field {n:?} not among {columns:?}"
+                    );
                 }
             }
         }
