@@ -226,7 +226,14 @@ fn group_label(ctx: &Ctx<'_>, p: &PointDef) -> String {
                 .trim_end_matches(" L1")
                 .trim()
                 .to_string(),
-            None => p.doc.to_string(),
+            // "Dew point; derived from ..." → "Dew point".
+            None => p
+                .doc
+                .split([';', '('])
+                .next()
+                .unwrap_or(p.doc)
+                .trim()
+                .to_string(),
         },
     }
 }

@@ -115,9 +115,12 @@ pub fn uid(site: &str, board: &str) -> String {
     format!("dcgw-{short}-{h:08x}-{board}")
 }
 
+/// The shape of an IANA zone name (`Asia/Ho_Chi_Minh`, `UTC`, `Etc/GMT-7`) or
+/// Grafana's `utc` / `browser`. Whether the zone exists is Grafana's to judge (its
+/// browser carries the tz database); a typo like `Hanoi time` is caught here.
 fn valid_time_zone(tz: &str) -> bool {
     matches!(tz, "utc" | "browser")
-        || (tz.contains('/')
+        || (tz.starts_with(|c: char| c.is_ascii_uppercase())
             && tz.split('/').all(|part| {
                 !part.is_empty()
                     && part

@@ -22,7 +22,11 @@ use crate::peers::{Influx1, repo_root};
 
 /// The shipped dashboards, by file name.
 fn shipped() -> Vec<(String, Json)> {
-    let dir = repo_root().join("dashboards");
+    boards_in(&repo_root().join("dashboards"))
+}
+
+/// The dashboards `dc-gateway dashboards` wrote into `dir`, by file name.
+fn boards_in(dir: &Path) -> Vec<(String, Json)> {
     let mut out = Vec::new();
     for name in dc_gateway::dashboards::BOARDS {
         let path = dir.join(format!("{name}.json"));
@@ -45,6 +49,132 @@ fn panels(board: &Json) -> Vec<&Json> {
         }
     }
     out
+}
+
+// ---------------------------------------------------------------------------------
+// The command on a site file.
+// ---------------------------------------------------------------------------------
+
+/// Runs `dc-gateway dashboards` on tests/cases/grafana-site/site.toml into a temp dir.
+fn generate_case_site() -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["dashboards", "--config"])
+        .arg(repo_root().join("tests/cases/grafana-site/site.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .args(["--time-zone", "UTC"])
+        .output()
+        .expect("run dc-gateway dashboards");
+    assert!(
+        run.status.success(),
+        "dc-gateway dashboards failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let listed = String::from_utf8_lossy(&run.stdout).lines().count();
+    assert_eq!(
+        listed,
+        dc_gateway::dashboards::BOARDS.len() + 2,
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    out
+}
+
+#[test]
+fn dashboards_command_follows_the_site_file_and_reports_its_errors() {
+    let out = generate_case_site();
+    let boards: BTreeMap<String, Json> = boards_in(out.path()).into_iter().collect();
+    let wall = &boards["wall.json"];
+    assert_eq!(wall["timezone"], "UTC");
+    assert_eq!(wall["uid"], "dcgw-tv-annex-wall");
+    let rows: Vec<&str> = wall["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows, ["Server hall", "Entrance", "Alarms"]);
+    // env1: site normal 26, device serious 30, room humidity 55, in English.
+    let env1 = wall["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "Rack row A environment (ENV-A)")
+        .expect("env1's stat panel");
+    let steps = |field: &str| -> Vec<(Option<f64>, String)> {
+        let o = env1["fieldConfig"]["overrides"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["matcher"]["options"] == field)
+            .unwrap();
+        o["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "thresholds")
+            .unwrap()["value"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["value"].as_f64(),
+                    s["color"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let c = |v: &[(Option<f64>, &str)]| -> Vec<(Option<f64>, String)> {
+        v.iter().map(|(a, b)| (*a, b.to_string())).collect()
+    };
+    assert_eq!(
+        steps("temperature_c"),
+        c(&[
+            (None, "red"),
+            (Some(15.0), "orange"),
+            (Some(18.0), "green"),
+            (Some(26.0), "orange"),
+            (Some(30.0), "red")
+        ])
+    );
+    assert_eq!(
+        steps("humidity_pct"),
+        c(&[
+            (None, "red"),
+            (Some(8.0), "green"),
+            (Some(55.0), "orange"),
+            (Some(80.0), "red")
+        ])
+    );
+    let ds = std::fs::read_to_string(out.path().join("provisioning/datasources/dc-gateway.yaml"))
+        .unwrap();
+    assert!(ds.contains("dbName: \"dcgw-annex\""), "{ds}");
+    assert!(ds.contains("url: \"http://influx.example:8086\""), "{ds}");
+
+    // A config error: exit status 2, every problem with file:line:column, no files.
+    let bad_dir = tempfile::tempdir().unwrap();
+    let bad = bad_dir.path().join("site.toml");
+    std::fs::write(
+        &bad,
+        "[site]\nname = \"x\"\n\n[[rooms]]\nid = \"r\"\n\n[[devices]]\nid = \"t\"\nroom = \"nowhere\"\nkind = \"climate\"\nprofile = \"xy-md02\"\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    let out2 = bad_dir.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["dashboards", "--config"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out2)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}:9:", bad.display())), "{err}");
+    assert!(err.contains("nowhere"), "{err}");
+    assert!(!out2.exists(), "nothing written for an invalid site");
 }
 
 // ---------------------------------------------------------------------------------
@@ -191,16 +321,24 @@ fn shipped_dashboards_type_check_against_grafana_schema() {
         .prefix("grafana-check-")
         .tempdir_in(&web)
         .expect("temp dir in tests/web");
+    // The shipped (demo) dashboards and those of a second site with other kinds,
+    // English texts and an InfluxDB 2 sink, written by the real command.
+    let case = generate_case_site();
+    let mut sets: Vec<(&str, Vec<(String, Json)>)> = vec![("demo", shipped())];
+    sets.push(("case", boards_in(case.path())));
     let mut files = Vec::new();
-    for (name, board) in shipped() {
+    for (set, name, board) in sets
+        .iter()
+        .flat_map(|(set, boards)| boards.iter().map(move |(n, b)| (set, n, b)))
+    {
         assert_eq!(
             board["schemaVersion"],
             dc_gateway::dashboards::SCHEMA_VERSION,
             "{name}"
         );
         let stem = name.trim_end_matches(".json");
-        let file = format!("{stem}.ts");
-        std::fs::write(dir.path().join(&file), typescript_for(&name, &board)).unwrap();
+        let file = format!("{set}-{stem}.ts");
+        std::fs::write(dir.path().join(&file), typescript_for(name, board)).unwrap();
         files.push(file);
     }
     // A deliberately wrong dashboard proves the check can fail.
