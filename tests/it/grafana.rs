@@ -625,7 +625,19 @@ fn check_query(
             );
         }
     }
+    // Grafana's time range applies to every SELECT; no variable is left unknown.
+    assert!(
+        raw.starts_with("SHOW") || raw.contains("$timeFilter"),
+        "{what}: no $timeFilter in {raw}"
+    );
     let q = substitute(raw, range);
+    // (A `$` before `/` is a regular expression's end anchor, not a variable.)
+    assert!(
+        !q.as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b'$' && (w[1].is_ascii_alphabetic() || w[1] == b'_')),
+        "{what}: a variable the dashboards do not define in {raw}"
+    );
     let series = series_of(db, &q).unwrap_or_else(|e| panic!("{what}: {q}: {e}"));
     assert!(!series.is_empty(), "{what}: no series for {q}");
     let aliases: Vec<String> = ids
