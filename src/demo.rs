@@ -16,6 +16,7 @@ use crate::config::{self, Connection, InfluxConfig, MqttConfig};
 use crate::model::{Kind, Value};
 use crate::runtime::{self, Running};
 use crate::sim::{self, Gen, SimDevice, Wander};
+use crate::sinks::{SinkConfig, SinkEntry};
 use std::time::Duration;
 
 /// The demo site template.
@@ -166,10 +167,14 @@ pub async fn start(
     let mut site = site(sim_port, listen)?;
     site.storage.state_dir = state_dir.to_path_buf();
     if let Some(url) = mqtt {
-        site.mqtt = Some(MqttConfig::from_url(url, &site.name).map_err(anyhow::Error::msg)?);
+        let cfg = MqttConfig::from_url(url, &site.name)?;
+        site.sinks
+            .push(SinkEntry::default_for(SinkConfig::Mqtt(cfg)));
     }
     if let Some(url) = influx {
-        site.influx = Some(InfluxConfig::from_url(url, influx_token).map_err(anyhow::Error::msg)?);
+        let cfg = InfluxConfig::from_url(url, influx_token)?;
+        site.sinks
+            .push(SinkEntry::default_for(SinkConfig::Influx(cfg)));
     }
     let running = runtime::start(site).await?;
     Ok((running, sim))

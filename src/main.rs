@@ -120,12 +120,16 @@ fn main() -> ExitCode {
         } => dc_gateway::dashboards::run_cli((!demo).then_some(path.as_path()), &out, time_zone),
         Command::CheckConfig { config: path } => match config::load(&path) {
             Ok(site) => {
+                for w in &site.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!(
-                    "{}: OK — site {:?}, {} rooms, {} devices",
+                    "{}: OK — site {:?}, {} rooms, {} devices, {} sinks",
                     path.display(),
                     site.name.as_ref(),
                     site.rooms.len(),
-                    site.devices.len()
+                    site.devices.len(),
+                    site.sinks.len()
                 );
                 ExitCode::SUCCESS
             }

@@ -7,8 +7,8 @@
 use std::sync::OnceLock;
 
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+pub use prometheus_client::metrics::counter::Counter;
+pub use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -134,4 +134,10 @@ pub fn get() -> &'static Metrics {
 /// Shorthand for a label set.
 pub fn labels(pairs: &[(&'static str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| (*k, (*v).to_string())).collect()
+}
+
+/// The current value of the counter of `family` with these labels (0 if never
+/// counted): for `/metrics`-free checks in tests and the self-monitor.
+pub fn count(family: &Family<Labels, Counter>, pairs: &[(&'static str, &str)]) -> u64 {
+    family.get_or_create(&labels(pairs)).get()
 }

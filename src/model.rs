@@ -377,3 +377,12 @@ pub enum Language {
     /// English.
     En,
 }
+
+/// A stable 64-bit fingerprint of `s` (FNV-1a): the same in every build and version,
+/// for ids and cache keys. Not a security measure.
+pub fn stable_hash(s: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = fnv::FnvHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
+}

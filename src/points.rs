@@ -11,7 +11,7 @@
 use crate::model::Kind;
 
 /// Version of the vocabulary below, bumped on every change.
-pub const VOCABULARY_VERSION: &str = "1.2";
+pub const VOCABULARY_VERSION: &str = "1.3";
 
 /// What kind of value a point carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,9 @@ pub struct PointDef {
     pub unit: &'static str,
     /// Value type.
     pub ty: PointType,
+    /// Display resolution of a number: how many decimals people and machine formats
+    /// (API, MQTT) carry. 0 for booleans and enumerations.
+    pub decimals: u8,
     /// One line for operators.
     pub doc: &'static str,
 }
@@ -51,11 +54,12 @@ impl PointDef {
 /// A reference to a canonical point; cheap to copy and compare.
 pub type PointId = &'static PointDef;
 
-const fn num(name: &'static str, unit: &'static str, doc: &'static str) -> PointDef {
+const fn num(name: &'static str, unit: &'static str, decimals: u8, doc: &'static str) -> PointDef {
     PointDef {
         name,
         unit,
         ty: PointType::Number,
+        decimals,
         doc,
     }
 }
@@ -64,6 +68,7 @@ const fn flag(name: &'static str, doc: &'static str) -> PointDef {
         name,
         unit: "",
         ty: PointType::Bool,
+        decimals: 0,
         doc,
     }
 }
@@ -76,6 +81,7 @@ const fn enumeration(
         name,
         unit: "",
         ty: PointType::Enum(names),
+        decimals: 0,
         doc,
     }
 }
@@ -101,20 +107,21 @@ static UPS: &[PointDef] = &[
     flag("on_bypass", "Load fed through the bypass, not protected"),
     flag("fault", "UPS reports a fault"),
     flag("battery_replace", "Battery needs replacement"),
-    num("battery_charge_pct", "%", "Battery state of charge"),
+    num("battery_charge_pct", "%", 1, "Battery state of charge"),
     num(
         "runtime_remaining_s",
         "s",
+        0,
         "Estimated runtime on battery at the present load",
     ),
-    num("battery_voltage_v", "V", "Battery voltage"),
-    num("battery_temperature_c", "°C", "Battery temperature"),
-    num("load_pct", "%", "Output load, highest phase"),
-    num("input_voltage_v", "V", "Input voltage (phase 1)"),
-    num("input_frequency_hz", "Hz", "Input frequency"),
-    num("output_voltage_v", "V", "Output voltage (phase 1)"),
-    num("output_frequency_hz", "Hz", "Output frequency"),
-    num("output_power_kw", "kW", "Output active power"),
+    num("battery_voltage_v", "V", 1, "Battery voltage"),
+    num("battery_temperature_c", "°C", 1, "Battery temperature"),
+    num("load_pct", "%", 1, "Output load, highest phase"),
+    num("input_voltage_v", "V", 1, "Input voltage (phase 1)"),
+    num("input_frequency_hz", "Hz", 1, "Input frequency"),
+    num("output_voltage_v", "V", 1, "Output voltage (phase 1)"),
+    num("output_frequency_hz", "Hz", 1, "Output frequency"),
+    num("output_power_kw", "kW", 2, "Output active power"),
     enumeration(
         "battery_status",
         UPS_BATTERY_STATUS,
@@ -128,15 +135,16 @@ static UPS: &[PointDef] = &[
     num(
         "alarms_present",
         "",
+        0,
         "Number of active alarm conditions the UPS reports",
     ),
-    num("input_voltage_l2_v", "V", "Input voltage (phase 2)"),
-    num("input_voltage_l3_v", "V", "Input voltage (phase 3)"),
-    num("output_voltage_l2_v", "V", "Output voltage (phase 2)"),
-    num("output_voltage_l3_v", "V", "Output voltage (phase 3)"),
-    num("load_l1_pct", "%", "Output load, phase 1"),
-    num("load_l2_pct", "%", "Output load, phase 2"),
-    num("load_l3_pct", "%", "Output load, phase 3"),
+    num("input_voltage_l2_v", "V", 1, "Input voltage (phase 2)"),
+    num("input_voltage_l3_v", "V", 1, "Input voltage (phase 3)"),
+    num("output_voltage_l2_v", "V", 1, "Output voltage (phase 2)"),
+    num("output_voltage_l3_v", "V", 1, "Output voltage (phase 3)"),
+    num("load_l1_pct", "%", 1, "Output load, phase 1"),
+    num("load_l2_pct", "%", 1, "Output load, phase 2"),
+    num("load_l3_pct", "%", 1, "Output load, phase 3"),
 ];
 
 static GENERATOR: &[PointDef] = &[
@@ -152,21 +160,31 @@ static GENERATOR: &[PointDef] = &[
     ),
     flag("warning_alarm", "A warning alarm is active"),
     flag("mains_available", "Controller sees mains within limits"),
-    num("mains_voltage_l1_v", "V", "Mains voltage L1-N"),
-    num("mains_voltage_l2_v", "V", "Mains voltage L2-N"),
-    num("mains_voltage_l3_v", "V", "Mains voltage L3-N"),
-    num("mains_frequency_hz", "Hz", "Mains frequency"),
-    num("gen_voltage_l1_v", "V", "Generator voltage L1-N"),
-    num("gen_voltage_l2_v", "V", "Generator voltage L2-N"),
-    num("gen_voltage_l3_v", "V", "Generator voltage L3-N"),
-    num("gen_frequency_hz", "Hz", "Generator frequency"),
-    num("load_kw", "kW", "Generator active power"),
-    num("load_pct", "%", "Generator load, percent of nameplate kW"),
-    num("coolant_temperature_c", "°C", "Engine coolant temperature"),
-    num("oil_pressure_kpa", "kPa", "Engine oil pressure"),
-    num("fuel_level_pct", "%", "Fuel tank level"),
-    num("battery_voltage_v", "V", "Starter battery voltage"),
-    num("engine_hours_h", "h", "Engine run hours"),
+    num("mains_voltage_l1_v", "V", 1, "Mains voltage L1-N"),
+    num("mains_voltage_l2_v", "V", 1, "Mains voltage L2-N"),
+    num("mains_voltage_l3_v", "V", 1, "Mains voltage L3-N"),
+    num("mains_frequency_hz", "Hz", 1, "Mains frequency"),
+    num("gen_voltage_l1_v", "V", 1, "Generator voltage L1-N"),
+    num("gen_voltage_l2_v", "V", 1, "Generator voltage L2-N"),
+    num("gen_voltage_l3_v", "V", 1, "Generator voltage L3-N"),
+    num("gen_frequency_hz", "Hz", 1, "Generator frequency"),
+    num("load_kw", "kW", 1, "Generator active power"),
+    num(
+        "load_pct",
+        "%",
+        1,
+        "Generator load, percent of nameplate kW",
+    ),
+    num(
+        "coolant_temperature_c",
+        "°C",
+        1,
+        "Engine coolant temperature",
+    ),
+    num("oil_pressure_kpa", "kPa", 0, "Engine oil pressure"),
+    num("fuel_level_pct", "%", 1, "Fuel tank level"),
+    num("battery_voltage_v", "V", 1, "Starter battery voltage"),
+    num("engine_hours_h", "h", 1, "Engine run hours"),
 ];
 
 static COOLING: &[PointDef] = &[
@@ -180,23 +198,31 @@ static COOLING: &[PointDef] = &[
     num(
         "supply_air_temperature_c",
         "°C",
+        1,
         "Supply (discharge) air temperature",
     ),
-    num("return_air_temperature_c", "°C", "Return air temperature"),
-    num("setpoint_c", "°C", "Temperature set point"),
-    num("humidity_pct", "%", "Return air relative humidity"),
+    num(
+        "return_air_temperature_c",
+        "°C",
+        1,
+        "Return air temperature",
+    ),
+    num("setpoint_c", "°C", 1, "Temperature set point"),
+    num("humidity_pct", "%", 1, "Return air relative humidity"),
 ];
 
 static CLIMATE: &[PointDef] = &[
     num(
         "temperature_c",
         "°C",
+        1,
         "Air temperature (rack inlet or room)",
     ),
-    num("humidity_pct", "%", "Relative humidity"),
+    num("humidity_pct", "%", 1, "Relative humidity"),
     num(
         "dew_point_c",
         "°C",
+        1,
         "Dew point; derived from temperature and humidity when not reported",
     ),
 ];
@@ -218,7 +244,7 @@ static DOOR: &[PointDef] = &[flag("door_open", "Door open")];
 static NVR: &[PointDef] = &[
     flag("recording", "Recorder is recording"),
     flag("disk_fault", "A recording disk has failed"),
-    num("retention_days", "d", "Days of recordings kept"),
+    num("retention_days", "d", 0, "Days of recordings kept"),
 ];
 
 static SURGE: &[PointDef] = &[flag(
@@ -228,29 +254,31 @@ static SURGE: &[PointDef] = &[flag(
 
 static POWER_METER: &[PointDef] = &[
     flag("mains_present", "Voltage present on all phases"),
-    num("voltage_l1_v", "V", "Voltage L1-N"),
-    num("voltage_l2_v", "V", "Voltage L2-N"),
-    num("voltage_l3_v", "V", "Voltage L3-N"),
-    num("current_l1_a", "A", "Current L1"),
-    num("current_l2_a", "A", "Current L2"),
-    num("current_l3_a", "A", "Current L3"),
-    num("frequency_hz", "Hz", "Frequency"),
-    num("active_power_kw", "kW", "Total active power"),
-    num("power_factor", "", "Total power factor"),
-    num("energy_kwh", "kWh", "Imported active energy"),
+    num("voltage_l1_v", "V", 1, "Voltage L1-N"),
+    num("voltage_l2_v", "V", 1, "Voltage L2-N"),
+    num("voltage_l3_v", "V", 1, "Voltage L3-N"),
+    num("current_l1_a", "A", 2, "Current L1"),
+    num("current_l2_a", "A", 2, "Current L2"),
+    num("current_l3_a", "A", 2, "Current L3"),
+    num("frequency_hz", "Hz", 2, "Frequency"),
+    num("active_power_kw", "kW", 2, "Total active power"),
+    num("power_factor", "", 2, "Total power factor"),
+    num("energy_kwh", "kWh", 1, "Imported active energy"),
 ];
 
 static GATEWAY: &[PointDef] = &[
     flag("clock_synced", "System clock synchronised (Art. 16.6)"),
-    num("uptime_s", "s", "Gateway process uptime"),
+    num("uptime_s", "s", 0, "Gateway process uptime"),
     num(
         "buffer_used_pct",
         "%",
+        1,
         "Highest sink buffer fill, percent of its budget",
     ),
     num(
         "sink_failing_s",
         "s",
+        0,
         "Longest time a sink (InfluxDB, MQTT) has been failing to deliver",
     ),
     flag(
@@ -292,12 +320,19 @@ pub fn markdown() -> String {
          Every profile maps vendor registers or OIDs to these names, so rules, dashboards and\n\
          consumers work for any vendor. In InfluxDB, booleans are boolean fields and\n\
          enumerations are integer fields whose code is the position in the list below\n\
-         (0-based); MQTT and the HTTP API carry the lowercase name.\n"
+         (0-based); MQTT and the HTTP API carry the lowercase name.\n\n\
+         Resolution is the step a number is shown and sent with (wall view, alarm texts,\n\
+         HTTP API, MQTT): `0.1` means one decimal, rounded half away from zero. Texts for\n\
+         people write at most that many decimals and drop trailing zeros (`27 °C`,\n\
+         `28,5 °C`), group digits by three from four digits on, and use the language's\n\
+         separators: Vietnamese `1.234,5`, English `1,234.5`. Machine formats (API JSON\n\
+         numbers, MQTT payloads) use `.` and no digit groups, and carry no binary noise\n\
+         (`499.9`, never `499.90000000000003`). InfluxDB fields keep the value as decoded.\n"
     );
     for kind in Kind::ALL {
         let _ = writeln!(out, "## `{}`\n", kind.as_str());
-        let _ = writeln!(out, "| Point | Type | Unit | Meaning |");
-        let _ = writeln!(out, "|---|---|---|---|");
+        let _ = writeln!(out, "| Point | Type | Unit | Resolution | Meaning |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
         for p in points_of(kind) {
             let ty = match p.ty {
                 PointType::Number => "number".to_string(),
@@ -311,11 +346,27 @@ pub fn markdown() -> String {
                     format!("enum ({})", codes.join(", "))
                 }
             };
-            let _ = writeln!(out, "| `{}` | {} | {} | {} |", p.name, ty, p.unit, p.doc);
+            let resolution = match p.ty {
+                PointType::Number => step(p.decimals),
+                PointType::Bool | PointType::Enum(_) => "—".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} |",
+                p.name, ty, p.unit, resolution, p.doc
+            );
         }
         let _ = writeln!(out);
     }
     out
+}
+
+/// The step of a resolution as written in the docs: `1`, `0.1`, `0.01`.
+fn step(decimals: u8) -> String {
+    match decimals {
+        0 => "1".to_string(),
+        d => format!("0.{}1", "0".repeat(usize::from(d) - 1)),
+    }
 }
 
 #[cfg(test)]
@@ -335,6 +386,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn resolution_is_given_for_numbers_only() {
+        assert_eq!(lookup(Kind::Climate, "temperature_c").unwrap().decimals, 1);
+        assert_eq!(
+            lookup(Kind::PowerMeter, "power_factor").unwrap().decimals,
+            2
+        );
+        assert_eq!(
+            lookup(Kind::Ups, "runtime_remaining_s").unwrap().decimals,
+            0
+        );
+        for kind in Kind::ALL {
+            for p in points_of(kind) {
+                if p.ty != PointType::Number {
+                    assert_eq!(p.decimals, 0, "{kind}/{}", p.name);
+                }
+                // More than 3 decimals would print binary noise for the values
+                // devices give (0.001 steps at most).
+                assert!(p.decimals <= 3, "{kind}/{}", p.name);
+            }
+        }
+        assert_eq!(step(0), "1");
+        assert_eq!(step(1), "0.1");
+        assert_eq!(step(2), "0.01");
     }
 
     #[test]

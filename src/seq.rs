@@ -24,7 +24,7 @@
 //! alarm must not wait for bookkeeping, and the next event tries again.
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::metrics;
@@ -34,6 +34,35 @@ pub const BLOCK: u64 = 10_000;
 
 /// File name in the state directory.
 pub const FILE: &str = "alarm_seq";
+
+/// Why the reservation cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state directory cannot be created.
+    #[error("cannot create the state directory {}: {source}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The file does not hold a number.
+    #[error("{}: not a sequence number ({source}); it holds the next alarm event seq — fix or remove it (removing restarts seq from the clock)", path.display())]
+    Garbled {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::num::ParseIntError,
+    },
+}
 
 /// The on-disk reservation.
 #[derive(Debug)]
@@ -48,24 +77,22 @@ impl SeqStore {
     /// first `seq` to hand out: the larger of the reservation and `clock_floor`.
     /// Fails only when the directory cannot be created or the file holds garbage
     /// (which is reported with its path rather than silently restarting the count).
-    pub fn open(state_dir: &Path, clock_floor: u64) -> Result<(SeqStore, u64), String> {
-        fs::create_dir_all(state_dir).map_err(|e| {
-            format!(
-                "cannot create the state directory {}: {e}",
-                state_dir.display()
-            )
+    pub fn open(state_dir: &Path, clock_floor: u64) -> Result<(SeqStore, u64), Error> {
+        fs::create_dir_all(state_dir).map_err(|source| Error::CreateDir {
+            dir: state_dir.to_path_buf(),
+            source,
         })?;
         let path = state_dir.join(FILE);
         let on_disk = match fs::read_to_string(&path) {
-            Ok(text) => text.trim().parse::<u64>().map_err(|e| {
-                format!(
-                    "{}: not a sequence number ({e}); it holds the next alarm event seq — \
-                     fix or remove it (removing restarts seq from the clock)",
-                    path.display()
-                )
-            })?,
+            Ok(text) => text
+                .trim()
+                .parse::<u64>()
+                .map_err(|source| Error::Garbled {
+                    path: path.clone(),
+                    source,
+                })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(Error::Read { path, source }),
         };
         let first = on_disk.max(clock_floor);
         let mut store = SeqStore {
@@ -112,23 +139,9 @@ impl SeqStore {
 }
 
 /// Replace `path` with `value` so that a power cut leaves the old or the new number,
-/// never a torn one: write a temporary file, fsync it, rename it over, fsync the
-/// directory.
+/// never a torn one.
 fn write_durable(path: &Path, value: u64) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        writeln!(f, "{value}")?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        // Directories can be opened and fsynced on Unix; elsewhere this is best effort.
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    crate::durable::replace_file(path, format!("{value}\n").as_bytes())
 }
 
 #[cfg(test)]
@@ -181,7 +194,7 @@ mod tests {
     fn a_garbled_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(FILE), "12x\n").unwrap();
-        let e = SeqStore::open(dir.path(), 1).unwrap_err();
+        let e = SeqStore::open(dir.path(), 1).unwrap_err().to_string();
         assert!(e.contains("alarm_seq: not a sequence number"), "{e}");
     }
 

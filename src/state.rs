@@ -33,6 +33,25 @@ pub struct PointState {
     pub ts: Option<Timestamp>,
 }
 
+impl PointState {
+    /// Point `name` of a device of `kind` as last seen (`None` if the vocabulary has no
+    /// such point).
+    pub fn canonical(
+        kind: crate::model::Kind,
+        name: &str,
+        value: Option<Value>,
+        quality: Quality,
+        ts: Option<Timestamp>,
+    ) -> Option<PointState> {
+        Some(PointState {
+            point: crate::points::lookup(kind, name)?,
+            value,
+            quality,
+            ts,
+        })
+    }
+}
+
 /// One device with its points.
 #[derive(Debug, Clone)]
 pub struct DeviceState {
@@ -46,6 +65,23 @@ pub struct DeviceState {
     pub last_poll: Option<Timestamp>,
     /// Points in profile order.
     pub points: Vec<PointState>,
+}
+
+impl DeviceState {
+    /// A device that answered its last poll just now.
+    pub fn answering(
+        meta: crate::model::DeviceMeta,
+        location: Option<String>,
+        points: Vec<PointState>,
+    ) -> DeviceState {
+        DeviceState {
+            meta: std::sync::Arc::new(meta),
+            location,
+            comm_ok: true,
+            last_poll: Some(Timestamp::now()),
+            points,
+        }
+    }
 }
 
 /// An active (raised, not yet cleared) alarm.

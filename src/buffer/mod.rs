@@ -97,6 +97,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::model::Timestamp;
 use crate::sinks::Record;
 pub use codec::Registry;
+pub use store::carry_over_queues;
 use store::{Row, Sqlite, Store};
 use thread::{Cmd, Item, Pending, Service};
 

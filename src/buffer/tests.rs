@@ -308,3 +308,47 @@ fn one_queue_per_name() {
         Err(Error::BadName { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_queue_on_disk_under_an_old_sink_name_is_carried_over_to_the_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let b = Buffer::open(dir.path(), Options::default()).unwrap();
+        let q = b.queue("mqtt", limits(1 << 20)).unwrap();
+        q.append(&alarm(1));
+        q.append(&alarm(2));
+        b.flush_async().await.unwrap();
+    }
+    let renames = vec![("mqtt".to_string(), "alarms-broker".to_string())];
+    let done = carry_over_queues(dir.path(), &renames).unwrap();
+    assert_eq!(done, renames);
+    // Done once: a second start finds nothing left to carry over.
+    assert!(carry_over_queues(dir.path(), &renames).unwrap().is_empty());
+    let b = Buffer::open(dir.path(), Options::default()).unwrap();
+    let q = b.queue("alarms-broker", limits(1 << 20)).unwrap();
+    assert_eq!(stamps(&all(&q).await), vec![1, 2]);
+    let old = b.queue("mqtt", limits(1 << 20)).unwrap();
+    assert!(all(&old).await.is_empty());
+}
+
+#[test]
+fn carrying_over_never_overwrites_a_queue_of_the_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(store::DB_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE \"queue_mqtt\" (id INTEGER PRIMARY KEY, ts INTEGER, alarm INTEGER, body BLOB);
+         CREATE TABLE \"queue_broker\" (id INTEGER PRIMARY KEY, ts INTEGER, alarm INTEGER, body BLOB);",
+    )
+    .unwrap();
+    drop(conn);
+    let renames = vec![("mqtt".to_string(), "broker".to_string())];
+    assert!(carry_over_queues(dir.path(), &renames).unwrap().is_empty());
+    // No buffer yet: nothing to do, nothing created.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(
+        carry_over_queues(empty.path(), &renames)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!empty.path().join(store::DB_FILE).exists());
+}

@@ -8,10 +8,8 @@
 //! secrets resolved, rule overrides applied in the documented order
 //! (kind default < site < room < device).
 
-pub mod buses;
 pub mod profiles;
 pub mod raw;
-pub mod sinks;
 pub mod span;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,13 +21,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_spanned::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::model::{DeviceMeta, Kind, Language};
 use crate::rules::{self, RuleSpec};
-use crate::sources::modbus::profile::Profile;
-use crate::sources::snmp::{AgentConnection, SnmpProfile, TrapConfig};
-pub use buses::BusConfig;
-pub use sinks::{InfluxApi, InfluxConfig, MqttConfig};
+use crate::sinks::SinkEntry;
+pub use crate::sinks::influx::{InfluxApi, InfluxConfig};
+pub use crate::sinks::mqtt::MqttConfig;
+pub use crate::sources::modbus::BusConfig;
+pub use crate::sources::{Connection, DeviceProfile, SourcesConfig};
+use crate::sources::{RawConnection, Validator};
 pub use span::line_col;
 
 use raw::{RawDevice, RawRuleOverride, RawSecret, RawSite};
@@ -97,83 +98,6 @@ pub struct Room {
     pub name: String,
 }
 
-/// How to reach a device.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Connection {
-    /// Modbus TCP (or a Modbus TCP gateway in front of RTU devices).
-    ModbusTcp {
-        /// Host name or address.
-        host: String,
-        /// TCP port.
-        port: u16,
-        /// Unit id.
-        unit_id: u8,
-    },
-    /// Modbus RTU on an RS-485 bus ([`Site::buses`]).
-    ModbusRtu {
-        /// Bus id.
-        bus: Arc<str>,
-        /// Unit id on the bus.
-        unit_id: u8,
-    },
-    /// An SNMP agent.
-    Snmp(AgentConnection),
-}
-
-/// The register map or OID list of a device.
-#[derive(Debug, Clone)]
-pub enum DeviceProfile {
-    /// A Modbus register map.
-    Modbus(Arc<Profile>),
-    /// An SNMP OID list.
-    Snmp(Arc<SnmpProfile>),
-}
-
-impl DeviceProfile {
-    /// Profile id.
-    pub fn id(&self) -> &str {
-        match self {
-            DeviceProfile::Modbus(p) => &p.id,
-            DeviceProfile::Snmp(p) => &p.id,
-        }
-    }
-    /// Device kind the profile is for.
-    pub fn kind(&self) -> Kind {
-        match self {
-            DeviceProfile::Modbus(p) => p.kind,
-            DeviceProfile::Snmp(p) => p.kind,
-        }
-    }
-    /// Protocol name, as in the profile file.
-    pub fn protocol(&self) -> &'static str {
-        match self {
-            DeviceProfile::Modbus(_) => "modbus",
-            DeviceProfile::Snmp(_) => "snmp",
-        }
-    }
-    /// The canonical points the profile maps, in profile order.
-    pub fn points(&self) -> Vec<crate::points::PointId> {
-        match self {
-            DeviceProfile::Modbus(p) => p.points.iter().map(|m| m.point).collect(),
-            DeviceProfile::Snmp(p) => p.points.iter().map(|m| m.point).collect(),
-        }
-    }
-    /// The Modbus map, if this is one.
-    pub fn modbus(&self) -> Option<&Arc<Profile>> {
-        match self {
-            DeviceProfile::Modbus(p) => Some(p),
-            DeviceProfile::Snmp(_) => None,
-        }
-    }
-    /// The SNMP OID list, if this is one.
-    pub fn snmp(&self) -> Option<&Arc<SnmpProfile>> {
-        match self {
-            DeviceProfile::Snmp(p) => Some(p),
-            DeviceProfile::Modbus(_) => None,
-        }
-    }
-}
-
 /// A validated device.
 #[derive(Debug, Clone)]
 pub struct DeviceConfig {
@@ -210,27 +134,31 @@ pub struct Site {
     pub rooms: Vec<Room>,
     /// Devices in file order.
     pub devices: Vec<DeviceConfig>,
-    /// RS-485 buses in file order.
-    pub buses: Vec<BusConfig>,
+    /// Site-level settings of the sources (RS-485 buses, the SNMP trap receiver).
+    pub sources: SourcesConfig,
     /// Web listen address.
     pub web_listen: SocketAddr,
-    /// MQTT sink.
-    pub mqtt: Option<MqttConfig>,
-    /// InfluxDB sink.
-    pub influx: Option<InfluxConfig>,
+    /// Where readings and alarm events go, in config order.
+    pub sinks: Vec<SinkEntry>,
     /// Durable state: the sink buffers.
     pub storage: StorageConfig,
-    /// SNMP trap receiver, if configured.
-    pub snmp_traps: Option<TrapConfig>,
+    /// What was read but should be written differently (an old form): each with its
+    /// place and the form to use. `check-config` prints them; `run` logs them.
+    pub warnings: Vec<Problem>,
+}
+
+impl Site {
+    /// The MQTT settings of the first sink of kind `mqtt`, if any.
+    pub fn mqtt(&self) -> Option<&MqttConfig> {
+        self.sinks.iter().find_map(|s| match &s.config {
+            crate::sinks::SinkConfig::Mqtt(c) => Some(c),
+            _ => None,
+        })
+    }
 }
 
 /// Default directory for durable state.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/dc-gateway";
-/// Default disk budget of the InfluxDB queue: 1 GiB (days of readings for a typical
-/// room at ~20 bytes per reading).
-pub const DEFAULT_INFLUX_MAX_BYTES: u64 = 1 << 30;
-/// Default disk budget of the MQTT queue (alarm events only): 64 MiB.
-pub const DEFAULT_MQTT_MAX_BYTES: u64 = 64 << 20;
 /// Smallest disk budget accepted.
 pub const MIN_MAX_BYTES: u64 = 64 << 10;
 /// Default commit interval for readings.
@@ -243,7 +171,8 @@ pub struct StorageConfig {
     pub state_dir: PathBuf,
     /// Readings are committed at least this often; alarm events at once.
     pub commit_interval: Duration,
-    /// Disk budget per sink queue, by sink name (`influx`, `mqtt`).
+    /// Disk budget per sink queue, by sink name, where the site file sets one (the
+    /// sink kind's default otherwise).
     pub max_size_bytes: BTreeMap<String, u64>,
 }
 
@@ -252,25 +181,24 @@ impl Default for StorageConfig {
         StorageConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             commit_interval: Duration::from_millis(DEFAULT_COMMIT_INTERVAL_MS),
-            max_size_bytes: BTreeMap::from([
-                ("influx".to_string(), DEFAULT_INFLUX_MAX_BYTES),
-                ("mqtt".to_string(), DEFAULT_MQTT_MAX_BYTES),
-            ]),
+            max_size_bytes: BTreeMap::new(),
         }
     }
 }
 
 impl StorageConfig {
-    /// The disk budget of sink `name`'s queue.
-    pub fn max_bytes(&self, name: &str) -> u64 {
-        self.max_size_bytes
-            .get(name)
-            .copied()
-            .unwrap_or(DEFAULT_MQTT_MAX_BYTES)
+    /// The disk budget of sink `name`'s queue (`default`: its kind's).
+    pub fn max_bytes(&self, name: &str, default: u64) -> u64 {
+        self.max_size_bytes.get(name).copied().unwrap_or(default)
     }
 }
 
-fn validate_storage(r: &mut Report<'_>, raw: &raw::RawStorage, base: &Path) -> StorageConfig {
+fn validate_storage(
+    r: &mut Report<'_>,
+    raw: &raw::RawStorage,
+    base: &Path,
+    sinks: &[SinkEntry],
+) -> StorageConfig {
     let mut st = StorageConfig::default();
     if let Some(d) = &raw.state_dir {
         st.state_dir = base.join(d);
@@ -288,11 +216,17 @@ fn validate_storage(r: &mut Report<'_>, raw: &raw::RawStorage, base: &Path) -> S
         }
     }
     for (name, v) in &raw.max_size_bytes {
-        if !st.max_size_bytes.contains_key(name) {
+        if !sinks.iter().any(|s| &*s.name == name) {
+            let known: Vec<&str> = sinks.iter().map(|s| &*s.name).collect();
+            let hint = if known.is_empty() {
+                "no sink is configured".to_string()
+            } else {
+                format!("configured sinks are {}", known.join(", "))
+            };
             r.at(
                 v.span(),
                 format!("storage.max_size_bytes.{name}"),
-                format!("unknown sink {name:?}: known sinks are influx, mqtt"),
+                format!("unknown sink {name:?}: {hint}"),
             );
         } else if *v.get_ref() < MIN_MAX_BYTES {
             r.at(
@@ -339,8 +273,19 @@ pub fn load(path: &Path) -> Result<Site, ConfigErrors> {
 
 /// Parse and validate a site file's text. `origin` names it in messages; relative
 /// paths in it (profiles_dir, secret files) are taken from `base`.
+///
+/// The document is read once into a spanned tree; the sections a source or a sink owns
+/// (a device's connection table, `[[buses]]`, `[snmp_traps]`, `[[sinks]]`) are taken
+/// out of it and handed to their folder, so positions stay exact everywhere and this
+/// file names no protocol and no sink.
 pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors> {
-    let raw: RawSite = toml::from_str(text).map_err(|e| {
+    let mut r = Report {
+        text,
+        origin,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let root = DeTable::parse(text).map_err(|e| {
         let (line, column, message) = span::toml_error_at(text, &e);
         ConfigErrors(vec![Problem {
             file: origin.to_string(),
@@ -350,25 +295,166 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
             message,
         }])
     })?;
-    validate(raw, text, origin, base)
+    let root_span = root.span();
+    let mut root = root.into_inner();
+    let devices = root.remove("devices");
+    let sinks = root.remove("sinks");
+    let sources = Validator::new(&mut r, &mut root);
+    let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
+    else {
+        return Err(ConfigErrors(r.problems));
+    };
+    let mut raw_devices = Vec::new();
+    if let Some(v) = devices {
+        let span = v.span();
+        match v.into_inner() {
+            DeValue::Array(items) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    raw_devices.extend(device(&mut r, i, item));
+                }
+            }
+            _ => r.at(span, "devices", "expected [[devices]] entries"),
+        }
+    }
+    validate(r, raw, raw_devices, sources, sinks, base)
 }
 
-struct Report<'a> {
+/// One `[[devices]]` entry: its own keys, and its connection tables (read by the
+/// source that owns each).
+fn device(
+    r: &mut Report<'_>,
+    i: usize,
+    item: Spanned<DeValue<'_>>,
+) -> Option<(RawDevice, Vec<RawConnection>)> {
+    let span = item.span();
+    let DeValue::Table(mut table) = item.into_inner() else {
+        r.at(
+            span,
+            format!("devices[{i}]"),
+            "expected a table: [[devices]]",
+        );
+        return None;
+    };
+    let id = table
+        .get("id")
+        .and_then(|v| v.get_ref().as_str())
+        .unwrap_or("?")
+        .to_string();
+    let mut conns = Vec::new();
+    for key in RawConnection::KEYS {
+        if let Some(v) = table.remove(*key) {
+            match RawConnection::parse(key, v) {
+                Ok(c) => conns.push(c),
+                Err(e) => r.toml_error(&e, format!("devices[{i}] ({id}) .{key}")),
+            }
+        }
+    }
+    let raw = r.parse_value(
+        Spanned::new(span, DeValue::Table(table)),
+        &format!("devices[{i}] ({id})"),
+    )?;
+    Some((raw, conns))
+}
+
+/// Read `T` from a spanned part of the document; errors carry positions in the file.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    v: Spanned<DeValue<'_>>,
+) -> Result<T, toml::de::Error> {
+    T::deserialize(toml::de::ValueDeserializer::from(v))
+}
+
+/// The problems (and warnings) found so far in one site file.
+pub(crate) struct Report<'a> {
     text: &'a str,
     origin: &'a str,
-    problems: Vec<Problem>,
+    /// Problems found so far.
+    pub problems: Vec<Problem>,
+    /// Warnings found so far (old forms): reported, not fatal.
+    pub warnings: Vec<Problem>,
 }
 
 impl Report<'_> {
-    fn at(&mut self, span: Range<usize>, context: impl Into<String>, message: impl Into<String>) {
+    fn problem(&self, span: Range<usize>, context: String, message: String) -> Problem {
         let (line, column) = line_col(self.text, span.start);
-        self.problems.push(Problem {
+        Problem {
             file: self.origin.to_string(),
             line,
             column,
-            context: context.into(),
-            message: message.into(),
-        });
+            context,
+            message,
+        }
+    }
+
+    /// A problem at `span` of the file, about `context` (the key path).
+    pub fn at(
+        &mut self,
+        span: Range<usize>,
+        context: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let p = self.problem(span, context.into(), message.into());
+        self.problems.push(p);
+    }
+
+    /// A warning at `span`: read, but should be written differently.
+    pub fn warn(
+        &mut self,
+        span: Range<usize>,
+        context: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let p = self.problem(span, context.into(), message.into());
+        self.warnings.push(p);
+    }
+
+    /// A serde error from reading a part of the file.
+    pub fn toml_error(&mut self, e: &toml::de::Error, context: String) {
+        let span = e.span().unwrap_or(0..0);
+        self.at(span, context, e.message().trim().to_string());
+    }
+
+    /// Read `T` from a part of the document; a problem (and `None`) if it does not fit.
+    pub fn parse_value<T: serde::de::DeserializeOwned>(
+        &mut self,
+        v: Spanned<DeValue<'_>>,
+        context: &str,
+    ) -> Option<T> {
+        match from_value(v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.toml_error(&e, context.to_string());
+                None
+            }
+        }
+    }
+
+    /// Read `T` from a part of the document and hand it to `f` if it fits.
+    pub fn parse<T: serde::de::DeserializeOwned>(
+        &mut self,
+        v: Spanned<DeValue<'_>>,
+        context: &str,
+        f: impl FnOnce(T),
+    ) {
+        if let Some(t) = self.parse_value(v, context) {
+            f(t);
+        }
+    }
+}
+
+/// Where a device is in the file, for messages: `devices[3] (ups1) .key`.
+pub(crate) struct DeviceCtx<'a> {
+    /// Index in `[[devices]]`.
+    pub index: usize,
+    /// Its id as written.
+    pub id: &'a str,
+    /// Where its `timeout_ms` is, if written.
+    pub timeout_span: Option<Range<usize>>,
+}
+
+impl DeviceCtx<'_> {
+    /// The key path of `key` in this device.
+    pub fn key(&self, key: &str) -> String {
+        format!("devices[{}] ({}) .{key}", self.index, self.id)
     }
 }
 
@@ -376,7 +462,8 @@ fn device_ctx(i: usize, d: &RawDevice, key: &str) -> String {
     format!("devices[{i}] ({}) .{key}", d.id.get_ref())
 }
 
-fn valid_id(s: &str) -> bool {
+/// Whether `s` can be an id (device, room, bus, sink): letters, digits, `-`, `_`.
+pub(crate) fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()
@@ -384,13 +471,14 @@ fn valid_id(s: &str) -> bool {
 }
 
 /// Validate raw config into a [`Site`], reporting every problem found.
-pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors> {
-    let mut r = Report {
-        text,
-        origin,
-        problems: Vec::new(),
-    };
-
+fn validate(
+    mut r: Report<'_>,
+    raw: RawSite,
+    raw_devices: Vec<(RawDevice, Vec<RawConnection>)>,
+    mut sources: Validator,
+    raw_sinks: Option<Spanned<DeValue<'_>>>,
+    base: &Path,
+) -> Result<Site, ConfigErrors> {
     // Site.
     let site_name = raw.site.name.get_ref().clone();
     if !valid_id(&site_name) || site_name.chars().any(|c| c.is_ascii_uppercase()) {
@@ -479,11 +567,10 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         }
     }
 
-    // Buses, then devices.
-    let mut buses = buses::validate(&mut r, &raw.buses);
+    // Devices (the sources' site-level sections were read first).
     let mut devices = Vec::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
-    for (i, d) in raw.devices.iter().enumerate() {
+    for (i, (d, conns)) in raw_devices.iter().enumerate() {
         let id = d.id.get_ref();
         let before = r.problems.len();
         if !valid_id(id) {
@@ -566,8 +653,9 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
             );
         }
         let timeout_ms = d.timeout_ms.as_ref().map(|v| *v.get_ref()).unwrap_or(
-            buses
-                .timeout_ms(d)
+            conns
+                .first()
+                .and_then(|c| sources.default_timeout_ms(c))
                 .unwrap_or(DEFAULT_TIMEOUT_MS)
                 .min(poll_ms),
         );
@@ -586,94 +674,52 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
                 ),
             );
         }
-        let modbus_profile = profile
-            .as_ref()
-            .and_then(|p| p.modbus())
-            .map(|p| p.as_ref());
-        let connection = if let Some(m) = &d.snmp {
-            if d.modbus_tcp.is_some() || d.modbus_rtu.is_some() {
+        let ctx = DeviceCtx {
+            index: i,
+            id,
+            timeout_span: d.timeout_ms.as_ref().map(|v| v.span()),
+        };
+        let connection = match conns.as_slice() {
+            [] => {
                 r.at(
-                    m.span(),
-                    device_ctx(i, d, "snmp"),
-                    "give one connection: [devices.snmp], [devices.modbus_tcp] or [devices.modbus_rtu]",
+                    d.id.span(),
+                    device_ctx(i, d, RawConnection::KEYS[0]),
+                    format!(
+                        "no connection: add one of the tables {}",
+                        RawConnection::KEYS
+                            .iter()
+                            .map(|k| format!("[devices.{k}]"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 );
                 None
-            } else {
-                match crate::sources::snmp::validate_agent(m.get_ref(), m.span(), base) {
-                    Ok(a) => Some(Connection::Snmp(a)),
-                    Err(problems) => {
-                        for p in problems {
-                            let span = if p.span.is_empty() { m.span() } else { p.span };
-                            r.at(
-                                span,
-                                device_ctx(i, d, &format!("snmp.{}", p.key)),
-                                p.message,
-                            );
-                        }
-                        None
-                    }
-                }
             }
-        } else {
-            match (&d.modbus_tcp, &d.modbus_rtu) {
-                (Some(_), Some(m)) => {
-                    r.at(
-                        m.span(),
-                        device_ctx(i, d, "modbus_rtu"),
-                        "give either [devices.modbus_tcp] or [devices.modbus_rtu], not both",
-                    );
-                    None
-                }
-                (None, Some(m)) => buses::connection(
-                    &mut r,
-                    &mut buses,
-                    i,
-                    d,
-                    m,
-                    modbus_profile,
-                    Duration::from_millis(timeout_ms),
-                ),
-                (Some(m), None) => {
-                    let c = m.get_ref();
-                    if c.host.get_ref().trim().is_empty() {
-                        r.at(
-                            c.host.span(),
-                            device_ctx(i, d, "modbus_tcp.host"),
-                            "host is empty",
-                        );
-                    }
-                    let unit_id = *c.unit_id.get_ref();
-                    if !(1..=247).contains(&unit_id) && unit_id != 255 {
-                        let span = if c.unit_id.span().is_empty() {
-                            m.span()
-                        } else {
-                            c.unit_id.span()
-                        };
-                        r.at(span, device_ctx(i, d, "modbus_tcp.unit_id"), format!("unit id {unit_id} is out of range: use 1 to 247 (or 255 for a TCP device)"));
-                    }
-                    Some(Connection::ModbusTcp {
-                        host: c.host.get_ref().clone(),
-                        port: c.port,
-                        unit_id,
-                    })
-                }
-                (None, None) => {
-                    r.at(
-                    d.id.span(),
-                    device_ctx(i, d, "modbus_tcp"),
-                    "no connection: add a [devices.modbus_tcp], [devices.modbus_rtu] or [devices.snmp] table",
+            [c] => sources.connection(
+                &mut r,
+                &ctx,
+                c,
+                profile.as_ref(),
+                Duration::from_millis(timeout_ms),
+                base,
+            ),
+            [first, rest @ ..] => {
+                let written: Vec<String> = std::iter::once(first)
+                    .chain(rest)
+                    .map(|c| format!("[devices.{}]", c.key()))
+                    .collect();
+                r.at(
+                    rest[0].span(),
+                    device_ctx(i, d, rest[0].key()),
+                    format!("give one connection, not {}", written.join(" and ")),
                 );
-                    None
-                }
+                None
             }
         };
 
         // The profile must speak the connection's protocol.
         if let (Some(p), Some(c)) = (&profile, &connection) {
-            let wants = match c {
-                Connection::Snmp(_) => "snmp",
-                Connection::ModbusTcp { .. } | Connection::ModbusRtu { .. } => "modbus",
-            };
+            let wants = c.protocol();
             if p.protocol() != wants {
                 r.at(
                     d.profile.span(),
@@ -715,7 +761,7 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
                     if let Some(o) = layer.get(spec.name.as_ref())
                         && let Err(e) = rules::apply_override(spec, o.get_ref())
                     {
-                        r.at(o.span(), format!("{ctx}.{}", spec.name), e);
+                        r.at(o.span(), format!("{ctx}.{}", spec.name), e.to_string());
                     }
                 }
             }
@@ -763,106 +809,18 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         },
     };
 
-    // Sinks.
-    let mqtt = raw.sinks.mqtt.as_ref().and_then(|m| {
-        let c = m.get_ref();
-        let mut cfg = match MqttConfig::from_url(c.url.get_ref(), &site_name) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                r.at(c.url.span(), "sinks.mqtt.url", e);
-                return None;
-            }
-        };
-        if cfg.password.is_some() {
-            r.at(c.url.span(), "sinks.mqtt.url", "the URL holds a password: secrets must not be written inline; use password = { file = \"...\" } or { env = \"...\" }");
-        }
-        if let Some(u) = &c.username {
-            cfg.username = Some(u.clone());
-        }
-        if let Some(p) = &c.password {
-            cfg.password = resolve_secret(&mut r, p, "sinks.mqtt.password", base);
-        }
-        if let Some(ca) = &c.ca_file {
-            cfg.ca_file = Some(base.join(ca));
-        }
-        if let Some(id) = &c.client_id {
-            cfg.client_id = id.clone();
-        }
-        if let Some(p) = &c.prefix {
-            cfg.prefix = p.trim_end_matches('/').to_string();
-        }
-        if let Some(k) = c.keep_alive_s {
-            cfg.keep_alive = Duration::from_secs(k.max(1));
-        }
-        if let Some(t) = c.ack_timeout_ms {
-            cfg.ack_timeout = Duration::from_millis(t.max(100));
-        }
-        if let Some(q) = c.max_queued {
-            cfg.max_queued = q.max(1);
-        }
-        Some(cfg)
-    });
-    let influx = raw.sinks.influx.as_ref().and_then(|m| {
-        let c = m.get_ref();
-        let mut cfg = match InfluxConfig::from_url(c.url.get_ref(), None) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                r.at(c.url.span(), "sinks.influx.url", e);
-                return None;
-            }
-        };
-        match &mut cfg.api {
-            InfluxApi::V2 { token, .. } => {
-                *token = match &c.token {
-                    Some(t) => resolve_secret(&mut r, t, "sinks.influx.token", base),
-                    None => std::env::var("DCGW_INFLUX_TOKEN").ok(),
-                };
-            }
-            InfluxApi::V1 { username, password, .. } => {
-                if password.is_some() {
-                    r.at(c.url.span(), "sinks.influx.url", "the URL holds a password: secrets must not be written inline; use password = { file = \"...\" } or { env = \"...\" }");
-                }
-                if let Some(u) = &c.username {
-                    *username = Some(u.clone());
-                }
-                if let Some(p) = &c.password {
-                    *password = resolve_secret(&mut r, p, "sinks.influx.password", base);
-                }
-            }
-        }
-        if let Some(b) = c.batch_max {
-            cfg.batch_max = b.max(1);
-        }
-        if let Some(f) = c.flush_interval_ms {
-            cfg.flush_interval = Duration::from_millis(f.max(10));
-        }
-        if let Some(g) = c.gzip {
-            cfg.gzip = g;
-        }
-        if let Some(t) = c.timeout_ms {
-            cfg.timeout = Duration::from_millis(t.max(100));
-        }
-        if let Some(q) = c.max_queued {
-            cfg.max_queued = q.max(1);
-        }
-        Some(cfg)
-    });
-
-    let storage = validate_storage(&mut r, &raw.storage, base);
-    let snmp_traps =
-        raw.snmp_traps.as_ref().and_then(|t| {
-            match crate::sources::snmp::validate_traps(t.get_ref(), base, Some(&storage.state_dir))
-            {
-                Ok(c) => Some(c),
-                Err(problems) => {
-                    for p in problems {
-                        let span = if p.span.is_empty() { t.span() } else { p.span };
-                        r.at(span, format!("snmp_traps.{}", p.key), p.message);
-                    }
-                    None
-                }
-            }
-        });
+    // Sinks, then what needs their names (budgets) and the state directory.
+    let room_ids: HashSet<String> = room_rules.keys().cloned().collect();
+    let known = crate::sinks::registry::Known {
+        site: &site_name,
+        rooms: &room_ids,
+        devices: &seen_ids,
+    };
+    let sinks = raw_sinks
+        .map(|v| crate::sinks::registry::validate(&mut r, v, &known, base))
+        .unwrap_or_default();
+    let storage = validate_storage(&mut r, &raw.storage, base, &sinks);
+    let sources = sources.finish(&mut r, base, &storage.state_dir);
 
     if !r.problems.is_empty() {
         // A room-level override error shows once, not once per device in the room.
@@ -876,52 +834,63 @@ pub fn validate(raw: RawSite, text: &str, origin: &str, base: &Path) -> Result<S
         language,
         rooms,
         devices,
-        buses: buses.list,
+        sources,
         web_listen,
-        mqtt,
-        influx,
+        sinks,
         storage,
-        snmp_traps,
+        warnings: r.warnings,
     })
 }
 
-fn resolve_secret(
+/// Why a secret could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SecretError {
+    /// Written in the file itself.
+    #[error(
+        "secrets must not be written inline: use {{ file = \"/path\" }} or {{ env = \"VARIABLE\" }}"
+    )]
+    Inline,
+    /// The file cannot be read.
+    #[error("cannot read secret file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The variable is not set.
+    #[error("environment variable {0} is not set")]
+    Env(String),
+}
+
+/// Read a secret from its file (trailing newline removed) or environment variable;
+/// relative paths are taken from `base`.
+pub fn read_secret(s: &RawSecret, base: &Path) -> Result<String, SecretError> {
+    match s {
+        RawSecret::Inline(_) => Err(SecretError::Inline),
+        RawSecret::File { file } => {
+            let path: PathBuf = base.join(file);
+            std::fs::read_to_string(&path)
+                .map(|v| v.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| SecretError::File {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+        }
+        RawSecret::Env { env } => std::env::var(env).map_err(|_| SecretError::Env(env.clone())),
+    }
+}
+
+/// [`read_secret`], reporting a failure at the secret's place in the file.
+pub(crate) fn resolve_secret(
     r: &mut Report<'_>,
     s: &Spanned<RawSecret>,
     ctx: &str,
     base: &Path,
 ) -> Option<String> {
-    match s.get_ref() {
-        RawSecret::Inline(_) => {
-            r.at(s.span(), ctx, "secrets must not be written inline: use { file = \"/path\" } or { env = \"VARIABLE\" }");
-            None
-        }
-        RawSecret::File { file } => {
-            let path: PathBuf = base.join(file);
-            match std::fs::read_to_string(&path) {
-                Ok(v) => Some(v.trim_end_matches(['\r', '\n']).to_string()),
-                Err(e) => {
-                    r.at(
-                        s.span(),
-                        ctx,
-                        format!("cannot read secret file {}: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        }
-        RawSecret::Env { env } => match std::env::var(env) {
-            Ok(v) => Some(v),
-            Err(_) => {
-                r.at(
-                    s.span(),
-                    ctx,
-                    format!("environment variable {env} is not set"),
-                );
-                None
-            }
-        },
-    }
+    read_secret(s.get_ref(), base)
+        .map_err(|e| r.at(s.span(), ctx, e.to_string()))
+        .ok()
 }
 
 #[cfg(test)]

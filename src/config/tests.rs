@@ -72,10 +72,7 @@ fn shipped_sample_config_is_valid() {
         std::env::set_var("DCGW_UPS_PRIV_KEY", "priv-key-of-the-sample");
     }
     let site = parse(&text, "site.sample.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        site.mqtt.as_ref().unwrap().password.as_deref(),
-        Some("secret")
-    );
+    assert_eq!(site.mqtt().unwrap().password.as_deref(), Some("secret"));
     let th = &site.devices[0];
     let high = th
         .rules
@@ -168,7 +165,7 @@ fn broken_configs_give_exact_messages() {
         (
             "unknown key",
             &BASE.replace("poll_interval_ms = 1000", "poll_interval = 1000"),
-            "site.toml:13:1: unknown field `poll_interval`, expected one of `id`, `name`",
+            "site.toml:13:1: devices[0] (th1): unknown field `poll_interval`, expected one of `id`, `name`",
         ),
         (
             "snmp profile on a modbus connection",
@@ -243,9 +240,9 @@ fn storage_defaults_and_overrides() {
     let site = parse(BASE, "site.toml", Path::new("/etc/dc-gateway")).expect("valid");
     assert_eq!(site.storage, StorageConfig::default());
     assert_eq!(site.storage.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
-    assert_eq!(site.storage.max_bytes("influx"), DEFAULT_INFLUX_MAX_BYTES);
+    assert!(site.storage.max_size_bytes.is_empty());
     let text = format!(
-        "{BASE}\n[storage]\nstate_dir = \"state\"\ncommit_interval_ms = 250\n[storage.max_size_bytes]\ninflux = 10_000_000\n"
+        "{BASE}\n[[sinks]]\nname = \"history\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:8086?db=dc\"\n\n[[sinks]]\nname = \"broker\"\nkind = \"mqtt\"\nurl = \"mqtt://127.0.0.1:1883\"\n\n[storage]\nstate_dir = \"state\"\ncommit_interval_ms = 250\n[storage.max_size_bytes]\nhistory = 10_000_000\n"
     );
     let site = parse(&text, "site.toml", Path::new("/etc/dc-gateway")).expect("valid");
     assert_eq!(
@@ -254,14 +251,19 @@ fn storage_defaults_and_overrides() {
         "relative to the config file"
     );
     assert_eq!(site.storage.commit_interval, Duration::from_millis(250));
-    assert_eq!(site.storage.max_bytes("influx"), 10_000_000);
-    assert_eq!(site.storage.max_bytes("mqtt"), DEFAULT_MQTT_MAX_BYTES);
+    // Budgets are by sink name; a sink without one gets its kind's default.
+    let budget = |name: &str| {
+        let s = site.sinks.iter().find(|s| &*s.name == name).unwrap();
+        site.storage.max_bytes(name, s.config.default_max_bytes())
+    };
+    assert_eq!(budget("history"), 10_000_000);
+    assert_eq!(budget("broker"), 64 << 20);
 }
 
 #[test]
 fn storage_mistakes_are_named() {
     let text = format!(
-        "{BASE}\n[storage]\ncommit_interval_ms = 0\n[storage.max_size_bytes]\ninflux = 100\nsms = 1000000\n"
+        "{BASE}\n[[sinks]]\nname = \"influx\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:8086?db=dc\"\n\n[storage]\ncommit_interval_ms = 0\n[storage.max_size_bytes]\ninflux = 100\nsms = 1000000\n"
     );
     let errs = errors(&text);
     assert!(

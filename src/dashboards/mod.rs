@@ -40,7 +40,7 @@ pub const GRAFANA_VERSION: &str = "12.4";
 /// `schemaVersion` of Grafana [`GRAFANA_VERSION`]'s dashboard model.
 pub const SCHEMA_VERSION: u32 = 42;
 /// Time zone of a site that names none (CONTRACTS.md).
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Ho_Chi_Minh";
+pub const DEFAULT_TIME_ZONE: &str = crate::texts::time::DEFAULT_TIME_ZONE;
 /// The dashboards, by file stem, in the order they are written.
 pub const BOARDS: [&str; 6] = ["wall", "power", "cooling", "climate", "alarms", "gateway"];
 /// Environment variable the provisioned datasource reads the InfluxDB 2 token from.
@@ -51,8 +51,8 @@ pub const PASSWORD_ENV: &str = "DCGW_INFLUX_PASSWORD";
 /// Why the dashboards could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The time zone is not an IANA zone name (or `utc`/`browser`).
-    #[error("time zone {0:?} is not an IANA zone name such as Asia/Ho_Chi_Minh")]
+    /// The time zone is not an IANA zone name the tz database knows (or `utc`/`browser`).
+    #[error("unknown time zone {0:?}: use an IANA zone name such as Asia/Ho_Chi_Minh")]
     TimeZone(String),
     /// Writing a file failed.
     #[error("cannot write {path}: {source}")]
@@ -115,18 +115,11 @@ pub fn uid(site: &str, board: &str) -> String {
     format!("dcgw-{short}-{h:08x}-{board}")
 }
 
-/// The shape of an IANA zone name (`Asia/Ho_Chi_Minh`, `UTC`, `Etc/GMT-7`) or
-/// Grafana's `utc` / `browser`. Whether the zone exists is Grafana's to judge (its
-/// browser carries the tz database); a typo like `Hanoi time` is caught here.
+/// An IANA zone name the tz database knows (`Asia/Ho_Chi_Minh`, `UTC`), or Grafana's
+/// own `utc` / `browser`.
 fn valid_time_zone(tz: &str) -> bool {
     matches!(tz, "utc" | "browser")
-        || (tz.starts_with(|c: char| c.is_ascii_uppercase())
-            && tz.split('/').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
-            }))
+        || (tz.trim() == tz && crate::texts::time::SiteTime::new(tz).is_ok())
 }
 
 /// The dashboards of `site` as JSON values, by file stem ([`BOARDS`] order).
@@ -196,12 +189,16 @@ fn yq(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// The InfluxDB datasource: URL and database from the site's InfluxDB sink when it
-/// has one (a v2 sink's bucket is the database name the DBRP mapping gives it), else
+/// The InfluxDB datasource: URL and database from the site's first InfluxDB sink when
+/// it has one (a v2 sink's bucket is the database name the DBRP mapping gives it), else
 /// `http://127.0.0.1:8086` and database `dcgw`. Credentials come from the Grafana
 /// server's environment.
 fn datasource_yaml(site: &Site) -> String {
-    let (url, db, auth) = match &site.influx {
+    let influx = site.sinks.iter().find_map(|s| match &s.config {
+        crate::sinks::SinkConfig::Influx(c) => Some(c),
+        _ => None,
+    });
+    let (url, db, auth) = match influx {
         Some(c) => match &c.api {
             InfluxApi::V2 { bucket, .. } => (c.base_url.clone(), bucket.clone(), Auth::Token),
             InfluxApi::V1 { db, username, .. } => (

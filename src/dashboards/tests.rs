@@ -408,6 +408,16 @@ fn time_zone_is_checked_and_used() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("Hanoi time"), "{e}");
+    // A well-formed name that is no zone is refused too.
+    assert!(
+        dashboards(
+            &demo,
+            &Options {
+                time_zone: "Asia/Atlantis".into()
+            }
+        )
+        .is_err()
+    );
     let b = dashboards(
         &demo,
         &Options {
@@ -453,16 +463,14 @@ fn provisioning_holds_no_secret_and_names_the_datasource_uid() {
     );
     // A 1.x sink with a user: the password comes from the environment, never the file.
     let mut site = test_site("");
-    site.influx = Some(
-        crate::config::InfluxConfig::from_url("http://grafana@db.local:8086?db=dc", None).unwrap(),
-    );
-    if let Some(crate::config::InfluxConfig {
-        api: InfluxApi::V1 { password, .. },
-        ..
-    }) = site.influx.as_mut()
-    {
+    let mut cfg =
+        crate::config::InfluxConfig::from_url("http://grafana@db.local:8086?db=dc", None).unwrap();
+    if let InfluxApi::V1 { password, .. } = &mut cfg.api {
         *password = Some("s3cret-pw".into());
     }
+    site.sinks.push(crate::sinks::SinkEntry::default_for(
+        crate::sinks::SinkConfig::Influx(cfg),
+    ));
     let files = generate(&site, &opts()).unwrap();
     let ds = &files
         .iter()

@@ -402,6 +402,7 @@ pub fn markdown() -> String {
             );
         }
     }
+    out.push_str(&super::messages::markdown());
     out
 }
 

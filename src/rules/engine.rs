@@ -147,14 +147,10 @@ fn ms(secs: f64) -> i64 {
     (secs * 1000.0).round() as i64
 }
 
-/// FNV-1a, 32 bits: a stable hash of the site name for event ids.
+/// A stable 32-bit hash of the site name for event ids.
 fn fnv1a(s: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in s.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
+    let h = crate::model::stable_hash(s);
+    (h ^ (h >> 32)) as u32
 }
 
 /// UUID v7: 48-bit Unix ms of the event, then (after the version and variant bits) 18
@@ -185,8 +181,16 @@ impl Emitter {
         dev: &DeviceMeta,
         slot: &mut RuleSlot,
         now: Timestamp,
-        t: Transition,
+        mut t: Transition,
     ) -> AlarmEvent {
+        // Numbers leave at the point's display resolution (no binary noise such as
+        // 5.199999999999999 in an event read on a phone).
+        let round = |x: f64| crate::texts::number::machine_by_name(dev.kind, slot.spec.point, x);
+        t.value = t.value.map(|v| match v {
+            Value::Number(x) => Value::Number(round(x)),
+            other => other,
+        });
+        t.threshold = t.threshold.map(round);
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = event_id(self.site_hash, now, seq);

@@ -162,12 +162,7 @@ pub enum OverrideError {
 ///
 /// Errors name the rule and the key, e.g. `rule "leak_detected" is a boolean rule:
 /// `normal` does not apply`. On error the spec is left unchanged.
-pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), String> {
-    try_apply_override(spec, o).map_err(|e| e.to_string())
-}
-
-/// [`apply_override`] with a typed error.
-pub fn try_apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), OverrideError> {
+pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), OverrideError> {
     let rule = spec.name.to_string();
     let not_applicable = |cond: &Condition, key: &'static str| {
         let ty = cond.type_name();
@@ -394,7 +389,9 @@ mod tests {
     fn normal_on_a_boolean_rule_is_refused() {
         let mut r = rule(Kind::Leak, "leak_detected");
         let before = r.clone();
-        let e = apply_override(&mut r, &parse("normal = 1")).unwrap_err();
+        let e = apply_override(&mut r, &parse("normal = 1"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "rule \"leak_detected\" is a boolean rule: `normal` does not apply; only `enabled` and `on_delay_s` do"
@@ -413,7 +410,9 @@ mod tests {
     #[test]
     fn serious_below_normal_on_an_upper_threshold_is_refused() {
         let mut r = rule(Kind::Climate, "temperature_high");
-        let e = apply_override(&mut r, &parse("serious = 25")).unwrap_err();
+        let e = apply_override(&mut r, &parse("serious = 25"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rule \"temperature_high\""), "{e}");
         assert!(
             e.contains("serious limit 25 is below normal limit 27"),
@@ -426,7 +425,9 @@ mod tests {
     #[test]
     fn serious_above_normal_on_a_lower_threshold_is_refused() {
         let mut r = rule(Kind::Generator, "fuel_low");
-        let e = apply_override(&mut r, &parse("serious = 60")).unwrap_err();
+        let e = apply_override(&mut r, &parse("serious = 60"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("serious limit 60 is above normal limit 50"),
             "{e}"
@@ -436,14 +437,20 @@ mod tests {
     #[test]
     fn negative_or_non_finite_numbers_are_refused() {
         let mut r = rule(Kind::Climate, "humidity_high");
-        let e = apply_override(&mut r, &parse("hysteresis = -1")).unwrap_err();
+        let e = apply_override(&mut r, &parse("hysteresis = -1"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("`hysteresis` = -1 is invalid: it must not be negative"),
             "{e}"
         );
-        let e = apply_override(&mut r, &parse("on_delay_s = -5")).unwrap_err();
+        let e = apply_override(&mut r, &parse("on_delay_s = -5"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`on_delay_s`"), "{e}");
-        let e = apply_override(&mut r, &parse("normal = nan")).unwrap_err();
+        let e = apply_override(&mut r, &parse("normal = nan"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("finite"), "{e}");
     }
 
@@ -455,19 +462,25 @@ mod tests {
             r.condition,
             Condition::RateOfChange { max_delta: 3.0, .. }
         ));
-        let e = apply_override(&mut r, &parse("serious = 3")).unwrap_err();
+        let e = apply_override(&mut r, &parse("serious = 3"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("is a rate-of-change rule: `serious` does not apply"),
             "{e}"
         );
-        let e = apply_override(&mut r, &parse("normal = 0")).unwrap_err();
+        let e = apply_override(&mut r, &parse("normal = 0"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be positive"), "{e}");
     }
 
     #[test]
     fn comm_lost_takes_only_enabled() {
         let mut r = rule(Kind::Ups, "comm_lost");
-        let e = apply_override(&mut r, &parse("on_delay_s = 5")).unwrap_err();
+        let e = apply_override(&mut r, &parse("on_delay_s = 5"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("is a communication-loss rule: `on_delay_s` does not apply"),
             "{e}"
@@ -479,7 +492,9 @@ mod tests {
     #[test]
     fn state_rule_refuses_limits() {
         let mut r = rule(Kind::Generator, "mode_not_auto");
-        let e = apply_override(&mut r, &parse("serious = 1")).unwrap_err();
+        let e = apply_override(&mut r, &parse("serious = 1"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("rule \"mode_not_auto\" is a state rule: `serious`"),
             "{e}"

@@ -7,17 +7,42 @@
 //!   classifying the far end's answer as an [`Outcome`].
 //!
 //! A record leaves the queue only when the sink reports the far end confirmed it
-//! (HTTP 2xx, MQTT PUBACK). The sink never sees the queue, so the in-memory queue of
-//! today can be replaced by a durable one without touching any sink.
+//! (HTTP 2xx, MQTT PUBACK). The sink never sees the queue.
+//!
+//! This file is also the **registry** of sink kinds: the only place outside a sink's
+//! own folder that names them ([`SinkConfig`] and the matches on it in [`registry`]).
+//! A sink kind brings, in its folder, its raw config (serde) and validation, its queue
+//! settings and its [`Sink`]; here it gets one variant of [`SinkConfig`] and its arms.
+//! [`Route`] decides which records reach which sink (`accepts` and filters of a
+//! `[[sinks]]` entry); the hub applies it before a record enters a queue.
 
 pub mod influx;
 pub mod mqtt;
+pub mod registry;
+mod route;
 pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{AlarmEvent, Poll};
+pub use registry::{SinkConfig, SinkEntry, Started};
+pub use route::{Accept, Route};
+
+/// A sink URL that cannot be used, with the reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct UrlError(pub String);
+
+/// The message for a password written inside a URL in the site file.
+pub(crate) const INLINE_PASSWORD: &str = "the URL holds a password: secrets must not be written inline; use password = { file = \"...\" } or { env = \"...\" }";
+
+/// Percent-decoding of a URL's user name or password (`p%40ss` → `p@ss`).
+pub(crate) fn url_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
 
 /// One unit of work for a sink.
 #[derive(Debug, Clone)]

@@ -1,13 +1,438 @@
 //! Sources: one protocol each. A source polls its devices on their own schedule and
 //! turns every poll into a [`crate::model::Poll`] of canonical points, whatever the
 //! outcome: a failed read is a quality, never a gap.
+//!
+//! This file is the **registry**: the only place outside a protocol's own folder that
+//! names the protocols. A protocol brings, in its folder, its raw config (serde) and
+//! validation, its profiles, its tasks and its probe; here it gets one variant in each
+//! of [`RawConnection`], [`Connection`] and [`DeviceProfile`], and its arms in the
+//! matches below ([`Sources::create`], [`Sources::start`], [`probe`]). The config
+//! loader and the runtime only call this file. Shared machinery lives once:
+//! [`health`] (the end of every poll: metrics, logging once per change of state),
+//! `probe_table` (the probe's printed table), `profile_checks` (profile validation
+//! helpers), [`stagger`] (start offsets).
 
+pub mod health;
 pub mod modbus;
 mod probe_table;
 mod profile_checks;
 pub mod snmp;
 
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_spanned::Spanned;
+use tokio::sync::mpsc;
+use toml::de::{DeTable, DeValue};
+
+use crate::config::{DeviceConfig, DeviceCtx, Report, Site, from_value};
+use crate::model::{Kind, Poll};
+use modbus::Profile;
+use snmp::{AgentConnection, SnmpProfile, TrapConfig};
+
+/// How to reach a device, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    /// Modbus TCP (or a Modbus TCP gateway in front of RTU devices).
+    ModbusTcp {
+        /// Host name or address.
+        host: String,
+        /// TCP port.
+        port: u16,
+        /// Unit id.
+        unit_id: u8,
+    },
+    /// Modbus RTU on an RS-485 bus ([`SourcesConfig::buses`]).
+    ModbusRtu {
+        /// Bus id.
+        bus: Arc<str>,
+        /// Unit id on the bus.
+        unit_id: u8,
+    },
+    /// An SNMP agent.
+    Snmp(AgentConnection),
+}
+
+impl Connection {
+    /// The protocol its profile must speak (as in the profile file).
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Connection::ModbusTcp { .. } | Connection::ModbusRtu { .. } => "modbus",
+            Connection::Snmp(_) => "snmp",
+        }
+    }
+}
+
+/// A device's connection table as written: `[devices.<key>]`.
+#[derive(Debug)]
+pub enum RawConnection {
+    /// `[devices.modbus_tcp]`
+    ModbusTcp(Spanned<modbus::config::RawModbusTcp>),
+    /// `[devices.modbus_rtu]`
+    ModbusRtu(Spanned<modbus::config::RawModbusRtu>),
+    /// `[devices.snmp]`
+    Snmp(Spanned<snmp::RawSnmp>),
+}
+
+impl RawConnection {
+    /// The keys of a device table that are connections, one per variant.
+    pub const KEYS: &'static [&'static str] = &["modbus_tcp", "modbus_rtu", "snmp"];
+
+    /// Read the connection table under `key` (one of [`Self::KEYS`]).
+    pub fn parse(key: &str, value: Spanned<DeValue<'_>>) -> Result<RawConnection, toml::de::Error> {
+        Ok(match key {
+            "modbus_tcp" => RawConnection::ModbusTcp(from_value(value)?),
+            "modbus_rtu" => RawConnection::ModbusRtu(from_value(value)?),
+            _ => RawConnection::Snmp(from_value(value)?),
+        })
+    }
+
+    /// The key it was written under.
+    pub fn key(&self) -> &'static str {
+        match self {
+            RawConnection::ModbusTcp(_) => "modbus_tcp",
+            RawConnection::ModbusRtu(_) => "modbus_rtu",
+            RawConnection::Snmp(_) => "snmp",
+        }
+    }
+
+    /// Where it is in the file.
+    pub fn span(&self) -> Range<usize> {
+        match self {
+            RawConnection::ModbusTcp(m) => m.span(),
+            RawConnection::ModbusRtu(m) => m.span(),
+            RawConnection::Snmp(m) => m.span(),
+        }
+    }
+}
+
+/// The register map or OID list of a device.
+#[derive(Debug, Clone)]
+pub enum DeviceProfile {
+    /// A Modbus register map.
+    Modbus(Arc<Profile>),
+    /// An SNMP OID list.
+    Snmp(Arc<SnmpProfile>),
+}
+
+impl DeviceProfile {
+    /// Profile id.
+    pub fn id(&self) -> &str {
+        match self {
+            DeviceProfile::Modbus(p) => &p.id,
+            DeviceProfile::Snmp(p) => &p.id,
+        }
+    }
+    /// Device kind the profile is for.
+    pub fn kind(&self) -> Kind {
+        match self {
+            DeviceProfile::Modbus(p) => p.kind,
+            DeviceProfile::Snmp(p) => p.kind,
+        }
+    }
+    /// Protocol name, as in the profile file.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            DeviceProfile::Modbus(_) => "modbus",
+            DeviceProfile::Snmp(_) => "snmp",
+        }
+    }
+    /// The canonical points the profile maps, in profile order.
+    pub fn points(&self) -> Vec<crate::points::PointId> {
+        match self {
+            DeviceProfile::Modbus(p) => p.points.iter().map(|m| m.point).collect(),
+            DeviceProfile::Snmp(p) => p.points.iter().map(|m| m.point).collect(),
+        }
+    }
+    /// The Modbus map, if this is one.
+    pub fn modbus(&self) -> Option<&Arc<Profile>> {
+        match self {
+            DeviceProfile::Modbus(p) => Some(p),
+            DeviceProfile::Snmp(_) => None,
+        }
+    }
+    /// The SNMP OID list, if this is one.
+    pub fn snmp(&self) -> Option<&Arc<SnmpProfile>> {
+        match self {
+            DeviceProfile::Snmp(p) => Some(p),
+            DeviceProfile::Modbus(_) => None,
+        }
+    }
+}
+
+/// Site-level settings the sources own, validated.
+#[derive(Debug, Clone, Default)]
+pub struct SourcesConfig {
+    /// RS-485 buses (`[[buses]]`) in file order.
+    pub buses: Vec<modbus::BusConfig>,
+    /// SNMP trap receiver (`[snmp_traps]`), if configured.
+    pub snmp_traps: Option<TrapConfig>,
+}
+
+/// Validation of the sources' parts of a site file: their site-level sections first
+/// ([`Validator::new`]), then each device's connection, then [`Validator::finish`].
+pub(crate) struct Validator {
+    buses: modbus::buses::Buses,
+    traps: Option<Spanned<snmp::RawSnmpTraps>>,
+}
+
+impl Validator {
+    /// The top-level sections the sources own.
+    pub const SITE_SECTIONS: &'static [&'static str] = &["buses", "snmp_traps"];
+
+    /// Take the sources' site-level sections out of the document's root table and
+    /// validate what can be validated before the devices.
+    pub fn new(r: &mut Report<'_>, root: &mut DeTable<'_>) -> Validator {
+        let mut raw_buses: Vec<modbus::config::RawBus> = Vec::new();
+        let mut traps = None;
+        for key in Self::SITE_SECTIONS {
+            let Some(v) = root.remove(*key) else { continue };
+            match *key {
+                "buses" => r.parse(v, key, |b| raw_buses = b),
+                _ => r.parse(v, key, |t| traps = Some(t)),
+            }
+        }
+        Validator {
+            buses: modbus::buses::validate(r, &raw_buses),
+            traps,
+        }
+    }
+
+    /// The default request timeout the connection's site-level settings give (a bus's
+    /// `timeout_ms`).
+    pub fn default_timeout_ms(&self, c: &RawConnection) -> Option<u64> {
+        match c {
+            RawConnection::ModbusRtu(m) => self.buses.timeout_ms(m.get_ref()),
+            _ => None,
+        }
+    }
+
+    /// Validate one device's connection.
+    pub fn connection(
+        &mut self,
+        r: &mut Report<'_>,
+        d: &DeviceCtx<'_>,
+        c: &RawConnection,
+        profile: Option<&DeviceProfile>,
+        timeout: Duration,
+        base: &Path,
+    ) -> Option<Connection> {
+        match c {
+            RawConnection::ModbusTcp(m) => modbus::config::tcp_connection(r, d, m),
+            RawConnection::ModbusRtu(m) => modbus::buses::connection(
+                r,
+                &mut self.buses,
+                d,
+                m,
+                profile.and_then(|p| p.modbus()).map(|p| p.as_ref()),
+                timeout,
+            ),
+            RawConnection::Snmp(m) => match snmp::validate_agent(m.get_ref(), m.span(), base) {
+                Ok(a) => Some(Connection::Snmp(a)),
+                Err(problems) => {
+                    for p in problems {
+                        let span = if p.span.is_empty() { m.span() } else { p.span };
+                        r.at(span, d.key(&format!("snmp.{}", p.key)), p.message);
+                    }
+                    None
+                }
+            },
+        }
+    }
+
+    /// Validate what needs the rest of the site (the trap receiver keeps its engine
+    /// state in the state directory).
+    pub fn finish(self, r: &mut Report<'_>, base: &Path, state_dir: &Path) -> SourcesConfig {
+        let snmp_traps = self.traps.as_ref().and_then(|t| {
+            match snmp::validate_traps(t.get_ref(), base, Some(state_dir)) {
+                Ok(c) => Some(c),
+                Err(problems) => {
+                    for p in problems {
+                        let span = if p.span.is_empty() { t.span() } else { p.span };
+                        r.at(span, format!("snmp_traps.{}", p.key), p.message);
+                    }
+                    None
+                }
+            }
+        });
+        SourcesConfig {
+            buses: self.buses.list,
+            snmp_traps,
+        }
+    }
+}
+
+/// Errors of starting the sources or of a one-off read ([`probe`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Modbus read failed below the reading (connect, open the port).
+    #[error(transparent)]
+    Modbus(#[from] modbus::Error),
+    /// An SNMP read or the trap receiver failed.
+    #[error(transparent)]
+    Snmp(#[from] snmp::Error),
+    /// The trap receiver could not listen.
+    #[error("cannot receive SNMP traps on {listen} (snmp_traps.listen): {source}")]
+    TrapListen {
+        /// The configured address.
+        listen: std::net::SocketAddr,
+        /// Why.
+        source: snmp::Error,
+    },
+    /// The device cannot be read by itself.
+    #[error("device {device}: {reason}")]
+    Device {
+        /// Device id.
+        device: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Every source task of a site, created but not started.
+pub struct Sources {
+    tcp: Vec<modbus::TcpLine>,
+    rtu: Vec<modbus::RtuBus>,
+    snmp: Vec<(snmp::SnmpAgent, Option<Vec<u8>>)>,
+    traps: Option<TrapConfig>,
+    state_dir: PathBuf,
+    shortest: Duration,
+}
+
+/// Running sources: their tasks, and what must live as long as they do.
+pub struct Started {
+    /// One task per line, bus or agent.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The SNMP trap receiver, if configured; dropping it stops it.
+    _traps: Option<snmp::TrapReceiver>,
+}
+
+impl Sources {
+    /// Plan the tasks of `site`: one per Modbus line (TCP endpoint or RS-485 bus) and
+    /// one per SNMP agent.
+    pub fn create(site: &Site) -> Sources {
+        let (tcp, rtu) = modbus::lines(site);
+        let snmp = site
+            .devices
+            .iter()
+            .filter_map(|d| {
+                let Connection::Snmp(c) = &d.connection else {
+                    return None;
+                };
+                Some((snmp::agent(d)?, c.engine_id.clone()))
+            })
+            .collect();
+        Sources {
+            tcp,
+            rtu,
+            snmp,
+            traps: site.sources.snmp_traps.clone(),
+            state_dir: site.storage.state_dir.clone(),
+            shortest: site
+                .devices
+                .iter()
+                .map(|d| d.poll_interval)
+                .min()
+                .unwrap_or(STAGGER_MAX),
+        }
+    }
+
+    /// Number of source tasks.
+    pub fn len(&self) -> usize {
+        self.tcp.len() + self.rtu.len() + self.snmp.len()
+    }
+
+    /// Whether there is no source task.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Start every task, sending polls on `tx`. Tasks start at up to
+    /// [`STAGGER_SLOTS`] offsets within the shortest poll interval ([`stagger`]).
+    /// Process-wide protocol state (the SNMP engine state in the state directory) is
+    /// set up before any task starts.
+    pub async fn start(self, tx: mpsc::Sender<Poll>) -> Result<Started, Error> {
+        snmp::init_state_dir(Some(&self.state_dir));
+        let n = self.len();
+        let mut offsets = (0..n).map(|i| stagger(i, n, self.shortest));
+        let mut tasks = Vec::with_capacity(n);
+        for line in self.tcp {
+            let at = offsets.next().unwrap_or_default();
+            tasks.push(modbus::spawn_tcp_at(line, at, tx.clone()));
+        }
+        for bus in self.rtu {
+            let at = offsets.next().unwrap_or_default();
+            tasks.push(modbus::spawn_rtu_at(bus, at, tx.clone()));
+        }
+        // A trap from an agent triggers a confirming poll of it.
+        let mut trap_agents = Vec::new();
+        for (agent, engine_id) in self.snmp {
+            let at = offsets.next().unwrap_or_default();
+            let task = snmp::spawn_at(agent.clone(), at, tx.clone());
+            if let Some(t) =
+                snmp::TrapAgent::for_agent(&agent, engine_id, Some(task.trigger.clone()))
+            {
+                trap_agents.push(t);
+            }
+            tasks.push(task.handle);
+        }
+        let traps = match self.traps {
+            Some(cfg) => {
+                let listen = cfg.listen;
+                Some(
+                    snmp::spawn_traps(cfg, trap_agents, tx)
+                        .await
+                        .map_err(|source| Error::TrapListen { listen, source })?,
+                )
+            }
+            None => None,
+        };
+        Ok(Started {
+            tasks,
+            _traps: traps,
+        })
+    }
+}
+
+/// Read one configured device once (`dc-gateway probe`) and return the printable
+/// report: raw and decoded values of every point.
+pub async fn probe(site: &Site, d: &DeviceConfig) -> Result<String, Error> {
+    snmp::init_state_dir(Some(&site.storage.state_dir));
+    match &d.connection {
+        Connection::Snmp(_) => {
+            let agent = snmp::agent(d).ok_or_else(|| no_profile(d))?;
+            Ok(snmp::probe(&agent).await?.to_string())
+        }
+        Connection::ModbusTcp { .. } => {
+            let dev = modbus::tcp_device(d).ok_or_else(|| no_profile(d))?;
+            Ok(modbus::probe(&dev).await?.to_string())
+        }
+        Connection::ModbusRtu { .. } => {
+            let dev = modbus::bus_device(d).ok_or_else(|| no_profile(d))?;
+            let (_, buses) = modbus::lines(site);
+            let bus = buses
+                .into_iter()
+                .find(|b| b.devices.iter().any(|x| x.meta.id == d.meta.id))
+                .ok_or_else(|| Error::Device {
+                    device: d.meta.id.to_string(),
+                    reason: "it is on no configured bus".into(),
+                })?;
+            Ok(modbus::probe_rtu(&bus, &dev).await?.to_string())
+        }
+    }
+}
+
+fn no_profile(d: &DeviceConfig) -> Error {
+    Error::Device {
+        device: d.meta.id.to_string(),
+        reason: format!(
+            "profile {:?} does not speak its connection's protocol",
+            d.profile.id()
+        ),
+    }
+}
 
 /// Longest spread of the sources' start times (see [`stagger`]).
 pub const STAGGER_MAX: Duration = Duration::from_secs(1);

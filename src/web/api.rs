@@ -7,6 +7,10 @@
 //! booleans and enumerations, `ts` the RFC 3339 time of the last good read and `age_s`
 //! the seconds since then (both `null` if never read).
 //!
+//! Numbers (`value`, and an alarm's `value` and `threshold`) go out at the point's
+//! display resolution through [`crate::texts::number`]: `499.9`, never
+//! `499.90000000000003`; they stay JSON numbers.
+//!
 //! Event stream (`text/event-stream`), each `data:` one JSON object:
 //! - `refresh` — `{generated_at, site, layout, readings, alarms}`: the whole picture.
 //!   Sent first on connect, every [`REFRESH_INTERVAL`], and at once when the client
@@ -32,6 +36,7 @@ use super::{Error, HEALTH_MAX_AGE, REFRESH_INTERVAL, SINK_FAILING_MAX};
 use crate::metrics;
 use crate::model::{Kind, Quality, Timestamp, Value};
 use crate::state::{ActiveAlarm, DeviceState, Live, Shared, SinkStatus, Update};
+use crate::texts::number;
 
 /// Router state: the live picture and the server's stop signal.
 #[derive(Clone)]
@@ -111,26 +116,23 @@ impl Filter {
 }
 
 /// Strict `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` must be
-/// two hex digits, and the result must be UTF-8.
+/// two hex digits (a lone or short `%` is an error, not kept as text), and the result
+/// must be UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                let hi = hex(*b.get(i + 1)?)?;
-                let lo = hex(*b.get(i + 2)?)?;
-                out.push((hi * 16 + lo) as u8);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
+    let well_formed = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 // ---------------------------------------------------------------------------------
@@ -143,7 +145,7 @@ pub(crate) struct Reading<'a> {
     kind: Kind,
     room: &'a str,
     point: &'static str,
-    value: Option<&'a Value>,
+    value: Option<Value>,
     unit: &'static str,
     quality: Quality,
     ts: Option<Timestamp>,
@@ -164,7 +166,7 @@ fn device_readings<'a>(
             kind: d.meta.kind,
             room: &d.meta.room,
             point: p.point.name,
-            value: p.value.as_ref(),
+            value: p.value.as_ref().map(|v| number::machine_value(p.point, v)),
             unit: p.point.unit,
             quality: p.quality,
             ts: p.ts,
@@ -189,8 +191,26 @@ struct ReadingsBody<'a> {
 }
 
 #[derive(Serialize)]
-struct AlarmsBody<'a> {
-    alarms: &'a [ActiveAlarm],
+struct AlarmsBody {
+    alarms: Vec<ActiveAlarm>,
+}
+
+/// The active alarms with their numbers at the point's resolution.
+fn alarms_out(alarms: &[ActiveAlarm]) -> Vec<ActiveAlarm> {
+    alarms
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            let (kind, point) = (a.kind, a.point);
+            let round = |x: f64| number::machine_by_name(kind, point, x);
+            a.value = match a.value {
+                Some(Value::Number(x)) => Some(Value::Number(round(x))),
+                other => other,
+            };
+            a.threshold = a.threshold.map(round);
+            a
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -204,7 +224,7 @@ struct RefreshEvent<'a> {
     site: &'a str,
     layout: String,
     readings: Vec<Reading<'a>>,
-    alarms: &'a [ActiveAlarm],
+    alarms: Vec<ActiveAlarm>,
 }
 
 #[derive(Serialize)]
@@ -216,9 +236,9 @@ struct DeviceEvent<'a> {
 }
 
 #[derive(Serialize)]
-struct AlarmsEvent<'a> {
+struct AlarmsEvent {
     generated_at: Timestamp,
-    alarms: &'a [ActiveAlarm],
+    alarms: Vec<ActiveAlarm>,
 }
 
 #[derive(Serialize)]
@@ -288,7 +308,7 @@ pub(crate) async fn readings(State(app): State<App>, RawQuery(q): RawQuery) -> R
 /// `GET /api/v1/alarms`.
 pub(crate) async fn alarms(State(app): State<App>) -> Response {
     let body = to_json(&AlarmsBody {
-        alarms: &app.shared.read().alarms,
+        alarms: alarms_out(&app.shared.read().alarms),
     });
     json(StatusCode::OK, body)
 }
@@ -459,7 +479,7 @@ fn refresh_event(shared: &Shared) -> Event {
             site: &live.site,
             layout: super::page::layout_key(&live),
             readings: all_readings(&live, now, &all),
-            alarms: &live.alarms,
+            alarms: alarms_out(&live.alarms),
         })
     };
     Event::default().event("refresh").data(data)
@@ -486,8 +506,90 @@ fn alarms_event(shared: &Shared) -> Event {
         let live = shared.read();
         to_json(&AlarmsEvent {
             generated_at: Timestamp::now(),
-            alarms: &live.alarms,
+            alarms: alarms_out(&live.alarms),
         })
     };
     Event::default().event("alarms").data(data)
+}
+
+#[cfg(test)]
+mod number_tests {
+    //! Numbers in the API at the point's resolution, as JSON numbers.
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{DeviceMeta, Level};
+    use crate::points::lookup;
+    use crate::state::PointState;
+
+    fn ups(value: f64) -> DeviceState {
+        DeviceState {
+            meta: Arc::new(DeviceMeta {
+                id: Arc::from("ups1"),
+                name: "UPS 1".into(),
+                label: None,
+                room: Arc::from("r1"),
+                kind: Kind::Ups,
+            }),
+            location: None,
+            comm_ok: true,
+            last_poll: None,
+            points: vec![
+                PointState {
+                    point: lookup(Kind::Ups, "input_voltage_v").unwrap(),
+                    value: Some(Value::Number(value)),
+                    quality: Quality::Good,
+                    ts: Some(Timestamp(1_764_057_600_000)),
+                },
+                PointState {
+                    point: lookup(Kind::Ups, "on_battery").unwrap(),
+                    value: Some(Value::Bool(true)),
+                    quality: Quality::Good,
+                    ts: Some(Timestamp(1_764_057_600_000)),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn readings_carry_numbers_at_the_points_resolution() {
+        let d = ups(499.90000000000003);
+        let all = Filter::default();
+        let now = Timestamp(1_764_057_601_000);
+        let json = to_json(&device_readings(&d, now, &all).collect::<Vec<_>>());
+        assert!(json.contains(r#""value":499.9,"#), "{json}");
+        assert!(!json.contains("499.90000000000003"), "{json}");
+        assert!(json.contains(r#""value":true,"#), "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v[0]["value"].is_number());
+    }
+
+    #[test]
+    fn alarm_value_and_threshold_at_the_points_resolution() {
+        let a = ActiveAlarm {
+            id: "x".into(),
+            key: "th1/temperature_high".into(),
+            device: "th1".into(),
+            kind: Kind::Climate,
+            point: "temperature_c",
+            rule: "temperature_high".into(),
+            level: Level::Serious,
+            state: "raised",
+            since: Timestamp(0),
+            value: Some(Value::Number(5.199999999999999)),
+            threshold: Some(0.1 + 0.2),
+            message: String::new(),
+        };
+        let comm = ActiveAlarm {
+            point: "comm",
+            value: None,
+            threshold: Some(3.0000000000000004),
+            ..a.clone()
+        };
+        let json = to_json(&AlarmsBody {
+            alarms: alarms_out(&[a, comm]),
+        });
+        assert!(json.contains(r#""value":5.2,"threshold":0.3,"#), "{json}");
+        assert!(json.contains(r#""value":null,"threshold":3.0,"#), "{json}");
+    }
 }

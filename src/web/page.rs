@@ -12,9 +12,10 @@
 //! error, ...). The header's connection indicator turns amber, then red, when the
 //! event stream drops or no data arrived for a while, and the whole view greys out.
 //!
-//! Texts are Vietnamese (with diacritics) unless the site's language is `en`. Every
-//! canonical point has a display name in both languages (a test checks the table
-//! against [`crate::points`]); an unknown one falls back to its canonical name.
+//! Texts are Vietnamese (with diacritics) unless the site's language is `en`; every
+//! one of them (point, kind and value names, units, status words, number separators)
+//! comes from [`crate::texts`]. Each point carries its display resolution
+//! (`decimals`), so the page writes a number as the alarm messages do (`28,5`).
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,7 @@ use super::api::App;
 use crate::model::{Kind, Language};
 use crate::points::PointType;
 use crate::state::Live;
+use crate::texts::{self, names};
 
 const TEMPLATE: &str = include_str!("assets/wall.html");
 const CSS: &str = include_str!("assets/wall.css");
@@ -40,490 +42,7 @@ pub const LOST_AFTER_S: u64 = 30;
 
 /// The language the page speaks for this state: English only when it says `en`.
 pub fn language(live: &Live) -> Language {
-    if live.language.eq_ignore_ascii_case("en") {
-        Language::En
-    } else {
-        Language::Vi
-    }
-}
-
-/// Display name of a device kind.
-pub fn kind_label(kind: Kind, lang: Language) -> &'static str {
-    let (vi, en) = match kind {
-        Kind::Ups => ("Bộ lưu điện (UPS)", "UPS"),
-        Kind::Generator => ("Máy phát điện", "Generator"),
-        Kind::Cooling => ("Điều hòa chính xác", "Cooling unit"),
-        Kind::Climate => ("Cảm biến nhiệt độ, độ ẩm", "Temperature & humidity sensor"),
-        Kind::FirePanel => ("Tủ báo cháy", "Fire alarm panel"),
-        Kind::Leak => ("Cảm biến rò rỉ nước", "Water leak sensor"),
-        Kind::Door => ("Cửa", "Door"),
-        Kind::Nvr => ("Đầu ghi hình (NVR)", "Video recorder (NVR)"),
-        Kind::Surge => ("Chống sét lan truyền", "Surge protector"),
-        Kind::PowerMeter => ("Đồng hồ đo điện", "Power meter"),
-        Kind::Gateway => ("Gateway giám sát", "Monitoring gateway"),
-    };
-    pick(lang, vi, en)
-}
-
-/// Display name of a canonical point; the canonical name when the table has none.
-pub fn point_label(kind: Kind, point: &'static str, lang: Language) -> &'static str {
-    POINT_LABELS
-        .iter()
-        .find(|(k, name, _, _)| *k == kind && *name == point)
-        .map_or(point, |(_, _, vi, en)| pick(lang, vi, en))
-}
-
-/// Display name of an enumeration value (`on_battery` → "Chạy pin"); the value itself
-/// when the table has none.
-pub fn enum_label(value: &'static str, lang: Language) -> &'static str {
-    ENUM_LABELS
-        .iter()
-        .find(|(name, _, _)| *name == value)
-        .map_or(value, |(_, vi, en)| pick(lang, vi, en))
-}
-
-fn pick(lang: Language, vi: &'static str, en: &'static str) -> &'static str {
-    match lang {
-        Language::Vi => vi,
-        Language::En => en,
-    }
-}
-
-/// `(kind, point, Vietnamese, English)`.
-const POINT_LABELS: &[(Kind, &str, &str, &str)] = &[
-    // UPS
-    (Kind::Ups, "output_source", "Nguồn cấp tải", "Output source"),
-    (Kind::Ups, "on_battery", "Đang chạy pin", "On battery"),
-    (Kind::Ups, "on_bypass", "Đang ở bypass", "On bypass"),
-    (Kind::Ups, "fault", "Lỗi UPS", "UPS fault"),
-    (
-        Kind::Ups,
-        "battery_status",
-        "Trạng thái ắc quy",
-        "Battery status",
-    ),
-    (Kind::Ups, "battery_low", "Ắc quy yếu", "Battery low"),
-    (Kind::Ups, "overload", "Quá tải", "Overload"),
-    (Kind::Ups, "alarms_present", "Số cảnh báo", "Alarms present"),
-    (
-        Kind::Ups,
-        "input_voltage_l2_v",
-        "Điện áp vào pha 2",
-        "Input voltage L2",
-    ),
-    (
-        Kind::Ups,
-        "input_voltage_l3_v",
-        "Điện áp vào pha 3",
-        "Input voltage L3",
-    ),
-    (
-        Kind::Ups,
-        "output_voltage_l2_v",
-        "Điện áp ra pha 2",
-        "Output voltage L2",
-    ),
-    (
-        Kind::Ups,
-        "output_voltage_l3_v",
-        "Điện áp ra pha 3",
-        "Output voltage L3",
-    ),
-    (Kind::Ups, "load_l1_pct", "Tải pha 1", "Load L1"),
-    (Kind::Ups, "load_l2_pct", "Tải pha 2", "Load L2"),
-    (Kind::Ups, "load_l3_pct", "Tải pha 3", "Load L3"),
-    (
-        Kind::Ups,
-        "battery_replace",
-        "Cần thay ắc quy",
-        "Replace battery",
-    ),
-    (
-        Kind::Ups,
-        "battery_charge_pct",
-        "Dung lượng ắc quy",
-        "Battery charge",
-    ),
-    (
-        Kind::Ups,
-        "runtime_remaining_s",
-        "Thời gian lưu điện",
-        "Runtime remaining",
-    ),
-    (
-        Kind::Ups,
-        "battery_voltage_v",
-        "Điện áp ắc quy",
-        "Battery voltage",
-    ),
-    (
-        Kind::Ups,
-        "battery_temperature_c",
-        "Nhiệt độ ắc quy",
-        "Battery temperature",
-    ),
-    (Kind::Ups, "load_pct", "Tải", "Load"),
-    (Kind::Ups, "input_voltage_v", "Điện áp vào", "Input voltage"),
-    (
-        Kind::Ups,
-        "input_frequency_hz",
-        "Tần số vào",
-        "Input frequency",
-    ),
-    (
-        Kind::Ups,
-        "output_voltage_v",
-        "Điện áp ra",
-        "Output voltage",
-    ),
-    (
-        Kind::Ups,
-        "output_frequency_hz",
-        "Tần số ra",
-        "Output frequency",
-    ),
-    (Kind::Ups, "output_power_kw", "Công suất ra", "Output power"),
-    // Generator
-    (Kind::Generator, "mode", "Chế độ", "Mode"),
-    (
-        Kind::Generator,
-        "engine_running",
-        "Động cơ đang chạy",
-        "Engine running",
-    ),
-    (
-        Kind::Generator,
-        "shutdown_alarm",
-        "Báo động dừng máy",
-        "Shutdown alarm",
-    ),
-    (
-        Kind::Generator,
-        "warning_alarm",
-        "Cảnh báo",
-        "Warning alarm",
-    ),
-    (
-        Kind::Generator,
-        "mains_available",
-        "Có điện lưới",
-        "Mains available",
-    ),
-    (
-        Kind::Generator,
-        "mains_voltage_l1_v",
-        "Điện áp lưới L1",
-        "Mains voltage L1",
-    ),
-    (
-        Kind::Generator,
-        "mains_voltage_l2_v",
-        "Điện áp lưới L2",
-        "Mains voltage L2",
-    ),
-    (
-        Kind::Generator,
-        "mains_voltage_l3_v",
-        "Điện áp lưới L3",
-        "Mains voltage L3",
-    ),
-    (
-        Kind::Generator,
-        "mains_frequency_hz",
-        "Tần số lưới",
-        "Mains frequency",
-    ),
-    (
-        Kind::Generator,
-        "gen_voltage_l1_v",
-        "Điện áp máy phát L1",
-        "Generator voltage L1",
-    ),
-    (
-        Kind::Generator,
-        "gen_voltage_l2_v",
-        "Điện áp máy phát L2",
-        "Generator voltage L2",
-    ),
-    (
-        Kind::Generator,
-        "gen_voltage_l3_v",
-        "Điện áp máy phát L3",
-        "Generator voltage L3",
-    ),
-    (
-        Kind::Generator,
-        "gen_frequency_hz",
-        "Tần số máy phát",
-        "Generator frequency",
-    ),
-    (Kind::Generator, "load_kw", "Công suất", "Load"),
-    (Kind::Generator, "load_pct", "Tải", "Load"),
-    (
-        Kind::Generator,
-        "coolant_temperature_c",
-        "Nhiệt độ nước làm mát",
-        "Coolant temperature",
-    ),
-    (
-        Kind::Generator,
-        "oil_pressure_kpa",
-        "Áp suất dầu",
-        "Oil pressure",
-    ),
-    (
-        Kind::Generator,
-        "fuel_level_pct",
-        "Mức nhiên liệu",
-        "Fuel level",
-    ),
-    (
-        Kind::Generator,
-        "battery_voltage_v",
-        "Điện áp ắc quy đề",
-        "Starter battery",
-    ),
-    (
-        Kind::Generator,
-        "engine_hours_h",
-        "Số giờ chạy máy",
-        "Engine hours",
-    ),
-    // Cooling
-    (Kind::Cooling, "unit_on", "Đang chạy", "Running"),
-    (
-        Kind::Cooling,
-        "common_alarm",
-        "Báo động chung",
-        "Common alarm",
-    ),
-    (
-        Kind::Cooling,
-        "critical_alarm",
-        "Báo động nghiêm trọng",
-        "Critical alarm",
-    ),
-    (Kind::Cooling, "filter_dirty", "Lọc gió bẩn", "Filter dirty"),
-    (
-        Kind::Cooling,
-        "supply_air_temperature_c",
-        "Nhiệt độ gió cấp",
-        "Supply air temperature",
-    ),
-    (
-        Kind::Cooling,
-        "return_air_temperature_c",
-        "Nhiệt độ gió hồi",
-        "Return air temperature",
-    ),
-    (Kind::Cooling, "setpoint_c", "Nhiệt độ cài đặt", "Set point"),
-    (
-        Kind::Cooling,
-        "humidity_pct",
-        "Độ ẩm gió hồi",
-        "Return air humidity",
-    ),
-    // Climate
-    (Kind::Climate, "temperature_c", "Nhiệt độ", "Temperature"),
-    (Kind::Climate, "humidity_pct", "Độ ẩm", "Humidity"),
-    (Kind::Climate, "dew_point_c", "Điểm sương", "Dew point"),
-    // Fire panel
-    (Kind::FirePanel, "fire_alarm", "Báo cháy", "Fire alarm"),
-    (
-        Kind::FirePanel,
-        "extinguishant_released",
-        "Đã xả khí chữa cháy",
-        "Extinguishant released",
-    ),
-    (Kind::FirePanel, "fault", "Lỗi tủ báo cháy", "Panel fault"),
-    (
-        Kind::FirePanel,
-        "supervisory",
-        "Tín hiệu giám sát",
-        "Supervisory",
-    ),
-    // Leak, door, NVR, surge
-    (
-        Kind::Leak,
-        "leak_detected",
-        "Phát hiện rò rỉ nước",
-        "Leak detected",
-    ),
-    (Kind::Door, "door_open", "Cửa mở", "Door open"),
-    (Kind::Nvr, "recording", "Đang ghi hình", "Recording"),
-    (Kind::Nvr, "disk_fault", "Lỗi ổ cứng", "Disk fault"),
-    (Kind::Nvr, "retention_days", "Số ngày lưu trữ", "Retention"),
-    (
-        Kind::Surge,
-        "protector_tripped",
-        "Chống sét đã tác động",
-        "Protector tripped",
-    ),
-    // Power meter
-    (
-        Kind::PowerMeter,
-        "mains_present",
-        "Có điện",
-        "Mains present",
-    ),
-    (Kind::PowerMeter, "voltage_l1_v", "Điện áp L1", "Voltage L1"),
-    (Kind::PowerMeter, "voltage_l2_v", "Điện áp L2", "Voltage L2"),
-    (Kind::PowerMeter, "voltage_l3_v", "Điện áp L3", "Voltage L3"),
-    (
-        Kind::PowerMeter,
-        "current_l1_a",
-        "Dòng điện L1",
-        "Current L1",
-    ),
-    (
-        Kind::PowerMeter,
-        "current_l2_a",
-        "Dòng điện L2",
-        "Current L2",
-    ),
-    (
-        Kind::PowerMeter,
-        "current_l3_a",
-        "Dòng điện L3",
-        "Current L3",
-    ),
-    (Kind::PowerMeter, "frequency_hz", "Tần số", "Frequency"),
-    (
-        Kind::PowerMeter,
-        "active_power_kw",
-        "Công suất tác dụng",
-        "Active power",
-    ),
-    (
-        Kind::PowerMeter,
-        "power_factor",
-        "Hệ số công suất",
-        "Power factor",
-    ),
-    (Kind::PowerMeter, "energy_kwh", "Điện năng", "Energy"),
-    // Gateway
-    (
-        Kind::Gateway,
-        "clock_synced",
-        "Đồng bộ thời gian",
-        "Clock synchronised",
-    ),
-    (Kind::Gateway, "uptime_s", "Thời gian hoạt động", "Uptime"),
-    (
-        Kind::Gateway,
-        "buffer_used_pct",
-        "Mức dùng bộ đệm",
-        "Buffer used",
-    ),
-    (
-        Kind::Gateway,
-        "sink_failing_s",
-        "Thời gian gửi dữ liệu lỗi",
-        "Sink failing for",
-    ),
-    (
-        Kind::Gateway,
-        "sink_auth_failed",
-        "Sai thông tin đăng nhập đích gửi",
-        "Sink credentials refused",
-    ),
-];
-
-/// `(value, Vietnamese, English)` for enumeration values.
-const ENUM_LABELS: &[(&str, &str, &str)] = &[
-    ("unknown", "Không xác định", "Unknown"),
-    ("normal", "Bình thường", "Normal"),
-    ("on_battery", "Chạy pin", "On battery"),
-    ("on_bypass", "Bypass", "On bypass"),
-    ("off", "Tắt", "Off"),
-    ("booster", "Tăng áp", "Boost"),
-    ("reducer", "Giảm áp", "Buck"),
-    ("stop", "Dừng", "Stop"),
-    ("auto", "Tự động", "Auto"),
-    ("manual", "Bằng tay", "Manual"),
-    ("test", "Chạy thử", "Test"),
-    ("low", "Yếu", "Low"),
-    ("depleted", "Cạn", "Depleted"),
-    ("fault", "Lỗi", "Fault"),
-];
-
-/// Every text the page script shows, in one language. `{n}`, `{age}`, `{v}`, `{t}`
-/// are filled in by the page.
-fn strings(lang: Language) -> serde_json::Value {
-    match lang {
-        Language::Vi => serde_json::json!({
-            "locale": "vi-VN",
-            "conn": {
-                "connecting": "Đang kết nối…",
-                "live": "Trực tiếp",
-                "delayed": "Không có số liệu mới — số liệu cuối {age}",
-                "reconnecting": "Mất kết nối, đang thử lại…",
-                "lost": "Mất kết nối với gateway — số liệu cuối {age}",
-                "never": "Chưa kết nối được với gateway",
-            },
-            "alarms_title": "Cảnh báo đang hoạt động",
-            "no_alarms": "Không có cảnh báo",
-            "level": { "normal": "Sự cố thông thường", "serious": "Sự cố nghiêm trọng" },
-            "status_ok": "Bình thường",
-            "quality": {
-                "good": "Tốt",
-                "stale": "Số liệu cũ",
-                "comm_error": "Lỗi kết nối",
-                "timeout": "Không phản hồi (quá thời gian)",
-                "device_exception": "Thiết bị báo lỗi",
-                "no_such_object": "Không có đối tượng",
-                "out_of_range": "Ngoài dải đo",
-                "unknown": "Thiết bị báo không xác định",
-                "never": "Chưa có số liệu",
-            },
-            "yes": "Có",
-            "no": "Không",
-            "since": "từ {t}",
-            "updated": "Cập nhật {age}",
-            "last_good": "số liệu cuối {age}",
-            "value_threshold": "giá trị {v} · ngưỡng {t}",
-            "ago": { "now": "vừa xong", "s": "{n} giây trước", "m": "{n} phút trước",
-                     "h": "{n} giờ trước", "d": "{n} ngày trước" },
-            "dur": { "s": "{n} giây", "m": "{n} phút", "h": "{n} giờ {m} phút", "d": "{n} ngày" },
-            "other_room": "Khác",
-        }),
-        Language::En => serde_json::json!({
-            "locale": "en-GB",
-            "conn": {
-                "connecting": "Connecting…",
-                "live": "Live",
-                "delayed": "No new data — last data {age}",
-                "reconnecting": "Connection lost, retrying…",
-                "lost": "Connection to the gateway lost — last data {age}",
-                "never": "Could not reach the gateway",
-            },
-            "alarms_title": "Active alarms",
-            "no_alarms": "No active alarms",
-            "level": { "normal": "Normal incident", "serious": "Serious incident" },
-            "status_ok": "Normal",
-            "quality": {
-                "good": "Good",
-                "stale": "Stale data",
-                "comm_error": "Link error",
-                "timeout": "No answer (timeout)",
-                "device_exception": "Device reported an error",
-                "no_such_object": "No such object",
-                "out_of_range": "Out of range",
-                "unknown": "Device reports not available",
-                "never": "No data yet",
-            },
-            "yes": "Yes",
-            "no": "No",
-            "since": "since {t}",
-            "updated": "Updated {age}",
-            "last_good": "last good {age}",
-            "value_threshold": "value {v} · threshold {t}",
-            "ago": { "now": "just now", "s": "{n} s ago", "m": "{n} min ago",
-                     "h": "{n} h ago", "d": "{n} days ago" },
-            "dur": { "s": "{n} s", "m": "{n} min", "h": "{n} h {m} min", "d": "{n} days" },
-            "other_room": "Other",
-        }),
-    }
+    texts::language(&live.language)
 }
 
 // ---------------------------------------------------------------------------------
@@ -559,7 +78,13 @@ struct DeviceView<'a> {
 struct PointView {
     name: &'static str,
     label: &'static str,
+    /// The unit as people read it in the page's language (`°C`, `ngày`).
     unit: &'static str,
+    /// Display resolution: decimals at most.
+    decimals: u8,
+    /// Seconds shown as a duration (`2 giờ 5 phút`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duration: bool,
     /// `number`, `bool` or `enum`.
     #[serde(rename = "type")]
     ty: &'static str,
@@ -576,7 +101,7 @@ impl<'a> Layout<'a> {
             name: &d.meta.name,
             label: d.meta.label.as_deref(),
             kind: d.meta.kind,
-            kind_label: kind_label(d.meta.kind, lang),
+            kind_label: names::kind(d.meta.kind, lang),
             location: d.location.as_deref(),
             points: d
                 .points
@@ -585,15 +110,22 @@ impl<'a> Layout<'a> {
                     let (ty, values) = match p.point.ty {
                         PointType::Number => ("number", None),
                         PointType::Bool => ("bool", None),
-                        PointType::Enum(names) => (
+                        PointType::Enum(values) => (
                             "enum",
-                            Some(names.iter().map(|n| (*n, enum_label(n, lang))).collect()),
+                            Some(
+                                values
+                                    .iter()
+                                    .map(|n| (*n, names::enum_value(n, lang)))
+                                    .collect(),
+                            ),
                         ),
                     };
                     PointView {
                         name: p.point.name,
-                        label: point_label(d.meta.kind, p.point.name, lang),
-                        unit: p.point.unit,
+                        label: names::point(d.meta.kind, p.point.name, lang),
+                        unit: names::unit(p.point.unit, lang),
+                        decimals: p.point.decimals,
+                        duration: names::is_duration(p.point),
                         ty,
                         values,
                     }
@@ -638,21 +170,13 @@ impl<'a> Layout<'a> {
         Layout {
             site: &live.site,
             title,
-            lang: match lang {
-                Language::Vi => "vi",
-                Language::En => "en",
-            },
+            lang: texts::code(lang),
             rooms,
         }
     }
 }
 
-/// FNV-1a, 64 bit: a stable fingerprint, not a security measure.
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
+use crate::model::stable_hash as fnv1a;
 
 fn layout_json(live: &Live) -> String {
     serde_json::to_string(&Layout::of(live)).unwrap_or_default()
@@ -705,7 +229,7 @@ pub fn render(live: &Live) -> String {
     let data = PageData {
         layout,
         layout_key: layout_key(live),
-        strings: strings(lang),
+        strings: texts::wall::strings(lang),
         delayed_after_s: DELAYED_AFTER_S,
         lost_after_s: LOST_AFTER_S,
     };
@@ -738,47 +262,47 @@ pub(crate) async fn wall(State(app): State<App>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::points::points_of;
 
     #[test]
-    fn every_canonical_point_has_labels_in_both_languages() {
-        for kind in Kind::ALL {
-            for p in points_of(kind) {
-                let vi = point_label(kind, p.name, Language::Vi);
-                let en = point_label(kind, p.name, Language::En);
-                assert_ne!(vi, p.name, "no Vietnamese label for {kind}/{}", p.name);
-                assert_ne!(en, p.name, "no English label for {kind}/{}", p.name);
-            }
-        }
-        // Entries for points that do not exist would be dead text.
-        for (kind, name, _, _) in POINT_LABELS {
-            assert!(
-                crate::points::lookup(*kind, name).is_some(),
-                "label for unknown {kind}/{name}"
-            );
-        }
-    }
-
-    #[test]
-    fn every_enumeration_value_has_labels() {
-        for kind in Kind::ALL {
-            for p in points_of(kind) {
-                if let PointType::Enum(names) = p.ty {
-                    for n in names {
-                        assert_ne!(enum_label(n, Language::Vi), *n, "{kind}/{}: {n}", p.name);
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn unknown_point_falls_back_to_canonical_name() {
+    fn points_carry_resolution_and_unit_in_the_page_language() {
+        use crate::state::{DeviceState, PointState};
+        use std::sync::Arc;
+        let meta = Arc::new(crate::model::DeviceMeta {
+            id: Arc::from("nvr1"),
+            name: "Đầu ghi".into(),
+            label: None,
+            room: Arc::from("r1"),
+            kind: Kind::Nvr,
+        });
+        let point = |name| PointState {
+            point: crate::points::lookup(Kind::Nvr, name).unwrap(),
+            value: None,
+            quality: crate::model::Quality::Good,
+            ts: None,
+        };
+        let mut live = Live::default();
+        live.devices.push(DeviceState {
+            meta,
+            location: None,
+            comm_ok: true,
+            last_poll: None,
+            points: vec![point("retention_days"), point("recording")],
+        });
+        let json = serde_json::to_value(Layout::of(&live)).unwrap();
+        let p = &json["rooms"][0]["devices"][0]["points"][0];
+        assert_eq!(p["label"], "Số ngày lưu trữ ghi hình");
+        assert_eq!(p["unit"], "ngày");
+        assert_eq!(p["decimals"], 0);
         assert_eq!(
-            point_label(Kind::Door, "temperature_c", Language::Vi),
-            "temperature_c"
+            json["rooms"][0]["devices"][0]["kind_label"],
+            "Đầu ghi hình (NVR)"
         );
-        assert_eq!(enum_label("sideways", Language::En), "sideways");
+        live.language = "en".into();
+        let json = serde_json::to_value(Layout::of(&live)).unwrap();
+        let p = &json["rooms"][0]["devices"][0]["points"][0];
+        assert_eq!(p["label"], "Recordings kept");
+        assert_eq!(p["unit"], "days");
+        assert_eq!(json["lang"], "en");
     }
 
     #[test]

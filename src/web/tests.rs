@@ -1,7 +1,6 @@
 //! Requests against the router in memory (`tower::ServiceExt::oneshot`): JSON shapes,
 //! filters, error answers, health, the page and the event stream.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,7 +11,6 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::model::{DeviceMeta, Kind, Level, Quality, Timestamp, Value};
-use crate::points::lookup;
 use crate::state::{ActiveAlarm, DeviceState, Live, PointState, RoomInfo, SinkStatus, Update};
 
 fn point(
@@ -22,28 +20,18 @@ fn point(
     quality: Quality,
     ts: Option<Timestamp>,
 ) -> PointState {
-    PointState {
-        point: lookup(kind, name).expect("canonical point"),
-        value,
-        quality,
-        ts,
-    }
+    PointState::canonical(kind, name, value, quality, ts).expect("canonical point")
 }
 
 fn device(id: &str, name: &str, room: &str, kind: Kind, points: Vec<PointState>) -> DeviceState {
-    DeviceState {
-        meta: Arc::new(DeviceMeta {
-            id: id.into(),
-            name: name.into(),
-            label: Some(format!("{}-01", id.to_uppercase())),
-            room: room.into(),
-            kind,
-        }),
-        location: Some("Rack A3".into()),
-        comm_ok: true,
-        last_poll: Some(Timestamp::now()),
-        points,
-    }
+    let meta = DeviceMeta {
+        id: id.into(),
+        name: name.into(),
+        label: Some(format!("{}-01", id.to_uppercase())),
+        room: room.into(),
+        kind,
+    };
+    DeviceState::answering(meta, Some("Rack A3".into()), points)
 }
 
 fn alarm(level: Level) -> ActiveAlarm {

@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dc_gateway::config::sinks::{InfluxApi, InfluxConfig};
+use dc_gateway::config::{InfluxApi, InfluxConfig};
 use dc_gateway::metrics;
 use dc_gateway::model::{
     AlarmEvent, AlarmState, DeviceMeta, Kind, Level, Poll, Quality, Sample, Timestamp, Value,

@@ -14,10 +14,12 @@ mod smoke;
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
 mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
 mod e2e; // the data path end to end
+mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RTU source
 mod grafana; // the generated Grafana dashboards against InfluxDB 1.6 and @grafana/schema
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
+mod sinks; // sinks as a list: routing, the old config form, queues carried over
 mod snmp;
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap

@@ -91,16 +91,11 @@ fn alarm(site: &str, seq: u64, state: AlarmState) -> Arc<AlarmEvent> {
 }
 
 fn counter(
-    family: &prometheus_client::metrics::family::Family<
-        metrics::Labels,
-        prometheus_client::metrics::counter::Counter,
-    >,
+    family: &metrics::Family<metrics::Labels, metrics::Counter>,
     sink: &str,
     reason: &str,
 ) -> u64 {
-    family
-        .get_or_create(&metrics::labels(&[("sink", sink), ("reason", reason)]))
-        .get()
+    metrics::count(family, &[("sink", sink), ("reason", reason)])
 }
 
 async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {

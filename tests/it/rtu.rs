@@ -1033,7 +1033,7 @@ host = "10.0.0.10"
 "#;
     let site = dc_gateway::config::parse(text, "site.toml", std::path::Path::new("/"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let (tcp, rtu) = dc_gateway::runtime::modbus_lines(&site);
+    let (tcp, rtu) = dc_gateway::sources::modbus::lines(&site);
     let lines: Vec<(String, Vec<(String, u8)>)> = tcp
         .iter()
         .map(|l| {

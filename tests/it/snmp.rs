@@ -307,13 +307,10 @@ async fn next_poll(rx: &mut mpsc::Receiver<Poll>, within: Duration, what: &str) 
 }
 
 fn counter(
-    family: &prometheus_client::metrics::family::Family<
-        metrics::Labels,
-        prometheus_client::metrics::counter::Counter,
-    >,
+    family: &metrics::Family<metrics::Labels, metrics::Counter>,
     labels: &[(&'static str, &str)],
 ) -> u64 {
-    family.get_or_create(&metrics::labels(labels)).get()
+    metrics::count(family, labels)
 }
 
 fn polls_counted(device: &str, result: &str) -> u64 {

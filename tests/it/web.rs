@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dc_gateway::model::{DeviceMeta, Kind, Level, Quality, Timestamp, Value};
-use dc_gateway::points::lookup;
 use dc_gateway::state::{ActiveAlarm, DeviceState, Live, PointState, RoomInfo, Shared, Update};
 use serde_json::{Value as Json, json};
 
@@ -53,12 +52,7 @@ fn point(
     quality: Quality,
     ts: Option<Timestamp>,
 ) -> PointState {
-    PointState {
-        point: lookup(kind, name).expect("canonical point"),
-        value,
-        quality,
-        ts,
-    }
+    PointState::canonical(kind, name, value, quality, ts).expect("canonical point")
 }
 
 fn device(
@@ -69,19 +63,14 @@ fn device(
     kind: Kind,
     points: Vec<PointState>,
 ) -> DeviceState {
-    DeviceState {
-        meta: Arc::new(DeviceMeta {
-            id: id.into(),
-            name: name.into(),
-            label: Some(label.into()),
-            room: room.into(),
-            kind,
-        }),
-        location: None,
-        comm_ok: true,
-        last_poll: Some(Timestamp::now()),
-        points,
-    }
+    let meta = DeviceMeta {
+        id: id.into(),
+        name: name.into(),
+        label: Some(label.into()),
+        room: room.into(),
+        kind,
+    };
+    DeviceState::answering(meta, None, points)
 }
 
 /// A small site: the climate sensor under test (`th1`), a UPS whose last read timed

@@ -234,7 +234,7 @@ fn escalation_and_de_escalation_with_hysteresis() {
     assert_eq!(one(&e).threshold, Some(27.0));
     assert_eq!(
         e[0].message,
-        "dev1: Temperature 30 °C above 27 °C — normal incident (Art. 10.3)"
+        "Normal incident: dev1 — Temperature 30 °C above 27 °C; in server1 (Art. 10.3)"
     );
 }
 
@@ -261,7 +261,7 @@ fn below_rule_with_only_a_serious_limit() {
     );
     assert_eq!(
         e[0].message,
-        "dev1: Độ ẩm 10 % đã trở lại trên ngưỡng 8 % — hết cảnh báo (Điều 10.3)"
+        "Hết cảnh báo: dev1 — Độ ẩm 10 % đã trở lại trên ngưỡng 8 %; tại server1 (Điều 10.3)"
     );
 }
 
@@ -356,7 +356,7 @@ fn comm_lost_and_recovery() {
     );
     assert_eq!(
         ev.message,
-        "dev1: Mất liên lạc với thiết bị: không có số đo hợp lệ trong 30 s (3 chu kỳ đọc) — sự cố nghiêm trọng (Điều 10.1)"
+        "Sự cố nghiêm trọng: dev1 — Mất liên lạc với thiết bị: không có số đo hợp lệ trong 30 giây (3 chu kỳ đọc); tại server1 (Điều 10.1)"
     );
     // No repeat while still silent.
     assert!(r.tick(at(45.0)).is_empty());
@@ -377,7 +377,7 @@ fn a_device_never_heard_from_is_lost_after_the_horizon_from_first_sight() {
     let e = r.tick(at(130.0));
     assert_eq!(
         one(&e).message,
-        "dev1: Communication lost: no valid reading for 30 s (3 poll intervals) — normal incident (Art. 10.1)"
+        "Normal incident: dev1 — Communication lost: no valid reading for 30 s (3 poll intervals); in server1 (Art. 10.1)"
     );
 }
 
@@ -392,7 +392,7 @@ fn boolean_and_state_rules() {
     );
     assert_eq!(
         ev.message,
-        "dev1: Phát hiện rò rỉ nước — sự cố nghiêm trọng (Điều 10.3)"
+        "Sự cố nghiêm trọng: dev1 — Phát hiện rò rỉ nước; tại server1 (Điều 10.3)"
     );
     assert!(r.poll(10.0, "leak_detected", Value::Bool(true)).is_empty());
     assert_eq!(
@@ -409,7 +409,7 @@ fn boolean_and_state_rules() {
     let e = r.tick(at(300.0));
     assert_eq!(
         one(&e).message,
-        "dev1: Door open for more than 5 min — normal incident (Art. 7.5)"
+        "Normal incident: dev1 — Door open for more than 5 min; in server1 (Art. 7.5)"
     );
 
     // Cooling unit stopped: the alarm is `unit_on == false`.
@@ -428,7 +428,7 @@ fn boolean_and_state_rules() {
     assert_eq!(one(&e).value, Some(Value::Enum("manual")));
     assert_eq!(
         e[0].message,
-        "dev1: Generator not in AUTO mode (now: manual) — normal incident (Art. 10.5)"
+        "Normal incident: dev1 — Generator not in AUTO mode (now: Manual); in server1 (Art. 10.5)"
     );
     // manual -> stop: still not auto, same level: no new event.
     assert!(r.poll(20.0, "mode", Value::Enum("stop")).is_empty());
@@ -465,7 +465,7 @@ fn rate_of_change_raises_and_clears_with_the_window() {
     );
     assert_eq!(
         ev.message,
-        "dev1: Temperature changed by 6 °C within 15 min (limit 5 °C) — normal incident (Art. 10.3)"
+        "Normal incident: dev1 — Temperature changed by 6 °C within 15 min (limit 5 °C); in server1 (Art. 10.3)"
     );
     // Steady at 28: the 22 °C samples (last at 540 s) leave the 15-min window at 1440 s.
     for t in (720..1440).step_by(60) {
@@ -554,11 +554,11 @@ fn messages_in_both_languages_name_the_device() {
     for (lang, want) in [
         (
             Language::Vi,
-            "Phòng máy 1 (th1): Nhiệt độ 28.4 °C vượt ngưỡng 27 °C — sự cố thông thường (Điều 10.3)",
+            "Sự cố thông thường: Phòng máy 1 (th1) — Nhiệt độ 28,4 °C vượt ngưỡng 27 °C; tại server1 (Điều 10.3)",
         ),
         (
             Language::En,
-            "Phòng máy 1 (th1): Temperature 28.4 °C above 27 °C — normal incident (Art. 10.3)",
+            "Normal incident: Phòng máy 1 (th1) — Temperature 28.4 °C above 27 °C; in server1 (Art. 10.3)",
         ),
     ] {
         let dev = device(Kind::Climate, "th1", "Phòng máy 1");
@@ -786,4 +786,16 @@ proptest! {
         r.num(t + 90.0, "temperature_c", 20.0);
         prop_assert_eq!(r.level("temperature_high"), None);
     }
+}
+
+#[test]
+fn event_numbers_leave_at_the_points_resolution() {
+    // 27.3 + 0.1 in binary is 27.400000000000002; temperature_c has one decimal.
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 0.0)], Language::En);
+    let ev = r.num(0.0, "temperature_c", 27.3 + 0.1);
+    let ev = one(&ev);
+    assert_eq!(ev.value, Some(Value::Number(27.4)));
+    assert_eq!(ev.threshold, Some(27.0));
+    let json = serde_json::to_string(ev).unwrap();
+    assert!(json.contains("\"value\":27.4,"), "{json}");
 }

@@ -34,6 +34,7 @@
 //!   records are logged at most once a minute.
 //! - Credentials never appear in a URL, a log line or an error.
 
+pub mod config;
 mod http;
 pub mod line;
 pub mod reply;
@@ -44,9 +45,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderValue;
 use tracing::{debug, error, info, warn};
 
-use crate::config::sinks::{InfluxApi, InfluxConfig};
 use crate::metrics;
 use crate::sinks::{Outcome, Record, Sink};
+pub use config::{InfluxApi, InfluxConfig, RawInflux};
 
 pub use line::Encoded;
 use reply::Class;

@@ -41,8 +41,8 @@ use rumqttc::{
 };
 
 use super::Error;
+use super::config::MqttConfig;
 use super::topics::{OFFLINE, ONLINE};
-use crate::config::MqttConfig;
 use crate::metrics;
 
 /// First wait after a failed connection attempt.

@@ -95,6 +95,7 @@
 //! batches that miss their PUBACK count `sink_errors{reason="puback_timeout"}` or
 //! `{reason="session_reset"}`.
 
+pub mod config;
 mod connection;
 pub mod topics;
 
@@ -114,8 +115,8 @@ use self::connection::Shared;
 pub use self::connection::{BACKOFF_MAX, BACKOFF_MIN};
 use self::topics::{OFFLINE, Topics};
 use super::{Outcome, Record, Sink};
-use crate::config::MqttConfig;
 use crate::metrics;
+pub use config::{MqttConfig, RawMqtt};
 
 /// Why the MQTT sink could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -167,29 +168,7 @@ pub enum Error {
 /// site's own config (device ids, point names), looked up once per reading: SipHash's
 /// resistance to chosen keys buys nothing here and cost 5 % of the gateway's
 /// instructions in the site benchmark.
-#[derive(Clone, Copy)]
-struct FnvHasher(u64);
-
-impl Default for FnvHasher {
-    fn default() -> Self {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for FnvHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
+type Fnv = fnv::FnvBuildHasher;
 
 /// The MQTT sink. Create it with [`MqttSink::start`] inside a tokio runtime.
 pub struct MqttSink {
@@ -317,20 +296,21 @@ impl MqttSink {
     async fn publish_reading(
         &self,
         topic: ValidatedTopic,
+        point: crate::points::PointId,
         value: &crate::model::Value,
         deadline: Instant,
     ) -> bool {
         let opts = PublishOptions::at_most_once().retained();
         match self
             .readings
-            .try_publish(topic.clone(), topics::reading_payload(value), opts)
+            .try_publish(topic.clone(), topics::reading_payload(point, value), opts)
         {
             Ok(()) => true,
             Err(ClientError::RequestChannelFull(_)) => matches!(
                 tokio::time::timeout_at(
                     deadline,
                     self.readings
-                        .publish(topic, topics::reading_payload(value), opts),
+                        .publish(topic, topics::reading_payload(point, value), opts),
                 )
                 .await,
                 Ok(Ok(()))
@@ -449,7 +429,7 @@ impl MqttSink {
                             lost = true;
                             continue;
                         }
-                        if !self.publish_reading(topic, v, deadline).await {
+                        if !self.publish_reading(topic, s.point, v, deadline).await {
                             lost = true;
                         }
                     }
@@ -692,16 +672,11 @@ mod tests {
     }
 
     fn counter(
-        family: &prometheus_client::metrics::family::Family<
-            metrics::Labels,
-            prometheus_client::metrics::counter::Counter,
-        >,
+        family: &metrics::Family<metrics::Labels, metrics::Counter>,
         sink: &str,
         reason: &str,
     ) -> u64 {
-        family
-            .get_or_create(&metrics::labels(&[("sink", sink), ("reason", reason)]))
-            .get()
+        metrics::count(family, &[("sink", sink), ("reason", reason)])
     }
 
     async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -813,19 +788,6 @@ mod tests {
             }
         });
         (port, connects, seen)
-    }
-
-    #[test]
-    fn fnv_matches_the_reference_vectors() {
-        use std::hash::Hasher;
-        let fnv = |b: &[u8]| {
-            let mut h = FnvHasher::default();
-            h.write(b);
-            h.finish()
-        };
-        assert_eq!(fnv(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv(b"foobar"), 0x8594_4171_f739_67e8);
     }
 
     #[tokio::test]

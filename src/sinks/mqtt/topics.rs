@@ -18,6 +18,7 @@
 //!   point `events`, and the canonical vocabulary has neither point.
 
 use crate::model::{AlarmEvent, AlarmState, Value};
+use crate::points::PointDef;
 
 /// Payload of the status topic while the gateway is connected.
 pub const ONLINE: &str = "online";
@@ -109,15 +110,11 @@ fn check(what: &'static str, value: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
-/// Payload of a reading: the value's text form (`23.4`, `true`, `on_battery`), the
-/// same text as `Value`'s `Display`, built with one allocation instead of two.
-pub fn reading_payload(v: &Value) -> String {
-    match v {
-        Value::Number(x) => crate::model::fmt_number(*x),
-        Value::Bool(true) => "true".to_string(),
-        Value::Bool(false) => "false".to_string(),
-        Value::Enum(name) => (*name).to_string(),
-    }
+/// Payload of a reading of `point`: the value's machine text (`23.4`, `true`,
+/// `on_battery`), numbers at the point's display resolution with `.` and no binary
+/// noise (`499.9`, not `499.90000000000003`), as the HTTP API writes them.
+pub fn reading_payload(point: &PointDef, v: &Value) -> String {
+    crate::texts::number::machine_text(point, v)
 }
 
 /// Payload of `alarms/events`: the event as JSON (`id`, `seq`, `ts`, `site`, `device`,
@@ -197,22 +194,27 @@ mod tests {
     }
 
     #[test]
-    fn reading_payloads_are_value_text() {
-        assert_eq!(reading_payload(&Value::Number(23.4)), "23.4");
-        assert_eq!(reading_payload(&Value::Number(230.0)), "230");
-        assert_eq!(reading_payload(&Value::Bool(true)), "true");
-        assert_eq!(reading_payload(&Value::Enum("on_battery")), "on_battery");
-        assert_eq!(reading_payload(&Value::Bool(false)), "false");
-    }
-
-    proptest::proptest! {
-        /// The fast payload text is exactly the value's `Display` text.
-        #[test]
-        fn reading_payload_is_display_text(x in proptest::num::f64::ANY, b: bool) {
-            for v in [Value::Number(x), Value::Bool(b), Value::Enum("on_battery")] {
-                proptest::prop_assert_eq!(reading_payload(&v), v.to_string());
-            }
-        }
+    fn reading_payloads_are_value_text_at_the_points_resolution() {
+        let p = |kind, name| crate::points::lookup(kind, name).unwrap();
+        let temp = p(Kind::Climate, "temperature_c");
+        assert_eq!(reading_payload(temp, &Value::Number(23.4)), "23.4");
+        assert_eq!(reading_payload(temp, &Value::Number(0.1 * 234.0)), "23.4");
+        assert_eq!(reading_payload(temp, &Value::Number(230.0)), "230");
+        let volts = p(Kind::Ups, "input_voltage_v");
+        assert_eq!(
+            reading_payload(volts, &Value::Number(499.90000000000003)),
+            "499.9"
+        );
+        let pf = p(Kind::PowerMeter, "power_factor");
+        assert_eq!(reading_payload(pf, &Value::Number(0.9849)), "0.98");
+        let ob = p(Kind::Ups, "on_battery");
+        assert_eq!(reading_payload(ob, &Value::Bool(true)), "true");
+        assert_eq!(reading_payload(ob, &Value::Bool(false)), "false");
+        let os = p(Kind::Ups, "output_source");
+        assert_eq!(
+            reading_payload(os, &Value::Enum("on_battery")),
+            "on_battery"
+        );
     }
 
     #[test]

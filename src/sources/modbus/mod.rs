@@ -13,6 +13,8 @@
 //!   others; a failed link is reopened.
 //! - [`probe`]: read one device once for the CLI (`dc-gateway probe`).
 
+pub(crate) mod buses;
+pub mod config;
 pub mod decode;
 mod line;
 pub mod plan;
@@ -25,6 +27,8 @@ mod wire;
 
 use std::time::Duration;
 
+pub use buses::BusConfig;
+pub use config::{bus_device, lines, tcp_device};
 pub use probe::{ProbePoint, ProbeReport};
 pub use profile::{Profile, ProfileError};
 pub use rtu::{Parity, RtuBus, SerialSettings, probe_rtu, spawn_rtu, spawn_rtu_at};

@@ -98,6 +98,18 @@ pub fn shipped() -> Vec<(&'static str, &'static str)> {
             "sdm630.toml",
             include_str!("../../../config/profiles/sdm630.toml"),
         ),
+        (
+            "dcgw-node-climate.toml",
+            include_str!("../../../config/profiles/dcgw-node-climate.toml"),
+        ),
+        (
+            "dcgw-node-leak.toml",
+            include_str!("../../../config/profiles/dcgw-node-leak.toml"),
+        ),
+        (
+            "dcgw-node-door.toml",
+            include_str!("../../../config/profiles/dcgw-node-door.toml"),
+        ),
     ]
 }
 

@@ -40,7 +40,8 @@ use super::plan::{self, Read};
 use super::probe::{ProbePoint, ProbeReport};
 use super::profile::{PointMap, Profile, Table};
 use crate::metrics;
-use crate::model::{Device, Poll, Quality, Sample, Timestamp};
+use crate::model::{Device, Poll, Quality, Sample};
+use crate::sources::health::Health;
 
 /// Longest backoff of a device that does not answer, and of reconnecting a TCP line
 /// (or one poll interval, if longer).
@@ -102,17 +103,6 @@ pub(crate) trait Link {
     ) -> impl Future<Output = Outcome> + Send;
 }
 
-/// State of the last tick, for logging once per change.
-#[derive(Debug, Clone, PartialEq)]
-enum State {
-    Starting,
-    Ok,
-    Failed {
-        result: &'static str,
-        detail: String,
-    },
-}
-
 /// One tick's result.
 pub(crate) struct Tick {
     /// The poll to send on.
@@ -132,7 +122,7 @@ pub(crate) struct Station {
     skip: u32,
     /// The failure reported while skipping.
     last_failure: (Quality, String),
-    state: State,
+    health: Health,
     labels: metrics::Labels,
 }
 
@@ -216,6 +206,11 @@ impl Station {
     pub(crate) fn new(dev: BusDevice, line: Arc<str>) -> Station {
         let reads = dev.profile.plan().reads;
         let labels = metrics::labels(&[("device", &dev.meta.id)]);
+        let health = Health::new(
+            dev.meta.clone(),
+            "modbus device",
+            format!("{line} unit {}", dev.unit_id),
+        );
         Station {
             dev,
             line,
@@ -223,7 +218,7 @@ impl Station {
             failures: 0,
             skip: 0,
             last_failure: (Quality::CommError, String::new()),
-            state: State::Starting,
+            health,
             labels,
         }
     }
@@ -350,55 +345,8 @@ impl Station {
         first_failure: Option<(Quality, String)>,
         any_data: bool,
     ) -> Poll {
-        let result = first_failure
-            .as_ref()
-            .map(|(q, _)| result_label(*q))
-            .unwrap_or("ok");
-        metrics::get()
-            .polls
-            .get_or_create(&vec![
-                ("device", self.dev.meta.id.to_string()),
-                ("result", result.to_string()),
-            ])
-            .inc();
-        let state = match first_failure {
-            None => State::Ok,
-            Some((q, detail)) => State::Failed {
-                result: result_label(q),
-                detail,
-            },
-        };
-        self.log_transition(state);
-        Poll {
-            device: self.dev.meta.clone(),
-            ts: Timestamp::now(),
-            comm_ok: any_data,
-            samples,
-        }
-    }
-
-    fn log_transition(&mut self, state: State) {
-        if state == self.state {
-            return;
-        }
-        let (device, line, unit) = (&self.dev.meta.id, &self.line, self.dev.unit_id);
-        match (&self.state, &state) {
-            (State::Starting, State::Ok) => {
-                tracing::info!(device = %device, line = %line, unit, "modbus device answering")
-            }
-            (_, State::Ok) => {
-                tracing::info!(device = %device, line = %line, unit, "modbus device recovered")
-            }
-            (State::Failed { result: a, .. }, State::Failed { result: b, .. }) if a == b => {
-                // Same kind of failure with another detail (e.g. refused, then reset): quiet.
-                tracing::debug!(device = %device, line = %line, unit, result = b, "modbus poll still failing");
-            }
-            (_, State::Failed { result, detail }) => {
-                tracing::warn!(device = %device, line = %line, unit, result, error = %detail, "modbus poll failed")
-            }
-            (_, State::Starting) => {}
-        }
-        self.state = state;
+        let failure = first_failure.map(|(q, detail)| (result_label(q), detail));
+        self.health.finish(samples, any_data, failure)
     }
 }
 

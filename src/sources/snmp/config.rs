@@ -390,37 +390,9 @@ impl Problems {
     }
 
     fn secret(&mut self, s: &Spanned<RawSecret>, key: &str, base: &Path) -> Option<String> {
-        match s.get_ref() {
-            RawSecret::Inline(_) => {
-                self.at(s.span(), key, "secrets must not be written inline: use { file = \"/path\" } or { env = \"VARIABLE\" }");
-                None
-            }
-            RawSecret::File { file } => {
-                let path = base.join(file);
-                match std::fs::read_to_string(&path) {
-                    Ok(v) => Some(v.trim_end_matches(['\r', '\n']).to_string()),
-                    Err(e) => {
-                        self.at(
-                            s.span(),
-                            key,
-                            format!("cannot read secret file {}: {e}", path.display()),
-                        );
-                        None
-                    }
-                }
-            }
-            RawSecret::Env { env } => match std::env::var(env) {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    self.at(
-                        s.span(),
-                        key,
-                        format!("environment variable {env} is not set"),
-                    );
-                    None
-                }
-            },
-        }
+        crate::config::read_secret(s.get_ref(), base)
+            .map_err(|e| self.at(s.span(), key, e.to_string()))
+            .ok()
     }
 
     /// Auth and privacy of a v3 user; `prefix` is the key path of the table.

@@ -37,3 +37,18 @@ pub use poller::{
 pub use profile::{ProfileError, SnmpProfile, parse_profile, parse_profile_all, shipped_profiles};
 pub use state::init_state_dir;
 pub use traps::{TrapAgent, TrapReceiver, spawn_traps};
+
+/// The SNMP poller settings of a configured device (`None` unless it is an SNMP agent
+/// with an SNMP profile).
+pub fn agent(d: &crate::config::DeviceConfig) -> Option<SnmpAgent> {
+    let crate::sources::Connection::Snmp(conn) = &d.connection else {
+        return None;
+    };
+    Some(SnmpAgent::new(
+        d.meta.clone(),
+        conn,
+        d.poll_interval,
+        d.timeout,
+        d.profile.snmp()?.clone(),
+    ))
+}

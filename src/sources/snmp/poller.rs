@@ -43,7 +43,8 @@ use super::decode::{self, Decoded, RateState};
 use super::profile::{Access, SnmpProfile};
 use super::state;
 use crate::metrics;
-use crate::model::{Device, Poll, Quality, Sample, Timestamp, Value};
+use crate::model::{Device, Poll, Quality, Sample, Value};
+use crate::sources::health::Health;
 use crate::sources::probe_table::{ProbeTable, column_width, value_cell};
 
 /// Most varbinds in one GET request.
@@ -229,7 +230,7 @@ pub async fn client(agent: &SnmpAgent) -> Result<Client, Error> {
             ..WalkOptions::default()
         });
     if des {
-        b = b.des_salt_state(state::des_salt_state().map_err(setup)?);
+        b = b.des_salt_state(state::des_salt_state().map_err(|e| setup(e.to_string()))?);
     }
     if matches!(agent.credentials, Credentials::V3 { .. }) {
         // An agent answers a wrong key with an unauthenticated Report
@@ -529,21 +530,11 @@ pub fn decode_reading(
         .collect()
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum State {
-    Starting,
-    Ok,
-    Failed {
-        result: &'static str,
-        detail: String,
-    },
-}
-
 struct Poller {
     agent: SnmpAgent,
     client: Option<Client>,
     rates: Vec<RateState>,
-    state: State,
+    health: Health,
     labels: metrics::Labels,
 }
 
@@ -551,11 +542,16 @@ impl Poller {
     fn new(agent: SnmpAgent) -> Poller {
         let labels = metrics::labels(&[("device", &agent.meta.id)]);
         let rates = vec![RateState::default(); agent.profile.points.len()];
+        let health = Health::new(
+            agent.meta.clone(),
+            "snmp agent",
+            format!("{} {}", agent.addr, agent.credentials.version()),
+        );
         Poller {
             agent,
             client: None,
             rates,
-            state: State::Starting,
+            health,
             labels,
         }
     }
@@ -580,13 +576,7 @@ impl Poller {
             return self.finish(None, None);
         };
         let mut reading = read(&client, &self.agent).await;
-        let timed_out_before = matches!(
-            &self.state,
-            State::Failed {
-                result: "timeout",
-                ..
-            }
-        );
+        let timed_out_before = self.health.last_failure() == Some("timeout");
         if !timed_out_before {
             diagnose_v3_timeout(&client, &self.agent, &mut reading).await;
         }
@@ -640,55 +630,8 @@ impl Poller {
                 (samples, false)
             }
         };
-        let result = failure.as_ref().map(|f| f.result).unwrap_or("ok");
-        metrics::get()
-            .polls
-            .get_or_create(&vec![
-                ("device", self.agent.meta.id.to_string()),
-                ("result", result.to_string()),
-            ])
-            .inc();
-        let state = match failure {
-            None => State::Ok,
-            Some(f) => State::Failed {
-                result: f.result,
-                detail: f.detail,
-            },
-        };
-        self.log_transition(state);
-        Poll {
-            device: self.agent.meta.clone(),
-            ts: Timestamp::now(),
-            comm_ok,
-            samples,
-        }
-    }
-
-    fn log_transition(&mut self, state: State) {
-        if state == self.state {
-            return;
-        }
-        let (device, addr, version) = (
-            &self.agent.meta.id,
-            &self.agent.addr,
-            self.agent.credentials.version(),
-        );
-        match (&self.state, &state) {
-            (State::Starting, State::Ok) => {
-                tracing::info!(device = %device, addr = %addr, version, "snmp agent answering")
-            }
-            (_, State::Ok) => {
-                tracing::info!(device = %device, addr = %addr, version, "snmp agent recovered")
-            }
-            (State::Failed { result: a, .. }, State::Failed { result: b, .. }) if a == b => {
-                tracing::debug!(device = %device, addr = %addr, result = b, "snmp poll still failing");
-            }
-            (_, State::Failed { result, detail }) => {
-                tracing::warn!(device = %device, addr = %addr, version, result, error = %detail, "snmp poll failed")
-            }
-            (_, State::Starting) => {}
-        }
-        self.state = state;
+        self.health
+            .finish(samples, comm_ok, failure.map(|f| (f.result, f.detail)))
     }
 }
 

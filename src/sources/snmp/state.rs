@@ -41,24 +41,16 @@ fn state_dir() -> Option<&'static Path> {
 }
 
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent()
-        && let Ok(d) = std::fs::File::open(parent)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::durable::replace_file(path, text.as_bytes())
 }
 
+/// Engine state in the state directory that cannot be read or set up (names the file).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct StateError(pub String);
+
 /// The process-wide DES salt state shared by every poller using DES privacy.
-pub fn des_salt_state() -> Result<DesSaltState, String> {
+pub fn des_salt_state() -> Result<DesSaltState, StateError> {
     let mut guard = DES.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = guard.as_ref() {
         return Ok(s.clone());
@@ -75,22 +67,21 @@ pub fn des_salt_state() -> Result<DesSaltState, String> {
             };
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
-                    let boots: u32 = text
-                        .trim()
-                        .parse()
-                        .map_err(|_| format!("{}: not a boot counter", path.display()))?;
+                    let boots: u32 = text.trim().parse().map_err(|_| {
+                        StateError(format!("{}: not a boot counter", path.display()))
+                    })?;
                     let prev = PersistedDesSaltState::new(boots)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                        .map_err(|e| StateError(format!("{}: {e}", path.display())))?;
                     DesSaltState::restart(prev, persist)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     DesSaltState::install(persist)
                 }
-                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+                Err(e) => return Err(StateError(format!("cannot read {}: {e}", path.display()))),
             }
         }
     }
-    .map_err(|e| format!("DES salt state: {e}"))?;
+    .map_err(|e| StateError(format!("DES salt state: {e}")))?;
     *guard = Some(state.clone());
     Ok(state)
 }
@@ -100,17 +91,17 @@ pub fn des_salt_state() -> Result<DesSaltState, String> {
 pub fn receiver_engine(
     engine_id: Option<&[u8]>,
     dir: Option<&Path>,
-) -> Result<AuthoritativeEngine, String> {
+) -> Result<AuthoritativeEngine, StateError> {
     let dir = dir.or(state_dir());
     let Some(dir) = dir else {
         let id = match engine_id {
             Some(id) => id.to_vec(),
             None => async_snmp::generate_engine_id()
-                .map_err(|e| format!("engine ID: {e}"))?
+                .map_err(|e| StateError(format!("engine ID: {e}")))?
                 .to_vec(),
         };
         return AuthoritativeEngine::install(id, |_| Ok::<(), std::io::Error>(()))
-            .map_err(|e| format!("engine state: {e}"));
+            .map_err(|e| StateError(format!("engine state: {e}")));
     };
     let path = dir.join(TRAP_ENGINE_FILE);
     let persist = {
@@ -130,21 +121,21 @@ pub fn receiver_engine(
             match (id, boots) {
                 (Some(id), Some(boots)) => Some((id, boots)),
                 _ => {
-                    return Err(format!(
+                    return Err(StateError(format!(
                         "{}: expected \"<engine id hex> <boots>\"",
                         path.display()
-                    ));
+                    )));
                 }
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(StateError(format!("cannot read {}: {e}", path.display()))),
     };
     let engine = match previous {
         // Same engine: count one more boot.
         Some((id, boots)) if engine_id.is_none_or(|want| want == id.as_slice()) => {
             let prev = PersistedAuthoritativeEngine::new(id, boots)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| StateError(format!("{}: {e}", path.display())))?;
             AuthoritativeEngine::restart(prev, persist)
         }
         // A new engine ID (configured, or first start): boots start at 1.
@@ -152,13 +143,13 @@ pub fn receiver_engine(
             let id = match engine_id {
                 Some(id) => id.to_vec(),
                 None => async_snmp::generate_engine_id()
-                    .map_err(|e| format!("engine ID: {e}"))?
+                    .map_err(|e| StateError(format!("engine ID: {e}")))?
                     .to_vec(),
             };
             AuthoritativeEngine::install(id, persist)
         }
     };
-    engine.map_err(|e| format!("engine state in {}: {e}", path.display()))
+    engine.map_err(|e| StateError(format!("engine state in {}: {e}", path.display())))
 }
 
 #[cfg(test)]

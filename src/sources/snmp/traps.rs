@@ -140,14 +140,14 @@ pub async fn spawn_traps(
     let mut b = NotificationReceiver::builder().bind(listen.clone());
     if !cfg.users.is_empty() {
         let engine = state::receiver_engine(cfg.engine_id.as_deref(), cfg.state_dir.as_deref())
-            .map_err(&fail)?;
+            .map_err(|e| fail(e.to_string()))?;
         b = b.authoritative_engine(engine);
         if cfg
             .users
             .iter()
             .any(|u| matches!(u.privacy, Some((PrivProto::Des, _))))
         {
-            b = b.des_salt_state(state::des_salt_state().map_err(&fail)?);
+            b = b.des_salt_state(state::des_salt_state().map_err(|e| fail(e.to_string()))?);
         }
         for u in &cfg.users {
             let user = u.clone();

@@ -8,9 +8,6 @@
   const S = SITE.strings;
   const LOCALE = S.locale;
   const RANK = { ok: 0, stale: 1, normal: 2, serious: 3 };
-  const fmt = [0, 1, 2].map(function (d) {
-    return new Intl.NumberFormat(LOCALE, { maximumFractionDigits: d });
-  });
 
   const readings = new Map(); // device \0 point -> readings entry
   let alarms = [];
@@ -42,9 +39,19 @@
   function setData(e, k, v) { if (e.dataset[k] !== v) e.dataset[k] = v; }
 
   // ---- formatting -------------------------------------------------------------
-  function fmtNum(v) {
-    const a = Math.abs(v);
-    return fmt[a >= 1000 ? 0 : a >= 10 ? 1 : 2].format(v);
+  // A number at the point's resolution, as the gateway's texts write it (src/texts):
+  // at most `d` decimals, trailing zeros dropped, rounding half away from zero on the
+  // binary value, digit groups of three from four digits on, the language's separators.
+  function fmtNum(v, d) {
+    if (!isFinite(v)) return '—';
+    const f = Math.pow(10, d);
+    const r = Math.round(Math.abs(v) * f) / f;
+    let s = r.toFixed(d);
+    if (d > 0) s = s.replace(/0+$/, '').replace(/\.$/, '');
+    const parts = s.split('.');
+    let int = parts[0];
+    if (int.length > 3) int = int.replace(/\B(?=(\d{3})+(?!\d))/g, S.number.group);
+    return (v < 0 && r !== 0 ? '-' : '') + int + (parts[1] ? S.number.decimal + parts[1] : '');
   }
   function fmtDuration(sec) {
     sec = Math.max(0, Math.round(sec));
@@ -75,8 +82,8 @@
       return { text: (names && names[v]) || v.replace(/_/g, ' '), unit: '' };
     }
     if (typeof v === 'number') {
-      if (def && def.unit === 's') return { text: fmtDuration(v), unit: '' };
-      return { text: fmtNum(v), unit: def ? def.unit : '' };
+      if (def && def.duration) return { text: fmtDuration(v), unit: '' };
+      return { text: fmtNum(v, def ? def.decimals : 2), unit: def ? def.unit : '' };
     }
     return { text: String(v), unit: '' };
   }

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use serde_spanned::Spanned;
 
-use super::raw::{RawBus, RawDevice, RawModbusRtu};
-use super::{Connection, Report, device_ctx, valid_id};
-use crate::sources::modbus::profile::Profile;
-use crate::sources::modbus::rtu::{self, Parity, SerialSettings};
+use super::config::{RawBus, RawModbusRtu};
+use super::profile::Profile;
+use super::rtu::{self, Parity, SerialSettings};
+use crate::config::{DeviceCtx, Report, valid_id};
+use crate::sources::Connection;
 
 /// Default baud rate: 19200, the Modbus serial line default.
 pub const DEFAULT_BAUD: u32 = 19_200;
@@ -34,7 +35,7 @@ pub struct BusConfig {
 }
 
 /// The buses of a site, and which unit ids are taken on each.
-pub(super) struct Buses {
+pub(crate) struct Buses {
     /// In file order.
     pub list: Vec<BusConfig>,
     /// `(bus id, unit id)` → device id using it.
@@ -47,9 +48,8 @@ impl Buses {
     }
 
     /// The bus default timeout for a device on a bus, if it has one.
-    pub(super) fn timeout_ms(&self, d: &RawDevice) -> Option<u64> {
-        let bus = d.modbus_rtu.as_ref()?.get_ref().bus.get_ref();
-        self.get(bus)?.timeout_ms
+    pub(crate) fn timeout_ms(&self, m: &RawModbusRtu) -> Option<u64> {
+        self.get(m.bus.get_ref())?.timeout_ms
     }
 }
 
@@ -58,7 +58,7 @@ fn ctx(i: usize, key: &str) -> String {
 }
 
 /// Validate `[[buses]]`.
-pub(super) fn validate(r: &mut Report<'_>, raw: &[RawBus]) -> Buses {
+pub(crate) fn validate(r: &mut Report<'_>, raw: &[RawBus]) -> Buses {
     let mut list: Vec<BusConfig> = Vec::new();
     for (i, b) in raw.iter().enumerate() {
         let id = b.id.get_ref();
@@ -171,11 +171,10 @@ pub(super) fn validate(r: &mut Report<'_>, raw: &[RawBus]) -> Buses {
 
 /// Validate a device's `[devices.modbus_rtu]`: the bus exists, the unit id is valid and
 /// free on it, and `timeout` leaves room for the profile's largest read on the wire.
-pub(super) fn connection(
+pub(crate) fn connection(
     r: &mut Report<'_>,
     buses: &mut Buses,
-    i: usize,
-    d: &RawDevice,
+    d: &DeviceCtx<'_>,
     m: &Spanned<RawModbusRtu>,
     profile: Option<&Profile>,
     timeout: Duration,
@@ -187,7 +186,7 @@ pub(super) fn connection(
     if !(1..=247).contains(&unit_id) {
         r.at(
             c.unit_id.span(),
-            device_ctx(i, d, "modbus_rtu.unit_id"),
+            d.key("modbus_rtu.unit_id"),
             format!("unit id {unit_id} is out of range: use 1 to 247 (0 is broadcast)"),
         );
     }
@@ -200,7 +199,7 @@ pub(super) fn connection(
         };
         r.at(
             c.bus.span(),
-            device_ctx(i, d, "modbus_rtu.bus"),
+            d.key("modbus_rtu.bus"),
             format!("unknown bus {bus_id:?}: {hint}"),
         );
         return None;
@@ -210,11 +209,11 @@ pub(super) fn connection(
         if let Some(other) = buses.taken.get(&key) {
             r.at(
                 c.unit_id.span(),
-                device_ctx(i, d, "modbus_rtu.unit_id"),
+                d.key("modbus_rtu.unit_id"),
                 format!("unit id {unit_id} is already used on bus {bus_id:?} by device {other:?}"),
             );
         } else {
-            buses.taken.insert(key, d.id.get_ref().clone());
+            buses.taken.insert(key, d.id.to_string());
         }
     }
     if let Some(p) = profile
@@ -226,10 +225,10 @@ pub(super) fn connection(
             .max_by_key(|(_, t)| *t)
         && wire >= timeout
     {
-        let span = d.timeout_ms.as_ref().map(|v| v.span()).unwrap_or(m.span());
+        let span = d.timeout_span.clone().unwrap_or(m.span());
         r.at(
             span,
-            device_ctx(i, d, "timeout_ms"),
+            d.key("timeout_ms"),
             format!(
                 "a timeout of {} ms is too short for bus {bus_id:?}: the largest read of profile {:?} ({} {} registers or bits, {} reply bytes) takes {} ms on the wire at {} baud",
                 timeout.as_millis(),
@@ -298,8 +297,8 @@ unit_id = 2
     #[test]
     fn rtu_devices_reference_their_bus() {
         let site = parse(BASE, "site.toml", Path::new("/")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(site.buses.len(), 1);
-        let b = &site.buses[0];
+        assert_eq!(site.sources.buses.len(), 1);
+        let b = &site.sources.buses[0];
         assert_eq!(b.id.as_ref(), "bus1");
         assert_eq!(
             b.serial,
@@ -342,7 +341,7 @@ unit_id = 2
                 "poll_interval_ms = 1000\ntimeout_ms = 150\n",
             );
         let site = parse(&text, "site.toml", Path::new("/")).unwrap_or_else(|e| panic!("{e}"));
-        let s = &site.buses[0].serial;
+        let s = &site.sources.buses[0].serial;
         assert_eq!(
             (s.baud, s.parity, s.data_bits, s.stop_bits),
             (19_200, Parity::Even, 8, 1)
@@ -386,7 +385,7 @@ unit_id = 2
             (
                 "tcp and rtu at once",
                 BASE.replace("unit_id = 2\n", "unit_id = 2\n[devices.modbus_tcp]\nhost = \"10.0.0.5\"\n"),
-                "site.toml:29:1: devices[1] (th2) .modbus_rtu: give either [devices.modbus_tcp] or [devices.modbus_rtu], not both",
+                "site.toml:29:1: devices[1] (th2) .modbus_rtu: give one connection, not [devices.modbus_tcp] and [devices.modbus_rtu]",
             ),
             (
                 "bad parity",
@@ -421,7 +420,7 @@ unit_id = 2
             (
                 "no connection at all",
                 BASE.replace("[devices.modbus_rtu]\nbus = \"bus1\"\nunit_id = 2\n", ""),
-                "site.toml:25:6: devices[1] (th2) .modbus_tcp: no connection: add a [devices.modbus_tcp], [devices.modbus_rtu] or [devices.snmp] table",
+                "site.toml:25:6: devices[1] (th2) .modbus_tcp: no connection: add one of the tables [devices.modbus_tcp], [devices.modbus_rtu], [devices.snmp]",
             ),
         ];
         let mut failures = Vec::new();

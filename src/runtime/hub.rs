@@ -1,0 +1,161 @@
+//! The hub: the one task that owns the rules engine and the live picture.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::selfmon::SelfMonitor;
+use crate::model::{Poll, Quality, Timestamp};
+use crate::rules::{self, Engine};
+use crate::seq::SeqStore;
+use crate::sinks::worker::SinkQueue;
+use crate::sinks::{Record, Route};
+use crate::state::{DeviceState, Shared, Update};
+
+/// What the hub owns.
+pub(super) struct Hub {
+    /// Polls from every source.
+    pub rx: mpsc::Receiver<Poll>,
+    /// The rules.
+    pub engine: Engine,
+    /// The live picture (page, API).
+    pub shared: Shared,
+    /// Each sink's route and queue.
+    pub outlets: Vec<(Route, SinkQueue)>,
+    /// Poll interval of each device, in live-state order (staleness).
+    pub intervals: Vec<Duration>,
+    /// The gateway's own readings.
+    pub gateway: SelfMonitor,
+    /// The alarm sequence reservation.
+    pub seqs: SeqStore,
+}
+
+/// Put `rec` into the queue of every sink whose route takes it.
+fn route(outlets: &[(Route, SinkQueue)], rec: Record) {
+    for (route, q) in outlets {
+        if route.passes(&rec) {
+            q.push(rec.clone());
+        }
+    }
+}
+
+/// The hub's loop: polls in, rules, live state, records out; a 1 s tick for on-delays,
+/// communication loss, staleness and the gateway's own readings.
+pub(super) async fn run(h: Hub) {
+    let Hub {
+        mut rx,
+        mut engine,
+        shared,
+        outlets,
+        intervals,
+        mut gateway,
+        mut seqs,
+    } = h;
+    let queues: Vec<SinkQueue> = outlets.iter().map(|(_, q)| q.clone()).collect();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Device index by id, for routing polls to the live state.
+    let index: std::collections::HashMap<Arc<str>, usize> = shared
+        .read()
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.meta.id.clone(), i))
+        .collect();
+    loop {
+        tokio::select! {
+            maybe = rx.recv() => {
+                let Some(mut poll) = maybe else { break };
+                rules::derive(&mut poll);
+                let events = engine.on_poll(&poll);
+                let i = index.get(&poll.device.id).copied();
+                if let Some(i) = i {
+                    let mut live = shared.write();
+                    apply_poll(&mut live.devices[i], &poll);
+                    live.last_progress = Some(poll.ts);
+                }
+                route(&outlets, Record::Poll(Arc::new(poll)));
+                if let Some(i) = i {
+                    let _ = shared.updates.send(Update::Device(i));
+                }
+                publish_events(events, &engine, &mut seqs, &shared, &outlets);
+            }
+            _ = tick.tick() => {
+                let now = Timestamp::now();
+                let (own, send) = gateway.poll(now, &queues);
+                let mut events = engine.on_poll(&own);
+                if send {
+                    route(&outlets, Record::Poll(Arc::new(own)));
+                }
+                events.extend(engine.tick(now));
+                let mut changed = Vec::new();
+                {
+                    let mut live = shared.write();
+                    for (i, d) in live.devices.iter_mut().enumerate() {
+                        let limit = intervals.get(i).copied().unwrap_or(Duration::from_secs(5)) * 3;
+                        let mut any = false;
+                        for p in d.points.iter_mut() {
+                            let old = p.ts.map(|ts| now.secs_since(ts) > limit.as_secs_f64()).unwrap_or(false);
+                            if old && p.quality == Quality::Good {
+                                p.quality = Quality::Stale;
+                                any = true;
+                            }
+                        }
+                        if any {
+                            changed.push(i);
+                        }
+                    }
+                    live.sinks = queues.iter().map(|q| q.status(now)).collect();
+                }
+                for i in changed {
+                    let _ = shared.updates.send(Update::Device(i));
+                }
+                publish_events(events, &engine, &mut seqs, &shared, &outlets);
+            }
+        }
+    }
+}
+
+fn publish_events(
+    events: Vec<crate::model::AlarmEvent>,
+    engine: &Engine,
+    seqs: &mut SeqStore,
+    shared: &Shared,
+    outlets: &[(Route, SinkQueue)],
+) {
+    if events.is_empty() {
+        return;
+    }
+    // On disk before any of these events can leave (src/seq.rs).
+    seqs.cover(engine.next_seq());
+    shared.write().alarms = engine.active();
+    let m = crate::metrics::get();
+    for ev in events {
+        m.alarm_events
+            .get_or_create(&crate::metrics::labels(&[
+                ("level", ev.level.as_str()),
+                ("state", ev.state.as_str()),
+            ]))
+            .inc();
+        tracing::warn!(device = %ev.device, rule = %ev.rule, level = ev.level.as_str(), state = ev.state.as_str(), seq = ev.seq, "{}", ev.message);
+        route(outlets, Record::Alarm(Arc::new(ev)));
+    }
+    let _ = shared.updates.send(Update::Alarms);
+}
+
+/// Fold one poll into a device's live state: good samples replace the value; bad ones
+/// keep the last good value and set the quality.
+fn apply_poll(d: &mut DeviceState, poll: &Poll) {
+    d.comm_ok = poll.comm_ok;
+    d.last_poll = Some(poll.ts);
+    for s in &poll.samples {
+        if let Some(p) = d.points.iter_mut().find(|p| std::ptr::eq(p.point, s.point)) {
+            p.quality = s.quality;
+            if s.quality == Quality::Good {
+                p.value = s.value.clone();
+                p.ts = Some(poll.ts);
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Wiring: sources → hub (rules, live state) → sinks, with shutdown.
+//!
+//! [`start`] wires a gateway in three visible steps and relies on no global init
+//! order:
+//! 1. **create**: the web listener (a port conflict is reported before anything
+//!    else starts), the alarm sequence reservation, the durable buffer (queues on disk
+//!    under the first release's sink names carried over to their sinks' names), the
+//!    rules engine with every device, and the sources' plan;
+//! 2. **connect**: every sink behind its queue, the sources' tasks on the poll
+//!    channel;
+//! 3. **run**: the hub ([`hub`]) and the web server.
+//!
+//! The hub owns the rules engine and the live picture; sources send it one [`Poll`]
+//! per device per interval over a bounded channel; it derives values (dew point), runs
+//! the rules, updates the live state, and puts each record into the queue of every sink
+//! whose route takes it. The hub never waits on the network: queues take records
+//! without blocking, and each sink drains its own queue in its own task. A slow or dead
+//! device only slows its own poller task.
+
+mod hub;
+mod selfmon;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use crate::buffer::{self, Buffer};
+use crate::config::{DeviceConfig, Site};
+use crate::model::{Kind, Poll, Quality, Timestamp};
+use crate::points;
+use crate::rules::{self, Engine};
+use crate::sinks;
+use crate::sources::{self, Sources};
+use crate::state::{DeviceState, Live, PointState, RoomInfo, Shared};
+use selfmon::SelfMonitor;
+
+/// A running gateway: its shared state and the address the web server listens on.
+pub struct Running {
+    /// Live state (what the page and API show).
+    pub shared: Shared,
+    /// Where the web server listens.
+    pub web_addr: std::net::SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    mqtt: Vec<crate::sinks::mqtt::MqttHandle>,
+    /// The sink buffers; committed (pending readings included) on shutdown.
+    buffer: Option<Buffer>,
+    /// The sources' tasks and what must live as long as they do (the trap receiver).
+    _sources: sources::Started,
+}
+
+impl Running {
+    /// Orderly stop: publish the retained `offline` status on every MQTT sink
+    /// (confirmed by the broker, at most `timeout`), then stop every task. A crash or
+    /// SIGKILL leaves that to the broker's last will instead.
+    pub async fn shutdown(&self, timeout: Duration) {
+        for m in &self.mqtt {
+            if !m.shutdown(timeout).await {
+                tracing::warn!("MQTT broker did not confirm the offline status before shutdown");
+            }
+        }
+        self.abort();
+        if let Some(b) = &self.buffer
+            && let Err(e) = b.flush_async().await
+        {
+            tracing::error!(error = %e, "could not commit the buffered readings on shutdown");
+        }
+    }
+
+    /// Stop every task.
+    pub fn abort(&self) {
+        for t in self.tasks.iter().chain(&self._sources.tasks) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// Read one configured device once (`dc-gateway probe`). Returns the printable report.
+pub async fn probe(site: &Site, d: &DeviceConfig) -> anyhow::Result<String> {
+    Ok(sources::probe(site, d).await?)
+}
+
+/// Build the initial live picture from the site.
+fn initial_live(site: &Site) -> Live {
+    Live {
+        site: site.name.to_string(),
+        title: site.title.clone(),
+        language: match site.language {
+            crate::model::Language::Vi => "vi".into(),
+            crate::model::Language::En => "en".into(),
+        },
+        rooms: site
+            .rooms
+            .iter()
+            .map(|r| RoomInfo {
+                id: r.id.clone(),
+                name: r.name.clone(),
+            })
+            .collect(),
+        devices: site
+            .devices
+            .iter()
+            .map(|d| {
+                let mut pts: Vec<PointState> = d
+                    .profile
+                    .points()
+                    .into_iter()
+                    .map(|point| PointState {
+                        point,
+                        value: None,
+                        quality: Quality::Stale,
+                        ts: None,
+                    })
+                    .collect();
+                if d.meta.kind == Kind::Climate
+                    && !pts.iter().any(|p| p.point.name == "dew_point_c")
+                    && let Some(dp) = points::lookup(Kind::Climate, "dew_point_c")
+                {
+                    pts.push(PointState {
+                        point: dp,
+                        value: None,
+                        quality: Quality::Stale,
+                        ts: None,
+                    });
+                }
+                DeviceState {
+                    meta: d.meta.clone(),
+                    location: d.location.clone(),
+                    comm_ok: false,
+                    last_poll: None,
+                    points: pts,
+                }
+            })
+            .collect(),
+        alarms: Vec::new(),
+        sinks: Vec::new(),
+        last_progress: None,
+    }
+}
+
+/// Start the gateway for `site`: create, connect, run (see the module docs).
+pub async fn start(site: Site) -> anyhow::Result<Running> {
+    for w in &site.warnings {
+        tracing::warn!("{w}");
+    }
+
+    // 1. Create.
+    let listener = tokio::net::TcpListener::bind(site.web_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (web.listen)", site.web_listen))?;
+    let web_addr = listener.local_addr()?;
+    // Alarm sequence numbers grow across restarts and clock steps: the state directory
+    // keeps a reservation above every seq handed out (src/seq.rs).
+    let clock_floor = (Timestamp::now().millis().max(0) as u64) * 1000;
+    let (seqs, first_seq) = crate::seq::SeqStore::open(&site.storage.state_dir, clock_floor)?;
+    let storage = &site.storage;
+    let renames = sinks::registry::legacy_queue_renames(&site.sinks);
+    for (old, new) in
+        buffer::carry_over_queues(&storage.state_dir, &renames).with_context(|| {
+            format!(
+                "cannot carry over the sink queues in {}",
+                storage.state_dir.display()
+            )
+        })?
+    {
+        tracing::warn!(from = %old, to = %new, "queue of the first release's sink {old:?} carried over to sink {new:?}");
+    }
+    let buffer = Buffer::open(
+        &storage.state_dir,
+        buffer::Options {
+            commit_interval: storage.commit_interval,
+            ..Default::default()
+        },
+    )
+    .with_context(|| {
+        format!(
+            "cannot open the sink buffer in {} (storage.state_dir)",
+            storage.state_dir.display()
+        )
+    })?;
+    let gateway = SelfMonitor::new(&site);
+    buffer.registry().add(
+        site.devices
+            .iter()
+            .map(|d| d.meta.clone())
+            .chain([gateway.device.clone()]),
+    );
+    let mut engine = Engine::new(site.name.clone(), site.language, first_seq);
+    for d in &site.devices {
+        engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
+    }
+    engine.add_device(
+        gateway.device.clone(),
+        Duration::from_secs(1),
+        rules::defaults(Kind::Gateway),
+    );
+    let plan = Sources::create(&site);
+    let shared = Shared::new(initial_live(&site));
+
+    // 2. Connect.
+    let sinks = sinks::registry::start(&site.sinks, &buffer, storage, &site.name)?;
+    let (tx, rx) = mpsc::channel::<Poll>(1024);
+    let sources = plan.start(tx).await?;
+
+    // 3. Run.
+    let mut tasks = sinks.tasks;
+    {
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = crate::web::serve(listener, shared).await {
+                tracing::error!(error = %e, "web server stopped");
+            }
+        }));
+    }
+    let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
+    tasks.push(tokio::spawn(hub::run(hub::Hub {
+        rx,
+        engine,
+        shared: shared.clone(),
+        outlets: sinks.outlets,
+        intervals,
+        gateway,
+        seqs,
+    })));
+
+    Ok(Running {
+        shared,
+        web_addr,
+        tasks,
+        mqtt: sinks.mqtt,
+        buffer: Some(buffer),
+        _sources: sources,
+    })
+}

@@ -1,0 +1,81 @@
+//! The gateway's own readings (`gateway` kind), made by the hub every second.
+
+use std::sync::Arc;
+
+use crate::config::Site;
+use crate::model::{Kind, Poll, Quality, Timestamp};
+use crate::points;
+use crate::sinks::worker::SinkQueue;
+
+/// The gateway's own readings (`gateway` kind): `buffer_used_pct` (the fullest sink
+/// queue, percent of its disk budget) and `uptime_s`. The hub evaluates them every
+/// second, so `buffer_high` is raised within a second of crossing 80 %, and queues
+/// them for the sinks every [`SelfMonitor::EVERY`] ticks.
+pub(super) struct SelfMonitor {
+    pub(super) device: crate::model::Device,
+    started: std::time::Instant,
+    ticks: u64,
+}
+
+impl SelfMonitor {
+    /// Ticks between two gateway readings sent to the sinks.
+    pub(super) const EVERY: u64 = 10;
+
+    pub(super) fn new(site: &Site) -> SelfMonitor {
+        let taken = |id: &str| site.devices.iter().any(|d| d.meta.id.as_ref() == id);
+        let id = if taken("gateway") {
+            "gateway-self"
+        } else {
+            "gateway"
+        };
+        SelfMonitor {
+            device: Arc::new(crate::model::DeviceMeta {
+                id: Arc::from(id),
+                name: "dc-gateway".into(),
+                label: None,
+                room: Arc::from("gateway"),
+                kind: Kind::Gateway,
+            }),
+            started: std::time::Instant::now(),
+            ticks: 0,
+        }
+    }
+
+    /// This second's reading, and whether it goes to the sinks.
+    pub(super) fn poll(&mut self, now: Timestamp, queues: &[SinkQueue]) -> (Poll, bool) {
+        let used = queues.iter().map(SinkQueue::used_pct).fold(0.0, f64::max);
+        let sample = |name: &str, v: f64| {
+            points::lookup(Kind::Gateway, name).map(|point| crate::model::Sample {
+                point,
+                value: Some(crate::model::Value::Number(v)),
+                quality: Quality::Good,
+            })
+        };
+        let failing = queues.iter().map(|q| q.failing_s(now)).fold(0.0, f64::max);
+        let auth_failed = queues.iter().any(SinkQueue::auth_failed);
+        let samples = [
+            sample("buffer_used_pct", (used * 10.0).round() / 10.0),
+            sample("uptime_s", self.started.elapsed().as_secs() as f64),
+            sample("sink_failing_s", failing.round()),
+            points::lookup(Kind::Gateway, "sink_auth_failed").map(|point| crate::model::Sample {
+                point,
+                value: Some(crate::model::Value::Bool(auth_failed)),
+                quality: Quality::Good,
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.ticks += 1;
+        let send = self.ticks % Self::EVERY == 1;
+        (
+            Poll {
+                device: self.device.clone(),
+                ts: now,
+                comm_ok: true,
+                samples,
+            },
+            send,
+        )
+    }
+}

@@ -1,0 +1,750 @@
+//! What things are called: canonical points, device kinds, enumeration values, units,
+//! and the alarm conditions of boolean and state points.
+//!
+//! Invariants (checked by the tests below): every canonical point and every device
+//! kind has a name in both languages, every enumeration value of the vocabulary has a
+//! name, and no entry names a point or value the vocabulary does not have. A lookup
+//! that finds nothing falls back to the canonical name, so a new point shows up
+//! readable-ish before it is translated, never as an empty cell.
+
+use crate::model::{Kind, Language, Value};
+use crate::points::{PointDef, PointType};
+
+use super::{number, pick, words};
+
+/// Display name of a device kind.
+pub fn kind(kind: Kind, lang: Language) -> &'static str {
+    let (vi, en) = match kind {
+        Kind::Ups => ("Bộ lưu điện (UPS)", "UPS"),
+        Kind::Generator => ("Máy phát điện", "Generator"),
+        Kind::Cooling => ("Điều hòa chính xác", "Cooling unit"),
+        Kind::Climate => ("Cảm biến nhiệt độ, độ ẩm", "Temperature & humidity sensor"),
+        Kind::FirePanel => ("Tủ báo cháy", "Fire alarm panel"),
+        Kind::Leak => ("Cảm biến rò rỉ nước", "Water leak sensor"),
+        Kind::Door => ("Cửa", "Door"),
+        Kind::Nvr => ("Đầu ghi hình (NVR)", "Video recorder (NVR)"),
+        Kind::Surge => ("Chống sét lan truyền", "Surge protector"),
+        Kind::PowerMeter => ("Đồng hồ đo điện", "Power meter"),
+        Kind::Gateway => ("Gateway giám sát", "Monitoring gateway"),
+    };
+    pick(lang, vi, en)
+}
+
+/// Display name of a canonical point (`Nhiệt độ`); the canonical name when the table
+/// has none.
+pub fn point(kind: Kind, point: &'static str, lang: Language) -> &'static str {
+    POINTS
+        .iter()
+        .find(|(k, name, _, _)| *k == kind && *name == point)
+        .map_or(point, |(_, _, vi, en)| pick(lang, vi, en))
+}
+
+/// The alarm condition of a boolean or state point, as a sentence about the device
+/// (`UPS đang chạy bằng ắc quy (mất điện lưới)`); the point's name when the table has
+/// none.
+pub fn condition(kind: Kind, point_name: &'static str, lang: Language) -> &'static str {
+    CONDITIONS
+        .iter()
+        .find(|(k, name, _, _)| *k == kind && *name == point_name)
+        .map_or_else(
+            || point(kind, point_name, lang),
+            |(_, _, vi, en)| pick(lang, vi, en),
+        )
+}
+
+/// Whether the table has an alarm condition text for this point.
+pub fn has_condition(kind: Kind, point_name: &str) -> bool {
+    CONDITIONS
+        .iter()
+        .any(|(k, name, _, _)| *k == kind && *name == point_name)
+}
+
+/// Display name of an enumeration value (`on_battery` → `Chạy pin`); the value itself
+/// when the table has none.
+pub fn enum_value(value: &'static str, lang: Language) -> &'static str {
+    ENUM_VALUES
+        .iter()
+        .find(|(name, _, _)| *name == value)
+        .map_or(value, |(_, vi, en)| pick(lang, vi, en))
+}
+
+/// How a unit symbol of the vocabulary is written for people: time units in words
+/// (`giây`, `phút`, `giờ`, `ngày` / `s`, `min`, `h`, `days`), the SI symbols as they
+/// are (`°C`, `%`, `V`, `kW`).
+pub fn unit(symbol: &str, lang: Language) -> &str {
+    match symbol {
+        "s" => pick(lang, "giây", "s"),
+        "min" => pick(lang, "phút", "min"),
+        "h" => pick(lang, "giờ", "h"),
+        "d" => pick(lang, "ngày", "days"),
+        other => other,
+    }
+}
+
+/// A number of `point` with its unit, for people: `28,5 °C`, `540 giây`, `0,98`.
+pub fn quantity(point: &PointDef, v: f64, lang: Language) -> String {
+    let n = number::display_point(point, v, lang);
+    match unit(point.unit, lang) {
+        "" => n,
+        u => format!("{n} {u}"),
+    }
+}
+
+/// Any value of `point` for people: numbers with unit, booleans as yes/no,
+/// enumeration values by name.
+pub fn value(point: &PointDef, v: &Value, lang: Language) -> String {
+    match v {
+        Value::Number(x) => quantity(point, *x, lang),
+        Value::Bool(b) => words::yes_no(*b, lang).to_string(),
+        Value::Enum(name) => enum_value(name, lang).to_string(),
+    }
+}
+
+/// Whether the page shows numbers of this point as a duration (`2 giờ 5 phút`).
+pub fn is_duration(point: &PointDef) -> bool {
+    point.ty == PointType::Number && point.unit == "s"
+}
+
+/// `(kind, point, Vietnamese, English)`: the name of every canonical point.
+const POINTS: &[(Kind, &str, &str, &str)] = &[
+    (Kind::Ups, "output_source", "Nguồn cấp tải", "Output source"),
+    (Kind::Ups, "on_battery", "Đang chạy pin", "On battery"),
+    (Kind::Ups, "on_bypass", "Đang ở bypass", "On bypass"),
+    (Kind::Ups, "fault", "Lỗi UPS", "UPS fault"),
+    (
+        Kind::Ups,
+        "battery_status",
+        "Trạng thái ắc quy",
+        "Battery status",
+    ),
+    (Kind::Ups, "battery_low", "Ắc quy yếu", "Battery low"),
+    (Kind::Ups, "overload", "Quá tải", "Overload"),
+    (Kind::Ups, "alarms_present", "Số cảnh báo", "Alarms present"),
+    (
+        Kind::Ups,
+        "input_voltage_l2_v",
+        "Điện áp vào pha 2",
+        "Input voltage L2",
+    ),
+    (
+        Kind::Ups,
+        "input_voltage_l3_v",
+        "Điện áp vào pha 3",
+        "Input voltage L3",
+    ),
+    (
+        Kind::Ups,
+        "output_voltage_l2_v",
+        "Điện áp ra pha 2",
+        "Output voltage L2",
+    ),
+    (
+        Kind::Ups,
+        "output_voltage_l3_v",
+        "Điện áp ra pha 3",
+        "Output voltage L3",
+    ),
+    (Kind::Ups, "load_l1_pct", "Tải pha 1", "Load L1"),
+    (Kind::Ups, "load_l2_pct", "Tải pha 2", "Load L2"),
+    (Kind::Ups, "load_l3_pct", "Tải pha 3", "Load L3"),
+    (
+        Kind::Ups,
+        "battery_replace",
+        "Cần thay ắc quy",
+        "Replace battery",
+    ),
+    (
+        Kind::Ups,
+        "battery_charge_pct",
+        "Dung lượng ắc quy",
+        "Battery charge",
+    ),
+    (
+        Kind::Ups,
+        "runtime_remaining_s",
+        "Thời gian lưu điện còn lại",
+        "Runtime remaining",
+    ),
+    (
+        Kind::Ups,
+        "battery_voltage_v",
+        "Điện áp ắc quy",
+        "Battery voltage",
+    ),
+    (
+        Kind::Ups,
+        "battery_temperature_c",
+        "Nhiệt độ ắc quy",
+        "Battery temperature",
+    ),
+    (Kind::Ups, "load_pct", "Tải", "Load"),
+    (Kind::Ups, "input_voltage_v", "Điện áp vào", "Input voltage"),
+    (
+        Kind::Ups,
+        "input_frequency_hz",
+        "Tần số vào",
+        "Input frequency",
+    ),
+    (
+        Kind::Ups,
+        "output_voltage_v",
+        "Điện áp ra",
+        "Output voltage",
+    ),
+    (
+        Kind::Ups,
+        "output_frequency_hz",
+        "Tần số ra",
+        "Output frequency",
+    ),
+    (Kind::Ups, "output_power_kw", "Công suất ra", "Output power"),
+    (Kind::Generator, "mode", "Chế độ", "Mode"),
+    (
+        Kind::Generator,
+        "engine_running",
+        "Động cơ đang chạy",
+        "Engine running",
+    ),
+    (
+        Kind::Generator,
+        "shutdown_alarm",
+        "Báo động dừng máy",
+        "Shutdown alarm",
+    ),
+    (
+        Kind::Generator,
+        "warning_alarm",
+        "Cảnh báo",
+        "Warning alarm",
+    ),
+    (
+        Kind::Generator,
+        "mains_available",
+        "Có điện lưới",
+        "Mains available",
+    ),
+    (
+        Kind::Generator,
+        "mains_voltage_l1_v",
+        "Điện áp lưới L1",
+        "Mains voltage L1",
+    ),
+    (
+        Kind::Generator,
+        "mains_voltage_l2_v",
+        "Điện áp lưới L2",
+        "Mains voltage L2",
+    ),
+    (
+        Kind::Generator,
+        "mains_voltage_l3_v",
+        "Điện áp lưới L3",
+        "Mains voltage L3",
+    ),
+    (
+        Kind::Generator,
+        "mains_frequency_hz",
+        "Tần số lưới",
+        "Mains frequency",
+    ),
+    (
+        Kind::Generator,
+        "gen_voltage_l1_v",
+        "Điện áp máy phát L1",
+        "Generator voltage L1",
+    ),
+    (
+        Kind::Generator,
+        "gen_voltage_l2_v",
+        "Điện áp máy phát L2",
+        "Generator voltage L2",
+    ),
+    (
+        Kind::Generator,
+        "gen_voltage_l3_v",
+        "Điện áp máy phát L3",
+        "Generator voltage L3",
+    ),
+    (
+        Kind::Generator,
+        "gen_frequency_hz",
+        "Tần số máy phát",
+        "Generator frequency",
+    ),
+    (Kind::Generator, "load_kw", "Công suất", "Load"),
+    (Kind::Generator, "load_pct", "Tải", "Load"),
+    (
+        Kind::Generator,
+        "coolant_temperature_c",
+        "Nhiệt độ nước làm mát",
+        "Coolant temperature",
+    ),
+    (
+        Kind::Generator,
+        "oil_pressure_kpa",
+        "Áp suất dầu",
+        "Oil pressure",
+    ),
+    (
+        Kind::Generator,
+        "fuel_level_pct",
+        "Mức nhiên liệu",
+        "Fuel level",
+    ),
+    (
+        Kind::Generator,
+        "battery_voltage_v",
+        "Điện áp ắc quy đề",
+        "Starter battery voltage",
+    ),
+    (
+        Kind::Generator,
+        "engine_hours_h",
+        "Số giờ chạy máy",
+        "Engine hours",
+    ),
+    (Kind::Cooling, "unit_on", "Đang chạy", "Running"),
+    (
+        Kind::Cooling,
+        "common_alarm",
+        "Báo động chung",
+        "Common alarm",
+    ),
+    (
+        Kind::Cooling,
+        "critical_alarm",
+        "Báo động nghiêm trọng",
+        "Critical alarm",
+    ),
+    (Kind::Cooling, "filter_dirty", "Lọc gió bẩn", "Filter dirty"),
+    (
+        Kind::Cooling,
+        "supply_air_temperature_c",
+        "Nhiệt độ gió cấp",
+        "Supply air temperature",
+    ),
+    (
+        Kind::Cooling,
+        "return_air_temperature_c",
+        "Nhiệt độ gió hồi",
+        "Return air temperature",
+    ),
+    (Kind::Cooling, "setpoint_c", "Nhiệt độ cài đặt", "Set point"),
+    (
+        Kind::Cooling,
+        "humidity_pct",
+        "Độ ẩm gió hồi",
+        "Return air humidity",
+    ),
+    (Kind::Climate, "temperature_c", "Nhiệt độ", "Temperature"),
+    (Kind::Climate, "humidity_pct", "Độ ẩm", "Humidity"),
+    (Kind::Climate, "dew_point_c", "Điểm sương", "Dew point"),
+    (Kind::FirePanel, "fire_alarm", "Báo cháy", "Fire alarm"),
+    (
+        Kind::FirePanel,
+        "extinguishant_released",
+        "Đã xả khí chữa cháy",
+        "Extinguishant released",
+    ),
+    (Kind::FirePanel, "fault", "Lỗi tủ báo cháy", "Panel fault"),
+    (
+        Kind::FirePanel,
+        "supervisory",
+        "Tín hiệu giám sát",
+        "Supervisory",
+    ),
+    (
+        Kind::Leak,
+        "leak_detected",
+        "Phát hiện rò rỉ nước",
+        "Leak detected",
+    ),
+    (Kind::Door, "door_open", "Cửa mở", "Door open"),
+    (Kind::Nvr, "recording", "Đang ghi hình", "Recording"),
+    (Kind::Nvr, "disk_fault", "Lỗi ổ cứng", "Disk fault"),
+    (
+        Kind::Nvr,
+        "retention_days",
+        "Số ngày lưu trữ ghi hình",
+        "Recordings kept",
+    ),
+    (
+        Kind::Surge,
+        "protector_tripped",
+        "Chống sét đã tác động",
+        "Protector tripped",
+    ),
+    (
+        Kind::PowerMeter,
+        "mains_present",
+        "Có điện",
+        "Mains present",
+    ),
+    (Kind::PowerMeter, "voltage_l1_v", "Điện áp L1", "Voltage L1"),
+    (Kind::PowerMeter, "voltage_l2_v", "Điện áp L2", "Voltage L2"),
+    (Kind::PowerMeter, "voltage_l3_v", "Điện áp L3", "Voltage L3"),
+    (
+        Kind::PowerMeter,
+        "current_l1_a",
+        "Dòng điện L1",
+        "Current L1",
+    ),
+    (
+        Kind::PowerMeter,
+        "current_l2_a",
+        "Dòng điện L2",
+        "Current L2",
+    ),
+    (
+        Kind::PowerMeter,
+        "current_l3_a",
+        "Dòng điện L3",
+        "Current L3",
+    ),
+    (Kind::PowerMeter, "frequency_hz", "Tần số", "Frequency"),
+    (
+        Kind::PowerMeter,
+        "active_power_kw",
+        "Công suất tác dụng",
+        "Active power",
+    ),
+    (
+        Kind::PowerMeter,
+        "power_factor",
+        "Hệ số công suất",
+        "Power factor",
+    ),
+    (Kind::PowerMeter, "energy_kwh", "Điện năng", "Energy"),
+    (
+        Kind::Gateway,
+        "clock_synced",
+        "Đồng bộ thời gian",
+        "Clock synchronised",
+    ),
+    (Kind::Gateway, "uptime_s", "Thời gian hoạt động", "Uptime"),
+    (
+        Kind::Gateway,
+        "buffer_used_pct",
+        "Mức dùng bộ đệm",
+        "Buffer used",
+    ),
+    (
+        Kind::Gateway,
+        "sink_failing_s",
+        "Thời gian gửi dữ liệu lỗi",
+        "Sink failing for",
+    ),
+    (
+        Kind::Gateway,
+        "sink_auth_failed",
+        "Sai thông tin đăng nhập đích gửi",
+        "Sink credentials refused",
+    ),
+];
+
+/// `(kind, point, Vietnamese, English)`: the alarm condition of boolean and state
+/// points, written as what is wrong: the default rules' direction (a rule on `unit_on`
+/// alarms when it is false, on `door_open` when it is true). Points whose alarm
+/// direction is not obvious (`recording`, `mains_present`) have none and use their name.
+const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
+    (
+        Kind::Ups,
+        "on_battery",
+        "UPS đang chạy bằng ắc quy (mất điện lưới)",
+        "UPS on battery (mains lost)",
+    ),
+    (
+        Kind::Ups,
+        "on_bypass",
+        "UPS đang chạy qua bypass, tải không được bảo vệ",
+        "UPS on bypass, load not protected",
+    ),
+    (Kind::Ups, "fault", "UPS báo lỗi", "UPS fault"),
+    (
+        Kind::Ups,
+        "battery_replace",
+        "Ắc quy UPS cần thay thế",
+        "UPS battery needs replacement",
+    ),
+    (
+        Kind::Ups,
+        "battery_low",
+        "Ắc quy UPS yếu",
+        "UPS battery low",
+    ),
+    (Kind::Ups, "overload", "UPS quá tải", "UPS overload"),
+    (
+        Kind::Generator,
+        "mode",
+        "Máy phát không ở chế độ tự động (AUTO)",
+        "Generator not in AUTO mode",
+    ),
+    (
+        Kind::Generator,
+        "shutdown_alarm",
+        "Máy phát báo dừng sự cố (áp suất dầu, nhiệt độ nước làm mát, quá tốc, không khởi động được)",
+        "Generator shutdown alarm (oil pressure, coolant temperature, overspeed, fail to start)",
+    ),
+    (
+        Kind::Generator,
+        "warning_alarm",
+        "Máy phát báo cảnh báo",
+        "Generator warning alarm",
+    ),
+    (
+        Kind::Cooling,
+        "unit_on",
+        "Máy lạnh chính xác đã dừng",
+        "Precision cooling unit stopped",
+    ),
+    (
+        Kind::Cooling,
+        "common_alarm",
+        "Máy lạnh chính xác báo lỗi",
+        "Precision cooling common alarm",
+    ),
+    (
+        Kind::Cooling,
+        "critical_alarm",
+        "Máy lạnh chính xác báo lỗi nghiêm trọng (áp suất máy nén, hỏng quạt)",
+        "Precision cooling critical alarm (compressor pressure, fan failure)",
+    ),
+    (
+        Kind::Cooling,
+        "filter_dirty",
+        "Lọc gió máy lạnh cần vệ sinh",
+        "Cooling unit air filter dirty",
+    ),
+    (
+        Kind::FirePanel,
+        "fire_alarm",
+        "Tủ báo cháy: CÓ BÁO CHÁY",
+        "Fire panel: FIRE ALARM",
+    ),
+    (
+        Kind::FirePanel,
+        "extinguishant_released",
+        "Tủ báo cháy: đã xả khí chữa cháy",
+        "Fire panel: extinguishant released",
+    ),
+    (
+        Kind::FirePanel,
+        "fault",
+        "Tủ báo cháy báo lỗi",
+        "Fire panel fault",
+    ),
+    (
+        Kind::FirePanel,
+        "supervisory",
+        "Tủ báo cháy: tín hiệu giám sát",
+        "Fire panel supervisory condition",
+    ),
+    (
+        Kind::Leak,
+        "leak_detected",
+        "Phát hiện rò rỉ nước",
+        "Water leak detected",
+    ),
+    (Kind::Door, "door_open", "Cửa đang mở", "Door open"),
+    (
+        Kind::Nvr,
+        "disk_fault",
+        "Đầu ghi hình hỏng ổ cứng",
+        "Recorder disk failed",
+    ),
+    (
+        Kind::Surge,
+        "protector_tripped",
+        "Thiết bị chống sét lan truyền đã tác động",
+        "Surge protector tripped",
+    ),
+    (
+        Kind::Gateway,
+        "clock_synced",
+        "Đồng hồ gateway chưa được đồng bộ",
+        "Gateway clock not synchronised",
+    ),
+    (
+        Kind::Gateway,
+        "sink_auth_failed",
+        "Đích gửi dữ liệu (InfluxDB/MQTT) từ chối thông tin đăng nhập",
+        "A sink (InfluxDB/MQTT) refuses the gateway's credentials",
+    ),
+];
+
+/// `(value, Vietnamese, English)` for enumeration values.
+const ENUM_VALUES: &[(&str, &str, &str)] = &[
+    ("unknown", "Không xác định", "Unknown"),
+    ("normal", "Bình thường", "Normal"),
+    ("on_battery", "Chạy pin", "On battery"),
+    ("on_bypass", "Bypass", "On bypass"),
+    ("off", "Tắt", "Off"),
+    ("booster", "Tăng áp", "Boost"),
+    ("reducer", "Giảm áp", "Buck"),
+    ("stop", "Dừng", "Stop"),
+    ("auto", "Tự động", "Auto"),
+    ("manual", "Bằng tay", "Manual"),
+    ("test", "Chạy thử", "Test"),
+    ("low", "Yếu", "Low"),
+    ("depleted", "Cạn", "Depleted"),
+    ("fault", "Lỗi", "Fault"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::{lookup, points_of};
+    use crate::rules::defaults;
+    use crate::rules::spec::Condition;
+
+    #[test]
+    fn every_canonical_point_has_names_in_both_languages() {
+        for kind in Kind::ALL {
+            for p in points_of(kind) {
+                let vi = point(kind, p.name, Language::Vi);
+                let en = point(kind, p.name, Language::En);
+                assert_ne!(vi, p.name, "no Vietnamese name for {kind}/{}", p.name);
+                assert_ne!(en, p.name, "no English name for {kind}/{}", p.name);
+            }
+        }
+        // Entries for points that do not exist would be dead text.
+        for (kind, name, _, _) in POINTS.iter().chain(CONDITIONS) {
+            assert!(
+                lookup(*kind, name).is_some(),
+                "text for unknown {kind}/{name}"
+            );
+        }
+        for (kind, name, _, _) in CONDITIONS {
+            assert_ne!(
+                lookup(*kind, name).unwrap().ty,
+                PointType::Number,
+                "a number has no condition text: {kind}/{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_enumeration_value_has_names_and_no_more() {
+        let mut used = Vec::new();
+        for kind in Kind::ALL {
+            for p in points_of(kind) {
+                if let PointType::Enum(names) = p.ty {
+                    for n in names {
+                        assert_ne!(enum_value(n, Language::Vi), *n, "{kind}/{}: {n}", p.name);
+                        assert_ne!(enum_value(n, Language::En), *n, "{kind}/{}: {n}", p.name);
+                        used.push(*n);
+                    }
+                }
+            }
+        }
+        for (name, _, _) in ENUM_VALUES {
+            assert!(
+                used.contains(name),
+                "name for unknown enumeration value {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_default_boolean_or_state_rule_has_a_condition_text() {
+        for kind in Kind::ALL {
+            for r in defaults(kind) {
+                let watched = matches!(
+                    r.condition,
+                    Condition::Flag { .. } | Condition::EnumNot { .. }
+                );
+                if watched {
+                    assert!(
+                        has_condition(kind, r.point),
+                        "no text for {kind}/{}",
+                        r.point
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_by_hand() {
+        let vi = Language::Vi;
+        let en = Language::En;
+        assert_eq!(point(Kind::Climate, "temperature_c", vi), "Nhiệt độ");
+        assert_eq!(point(Kind::Climate, "temperature_c", en), "Temperature");
+        assert_eq!(
+            point(Kind::Ups, "battery_charge_pct", vi),
+            "Dung lượng ắc quy"
+        );
+        assert_eq!(kind(Kind::Generator, vi), "Máy phát điện");
+        assert_eq!(kind(Kind::Leak, en), "Water leak sensor");
+        assert_eq!(enum_value("on_battery", vi), "Chạy pin");
+        assert_eq!(enum_value("manual", en), "Manual");
+        assert_eq!(condition(Kind::Door, "door_open", vi), "Cửa đang mở");
+        // Booleans no rule watches by default fall back to their name.
+        assert_eq!(
+            condition(Kind::Generator, "engine_running", en),
+            "Engine running"
+        );
+    }
+
+    #[test]
+    fn unknown_names_fall_back_to_canonical_name() {
+        assert_eq!(
+            point(Kind::Door, "temperature_c", Language::Vi),
+            "temperature_c"
+        );
+        assert_eq!(enum_value("sideways", Language::En), "sideways");
+    }
+
+    #[test]
+    fn units_and_quantities_by_hand() {
+        let vi = Language::Vi;
+        let en = Language::En;
+        for (symbol, want_vi, want_en) in [
+            ("s", "giây", "s"),
+            ("min", "phút", "min"),
+            ("h", "giờ", "h"),
+            ("d", "ngày", "days"),
+            ("°C", "°C", "°C"),
+            ("%", "%", "%"),
+            ("kWh", "kWh", "kWh"),
+            ("", "", ""),
+        ] {
+            assert_eq!(unit(symbol, vi), want_vi, "{symbol}");
+            assert_eq!(unit(symbol, en), want_en, "{symbol}");
+        }
+        let t = lookup(Kind::Climate, "temperature_c").unwrap();
+        assert_eq!(quantity(t, 28.5, vi), "28,5 °C");
+        assert_eq!(quantity(t, 28.5, en), "28.5 °C");
+        assert_eq!(quantity(t, 27.0, vi), "27 °C");
+        let h = lookup(Kind::Climate, "humidity_pct").unwrap();
+        assert_eq!(quantity(h, 54.56, vi), "54,6 %");
+        let v = lookup(Kind::Ups, "input_voltage_v").unwrap();
+        assert_eq!(quantity(v, 499.90000000000003, en), "499.9 V");
+        let r = lookup(Kind::Nvr, "retention_days").unwrap();
+        assert_eq!(quantity(r, 29.0, vi), "29 ngày");
+        assert_eq!(quantity(r, 29.0, en), "29 days");
+        let pf = lookup(Kind::PowerMeter, "power_factor").unwrap();
+        assert_eq!(quantity(pf, 0.98, vi), "0,98");
+        let rt = lookup(Kind::Ups, "runtime_remaining_s").unwrap();
+        assert_eq!(quantity(rt, 540.0, vi), "540 giây");
+        let e = lookup(Kind::PowerMeter, "energy_kwh").unwrap();
+        assert_eq!(quantity(e, 12345.67, vi), "12.345,7 kWh");
+        assert_eq!(quantity(e, 12345.67, en), "12,345.7 kWh");
+        assert!(is_duration(rt));
+        assert!(!is_duration(r));
+    }
+
+    #[test]
+    fn values_by_hand() {
+        let ob = lookup(Kind::Ups, "on_battery").unwrap();
+        assert_eq!(value(ob, &Value::Bool(true), Language::Vi), "Có");
+        assert_eq!(value(ob, &Value::Bool(false), Language::En), "No");
+        let os = lookup(Kind::Ups, "output_source").unwrap();
+        assert_eq!(
+            value(os, &Value::Enum("on_battery"), Language::Vi),
+            "Chạy pin"
+        );
+        let t = lookup(Kind::Climate, "temperature_c").unwrap();
+        assert_eq!(value(t, &Value::Number(23.44), Language::Vi), "23,4 °C");
+    }
+}
