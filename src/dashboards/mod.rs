@@ -80,7 +80,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// The site's own choices: its time zone, [`DEFAULT_TIME_ZONE`] when it names none.
+    /// The site's own choices: its time zone, [`DEFAULT_TIME_ZONE`] when it names none
+    /// (the site file has no `time_zone` key yet; when it gains one, read it here).
     pub fn for_site(_site: &Site) -> Options {
         Options {
             time_zone: DEFAULT_TIME_ZONE.to_string(),
@@ -311,6 +312,9 @@ pub fn run_cli(
             return ExitCode::from(2);
         }
     };
+    for w in &site.warnings {
+        eprintln!("warning: {w}");
+    }
     let mut opts = Options::for_site(&site);
     if let Some(tz) = time_zone {
         opts.time_zone = tz;
