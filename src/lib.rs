@@ -14,6 +14,7 @@
 
 pub mod buffer;
 pub mod config;
+pub mod dashboards;
 pub mod demo;
 pub mod durable;
 pub mod metrics;

@@ -70,6 +70,21 @@ enum Command {
         #[arg(long)]
         device: String,
     },
+    /// Write Grafana dashboards and provisioning files for a site (docs/GRAFANA.md).
+    Dashboards {
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Use the built-in demo site (`dc-gateway demo`) instead of `--config`.
+        #[arg(long)]
+        demo: bool,
+        /// Output directory (created if missing; files in it are overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// IANA time zone for the dashboards; default: the site's (Asia/Ho_Chi_Minh).
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
@@ -97,6 +112,12 @@ fn main() -> ExitCode {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
         }
+        Command::Dashboards {
+            config: path,
+            demo,
+            out,
+            time_zone,
+        } => dc_gateway::dashboards::run_cli((!demo).then_some(path.as_path()), &out, time_zone),
         Command::CheckConfig { config: path } => match config::load(&path) {
             Ok(site) => {
                 for w in &site.warnings {
@@ -220,7 +241,10 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         // Handled before the runtime starts.
-        Command::CheckConfig { .. } | Command::Points | Command::Rules => Ok(()),
+        Command::CheckConfig { .. }
+        | Command::Points
+        | Command::Rules
+        | Command::Dashboards { .. } => Ok(()),
     }
 }
 

@@ -463,7 +463,7 @@ async fn v2_sends_token_header_gzip_and_ms_precision() {
         lines[3],
         format!(
             "alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
-             state=1i,value=33.5,threshold=32,seq=42i {ts}"
+             state=1i,value=33.5,threshold=32,seq=42i,message=\"Nhiệt độ cao (Điều 10.3)\" {ts}"
         )
     );
 }

@@ -161,11 +161,11 @@ fn golden_alarm_lines() {
     assert_eq!(
         buf,
         "alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
-         state=1i,value=33.1,threshold=32,seq=42i 1764057602500\n\
+         state=1i,value=33.1,threshold=32,seq=42i,message=\"Nhiệt độ cao (Điều 10.3)\" 1764057602500\n\
          alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
-         state=0i,value=1,seq=42i 1764057602500\n\
+         state=0i,value=1,seq=42i,message=\"Nhiệt độ cao (Điều 10.3)\" 1764057602500\n\
          alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
-         state=2i,seq=42i 1764057602500\n"
+         state=2i,seq=42i,message=\"Nhiệt độ cao (Điều 10.3)\" 1764057602500\n"
     );
 }
 
