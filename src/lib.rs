@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![allow(clippy::new_without_default)]
 
+pub mod backup;
 pub mod buffer;
 pub mod config;
 pub mod demo;
@@ -21,6 +22,7 @@ pub mod points;
 pub mod rules;
 pub mod runtime;
 pub mod seq;
+pub mod service;
 pub mod sim;
 pub mod sinks;
 pub mod sources;

@@ -502,6 +502,7 @@ async fn hub(
         .enumerate()
         .map(|(i, d)| (d.meta.id.clone(), i))
         .collect();
+    let mut service = crate::service::Service::from_env(intervals.len());
     loop {
         tokio::select! {
             maybe = rx.recv() => {
@@ -521,6 +522,7 @@ async fn hub(
                 if let Some(i) = i {
                     let _ = shared.updates.send(Update::Device(i));
                 }
+                service.polled(i, &shared);
                 publish_events(events, &engine, &mut seqs, &shared, &queues);
             }
             _ = tick.tick() => {
@@ -557,6 +559,7 @@ async fn hub(
                     let _ = shared.updates.send(Update::Device(i));
                 }
                 publish_events(events, &engine, &mut seqs, &shared, &queues);
+                service.tick(&shared).await;
             }
         }
     }
