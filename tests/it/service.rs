@@ -113,21 +113,31 @@ struct Demo {
 }
 
 impl Demo {
-    fn start(dir: &Path, notify: &NotifySocket, influx: Option<&str>, stall_after_s: Option<u64>) -> Demo {
+    fn start(
+        dir: &Path,
+        notify: &NotifySocket,
+        influx: Option<&str>,
+        stall_after_s: Option<u64>,
+    ) -> Demo {
         let port = free_port();
         let log = dir.join("gateway.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dc-gateway"));
-        cmd.args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-            .arg(dir.join("state"))
-            .env("NOTIFY_SOCKET", &notify.path)
-            // What systemd sets for WatchdogSec=3: the gateway pings from the hub's
-            // one-second tick whatever the period.
-            .env("WATCHDOG_USEC", "3000000")
-            .env_remove("WATCHDOG_PID")
-            .env("DCGW_LOG", "info,dc_gateway=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        cmd.args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--state-dir",
+        ])
+        .arg(dir.join("state"))
+        .env("NOTIFY_SOCKET", &notify.path)
+        // What systemd sets for WatchdogSec=3: the gateway pings from the hub's
+        // one-second tick whatever the period.
+        .env("WATCHDOG_USEC", "3000000")
+        .env_remove("WATCHDOG_PID")
+        .env("DCGW_LOG", "info,dc_gateway=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
         if let Some(url) = influx {
             cmd.args(["--influx", url]);
         }
@@ -175,10 +185,14 @@ impl Drop for Demo {
 /// Waits for READY=1; panics with the log after 30 s.
 fn wait_ready(notify: &NotifySocket, demo: &Demo) -> Note {
     let mut ready = None;
-    let ok = wait_until("READY=1 on the notify socket", Duration::from_secs(30), || {
-        ready = notify.ready();
-        ready.is_some()
-    });
+    let ok = wait_until(
+        "READY=1 on the notify socket",
+        Duration::from_secs(30),
+        || {
+            ready = notify.ready();
+            ready.is_some()
+        },
+    );
     if let Err(e) = ok {
         panic!(
             "{e}; received {:?}\n--- gateway log ---\n{}",
@@ -216,10 +230,16 @@ fn ready_after_the_first_polls_and_watchdog_pings_go_on_while_influxdb_is_down()
     let mut devices: std::collections::BTreeMap<String, usize> = Default::default();
     for r in rows {
         let with_value = usize::from(!r["value"].is_null());
-        *devices.entry(r["device"].as_str().unwrap().to_string()).or_default() += with_value;
+        *devices
+            .entry(r["device"].as_str().unwrap().to_string())
+            .or_default() += with_value;
     }
     assert!(devices.len() >= 3, "the demo site has devices: {devices:?}");
-    let unread: Vec<&String> = devices.iter().filter(|(_, n)| **n == 0).map(|(d, _)| d).collect();
+    let unread: Vec<&String> = devices
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(d, _)| d)
+        .collect();
     assert!(
         unread.is_empty(),
         "READY was sent before devices {unread:?} delivered a poll"
@@ -240,7 +260,11 @@ fn ready_after_the_first_polls_and_watchdog_pings_go_on_while_influxdb_is_down()
     // Ten seconds of an InfluxDB outage: pings every second, the outage in the status.
     let window = Instant::now();
     std::thread::sleep(Duration::from_secs(10));
-    let pings: Vec<Instant> = notify.pings().into_iter().filter(|t| *t >= window).collect();
+    let pings: Vec<Instant> = notify
+        .pings()
+        .into_iter()
+        .filter(|t| *t >= window)
+        .collect();
     assert!(
         pings.len() >= 8,
         "{} watchdog pings in 10 s of an InfluxDB outage\n--- gateway log ---\n{}",
@@ -255,7 +279,10 @@ fn ready_after_the_first_polls_and_watchdog_pings_go_on_while_influxdb_is_down()
     let sinks = demo.api("/api/v1/sinks");
     let influx = &sinks["sinks"][0];
     assert_eq!(influx["name"], "influx", "{sinks}");
-    assert_eq!(influx["connected"], false, "the sink really is down: {sinks}");
+    assert_eq!(
+        influx["connected"], false,
+        "the sink really is down: {sinks}"
+    );
     assert!(influx["queued"].as_u64().unwrap_or(0) > 0, "{sinks}");
     let statuses = notify.statuses();
     assert!(
@@ -272,9 +299,11 @@ fn a_stalled_hub_stops_the_watchdog_pings_while_the_process_lives_on() {
     let stall_after = 6;
     let mut demo = Demo::start(dir.path(), &notify, None, Some(stall_after));
     wait_ready(&notify, &demo);
-    let stalled = wait_until("the hub stalls (test hook)", Duration::from_secs(20), || {
-        demo.log().contains("the hub stalls now")
-    });
+    let stalled = wait_until(
+        "the hub stalls (test hook)",
+        Duration::from_secs(20),
+        || demo.log().contains("the hub stalls now"),
+    );
     if let Err(e) = stalled {
         panic!("{e}\n--- gateway log ---\n{}", demo.log());
     }
@@ -302,5 +331,8 @@ fn a_stalled_hub_stops_the_watchdog_pings_while_the_process_lives_on() {
     // comes from the hub's loop, not from a dead process.
     assert!(demo.alive(), "the process is alive");
     let health = http_get(&format!("http://{}/healthz", demo.web)).expect("the web server answers");
-    assert!(!health.text().is_empty(), "healthz answers while the hub is stalled");
+    assert!(
+        !health.text().is_empty(),
+        "healthz answers while the hub is stalled"
+    );
 }
