@@ -303,8 +303,12 @@ fn state_dir_of(given: Option<PathBuf>, config_path: &std::path::Path) -> anyhow
     }
 }
 
-/// `--out`: a file, or a directory that gets a time-stamped file (returned as well).
+/// `--out`: a file, or a directory (existing, or named with a trailing `/` and then
+/// created) that gets a time-stamped file; the directory is returned as well.
 fn backup_target(out: &std::path::Path) -> (PathBuf, Option<PathBuf>) {
+    if out.as_os_str().to_string_lossy().ends_with('/') {
+        let _ = std::fs::create_dir_all(out);
+    }
     if out.is_dir() {
         (
             out.join(backup::file_name(dc_gateway::model::Timestamp::now())),

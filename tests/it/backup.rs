@@ -87,6 +87,19 @@ fn a_backup_taken_during_a_steady_stream_restores_to_a_gateway_that_delivers_eve
         "{msg}"
     );
     eprintln!("backup in {took:?}:\n{msg}");
+    // Restoring over a running gateway's state is refused, even with --force.
+    let (ok, msg) = dc_gateway(&[
+        "restore",
+        "--force",
+        "--from",
+        out.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && msg.contains("stop the gateway first"),
+        "restore over a running gateway: {msg}"
+    );
     // The stream goes on after the backup, then the board dies: what it queued after
     // the backup is not in the backup and is never delivered.
     std::thread::sleep(Duration::from_secs(2));
