@@ -15,6 +15,8 @@
 //! - **STATUS** is a one-line summary (devices answering, active alarms, sinks that are
 //!   failing), sent when it changes; `systemctl status dc-gateway` shows it.
 //!
+//! The `sd-notify` crate gives the message format and reads `$WATCHDOG_USEC`; the
+//! datagram is sent here, so that an abstract socket (`@name`) works as well as a path.
 //! Without `$NOTIFY_SOCKET` (not under systemd) nothing is sent; without
 //! `$WATCHDOG_USEC` (no `WatchdogSec=`) no pings are sent. A send that fails is logged
 //! once and counted, and never stops the hub.
@@ -45,8 +47,8 @@ pub const STALL_HUB_ENV: &str = "DCGW_TEST_STALL_HUB_AFTER_S";
 /// every tick of the hub's loop.
 #[derive(Debug)]
 pub struct Service {
-    /// Whether `$NOTIFY_SOCKET` is set.
-    enabled: bool,
+    /// `$NOTIFY_SOCKET`, when set.
+    socket: Option<std::ffi::OsString>,
     started: Instant,
     /// One flag per configured device: its first poll has arrived.
     polled: Vec<bool>,
@@ -76,15 +78,15 @@ impl Service {
             );
         }
         let watchdog = sd_notify::watchdog_enabled();
-        let enabled = std::env::var_os("NOTIFY_SOCKET").is_some();
-        if enabled {
+        let socket = std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty());
+        if socket.is_some() {
             tracing::info!(
                 watchdog_s = watchdog.map(|w| w.as_secs_f64()),
                 "running under systemd: READY after the first polls, watchdog pings from the hub"
             );
         }
         Service {
-            enabled,
+            socket,
             started: Instant::now(),
             polled: vec![false; devices],
             unpolled: devices,
@@ -165,10 +167,10 @@ impl Service {
     }
 
     fn send(&mut self, state: &[NotifyState<'_>]) {
-        if !self.enabled {
+        let Some(socket) = self.socket.as_deref() else {
             return;
-        }
-        match sd_notify::notify(state) {
+        };
+        match send_to(socket, state) {
             Ok(()) => self.send_failed = false,
             Err(e) => {
                 if !self.send_failed {
@@ -184,6 +186,36 @@ impl Service {
                     .inc();
             }
         }
+    }
+}
+
+/// Send `state` as one datagram to the service manager's socket `socket`: a path, or
+/// an abstract socket written `@name` (which systemd uses in some setups).
+fn send_to(socket: &std::ffi::OsStr, state: &[NotifyState<'_>]) -> std::io::Result<()> {
+    use std::os::unix::net::UnixDatagram;
+    let msg: String = state.iter().map(|s| format!("{s}\n")).collect();
+    let sock = UnixDatagram::unbound()?;
+    #[cfg(target_os = "linux")]
+    if let Some(name) = socket.as_encoded_bytes().strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+        sock.connect_addr(&addr)?;
+        let n = sock.send(msg.as_bytes())?;
+        return whole(n, &msg);
+    }
+    sock.connect(socket)?;
+    let n = sock.send(msg.as_bytes())?;
+    whole(n, &msg)
+}
+
+fn whole(n: usize, msg: &str) -> std::io::Result<()> {
+    if n == msg.len() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            "incomplete datagram",
+        ))
     }
 }
 
@@ -249,6 +281,36 @@ mod tests {
         );
         live.sinks.remove(0);
         assert_eq!(summary(&live), "0/0 devices answering; no alarms; sinks ok");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_abstract_notify_socket_and_a_path_are_reached() {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let name = format!("dcgw-test-notify-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let sock = UnixDatagram::bind_addr(&addr).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        send_to(
+            std::ffi::OsStr::new(&format!("@{name}")),
+            &[NotifyState::Status("abstract")],
+        )
+        .unwrap();
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STATUS=abstract\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        send_to(
+            path.as_os_str(),
+            &[NotifyState::Ready, NotifyState::Watchdog],
+        )
+        .unwrap();
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1\nWATCHDOG=1\n");
     }
 
     #[test]
