@@ -438,3 +438,153 @@ fn check_udev_rules(text: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Stand-ins for the account and dpkg tools a maintainer script calls, so the real
+/// postinst from the package can run here without touching this machine's users:
+/// `getent` answers from `group`/`passwd` files in `db`, `addgroup`/`adduser` append
+/// to them, and every call is logged to `db/log`.
+fn account_stubs(dir: &Path, db: &Path) -> PathBuf {
+    let bin = dir.join("stubs");
+    std::fs::create_dir_all(&bin).unwrap();
+    let db = db.display();
+    let stubs = [
+        ("getent", format!("grep -q \"^$2:\" \"{db}/$1\"")),
+        (
+            "addgroup",
+            format!(
+                "echo \"addgroup $*\" >> \"{db}/log\"; for a; do last=$a; done; echo \"$last:x:999:\" >> \"{db}/group\""
+            ),
+        ),
+        (
+            "adduser",
+            format!(
+                "echo \"adduser $*\" >> \"{db}/log\"\n\
+                 case \" $* \" in *\" --system \"*) for a; do last=$a; done; \
+                 echo \"$last:x:998:998::/var/lib/dc-gateway:/usr/sbin/nologin\" >> \"{db}/passwd\"; \
+                 echo \"$last:x:998:\" >> \"{db}/group\";; esac"
+            ),
+        ),
+        (
+            "dpkg-statoverride",
+            format!(
+                "echo \"dpkg-statoverride $*\" >> \"{db}/log\"\n\
+                 case \" $* \" in *\" --list \"*) for a; do last=$a; done; grep -q \" $last\\$\" \"{db}/overrides\" 2>/dev/null;; \
+                 *\" --add \"*) echo \"$*\" >> \"{db}/overrides\";; esac"
+            ),
+        ),
+        ("udevadm", format!("echo \"udevadm $*\" >> \"{db}/log\"")),
+        (
+            "deb-systemd-helper",
+            format!(
+                "echo \"deb-systemd-helper $*\" >> \"{db}/log\"; [ \"$1\" != debian-installed ] && [ \"$1\" != --quiet ]"
+            ),
+        ),
+        (
+            "deb-systemd-invoke",
+            format!("echo \"deb-systemd-invoke $*\" >> \"{db}/log\""),
+        ),
+        (
+            "systemctl",
+            format!("echo \"systemctl $*\" >> \"{db}/log\""),
+        ),
+    ];
+    for (name, body) in stubs {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        crate::peers::chmod(&p, 0o755);
+    }
+    bin
+}
+
+#[test]
+fn postinst_creates_the_user_and_missing_groups_once_and_keeps_site_overrides() {
+    let dir = peer_tempdir("postinst");
+    let deb = build_deb(dir.path());
+    let control = dir.path().join("control");
+    run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
+    let postinst = control.join("postinst");
+
+    let run_postinst = |db: &Path, args: &[&str]| -> (String, String) {
+        let stubs = account_stubs(dir.path(), db);
+        let out = run(Command::new("sh")
+            .arg(&postinst)
+            .args(args)
+            .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+            .env("DPKG_ROOT", db.join("root")));
+        let log = std::fs::read_to_string(db.join("log")).unwrap_or_default();
+        std::fs::remove_file(db.join("log")).ok();
+        (text(&out), log)
+    };
+
+    // Plain Debian: dialout exists, gpio does not, no dc-gateway user.
+    let debian = dir.path().join("debian");
+    std::fs::create_dir_all(&debian).unwrap();
+    std::fs::write(debian.join("group"), "root:x:0:\ndialout:x:20:\n").unwrap();
+    std::fs::write(debian.join("passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let (stdout, log) = run_postinst(&debian, &["configure", ""]);
+    assert!(
+        log.contains("addgroup --quiet --system gpio"),
+        "gpio created:\n{log}"
+    );
+    assert!(
+        !log.contains("--system dialout"),
+        "dialout exists already:\n{log}"
+    );
+    assert!(
+        log.contains("adduser --quiet --system --group --home /var/lib/dc-gateway --no-create-home --shell /usr/sbin/nologin dc-gateway"),
+        "{log}"
+    );
+    assert!(log.contains("adduser --quiet dc-gateway dialout"), "{log}");
+    assert!(log.contains("adduser --quiet dc-gateway gpio"), "{log}");
+    assert!(
+        log.contains("--add root dc-gateway 0640 /etc/dc-gateway/site.toml"),
+        "{log}"
+    );
+    assert!(
+        log.contains("--add root dc-gateway 0750 /etc/dc-gateway/secrets"),
+        "{log}"
+    );
+    assert!(
+        debian.join("root/etc/dc-gateway/secrets").is_dir(),
+        "secrets/ made"
+    );
+    assert!(
+        !log.contains("deb-systemd-helper enable") && !log.contains("deb-systemd-invoke start"),
+        "not enabled or started on install:\n{log}"
+    );
+    assert!(
+        stdout.contains("systemctl enable --now dc-gateway"),
+        "next steps printed: {stdout}"
+    );
+
+    // Upgrade on the same machine: nothing created again, the overrides kept.
+    let (stdout, log) = run_postinst(&debian, &["configure", "0.1.0-1"]);
+    assert!(
+        !log.contains("addgroup") && !log.contains("--system"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("--add"),
+        "overrides are kept, not re-added:\n{log}"
+    );
+    assert!(
+        stdout.is_empty(),
+        "no first-install text on upgrade: {stdout}"
+    );
+
+    // Raspberry Pi OS: gpio and dialout exist; the user is made and joins both.
+    let pi = dir.path().join("pi");
+    std::fs::create_dir_all(&pi).unwrap();
+    std::fs::write(
+        pi.join("group"),
+        "root:x:0:\ndialout:x:20:pi\ngpio:x:997:pi\n",
+    )
+    .unwrap();
+    std::fs::write(pi.join("passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let (_, log) = run_postinst(&pi, &["configure", ""]);
+    assert!(
+        !log.contains("addgroup"),
+        "no group created on Raspberry Pi OS:\n{log}"
+    );
+    assert!(log.contains("adduser --quiet dc-gateway gpio"), "{log}");
+}
