@@ -86,6 +86,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The backup file would be written inside the state directory it copies.
+    #[error("{out}: the backup must be written outside the state directory {state_dir}")]
+    OutInsideState {
+        /// The backup file.
+        out: PathBuf,
+        /// The state directory.
+        state_dir: PathBuf,
+    },
     /// The state directory is missing.
     #[error("no state directory at {0}")]
     NoStateDir(PathBuf),
@@ -194,6 +202,7 @@ fn skipped(name: &str) -> bool {
         || name.ends_with("-journal")
         || name.ends_with(".tmp")
         || name.ends_with(".partial")
+        || name.ends_with(".partial.d")
 }
 
 fn is_sqlite(path: &Path) -> Result<bool, Error> {
@@ -294,6 +303,19 @@ fn queue_counts(conn: &Connection, path: &Path) -> Result<Vec<QueueCount>, Error
 pub fn backup(state_dir: &Path, out: &Path) -> Result<Report, Error> {
     if !state_dir.is_dir() {
         return Err(Error::NoStateDir(state_dir.to_path_buf()));
+    }
+    // A backup inside the state directory would be copied into the next one.
+    let out_dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let (Ok(o), Ok(s)) = (fs::canonicalize(out_dir), fs::canonicalize(state_dir))
+        && o.starts_with(&s)
+    {
+        return Err(Error::OutInsideState {
+            out: out.to_path_buf(),
+            state_dir: state_dir.to_path_buf(),
+        });
     }
     let partial = with_suffix(out, ".partial");
     let work = with_suffix(out, ".partial.d");
@@ -587,9 +609,15 @@ pub fn restore(from: &Path, state_dir: &Path, opts: RestoreOptions) -> Result<Re
             }
         }
     }
-    fs::create_dir_all(state_dir).map_err(io_err(state_dir))?;
-    set_mode(state_dir, 0o700);
-    let work = state_dir.join(format!(".restore-{}", std::process::id()));
+    // The check unpacks beside the target (same file system, so installing is a
+    // rename); a dry run unpacks in the temp directory and leaves the target alone.
+    let work = if opts.dry_run {
+        std::env::temp_dir().join(format!(".dc-gateway-restore-check-{}", std::process::id()))
+    } else {
+        fs::create_dir_all(state_dir).map_err(io_err(state_dir))?;
+        set_mode(state_dir, 0o700);
+        state_dir.join(format!(".restore-{}", std::process::id()))
+    };
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(io_err(&work))?;
     let result = restore_into(from, state_dir, &work, opts);
@@ -951,6 +979,26 @@ mod tests {
             },
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_dry_run_touches_nothing_and_a_backup_inside_the_state_dir_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("state");
+        fs::create_dir_all(&src).unwrap();
+        state_with_queue(&src, 3);
+        let e = backup(&src, &src.join("b.tar.gz")).unwrap_err();
+        assert!(e.to_string().contains("outside the state directory"), "{e}");
+        let out = tmp.path().join("b.tar.gz");
+        backup(&src, &out).unwrap();
+        let dst = tmp.path().join("never");
+        let opts = RestoreOptions {
+            force: false,
+            dry_run: true,
+        };
+        let rep = restore(&out, &dst, opts).unwrap();
+        assert_eq!(rep.queues[0].records, 3);
+        assert!(!dst.exists(), "a dry run creates nothing");
     }
 
     #[test]
