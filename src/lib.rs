@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![allow(clippy::new_without_default)]
 
+pub mod backup;
 pub mod buffer;
 pub mod config;
 pub mod dashboards;
@@ -23,6 +24,7 @@ pub mod points;
 pub mod rules;
 pub mod runtime;
 pub mod seq;
+pub mod service;
 pub mod sim;
 pub mod sinks;
 pub mod sources;
