@@ -321,7 +321,8 @@ fn influx(vm: &Victoria, site: &str) -> Result<InfluxSink, String> {
     let cfg = InfluxConfig::from_url(
         &format!("{}?org=dc&bucket=bench", vm.url()),
         Some("bench".into()),
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     InfluxSink::new("influx", site.into(), &cfg).map_err(|e| e.to_string())
 }
 
@@ -399,6 +400,7 @@ async fn alarm_latency(a: &Args) -> Result<(), String> {
     let mut took = Vec::new();
     for seq in 0..100u64 {
         let ev = dc_gateway::model::AlarmEvent {
+            detail: Default::default(),
             id: format!("0190a0b0-0000-7000-8000-{seq:012}"),
             seq,
             ts: Timestamp::now(),

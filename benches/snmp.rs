@@ -269,7 +269,7 @@ async fn run(a: Args) -> Result<(), String> {
             let (ag, c) = (ag.clone(), c.clone());
             tasks.push(tokio::spawn(async move {
                 let t = Instant::now();
-                let r = snmp::poller::read(&c, &ag).await;
+                let r = snmp::poller::read(&c, &ag, &mut Default::default()).await;
                 (
                     t.elapsed(),
                     r.first_failure.is_none() && r.gets.len() == ag.profile.points.len(),

@@ -12,8 +12,10 @@
 #![warn(missing_docs)]
 #![allow(clippy::new_without_default)]
 
+pub mod backup;
 pub mod buffer;
 pub mod config;
+pub mod dashboards;
 pub mod demo;
 pub mod durable;
 pub mod journal;
@@ -23,6 +25,7 @@ pub mod points;
 pub mod rules;
 pub mod runtime;
 pub mod seq;
+pub mod service;
 pub mod sim;
 pub mod sinks;
 pub mod sources;

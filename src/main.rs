@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use dc_gateway::{config, demo, points, runtime};
+use dc_gateway::{backup, config, demo, points, runtime};
 
 /// Facility-monitoring gateway for a data center.
 #[derive(Parser)]
@@ -100,6 +100,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write Grafana dashboards and provisioning files for a site (docs/GRAFANA.md).
+    Dashboards {
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Use the built-in demo site (`dc-gateway demo`) instead of `--config`.
+        #[arg(long)]
+        demo: bool,
+        /// Output directory (created if missing; files in it are overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// IANA time zone for the dashboards; default: the site's (Asia/Ho_Chi_Minh).
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
+    /// Write a consistent copy of the state directory (queues, alarm seq, engine state)
+    /// to a `.tar.gz`, while the gateway runs (docs/PACKAGE.md, "Backup and restore").
+    Backup {
+        /// Backup file to write; a directory gets `dc-gateway-<UTC time>.tar.gz` in it.
+        #[arg(long)]
+        out: PathBuf,
+        /// State directory to copy; default: the config's `[storage] state_dir`.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Site config file (read for the state directory when --state-dir is not given).
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// With a directory as --out: keep only the newest N backups there.
+        #[arg(long)]
+        keep: Option<usize>,
+    },
+    /// Check a backup and install it as the state directory (gateway stopped).
+    Restore {
+        /// Backup file written by `dc-gateway backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// State directory to restore into; default: the config's `[storage] state_dir`.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Site config file (read for the state directory when --state-dir is not given).
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Replace the state the directory already holds.
+        #[arg(long)]
+        force: bool,
+        /// Check the backup only; install nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
@@ -155,6 +204,50 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Dashboards {
+            config: path,
+            demo,
+            out,
+            time_zone,
+        } => dc_gateway::dashboards::run_cli((!demo).then_some(path.as_path()), &out, time_zone),
+        Command::Backup {
+            out,
+            state_dir,
+            config: path,
+            keep,
+        } => report(state_dir_of(state_dir, &path).and_then(|dir| {
+            let (out, in_dir) = backup_target(&out);
+            let rep = backup::backup(&dir, &out)?;
+            println!("{}: backup of {}", out.display(), dir.display());
+            print!("{rep}");
+            if let (Some(n), Some(d)) = (keep, in_dir) {
+                backup::prune(&d, n)?;
+            }
+            Ok(())
+        })),
+        Command::Restore {
+            from,
+            state_dir,
+            config: path,
+            force,
+            dry_run,
+        } => report(state_dir_of(state_dir, &path).and_then(|dir| {
+            let rep = backup::restore(&from, &dir, backup::RestoreOptions { force, dry_run })?;
+            let verb = if dry_run {
+                "checked, not installed"
+            } else {
+                "restored into"
+            };
+            println!(
+                "{}: backup of {} taken {} — {verb} {}",
+                from.display(),
+                rep.manifest.source,
+                rep.manifest.created_at,
+                dir.display()
+            );
+            print!("{rep}");
+            Ok(())
+        })),
         Command::CheckConfig { config: path } => match config::load(&path) {
             Ok(site) => {
                 for w in &site.warnings {
@@ -168,6 +261,9 @@ fn main() -> ExitCode {
                     site.devices.len(),
                     site.sinks.len()
                 );
+                for w in config::profiles::warnings(&site) {
+                    println!("warning: {w}");
+                }
                 ExitCode::SUCCESS
             }
             Err(errs) => {
@@ -278,7 +374,47 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::CheckConfig { .. }
         | Command::Points
         | Command::Rules
-        | Command::Journal { .. } => Ok(()),
+        | Command::Journal { .. }
+        | Command::Dashboards { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. } => Ok(()),
+    }
+}
+
+/// The state directory a backup or restore works on: `--state-dir`, else the config's.
+fn state_dir_of(given: Option<PathBuf>, config_path: &std::path::Path) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d),
+        None => config::load(config_path)
+            .map(|site| site.storage.state_dir)
+            .map_err(|e| anyhow::anyhow!("{e}\n(give --state-dir to do without the config)")),
+    }
+}
+
+/// `--out`: a file, or a directory (existing, or named with a trailing `/` and then
+/// created) that gets a time-stamped file; the directory is returned as well.
+fn backup_target(out: &std::path::Path) -> (PathBuf, Option<PathBuf>) {
+    if out.as_os_str().to_string_lossy().ends_with('/') {
+        let _ = std::fs::create_dir_all(out);
+    }
+    if out.is_dir() {
+        (
+            out.join(backup::file_name(dc_gateway::model::Timestamp::now())),
+            Some(out.to_path_buf()),
+        )
+    } else {
+        (out.to_path_buf(), None)
+    }
+}
+
+/// Print an error chain and map to the exit status.
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

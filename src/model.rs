@@ -341,7 +341,7 @@ pub struct AlarmEvent {
     /// Device kind.
     #[serde(skip)]
     pub kind: Kind,
-    /// Room id.
+    /// Room id (serialized with the detail).
     #[serde(skip)]
     pub room: Arc<str>,
     /// Point name.
@@ -358,6 +358,39 @@ pub struct AlarmEvent {
     pub threshold: Option<f64>,
     /// Operator text (Vietnamese by default), citing the article.
     pub message: String,
+    /// What the event carries beyond the transition (round 2 of the contract).
+    #[serde(flatten)]
+    pub detail: EventDetail,
+}
+
+/// The fields an alarm event gained in round 2 of the contract (CONTRACTS.md), all
+/// additive: who and where, the alarm instance, and the operator of a transition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventDetail {
+    /// The gateway that made the event (config `gateway`, default the host name).
+    pub gateway: Arc<str>,
+    /// The alarm instance's short number, per gateway, increasing (shown to people,
+    /// used in "OK 123" replies); 0 on events of the first release.
+    pub no: u64,
+    /// The device's human name.
+    pub name: String,
+    /// The sticker on the equipment (Art. 14.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The room id.
+    pub room: Arc<str>,
+    /// The event time in the site's time zone, RFC 3339 with the offset.
+    pub local_ts: String,
+    /// The operator of an `acked` (or other operator) transition, as they gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The operator's comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Whether the alarm stands in the active list after this event (raised or
+    /// acknowledged; serious, cleared and not yet acknowledged). Decides the retained
+    /// `alarms/active/...` message.
+    pub listed: bool,
 }
 
 impl AlarmEvent {

@@ -103,7 +103,8 @@ pub struct ActiveAlarm {
     pub rule: Arc<str>,
     /// Current level.
     pub level: Level,
-    /// `raised` (later: `acked`, `shelved`).
+    /// `raised`; `acked` (acknowledged, condition still holds); `cleared` (a serious
+    /// alarm whose condition cleared before anyone acknowledged it).
     pub state: &'static str,
     /// When it was raised.
     pub since: Timestamp,
@@ -113,6 +114,14 @@ pub struct ActiveAlarm {
     pub threshold: Option<f64>,
     /// Operator text.
     pub message: String,
+    /// The instance's short number.
+    pub no: u64,
+    /// Who acknowledged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acked_by: Option<String>,
+    /// When.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acked_at: Option<Timestamp>,
 }
 
 /// Status of one sink, as `GET /api/v1/sinks` reports it.

@@ -12,6 +12,7 @@
 #     Their system services are stopped: tests start their own instances on free ports.
 #   - tests/.venv: Python venv with tests/requirements.txt (pymodbus), made when missing,
 #     reinstalled when requirements.txt changes.
+#   - cargo-deb (pinned), installed once per machine with `cargo install --locked`.
 #   - tests/web/node_modules: when tests/web/package.json exists (npm ci / npm install;
 #     no browser download, tests use Debian's /usr/bin/chromium).
 set -euo pipefail
@@ -47,9 +48,11 @@ APT_PACKAGES=(
     influxdb                    # InfluxDB 1.x: error paths, partial writes, auth
     snmpd snmp                  # SNMP agent + client tools
     snmpsim                     # SNMP simulator serving recordings
+    bzip2                       # bzcat: snmpsim-data's compressed recordings
     socat mbpoll                # RS-485 pty pairs, independent Modbus client
     chromium                    # headless browser for the web page tests
     openssl                     # test TLS certificates
+    lintian dpkg-dev binutils   # the Debian package test: lintian, dpkg-shlibdeps, strip
     ca-certificates
 )
 APT_UPDATED=0
@@ -122,7 +125,7 @@ if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
 fi
 REQ_SUM=$(sha256sum "$REQ" | cut -d' ' -f1)
 if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$REQ_SUM" ] \
-    || ! "$VENV/bin/python" -c 'import pymodbus, serial' >/dev/null 2>&1; then
+    || ! "$VENV/bin/python" -c 'import pymodbus, serial, snmpsim_data' >/dev/null 2>&1; then
     say "pip install -r $REQ"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
     echo "$REQ_SUM" >"$VENV/.requirements.sha256"
@@ -153,6 +156,18 @@ if [ -f tests/web/package.json ]; then
     )
 fi
 
+# --- cargo-deb (tests/it/package.rs builds the .deb) -------------------------------
+# A cargo subcommand compiled from crates.io: minutes on 2 cores, so it is installed
+# once per machine into ~/.cargo/bin (cache that directory in CI) and only checked on
+# later runs. Pinned, so every machine packages the same way.
+CARGO_DEB_VERSION=3.8.0
+if cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+    say "cargo-deb $CARGO_DEB_VERSION: present"
+else
+    say "cargo install cargo-deb --locked --version $CARGO_DEB_VERSION (once per machine, a few minutes)"
+    (cd / && cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" --quiet)
+fi
+
 # --- Summary of the peers --------------------------------------------------------
 first_line() { "$@" 2>&1 | head -n 1 || true; }
 say "test peers:"
@@ -164,6 +179,8 @@ printf '    %-18s %s\n' \
     socat "$(dpkg-query -W -f='${Version}' socat)" \
     mbpoll "$(dpkg-query -W -f='${Version}' mbpoll)" \
     chromium "$(dpkg-query -W -f='${Version}' chromium)" \
+    lintian "$(dpkg-query -W -f='${Version}' lintian)" \
+    cargo-deb "$(cargo deb --version 2>/dev/null | head -n 1)" \
     pymodbus "$("$VENV/bin/python" -c 'import pymodbus; print(pymodbus.__version__)')"
 SETUP_S=$(($(date +%s) - START))
 say "setup took ${SETUP_S}s"

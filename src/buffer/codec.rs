@@ -22,8 +22,12 @@
 //! value   = 0 (none) | 1 f64 | 2 (false) | 3 (true) | 4 enum_name:str
 //! alarm   = ts_ms:i64 , seq:u64 , id:str , site:str , device:str , kind:u8 , room:str ,
 //!           point:str , rule:str , level:u8 , state:u8 , value ,
-//!           has_threshold:u8 , [threshold:f64] , message:str
+//!           has_threshold:u8 , [threshold:f64] , message:str , [detail:str]
 //! ```
+//!
+//! `detail` (JSON of [`crate::model::EventDetail`]: gateway, alarm number, operator,
+//! ...) was added after the first release; records without it decode with an empty
+//! detail.
 //!
 //! Codes: kind = index in [`Kind::ALL`]; quality 0 good, 1 stale, 2 comm_error,
 //! 3 timeout, 4 device_exception, 5 no_such_object, 6 out_of_range, 7 unknown; level
@@ -129,6 +133,9 @@ pub fn encode(rec: &Record, out: &mut Vec<u8>) {
                 None => out.push(0),
             }
             string(&a.message, out);
+            // Format 1 extension: the round-2 detail as JSON; absent in records of the
+            // first release, which decode with an empty detail.
+            string(&serde_json::to_string(&a.detail).unwrap_or_default(), out);
         }
     }
 }
@@ -455,6 +462,16 @@ pub fn decode(body: &[u8], devices: &Registry) -> Result<Record, Error> {
                 _ => Some(r.f64("threshold")?),
             };
             let message = r.str("message")?.to_string();
+            let detail = if r.at < body.len() {
+                let text = r.str("detail")?;
+                serde_json::from_str(text).map_err(|_| Error::BadCode {
+                    what: "detail",
+                    code: 0,
+                    at: r.at,
+                })?
+            } else {
+                crate::model::EventDetail::default()
+            };
             Ok(Record::Alarm(Arc::new(AlarmEvent {
                 id,
                 seq,
@@ -470,6 +487,7 @@ pub fn decode(body: &[u8], devices: &Registry) -> Result<Record, Error> {
                 value,
                 threshold,
                 message,
+                detail,
             })))
         }
         c => Err(Error::BadCode {
@@ -588,6 +606,7 @@ mod tests {
 
     fn alarm() -> Record {
         Record::Alarm(Arc::new(AlarmEvent {
+            detail: Default::default(),
             id: "0190a0b0-0000-7000-8000-000000000042".into(),
             seq: u64::MAX - 3,
             ts: Timestamp(1_764_057_600_123),
@@ -666,7 +685,13 @@ mod tests {
     #[test]
     fn damaged_bodies_are_errors_not_panics() {
         let body = to_vec(&alarm());
-        for cut in 0..body.len() {
+        // A body cut exactly before the detail is a first-release record: valid.
+        let first_release = body.len()
+            - 1
+            - serde_json::to_string(&crate::model::EventDetail::default())
+                .unwrap()
+                .len();
+        for cut in (0..body.len()).filter(|c| *c != first_release) {
             assert!(
                 decode(&body[..cut], &Registry::new()).is_err(),
                 "cut at {cut}"

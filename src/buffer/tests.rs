@@ -33,6 +33,7 @@ fn poll(ts: i64) -> Record {
 
 fn alarm(ts: i64) -> Record {
     Record::Alarm(Arc::new(AlarmEvent {
+        detail: Default::default(),
         id: format!("id-{ts:06}"),
         seq: ts as u64,
         ts: Timestamp(ts),

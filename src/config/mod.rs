@@ -563,13 +563,9 @@ fn validate(
 
     // Profiles: shipped + site directory.
     let profiles_dir = raw.profiles_dir.as_ref().map(|p| base.join(p));
-    let profiles = match profiles::load_all(profiles_dir.as_deref()) {
-        Ok(p) => p,
-        Err(errs) => {
-            r.problems.extend(errs);
-            HashMap::new()
-        }
-    };
+    let loaded = profiles::load_all(profiles_dir.as_deref());
+    r.problems.extend(loaded.problems);
+    let (profiles, broken_profiles) = (loaded.profiles, loaded.broken);
 
     // Rule names known per kind, for checking overrides.
     let known_rules = |kind: Kind| -> Vec<String> {
@@ -640,6 +636,8 @@ fn validate(
         }
         let profile = profiles.get(d.profile.get_ref()).cloned();
         match (&profile, kind) {
+            // Its file is broken and was reported where it is broken.
+            (None, _) if broken_profiles.contains(d.profile.get_ref()) => {}
             (None, _) => {
                 let mut ids: Vec<&String> = profiles.keys().collect();
                 ids.sort();

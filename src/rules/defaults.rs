@@ -20,6 +20,11 @@
 //!   starter battery, 1 day of recordings.
 //! - The starter-battery limit is for a 12 V system; a 24 V system overrides
 //!   `battery_voltage_low.normal = 24.0`.
+//! - A rule never judges a sample that is not good (see the engine): a UPS card that
+//!   does not estimate its runtime (`unknown`) or sends an implausible one
+//!   (`out_of_range`) raises no `runtime_low`. For that case `battery_low` watches the
+//!   UPS's own battery status (UPS-MIB `upsBatteryStatus` low/depleted, APC
+//!   `upsBasicBatteryStatus` batteryLow), serious at once like `runtime_low`.
 //! - `comm_lost` (3 poll intervals) on every kind: serious for UPS, generator and fire
 //!   panel, normal otherwise. It cites Art. 10.1 (monitoring runs continuously).
 
@@ -165,6 +170,12 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "runtime_remaining_s",
                 "10.5",
                 below(None, Some(600.0), 60.0, 0.0),
+            ),
+            spec(
+                "battery_low",
+                "battery_low",
+                "10.5",
+                flag(true, Serious, 0.0),
             ),
             spec(
                 "load_high",

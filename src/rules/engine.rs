@@ -48,6 +48,10 @@ struct Emitter {
     site_hash: u32,
     language: Language,
     next_seq: u64,
+    /// The next alarm instance number.
+    next_no: u64,
+    gateway: Arc<str>,
+    time: crate::texts::time::SiteTime,
 }
 
 struct DeviceSlot {
@@ -67,9 +71,11 @@ struct RuleSlot {
     spec: RuleSpec,
     st: RuleState,
     active: Option<Active>,
+    /// The number of the latest instance (kept after it is unlisted, for its events).
+    last_no: u64,
 }
 
-/// The alarm as it stands while active.
+/// The alarm instance as it stands while listed.
 struct Active {
     level: Level,
     since: Timestamp,
@@ -77,6 +83,67 @@ struct Active {
     value: Option<Value>,
     threshold: Option<f64>,
     message: String,
+    /// The instance's short number.
+    no: u64,
+    /// Who acknowledged it, when, with what comment.
+    acked: Option<Ack>,
+    /// Whether the condition still holds; `false`: a serious alarm that cleared before
+    /// anyone acknowledged it, listed until someone does.
+    condition: bool,
+}
+
+/// An acknowledgement of an alarm instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack {
+    /// The operator, as given.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+    /// Their comment.
+    pub comment: Option<String>,
+}
+
+/// An alarm instance as it stood, for [`Engine::restore`] after a restart.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// Device id.
+    pub device: Arc<str>,
+    /// Rule name.
+    pub rule: Arc<str>,
+    /// Its level.
+    pub level: Level,
+    /// When it was raised.
+    pub since: Timestamp,
+    /// Id of the event that raised it.
+    pub id: String,
+    /// Its value and threshold.
+    pub value: Option<Value>,
+    /// The threshold crossed.
+    pub threshold: Option<f64>,
+    /// Its text.
+    pub message: String,
+    /// Its number.
+    pub no: u64,
+    /// Its acknowledgement, if any.
+    pub acked: Option<Ack>,
+    /// Whether its condition still held (false: cleared, not acknowledged).
+    pub condition: bool,
+}
+
+/// Why an acknowledgement was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AckError {
+    /// No listed alarm has this number or key.
+    #[error("no listed alarm {0}")]
+    NotFound(String),
+    /// It was acknowledged already.
+    #[error("alarm {target} was acknowledged already by {by}")]
+    Already {
+        /// The alarm.
+        target: String,
+        /// Who.
+        by: String,
+    },
 }
 
 enum RuleState {
@@ -194,10 +261,45 @@ impl Emitter {
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = event_id(self.site_hash, now, seq);
+        let mut by = None;
+        let mut comment = None;
         match t.state {
-            AlarmState::Cleared => slot.active = None,
+            AlarmState::Cleared => {
+                // A serious alarm nobody acknowledged stays listed, cleared.
+                match &mut slot.active {
+                    Some(a) if a.level == Level::Serious && a.acked.is_none() => {
+                        a.condition = false;
+                    }
+                    _ => slot.active = None,
+                }
+            }
+            AlarmState::Acked => {
+                if let Some(a) = &mut slot.active {
+                    by = a.acked.as_ref().map(|k| k.by.clone());
+                    comment = a.acked.as_ref().and_then(|k| k.comment.clone());
+                    if !a.condition {
+                        slot.active = None;
+                    }
+                }
+            }
             _ => {
-                let since = slot.active.as_ref().map_or(now, |a| a.since);
+                // The same instance while its condition holds (a change of level); a
+                // new one after a clear. A rise in level asks for a new
+                // acknowledgement.
+                let same = slot.active.as_ref().filter(|a| a.condition);
+                let (since, no, acked) = match same {
+                    Some(a) => (
+                        a.since,
+                        a.no,
+                        a.acked.clone().filter(|_| t.level <= a.level),
+                    ),
+                    None => {
+                        let no = self.next_no;
+                        self.next_no += 1;
+                        slot.last_no = no;
+                        (now, no, None)
+                    }
+                };
                 slot.active = Some(Active {
                     level: t.level,
                     since,
@@ -205,9 +307,23 @@ impl Emitter {
                     value: t.value.clone(),
                     threshold: t.threshold,
                     message: t.message.clone(),
+                    no,
+                    acked,
+                    condition: true,
                 });
             }
         }
+        let detail = crate::model::EventDetail {
+            gateway: self.gateway.clone(),
+            no: slot.last_no,
+            name: dev.name.clone(),
+            label: dev.label.clone(),
+            room: dev.room.clone(),
+            local_ts: self.time.rfc3339(now),
+            by,
+            comment,
+            listed: slot.active.is_some(),
+        };
         AlarmEvent {
             id,
             seq,
@@ -223,6 +339,7 @@ impl Emitter {
             value: t.value,
             threshold: t.threshold,
             message: t.message,
+            detail,
         }
     }
 }
@@ -396,6 +513,7 @@ impl DeviceSlot {
                     spec,
                     st,
                     active: None,
+                    last_no: 0,
                 }
             })
             .collect();
@@ -424,7 +542,7 @@ impl DeviceSlot {
             let Condition::CommLost { intervals, level } = slot.spec.condition else {
                 continue;
             };
-            if slot.active.is_some() {
+            if slot.active.as_ref().is_some_and(|a| a.condition) {
                 continue;
             }
             let message = messages::comm_lost(
@@ -456,7 +574,7 @@ impl DeviceSlot {
             let Condition::CommLost { .. } = slot.spec.condition else {
                 continue;
             };
-            let Some(active) = &slot.active else {
+            let Some(active) = slot.active.as_ref().filter(|a| a.condition) else {
                 continue;
             };
             let t = Transition {
@@ -485,7 +603,11 @@ fn eval_level(
     let RuleState::Levels(st) = &mut slot.st else {
         return;
     };
-    let cur = slot.active.as_ref().map(|a| a.level);
+    let cur = slot
+        .active
+        .as_ref()
+        .filter(|a| a.condition)
+        .map(|a| a.level);
     let delay = on_delay_ms(&slot.spec.condition);
     let value = match sample {
         Some((v, raw)) => {
@@ -559,7 +681,7 @@ fn eval_rate(
     };
     let over = delta > max_delta;
     let lang = out.language;
-    let (state, lvl) = match (&slot.active, over) {
+    let (state, lvl) = match (slot.active.as_ref().filter(|a| a.condition), over) {
         (None, true) => (AlarmState::Raised, level),
         (Some(a), false) => (AlarmState::Cleared, a.level),
         _ => return,
@@ -597,6 +719,9 @@ impl Engine {
                 site_hash,
                 language,
                 next_seq,
+                next_no: 1,
+                gateway: Arc::from(""),
+                time: crate::texts::time::SiteTime::default(),
             },
             devices: Vec::new(),
             index: HashMap::new(),
@@ -713,11 +838,18 @@ impl Engine {
                         point: slot.spec.point,
                         rule: slot.spec.name.clone(),
                         level: a.level,
-                        state: AlarmState::Raised.as_str(),
+                        state: match (a.condition, &a.acked) {
+                            (false, _) => AlarmState::Cleared.as_str(),
+                            (true, Some(_)) => AlarmState::Acked.as_str(),
+                            (true, None) => AlarmState::Raised.as_str(),
+                        },
                         since: a.since,
                         value: a.value.clone(),
                         threshold: a.threshold,
                         message: a.message.clone(),
+                        no: a.no,
+                        acked_by: a.acked.as_ref().map(|k| k.by.clone()),
+                        acked_at: a.acked.as_ref().map(|k| k.at),
                     })
                 })
             })
@@ -734,6 +866,104 @@ impl Engine {
     /// The sequence number the next event will get.
     pub fn next_seq(&self) -> u64 {
         self.out.next_seq
+    }
+
+    /// The gateway's name in events, the site's time zone for `local_ts`, and the
+    /// next alarm instance number (the runtime keeps it growing across restarts).
+    pub fn set_identity(
+        &mut self,
+        gateway: Arc<str>,
+        time: crate::texts::time::SiteTime,
+        next_no: u64,
+    ) {
+        self.out.gateway = gateway;
+        self.out.time = time;
+        self.out.next_no = next_no.max(1);
+    }
+
+    /// The number the next new alarm instance gets.
+    pub fn next_no(&self) -> u64 {
+        self.out.next_no
+    }
+
+    /// Acknowledge the listed alarm `target` — its number (`123`) or key
+    /// (`device/rule`) — at `now`. An alarm whose condition has cleared leaves the list;
+    /// one that still holds stays, acknowledged. Returns the `acked` event.
+    pub fn ack(
+        &mut self,
+        target: &str,
+        by: &str,
+        comment: Option<String>,
+        now: Timestamp,
+    ) -> Result<AlarmEvent, AckError> {
+        let want_no: Option<u64> = target.trim_start_matches('#').parse().ok();
+        let lang = self.out.language;
+        for d in &mut self.devices {
+            let dev = d.device.clone();
+            for slot in &mut d.rules {
+                let Some(a) = &mut slot.active else { continue };
+                let hit = match want_no {
+                    Some(no) => a.no == no,
+                    None => target == format!("{}/{}", dev.id, slot.spec.name),
+                };
+                if !hit {
+                    continue;
+                }
+                if let Some(k) = &a.acked {
+                    return Err(AckError::Already {
+                        target: target.to_string(),
+                        by: k.by.clone(),
+                    });
+                }
+                a.acked = Some(Ack {
+                    by: by.to_string(),
+                    at: now,
+                    comment,
+                });
+                let t = Transition {
+                    level: a.level,
+                    state: AlarmState::Acked,
+                    value: a.value.clone(),
+                    threshold: a.threshold,
+                    message: format!(
+                        "{}: {}",
+                        crate::texts::words::state(AlarmState::Acked, lang),
+                        a.message
+                    ),
+                };
+                return Ok(self.out.emit(&dev, slot, now, t));
+            }
+        }
+        Err(AckError::NotFound(target.to_string()))
+    }
+
+    /// Put back alarm instances as they stood before a restart (from the journal).
+    /// Instances of devices or rules no longer configured are dropped. Their
+    /// conditions are judged again on the next poll: one that no longer holds clears
+    /// with an event, so every consumer gets the clear it may have missed.
+    pub fn restore(&mut self, list: Vec<Restored>) {
+        for r in list {
+            let Some(&i) = self.index.get(&r.device) else {
+                continue;
+            };
+            let d = &mut self.devices[i];
+            let Some(slot) = d.rules.iter_mut().find(|s| s.spec.name == r.rule) else {
+                continue;
+            };
+            self.out.next_no = self.out.next_no.max(r.no + 1);
+            slot.last_no = r.no;
+            slot.active = Some(Active {
+                level: r.level,
+                since: r.since,
+                id: r.id,
+                value: r.value,
+                threshold: r.threshold,
+                message: r.message,
+                no: r.no,
+                acked: r.acked,
+                condition: r.condition,
+            });
+        }
     }
 }
 

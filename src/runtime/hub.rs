@@ -63,6 +63,7 @@ pub(super) async fn run(h: Hub) {
         .enumerate()
         .map(|(i, d)| (d.meta.id.clone(), i))
         .collect();
+    let mut service = crate::service::Service::from_env(intervals.len());
     loop {
         tokio::select! {
             maybe = rx.recv() => {
@@ -79,6 +80,7 @@ pub(super) async fn run(h: Hub) {
                 if let Some(i) = i {
                     let _ = shared.updates.send(Update::Device(i));
                 }
+                service.polled(i, &shared);
                 publish_events(events, &engine, &mut seqs, &shared, &outlets);
             }
             _ = tick.tick() => {
@@ -112,6 +114,7 @@ pub(super) async fn run(h: Hub) {
                     let _ = shared.updates.send(Update::Device(i));
                 }
                 publish_events(events, &engine, &mut seqs, &shared, &outlets);
+                service.tick(&shared).await;
             }
         }
     }

@@ -541,6 +541,7 @@ host = "127.0.0.1"
 
     fn alarm(level: Level, room: &str) -> Record {
         Record::Alarm(Arc::new(AlarmEvent {
+            detail: Default::default(),
             id: "x".into(),
             seq: 1,
             ts: Timestamp(0),

@@ -673,6 +673,7 @@ mod tests {
 
     fn alarm(ts: i64) -> Record {
         Record::Alarm(Arc::new(AlarmEvent {
+            detail: Default::default(),
             id: "x".into(),
             seq: ts as u64,
             ts: Timestamp(ts),

@@ -15,6 +15,58 @@ use crate::config::span::ProfileErrors;
 use crate::model::Kind;
 use crate::points::{self, PointId};
 
+/// The profile's id (`id = "ups-mib"`), trimmed: not empty, letters, digits, `-`, `_`
+/// and `.` only (devices name it in the site config and it appears in logs and the
+/// `probe` header). Modbus and SNMP profiles share this one rule.
+pub(crate) fn profile_id(errors: &mut ProfileErrors<'_>, s: &Spanned<String>) -> String {
+    let id = s.get_ref().trim().to_string();
+    if !valid_profile_id(&id) {
+        errors.push(
+            s.span(),
+            format!(
+                "{:?} is not a valid profile id: use letters, digits, '-', '_' and '.'",
+                s.get_ref()
+            ),
+        );
+    }
+    id
+}
+
+/// Whether `id` is a valid profile id (see [`profile_id`]).
+pub(crate) fn valid_profile_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+/// Why a number is outside the plausible range `min..=max` of a point, in words
+/// (`2369 is above the plausible maximum 600`); `None` when it is inside.
+pub(crate) fn range_note(v: f64, min: Option<f64>, max: Option<f64>) -> Option<String> {
+    let n = |x: f64| crate::model::fmt_number(x);
+    match (min, max) {
+        (Some(lo), _) if v < lo => Some(match max {
+            Some(hi) => format!(
+                "{} is below the plausible range {} to {}",
+                n(v),
+                n(lo),
+                n(hi)
+            ),
+            None => format!("{} is below the plausible minimum {}", n(v), n(lo)),
+        }),
+        (_, Some(hi)) if v > hi => Some(match min {
+            Some(lo) => format!(
+                "{} is above the plausible range {} to {}",
+                n(v),
+                n(lo),
+                n(hi)
+            ),
+            None => format!("{} is above the plausible maximum {}", n(v), n(hi)),
+        }),
+        _ => None,
+    }
+}
+
 /// The profile's device kind (`kind = "ups"`).
 pub(crate) fn kind(errors: &mut ProfileErrors<'_>, s: &Spanned<String>) -> Option<Kind> {
     let kind = Kind::parse(s.get_ref());

@@ -677,6 +677,9 @@ mod number_tests {
     #[test]
     fn alarm_value_and_threshold_at_the_points_resolution() {
         let a = ActiveAlarm {
+            no: 0,
+            acked_by: None,
+            acked_at: None,
             id: "x".into(),
             key: "th1/temperature_high".into(),
             device: "th1".into(),

@@ -36,6 +36,9 @@ fn device(id: &str, name: &str, room: &str, kind: Kind, points: Vec<PointState>)
 
 fn alarm(level: Level) -> ActiveAlarm {
     ActiveAlarm {
+        no: 0,
+        acked_by: None,
+        acked_at: None,
         id: "0190a5b2-0000-7000-8000-000000000001".into(),
         key: "th1/temperature_high".into(),
         device: "th1".into(),
@@ -330,6 +333,7 @@ async fn alarms_and_sinks_have_the_contract_shape() {
             "key",
             "level",
             "message",
+            "no",
             "point",
             "rule",
             "since",

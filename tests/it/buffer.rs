@@ -370,6 +370,7 @@ fn sigkill_ten_times_loses_at_most_one_commit_window_per_kill_and_no_alarm() {
 
 fn alarm(site: &str, seq: u64) -> Record {
     Record::Alarm(Arc::new(AlarmEvent {
+        detail: Default::default(),
         id: format!("0190a0b0-0000-7000-8000-{seq:012}"),
         seq,
         ts: Timestamp::now(),

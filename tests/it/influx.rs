@@ -80,6 +80,7 @@ fn climate(id: &str, ts: i64, temperature: Value) -> Record {
 
 fn alarm(ts: i64, seq: u64) -> Record {
     Record::Alarm(Arc::new(AlarmEvent {
+        detail: Default::default(),
         id: format!("0190a0b0-0000-7000-8000-{seq:012}"),
         seq,
         ts: Timestamp(ts),
@@ -462,7 +463,7 @@ async fn v2_sends_token_header_gzip_and_ms_precision() {
         lines[3],
         format!(
             "alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
-             state=1i,value=33.5,threshold=32,seq=42i {ts}"
+             state=1i,value=33.5,threshold=32,seq=42i,message=\"Nhiệt độ cao (Điều 10.3)\" {ts}"
         )
     );
 }

@@ -12,14 +12,19 @@ mod peers;
 mod smoke;
 
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
+mod backup; // backup and restore of the state dir while records stream
 mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
 mod e2e; // the data path end to end
 mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RTU source
+mod grafana; // the generated Grafana dashboards against InfluxDB 1.6 and @grafana/schema
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod journal; // `dc-gateway journal` (the real binary) reading the durable journal
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
+mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
+mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
+mod service; // sd_notify: READY, WATCHDOG, STATUS against a real NOTIFY_SOCKET
 mod sinks; // sinks as a list: routing, the old config form, queues carried over
 mod snmp;
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap

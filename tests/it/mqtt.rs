@@ -73,6 +73,7 @@ fn ups_poll() -> Record {
 
 fn alarm(site: &str, seq: u64, state: AlarmState) -> Arc<AlarmEvent> {
     Arc::new(AlarmEvent {
+        detail: Default::default(),
         id: format!("0190f0c2-0000-7000-8000-{seq:012}"),
         seq,
         ts: Timestamp::now(),

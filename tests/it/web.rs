@@ -455,6 +455,9 @@ fn wall_page_follows_values_and_alarms_without_reload() {
     {
         let mut live = shared.write();
         live.alarms.push(ActiveAlarm {
+            no: 0,
+            acked_by: None,
+            acked_at: None,
             id: "0190a5b2-0000-7000-8000-000000000001".into(),
             key: "ups1/load_high".into(),
             device: "ups1".into(),
@@ -469,6 +472,9 @@ fn wall_page_follows_values_and_alarms_without_reload() {
             message: "Tải UPS 41 % vượt ngưỡng 40 % (Điều 10.2)".into(),
         });
         live.alarms.push(ActiveAlarm {
+            no: 0,
+            acked_by: None,
+            acked_at: None,
             id: "0190a5b2-0000-7000-8000-000000000002".into(),
             key: "th1/temperature_high".into(),
             device: "th1".into(),

@@ -100,11 +100,13 @@ impl Rig {
         self.e.tick(now)
     }
 
+    /// The level at which the rule's condition holds now (a cleared alarm that is
+    /// still listed, waiting for an acknowledgement, has none).
     fn level(&self, rule: &str) -> Option<Level> {
         self.e
             .active()
             .into_iter()
-            .find(|a| &*a.rule == rule)
+            .find(|a| &*a.rule == rule && a.state != "cleared")
             .map(|a| a.level)
     }
 }
@@ -366,6 +368,13 @@ fn comm_lost_and_recovery() {
         (one(&e).state, e[0].level),
         (AlarmState::Cleared, Level::Serious)
     );
+    // Serious and nobody acknowledged it: listed, cleared, until acknowledged.
+    let listed = r.e.active();
+    assert_eq!((listed.len(), listed[0].state), (1, "cleared"));
+    let acked =
+        r.e.ack(&listed[0].no.to_string(), "an", None, at(55.0))
+            .unwrap();
+    assert!(!acked.detail.listed);
     assert!(r.e.active().is_empty());
 }
 

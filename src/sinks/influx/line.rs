@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! climate,device=t1,label=R01\ inlet,room=dc1,site=tv humidity_pct=55,temperature_c=22.5,comm_ok=true 1764057600000
-//! alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv state=1i,value=33.1,threshold=32,seq=42i 1764057600000
+//! alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv state=1i,value=33.1,threshold=32,seq=42i,message="Nhiệt độ cao" 1764057600000
 //! ```
 //!
 //! - A poll becomes one line: measurement = device kind, tags `device`, `label` (if set),
@@ -14,7 +14,8 @@
 //!   and always `comm_ok`, so a poll with no good sample still writes a line.
 //! - An alarm event becomes one line of measurement `alarm`, tags `device`, `level`,
 //!   `point`, `rule`, `site`; fields `state` (integer [`AlarmState::code`]), `value`
-//!   (float, omitted for enumerations), `threshold` (float, if any), `seq` (integer).
+//!   (float, omitted for enumerations), `threshold` (float, if any), `seq` (integer),
+//!   `message` (string: the operator text in the site's language, if not empty).
 //! - Timestamps are milliseconds: the write URL says `precision=ms`.
 //!
 //! Invariants:
@@ -290,6 +291,10 @@ pub fn encode_alarm(buf: &mut String, ev: &AlarmEvent) -> Option<Range<usize>> {
         line.field_f64("threshold", t);
     }
     line.field_i64("seq", i64::try_from(ev.seq).unwrap_or(i64::MAX));
+    // Added after `seq` (schema addition for the Grafana alarm tables and annotations).
+    if !ev.message.is_empty() {
+        line.field_str("message", &ev.message);
+    }
     line.finish(ev.ts.millis())
 }
 

@@ -633,6 +633,7 @@ mod tests {
 
     fn alarm(device: &str, seq: u64) -> Record {
         Record::Alarm(Arc::new(AlarmEvent {
+            detail: Default::default(),
             id: format!("id-{seq}"),
             seq,
             ts: Timestamp(1_764_057_600_000),

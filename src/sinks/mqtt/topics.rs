@@ -124,12 +124,20 @@ pub fn event_payload(ev: &AlarmEvent) -> Result<Vec<u8>, serde_json::Error> {
 }
 
 /// Payload of `alarms/active/<device>/<rule>` after this event: the event JSON while
-/// the alarm stands (raised, acknowledged, shelved), an empty payload once it clears,
-/// which makes the broker delete the retained message.
+/// the alarm is listed (raised, acknowledged; serious, cleared and not yet
+/// acknowledged), an empty payload once it is not, which makes the broker delete the
+/// retained message.
 pub fn active_payload(ev: &AlarmEvent, event_json: &[u8]) -> Vec<u8> {
-    match ev.state {
-        AlarmState::Cleared => Vec::new(),
-        AlarmState::Raised | AlarmState::Acked | AlarmState::Shelved => event_json.to_vec(),
+    // Events of the first release carry no `listed`: a clear unlisted them.
+    let listed = if ev.detail.no == 0 {
+        ev.state != AlarmState::Cleared
+    } else {
+        ev.detail.listed
+    };
+    if listed {
+        event_json.to_vec()
+    } else {
+        Vec::new()
     }
 }
 
@@ -141,6 +149,7 @@ mod tests {
 
     fn event(state: AlarmState) -> AlarmEvent {
         AlarmEvent {
+            detail: Default::default(),
             id: "0190f0c2-0000-7000-8000-000000000001".into(),
             seq: 42,
             ts: Timestamp(1_764_057_600_123),
@@ -229,10 +238,16 @@ mod tests {
             keys,
             [
                 "device",
+                "gateway",
                 "id",
                 "level",
+                "listed",
+                "local_ts",
                 "message",
+                "name",
+                "no",
                 "point",
+                "room",
                 "rule",
                 "seq",
                 "site",

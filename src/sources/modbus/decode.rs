@@ -35,6 +35,9 @@ pub struct Decoded {
     pub value: Option<Value>,
     /// Quality of the value.
     pub quality: Quality,
+    /// Why the quality is not good, in words for `probe` (`the device sends 0xFFFF:
+    /// "not available" for this point`).
+    pub note: Option<String>,
 }
 
 impl Decoded {
@@ -42,14 +45,41 @@ impl Decoded {
         Decoded {
             value: Some(v),
             quality: Quality::Good,
+            note: None,
         }
     }
     fn bad(quality: Quality) -> Decoded {
         Decoded {
             value: None,
             quality,
+            note: None,
         }
     }
+    fn because(quality: Quality, note: String) -> Decoded {
+        Decoded {
+            value: None,
+            quality,
+            note: Some(note),
+        }
+    }
+}
+
+/// `"the device sends 0xFFFF (65535): ..."`: a raw register pattern as the manuals
+/// write it, hexadecimal with the decimal beside.
+fn sends(pattern: u32, width: u16, what: &str) -> String {
+    if width == 2 {
+        format!("the device sends {pattern:#010x} ({pattern}): {what}")
+    } else {
+        format!("the device sends {pattern:#06x} ({pattern}): {what}")
+    }
+}
+
+fn codes_text(codes: &[i64]) -> String {
+    codes
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The raw bits a point encodes to, for a register image or a bit table.
@@ -189,7 +219,10 @@ pub fn decode_registers(map: &PointMap, regs: &[u16]) -> Decoded {
         if !map.true_values.is_empty() {
             let code = i64::from(pattern);
             if map.unavailable.contains(&(code as f64)) {
-                return Decoded::bad(Quality::Unknown);
+                return Decoded::because(
+                    Quality::Unknown,
+                    sends(pattern, 1, "\"not available\" for this point"),
+                );
             }
             if map.true_values.contains(&code) {
                 return Decoded::good(Value::Bool(true));
@@ -197,7 +230,14 @@ pub fn decode_registers(map: &PointMap, regs: &[u16]) -> Decoded {
             if map.false_values.is_empty() || map.false_values.contains(&code) {
                 return Decoded::good(Value::Bool(false));
             }
-            return Decoded::bad(Quality::OutOfRange);
+            return Decoded::because(
+                Quality::OutOfRange,
+                format!(
+                    "state code {code} is neither a true code ({}) nor a false code ({})",
+                    codes_text(&map.true_values),
+                    codes_text(&map.false_values)
+                ),
+            );
         }
         let on = match map.bit {
             Some(b) => (pattern >> b) & 1 == 1,
@@ -214,23 +254,46 @@ pub fn decode_registers(map: &PointMap, regs: &[u16]) -> Decoded {
         .iter()
         .any(|u| *u == value || *u == f64::from(pattern))
     {
-        return Decoded::bad(Quality::Unknown);
+        return Decoded::because(
+            Quality::Unknown,
+            sends(pattern, map.ty.width(), "\"not available\" for this point"),
+        );
     }
     if !value.is_finite() {
-        return Decoded::bad(Quality::Unknown);
+        return Decoded::because(
+            Quality::Unknown,
+            sends(pattern, 2, "not a finite number (NaN or infinity)"),
+        );
     }
     if let PointType::Enum(_) = map.point.ty {
         if map.first_set_bit {
             let bits = i64::from(pattern);
             return match map.enum_map.iter().find(|(mask, _)| bits & mask != 0) {
                 Some((_, name)) => Decoded::good(Value::Enum(name)),
-                None => Decoded::bad(Quality::OutOfRange),
+                None => Decoded::because(
+                    Quality::OutOfRange,
+                    sends(pattern, map.ty.width(), "none of the listed bits is set"),
+                ),
             };
         }
         let code = value as i64;
         return match map.enum_map.iter().find(|(c, _)| *c == code) {
             Some((_, name)) => Decoded::good(Value::Enum(name)),
-            None => Decoded::bad(Quality::OutOfRange),
+            None => Decoded::because(
+                Quality::OutOfRange,
+                sends(
+                    pattern,
+                    map.ty.width(),
+                    &format!(
+                        "code {code} is not one the profile knows ({})",
+                        map.enum_map
+                            .iter()
+                            .map(|(c, n)| format!("{c} {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            ),
         };
     }
     scaled(map, value)
@@ -253,14 +316,15 @@ fn tidy(n: f64, significant: i32) -> f64 {
 fn scaled(map: &PointMap, raw: f64) -> Decoded {
     let digits = if map.ty == RegType::F32 { 7 } else { 12 };
     let n = tidy(raw * map.scale + map.offset, digits);
-    let outside = map.min.is_some_and(|m| n < m) || map.max.is_some_and(|m| n > m);
+    let note = crate::sources::profile_checks::range_note(n, map.min, map.max);
     Decoded {
         value: Some(Value::Number(n)),
-        quality: if outside {
+        quality: if note.is_some() {
             Quality::OutOfRange
         } else {
             Quality::Good
         },
+        note,
     }
 }
 
@@ -556,7 +620,8 @@ mod tests {
             d,
             Decoded {
                 value: Some(Value::Number(10.0)),
-                quality: Quality::Good
+                quality: Quality::Good,
+                note: None,
             }
         );
         assert_eq!(
@@ -623,14 +688,19 @@ mod tests {
             decode_registers(&m, &[4]),
             Decoded {
                 value: Some(Value::Enum("manual")),
-                quality: Quality::Good
+                quality: Quality::Good,
+                note: None,
             }
         );
         assert_eq!(
             decode_registers(&m, &[2]),
             Decoded {
                 value: None,
-                quality: Quality::OutOfRange
+                quality: Quality::OutOfRange,
+                note: Some(
+                    "the device sends 0x0002 (2): code 2 is not one the profile knows (0 stop, 1 auto, 4 manual)"
+                        .into()
+                ),
             }
         );
         assert_eq!(

@@ -26,6 +26,7 @@
 //! word_order = "big"                # big (high word first) | little: 32-bit values
 //! max_gap_registers = 4             # optional: merge reads across holes this small
 //! max_gap_bits = 32                 # optional: same for coils / discrete inputs
+//! high_addresses_are_real = true    # optional: see "Addresses" below
 //!
 //! [[points]]
 //! point = "temperature_c"           # canonical name for `kind`
@@ -55,6 +56,13 @@
 //!                                   # enumeration from a bit field: the first listed
 //!                                   #   bit that is set wins; none set -> out_of_range
 //! ```
+//!
+//! Addresses: `address` is the 0-based protocol address sent on the wire. Manuals
+//! often print the 1-based Modicon reference instead (40001 = holding register 0,
+//! 30001 = input register 0). An address from 30001 to 49999 on a register table
+//! looks like one, and `check-config` warns with the number to write, unless the
+//! profile says `high_addresses_are_real = true` (DSE GenComm page 154 at 39424,
+//! SunSpec maps at 40000 really live there).
 //!
 //! A `bool` on a register without `bit` or `true_values` is true when the register is
 //! not zero; `true_values` and `unavailable` compare the register as an unsigned 16-bit
@@ -309,6 +317,9 @@ pub struct Profile {
     pub points: Vec<PointMap>,
     /// How reads are merged for this device model.
     pub plan_options: PlanOptions,
+    /// Things that are valid but probably not meant (an address that looks like
+    /// 4xxxx numbering), for `check-config` to print; never a reason to refuse.
+    pub warnings: Vec<ProfileError>,
 }
 
 impl Profile {
@@ -334,9 +345,50 @@ pub fn parse_all(text: &str, origin: &str) -> Result<Profile, Vec<ProfileError>>
     let raw: RawProfile = span::parse_raw(text, origin)?;
     let mut v = Validator {
         errors: ProfileErrors::new(text, origin),
+        warnings: Vec::new(),
     };
-    let profile = v.profile(raw);
+    let mut profile = v.profile(raw);
+    if let Some(p) = &mut profile {
+        p.warnings = v
+            .warnings
+            .drain(..)
+            .map(|(at, message)| {
+                let (line, column) = span::line_col(text, at.start);
+                ProfileError {
+                    origin: origin.to_string(),
+                    line,
+                    column,
+                    message,
+                }
+            })
+            .collect();
+    }
     v.errors.finish(profile)
+}
+
+/// The warning for an address that looks like 1-based Modicon numbering (30001–39999
+/// input, 40001–49999 holding), saying which number to write; `None` for any other.
+pub fn modicon_lookalike(point: &str, table: Table, address: u16) -> Option<String> {
+    let a = u32::from(address);
+    let (base, meant) = match a {
+        30_001..=39_999 => (30_001, Table::Input),
+        40_001..=49_999 => (40_001, Table::Holding),
+        _ => return None,
+    };
+    if table.is_bits() {
+        return None;
+    }
+    let wire = a - base;
+    let fix = if meant == table {
+        format!("write address = {wire}")
+    } else {
+        format!("write table = \"{}\", address = {wire}", meant.as_str())
+    };
+    Some(format!(
+        "point `{point}`: address {a} looks like the manual's 1-based {}xxxx numbering ({} register {a} is protocol address {wire}): {fix}; if the device really uses address {a}, set high_addresses_are_real = true in the profile",
+        base / 10_000,
+        meant.as_str()
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -357,6 +409,8 @@ struct RawProfile {
     max_gap_registers: Option<Spanned<i64>>,
     #[serde(default)]
     max_gap_bits: Option<Spanned<i64>>,
+    #[serde(default)]
+    high_addresses_are_real: Option<bool>,
     #[serde(default)]
     points: Vec<Spanned<RawPoint>>,
 }
@@ -413,6 +467,7 @@ const SOURCE_HINT: &str =
 
 struct Validator<'a> {
     errors: ProfileErrors<'a>,
+    warnings: Vec<(Range<usize>, String)>,
 }
 
 impl Validator<'_> {
@@ -468,20 +523,7 @@ impl Validator<'_> {
     }
 
     fn profile(&mut self, raw: RawProfile) -> Option<Profile> {
-        let id = raw.id.get_ref().trim().to_string();
-        if id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            self.err(
-                raw.id.span(),
-                format!(
-                    "{:?} is not a valid profile id: use letters, digits, '-', '_' and '.'",
-                    raw.id.get_ref()
-                ),
-            );
-        }
+        let id = checks::profile_id(&mut self.errors, &raw.id);
         if raw.protocol.get_ref() != "modbus" {
             self.err(
                 raw.protocol.span(),
@@ -519,6 +561,20 @@ impl Validator<'_> {
             }
         }
         checks::some_points(&mut self.errors, raw.points.len(), raw.id.span());
+        if raw.high_addresses_are_real != Some(true) {
+            for rp in &raw.points {
+                let rp = rp.get_ref();
+                let (Some(table), Some(a)) = (Table::parse(rp.table.get_ref()), &rp.address) else {
+                    continue;
+                };
+                if let Some(w) = u16::try_from(*a.get_ref())
+                    .ok()
+                    .and_then(|addr| modicon_lookalike(rp.point.get_ref(), table, addr))
+                {
+                    self.warnings.push((a.span(), w));
+                }
+            }
+        }
         Some(Profile {
             id,
             kind,
@@ -526,6 +582,7 @@ impl Validator<'_> {
             source: raw.source.unwrap_or_default(),
             points,
             plan_options,
+            warnings: Vec::new(),
         })
     }
 
@@ -566,7 +623,19 @@ impl Validator<'_> {
             (Some(a), None) => match addr_ok(*a.get_ref()) {
                 Some(v) => Some(v),
                 None => {
-                    self.err(a.span(), format!("point `{name}`: address {} is out of range: use 0 to 65535 (0-based, as on the wire)", a.get_ref()));
+                    let v = *a.get_ref();
+                    let hint = match v {
+                        300_001..=365_536 => format!(
+                            " ({v} looks like the manual's 6-digit input register numbering: write table = \"input\", address = {})",
+                            v - 300_001
+                        ),
+                        400_001..=465_536 => format!(
+                            " ({v} looks like the manual's 6-digit holding register numbering: write table = \"holding\", address = {})",
+                            v - 400_001
+                        ),
+                        _ => String::new(),
+                    };
+                    self.err(a.span(), format!("point `{name}`: address {v} is out of range: use 0 to 65535 (0-based, as on the wire){hint}"));
                     None
                 }
             },
@@ -922,6 +991,95 @@ fn parse_int(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23, item 3: an address that looks like the manual's 3xxxx/4xxxx numbering
+    /// is a warning naming the number to write, unless the profile says it is real;
+    /// a 6-digit one is an error naming it.
+    #[test]
+    fn modicon_lookalike_addresses_warn_with_the_number_to_write() {
+        let prof = |head: &str, table: &str, address: i64| {
+            format!(
+                "id = \"t\"\nkind = \"generator\"\nprotocol = \"modbus\"\n{head}[[points]]\npoint = \"load_pct\"\ntable = \"{table}\"\naddress = {address}\ntype = \"u16\"\nsource = \"x\"\n"
+            )
+        };
+        let cases: &[(&str, &str, i64, Option<&str>)] = &[
+            (
+                "",
+                "holding",
+                40001,
+                Some(
+                    "t.toml:7:11: point `load_pct`: address 40001 looks like the manual's 1-based 4xxxx numbering (holding register 40001 is protocol address 0): write address = 0",
+                ),
+            ),
+            (
+                "",
+                "input",
+                30100,
+                Some(
+                    "address 30100 looks like the manual's 1-based 3xxxx numbering (input register 30100 is protocol address 99): write address = 99",
+                ),
+            ),
+            (
+                "",
+                "holding",
+                30100,
+                Some("write table = \"input\", address = 99"),
+            ),
+            ("", "holding", 39424, Some("3xxxx numbering")),
+            ("high_addresses_are_real = true\n", "holding", 39424, None),
+            ("high_addresses_are_real = true\n", "holding", 40000, None),
+            ("", "holding", 1024, None),
+            ("", "holding", 29999, None),
+        ];
+        for (head, table, address, want) in cases {
+            let p = parse(&prof(head, table, *address), "t.toml")
+                .unwrap_or_else(|e| panic!("{address}: {e}"));
+            let got: Vec<String> = p.warnings.iter().map(ToString::to_string).collect();
+            match want {
+                None => assert!(got.is_empty(), "{address}: {got:?}"),
+                Some(w) => assert!(got.len() == 1 && got[0].contains(w), "{address}: {got:?}"),
+            }
+        }
+        let e = parse(&prof("", "holding", 401025), "t.toml").unwrap_err();
+        assert!(
+            e.message
+                .contains("write table = \"holding\", address = 1024"),
+            "{e}"
+        );
+    }
+
+    /// Issue 23, item 1 (Modbus): a DSE register that reads 0xFFFF (unimplemented)
+    /// is "not available", in words, for the enumeration and the state code alike.
+    #[test]
+    fn dse_unimplemented_registers_read_not_available() {
+        use crate::model::Quality;
+        use crate::sources::modbus::decode::decode_registers;
+        let (_, text) = shipped()
+            .into_iter()
+            .find(|(f, _)| *f == "dse-gencomm.toml")
+            .unwrap();
+        let p = parse(text, "dse-gencomm.toml").unwrap();
+        for point in [
+            "mode",
+            "engine_running",
+            "oil_pressure_kpa",
+            "fuel_level_pct",
+        ] {
+            let d = decode_registers(p.point(point).unwrap(), &[0xFFFF]);
+            assert_eq!(d.quality, Quality::Unknown, "{point}: {d:?}");
+            assert_eq!(
+                d.note.as_deref(),
+                Some("the device sends 0xffff (65535): \"not available\" for this point"),
+                "{point}"
+            );
+        }
+        let d = decode_registers(p.point("oil_pressure_kpa").unwrap(), &[0x2800]);
+        assert_eq!(d.quality, Quality::OutOfRange);
+        assert_eq!(
+            d.note.as_deref(),
+            Some("10240 is above the plausible range 0 to 10000")
+        );
+    }
 
     const HEAD: &str = "id = \"t\"\nkind = \"generator\"\nprotocol = \"modbus\"\n";
 

@@ -392,6 +392,7 @@ pub(crate) async fn probe_device<L: Link>(link: &mut L, dev: &BusDevice) -> Prob
                     };
                     out[i].value = d.value;
                     out[i].quality = d.quality;
+                    out[i].error = d.note;
                 });
                 None
             }

@@ -19,9 +19,10 @@ use std::time::Instant;
 
 use async_snmp::Value as SnmpValue;
 
-use super::profile::{Aggregate, OidPoint};
-use crate::model::{Quality, Value};
+use super::profile::{Aggregate, OidPoint, RowFilter};
+use crate::model::{Quality, Value, fmt_number};
 use crate::points::PointType;
+use crate::sources::profile_checks as checks;
 
 /// The outcome of decoding one point.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,7 +163,13 @@ pub fn raw_text(v: &SnmpValue) -> String {
 /// Decode a number that is already a raw value into the point's canonical value.
 pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
     if map.unavailable.contains(&raw) {
-        return Decoded::bad(Quality::Unknown, format!("raw {raw} means not available"));
+        return Decoded::bad(
+            Quality::Unknown,
+            format!(
+                "the agent sends {}: \"not available\" for this point",
+                fmt_number(raw)
+            ),
+        );
     }
     match map.point.ty {
         PointType::Bool => {
@@ -177,7 +184,15 @@ pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
                 Some((_, name)) if raw.fract() == 0.0 => Decoded::good(Value::Enum(name)),
                 _ => Decoded::bad(
                     Quality::OutOfRange,
-                    format!("raw {raw} is not in the enum table"),
+                    format!(
+                        "code {} is not one the profile knows ({})",
+                        fmt_number(raw),
+                        map.enum_map
+                            .iter()
+                            .map(|(c, n)| format!("{c} {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ),
             }
         }
@@ -189,7 +204,7 @@ pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
                 Decoded {
                     value: Some(Value::Number(v)),
                     quality: Quality::OutOfRange,
-                    note: Some(format!("{v} is outside {:?}..{:?}", map.min, map.max)),
+                    note: checks::range_note(v, map.min, map.max),
                 }
             } else {
                 Decoded::good(Value::Number(v))
@@ -204,6 +219,28 @@ pub fn decode_value(map: &OidPoint, v: &SnmpValue) -> Decoded {
         Ok(r) => decode_raw(map, r.value()),
         Err((q, note)) => Decoded::bad(q, note),
     }
+}
+
+/// The values of the rows of `column` (walked as `rows`) that `filter` names: those
+/// whose index has, in the filter's column (walked as `named_by`), the wanted value.
+pub fn rows_where<'a>(
+    column: &async_snmp::Oid,
+    rows: &'a [async_snmp::VarBind],
+    filter: &RowFilter,
+    named_by: &[async_snmp::VarBind],
+) -> Vec<&'a SnmpValue> {
+    let index = |o: &async_snmp::Oid, col: &async_snmp::Oid| -> Option<Vec<u32>> {
+        o.arcs().strip_prefix(col.arcs()).map(<[u32]>::to_vec)
+    };
+    let wanted: Vec<Vec<u32>> = named_by
+        .iter()
+        .filter(|vb| filter.equals.matches(&vb.value))
+        .filter_map(|vb| index(&vb.oid, &filter.column))
+        .collect();
+    rows.iter()
+        .filter(|vb| index(&vb.oid, column).is_some_and(|i| wanted.contains(&i)))
+        .map(|vb| &vb.value)
+        .collect()
 }
 
 /// Reduce a walked column (`rows` in index order) as the point's aggregate says.
@@ -224,7 +261,10 @@ pub fn decode_column(map: &OidPoint, aggregate: &Aggregate, rows: &[&SnmpValue])
                     Ok(r) => {
                         first_bad.get_or_insert((
                             Quality::Unknown,
-                            format!("raw {} means not available", r.value()),
+                            format!(
+                                "the agent sends {}: \"not available\" for this point",
+                                fmt_number(r.value())
+                            ),
                         ));
                     }
                     Err(e) => {

@@ -16,6 +16,11 @@
 //!   (async-snmp splits a `tooBig` request), table columns with GETBULK (v2c/v3) or
 //!   GETNEXT (v1) walks. An SNMPv1 `noSuchName` marks that OID `no_such_object` and
 //!   the request is sent again without it.
+//! - **Rows found by a walk**: a GET instance answered noSuchInstance/noSuchObject is
+//!   looked for once per agent by walking its column (the OID without its last arc);
+//!   a row under it (`column.N.0` for `column.N`) is read from then on
+//!   ([`state::FoundRows`]; walked for again only if that row disappears), logged
+//!   once, and shown by `probe`.
 //! - **Credentials are never logged**: only the device id, address, version and user
 //!   name appear in log lines.
 //!
@@ -352,13 +357,28 @@ pub struct Reading {
     pub first_failure: Option<Failure>,
     /// Requests sent.
     pub requests: u32,
+    /// Profile OIDs read elsewhere on this agent: `(profile's OID, OID read)`.
+    pub relocated: Vec<(Oid, Oid)>,
 }
 
-/// Read every OID of a profile once.
-pub async fn read(client: &Client, agent: &SnmpAgent) -> Reading {
+/// Read every OID of a profile once; `found` is what earlier reads of this agent
+/// learned about where its rows live, and learns more.
+pub async fn read(client: &Client, agent: &SnmpAgent, found: &mut state::FoundRows) -> Reading {
     let profile = &agent.profile;
     let mut r = Reading::default();
-    let mut oids = profile.get_oids();
+    let wanted = profile.get_oids();
+    // What is asked → what the profile names, for rows found by an earlier walk.
+    let mut asked_for: HashMap<Oid, Oid> = HashMap::new();
+    let mut oids: Vec<Oid> = Vec::with_capacity(wanted.len());
+    for w in &wanted {
+        let at = found.resolve(w).clone();
+        if at != *w {
+            r.relocated.push((w.clone(), at.clone()));
+            asked_for.insert(at.clone(), w.clone());
+        }
+        oids.push(at);
+    }
+    let back = |o: Oid| asked_for.get(&o).cloned().unwrap_or(o);
     // GETs. SNMPv1 refuses a whole request for one unknown OID (noSuchName); take
     // that OID out and ask again.
     let mut tries = 0;
@@ -369,7 +389,7 @@ pub async fn read(client: &Client, agent: &SnmpAgent) -> Reading {
             Ok(resp) => {
                 r.any_data = true;
                 for vb in resp.varbinds {
-                    r.gets.insert(vb.oid, vb.value);
+                    r.gets.insert(back(vb.oid), vb.value);
                 }
                 break;
             }
@@ -383,7 +403,7 @@ pub async fn read(client: &Client, agent: &SnmpAgent) -> Reading {
                 {
                     r.any_data = true;
                     r.gets
-                        .insert(oids.remove(i), async_snmp::Value::NoSuchObject);
+                        .insert(back(oids.remove(i)), async_snmp::Value::NoSuchObject);
                     continue;
                 }
                 let f = classify(&e, agent);
@@ -394,6 +414,9 @@ pub async fn read(client: &Client, agent: &SnmpAgent) -> Reading {
         }
     }
     let fatal = r.get_failure.as_ref().is_some_and(|f| f.fatal);
+    if !fatal {
+        find_rows_by_walk(client, agent, &wanted, found, &mut r).await;
+    }
     for column in profile.walk_columns() {
         if fatal || r.columns.values().any(|c| matches!(c, Err(f) if f.fatal)) {
             let f = r.first_failure.clone().unwrap_or(Failure {
@@ -423,6 +446,68 @@ pub async fn read(client: &Client, agent: &SnmpAgent) -> Reading {
         }
     }
     r
+}
+
+/// The walk fallback (module docs): for each profile OID the GET answered with
+/// noSuchInstance/noSuchObject and not yet walked for, walk its column once and read
+/// the first row under it.
+async fn find_rows_by_walk(
+    client: &Client,
+    agent: &SnmpAgent,
+    wanted: &[Oid],
+    found: &mut state::FoundRows,
+    r: &mut Reading,
+) {
+    let mut walked: HashMap<Oid, Vec<VarBind>> = HashMap::new();
+    for w in wanted {
+        let missing = matches!(
+            r.gets.get(w),
+            Some(async_snmp::Value::NoSuchInstance | async_snmp::Value::NoSuchObject)
+        );
+        if missing && found.resolve(w) != w {
+            // The row found earlier is gone (the card re-indexed): look again.
+            found.forget(w);
+            r.relocated.retain(|(p, _)| p != w);
+        }
+        if !missing || found.walked(w) || w.arcs().len() < 3 {
+            continue;
+        }
+        let column = Oid::new(w.arcs()[..w.arcs().len() - 1].to_vec());
+        if !walked.contains_key(&column) {
+            r.requests += 1;
+            let rows = match client.walk(column.clone()) {
+                Ok(stream) => stream.collect().await,
+                Err(e) => Err(e),
+            };
+            match rows {
+                Ok(rows) => {
+                    walked.insert(column.clone(), rows);
+                }
+                // Not remembered: the next poll tries again.
+                Err(e) => {
+                    let f = classify(&e, agent);
+                    tracing::debug!(device = %agent.meta.id, column = %column, error = %f.detail, "walk for a missing row failed");
+                    if f.fatal {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let row = walked.get(&column).and_then(|rows| {
+            rows.iter()
+                .find(|vb| vb.oid.starts_with(w) && vb.oid.arcs().len() > w.arcs().len())
+        });
+        match row {
+            Some(vb) => {
+                tracing::info!(device = %agent.meta.id, profile_oid = %w, found = %vb.oid, "GET answered no such instance; a walk found the row: reading it there from now on");
+                r.relocated.push((w.clone(), vb.oid.clone()));
+                r.gets.insert(w.clone(), vb.value.clone());
+                found.remember(w.clone(), Some(vb.oid.clone()));
+            }
+            None => found.remember(w.clone(), None),
+        }
+    }
 }
 
 /// An agent silently drops a request it cannot decrypt (net-snmp does, so a wrong
@@ -510,17 +595,28 @@ pub fn decode_reading(
                     note: Some(format!("{oid} missing in the reply")),
                 },
             },
-            Access::Walk { column, aggregate } => match r.columns.get(column) {
-                Some(Ok(rows)) => {
+            Access::Walk {
+                column,
+                aggregate,
+                rows: filter,
+            } => match (
+                r.columns.get(column),
+                filter.as_ref().map(|f| (f, r.columns.get(&f.column))),
+            ) {
+                (Some(Ok(rows)), None) => {
                     let vals: Vec<&async_snmp::Value> = rows.iter().map(|vb| &vb.value).collect();
                     decode::decode_column(p, aggregate, &vals)
                 }
-                Some(Err(f)) => Decoded {
+                (Some(Ok(rows)), Some((f, Some(Ok(named_by))))) => {
+                    let vals = decode::rows_where(column, rows, f, named_by);
+                    decode::decode_column(p, aggregate, &vals)
+                }
+                (Some(Ok(_)), Some((_, Some(Err(f))))) | (Some(Err(f)), _) => Decoded {
                     value: None,
                     quality: f.quality,
                     note: Some(f.detail.clone()),
                 },
-                None => Decoded {
+                _ => Decoded {
                     value: None,
                     quality: Quality::CommError,
                     note: Some("not read".into()),
@@ -534,6 +630,7 @@ struct Poller {
     agent: SnmpAgent,
     client: Option<Client>,
     rates: Vec<RateState>,
+    found: state::FoundRows,
     health: Health,
     labels: metrics::Labels,
 }
@@ -551,6 +648,7 @@ impl Poller {
             agent,
             client: None,
             rates,
+            found: state::FoundRows::default(),
             health,
             labels,
         }
@@ -575,7 +673,7 @@ impl Poller {
         let Some(client) = self.client.clone() else {
             return self.finish(None, None);
         };
-        let mut reading = read(&client, &self.agent).await;
+        let mut reading = read(&client, &self.agent, &mut self.found).await;
         let timed_out_before = self.health.last_failure() == Some("timeout");
         if !timed_out_before {
             diagnose_v3_timeout(&client, &self.agent, &mut reading).await;
@@ -706,7 +804,7 @@ impl fmt::Display for ProbeReport {
 /// failed read shows in the points' quality and note.
 pub async fn probe(agent: &SnmpAgent) -> Result<ProbeReport, Error> {
     let c = client(agent).await?;
-    let mut reading = read(&c, agent).await;
+    let mut reading = read(&c, agent, &mut state::FoundRows::default()).await;
     diagnose_v3_timeout(&c, agent, &mut reading).await;
     let mut rates = vec![RateState::default(); agent.profile.points.len()];
     let decoded = decode_reading(agent, &reading, &mut rates, Instant::now());
@@ -718,15 +816,30 @@ pub async fn probe(agent: &SnmpAgent) -> Result<ProbeReport, Error> {
         .map(|(p, d)| {
             let (oid, raw) = match &p.access {
                 Access::Get(o) => (
-                    o.to_string(),
+                    match reading.relocated.iter().find(|(w, _)| w == o) {
+                        Some((_, at)) => format!("{at} (walk; profile {o})"),
+                        None => o.to_string(),
+                    },
                     reading
                         .gets
                         .get(o)
                         .map(|v| vec![decode::raw_text(v)])
                         .unwrap_or_default(),
                 ),
-                Access::Walk { column, aggregate } => (
-                    format!("walk {column} ({})", aggregate.as_str()),
+                Access::Walk {
+                    column,
+                    aggregate,
+                    rows,
+                } => (
+                    match rows {
+                        None => format!("walk {column} ({})", aggregate.as_str()),
+                        Some(f) => format!(
+                            "walk {column} where {} = {} ({})",
+                            f.column,
+                            f.equals,
+                            aggregate.as_str()
+                        ),
+                    },
                     match reading.columns.get(column) {
                         Some(Ok(rows)) => {
                             rows.iter().map(|vb| decode::raw_text(&vb.value)).collect()

@@ -42,6 +42,15 @@
 //! source = "..."
 //!
 //! [[points]]
+//! point = "return_air_temperature_c"
+//! walk = "1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.3"   # a column whose rows are named ...
+//! where = { column = "1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.2", equals = "1.3.6.1.4.1.476.1.42.3.4.1.1.2" }
+//!                                      # ... by another column: only rows whose
+//!                                      #     `column` value equals `equals` (OID or
+//!                                      #     integer) count, whatever their index
+//! source = "..."
+//!
+//! [[points]]
 //! point = "battery_replace"
 //! walk = "1.3.6.1.2.1.33.1.6.2.1.2"    # upsAlarmDescr
 //! aggregate = "contains"
@@ -102,6 +111,22 @@ pub fn shipped_profiles() -> Vec<(&'static str, &'static str)> {
         (
             "apc-powernet.toml",
             include_str!("../../../config/profiles/apc-powernet.toml"),
+        ),
+        (
+            "delta-ups.toml",
+            include_str!("../../../config/profiles/delta-ups.toml"),
+        ),
+        (
+            "eaton-xups.toml",
+            include_str!("../../../config/profiles/eaton-xups.toml"),
+        ),
+        (
+            "huawei-ups.toml",
+            include_str!("../../../config/profiles/huawei-ups.toml"),
+        ),
+        (
+            "liebert-gp-env.toml",
+            include_str!("../../../config/profiles/liebert-gp-env.toml"),
         ),
         (
             "netbotz-climate.toml",
@@ -202,7 +227,21 @@ pub enum Access {
         column: Oid,
         /// Reduction of the rows.
         aggregate: Aggregate,
+        /// Only the rows another column names (`where`); `None`: every row.
+        rows: Option<Box<RowFilter>>,
     },
+}
+
+/// `where = { column, equals }`: the rows of a walked column whose index has, in
+/// `column`, a value equal to `equals`. Vendor tables name their rows this way (Liebert
+/// `lgpEnvTemperatureDescrDegC` = `lgpEnvReturnAirTemperature`), at an index that
+/// differs from unit to unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowFilter {
+    /// The column that names the rows.
+    pub column: Oid,
+    /// The value naming the wanted rows.
+    pub equals: Match,
 }
 
 impl Access {
@@ -327,10 +366,12 @@ impl SnmpProfile {
     pub fn walk_columns(&self) -> Vec<Oid> {
         let mut out: Vec<Oid> = Vec::new();
         for p in &self.points {
-            if let Access::Walk { column, .. } = &p.access
-                && !out.contains(column)
-            {
-                out.push(column.clone());
+            if let Access::Walk { column, rows, .. } = &p.access {
+                for c in std::iter::once(column).chain(rows.as_ref().map(|r| &r.column)) {
+                    if !out.contains(c) {
+                        out.push(c.clone());
+                    }
+                }
             }
         }
         out
@@ -395,6 +436,8 @@ struct RawPoint {
     aggregate: Option<Spanned<String>>,
     #[serde(default, rename = "match")]
     match_value: Option<Spanned<String>>,
+    #[serde(default, rename = "where")]
+    where_rows: Option<Spanned<RawWhere>>,
     #[serde(default)]
     scale: Option<Spanned<f64>>,
     #[serde(default)]
@@ -413,6 +456,13 @@ struct RawPoint {
     rate: Option<Spanned<bool>>,
     #[serde(default)]
     source: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhere {
+    column: Spanned<String>,
+    equals: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -467,10 +517,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        let id = raw.id.get_ref().trim().to_string();
-        if id.is_empty() {
-            self.err(raw.id.span(), "profile id is empty");
-        }
+        let id = checks::profile_id(&mut self.errors, &raw.id);
         let kind = checks::kind(&mut self.errors, &raw.kind)?;
         let mut points: Vec<OidPoint> = Vec::new();
         for sp in &raw.points {
@@ -505,6 +552,12 @@ impl Validator<'_> {
 
         let access = match (&rp.oid, &rp.walk) {
             (Some(o), None) => {
+                if let Some(w) = &rp.where_rows {
+                    self.err(
+                        w.span(),
+                        format!("point `{name}`: `where` applies to `walk`, not to `oid`"),
+                    );
+                }
                 if let Some(a) = &rp.aggregate {
                     self.err(
                         a.span(),
@@ -543,8 +596,25 @@ impl Validator<'_> {
                         None
                     }
                 };
-                match (column, aggregate) {
-                    (Some(column), Some(aggregate)) => Some(Access::Walk { column, aggregate }),
+                let rows = match &rp.where_rows {
+                    None => Some(None),
+                    Some(w) => {
+                        let w = w.get_ref();
+                        let col = self.oid(&w.column, &format!("point `{name}`: where.column"));
+                        let eq = Match::parse(w.equals.get_ref());
+                        if eq.is_none() {
+                            self.err(w.equals.span(), format!("point `{name}`: where.equals {:?} is neither a numeric OID nor an integer", w.equals.get_ref()));
+                        }
+                        col.zip(eq)
+                            .map(|(column, equals)| Some(Box::new(RowFilter { column, equals })))
+                    }
+                };
+                match (column, aggregate, rows) {
+                    (Some(column), Some(aggregate), Some(rows)) => Some(Access::Walk {
+                        column,
+                        aggregate,
+                        rows,
+                    }),
                     _ => None,
                 }
             }
@@ -855,9 +925,263 @@ mod tests {
                 aggregate: Aggregate::Contains(Match::Oid(
                     parse_oid("1.3.6.1.2.1.33.1.6.3.1").unwrap()
                 )),
+                rows: None,
             }
         );
         assert!(p.traps.iter().any(|t| t.name == "upsTrapOnBattery"));
+    }
+
+    /// Issue 23, item 1: what real UPS-MIB agents send, as each shipped profile must
+    /// read it: "not available" sentinels give `unknown`, implausible values
+    /// `out_of_range` with the reason in words, vendor unit quirks the right value.
+    #[test]
+    fn shipped_profiles_read_real_agents_values_right_or_mark_them() {
+        use crate::model::Quality as Q;
+        use async_snmp::Value as V;
+        let load = |id: &str| {
+            let (f, t) = shipped_profiles()
+                .into_iter()
+                .find(|(f, _)| f.trim_end_matches(".toml") == id)
+                .unwrap();
+            parse_profile(t, f).unwrap()
+        };
+        type Case = (&'static str, &'static str, V, Q, Option<f64>, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                "ups-mib",
+                "runtime_remaining_s",
+                V::Integer(0),
+                Q::Unknown,
+                None,
+                "the agent sends 0: \"not available\"",
+            ),
+            (
+                "ups-mib",
+                "runtime_remaining_s",
+                V::TimeTicks(0),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "ups-mib",
+                "runtime_remaining_s",
+                V::Integer(-1),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "ups-mib",
+                "runtime_remaining_s",
+                V::Integer(42),
+                Q::Good,
+                Some(2520.0),
+                "",
+            ),
+            (
+                "ups-mib",
+                "battery_temperature_c",
+                V::Integer(-1),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "ups-mib",
+                "battery_temperature_c",
+                V::Integer(25),
+                Q::Good,
+                Some(25.0),
+                "",
+            ),
+            (
+                "ups-mib",
+                "battery_charge_pct",
+                V::Integer(-1),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "ups-mib",
+                "battery_charge_pct",
+                V::Integer(0),
+                Q::Good,
+                Some(0.0),
+                "",
+            ),
+            (
+                "ups-mib",
+                "input_voltage_v",
+                V::Gauge32(2369),
+                Q::OutOfRange,
+                Some(2369.0),
+                "2369 is above the plausible range 0 to 600",
+            ),
+            (
+                "ups-mib",
+                "input_voltage_v",
+                V::Integer(236),
+                Q::Good,
+                Some(236.0),
+                "",
+            ),
+            (
+                "ups-mib",
+                "input_frequency_hz",
+                V::Gauge32(5000),
+                Q::OutOfRange,
+                Some(500.0),
+                "500 is above the plausible range 0 to 70",
+            ),
+            (
+                "ups-mib",
+                "output_frequency_hz",
+                V::Integer(499),
+                Q::Good,
+                Some(49.9),
+                "",
+            ),
+            (
+                "huawei-ups",
+                "input_voltage_v",
+                V::Gauge32(2369),
+                Q::Good,
+                Some(236.9),
+                "",
+            ),
+            (
+                "huawei-ups",
+                "input_frequency_hz",
+                V::Gauge32(5000),
+                Q::Good,
+                Some(50.0),
+                "",
+            ),
+            (
+                "huawei-ups",
+                "runtime_remaining_s",
+                V::Gauge32(4294967295),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "eaton-xups",
+                "runtime_remaining_s",
+                V::Integer(65535),
+                Q::Unknown,
+                None,
+                "not available",
+            ),
+            (
+                "eaton-xups",
+                "runtime_remaining_s",
+                V::Integer(17218),
+                Q::Good,
+                Some(17218.0),
+                "",
+            ),
+            (
+                "delta-ups",
+                "input_voltage_v",
+                V::Integer(2280),
+                Q::Good,
+                Some(228.0),
+                "",
+            ),
+            (
+                "delta-ups",
+                "output_frequency_hz",
+                V::Integer(499),
+                Q::Good,
+                Some(49.9),
+                "",
+            ),
+        ];
+        for (id, point, raw, q, v, note) in cases {
+            let p = load(id);
+            let map = p.point(point).unwrap_or_else(|| panic!("{id}: {point}"));
+            let d = super::super::decode::decode_value(map, &raw);
+            let what = format!("{id} {point} {raw:?}: {d:?}");
+            assert_eq!(d.quality, q, "{what}");
+            match (v, &d.value) {
+                (Some(want), Some(Value::Number(got))) => {
+                    assert!((want - got).abs() < 1e-9, "{what}")
+                }
+                (None, None) => {}
+                _ => panic!("{what}: want {v:?}"),
+            }
+            assert!(d.note.as_deref().unwrap_or("").contains(note), "{what}");
+            assert!(!d.note.as_deref().unwrap_or("").contains("Some("), "{what}");
+        }
+    }
+
+    /// Issue 10, item 4: one profile id rule for both formats.
+    #[test]
+    fn profile_id_rule_is_the_same_for_modbus_and_snmp() {
+        for (id, ok) in [
+            ("ups-mib", true),
+            ("x.y_z-1", true),
+            ("", false),
+            ("my ups", false),
+            ("ups/1", false),
+        ] {
+            let snmp = format!(
+                "id = {id:?}\nkind = \"ups\"\nprotocol = \"snmp\"\n[[points]]\npoint = \"load_pct\"\noid = \"1.3.6.1\"\nsource = \"x\"\n"
+            );
+            let modbus = format!(
+                "id = {id:?}\nkind = \"ups\"\nprotocol = \"modbus\"\n[[points]]\npoint = \"load_pct\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nsource = \"x\"\n"
+            );
+            let a = parse_profile(&snmp, "s.toml")
+                .map(|_| ())
+                .map_err(|e| e.message);
+            let b = crate::sources::modbus::profile::parse(&modbus, "m.toml")
+                .map(|_| ())
+                .map_err(|e| e.message);
+            assert_eq!(a.is_ok(), ok, "snmp {id:?}: {a:?}");
+            assert_eq!(a, b, "the two formats disagree on {id:?}");
+        }
+    }
+
+    #[test]
+    fn where_selects_rows_by_another_column() {
+        use async_snmp::{Value as V, VarBind};
+        let text = format!(
+            "{HEAD}[[points]]\npoint = \"load_pct\"\nwalk = \"1.3.6.1.9.3\"\nwhere = {{ column = \"1.3.6.1.9.2\", equals = \"1.3.6.1.7.2\" }}\nsource = \"x\"\n"
+        );
+        let p = parse_profile(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.walk_columns().len(), 2, "the naming column is walked too");
+        let Access::Walk {
+            column,
+            rows: Some(f),
+            ..
+        } = &p.points[0].access
+        else {
+            panic!("{:?}", p.points[0].access)
+        };
+        let vb = |o: &str, v: V| VarBind::new(parse_oid(o).unwrap(), v);
+        let named_by = [
+            vb(
+                "1.3.6.1.9.2.1",
+                V::ObjectIdentifier(parse_oid("1.3.6.1.7.1").unwrap()),
+            ),
+            vb(
+                "1.3.6.1.9.2.3",
+                V::ObjectIdentifier(parse_oid("1.3.6.1.7.2").unwrap()),
+            ),
+        ];
+        let rows = [
+            vb("1.3.6.1.9.3.1", V::Integer(10)),
+            vb("1.3.6.1.9.3.3", V::Integer(30)),
+        ];
+        let got = crate::sources::snmp::decode::rows_where(column, &rows, f, &named_by);
+        assert_eq!(got, vec![&V::Integer(30)]);
+        let e = err_of(
+            "[[points]]\npoint = \"load_pct\"\noid = \"1.3.6.1\"\nwhere = { column = \"1.3.6.1.2\", equals = \"3\" }\nsource = \"x\"\n",
+        );
+        assert!(e.message.contains("`where` applies to `walk`"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! - `snmp-trap-engine`: `<engine id hex> <boots>`
 //! - `snmp-des-salt`: `<boots>`
 //!
+//! Beside the durable state, [`FoundRows`] is what a poller learns about its agent while
+//! it runs (kept in memory, learned again after a restart): where table rows the
+//! profile GETs by index actually live on this agent.
+//!
 //! A file is replaced atomically (write a temp file, fsync, rename) before the new
 //! value is used. Without a state directory the state lives in memory only (boots = 1
 //! at every start), which is safe for polling with AES and for receiving traps, and
@@ -150,6 +154,43 @@ pub fn receiver_engine(
         }
     };
     engine.map_err(|e| StateError(format!("engine state in {}: {e}", path.display())))
+}
+
+/// Table rows an agent serves under another index than the profile's GET names
+/// (`upsInputVoltage.1.0` for `upsInputVoltage.1`), learned per agent by walking the
+/// column after the GET answered noSuchInstance/noSuchObject.
+///
+/// Each profile OID is walked for at most once per poller: found, later polls GET the
+/// row where it was found (and walk again only if that row disappears); not found, the
+/// profile's OID stays (its quality says `no_such_object`) and no further walk is
+/// spent on it.
+#[derive(Debug, Clone, Default)]
+pub struct FoundRows(std::collections::HashMap<async_snmp::Oid, Option<async_snmp::Oid>>);
+
+impl FoundRows {
+    /// The OID to GET for the profile's `wanted`: where a walk found it, or itself.
+    pub fn resolve<'a>(&'a self, wanted: &'a async_snmp::Oid) -> &'a async_snmp::Oid {
+        match self.0.get(wanted) {
+            Some(Some(found)) => found,
+            _ => wanted,
+        }
+    }
+
+    /// Whether a walk was already spent on `wanted`.
+    pub fn walked(&self, wanted: &async_snmp::Oid) -> bool {
+        self.0.contains_key(wanted)
+    }
+
+    /// Forget what was learned about `wanted` (the row moved again): the next read
+    /// walks for it once more.
+    pub fn forget(&mut self, wanted: &async_snmp::Oid) {
+        self.0.remove(wanted);
+    }
+
+    /// Remember what the walk for `wanted` found (`None`: nothing).
+    pub fn remember(&mut self, wanted: async_snmp::Oid, found: Option<async_snmp::Oid>) {
+        self.0.insert(wanted, found);
+    }
 }
 
 #[cfg(test)]

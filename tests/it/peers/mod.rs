@@ -38,7 +38,7 @@ pub use influx::Influx1;
 pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec};
 pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
 pub use pty::PtyPair;
-pub use snmp::{Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmptrap};
+pub use snmp::{Recording, Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmpsim_data, snmptrap};
 pub use victoria::{Sample, VictoriaMetrics};
 
 /// What went wrong talking to a peer. Start failures panic instead (see module docs).

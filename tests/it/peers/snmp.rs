@@ -9,6 +9,9 @@
 //!   world-readable temp dir (snmpsimd drops root to `nobody`), with a cache dir
 //!   writable by `nobody`; ready when it logs `Listening at UDP/IPv4 endpoint` for
 //!   every endpoint.
+//! - [`snmpsim_data`] reads the recordings of real agents shipped in the PyPI package
+//!   `snmpsim-data` (installed into `tests/.venv` from `tests/requirements.txt`),
+//!   decompressing the `.bz2` ones with `bzcat`.
 //! - [`snmptrap`] runs `snmptrap` with `SNMP_PERSISTENT_DIR` in a temp dir (so no state
 //!   leaks between tests) and `-m ''` (Debian ships no MIBs).
 
@@ -20,6 +23,9 @@ use super::{START_TIMEOUT, chmod, free_port, peer_tempdir, require_bin, write_fi
 
 const INSTALL_SNMPD: &str = "apt-get install -y --no-install-recommends snmpd snmp";
 const INSTALL_SNMPSIM: &str = "apt-get install -y snmpsim";
+const INSTALL_SNMPSIM_DATA: &str =
+    "python3 -m venv tests/.venv && tests/.venv/bin/pip install -r tests/requirements.txt";
+const INSTALL_BZIP2: &str = "apt-get install -y --no-install-recommends bzip2";
 
 /// A running `snmpd` on `127.0.0.1:port` (UDP). Dropping it kills it.
 pub struct Snmpd {
@@ -218,4 +224,75 @@ pub fn snmptrap(args: &[&str]) -> Output {
 /// Path of a net-snmp client tool (for tests that cross-check with `snmpget`).
 pub fn snmp_tool(name: &str) -> PathBuf {
     require_bin(name, INSTALL_SNMPD)
+}
+
+/// One recording of a real agent from the `snmpsim-data` package.
+pub struct Recording {
+    /// Path inside the package's `data` folder (`UPS/eaton-93e-80.snmprec.bz2`).
+    pub path: String,
+    /// The `.snmprec` text (decompressed).
+    pub text: String,
+}
+
+/// The `data` folder of the `snmpsim-data` package in `tests/.venv`. Panics with the
+/// install command when it is missing.
+pub fn snmpsim_data_dir() -> PathBuf {
+    let lib = super::repo_root().join("tests/.venv/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("site-packages/snmpsim_data/data"))
+            .find(|p| p.is_dir())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "the PyPI package snmpsim-data (recordings of real SNMP agents) is not installed in {}. Install it with:\n    {INSTALL_SNMPSIM_DATA}\nor run ./tests/run.sh",
+            lib.display()
+        )
+    })
+}
+
+/// Every recording under `snmpsim_data_dir()` whose path (relative, lowercase) passes
+/// `wanted`, sorted by path; `.bz2` files are decompressed with `bzcat`.
+pub fn snmpsim_data(wanted: impl Fn(&str) -> bool) -> Vec<Recording> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.filter_map(|e| e.ok()) {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.to_string_lossy().contains(".snmprec") {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let root = snmpsim_data_dir();
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let rel = f
+            .strip_prefix(&root)
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .to_string();
+        if !wanted(&rel.to_lowercase()) {
+            continue;
+        }
+        let text = if rel.ends_with(".bz2") {
+            let bzcat = require_bin("bzcat", INSTALL_BZIP2);
+            let o = Command::new(bzcat)
+                .arg(&f)
+                .output()
+                .unwrap_or_else(|e| panic!("bzcat {}: {e}", f.display()));
+            assert!(o.status.success(), "bzcat {} failed", f.display());
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        } else {
+            std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()))
+        };
+        out.push(Recording { path: rel, text });
+    }
+    out
 }

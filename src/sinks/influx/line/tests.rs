@@ -122,6 +122,7 @@ fn golden_failed_poll_writes_comm_ok_false() {
 
 fn alarm(value: Option<Value>, threshold: Option<f64>, state: AlarmState) -> AlarmEvent {
     AlarmEvent {
+        detail: Default::default(),
         id: "0190a0b0-0000-7000-8000-000000000001".into(),
         seq: 42,
         ts: Timestamp(1_764_057_602_500),
@@ -160,11 +161,11 @@ fn golden_alarm_lines() {
     assert_eq!(
         buf,
         "alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
-         state=1i,value=33.1,threshold=32,seq=42i 1764057602500\n\
+         state=1i,value=33.1,threshold=32,seq=42i,message=\"Nhiệt độ cao (Điều 10.3)\" 1764057602500\n\
          alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
-         state=0i,value=1,seq=42i 1764057602500\n\
+         state=0i,value=1,seq=42i,message=\"Nhiệt độ cao (Điều 10.3)\" 1764057602500\n\
          alarm,device=t1,level=serious,point=temperature_c,rule=temperature_high,site=tv \
-         state=2i,seq=42i 1764057602500\n"
+         state=2i,seq=42i,message=\"Nhiệt độ cao (Điều 10.3)\" 1764057602500\n"
     );
 }
 
