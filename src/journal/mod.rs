@@ -326,6 +326,60 @@ impl Serialize for Entry {
     }
 }
 
+impl<'de> Deserialize<'de> for Entry {
+    /// The flat form back (a line of `dc-gateway journal --json`, an element of
+    /// `entries` in `GET /api/v1/journal`): fields other than the envelope's go to
+    /// `data`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entry, D::Error> {
+        use serde::de::Error as _;
+        let mut m = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let mut take = |k: &str| m.remove(k).ok_or_else(|| D::Error::missing_field_owned(k));
+        let seq = take("seq")?
+            .as_i64()
+            .ok_or_else(|| D::Error::custom("seq: not an integer"))?;
+        let ts = take("ts")?;
+        let ts = ts
+            .as_str()
+            .and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
+            .ok_or_else(|| D::Error::custom(format!("ts: not an RFC 3339 time: {ts}")))?;
+        let kind = take("kind")?;
+        let kind = kind
+            .as_str()
+            .and_then(Kind::parse)
+            .ok_or_else(|| D::Error::custom(format!("kind: unknown {kind}")))?;
+        let gateway = match take("gateway")? {
+            serde_json::Value::String(s) => s,
+            other => return Err(D::Error::custom(format!("gateway: not a string: {other}"))),
+        };
+        let device = match m.remove("device") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(other) => return Err(D::Error::custom(format!("device: not a string: {other}"))),
+        };
+        Ok(Entry {
+            seq,
+            ts: Timestamp(ts),
+            kind,
+            gateway,
+            device,
+            data: serde_json::Value::Object(m),
+        })
+    }
+}
+
+trait MissingOwned {
+    fn missing_field_owned(k: &str) -> Self;
+}
+
+impl<E: serde::de::Error> MissingOwned for E {
+    fn missing_field_owned(k: &str) -> E {
+        E::custom(format!("missing field `{k}`"))
+    }
+}
+
 /// Which entries to read. All conditions hold together; entries come oldest first
 /// (by `seq`).
 #[derive(Debug, Clone, PartialEq)]

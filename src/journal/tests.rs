@@ -78,7 +78,24 @@ fn the_flat_serialisation_puts_data_fields_beside_the_envelope() {
         serde_json::to_string(&e).unwrap(),
         r#"{"seq":7,"ts":"2026-12-04T00:00:00.123Z","kind":"command","gateway":"gw1","device":"ups1","id":"c-1","verb":"ack"}"#
     );
+    // Read back, the envelope's names stay the envelope's.
+    let back: Entry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+    assert_eq!(
+        back,
+        Entry {
+            data: json!({"id": "c-1", "verb": "ack"}),
+            ..e.clone()
+        }
+    );
+    assert!(
+        serde_json::from_str::<Entry>(r#"{"seq":1,"kind":"alarm","gateway":"g"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("missing field `ts`")
+    );
     let no_device = Entry { device: None, ..e };
+    let back: Entry = serde_json::from_str(&cli::json_line(&no_device)).unwrap();
+    assert_eq!(back.device, None);
     assert!(!cli::json_line(&no_device).contains("\"device\""));
 }
 
@@ -364,6 +381,12 @@ fn a_reader_sees_what_the_writer_committed() {
         .append(entry(T0, Kind::ConfigLoaded, None, json!({"hash": "abc"})))
         .unwrap();
     assert_eq!(ro.query(&Query::default()).unwrap(), vec![e]);
+}
+
+#[test]
+fn a_journal_handle_can_be_shared_between_tasks() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    shared::<Journal>();
 }
 
 #[test]
