@@ -208,6 +208,8 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         rules::defaults(Kind::Gateway),
     );
     let plan = Sources::create(&site);
+    let listed: std::collections::HashSet<String> =
+        engine.active().into_iter().map(|a| a.key).collect();
     let shared = Shared::new(initial_live(&site));
 
     let (commands, commands_rx) = Commands::channel();
@@ -226,6 +228,35 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
 
     // 3. Run.
     let mut tasks = sinks.tasks;
+    // The broker's retained alarm states agree with the listed alarms (after a restart).
+    for e in &site.sinks {
+        if let sinks::SinkConfig::Mqtt(cfg) = &e.config {
+            let (cfg, gateway, listed, name) = (
+                cfg.clone(),
+                site.gateway.clone(),
+                listed.clone(),
+                e.name.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut wait = Duration::from_secs(1);
+                loop {
+                    match crate::sinks::mqtt::reconcile::retained_alarms(&cfg, &gateway, &listed).await {
+                        Ok(emptied) => {
+                            if !emptied.is_empty() {
+                                tracing::warn!(sink = %name, alarms = ?emptied, "emptied retained alarm states no longer listed");
+                            }
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::debug!(sink = %name, error = %e, "retained alarm states not checked yet");
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(Duration::from_secs(60));
+                        }
+                    }
+                }
+            }));
+        }
+    }
     match crate::commands::socket::serve(&storage.state_dir, commands.clone()) {
         Ok(t) => tasks.push(t),
         // Monitoring goes on without the console's way in.

@@ -267,3 +267,52 @@ fn a_serious_alarm_cleared_unacknowledged_stays_listed_until_acknowledged_on_the
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no listed alarm"));
 }
+
+#[test]
+fn at_start_retained_alarm_states_this_gateway_no_longer_lists_are_emptied() {
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    // Left on the broker by an earlier run: ours (a device since removed, and one of
+    // the first release without a gateway field) and another gateway's.
+    let ours = r#"{"device":"old-ups","rule":"comm_lost","state":"raised","gateway":"gw-a"}"#;
+    let first_release = r#"{"device":"old-th","rule":"comm_lost","state":"raised"}"#;
+    let theirs = r#"{"device":"ups9","rule":"comm_lost","state":"raised","gateway":"gw-b"}"#;
+    broker.publish("dcgw/rec/alarms/active/old-ups/comm_lost", ours, true);
+    broker.publish(
+        "dcgw/rec/alarms/active/old-th/comm_lost",
+        first_release,
+        true,
+    );
+    broker.publish("dcgw/rec/alarms/active/ups9/comm_lost", theirs, true);
+    let dir = peer_tempdir("commands-reconcile");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let text = site("rec", free_port(), modbus.addr().port(), 500, &sinks)
+        .replace("language = \"en\"", "language = \"en\"\ngateway = \"gw-a\"");
+    let sub = broker.subscribe("dcgw/rec/alarms/active/#");
+    let gw = Gateway::start(&text, dir.path());
+    sub.wait_for(
+        |m| {
+            let emptied = |t: &str| m.iter().any(|x| x.topic == t && x.payload.is_empty());
+            emptied("dcgw/rec/alarms/active/old-ups/comm_lost")
+                && emptied("dcgw/rec/alarms/active/old-th/comm_lost")
+        },
+        Duration::from_secs(15),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    // Another gateway's retained state is not ours to touch.
+    let fresh = broker.subscribe("dcgw/rec/alarms/active/#");
+    let kept = fresh
+        .wait_for(
+            |m| m.iter().any(|x| x.topic.ends_with("/ups9/comm_lost")),
+            Duration::from_secs(5),
+        )
+        .expect("the other gateway's retained alarm is still there");
+    assert!(
+        kept.iter().all(|x| !x.topic.contains("/old-")),
+        "emptied ones stay gone"
+    );
+}

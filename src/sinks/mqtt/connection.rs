@@ -225,7 +225,7 @@ pub fn build(
 }
 
 /// rustls settings: the CA in `ca_file` when set, the system roots otherwise.
-fn tls_config(sink: &str, cfg: &MqttConfig) -> Result<TlsConfiguration, Error> {
+pub(crate) fn tls_config(sink: &str, cfg: &MqttConfig) -> Result<TlsConfiguration, Error> {
     let Some(path) = &cfg.ca_file else {
         return TlsConfiguration::try_default_rustls().map_err(|e| Error::Tls {
             sink: sink.to_string(),

@@ -97,6 +97,7 @@
 
 pub mod config;
 mod connection;
+pub mod reconcile;
 pub mod topics;
 
 use std::collections::HashMap;
