@@ -14,6 +14,7 @@
 
 pub mod backup;
 pub mod buffer;
+pub mod commands;
 pub mod config;
 pub mod dashboards;
 pub mod demo;

@@ -149,6 +149,47 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Acknowledge an alarm on the running gateway (through its local socket).
+    Ack {
+        /// The alarm's number (`123`) or `device/rule`.
+        target: String,
+        /// Who acknowledges (journaled with the command).
+        #[arg(long)]
+        by: String,
+        /// A comment.
+        #[arg(long)]
+        comment: Option<String>,
+        /// State directory of the running gateway; default: the config's.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Site config file (read for the state directory when --state-dir is not given).
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Send any command to the running gateway (through its local socket):
+    /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification.
+    Command {
+        /// The verb.
+        verb: String,
+        /// What it acts on.
+        #[arg(default_value = "")]
+        target: String,
+        /// Who gives it.
+        #[arg(long)]
+        by: String,
+        /// A comment.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Command id (default: a new one); the same id is applied once.
+        #[arg(long)]
+        id: Option<String>,
+        /// State directory of the running gateway; default: the config's.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Site config file (read for the state directory when --state-dir is not given).
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
@@ -172,6 +213,22 @@ fn main() -> ExitCode {
             print!("{}", points::markdown());
             ExitCode::SUCCESS
         }
+        Command::Ack {
+            target,
+            by,
+            comment,
+            state_dir,
+            config: path,
+        } => send_command("ack", target, by, comment, None, state_dir, &path),
+        Command::Command {
+            verb,
+            target,
+            by,
+            comment,
+            id,
+            state_dir,
+            config: path,
+        } => send_command(&verb, target, by, comment, id, state_dir, &path),
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
@@ -376,6 +433,8 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Rules
         | Command::Journal { .. }
         | Command::Dashboards { .. }
+        | Command::Ack { .. }
+        | Command::Command { .. }
         | Command::Backup { .. }
         | Command::Restore { .. } => Ok(()),
     }
@@ -404,6 +463,46 @@ fn backup_target(out: &std::path::Path) -> (PathBuf, Option<PathBuf>) {
         )
     } else {
         (out.to_path_buf(), None)
+    }
+}
+
+/// Send one command to the running gateway's local socket and print its answer.
+fn send_command(
+    verb: &str,
+    target: String,
+    by: String,
+    comment: Option<String>,
+    id: Option<String>,
+    state_dir: Option<PathBuf>,
+    config_path: &std::path::Path,
+) -> ExitCode {
+    let dir = match state_dir_of(state_dir, config_path) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cmd = serde_json::json!({
+        "id": id.unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7())),
+        "verb": verb,
+        "target": target,
+        "by": by,
+        "comment": comment,
+    });
+    match dc_gateway::commands::socket::send(&dir, &cmd) {
+        Ok(reply) => {
+            println!("{}", serde_json::to_string(&reply).unwrap_or_default());
+            if reply.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -70,7 +70,12 @@ pub struct SeqStore {
     path: PathBuf,
     reserved: u64,
     failing: bool,
+    block: u64,
 }
+
+/// File of the alarm instance number reservation (`no`, written for every new instance:
+/// the numbers people read stay short and consecutive across restarts).
+pub const NO_FILE: &str = "alarm_no";
 
 impl SeqStore {
     /// Open (or create) the reservation in `state_dir`; returns the store and the
@@ -78,11 +83,22 @@ impl SeqStore {
     /// Fails only when the directory cannot be created or the file holds garbage
     /// (which is reported with its path rather than silently restarting the count).
     pub fn open(state_dir: &Path, clock_floor: u64) -> Result<(SeqStore, u64), Error> {
+        SeqStore::open_file(state_dir, FILE, clock_floor, BLOCK)
+    }
+
+    /// [`SeqStore::open`] for another counter kept the same way: `file` in
+    /// `state_dir`, reserved `block` numbers at a time, starting at `floor` at least.
+    pub fn open_file(
+        state_dir: &Path,
+        file: &str,
+        clock_floor: u64,
+        block: u64,
+    ) -> Result<(SeqStore, u64), Error> {
         fs::create_dir_all(state_dir).map_err(|source| Error::CreateDir {
             dir: state_dir.to_path_buf(),
             source,
         })?;
-        let path = state_dir.join(FILE);
+        let path = state_dir.join(file);
         let on_disk = match fs::read_to_string(&path) {
             Ok(text) => text
                 .trim()
@@ -99,6 +115,7 @@ impl SeqStore {
             path,
             reserved: on_disk,
             failing: false,
+            block: block.max(1),
         };
         store.cover(first);
         Ok((store, first))
@@ -110,7 +127,7 @@ impl SeqStore {
         if next <= self.reserved {
             return;
         }
-        let want = next.saturating_add(BLOCK);
+        let want = next.saturating_add(self.block);
         match write_durable(&self.path, want) {
             Ok(()) => {
                 self.reserved = want;

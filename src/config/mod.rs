@@ -130,6 +130,10 @@ pub struct Site {
     pub title: String,
     /// Language of alarm texts and the page.
     pub language: Language,
+    /// This gateway's name (config `gateway`, default the host name).
+    pub gateway: Arc<str>,
+    /// The site's time zone.
+    pub time: crate::texts::time::SiteTime,
     /// Rooms in file order.
     pub rooms: Vec<Room>,
     /// Devices in file order.
@@ -495,6 +499,30 @@ fn device_ctx(i: usize, d: &RawDevice, key: &str) -> String {
     format!("devices[{i}] ({}) .{key}", d.id.get_ref())
 }
 
+/// The host name, made into a valid gateway name (`gateway` when there is none).
+fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "gateway".into()
+    } else {
+        name
+    }
+}
+
 /// Whether `s` can be an id (device, room, bus, sink): letters, digits, `-`, `_`.
 pub(crate) fn valid_id(s: &str) -> bool {
     !s.is_empty()
@@ -533,6 +561,30 @@ fn validate(
             );
             Language::Vi
         }
+    };
+
+    // Identity and time zone.
+    let gateway = match &raw.site.gateway {
+        Some(g) if valid_id(g.get_ref()) => g.get_ref().clone(),
+        Some(g) => {
+            r.at(
+                g.span(),
+                "site.gateway",
+                format!("{:?} is not a valid gateway name: use letters, digits, '-' and '_' (it appears in MQTT topics)", g.get_ref()),
+            );
+            String::new()
+        }
+        None => host_name(),
+    };
+    let time = match &raw.site.time_zone {
+        None => crate::texts::time::SiteTime::default(),
+        Some(tz) => match crate::texts::time::SiteTime::new(tz.get_ref()) {
+            Ok(t) => t,
+            Err(e) => {
+                r.at(tz.span(), "site.time_zone", e.to_string());
+                crate::texts::time::SiteTime::default()
+            }
+        },
     };
 
     // Rooms.
@@ -863,6 +915,8 @@ fn validate(
         name: Arc::from(site_name.as_str()),
         title: raw.site.title.clone().unwrap_or_else(|| site_name.clone()),
         language,
+        gateway: Arc::from(gateway.as_str()),
+        time,
         rooms,
         devices,
         sources,

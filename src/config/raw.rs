@@ -47,6 +47,14 @@ pub struct RawSiteInfo {
     /// `vi` (default) or `en`: language of alarm texts and the page.
     #[serde(default)]
     pub language: Option<Spanned<String>>,
+    /// This gateway's name, in every alarm event and journal entry and in its own
+    /// status topic (default: the host name). Two gateways of one site need two names.
+    #[serde(default)]
+    pub gateway: Option<Spanned<String>>,
+    /// The site's time zone (IANA name, default `Asia/Ho_Chi_Minh`): local times in
+    /// alarm texts, events (`local_ts`), the page and reports.
+    #[serde(default)]
+    pub time_zone: Option<Spanned<String>>,
 }
 
 /// `[[rooms]]`

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::selfmon::SelfMonitor;
+use crate::commands::{Command, Reply, Request, Verb};
 use crate::model::{Poll, Quality, Timestamp};
 use crate::rules::{self, Engine};
 use crate::seq::SeqStore;
@@ -29,6 +30,10 @@ pub(super) struct Hub {
     pub gateway: SelfMonitor,
     /// The alarm sequence reservation.
     pub seqs: SeqStore,
+    /// The alarm instance number reservation.
+    pub nos: SeqStore,
+    /// Commands from people (MQTT, the local socket).
+    pub commands: mpsc::Receiver<Request>,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -50,9 +55,18 @@ pub(super) async fn run(h: Hub) {
         outlets,
         intervals,
         mut gateway,
-        mut seqs,
+        seqs,
+        nos,
+        mut commands,
     } = h;
-    let queues: Vec<SinkQueue> = outlets.iter().map(|(_, q)| q.clone()).collect();
+    let mut out = Out {
+        seqs,
+        nos,
+        outlets,
+        shared: shared.clone(),
+    };
+    let queues: Vec<SinkQueue> = out.outlets.iter().map(|(_, q)| q.clone()).collect();
+    let mut answered = Answered::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Device index by id, for routing polls to the live state.
@@ -76,19 +90,32 @@ pub(super) async fn run(h: Hub) {
                     apply_poll(&mut live.devices[i], &poll);
                     live.last_progress = Some(poll.ts);
                 }
-                route(&outlets, Record::Poll(Arc::new(poll)));
+                route(&out.outlets, Record::Poll(Arc::new(poll)));
                 if let Some(i) = i {
                     let _ = shared.updates.send(Update::Device(i));
                 }
                 service.polled(i, &shared);
-                publish_events(events, &engine, &mut seqs, &shared, &outlets);
+                out.publish(events, &engine);
+            }
+            Some(req) = commands.recv() => {
+                let now = Timestamp::now();
+                if let Some(mut again) = answered.get(&req.command.id) {
+                    again.repeated = true;
+                    let _ = req.reply.send(again);
+                    continue;
+                }
+                let (reply, events) = apply(&mut engine, &req.command, now);
+                answered.insert(&req.command.id, reply.clone());
+                tracing::info!(id = %req.command.id, verb = req.command.verb.as_str(), target = %req.command.target, by = %req.command.by, entry = %req.command.origin.entry, peer = %req.command.origin.peer, ok = reply.ok, "command");
+                out.publish(events, &engine);
+                let _ = req.reply.send(reply);
             }
             _ = tick.tick() => {
                 let now = Timestamp::now();
                 let (own, send) = gateway.poll(now, &queues);
                 let mut events = engine.on_poll(&own);
                 if send {
-                    route(&outlets, Record::Poll(Arc::new(own)));
+                    route(&out.outlets, Record::Poll(Arc::new(own)));
                 }
                 events.extend(engine.tick(now));
                 let mut changed = Vec::new();
@@ -113,38 +140,99 @@ pub(super) async fn run(h: Hub) {
                 for i in changed {
                     let _ = shared.updates.send(Update::Device(i));
                 }
-                publish_events(events, &engine, &mut seqs, &shared, &outlets);
+                out.publish(events, &engine);
                 service.tick(&shared).await;
             }
         }
     }
 }
 
-fn publish_events(
-    events: Vec<crate::model::AlarmEvent>,
-    engine: &Engine,
-    seqs: &mut SeqStore,
-    shared: &Shared,
-    outlets: &[(Route, SinkQueue)],
-) {
-    if events.is_empty() {
-        return;
+/// Where the hub's alarm events go: the reservations on disk first, then the live
+/// state and every sink whose route takes them.
+struct Out {
+    seqs: SeqStore,
+    nos: SeqStore,
+    outlets: Vec<(Route, SinkQueue)>,
+    shared: Shared,
+}
+
+impl Out {
+    fn publish(&mut self, events: Vec<crate::model::AlarmEvent>, engine: &Engine) {
+        if events.is_empty() {
+            return;
+        }
+        // On disk before any of these events can leave (src/seq.rs).
+        self.seqs.cover(engine.next_seq());
+        self.nos.cover(engine.next_no());
+        self.shared.write().alarms = engine.active();
+        let m = crate::metrics::get();
+        for ev in events {
+            m.alarm_events
+                .get_or_create(&crate::metrics::labels(&[
+                    ("level", ev.level.as_str()),
+                    ("state", ev.state.as_str()),
+                ]))
+                .inc();
+            tracing::warn!(device = %ev.device, rule = %ev.rule, level = ev.level.as_str(), state = ev.state.as_str(), seq = ev.seq, no = ev.detail.no, "{}", ev.message);
+            route(&self.outlets, Record::Alarm(Arc::new(ev)));
+        }
+        let _ = self.shared.updates.send(Update::Alarms);
     }
-    // On disk before any of these events can leave (src/seq.rs).
-    seqs.cover(engine.next_seq());
-    shared.write().alarms = engine.active();
-    let m = crate::metrics::get();
-    for ev in events {
-        m.alarm_events
-            .get_or_create(&crate::metrics::labels(&[
-                ("level", ev.level.as_str()),
-                ("state", ev.state.as_str()),
-            ]))
-            .inc();
-        tracing::warn!(device = %ev.device, rule = %ev.rule, level = ev.level.as_str(), state = ev.state.as_str(), seq = ev.seq, "{}", ev.message);
-        route(outlets, Record::Alarm(Arc::new(ev)));
+}
+
+/// The answers given to recent commands, by command id, so a command sent again
+/// (after a reconnect) gets the same answer and is applied once. The journal keeps
+/// them for good; this is the quick path for the last [`Answered::KEEP`].
+#[derive(Default)]
+struct Answered {
+    by_id: std::collections::HashMap<String, Reply>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Answered {
+    const KEEP: usize = 10_000;
+
+    fn get(&self, id: &str) -> Option<Reply> {
+        self.by_id.get(id).cloned()
     }
-    let _ = shared.updates.send(Update::Alarms);
+
+    fn insert(&mut self, id: &str, reply: Reply) {
+        if self.by_id.insert(id.to_string(), reply).is_none() {
+            self.order.push_back(id.to_string());
+            if self.order.len() > Self::KEEP
+                && let Some(old) = self.order.pop_front()
+            {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+}
+
+/// Apply a command to the alarm state: its answer and the events it caused.
+fn apply(
+    engine: &mut Engine,
+    c: &Command,
+    now: Timestamp,
+) -> (Reply, Vec<crate::model::AlarmEvent>) {
+    match c.verb {
+        Verb::Ack => match engine.ack(&c.target, &c.by, c.comment.clone(), now) {
+            Ok(ev) => (
+                Reply::ok(&c.id, format!("alarm {} acknowledged", ev.detail.no)),
+                vec![ev],
+            ),
+            Err(e) => (Reply::error(&c.id, e.to_string()), Vec::new()),
+        },
+        other => (
+            Reply::error(
+                &c.id,
+                format!(
+                    "{} is not available in this version of the gateway",
+                    other.as_str()
+                ),
+            ),
+            Vec::new(),
+        ),
+    }
 }
 
 /// Fold one poll into a device's live state: good samples replace the value; bad ones

@@ -26,6 +26,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::buffer::{self, Buffer};
+use crate::commands::Commands;
 use crate::config::{DeviceConfig, Site};
 use crate::model::{Kind, Poll, Quality, Timestamp};
 use crate::points;
@@ -41,6 +42,8 @@ pub struct Running {
     pub shared: Shared,
     /// Where the web server listens.
     pub web_addr: std::net::SocketAddr,
+    /// The way into the hub for commands from people.
+    pub commands: Commands,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     mqtt: Vec<crate::sinks::mqtt::MqttHandle>,
     /// The sink buffers; committed (pending readings included) on shutdown.
@@ -159,6 +162,9 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     // keeps a reservation above every seq handed out (src/seq.rs).
     let clock_floor = (Timestamp::now().millis().max(0) as u64) * 1000;
     let (seqs, first_seq) = crate::seq::SeqStore::open(&site.storage.state_dir, clock_floor)?;
+    // Alarm instance numbers (`no`, read by people): short, kept across restarts.
+    let (nos, first_no) =
+        crate::seq::SeqStore::open_file(&site.storage.state_dir, crate::seq::NO_FILE, 1, 1)?;
     let storage = &site.storage;
     let renames = sinks::registry::legacy_queue_renames(&site.sinks);
     for (old, new) in
@@ -192,6 +198,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
             .chain([gateway.device.clone()]),
     );
     let mut engine = Engine::new(site.name.clone(), site.language, first_seq);
+    engine.set_identity(site.gateway.clone(), site.time.clone(), first_no);
     for d in &site.devices {
         engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
     }
@@ -201,15 +208,62 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         rules::defaults(Kind::Gateway),
     );
     let plan = Sources::create(&site);
+    let listed: std::collections::HashSet<String> =
+        engine.active().into_iter().map(|a| a.key).collect();
     let shared = Shared::new(initial_live(&site));
 
+    let (commands, commands_rx) = Commands::channel();
+
     // 2. Connect.
-    let sinks = sinks::registry::start(&site.sinks, &buffer, storage, &site.name)?;
+    let sinks = sinks::registry::start(
+        &site.sinks,
+        &buffer,
+        storage,
+        &site.name,
+        Some(&commands),
+        &site.gateway,
+    )?;
     let (tx, rx) = mpsc::channel::<Poll>(1024);
     let sources = plan.start(tx).await?;
 
     // 3. Run.
     let mut tasks = sinks.tasks;
+    // The broker's retained alarm states agree with the listed alarms (after a restart).
+    for e in &site.sinks {
+        if let sinks::SinkConfig::Mqtt(cfg) = &e.config {
+            let (cfg, gateway, listed, name) = (
+                cfg.clone(),
+                site.gateway.clone(),
+                listed.clone(),
+                e.name.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut wait = Duration::from_secs(1);
+                loop {
+                    match crate::sinks::mqtt::reconcile::retained_alarms(&cfg, &gateway, &listed).await {
+                        Ok(emptied) => {
+                            if !emptied.is_empty() {
+                                tracing::warn!(sink = %name, alarms = ?emptied, "emptied retained alarm states no longer listed");
+                            }
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::debug!(sink = %name, error = %e, "retained alarm states not checked yet");
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(Duration::from_secs(60));
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    match crate::commands::socket::serve(&storage.state_dir, commands.clone()) {
+        Ok(t) => tasks.push(t),
+        // Monitoring goes on without the console's way in.
+        Err(e) => {
+            tracing::error!(dir = %storage.state_dir.display(), error = %e, "cannot open the local command socket")
+        }
+    }
     {
         let shared = shared.clone();
         tasks.push(tokio::spawn(async move {
@@ -227,11 +281,14 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         intervals,
         gateway,
         seqs,
+        nos,
+        commands: commands_rx,
     })));
 
     Ok(Running {
         shared,
         web_addr,
+        commands,
         tasks,
         mqtt: sinks.mqtt,
         buffer: Some(buffer),

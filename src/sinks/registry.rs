@@ -429,6 +429,8 @@ pub fn start(
     buffer: &Buffer,
     storage: &StorageConfig,
     site: &Arc<str>,
+    commands: Option<&crate::commands::Commands>,
+    gateway: &Arc<str>,
 ) -> anyhow::Result<Started> {
     let mut s = Started {
         outlets: Vec::new(),
@@ -439,7 +441,10 @@ pub fn start(
         let max_bytes = storage.max_bytes(&e.name, e.config.default_max_bytes());
         let (q, h) = match &e.config {
             SinkConfig::Mqtt(cfg) => {
-                let sink = MqttSink::start(&e.name, site.clone(), cfg)
+                let mut cfg = cfg.clone();
+                cfg.gateway = gateway.clone();
+                let cfg = &cfg;
+                let sink = MqttSink::start_with(&e.name, site.clone(), cfg, commands.cloned())
                     .with_context(|| format!("MQTT sink {} ({}:{})", e.name, cfg.host, cfg.port))?;
                 s.mqtt.push(sink.handle());
                 // Readings on MQTT are retained current state: not replayed, kept in

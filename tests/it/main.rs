@@ -14,6 +14,7 @@ mod smoke;
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
 mod backup; // backup and restore of the state dir while records stream
 mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
+mod commands; // commands from people and the alarm lifecycle: MQTT, the local socket
 mod e2e; // the data path end to end
 mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RTU source
 mod grafana; // the generated Grafana dashboards against InfluxDB 1.6 and @grafana/schema

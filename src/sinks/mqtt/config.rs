@@ -37,6 +37,11 @@ pub struct MqttConfig {
     pub max_queued: usize,
     /// How long a batch with alarm events waits for every PUBACK before it is retried.
     pub ack_timeout: Duration,
+    /// Take commands from `<prefix>/commands` (answers on `<prefix>/commands/replies`).
+    pub commands: bool,
+    /// This gateway's name: its own status topic `<prefix>/gateways/<gateway>/status`
+    /// (none when empty). Set from the site's `gateway`.
+    pub gateway: std::sync::Arc<str>,
 }
 
 impl MqttConfig {
@@ -71,6 +76,8 @@ impl MqttConfig {
             keep_alive: Duration::from_secs(10),
             max_queued: 100_000,
             ack_timeout: Duration::from_secs(10),
+            commands: false,
+            gateway: std::sync::Arc::from(""),
         })
     }
 }
@@ -106,6 +113,11 @@ pub struct RawMqtt {
     /// Queue limit in records.
     #[serde(default)]
     pub max_queued: Option<usize>,
+    /// Take commands (acknowledge, shelve, ...) from `<prefix>/commands` (default
+    /// false). The broker's ACL on that topic is the access control: see
+    /// docs/INTERFACES.md for an example.
+    #[serde(default)]
+    pub commands: Option<bool>,
 }
 
 impl MqttConfig {
@@ -151,6 +163,7 @@ impl MqttConfig {
         if let Some(q) = c.max_queued {
             cfg.max_queued = q.max(1);
         }
+        cfg.commands = c.commands.unwrap_or(false);
         Some(cfg)
     }
 }

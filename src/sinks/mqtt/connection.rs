@@ -160,6 +160,11 @@ impl Role {
     }
 }
 
+/// `<prefix>/gateways/<gateway>/status`, when the gateway has a name.
+pub fn gateway_status_topic(cfg: &MqttConfig) -> Option<String> {
+    (!cfg.gateway.is_empty()).then(|| format!("{}/gateways/{}/status", cfg.prefix, cfg.gateway))
+}
+
 /// Build the client and its event loop from the sink settings.
 pub fn build(
     sink: &str,
@@ -182,6 +187,10 @@ pub fn build(
     });
     if role == Role::Main {
         opts.set_last_will(LastWill::new(status_topic, OFFLINE, QoS::AtLeastOnce, true));
+    } else if let Some(t) = gateway_status_topic(cfg) {
+        // The readings connection carries this gateway's own status and last will, so
+        // two gateways of one site (a standby pair) can be told apart.
+        opts.set_last_will(LastWill::new(t, OFFLINE, QoS::AtLeastOnce, true));
     }
     match (&cfg.username, &cfg.password) {
         (Some(u), Some(p)) => {
@@ -216,7 +225,7 @@ pub fn build(
 }
 
 /// rustls settings: the CA in `ca_file` when set, the system roots otherwise.
-fn tls_config(sink: &str, cfg: &MqttConfig) -> Result<TlsConfiguration, Error> {
+pub(crate) fn tls_config(sink: &str, cfg: &MqttConfig) -> Result<TlsConfiguration, Error> {
     let Some(path) = &cfg.ca_file else {
         return TlsConfiguration::try_default_rustls().map_err(|e| Error::Tls {
             sink: sink.to_string(),
@@ -251,7 +260,58 @@ fn tls_config(sink: &str, cfg: &MqttConfig) -> Result<TlsConfiguration, Error> {
     Ok(TlsConfiguration::Rustls(Arc::new(config)))
 }
 
+/// Commands taken from the broker on the main connection (`commands = true`).
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// `<prefix>/commands`, subscribed at QoS 1 on every CONNACK (clean session).
+    pub topic: String,
+    /// `<prefix>/commands/replies`.
+    pub replies: String,
+    /// The way into the hub.
+    pub commands: crate::commands::Commands,
+}
+
+/// Take one command message: read it, hand it to the hub, publish the answer.
+async fn take_command(client: AsyncClient, inbound: Inbound, sink: Arc<str>, payload: Vec<u8>) {
+    // MQTT 3.1.1 does not tell a subscriber who published: the broker's ACL on the
+    // command topic is the access control, and `by` / `client` are the sender's claims.
+    let claimed = serde_json::from_slice::<serde_json::Value>(&payload)
+        .ok()
+        .and_then(|v| v.get("client").and_then(|c| c.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    let origin = crate::commands::Origin {
+        entry: "mqtt".into(),
+        peer: format!("sink {sink}, client {claimed}"),
+    };
+    let reply = match crate::commands::parse(&payload, origin) {
+        Ok(cmd) => inbound.commands.send(cmd, Duration::from_secs(10)).await,
+        Err(r) => {
+            metrics::get()
+                .sink_errors
+                .get_or_create(&metrics::labels(&[
+                    ("sink", &sink),
+                    ("reason", "bad_command"),
+                ]))
+                .inc();
+            tracing::warn!(sink = %sink, error = ?r.error, "malformed MQTT command refused");
+            r
+        }
+    };
+    let body = serde_json::to_vec(&reply).unwrap_or_default();
+    if let Err(e) = client
+        .publish(
+            inbound.replies.clone(),
+            body,
+            PublishOptions::at_least_once(),
+        )
+        .await
+    {
+        tracing::warn!(sink = %sink, error = %e, "could not queue a command reply");
+    }
+}
+
 /// Drive the event loop until every client handle is gone or the sink is shut down.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     mut eventloop: EventLoop,
     client: AsyncClient,
@@ -260,6 +320,8 @@ pub async fn run(
     broker: String,
     status_topic: String,
     role: Role,
+    inbound: Option<Inbound>,
+    gateway_status: Option<String>,
 ) {
     let connection = role.as_str();
     let m = metrics::get();
@@ -282,6 +344,16 @@ pub async fn run(
                     last_logged = Some("connected".to_string());
                 }
                 if role == Role::Readings {
+                    if let Some(t) = gateway_status.clone() {
+                        let client = client.clone();
+                        let sink = sink.clone();
+                        tokio::spawn(async move {
+                            let opts = PublishOptions::at_least_once().retained();
+                            if let Err(e) = client.publish(t, ONLINE, opts).await {
+                                tracing::warn!(sink = %sink, error = %e, "could not queue the gateway's online status");
+                            }
+                        });
+                    }
                     continue;
                 }
                 // Publish from another task: this one must keep polling for the
@@ -289,12 +361,31 @@ pub async fn run(
                 let client = client.clone();
                 let topic = status_topic.clone();
                 let sink = sink.clone();
+                let inbound_topic = inbound.as_ref().map(|i| i.topic.clone());
                 tokio::spawn(async move {
                     let opts = PublishOptions::at_least_once().retained();
                     if let Err(e) = client.publish(topic, ONLINE, opts).await {
                         tracing::warn!(sink = %sink, error = %e, "could not queue the online status");
                     }
+                    // A clean session forgets subscriptions: subscribe on every CONNACK.
+                    if let Some(t) = inbound_topic
+                        && let Err(e) = client.subscribe(t, QoS::AtLeastOnce).await
+                    {
+                        tracing::warn!(sink = %sink, error = %e, "could not subscribe to the command topic");
+                    }
                 });
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if let Some(i) = &inbound
+                    && p.topic.as_ref() == i.topic.as_bytes()
+                {
+                    tokio::spawn(take_command(
+                        client.clone(),
+                        i.clone(),
+                        sink.clone(),
+                        p.payload.to_vec(),
+                    ));
+                }
             }
             Ok(_) => {}
             Err(ConnectionError::RequestsDone) => {

@@ -97,6 +97,7 @@
 
 pub mod config;
 mod connection;
+pub mod reconcile;
 pub mod topics;
 
 use std::collections::HashMap;
@@ -209,6 +210,17 @@ impl MqttSink {
     /// Fails only on settings that can never work: an unusable topic prefix, an
     /// unreadable CA file, a password without a user name.
     pub fn start(name: &str, site: Arc<str>, cfg: &MqttConfig) -> Result<MqttSink, Error> {
+        MqttSink::start_with(name, site, cfg, None)
+    }
+
+    /// [`MqttSink::start`], taking commands from `<prefix>/commands` into `commands`
+    /// when the sink is configured with `commands = true`.
+    pub fn start_with(
+        name: &str,
+        site: Arc<str>,
+        cfg: &MqttConfig,
+        commands: Option<crate::commands::Commands>,
+    ) -> Result<MqttSink, Error> {
         let topics = Topics::new(&cfg.prefix).map_err(|source| Error::Topic {
             sink: name.to_string(),
             source,
@@ -227,6 +239,13 @@ impl MqttSink {
             cfg.host,
             cfg.port
         );
+        let inbound = commands
+            .filter(|_| cfg.commands)
+            .map(|commands| connection::Inbound {
+                topic: topics.commands(),
+                replies: topics.replies(),
+                commands,
+            });
         let task = tokio::spawn(connection::run(
             eventloop,
             client.clone(),
@@ -235,6 +254,8 @@ impl MqttSink {
             broker.clone(),
             status_topic.clone(),
             connection::Role::Main,
+            inbound,
+            None,
         ));
         let readings_task = tokio::spawn(connection::run(
             readings_loop,
@@ -244,6 +265,8 @@ impl MqttSink {
             broker,
             status_topic,
             connection::Role::Readings,
+            None,
+            connection::gateway_status_topic(cfg),
         ));
         Ok(MqttSink {
             name,

@@ -88,6 +88,17 @@ impl Topics {
         format!("{}/alarms/events", self.prefix)
     }
 
+    /// `<prefix>/commands`: commands from people (QoS 1, JSON), taken by a sink with
+    /// `commands = true`.
+    pub fn commands(&self) -> String {
+        format!("{}/commands", self.prefix)
+    }
+
+    /// `<prefix>/commands/replies`: the answers (QoS 1, JSON `{id, ok, error?}`).
+    pub fn replies(&self) -> String {
+        format!("{}/commands/replies", self.prefix)
+    }
+
     /// `<prefix>/alarms/active/<device>/<rule>`: the active alarm of that rule (retained).
     pub fn active(&self, device: &str, rule: &str) -> Result<String, TopicError> {
         check("device", device)?;

@@ -1,0 +1,318 @@
+//! Commands from people and the alarm lifecycle, end to end: the real binary, pymodbus
+//! and Mosquitto. An acknowledgement on the MQTT command topic is answered, applied
+//! once per command id, and shows on the API and as an `acked` event with the
+//! operator; a serious alarm that clears before anyone acknowledged it stays listed
+//! (API and retained MQTT) until acknowledged through the board's local socket.
+//!
+//! Fixture values: XY-MD02 input registers from its manual (value/10 °C): 0x00EB =
+//! 23.5 °C, 0x0131 = 30.5 °C (above the 27 °C normal limit), 0x0150 = 33.6 °C (above the
+//! 32 °C serious limit; THRESHOLDS.md).
+
+use std::time::Duration;
+
+use crate::e2e::{Gateway, site};
+use crate::peers::{
+    ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, MqttMessage, UnitSpec, free_port,
+    peer_tempdir, wait_until,
+};
+
+fn json(m: &MqttMessage) -> serde_json::Value {
+    serde_json::from_str(&m.payload_str()).unwrap_or(serde_json::Value::Null)
+}
+
+fn events<'a>(m: &'a [MqttMessage], state: &str) -> Vec<serde_json::Value> {
+    m.iter()
+        .filter(|x| x.topic.ends_with("/alarms/events"))
+        .map(json)
+        .filter(|e| e["state"] == state && e["rule"] == "temperature_high")
+        .collect()
+}
+
+fn high(gw: &Gateway) -> Option<serde_json::Value> {
+    gw.api("/api/v1/alarms")["alarms"]
+        .as_array()?
+        .iter()
+        .find(|a| a["rule"] == "temperature_high")
+        .cloned()
+}
+
+#[test]
+fn an_mqtt_acknowledgement_is_answered_applied_once_and_shown_everywhere() {
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("commands");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\ncommands = true\n",
+        broker.url()
+    );
+    let text = site("cmd", free_port(), modbus.addr().port(), 500, &sinks)
+        .replace("language = \"en\"", "language = \"en\"\ngateway = \"gw-a\"");
+    let sub = broker.subscribe("dcgw/cmd/#");
+    let gw = Gateway::start(&text, dir.path());
+    let log = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
+
+    // The per-gateway status topic, beside the site's.
+    sub.wait_for(
+        |m| {
+            m.iter()
+                .any(|x| x.topic == "dcgw/cmd/gateways/gw-a/status" && x.payload_str() == "online")
+        },
+        Duration::from_secs(15),
+    )
+    .unwrap_or_else(|e| log(e.to_string()));
+
+    modbus.set_input(1, 1, &[0x0131]);
+    let raised = sub
+        .wait_for(|m| !events(m, "raised").is_empty(), Duration::from_secs(10))
+        .unwrap_or_else(|e| log(e.to_string()));
+    let ev = events(&raised, "raised").remove(0);
+    let no = ev["no"].as_u64().expect("alarm number");
+    assert!(no >= 1);
+    assert_eq!(ev["gateway"], "gw-a");
+    assert_eq!(ev["name"], "th1");
+    assert_eq!(ev["label"], "TH-01");
+    assert_eq!(ev["room"], "server1");
+    assert!(
+        ev["local_ts"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("+07:00")),
+        "{ev}"
+    );
+    assert_eq!(ev["value"], 30.5);
+
+    // Acknowledge by MQTT command; the same command sent twice is applied once.
+    let cmd = format!(
+        r#"{{"id":"ack-1","verb":"ack","target":"{no}","by":"Nguyen Van An","comment":"checking the CRAC"}}"#
+    );
+    broker.publish("dcgw/cmd/commands", &cmd, false);
+    let got = sub
+        .wait_for(
+            |m| {
+                m.iter()
+                    .any(|x| x.topic == "dcgw/cmd/commands/replies" && json(x)["id"] == "ack-1")
+                    && !events(m, "acked").is_empty()
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    let reply = got
+        .iter()
+        .find(|x| x.topic == "dcgw/cmd/commands/replies")
+        .map(json)
+        .unwrap();
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["result"], format!("alarm {no} acknowledged"));
+    let acked = events(&got, "acked").remove(0);
+    assert_eq!(acked["by"], "Nguyen Van An");
+    assert_eq!(acked["comment"], "checking the CRAC");
+    assert_eq!(acked["no"], no);
+    let a = high(&gw).expect("still listed: the condition holds");
+    assert_eq!(a["state"], "acked");
+    assert_eq!(a["acked_by"], "Nguyen Van An");
+
+    sub.clear();
+    broker.publish("dcgw/cmd/commands", &cmd, false);
+    let again = sub
+        .wait_for(
+            |m| m.iter().any(|x| x.topic == "dcgw/cmd/commands/replies"),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    let reply = again
+        .iter()
+        .find(|x| x.topic == "dcgw/cmd/commands/replies")
+        .map(json)
+        .unwrap();
+    assert_eq!(
+        (reply["ok"].clone(), reply["repeated"].clone()),
+        (true.into(), true.into()),
+        "{reply}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(events(&sub.messages(), "acked").is_empty(), "applied once");
+
+    // A malformed command is answered with the reason and changes nothing.
+    broker.publish(
+        "dcgw/cmd/commands",
+        r#"{"id":"x1","verb":"reboot","by":"x"}"#,
+        false,
+    );
+    let bad = sub
+        .wait_for(
+            |m| {
+                m.iter()
+                    .any(|x| x.topic == "dcgw/cmd/commands/replies" && json(x)["id"] == "x1")
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    let reply = bad
+        .iter()
+        .rev()
+        .find(|x| x.topic == "dcgw/cmd/commands/replies")
+        .map(json)
+        .unwrap();
+    assert_eq!(reply["ok"], false);
+    assert!(
+        reply["error"].as_str().unwrap().contains("reboot"),
+        "{reply}"
+    );
+
+    // Back to normal: an acknowledged alarm leaves the list.
+    modbus.set_input(1, 1, &[0x00EB]);
+    wait_until(
+        "acknowledged alarm gone after its clear",
+        Duration::from_secs(10),
+        || high(&gw).is_none(),
+    )
+    .unwrap_or_else(|e| log(e.to_string()));
+}
+
+#[test]
+fn a_serious_alarm_cleared_unacknowledged_stays_listed_until_acknowledged_on_the_board() {
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("commands-serious");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let gw = Gateway::start(
+        &site("ser", free_port(), modbus.addr().port(), 500, &sinks),
+        dir.path(),
+    );
+    let log = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
+    let sub = broker.subscribe("dcgw/ser/alarms/#");
+
+    modbus.set_input(1, 1, &[0x0150]);
+    wait_until("serious alarm", Duration::from_secs(10), || {
+        high(&gw).is_some_and(|a| a["level"] == "serious")
+    })
+    .unwrap_or_else(|e| log(e.to_string()));
+    let no = high(&gw).unwrap()["no"].as_u64().unwrap();
+    modbus.set_input(1, 1, &[0x00EB]);
+    let cleared = sub
+        .wait_for(
+            |m| !events(m, "cleared").is_empty(),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    // Still listed, cleared: on the API and retained on the broker.
+    let a = high(&gw).expect("listed until acknowledged");
+    assert_eq!(
+        (a["state"].as_str(), a["no"].as_u64()),
+        (Some("cleared"), Some(no))
+    );
+    let retained: Vec<&MqttMessage> = cleared
+        .iter()
+        .filter(|x| x.topic == "dcgw/ser/alarms/active/th1/temperature_high")
+        .collect();
+    let last = retained.last().expect("retained state");
+    assert!(
+        !last.payload.is_empty(),
+        "the retained alarm must stay until acknowledged"
+    );
+    assert_eq!(json(last)["state"], "cleared");
+    let fresh = broker.subscribe("dcgw/ser/alarms/active/#");
+    fresh
+        .wait_for(
+            |m| {
+                m.iter().any(|x| {
+                    x.topic.ends_with("/th1/temperature_high") && json(x)["state"] == "cleared"
+                })
+            },
+            Duration::from_secs(5),
+        )
+        .expect("a new subscriber gets the cleared, unacknowledged alarm");
+
+    // Acknowledged on the board's console: gone from the list and the broker.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args([
+            "ack",
+            &no.to_string(),
+            "--by",
+            "Tran Thi Binh",
+            "--state-dir",
+        ])
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"ok\":true"), "{stdout}");
+    sub.wait_for(
+        |m| {
+            m.iter().any(|x| {
+                x.topic == "dcgw/ser/alarms/active/th1/temperature_high" && x.payload.is_empty()
+            }) && events(m, "acked")
+                .iter()
+                .any(|e| e["by"] == "Tran Thi Binh")
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| log(e.to_string()));
+    assert!(high(&gw).is_none());
+    // A second acknowledgement of the same alarm is refused with the reason.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["ack", &no.to_string(), "--by", "X", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no listed alarm"));
+}
+
+#[test]
+fn at_start_retained_alarm_states_this_gateway_no_longer_lists_are_emptied() {
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    // Left on the broker by an earlier run: ours (a device since removed, and one of
+    // the first release without a gateway field) and another gateway's.
+    let ours = r#"{"device":"old-ups","rule":"comm_lost","state":"raised","gateway":"gw-a"}"#;
+    let first_release = r#"{"device":"old-th","rule":"comm_lost","state":"raised"}"#;
+    let theirs = r#"{"device":"ups9","rule":"comm_lost","state":"raised","gateway":"gw-b"}"#;
+    broker.publish("dcgw/rec/alarms/active/old-ups/comm_lost", ours, true);
+    broker.publish(
+        "dcgw/rec/alarms/active/old-th/comm_lost",
+        first_release,
+        true,
+    );
+    broker.publish("dcgw/rec/alarms/active/ups9/comm_lost", theirs, true);
+    let dir = peer_tempdir("commands-reconcile");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let text = site("rec", free_port(), modbus.addr().port(), 500, &sinks)
+        .replace("language = \"en\"", "language = \"en\"\ngateway = \"gw-a\"");
+    let sub = broker.subscribe("dcgw/rec/alarms/active/#");
+    let gw = Gateway::start(&text, dir.path());
+    sub.wait_for(
+        |m| {
+            let emptied = |t: &str| m.iter().any(|x| x.topic == t && x.payload.is_empty());
+            emptied("dcgw/rec/alarms/active/old-ups/comm_lost")
+                && emptied("dcgw/rec/alarms/active/old-th/comm_lost")
+        },
+        Duration::from_secs(15),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    // Another gateway's retained state is not ours to touch.
+    let fresh = broker.subscribe("dcgw/rec/alarms/active/#");
+    let kept = fresh
+        .wait_for(
+            |m| m.iter().any(|x| x.topic.ends_with("/ups9/comm_lost")),
+            Duration::from_secs(5),
+        )
+        .expect("the other gateway's retained alarm is still there");
+    assert!(
+        kept.iter().all(|x| !x.topic.contains("/old-")),
+        "emptied ones stay gone"
+    );
+}
