@@ -56,24 +56,28 @@ pub enum CliError {
     Journal(#[from] Error),
 }
 
-/// The state directory: `--state-dir`, else the `[storage] state_dir` of `--config`
-/// (or of the default config file when it exists), else the default directory.
-pub fn state_dir(a: &Args) -> Result<PathBuf, CliError> {
+/// The state directory and the site's time zone: `--state-dir` (times in the default
+/// zone), else the `[storage] state_dir` and `time_zone` of `--config` (or of the
+/// default config file when it exists), else the default directory.
+pub fn state_dir(a: &Args) -> Result<(PathBuf, SiteTime), CliError> {
     if let Some(d) = &a.state_dir {
-        return Ok(d.clone());
+        return Ok((d.clone(), SiteTime::default()));
     }
     let path = match &a.config {
         Some(p) => p.clone(),
         None => {
             let p = Path::new(crate::config::DEFAULT_PATH);
             if !p.exists() {
-                return Ok(PathBuf::from(crate::config::DEFAULT_STATE_DIR));
+                return Ok((
+                    PathBuf::from(crate::config::DEFAULT_STATE_DIR),
+                    SiteTime::default(),
+                ));
             }
             p.to_path_buf()
         }
     };
     crate::config::load(&path)
-        .map(|site| site.storage.state_dir)
+        .map(|site| (site.storage.state_dir, site.time))
         .map_err(|e| CliError::Config(e.to_string()))
 }
 
@@ -100,11 +104,12 @@ pub fn query(a: &Args, now: Timestamp) -> Result<Query, CliError> {
 }
 
 /// `dc-gateway journal`: open the journal read-only and print what the flags select to
-/// `out`, times in the site's default zone. Returns how many entries were printed.
+/// `out`, times in the site's zone. Returns how many entries were printed.
 pub fn run(a: &Args, out: &mut dyn Write) -> Result<usize, CliError> {
     let q = query(a, Timestamp::now())?;
-    let journal = Journal::open_read_only(&state_dir(a)?)?;
-    Ok(print(&journal, &q, a.json, &SiteTime::default(), out)?)
+    let (dir, tz) = state_dir(a)?;
+    let journal = Journal::open_read_only(&dir)?;
+    Ok(print(&journal, &q, a.json, &tz, out)?)
 }
 
 /// Longest data summary on a human line, characters.

@@ -142,6 +142,27 @@ fn journal_json_lines_are_exactly_the_commands_appended() {
 }
 
 #[test]
+fn journal_with_a_config_reads_its_state_dir_and_shows_its_time_zone() {
+    let dir = peer_tempdir("journal-cli-config");
+    let j = Journal::open(&dir.path().join("st"), Options::default()).unwrap();
+    append(&j, T0, Kind::ConfigLoaded, None, json!({"hash": "ab12"}));
+    let cfg = dir.path().join("site.toml");
+    let text = crate::e2e::site("jr", 1, 2, 1000, "[storage]\nstate_dir = \"st\"\n").replace(
+        "language = \"en\"",
+        "language = \"en\"\ntime_zone = \"Europe/Paris\"",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, stdout, stderr) = journal_cmd(&["--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(
+            "2026-12-04T01:00:00.000+01:00  config_loaded   gw-a  -             hash=ab12"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn journal_cli_errors_name_the_problem() {
     let dir = peer_tempdir("journal-cli-err");
     let d = dir.path().to_str().unwrap();
