@@ -146,6 +146,10 @@ pub struct Site {
     pub sinks: Vec<SinkEntry>,
     /// Durable state: the sink buffers.
     pub storage: StorageConfig,
+    /// SHA-256 of the site file's text (hex), journaled with every load.
+    pub config_sha256: String,
+    /// Where the site file was read from.
+    pub config_origin: String,
     /// What was read but should be written differently (an old form): each with its
     /// place and the form to use. `check-config` prints them; `run` logs them.
     pub warnings: Vec<Problem>,
@@ -497,6 +501,12 @@ impl DeviceCtx<'_> {
 
 fn device_ctx(i: usize, d: &RawDevice, key: &str) -> String {
     format!("devices[{i}] ({}) .{key}", d.id.get_ref())
+}
+
+/// SHA-256 of `text`, hex.
+fn sha256_hex(text: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The host name, made into a valid gateway name (`gateway` when there is none).
@@ -923,6 +933,8 @@ fn validate(
         web_listen,
         sinks,
         storage,
+        config_sha256: sha256_hex(r.text),
+        config_origin: r.origin.to_string(),
         warnings: r.warnings,
     })
 }

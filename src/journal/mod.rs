@@ -557,6 +557,43 @@ impl Journal {
 
     /// Append an entry; it is committed and fsynced when this returns `Ok`.
     pub fn append(&self, e: NewEntry) -> Result<Entry, Error> {
+        let conn = self.conn();
+        let entry = self.insert(&conn, e)?;
+        if let Err(err) = self.refresh_used(&conn) {
+            // The entry is committed; a failed measurement only delays the figure.
+            tracing::warn!(error = %err, "journal: cannot measure its size");
+        }
+        Ok(entry)
+    }
+
+    /// Append several entries in one transaction: all committed and fsynced when it
+    /// returns, or none (an alarm storm costs one fsync, not one per event).
+    pub fn append_all(&self, entries: Vec<NewEntry>) -> Result<Vec<Entry>, Error> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conn = self.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|err| self.err("begin", err))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            match self.insert(&conn, e) {
+                Ok(x) => out.push(x),
+                Err(err) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(err);
+                }
+            }
+        }
+        conn.execute_batch("COMMIT")
+            .map_err(|err| self.err("commit", err))?;
+        if let Err(err) = self.refresh_used(&conn) {
+            tracing::warn!(error = %err, "journal: cannot measure its size");
+        }
+        Ok(out)
+    }
+
+    fn insert(&self, conn: &Connection, e: NewEntry) -> Result<Entry, Error> {
         let data = match e.data {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             serde_json::Value::Object(m) => serde_json::Value::Object(m),
@@ -576,7 +613,6 @@ impl Journal {
             _ => None,
         };
         let text = data.to_string();
-        let conn = self.conn();
         let seq: i64 = conn
             .prepare_cached(
                 "INSERT INTO entries (ts, kind, gateway, device, command_id, data)
@@ -596,10 +632,6 @@ impl Journal {
                 )
             })
             .map_err(|err| self.err("append", err))?;
-        if let Err(err) = self.refresh_used(&conn) {
-            // The entry is committed; a failed measurement only delays the figure.
-            tracing::warn!(error = %err, "journal: cannot measure its size");
-        }
         Ok(Entry {
             seq,
             ts: e.ts,

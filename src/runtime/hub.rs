@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use super::selfmon::SelfMonitor;
 use crate::commands::{Command, Reply, Request, Verb};
+use crate::journal::{Journal, Kind as JKind, NewEntry};
 use crate::model::{Poll, Quality, Timestamp};
 use crate::rules::{self, Engine};
 use crate::seq::SeqStore;
@@ -34,6 +35,10 @@ pub(super) struct Hub {
     pub nos: SeqStore,
     /// Commands from people (MQTT, the local socket).
     pub commands: mpsc::Receiver<Request>,
+    /// The journal.
+    pub journal: Journal,
+    /// This gateway's name (journal entries).
+    pub gateway_name: Arc<str>,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -58,13 +63,18 @@ pub(super) async fn run(h: Hub) {
         seqs,
         nos,
         mut commands,
+        journal,
+        gateway_name,
     } = h;
     let mut out = Out {
         seqs,
         nos,
         outlets,
         shared: shared.clone(),
+        journal,
+        gateway: gateway_name,
     };
+    let mut sink_failing: Vec<bool> = Vec::new();
     let queues: Vec<SinkQueue> = out.outlets.iter().map(|(_, q)| q.clone()).collect();
     let mut answered = Answered::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -99,20 +109,23 @@ pub(super) async fn run(h: Hub) {
             }
             Some(req) = commands.recv() => {
                 let now = Timestamp::now();
-                if let Some(mut again) = answered.get(&req.command.id) {
+                if let Some(mut again) = answered.get(&req.command.id).or_else(|| out.answered_before(&req.command.id)) {
                     again.repeated = true;
+                    answered.insert(&req.command.id, again.clone());
                     let _ = req.reply.send(again);
                     continue;
                 }
                 let (reply, events) = apply(&mut engine, &req.command, now);
                 answered.insert(&req.command.id, reply.clone());
+                out.command(&req.command, &reply, now);
                 tracing::info!(id = %req.command.id, verb = req.command.verb.as_str(), target = %req.command.target, by = %req.command.by, entry = %req.command.origin.entry, peer = %req.command.origin.peer, ok = reply.ok, "command");
                 out.publish(events, &engine);
                 let _ = req.reply.send(reply);
             }
             _ = tick.tick() => {
                 let now = Timestamp::now();
-                let (own, send) = gateway.poll(now, &queues);
+                let (own, send) = gateway.poll(now, &queues, out.journal.used_pct());
+                out.sinks_failing(now, &queues, &mut sink_failing);
                 let mut events = engine.on_poll(&own);
                 if send {
                     route(&out.outlets, Record::Poll(Arc::new(own)));
@@ -154,9 +167,86 @@ struct Out {
     nos: SeqStore,
     outlets: Vec<(Route, SinkQueue)>,
     shared: Shared,
+    journal: Journal,
+    gateway: Arc<str>,
 }
 
 impl Out {
+    fn entry(
+        &self,
+        ts: Timestamp,
+        kind: JKind,
+        device: Option<Arc<str>>,
+        data: serde_json::Value,
+    ) -> NewEntry {
+        NewEntry {
+            ts,
+            kind,
+            gateway: self.gateway.clone(),
+            device,
+            data,
+        }
+    }
+
+    /// Write entries; a journal that refuses is logged and counted, and monitoring
+    /// goes on (the events still reach the sinks' own durable queues).
+    fn journal(&self, entries: Vec<NewEntry>) {
+        if let Err(e) = self.journal.append_all(entries) {
+            crate::metrics::get()
+                .sink_errors
+                .get_or_create(&crate::metrics::labels(&[
+                    ("sink", "journal"),
+                    ("reason", "write"),
+                ]))
+                .inc();
+            tracing::error!(error = %e, "cannot write to the journal");
+        }
+    }
+
+    /// The answer given to command `id` before a restart, from the journal.
+    fn answered_before(&self, id: &str) -> Option<Reply> {
+        let e = self.journal.find_command(id).ok().flatten()?;
+        serde_json::from_value(e.data.get("reply")?.clone()).ok()
+    }
+
+    /// Journal a command with its origin and answer (before the answer is given).
+    fn command(&self, c: &Command, reply: &Reply, now: Timestamp) {
+        let data = serde_json::json!({
+            "id": c.id,
+            "verb": c.verb,
+            "target": c.target,
+            "by": c.by,
+            "origin": c.origin,
+            "comment": c.comment,
+            "reply": reply,
+        });
+        self.journal(vec![self.entry(now, JKind::Command, None, data)]);
+    }
+
+    /// Journal a sink's failure (delivering nothing for a minute) and its recovery.
+    fn sinks_failing(&self, now: Timestamp, queues: &[SinkQueue], was: &mut Vec<bool>) {
+        was.resize(queues.len(), false);
+        let mut entries = Vec::new();
+        for (q, was) in queues.iter().zip(was.iter_mut()) {
+            let failing_s = q.failing_s(now);
+            let now_failing = failing_s >= 60.0;
+            if now_failing != *was {
+                *was = now_failing;
+                let st = q.status(now);
+                let kind = if now_failing {
+                    JKind::SinkFailed
+                } else {
+                    JKind::SinkRecovered
+                };
+                let data = serde_json::json!({"sink": st.name, "kind": st.kind, "failing_s": failing_s.round(), "queued": st.queued});
+                entries.push(self.entry(now, kind, None, data));
+            }
+        }
+        if !entries.is_empty() {
+            self.journal(entries);
+        }
+    }
+
     fn publish(&mut self, events: Vec<crate::model::AlarmEvent>, engine: &Engine) {
         if events.is_empty() {
             return;
@@ -164,6 +254,15 @@ impl Out {
         // On disk before any of these events can leave (src/seq.rs).
         self.seqs.cover(engine.next_seq());
         self.nos.cover(engine.next_no());
+        // In the journal (the alarm state after a restart is rebuilt from it).
+        let entries = events
+            .iter()
+            .map(|ev| {
+                let data = serde_json::to_value(ev).unwrap_or_default();
+                self.entry(ev.ts, JKind::Alarm, Some(ev.device.clone()), data)
+            })
+            .collect();
+        self.journal(entries);
         self.shared.write().alarms = engine.active();
         let m = crate::metrics::get();
         for ev in events {

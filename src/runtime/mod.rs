@@ -18,6 +18,7 @@
 //! device only slows its own poller task.
 
 mod hub;
+mod restore;
 mod selfmon;
 
 use std::time::Duration;
@@ -48,6 +49,10 @@ pub struct Running {
     mqtt: Vec<crate::sinks::mqtt::MqttHandle>,
     /// The sink buffers; committed (pending readings included) on shutdown.
     buffer: Option<Buffer>,
+    /// The journal (the orderly stop is written to it).
+    journal: crate::journal::Journal,
+    /// This gateway's name.
+    gateway: std::sync::Arc<str>,
     /// The sources' tasks and what must live as long as they do (the trap receiver).
     _sources: sources::Started,
 }
@@ -63,6 +68,16 @@ impl Running {
             }
         }
         self.abort();
+        let stop = crate::journal::NewEntry {
+            ts: Timestamp::now(),
+            kind: crate::journal::Kind::GatewayStop,
+            gateway: self.gateway.clone(),
+            device: None,
+            data: serde_json::json!({"orderly": true}),
+        };
+        if let Err(e) = self.journal.append(stop) {
+            tracing::error!(error = %e, "cannot write the gateway's stop to the journal");
+        }
         if let Some(b) = &self.buffer
             && let Err(e) = b.flush_async().await
         {
@@ -190,6 +205,11 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
             storage.state_dir.display()
         )
     })?;
+    // The journal: alarm state after a restart, commands, the gateway's own history.
+    let journal = crate::journal::Journal::open(&storage.state_dir, storage.journal.clone())
+        .with_context(|| format!("cannot open the journal in {}", storage.state_dir.display()))?;
+    let restored = restore::listed_alarms(&journal)
+        .with_context(|| "cannot read the alarm state from the journal".to_string())?;
     let gateway = SelfMonitor::new(&site);
     buffer.registry().add(
         site.devices
@@ -199,6 +219,39 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     );
     let mut engine = Engine::new(site.name.clone(), site.language, first_seq);
     engine.set_identity(site.gateway.clone(), site.time.clone(), first_no);
+    if !restored.is_empty() {
+        tracing::info!(
+            alarms = restored.len(),
+            "alarm state restored from the journal"
+        );
+    }
+    engine.restore(restored);
+    let started = crate::journal::NewEntry {
+        ts: Timestamp::now(),
+        kind: crate::journal::Kind::GatewayStart,
+        gateway: site.gateway.clone(),
+        device: None,
+        data: serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "listed_alarms": engine.active().len(),
+        }),
+    };
+    let loaded = crate::journal::NewEntry {
+        ts: Timestamp::now(),
+        kind: crate::journal::Kind::ConfigLoaded,
+        gateway: site.gateway.clone(),
+        device: None,
+        data: serde_json::json!({
+            "sha256": site.config_sha256,
+            "origin": site.config_origin,
+            "devices": site.devices.len(),
+            "sinks": site.sinks.len(),
+        }),
+    };
+    if let Err(e) = journal.append_all(vec![started, loaded]) {
+        tracing::error!(error = %e, "cannot write the gateway's start to the journal");
+    }
     for d in &site.devices {
         engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
     }
@@ -210,7 +263,8 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     let plan = Sources::create(&site);
     let listed: std::collections::HashSet<String> =
         engine.active().into_iter().map(|a| a.key).collect();
-    let shared = Shared::new(initial_live(&site));
+    let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
+    shared.write().alarms = engine.active();
 
     let (commands, commands_rx) = Commands::channel();
 
@@ -283,6 +337,8 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         seqs,
         nos,
         commands: commands_rx,
+        journal: journal.clone(),
+        gateway_name: site.gateway.clone(),
     })));
 
     Ok(Running {
@@ -292,6 +348,8 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         tasks,
         mqtt: sinks.mqtt,
         buffer: Some(buffer),
+        journal,
+        gateway: site.gateway.clone(),
         _sources: sources,
     })
 }

@@ -42,7 +42,12 @@ impl SelfMonitor {
     }
 
     /// This second's reading, and whether it goes to the sinks.
-    pub(super) fn poll(&mut self, now: Timestamp, queues: &[SinkQueue]) -> (Poll, bool) {
+    pub(super) fn poll(
+        &mut self,
+        now: Timestamp,
+        queues: &[SinkQueue],
+        journal_pct: f64,
+    ) -> (Poll, bool) {
         let used = queues.iter().map(SinkQueue::used_pct).fold(0.0, f64::max);
         let sample = |name: &str, v: f64| {
             points::lookup(Kind::Gateway, name).map(|point| crate::model::Sample {
@@ -57,6 +62,7 @@ impl SelfMonitor {
             sample("buffer_used_pct", (used * 10.0).round() / 10.0),
             sample("uptime_s", self.started.elapsed().as_secs() as f64),
             sample("sink_failing_s", failing.round()),
+            sample("journal_used_pct", (journal_pct * 10.0).round() / 10.0),
             points::lookup(Kind::Gateway, "sink_auth_failed").map(|point| crate::model::Sample {
                 point,
                 value: Some(crate::model::Value::Bool(auth_failed)),
