@@ -219,6 +219,14 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     );
     let mut engine = Engine::new(site.name.clone(), site.language, first_seq);
     engine.set_identity(site.gateway.clone(), site.time.clone(), first_no);
+    for d in &site.devices {
+        engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
+    }
+    engine.add_device(
+        gateway.device.clone(),
+        Duration::from_secs(1),
+        rules::defaults(Kind::Gateway),
+    );
     if !restored.is_empty() {
         tracing::info!(
             alarms = restored.len(),
@@ -252,14 +260,6 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     if let Err(e) = journal.append_all(vec![started, loaded]) {
         tracing::error!(error = %e, "cannot write the gateway's start to the journal");
     }
-    for d in &site.devices {
-        engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
-    }
-    engine.add_device(
-        gateway.device.clone(),
-        Duration::from_secs(1),
-        rules::defaults(Kind::Gateway),
-    );
     let plan = Sources::create(&site);
     let listed: std::collections::HashSet<String> =
         engine.active().into_iter().map(|a| a.key).collect();

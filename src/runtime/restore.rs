@@ -117,3 +117,122 @@ fn fold(by_key: &mut HashMap<String, Seen>, ts: Timestamp, ev: &serde_json::Valu
         },
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{NewEntry, Options};
+
+    fn ev(
+        seq: i64,
+        device: &str,
+        rule: &str,
+        state: &str,
+        level: &str,
+        no: u64,
+        listed: bool,
+        by: Option<&str>,
+    ) -> NewEntry {
+        let mut data = serde_json::json!({
+            "id": format!("id-{seq}"), "seq": seq, "device": device, "rule": rule, "state": state,
+            "level": level, "no": no, "listed": listed, "value": 30.5, "threshold": 27.0,
+            "message": format!("{state} {device}/{rule}"),
+        });
+        if let Some(b) = by {
+            data["by"] = b.into();
+        }
+        NewEntry {
+            ts: Timestamp(1_000 + seq),
+            kind: Kind::Alarm,
+            gateway: "gw".into(),
+            device: Some(device.into()),
+            data,
+        }
+    }
+
+    #[test]
+    fn the_listed_instances_with_their_acknowledgements_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path(), Options::default()).unwrap();
+        j.append_all(vec![
+            ev(
+                1,
+                "th1",
+                "temperature_high",
+                "raised",
+                "normal",
+                1,
+                true,
+                None,
+            ),
+            ev(
+                2,
+                "th1",
+                "temperature_high",
+                "acked",
+                "normal",
+                1,
+                true,
+                Some("An"),
+            ),
+            ev(
+                3,
+                "th2",
+                "temperature_high",
+                "raised",
+                "serious",
+                2,
+                true,
+                None,
+            ),
+            ev(
+                4,
+                "th2",
+                "temperature_high",
+                "cleared",
+                "serious",
+                2,
+                true,
+                None,
+            ),
+            ev(5, "th3", "humidity_high", "raised", "normal", 3, true, None),
+            ev(
+                6,
+                "th3",
+                "humidity_high",
+                "cleared",
+                "normal",
+                3,
+                false,
+                None,
+            ),
+            ev(7, "ups1", "on_battery", "raised", "normal", 4, true, None),
+            ev(8, "ups1", "on_battery", "cleared", "normal", 4, false, None),
+            ev(9, "ups1", "on_battery", "raised", "normal", 5, true, None),
+        ])
+        .unwrap();
+        let got = listed_alarms(&j).unwrap();
+        let summary: Vec<(String, u64, bool, Option<String>)> = got
+            .iter()
+            .map(|r| {
+                (
+                    format!("{}/{}", r.device, r.rule),
+                    r.no,
+                    r.condition,
+                    r.acked.as_ref().map(|a| a.by.clone()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("th1/temperature_high".into(), 1, true, Some("An".into())),
+                ("th2/temperature_high".into(), 2, false, None),
+                ("ups1/on_battery".into(), 5, true, None),
+            ]
+        );
+        // An acknowledged alarm keeps the text of its raise and the time it was raised.
+        assert_eq!(got[0].message, "raised th1/temperature_high");
+        assert_eq!(got[0].since, Timestamp(1_001));
+    }
+}

@@ -316,3 +316,210 @@ fn at_start_retained_alarm_states_this_gateway_no_longer_lists_are_emptied() {
         "emptied ones stay gone"
     );
 }
+
+/// A site with two XY-MD02 sensors (units 1 and 2 behind one endpoint), every alarm at
+/// once (no on-delay), the rate rule off (its history does not survive a restart).
+fn two_sensors(name: &str, web: u16, modbus_port: u16, sinks: &str) -> String {
+    let one = site(name, web, modbus_port, 500, sinks);
+    format!(
+        "{one}\n[rules.temperature_rate_15min]\nenabled = false\n[rules.humidity_high]\non_delay_s = 0\n\n\
+         [[devices]]\nid = \"th2\"\nroom = \"server1\"\nkind = \"climate\"\nprofile = \"xy-md02\"\npoll_interval_ms = 500\ntimeout_ms = 500\n\
+         [devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {modbus_port}\nunit_id = 2\n[devices.rules.temperature_high]\non_delay_s = 0\n"
+    )
+}
+
+fn listed(gw: &Gateway) -> Vec<(String, String, Option<String>)> {
+    let mut v: Vec<_> = gw.api("/api/v1/alarms")["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["key"].as_str().unwrap().to_string(),
+                a["state"].as_str().unwrap().to_string(),
+                a["acked_by"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn after_sigkill_and_restart_the_same_alarms_and_acknowledgement_are_on_the_api_and_the_broker() {
+    // th1: 30.5 °C and 65.0 %RH (0x028A, above 60 %), th2: 30.5 °C → three alarms.
+    let modbus = ModbusServer::start(
+        ModbusSpec::new()
+            .unit(1, UnitSpec::new().input(1, &[0x0131, 0x028A]))
+            .unit(2, UnitSpec::new().input(1, &[0x0131, 0x0222])),
+    );
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("commands-restart");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\ncommands = true\n",
+        broker.url()
+    );
+    let mut gw = Gateway::start(
+        &two_sensors("rs", free_port(), modbus.addr().port(), &sinks),
+        dir.path(),
+    );
+    let want_keys = [
+        "th1/humidity_high",
+        "th1/temperature_high",
+        "th2/temperature_high",
+    ];
+    wait_until("three alarms", Duration::from_secs(15), || {
+        listed(&gw)
+            .iter()
+            .map(|(k, _, _)| k.as_str())
+            .collect::<Vec<_>>()
+            == want_keys
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{:?}\n--- gateway log ---\n{}", listed(&gw), gw.log()));
+    let no = high(&gw).unwrap()["no"].as_u64().unwrap();
+    let replies = broker.subscribe("dcgw/rs/commands/replies");
+    let cmd = format!(r#"{{"id":"k-1","verb":"ack","target":"{no}","by":"Le Van Cuong"}}"#);
+    broker.publish("dcgw/rs/commands", &cmd, false);
+    replies
+        .wait_for(
+            |m| {
+                m.iter()
+                    .any(|x| json(x)["id"] == "k-1" && json(x)["ok"] == true)
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    // Killed right after answering: no orderly stop.
+    gw.kill();
+
+    // The command is in the journal, with its origin and answer.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["journal", "--json", "--kind", "command", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let c = &lines[0];
+    assert_eq!(
+        (c["kind"].as_str(), c["id"].as_str(), c["verb"].as_str()),
+        (Some("command"), Some("k-1"), Some("ack"))
+    );
+    assert_eq!(c["by"], "Le Van Cuong");
+    assert_eq!(c["origin"]["entry"], "mqtt");
+    assert_eq!(c["reply"]["ok"], true);
+
+    // Restart: exactly the three alarms, the acknowledgement kept.
+    gw.restart();
+    let after = listed(&gw);
+    assert_eq!(
+        after,
+        vec![
+            ("th1/humidity_high".to_string(), "raised".to_string(), None),
+            (
+                "th1/temperature_high".to_string(),
+                "acked".to_string(),
+                Some("Le Van Cuong".to_string())
+            ),
+            (
+                "th2/temperature_high".to_string(),
+                "raised".to_string(),
+                None
+            ),
+        ]
+    );
+    // The broker holds exactly those three (none emptied, none extra).
+    let fresh = broker.subscribe("dcgw/rs/alarms/active/#");
+    let got = fresh
+        .wait_for(|m| m.len() >= 3, Duration::from_secs(5))
+        .expect("retained alarm states");
+    std::thread::sleep(Duration::from_millis(2500)); // past the start's reconciliation
+    let fresh = broker.subscribe("dcgw/rs/alarms/active/#");
+    let got2 = fresh
+        .wait_for(|m| m.len() >= 3, Duration::from_secs(5))
+        .expect("retained after reconciliation");
+    for got in [&got, &got2] {
+        let mut topics: Vec<&str> = got
+            .iter()
+            .filter(|x| !x.payload.is_empty())
+            .map(|x| x.topic.as_str())
+            .collect();
+        topics.sort();
+        topics.dedup();
+        assert_eq!(
+            topics,
+            vec![
+                "dcgw/rs/alarms/active/th1/humidity_high",
+                "dcgw/rs/alarms/active/th1/temperature_high",
+                "dcgw/rs/alarms/active/th2/temperature_high"
+            ]
+        );
+    }
+    // The same command id after the restart: the first answer, not applied again.
+    replies.clear();
+    broker.publish("dcgw/rs/commands", &cmd, false);
+    let again = replies
+        .wait_for(
+            |m| m.iter().any(|x| json(x)["id"] == "k-1"),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    let r = json(again.iter().find(|x| json(x)["id"] == "k-1").unwrap());
+    assert_eq!(
+        (r["ok"].clone(), r["repeated"].clone()),
+        (true.into(), true.into()),
+        "{r}"
+    );
+    assert_eq!(listed(&gw), after, "not applied again");
+}
+
+#[test]
+fn a_journal_at_its_budget_raises_its_alarm_and_keeps_every_entry() {
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let dir = peer_tempdir("commands-journal-full");
+    let state = dir.path().join("state");
+    // An earlier year's worth of entries, more than the 64 KiB budget holds.
+    {
+        let j = dc_gateway::journal::Journal::open(&state, dc_gateway::journal::Options::default())
+            .unwrap();
+        let pad = "x".repeat(400);
+        let entries = (0..400)
+            .map(|i| dc_gateway::journal::NewEntry {
+                ts: dc_gateway::model::Timestamp::now(),
+                kind: dc_gateway::journal::Kind::Command,
+                gateway: "gw".into(),
+                device: None,
+                data: serde_json::json!({"id": format!("old-{i}"), "pad": pad}),
+            })
+            .collect();
+        j.append_all(entries).unwrap();
+    }
+    let text = site("jf", free_port(), modbus.addr().port(), 500, "")
+        + "\n[storage]\njournal_max_size_bytes = 65536\n";
+    let gw = Gateway::start(&text, dir.path());
+    wait_until("journal_full raised", Duration::from_secs(10), || {
+        gw.api("/api/v1/alarms")["alarms"]
+            .as_array()
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["rule"] == "journal_full" && x["level"] == "serious")
+            })
+    })
+    .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    // Every entry kept, and the journal goes on taking new ones.
+    let j = gw.api("/api/v1/journal?kind=command&limit=10000");
+    assert_eq!(j["entries"].as_array().unwrap().len(), 400);
+    let alarms = gw.api("/api/v1/journal?kind=alarm&limit=100");
+    assert!(
+        alarms["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["rule"] == "journal_full"),
+        "{alarms}"
+    );
+}
