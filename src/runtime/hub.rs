@@ -75,6 +75,8 @@ pub(super) async fn run(h: Hub) {
         gateway: gateway_name,
     };
     let mut sink_failing: Vec<bool> = Vec::new();
+    // Journal entries past their retention go once a day (and at the first tick).
+    let mut ticks: u64 = 0;
     let queues: Vec<SinkQueue> = out.outlets.iter().map(|(_, q)| q.clone()).collect();
     let mut answered = Answered::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -126,6 +128,14 @@ pub(super) async fn run(h: Hub) {
                 let now = Timestamp::now();
                 let (own, send) = gateway.poll(now, &queues, out.journal.used_pct());
                 out.sinks_failing(now, &queues, &mut sink_failing);
+                if ticks % 86_400 == 0 {
+                    match out.journal.prune(now) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(entries = n, "journal entries past their retention removed"),
+                        Err(e) => tracing::warn!(error = %e, "cannot prune the journal"),
+                    }
+                }
+                ticks += 1;
                 let mut events = engine.on_poll(&own);
                 if send {
                     route(&out.outlets, Record::Poll(Arc::new(own)));
