@@ -227,6 +227,28 @@ impl Serialize for Timestamp {
     }
 }
 
+impl<'de> Deserialize<'de> for Timestamp {
+    /// From its RFC 3339 form (any offset), or from milliseconds since the epoch.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Millis(i64),
+        }
+        match Form::deserialize(d)? {
+            Form::Millis(ms) => Ok(Timestamp(ms)),
+            Form::Text(t) => {
+                time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                    .map(|dt| Timestamp((dt.unix_timestamp_nanos() / 1_000_000) as i64))
+                    .map_err(|e| {
+                        serde::de::Error::custom(format!("{t:?} is not an RFC 3339 time: {e}"))
+                    })
+            }
+        }
+    }
+}
+
 /// Identity of a configured device, shared by every reading it produces.
 #[derive(Debug)]
 pub struct DeviceMeta {
@@ -300,8 +322,10 @@ pub enum AlarmState {
     Cleared,
     /// An operator acknowledged it.
     Acked,
-    /// An operator shelved it.
+    /// An operator shelved it (with a reason, until a time).
     Shelved,
+    /// Its shelving ended (by an operator, or at its expiry).
+    Unshelved,
 }
 
 impl AlarmState {
@@ -312,6 +336,7 @@ impl AlarmState {
             AlarmState::Cleared => "cleared",
             AlarmState::Acked => "acked",
             AlarmState::Shelved => "shelved",
+            AlarmState::Unshelved => "unshelved",
         }
     }
     /// Integer code for the InfluxDB `state` field.
@@ -321,6 +346,7 @@ impl AlarmState {
             AlarmState::Cleared => 0,
             AlarmState::Acked => 2,
             AlarmState::Shelved => 3,
+            AlarmState::Unshelved => 4,
         }
     }
 }
@@ -387,6 +413,9 @@ pub struct EventDetail {
     /// The operator's comment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Until when a `shelved` alarm is shelved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shelved_until: Option<Timestamp>,
     /// Whether the alarm stands in the active list after this event (raised or
     /// acknowledged; serious, cleared and not yet acknowledged). Decides the retained
     /// `alarms/active/...` message.

@@ -122,6 +122,12 @@ pub struct ActiveAlarm {
     /// When.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acked_at: Option<Timestamp>,
+    /// Shelved until.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shelved_until: Option<Timestamp>,
+    /// Shelved by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shelved_by: Option<String>,
 }
 
 /// Status of one sink, as `GET /api/v1/sinks` reports it.

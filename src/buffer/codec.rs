@@ -31,7 +31,7 @@
 //!
 //! Codes: kind = index in [`Kind::ALL`]; quality 0 good, 1 stale, 2 comm_error,
 //! 3 timeout, 4 device_exception, 5 no_such_object, 6 out_of_range, 7 unknown; level
-//! 0 normal, 1 serious; state 0 cleared, 1 raised, 2 acked, 3 shelved. Points and
+//! 0 normal, 1 serious; state 0 cleared, 1 raised, 2 acked, 3 shelved, 4 unshelved. Points and
 //! enumeration values are stored by canonical name (not by position), so a record
 //! survives a vocabulary that grew between writing and reading.
 //!
@@ -448,6 +448,7 @@ pub fn decode(body: &[u8], devices: &Registry) -> Result<Record, Error> {
                 1 => AlarmState::Raised,
                 2 => AlarmState::Acked,
                 3 => AlarmState::Shelved,
+                4 => AlarmState::Unshelved,
                 c => {
                     return Err(Error::BadCode {
                         what: "state",

@@ -90,6 +90,12 @@ pub struct Command {
     /// The operator's comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Why an alarm is shelved (required by `shelve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For how long (`shelve`; default and maximum in the site's `[alarms]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u32>,
 }
 
 fn unknown_origin() -> Origin {
@@ -208,6 +214,18 @@ pub fn parse(bytes: &[u8], origin: Origin) -> Result<Command, Reply> {
                 cmd.verb.as_str()
             ),
         ));
+    }
+    if cmd.verb == Verb::Shelve && cmd.reason.as_ref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(Reply::error(&id, "shelve needs a \"reason\""));
+    }
+    if cmd.reason.as_ref().is_some_and(|r| r.len() > MAX_COMMENT) {
+        return Err(Reply::error(
+            &id,
+            format!("reason longer than {MAX_COMMENT} bytes"),
+        ));
+    }
+    if cmd.minutes == Some(0) {
+        return Err(Reply::error(&id, "\"minutes\" must be at least 1"));
     }
     cmd.by = by.to_string();
     Ok(cmd)

@@ -146,6 +146,8 @@ pub struct Site {
     pub sinks: Vec<SinkEntry>,
     /// Durable state: the sink buffers.
     pub storage: StorageConfig,
+    /// How long alarms may be shelved.
+    pub shelve: ShelvePolicy,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -163,6 +165,59 @@ impl Site {
             _ => None,
         })
     }
+}
+
+/// `[alarms]`, validated: how long a shelve lasts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShelvePolicy {
+    /// A shelve without `minutes`.
+    pub default: Duration,
+    /// The longest one.
+    pub max: Duration,
+}
+
+impl Default for ShelvePolicy {
+    fn default() -> Self {
+        ShelvePolicy {
+            default: Duration::from_secs(60 * 60),
+            max: Duration::from_secs(8 * 60 * 60),
+        }
+    }
+}
+
+fn validate_alarms(r: &mut Report<'_>, raw: &raw::RawAlarms) -> ShelvePolicy {
+    let mut p = ShelvePolicy::default();
+    let minutes = |v: &Spanned<u32>| Duration::from_secs(u64::from(*v.get_ref()) * 60);
+    if let Some(m) = &raw.shelve_max_minutes {
+        if (1..=10_080).contains(m.get_ref()) {
+            p.max = minutes(m);
+        } else {
+            r.at(
+                m.span(),
+                "alarms.shelve_max_minutes",
+                format!("{} is out of range: use 1 to 10080 (a week)", m.get_ref()),
+            );
+        }
+    }
+    if let Some(m) = &raw.shelve_default_minutes {
+        if *m.get_ref() >= 1 && minutes(m) <= p.max {
+            p.default = minutes(m);
+        } else {
+            r.at(
+                m.span(),
+                "alarms.shelve_default_minutes",
+                format!(
+                    "{} is out of range: use 1 up to shelve_max_minutes ({})",
+                    m.get_ref(),
+                    p.max.as_secs() / 60
+                ),
+            );
+        }
+    }
+    if p.default > p.max {
+        p.default = p.max;
+    }
+    p
 }
 
 /// Default directory for durable state.
@@ -913,6 +968,7 @@ fn validate(
         .map(|v| crate::sinks::registry::validate(&mut r, v, &known, base))
         .unwrap_or_default();
     let storage = validate_storage(&mut r, &raw.storage, base, &sinks);
+    let shelve = validate_alarms(&mut r, &raw.alarms);
     let sources = sources.finish(&mut r, base, &storage.state_dir);
 
     if !r.problems.is_empty() {
@@ -933,6 +989,7 @@ fn validate(
         web_listen,
         sinks,
         storage,
+        shelve,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,

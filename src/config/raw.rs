@@ -30,6 +30,9 @@ pub struct RawSite {
     /// Extra profile files (`*.toml`) that add to or override the shipped ones.
     #[serde(default)]
     pub profiles_dir: Option<PathBuf>,
+    /// How people may act on alarms.
+    #[serde(default)]
+    pub alarms: RawAlarms,
     /// Durable state: where it lives and how much disk each sink's queue may use.
     #[serde(default)]
     pub storage: RawStorage,
@@ -55,6 +58,18 @@ pub struct RawSiteInfo {
     /// alarm texts, events (`local_ts`), the page and reports.
     #[serde(default)]
     pub time_zone: Option<Spanned<String>>,
+}
+
+/// `[alarms]`: how people may act on alarms.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlarms {
+    /// A shelve without `minutes` lasts this long (default 60).
+    #[serde(default)]
+    pub shelve_default_minutes: Option<Spanned<u32>>,
+    /// The longest a shelve may last (default 480: one shift).
+    #[serde(default)]
+    pub shelve_max_minutes: Option<Spanned<u32>>,
 }
 
 /// `[[rooms]]`

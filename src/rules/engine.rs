@@ -90,6 +90,19 @@ struct Active {
     /// Whether the condition still holds; `false`: a serious alarm that cleared before
     /// anyone acknowledged it, listed until someone does.
     condition: bool,
+    /// Shelved: who, why, until when.
+    shelved: Option<Shelve>,
+}
+
+/// A shelving of an alarm instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shelve {
+    /// The operator.
+    pub by: String,
+    /// Why (required).
+    pub reason: String,
+    /// When it ends by itself.
+    pub until: Timestamp,
 }
 
 /// An acknowledgement of an alarm instance.
@@ -128,6 +141,8 @@ pub struct Restored {
     pub acked: Option<Ack>,
     /// Whether its condition still held (false: cleared, not acknowledged).
     pub condition: bool,
+    /// Its shelving, if shelved.
+    pub shelved: Option<Shelve>,
 }
 
 /// Why an acknowledgement was refused.
@@ -136,6 +151,12 @@ pub enum AckError {
     /// No listed alarm has this number or key.
     #[error("no listed alarm {0}")]
     NotFound(String),
+    /// It is shelved already.
+    #[error("alarm {0} is shelved already")]
+    Shelved(String),
+    /// It is not shelved.
+    #[error("alarm {0} is not shelved")]
+    NotShelved(String),
     /// It was acknowledged already.
     #[error("alarm {target} was acknowledged already by {by}")]
     Already {
@@ -239,6 +260,10 @@ struct Transition {
     value: Option<Value>,
     threshold: Option<f64>,
     message: String,
+    /// The operator of an unshelve (others take theirs from the instance).
+    by: Option<String>,
+    /// Their comment.
+    comment: Option<String>,
 }
 
 impl Emitter {
@@ -265,12 +290,33 @@ impl Emitter {
         let mut comment = None;
         match t.state {
             AlarmState::Cleared => {
-                // A serious alarm nobody acknowledged stays listed, cleared.
+                // A serious alarm nobody acknowledged stays listed, cleared (unless it
+                // was shelved: the shelving covered it).
                 match &mut slot.active {
-                    Some(a) if a.level == Level::Serious && a.acked.is_none() => {
+                    Some(a)
+                        if a.level == Level::Serious
+                            && a.acked.is_none()
+                            && a.shelved.is_none() =>
+                    {
                         a.condition = false;
                     }
                     _ => slot.active = None,
+                }
+            }
+            AlarmState::Shelved => {
+                if let Some(a) = &slot.active {
+                    by = a.shelved.as_ref().map(|k| k.by.clone());
+                    comment = a.shelved.as_ref().map(|k| k.reason.clone());
+                }
+            }
+            AlarmState::Unshelved => {
+                if let Some(a) = &mut slot.active {
+                    by = t.by.clone();
+                    comment = t.comment.clone();
+                    a.shelved = None;
+                    if !a.condition && (a.level != Level::Serious || a.acked.is_some()) {
+                        slot.active = None;
+                    }
                 }
             }
             AlarmState::Acked => {
@@ -300,6 +346,7 @@ impl Emitter {
                         (now, no, None)
                     }
                 };
+                let shelved = same.and_then(|a| a.shelved.clone());
                 slot.active = Some(Active {
                     level: t.level,
                     since,
@@ -310,6 +357,7 @@ impl Emitter {
                     no,
                     acked,
                     condition: true,
+                    shelved,
                 });
             }
         }
@@ -322,6 +370,11 @@ impl Emitter {
             local_ts: self.time.rfc3339(now),
             by,
             comment,
+            shelved_until: slot
+                .active
+                .as_ref()
+                .and_then(|a| a.shelved.as_ref())
+                .map(|k| k.until),
             listed: slot.active.is_some(),
         };
         AlarmEvent {
@@ -480,6 +533,8 @@ fn level_transition(
         _ => return None,
     };
     Some(Transition {
+        by: None,
+        comment: None,
         level,
         state,
         value: Some(v.clone()),
@@ -554,6 +609,8 @@ impl DeviceSlot {
                 slot.spec.article,
             );
             let t = Transition {
+                by: None,
+                comment: None,
                 level,
                 state: AlarmState::Raised,
                 value: Some(Value::Number(silence_ms as f64 / 1000.0)),
@@ -578,6 +635,8 @@ impl DeviceSlot {
                 continue;
             };
             let t = Transition {
+                by: None,
+                comment: None,
                 level: active.level,
                 state: AlarmState::Cleared,
                 value: silence_s.map(Value::Number),
@@ -698,6 +757,8 @@ fn eval_rate(
         slot.spec.article,
     );
     let t = Transition {
+        by: None,
+        comment: None,
         level: lvl,
         state,
         value: Some(Value::Number(delta)),
@@ -808,7 +869,7 @@ impl Engine {
     /// Let time pass to `now`: complete on-delays whose condition still holds and
     /// raise `comm_lost` for silent devices.
     pub fn tick(&mut self, now: Timestamp) -> Vec<AlarmEvent> {
-        let mut events = Vec::new();
+        let mut events = self.expire_shelves(now);
         let out = &mut self.out;
         for d in &mut self.devices {
             d.first_seen.get_or_insert(now);
@@ -838,10 +899,11 @@ impl Engine {
                         point: slot.spec.point,
                         rule: slot.spec.name.clone(),
                         level: a.level,
-                        state: match (a.condition, &a.acked) {
-                            (false, _) => AlarmState::Cleared.as_str(),
-                            (true, Some(_)) => AlarmState::Acked.as_str(),
-                            (true, None) => AlarmState::Raised.as_str(),
+                        state: match (a.condition, &a.acked, &a.shelved) {
+                            (_, _, Some(_)) => AlarmState::Shelved.as_str(),
+                            (false, _, _) => AlarmState::Cleared.as_str(),
+                            (true, Some(_), _) => AlarmState::Acked.as_str(),
+                            (true, None, _) => AlarmState::Raised.as_str(),
                         },
                         since: a.since,
                         value: a.value.clone(),
@@ -850,6 +912,8 @@ impl Engine {
                         no: a.no,
                         acked_by: a.acked.as_ref().map(|k| k.by.clone()),
                         acked_at: a.acked.as_ref().map(|k| k.at),
+                        shelved_until: a.shelved.as_ref().map(|k| k.until),
+                        shelved_by: a.shelved.as_ref().map(|k| k.by.clone()),
                     })
                 })
             })
@@ -886,6 +950,49 @@ impl Engine {
         self.out.next_no
     }
 
+    /// The listed instance `target` names: its number (`123`, `#123`) or its key
+    /// (`device/rule`); `(device index, rule index)`.
+    fn find(&self, target: &str) -> Option<(usize, usize)> {
+        let want_no: Option<u64> = target.trim_start_matches('#').parse().ok();
+        self.devices.iter().enumerate().find_map(|(i, d)| {
+            d.rules
+                .iter()
+                .position(|slot| {
+                    slot.active.as_ref().is_some_and(|a| match want_no {
+                        Some(no) => a.no == no,
+                        None => target == format!("{}/{}", d.device.id, slot.spec.name),
+                    })
+                })
+                .map(|j| (i, j))
+        })
+    }
+
+    /// Emit an operator transition of instance `(i, j)`.
+    fn operator_event(
+        &mut self,
+        (i, j): (usize, usize),
+        state: AlarmState,
+        now: Timestamp,
+        by: Option<String>,
+        comment: Option<String>,
+    ) -> AlarmEvent {
+        let lang = self.out.language;
+        let d = &mut self.devices[i];
+        let dev = d.device.clone();
+        let slot = &mut d.rules[j];
+        let a = slot.active.as_ref().expect("found listed");
+        let t = Transition {
+            level: a.level,
+            state,
+            value: a.value.clone(),
+            threshold: a.threshold,
+            message: format!("{}: {}", crate::texts::words::state(state, lang), a.message),
+            by,
+            comment,
+        };
+        self.out.emit(&dev, slot, now, t)
+    }
+
     /// Acknowledge the listed alarm `target` — its number (`123`) or key
     /// (`device/rule`) — at `now`. An alarm whose condition has cleared leaves the list;
     /// one that still holds stays, acknowledged. Returns the `acked` event.
@@ -896,45 +1003,109 @@ impl Engine {
         comment: Option<String>,
         now: Timestamp,
     ) -> Result<AlarmEvent, AckError> {
-        let want_no: Option<u64> = target.trim_start_matches('#').parse().ok();
-        let lang = self.out.language;
-        for d in &mut self.devices {
-            let dev = d.device.clone();
-            for slot in &mut d.rules {
-                let Some(a) = &mut slot.active else { continue };
-                let hit = match want_no {
-                    Some(no) => a.no == no,
-                    None => target == format!("{}/{}", dev.id, slot.spec.name),
-                };
-                if !hit {
-                    continue;
+        let at = self
+            .find(target)
+            .ok_or_else(|| AckError::NotFound(target.to_string()))?;
+        let a = self.devices[at.0].rules[at.1]
+            .active
+            .as_mut()
+            .expect("found listed");
+        if let Some(k) = &a.acked {
+            return Err(AckError::Already {
+                target: target.to_string(),
+                by: k.by.clone(),
+            });
+        }
+        a.acked = Some(Ack {
+            by: by.to_string(),
+            at: now,
+            comment,
+        });
+        Ok(self.operator_event(at, AlarmState::Acked, now, None, None))
+    }
+
+    /// Shelve the listed alarm `target` until `until` with a reason: it stays listed
+    /// (shown as shelved) and its transitions are still events, but people are not
+    /// paged for it. It unshelves itself at `until` ([`Engine::tick`]).
+    pub fn shelve(
+        &mut self,
+        target: &str,
+        by: &str,
+        reason: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<AlarmEvent, AckError> {
+        let at = self
+            .find(target)
+            .ok_or_else(|| AckError::NotFound(target.to_string()))?;
+        let a = self.devices[at.0].rules[at.1]
+            .active
+            .as_mut()
+            .expect("found listed");
+        if a.shelved.is_some() {
+            return Err(AckError::Shelved(target.to_string()));
+        }
+        a.shelved = Some(Shelve {
+            by: by.to_string(),
+            reason: reason.to_string(),
+            until,
+        });
+        Ok(self.operator_event(at, AlarmState::Shelved, now, None, None))
+    }
+
+    /// End the shelving of `target` now.
+    pub fn unshelve(
+        &mut self,
+        target: &str,
+        by: &str,
+        comment: Option<String>,
+        now: Timestamp,
+    ) -> Result<AlarmEvent, AckError> {
+        let at = self
+            .find(target)
+            .ok_or_else(|| AckError::NotFound(target.to_string()))?;
+        if self.devices[at.0].rules[at.1]
+            .active
+            .as_ref()
+            .is_none_or(|a| a.shelved.is_none())
+        {
+            return Err(AckError::NotShelved(target.to_string()));
+        }
+        Ok(self.operator_event(
+            at,
+            AlarmState::Unshelved,
+            now,
+            Some(by.to_string()),
+            comment,
+        ))
+    }
+
+    /// Shelvings that ended by `now`: their `unshelved` events.
+    fn expire_shelves(&mut self, now: Timestamp) -> Vec<AlarmEvent> {
+        let mut due = Vec::new();
+        for (i, d) in self.devices.iter().enumerate() {
+            for (j, slot) in d.rules.iter().enumerate() {
+                if slot
+                    .active
+                    .as_ref()
+                    .and_then(|a| a.shelved.as_ref())
+                    .is_some_and(|k| k.until <= now)
+                {
+                    due.push((i, j));
                 }
-                if let Some(k) = &a.acked {
-                    return Err(AckError::Already {
-                        target: target.to_string(),
-                        by: k.by.clone(),
-                    });
-                }
-                a.acked = Some(Ack {
-                    by: by.to_string(),
-                    at: now,
-                    comment,
-                });
-                let t = Transition {
-                    level: a.level,
-                    state: AlarmState::Acked,
-                    value: a.value.clone(),
-                    threshold: a.threshold,
-                    message: format!(
-                        "{}: {}",
-                        crate::texts::words::state(AlarmState::Acked, lang),
-                        a.message
-                    ),
-                };
-                return Ok(self.out.emit(&dev, slot, now, t));
             }
         }
-        Err(AckError::NotFound(target.to_string()))
+        due.into_iter()
+            .map(|at| {
+                self.operator_event(
+                    at,
+                    AlarmState::Unshelved,
+                    now,
+                    Some("gateway".into()),
+                    Some("shelving expired".into()),
+                )
+            })
+            .collect()
     }
 
     /// Put back alarm instances as they stood before a restart (from the journal).
@@ -962,6 +1133,7 @@ impl Engine {
                 no: r.no,
                 acked: r.acked,
                 condition: r.condition,
+                shelved: r.shelved,
             });
         }
     }

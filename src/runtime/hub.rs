@@ -39,6 +39,8 @@ pub(super) struct Hub {
     pub journal: Journal,
     /// This gateway's name (journal entries).
     pub gateway_name: Arc<str>,
+    /// How long alarms may be shelved.
+    pub shelve: crate::config::ShelvePolicy,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -65,6 +67,7 @@ pub(super) async fn run(h: Hub) {
         mut commands,
         journal,
         gateway_name,
+        shelve,
     } = h;
     let mut out = Out {
         seqs,
@@ -117,7 +120,7 @@ pub(super) async fn run(h: Hub) {
                     let _ = req.reply.send(again);
                     continue;
                 }
-                let (reply, events) = apply(&mut engine, &req.command, now);
+                let (reply, events) = apply(&mut engine, &req.command, now, &shelve);
                 answered.insert(&req.command.id, reply.clone());
                 out.command(&req.command, &reply, now);
                 tracing::info!(id = %req.command.id, verb = req.command.verb.as_str(), target = %req.command.target, by = %req.command.by, entry = %req.command.origin.entry, peer = %req.command.origin.peer, ok = reply.ok, "command");
@@ -322,15 +325,42 @@ fn apply(
     engine: &mut Engine,
     c: &Command,
     now: Timestamp,
+    shelve: &crate::config::ShelvePolicy,
 ) -> (Reply, Vec<crate::model::AlarmEvent>) {
+    let done = |r: Result<crate::model::AlarmEvent, crate::rules::engine::AckError>,
+                what: &dyn Fn(&crate::model::AlarmEvent) -> String| match r {
+        Ok(ev) => (Reply::ok(&c.id, what(&ev)), vec![ev]),
+        Err(e) => (Reply::error(&c.id, e.to_string()), Vec::new()),
+    };
     match c.verb {
-        Verb::Ack => match engine.ack(&c.target, &c.by, c.comment.clone(), now) {
-            Ok(ev) => (
-                Reply::ok(&c.id, format!("alarm {} acknowledged", ev.detail.no)),
-                vec![ev],
-            ),
-            Err(e) => (Reply::error(&c.id, e.to_string()), Vec::new()),
-        },
+        Verb::Ack => done(
+            engine.ack(&c.target, &c.by, c.comment.clone(), now),
+            &|ev| format!("alarm {} acknowledged", ev.detail.no),
+        ),
+        Verb::Shelve => {
+            let want = c
+                .minutes
+                .map(|m| Duration::from_secs(u64::from(m) * 60))
+                .unwrap_or(shelve.default);
+            let lasts = want.min(shelve.max);
+            let until = now.plus(lasts);
+            let reason = c.reason.clone().unwrap_or_default();
+            done(
+                engine.shelve(&c.target, &c.by, &reason, until, now),
+                &|ev| {
+                    format!(
+                        "alarm {} shelved until {} ({} min)",
+                        ev.detail.no,
+                        until.rfc3339(),
+                        lasts.as_secs() / 60
+                    )
+                },
+            )
+        }
+        Verb::Unshelve => done(
+            engine.unshelve(&c.target, &c.by, c.comment.clone(), now),
+            &|ev| format!("alarm {} unshelved", ev.detail.no),
+        ),
         other => (
             Reply::error(
                 &c.id,

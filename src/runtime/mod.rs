@@ -339,6 +339,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         commands: commands_rx,
         journal: journal.clone(),
         gateway_name: site.gateway.clone(),
+        shelve: site.shelve,
     })));
 
     Ok(Running {

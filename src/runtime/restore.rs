@@ -85,9 +85,24 @@ fn fold(by_key: &mut HashMap<String, Seen>, ts: Timestamp, ev: &serde_json::Valu
         "raised" if prev.is_some_and(|p| level > p.restored.level) => acked = None,
         _ => {}
     }
+    let mut shelved = prev.and_then(|p| p.restored.shelved.clone());
+    match state {
+        "shelved" => {
+            shelved = ev
+                .get("shelved_until")
+                .and_then(|u| serde_json::from_value::<Timestamp>(u.clone()).ok())
+                .map(|until| crate::rules::engine::Shelve {
+                    by: text("by").to_string(),
+                    reason: text("comment").to_string(),
+                    until,
+                })
+        }
+        "unshelved" => shelved = None,
+        _ => {}
+    }
     let condition = match state {
         "cleared" => false,
-        "acked" => prev.is_none_or(|p| p.restored.condition),
+        "acked" | "shelved" | "unshelved" => prev.is_none_or(|p| p.restored.condition),
         _ => true,
     };
     let listed = ev
@@ -106,12 +121,13 @@ fn fold(by_key: &mut HashMap<String, Seen>, ts: Timestamp, ev: &serde_json::Valu
                 value,
                 threshold: ev.get("threshold").and_then(|v| v.as_f64()),
                 message: match (state, prev) {
-                    ("acked", Some(p)) => p.restored.message.clone(),
+                    ("acked" | "shelved" | "unshelved", Some(p)) => p.restored.message.clone(),
                     _ => text("message").to_string(),
                 },
                 no,
                 acked,
                 condition,
+                shelved,
             },
             listed,
         },

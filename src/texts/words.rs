@@ -24,6 +24,7 @@ pub fn state(state: AlarmState, lang: Language) -> &'static str {
         AlarmState::Acked => pick(lang, "Đã xác nhận", "Acknowledged"),
         AlarmState::Cleared => pick(lang, "Hết cảnh báo", "Cleared"),
         AlarmState::Shelved => pick(lang, "Tạm ẩn", "Shelved"),
+        AlarmState::Unshelved => pick(lang, "Hết tạm ẩn", "Unshelved"),
     }
 }
 

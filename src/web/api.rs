@@ -677,6 +677,8 @@ mod number_tests {
     #[test]
     fn alarm_value_and_threshold_at_the_points_resolution() {
         let a = ActiveAlarm {
+            shelved_until: None,
+            shelved_by: None,
             no: 0,
             acked_by: None,
             acked_at: None,

@@ -36,6 +36,8 @@ fn device(id: &str, name: &str, room: &str, kind: Kind, points: Vec<PointState>)
 
 fn alarm(level: Level) -> ActiveAlarm {
     ActiveAlarm {
+        shelved_until: None,
+        shelved_by: None,
         no: 0,
         acked_by: None,
         acked_at: None,

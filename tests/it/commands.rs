@@ -159,6 +159,38 @@ fn an_mqtt_acknowledgement_is_answered_applied_once_and_shown_everywhere() {
         "{reply}"
     );
 
+    // Shelve (reason required, default length from the site's [alarms]) and unshelve.
+    sub.clear();
+    broker.publish(
+        "dcgw/cmd/commands",
+        &format!(r#"{{"id":"sh-1","verb":"shelve","target":"{no}","by":"An","reason":"probe being replaced","minutes":20}}"#),
+        false,
+    );
+    let sh = sub
+        .wait_for(
+            |m| !events(m, "shelved").is_empty(),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    let ev = events(&sh, "shelved").remove(0);
+    assert_eq!(
+        (ev["by"].as_str(), ev["comment"].as_str()),
+        (Some("An"), Some("probe being replaced"))
+    );
+    assert!(ev["shelved_until"].as_str().is_some(), "{ev}");
+    assert_eq!(high(&gw).unwrap()["state"], "shelved");
+    broker.publish(
+        "dcgw/cmd/commands",
+        &format!(r#"{{"id":"sh-2","verb":"unshelve","target":"{no}","by":"Binh"}}"#),
+        false,
+    );
+    sub.wait_for(
+        |m| events(m, "unshelved").iter().any(|e| e["by"] == "Binh"),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| log(e.to_string()));
+    assert_eq!(high(&gw).unwrap()["state"], "acked");
+
     // Back to normal: an acknowledged alarm leaves the list.
     modbus.set_input(1, 1, &[0x00EB]);
     wait_until(
@@ -195,7 +227,13 @@ fn a_serious_alarm_cleared_unacknowledged_stays_listed_until_acknowledged_on_the
     modbus.set_input(1, 1, &[0x00EB]);
     let cleared = sub
         .wait_for(
-            |m| !events(m, "cleared").is_empty(),
+            |m| {
+                !events(m, "cleared").is_empty()
+                    && m.iter().any(|x| {
+                        x.topic == "dcgw/ser/alarms/active/th1/temperature_high"
+                            && (x.payload.is_empty() || json(x)["state"] == "cleared")
+                    })
+            },
             Duration::from_secs(10),
         )
         .unwrap_or_else(|e| log(e.to_string()));

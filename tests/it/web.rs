@@ -455,6 +455,8 @@ fn wall_page_follows_values_and_alarms_without_reload() {
     {
         let mut live = shared.write();
         live.alarms.push(ActiveAlarm {
+            shelved_until: None,
+            shelved_by: None,
             no: 0,
             acked_by: None,
             acked_at: None,
@@ -472,6 +474,8 @@ fn wall_page_follows_values_and_alarms_without_reload() {
             message: "Tải UPS 41 % vượt ngưỡng 40 % (Điều 10.2)".into(),
         });
         live.alarms.push(ActiveAlarm {
+            shelved_until: None,
+            shelved_by: None,
             no: 0,
             acked_by: None,
             acked_at: None,

@@ -808,3 +808,164 @@ fn event_numbers_leave_at_the_points_resolution() {
     let json = serde_json::to_string(ev).unwrap();
     assert!(json.contains("\"value\":27.4,"), "{json}");
 }
+
+/// One step of a lifecycle scenario, at a time in seconds.
+enum Step {
+    /// A temperature reading.
+    T(f64, f64),
+    /// Acknowledge the instance by number.
+    Ack(f64, u64),
+    /// Shelve the instance for `minutes`.
+    Shelve(f64, u64, u64),
+    /// Unshelve.
+    Unshelve(f64, u64),
+    /// Let time pass.
+    Tick(f64),
+}
+
+/// Run `steps` on one climate device with temperature_high (27 / 32, hysteresis 0.5,
+/// no delay); returns every event as `state level no` and the listed states at the end.
+fn lifecycle(steps: &[Step]) -> (Vec<String>, Vec<(u64, &'static str)>) {
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 0.0)], Language::En);
+    let mut out = Vec::new();
+    for s in steps {
+        let evs = match s {
+            Step::T(t, v) => r.num(*t, "temperature_c", *v),
+            Step::Ack(t, no) => vec![r.e.ack(&no.to_string(), "an", None, at(*t)).unwrap()],
+            Step::Shelve(t, no, min) => {
+                vec![
+                    r.e.shelve(
+                        &no.to_string(),
+                        "an",
+                        "sensor being replaced",
+                        at(*t + *min as f64 * 60.0),
+                        at(*t),
+                    )
+                    .unwrap(),
+                ]
+            }
+            Step::Unshelve(t, no) => {
+                vec![r.e.unshelve(&no.to_string(), "binh", None, at(*t)).unwrap()]
+            }
+            Step::Tick(t) => r.tick(at(*t)),
+        };
+        for e in evs {
+            out.push(format!(
+                "{} {} {}",
+                e.state.as_str(),
+                e.level.as_str(),
+                e.detail.no
+            ));
+        }
+    }
+    let listed = r.e.active().into_iter().map(|a| (a.no, a.state)).collect();
+    (out, listed)
+}
+
+#[test]
+fn alarm_lifecycle_scenarios() {
+    use Step::*;
+    let cases: Vec<(&str, Vec<Step>, Vec<&str>, Vec<(u64, &str)>)> = vec![
+        (
+            "normal raise and clear: unlisted at the clear",
+            vec![T(0.0, 28.0), T(10.0, 25.0)],
+            vec!["raised normal 1", "cleared normal 1"],
+            vec![],
+        ),
+        (
+            "serious cleared unacknowledged stays listed until acknowledged",
+            vec![T(0.0, 33.0), T(10.0, 25.0), Ack(20.0, 1)],
+            vec!["raised serious 1", "cleared serious 1", "acked serious 1"],
+            vec![],
+        ),
+        (
+            "acknowledged while it holds, then cleared: gone",
+            vec![T(0.0, 33.0), Ack(5.0, 1), T(10.0, 25.0)],
+            vec!["raised serious 1", "acked serious 1", "cleared serious 1"],
+            vec![],
+        ),
+        (
+            "a re-raise after a clear is a new instance",
+            vec![T(0.0, 28.0), T(10.0, 25.0), T(20.0, 28.0)],
+            vec!["raised normal 1", "cleared normal 1", "raised normal 2"],
+            vec![(2, "raised")],
+        ),
+        (
+            "escalation keeps the number and asks for a new acknowledgement",
+            vec![T(0.0, 28.0), Ack(5.0, 1), T(10.0, 33.0)],
+            vec!["raised normal 1", "acked normal 1", "raised serious 1"],
+            vec![(1, "raised")],
+        ),
+        (
+            "de-escalation keeps the acknowledgement",
+            vec![T(0.0, 33.0), Ack(5.0, 1), T(10.0, 28.0)],
+            vec!["raised serious 1", "acked serious 1", "raised normal 1"],
+            vec![(1, "acked")],
+        ),
+        (
+            "shelve expires on time",
+            vec![
+                T(0.0, 28.0),
+                Shelve(10.0, 1, 30),
+                Tick(10.0 + 29.0 * 60.0),
+                Tick(10.0 + 30.0 * 60.0),
+            ],
+            vec!["raised normal 1", "shelved normal 1", "unshelved normal 1"],
+            vec![(1, "raised")],
+        ),
+        (
+            "unshelve by hand; a shelved serious alarm that clears is gone",
+            vec![
+                T(0.0, 33.0),
+                Shelve(5.0, 1, 60),
+                Unshelve(6.0, 1),
+                Shelve(7.0, 1, 60),
+                T(10.0, 25.0),
+            ],
+            vec![
+                "raised serious 1",
+                "shelved serious 1",
+                "unshelved serious 1",
+                "shelved serious 1",
+                "cleared serious 1",
+            ],
+            vec![],
+        ),
+    ];
+    for (name, steps, want, want_listed) in cases {
+        let (got, listed) = lifecycle(&steps);
+        assert_eq!(got, want, "{name}");
+        assert_eq!(listed, want_listed, "{name}: listed at the end");
+    }
+}
+
+#[test]
+fn shelved_events_carry_the_operator_the_reason_and_the_end() {
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 0.0)], Language::En);
+    r.num(0.0, "temperature_c", 28.0);
+    let ev =
+        r.e.shelve(
+            "dev1/temperature_high",
+            "An",
+            "probe being replaced",
+            at(3600.0),
+            at(1.0),
+        )
+        .unwrap();
+    assert_eq!(ev.state, AlarmState::Shelved);
+    assert_eq!(ev.detail.by.as_deref(), Some("An"));
+    assert_eq!(ev.detail.comment.as_deref(), Some("probe being replaced"));
+    assert_eq!(ev.detail.shelved_until, Some(at(3600.0)));
+    assert!(ev.detail.listed);
+    assert!(ev.message.starts_with("Shelved: "), "{}", ev.message);
+    assert_eq!(r.e.active()[0].state, "shelved");
+    assert!(matches!(
+        r.e.shelve("1", "x", "y", at(9.0), at(2.0)),
+        Err(AckError::Shelved(_))
+    ));
+    let ev = r.tick(at(3600.0)).remove(0);
+    assert_eq!(
+        (ev.state, ev.detail.by.as_deref()),
+        (AlarmState::Unshelved, Some("gateway"))
+    );
+}
