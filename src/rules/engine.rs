@@ -185,6 +185,9 @@ struct LevelState {
     last: Option<(Timestamp, Option<Value>)>,
     /// Time of the latest good sample.
     last_good: Option<Timestamp>,
+    /// A level whose condition holds but whose on-delay has not run out: the value is
+    /// "pending", never shown as normal.
+    pending: Option<Level>,
 }
 
 /// Sliding-window max and min (monotonic queues), amortised O(1) per sample.
@@ -709,6 +712,9 @@ fn eval_level(
         cur
     };
     let new = candidate.max(held);
+    st.pending = [Level::Serious, Level::Normal]
+        .into_iter()
+        .find(|l| st.since[level_index(*l)].is_some() && Some(*l) > new);
     if let Some(t) = level_transition(out.language, dev, &slot.spec, cur, new, &value) {
         events.push(out.emit(dev, slot, now, t));
     }
@@ -881,6 +887,28 @@ impl Engine {
             }
         }
         events
+    }
+
+    /// Values beyond a limit whose on-delay is still running: `(device, point, rule,
+    /// level, since)`. They are not alarms yet, and not normal either.
+    pub fn pending(&self) -> Vec<crate::state::Pending> {
+        let mut out = Vec::new();
+        for d in &self.devices {
+            for slot in &d.rules {
+                if let RuleState::Levels(st) = &slot.st
+                    && let Some(level) = st.pending
+                {
+                    out.push(crate::state::Pending {
+                        device: d.device.id.clone(),
+                        point: slot.spec.point,
+                        rule: slot.spec.name.clone(),
+                        level,
+                        since: st.since[level_index(level)].unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Active alarms: most serious first, then oldest first (then by key).

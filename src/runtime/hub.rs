@@ -80,6 +80,7 @@ pub(super) async fn run(h: Hub) {
     let mut sink_failing: Vec<bool> = Vec::new();
     // Journal entries past their retention go once a day (and at the first tick).
     let mut ticks: u64 = 0;
+    let mut pending_changed = false;
     let queues: Vec<SinkQueue> = out.outlets.iter().map(|(_, q)| q.clone()).collect();
     let mut answered = Answered::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -162,6 +163,24 @@ pub(super) async fn run(h: Hub) {
                         }
                     }
                     live.sinks = queues.iter().map(|q| q.status(now)).collect();
+                    let pending = engine.pending();
+                    if pending.len() != live.pending.len()
+                        || pending.iter().zip(&live.pending).any(|(a, b)| {
+                            (&a.device, a.point, a.level) != (&b.device, b.point, b.level)
+                        })
+                    {
+                        // The devices whose tiles change colour: before and after.
+                        for p in live.pending.iter().chain(&pending) {
+                            if let Some(&i) = index.get(&p.device) && !changed.contains(&i) {
+                                changed.push(i);
+                            }
+                        }
+                        live.pending = pending;
+                        pending_changed = true;
+                    }
+                }
+                if std::mem::take(&mut pending_changed) {
+                    let _ = shared.updates.send(Update::Alarms);
                 }
                 for i in changed {
                     let _ = shared.updates.send(Update::Device(i));

@@ -107,6 +107,7 @@ pub async fn probe(site: &Site, d: &DeviceConfig) -> anyhow::Result<String> {
 /// Build the initial live picture from the site.
 fn initial_live(site: &Site) -> Live {
     Live {
+        pending: Vec::new(),
         site: site.name.to_string(),
         title: site.title.clone(),
         language: match site.language {

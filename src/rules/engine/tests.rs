@@ -969,3 +969,25 @@ fn shelved_events_carry_the_operator_the_reason_and_the_end() {
         (AlarmState::Unshelved, Some("gateway"))
     );
 }
+
+#[test]
+fn a_value_beyond_its_limit_inside_its_on_delay_is_pending_not_normal() {
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 30.0)], Language::En);
+    assert!(r.num(0.0, "temperature_c", 25.0).is_empty());
+    assert!(r.e.pending().is_empty());
+    // Beyond the serious limit: pending at serious while the delay runs.
+    assert!(r.num(10.0, "temperature_c", 33.0).is_empty());
+    let p = r.e.pending();
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        (p[0].point, p[0].level, p[0].since),
+        ("temperature_c", Level::Serious, at(10.0))
+    );
+    // The delay runs out: raised, no longer pending.
+    let ev = r.tick(at(40.0));
+    assert_eq!(one(&ev).state, AlarmState::Raised);
+    assert!(r.e.pending().is_empty());
+    // Back inside: nothing pending.
+    r.num(50.0, "temperature_c", 25.0);
+    assert!(r.e.pending().is_empty());
+}
