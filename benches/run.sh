@@ -87,5 +87,8 @@ done
     fi
 )
 
-say "cargo bench --bench site -- $*"
-exec cargo bench --bench site -- "$@"
+# The bench profile's own directory (target/bench-release/, see Cargo.toml): a plain
+# `cargo bench` would put a dc-gateway built with dev-dependency features in
+# target/release/ and replace the one `cargo build --release` made.
+say "cargo bench --profile bench-release --bench site -- $*"
+exec cargo bench --profile bench-release --bench site -- "$@"
