@@ -6,7 +6,7 @@
 #   benches/run.sh --quick          # smoke run (10 devices, 10 s, 1 round)
 #   benches/run.sh --help           # every flag
 #
-# Extra arguments go to the benchmark (`cargo bench --bench site -- ARGS`).
+# Extra arguments go to the benchmark (`cargo bench --profile bench-release --bench site -- ARGS`).
 # On Debian 12 as root (or with sudo). What it sets up:
 #   - Debian packages: mosquitto + clients, victoria-metrics, collectd-core and the
 #     libraries its modbus/snmp/mqtt plugins load (libmodbus5, libsnmp40,
