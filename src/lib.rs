@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod seq;
 pub mod service;
 pub mod sim;
+pub mod schedule;
 pub mod sinks;
 pub mod sources;
 pub mod state;
