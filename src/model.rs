@@ -473,6 +473,10 @@ pub struct EventDetail {
     /// The operator's comment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The device was in a maintenance window (Art. 8.3a): recorded and shown, not
+    /// paged.
+    #[serde(default)]
+    pub in_maintenance: bool,
     /// Until when a `shelved` alarm is shelved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shelved_until: Option<Timestamp>,

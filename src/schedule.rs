@@ -41,9 +41,18 @@ enum Entry {
     /// Days of the week (bit 0 = Monday) and a range of minutes.
     Weekly { days: u8, from: Minute, to: Minute },
     /// The nth (1–4, or 5 = last) given weekday of each month, a range.
-    Monthly { nth: u8, day: Weekday, from: Minute, to: Minute },
+    Monthly {
+        nth: u8,
+        day: Weekday,
+        from: Minute,
+        to: Minute,
+    },
     /// One date, a range.
-    Dated { date: Date, from: Minute, to: Minute },
+    Dated {
+        date: Date,
+        from: Minute,
+        to: Minute,
+    },
     /// One span of local time.
     Span { from: DateTime, to: DateTime },
 }
@@ -72,7 +81,11 @@ impl Schedule {
                 }),
             }
         }
-        if errors.is_empty() { Ok(out) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Whether the schedule has no entry.
@@ -106,14 +119,17 @@ fn entry_contains(e: &Entry, dt: DateTime) -> bool {
         }
     };
     match e {
-        Entry::Weekly { days, from, to } => {
-            on(&|d: Date| days & (1 << d.weekday().to_monday_zero_offset()) != 0, *from, *to)
-        }
+        Entry::Weekly { days, from, to } => on(
+            &|d: Date| days & (1 << d.weekday().to_monday_zero_offset()) != 0,
+            *from,
+            *to,
+        ),
         Entry::Monthly { nth, day, from, to } => on(
             &|d: Date| {
                 d.weekday() == *day
                     && if *nth == 5 {
-                        d.checked_add(jiff::Span::new().days(7)).is_ok_and(|n| n.month() != d.month())
+                        d.checked_add(jiff::Span::new().days(7))
+                            .is_ok_and(|n| n.month() != d.month())
                     } else {
                         (d.day() as u8 - 1) / 7 + 1 == *nth
                     }
@@ -121,7 +137,11 @@ fn entry_contains(e: &Entry, dt: DateTime) -> bool {
             *from,
             *to,
         ),
-        Entry::Dated { date: want, from, to } => on(&|d: Date| d == *want, *from, *to),
+        Entry::Dated {
+            date: want,
+            from,
+            to,
+        } => on(&|d: Date| d == *want, *from, *to),
         Entry::Span { from, to } => dt >= *from && dt < *to,
     }
 }
@@ -164,7 +184,11 @@ fn days(s: &str) -> Result<u8, String> {
                     d = d.next();
                 }
             }
-            None => bits |= bit(weekday(part).ok_or(format!("{part:?} is not a day (Mon … Sun, or daily)"))?),
+            None => {
+                bits |=
+                    bit(weekday(part)
+                        .ok_or(format!("{part:?} is not a day (Mon … Sun, or daily)"))?)
+            }
         }
     }
     Ok(bits)
@@ -277,9 +301,15 @@ mod tests {
         assert!(!office.contains(at("2026-12-05T10:00"), &t), "Saturday");
         let night = sched(&["Fri 22:00-06:00"]);
         assert!(night.contains(at("2026-12-04T23:30"), &t));
-        assert!(night.contains(at("2026-12-05T05:59"), &t), "Saturday morning belongs to Friday's night");
+        assert!(
+            night.contains(at("2026-12-05T05:59"), &t),
+            "Saturday morning belongs to Friday's night"
+        );
         assert!(!night.contains(at("2026-12-05T22:30"), &t));
-        assert!(!night.contains(at("2026-12-04T05:00"), &t), "Friday morning belongs to Thursday");
+        assert!(
+            !night.contains(at("2026-12-04T05:00"), &t),
+            "Friday morning belongs to Thursday"
+        );
         let wrap = sched(&["Fri-Mon 00:00-24:00"]);
         assert!(wrap.contains(at("2026-12-07T12:00"), &t), "Monday");
         assert!(!wrap.contains(at("2026-12-08T12:00"), &t), "Tuesday");
@@ -290,7 +320,10 @@ mod tests {
     fn monthly_dated_and_spans() {
         let t = SiteTime::default();
         let test = sched(&["first Mon 09:00-10:00"]);
-        assert!(test.contains(at("2026-12-07T09:30"), &t), "7 Dec 2026 is the first Monday");
+        assert!(
+            test.contains(at("2026-12-07T09:30"), &t),
+            "7 Dec 2026 is the first Monday"
+        );
         assert!(!test.contains(at("2026-12-14T09:30"), &t));
         let last = sched(&["last Fri 14:00-16:00"]);
         assert!(last.contains(at("2026-12-25T15:00"), &t));
@@ -308,7 +341,14 @@ mod tests {
 
     #[test]
     fn bad_entries_are_each_reported_with_the_reason() {
-        let errs = Schedule::parse(&["Mon-Fry 08:00-17:00", "Mon 8-17", "Sat 10:00-10:00", "2026-13-01", "Mon 23:60-24:00"]).unwrap_err();
+        let errs = Schedule::parse(&[
+            "Mon-Fry 08:00-17:00",
+            "Mon 8-17",
+            "Sat 10:00-10:00",
+            "2026-13-01",
+            "Mon 23:60-24:00",
+        ])
+        .unwrap_err();
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(msgs.len(), 5, "{msgs:?}");
         assert!(msgs[0].contains("\"Fry\" is not a day"), "{}", msgs[0]);

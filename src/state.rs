@@ -190,6 +190,8 @@ pub struct Live {
     pub alarms: Vec<ActiveAlarm>,
     /// Values whose alarm is pending (beyond a limit, on-delay running).
     pub pending: Vec<Pending>,
+    /// Maintenance windows open by command.
+    pub maintenance: Vec<crate::rules::maintenance::Started>,
     /// Sink status.
     pub sinks: Vec<SinkStatus>,
     /// Last time every poller and sink made progress (for `/healthz`).

@@ -373,6 +373,7 @@ impl Emitter {
             local_ts: self.time.rfc3339(now),
             by,
             comment,
+            in_maintenance: false,
             shelved_until: slot
                 .active
                 .as_ref()

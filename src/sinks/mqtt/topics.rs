@@ -257,6 +257,7 @@ mod tests {
                 "device",
                 "gateway",
                 "id",
+                "in_maintenance",
                 "level",
                 "listed",
                 "local_ts",
