@@ -289,6 +289,24 @@ impl Emitter {
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = event_id(self.site_hash, now, seq);
+        // Read on a phone: the instance's number and the local time join the text.
+        let no_of_text = match t.state {
+            AlarmState::Raised => slot
+                .active
+                .as_ref()
+                .filter(|a| a.condition)
+                .map_or(self.next_no, |a| a.no),
+            AlarmState::Cleared => slot.last_no,
+            _ => 0,
+        };
+        if no_of_text > 0 {
+            t.message = crate::texts::alarm::with_number_and_time(
+                self.language,
+                &t.message,
+                no_of_text,
+                &self.time.at(now, self.language),
+            );
+        }
         let mut by = None;
         let mut comment = None;
         match t.state {
