@@ -465,6 +465,9 @@ pub struct EventDetail {
     pub label: Option<String>,
     /// The room id.
     pub room: Arc<str>,
+    /// The rack / position of the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// The event time in the site's time zone, RFC 3339 with the offset.
     pub local_ts: String,
     /// The operator of an `acked` (or other operator) transition, as they gave it.

@@ -223,6 +223,13 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     engine.set_identity(site.gateway.clone(), site.time.clone(), first_no);
     for d in &site.devices {
         engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
+        let room = site
+            .rooms
+            .iter()
+            .find(|r| r.id == d.meta.room)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        engine.set_place(d.meta.id.clone(), room, d.location.clone());
     }
     engine.add_device(
         gateway.device.clone(),
