@@ -70,6 +70,7 @@ pub(super) async fn run(h: Hub) {
         shelve,
     } = h;
     let mut out = Out {
+        clock: gateway.watch.clone(),
         seqs,
         nos,
         outlets,
@@ -176,6 +177,8 @@ pub(super) async fn run(h: Hub) {
 /// Where the hub's alarm events go: the reservations on disk first, then the live
 /// state and every sink whose route takes them.
 struct Out {
+    /// Whether the clock is known synchronised (events are marked when not).
+    clock: crate::selfwatch::Watch,
     seqs: SeqStore,
     nos: SeqStore,
     outlets: Vec<(Route, SinkQueue)>,
@@ -260,9 +263,14 @@ impl Out {
         }
     }
 
-    fn publish(&mut self, events: Vec<crate::model::AlarmEvent>, engine: &Engine) {
+    fn publish(&mut self, mut events: Vec<crate::model::AlarmEvent>, engine: &Engine) {
         if events.is_empty() {
             return;
+        }
+        if self.clock.unsynced() {
+            for ev in &mut events {
+                ev.detail.clock_unsynced = true;
+            }
         }
         // On disk before any of these events can leave (src/seq.rs).
         self.seqs.cover(engine.next_seq());
