@@ -94,10 +94,16 @@ pub(super) async fn run(h: Hub) {
         .map(|(i, d)| (d.meta.id.clone(), i))
         .collect();
     let mut service = crate::service::Service::from_env(intervals.len());
+    // A site without devices (or whose source tasks all ended) has no poll senders:
+    // the hub goes on with its tick (the gateway's own points, rules, the watchdog).
+    let mut polls_open = true;
     loop {
         tokio::select! {
-            maybe = rx.recv() => {
-                let Some(mut poll) = maybe else { break };
+            maybe = rx.recv(), if polls_open => {
+                let Some(mut poll) = maybe else {
+                    polls_open = false;
+                    continue;
+                };
                 rules::derive(&mut poll);
                 let events = engine.on_poll(&poll);
                 let i = index.get(&poll.device.id).copied();
