@@ -313,14 +313,24 @@ static GATEWAY: &[PointDef] = &[
         1,
         "Memory available for new work (MemAvailable), percent of the total",
     ),
-    num("memory_available_mib", "MiB", 0, "Memory available for new work (MemAvailable)"),
+    num(
+        "memory_available_mib",
+        "MiB",
+        0,
+        "Memory available for new work (MemAvailable)",
+    ),
     num(
         "disk_free_pct",
         "%",
         1,
         "Free space on the state directory's filesystem, percent of its size",
     ),
-    num("disk_free_mib", "MiB", 0, "Free space on the state directory's filesystem"),
+    num(
+        "disk_free_mib",
+        "MiB",
+        0,
+        "Free space on the state directory's filesystem",
+    ),
     num(
         "disk_written_mib_per_day",
         "MiB/d",

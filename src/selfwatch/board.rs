@@ -88,7 +88,10 @@ pub fn parse_thermal(text: &str) -> Option<f64> {
 /// limit active; bits 16–19 say the same happened since boot (not used: the points say
 /// what holds now).
 pub fn parse_throttled(text: &str) -> Option<(bool, bool)> {
-    let hex = text.trim().strip_prefix("throttled=")?.trim_start_matches("0x");
+    let hex = text
+        .trim()
+        .strip_prefix("throttled=")?
+        .trim_start_matches("0x");
     let bits = u32::from_str_radix(hex, 16).ok()?;
     Some((bits & 0b1110 != 0, bits & 1 != 0))
 }
@@ -166,7 +169,9 @@ impl Collector {
         b.disk_written_mib_per_day = self.written_rate(now);
         b.cpu_temperature_c = cpu_temperature(&self.src.thermal_dir).map(round1);
         if let Some(cmd) = &self.src.vcgencmd
-            && let Ok(out) = std::process::Command::new(cmd).arg("get_throttled").output()
+            && let Ok(out) = std::process::Command::new(cmd)
+                .arg("get_throttled")
+                .output()
             && out.status.success()
             && let Some((thr, uv)) = parse_throttled(&String::from_utf8_lossy(&out.stdout))
         {
@@ -298,15 +303,17 @@ Cached:           703540 kB\n";
         assert_eq!(parse_diskstats("179 2 short 1 2\n", 179, 2), None);
     }
 
+    /// glibc's `makedev`.
+    fn makedev(major: u64, minor: u64) -> u64 {
+        ((major & 0xfff) << 8) | ((major & !0xfff) << 32) | (minor & 0xff) | ((minor & !0xff) << 12)
+    }
+
     #[test]
     fn dev_t_to_major_minor() {
-        // makedev(179, 2) and makedev(259, 65536) in glibc's encoding.
         assert_eq!(dev_major_minor((179 << 8) | 2), (179, 2));
-        let dev = ((259u64 & 0xfff) << 8)
-            | ((259u64 & !0xfff) << 32)
-            | (65_536u64 & 0xff)
-            | ((65_536u64 & !0xff) << 12);
-        assert_eq!(dev_major_minor(dev), (259, 65_536));
+        assert_eq!(dev_major_minor(makedev(179, 2)), (179, 2));
+        assert_eq!(dev_major_minor(makedev(259, 65_536)), (259, 65_536));
+        assert_eq!(dev_major_minor(makedev(4095, 1_048_575)), (4095, 1_048_575));
     }
 
     #[test]
@@ -357,7 +364,10 @@ Cached:           703540 kB\n";
 
         // A thermal zone named for the CPU wins over zone 0.
         let th = dir.path().join("thermal");
-        for (z, ty, t) in [("thermal_zone0", "acpitz", "30000"), ("thermal_zone1", "cpu-thermal", "61234")] {
+        for (z, ty, t) in [
+            ("thermal_zone0", "acpitz", "30000"),
+            ("thermal_zone1", "cpu-thermal", "61234"),
+        ] {
             std::fs::create_dir_all(th.join(z)).unwrap();
             std::fs::write(th.join(z).join("type"), ty).unwrap();
             std::fs::write(th.join(z).join("temp"), t).unwrap();

@@ -234,7 +234,10 @@ mod tests {
             Some(vec!["ntp1.vnpt.vn".into(), "0.vn.pool.ntp.org".into()])
         );
         // Debian's shipped file: every key commented out.
-        assert_eq!(parse_timesyncd("[Time]\n#NTP=\n#FallbackNTP=0.debian.pool.ntp.org\n"), None);
+        assert_eq!(
+            parse_timesyncd("[Time]\n#NTP=\n#FallbackNTP=0.debian.pool.ntp.org\n"),
+            None
+        );
         // A key outside [Time] is not ours.
         assert_eq!(parse_timesyncd("[Other]\nNTP=x\n"), None);
         assert_eq!(parse_timesyncd("[Time]\nNTP=\n"), Some(vec![]));
@@ -257,10 +260,18 @@ mod tests {
         let etc = tempfile::tempdir().unwrap();
         assert_eq!(system_servers(etc.path()), (vec![], "none".to_string()));
         std::fs::create_dir_all(etc.path().join("chrony")).unwrap();
-        std::fs::write(etc.path().join("chrony/chrony.conf"), "pool a.example iburst\n").unwrap();
+        std::fs::write(
+            etc.path().join("chrony/chrony.conf"),
+            "pool a.example iburst\n",
+        )
+        .unwrap();
         assert_eq!(system_servers(etc.path()).0, vec!["a.example"]);
         std::fs::create_dir_all(etc.path().join("systemd/timesyncd.conf.d")).unwrap();
-        std::fs::write(etc.path().join("systemd/timesyncd.conf"), "[Time]\nNTP=b.example\n").unwrap();
+        std::fs::write(
+            etc.path().join("systemd/timesyncd.conf"),
+            "[Time]\nNTP=b.example\n",
+        )
+        .unwrap();
         std::fs::write(
             etc.path().join("systemd/timesyncd.conf.d/site.conf"),
             "[Time]\nNTP=c.example d.example\n",
@@ -280,15 +291,23 @@ mod tests {
     fn clock_table_validated_with_positions() {
         let s = parse("").unwrap();
         assert_eq!(s.clock, None, "no [clock]: not checked");
-        let s = parse("[clock]\nservers = [\"127.0.0.1:1234\"]\ninterval_s = 15\nmax_offset_ms = 500\n").unwrap();
+        let s = parse(
+            "[clock]\nservers = [\"127.0.0.1:1234\"]\ninterval_s = 15\nmax_offset_ms = 500\n",
+        )
+        .unwrap();
         let c = s.clock.unwrap();
         assert_eq!(c.servers, vec!["127.0.0.1:1234"]);
         assert_eq!(c.interval, Duration::from_secs(15));
         assert_eq!(c.max_offset_ms, 500);
         assert_eq!(c.timeout, Duration::from_millis(1000));
-        let e = parse("[clock]\nservers = [\"a b\"]\ninterval_s = 5\n").unwrap_err().to_string();
+        let e = parse("[clock]\nservers = [\"a b\"]\ninterval_s = 5\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("site.toml:4:12: clock.servers"), "{e}");
-        assert!(e.contains("site.toml:5:14: clock.interval_s: 5 is out of range: use 15 to 86400"), "{e}");
+        assert!(
+            e.contains("site.toml:5:14: clock.interval_s: 5 is out of range: use 15 to 86400"),
+            "{e}"
+        );
         let e = parse("[clock]\nserver = []\n").unwrap_err().to_string();
         assert!(e.contains("unknown field `server`"), "{e}");
     }

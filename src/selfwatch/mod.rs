@@ -117,7 +117,10 @@ impl Watch {
         };
         let b = &inner.board;
         num("memory_available_pct", b.memory_available_pct);
-        num("memory_available_mib", b.memory_available_mib.map(f64::round));
+        num(
+            "memory_available_mib",
+            b.memory_available_mib.map(f64::round),
+        );
         num("disk_free_pct", b.disk_free_pct);
         num("disk_free_mib", b.disk_free_mib.map(f64::round));
         num("disk_written_mib_per_day", b.disk_written_mib_per_day);
@@ -125,7 +128,10 @@ impl Watch {
         if let Some(c) = &inner.clock
             && c.checked
         {
-            num("clock_offset_ms", c.offset_ms.map(|v| (v * 10.0).round() / 10.0));
+            num(
+                "clock_offset_ms",
+                c.offset_ms.map(|v| (v * 10.0).round() / 10.0),
+            );
             num("clock_stratum", c.stratum.map(f64::from));
         }
         let mut flag = |name: &str, v: Option<bool>| {
@@ -366,7 +372,11 @@ mod tests {
         });
         w.lock().board.disk_free_pct = Some(42.5);
         let s = w.samples();
-        let get = |n: &str| s.iter().find(|x| x.point.name == n).map(|x| x.value.clone());
+        let get = |n: &str| {
+            s.iter()
+                .find(|x| x.point.name == n)
+                .map(|x| x.value.clone())
+        };
         assert_eq!(get("clock_offset_ms"), Some(Some(Value::Number(5012.3))));
         assert_eq!(get("clock_stratum"), Some(Some(Value::Number(8.0))));
         assert_eq!(get("clock_server_reachable"), Some(Some(Value::Bool(true))));
@@ -385,9 +395,20 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let specs = rules(Some(&c));
-        let find = |n: &str| specs.iter().find(|s| s.name.as_ref() == n).unwrap().condition.clone();
-        assert!(matches!(find("clock_behind"), Condition::Above { normal: Some(v), .. } if v == 250.0));
-        assert!(matches!(find("clock_ahead"), Condition::Below { normal: Some(v), .. } if v == -250.0));
+        let find = |n: &str| {
+            specs
+                .iter()
+                .find(|s| s.name.as_ref() == n)
+                .unwrap()
+                .condition
+                .clone()
+        };
+        assert!(
+            matches!(find("clock_behind"), Condition::Above { normal: Some(v), .. } if v == 250.0)
+        );
+        assert!(
+            matches!(find("clock_ahead"), Condition::Below { normal: Some(v), .. } if v == -250.0)
+        );
     }
 
     /// A real UDP exchange with a server written here that answers 3 s ahead of our
@@ -428,7 +449,10 @@ mod tests {
         server.abort();
         let _ = server.await;
         let st = check(&c).await;
-        assert!(!st.reachable && !st.synced && st.offset_ms.is_none(), "{st:?}");
+        assert!(
+            !st.reachable && !st.synced && st.offset_ms.is_none(),
+            "{st:?}"
+        );
         assert_eq!(st.errors.len(), 1, "{st:?}");
     }
 }

@@ -225,9 +225,17 @@ pub async fn query(server: &str, timeout: Duration) -> Result<Answer, Error> {
 async fn resolve(server: &str) -> Result<SocketAddr, Error> {
     let with_port = if server.parse::<std::net::IpAddr>().is_ok() {
         // A bare IPv6 address contains colons but no port.
-        SocketAddr::new(server.parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()), 123)
-            .to_string()
-    } else if server.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        SocketAddr::new(
+            server
+                .parse()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
+            123,
+        )
+        .to_string()
+    } else if server
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         server.to_string()
     } else {
         format!("{server}:123")
@@ -276,7 +284,10 @@ mod tests {
         assert_eq!(r.len(), 48);
         assert_eq!(r[0], 0x23, "LI 0, VN 4, mode 3");
         assert!(r[1..40].iter().all(|b| *b == 0));
-        assert_eq!(&r[40..48], &[0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0]);
+        assert_eq!(
+            &r[40..48],
+            &[0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0]
+        );
     }
 
     #[test]
@@ -298,7 +309,14 @@ mod tests {
         assert!((a.delay_s - 0.020).abs() < 0.001, "{a:?}");
         assert_eq!(a.stratum, 2);
         // Our clock ahead by half a second: a negative offset.
-        let b = reply(0, 3, b"\x7f\x7f\x01\x01", t1, ntp(base, 0) - u64::from(half), ntp(base, 0) - u64::from(half));
+        let b = reply(
+            0,
+            3,
+            b"\x7f\x7f\x01\x01",
+            t1,
+            ntp(base, 0) - u64::from(half),
+            ntp(base, 0) - u64::from(half),
+        );
         let a = evaluate(&parse(&b).unwrap(), NtpTime(t1), NtpTime(t1), "s").unwrap();
         assert!((a.offset_s + 0.5).abs() < 1e-6, "{a:?}");
     }

@@ -65,17 +65,27 @@ fn clock_six_seconds_behind_a_real_ntp_server_raises_and_an_unreachable_server_r
     let offset = ev["value"].as_f64().expect("offset value");
     // chronyd runs 6 s ahead: our clock is behind, a positive offset (±0.5 s for
     // faketime's start and the two processes' scheduling).
-    assert!((5500.0..=6500.0).contains(&offset), "offset {offset} ms: {ev}");
+    assert!(
+        (5500.0..=6500.0).contains(&offset),
+        "offset {offset} ms: {ev}"
+    );
     assert_eq!(ev["device"], "gateway", "{ev}");
     assert_eq!(ev["threshold"].as_f64(), Some(1000.0), "{ev}");
     assert_eq!(ev["level"], "normal", "{ev}");
     // The clock never was within 1 s of the server: the event says its time may be wrong.
     assert_eq!(ev["clock_unsynced"], true, "{ev}");
-    assert!(ev["message"].as_str().unwrap_or("").contains("16.6"), "{ev}");
+    assert!(
+        ev["message"].as_str().unwrap_or("").contains("16.6"),
+        "{ev}"
+    );
 
     // At start the journal says the clock is not yet known synchronised.
     let clock = journal(dir.path(), "clock");
-    assert_eq!(clock.first().map(|e| e["state"].clone()), Some("unknown".into()), "{clock:?}");
+    assert_eq!(
+        clock.first().map(|e| e["state"].clone()),
+        Some("unknown".into()),
+        "{clock:?}"
+    );
     assert_eq!(clock[0]["servers"][0], format!("127.0.0.1:{}", ntp.port));
     assert!(alarm(dir.path(), "clock_unreachable", "raised").is_none());
 
@@ -97,12 +107,16 @@ fn clock_in_step_with_a_real_ntp_server_is_journaled_synchronised_without_alarms
     let dir = peer_tempdir("selfwatch-synced");
     let mut gw = start_gateway(dir.path(), ntp.port);
     let mut synced = None;
-    wait_until("clock synced in the journal", Duration::from_secs(20), || {
-        synced = journal(dir.path(), "clock")
-            .into_iter()
-            .find(|e| e["state"] == "synced");
-        synced.is_some()
-    })
+    wait_until(
+        "clock synced in the journal",
+        Duration::from_secs(20),
+        || {
+            synced = journal(dir.path(), "clock")
+                .into_iter()
+                .find(|e| e["state"] == "synced");
+            synced.is_some()
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}\ngateway log:\n{}", gw.log_tail()));
     let e = synced.unwrap();
     let offset = e["offset_ms"].as_f64().expect("offset");

@@ -53,7 +53,8 @@ impl Chrony {
                 _ => Command::new(&chronyd),
             };
             cmd.args(["-x", "-d", "-u", "root", "-f"]).arg(&conf);
-            let mut p = PeerProcess::spawn("chronyd", &mut cmd, &dir.path().join("chronyd.log"), false);
+            let mut p =
+                PeerProcess::spawn("chronyd", &mut cmd, &dir.path().join("chronyd.log"), false);
             let start = Instant::now();
             loop {
                 if let Some(status) = p.exited() {
