@@ -15,9 +15,9 @@
 //! - Until one check has found the clock within `max_offset_ms` of a server, the clock
 //!   is *not known synchronised*: [`Watch::unsynced`] is true, the hub marks every alarm
 //!   event `clock_unsynced: true`, and the journal holds a `clock` entry saying so
-//!   (with the system time at start). The first synchronised check journals the offset
-//!   found, so readings and events stamped before it can be corrected by it; a later
-//!   loss of synchronisation journals again. Readings are not marked one by one: the
+//!   (with the system time at start). The first check journals what it found
+//!   (`synced` or `unsynced`, with the offset), and so does every change after it: the
+//!   offset in the first `synced` entry corrects what was stamped before it. Readings are not marked one by one: the
 //!   `gateway` device's `clock_synced` reading and the journal give the window
 //!   (docs/SELFWATCH.md).
 //! - The gateway never sets the system clock; the board's time daemon does.
@@ -304,7 +304,8 @@ pub async fn check(c: &ClockConfig) -> ClockStatus {
 async fn check_loop(c: ClockConfig, watch: Watch, journal: JournalTo) {
     let mut tick = tokio::time::interval(c.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut was_synced = false;
+    // `None` until the first check: its outcome is always journaled.
+    let mut was_synced: Option<bool> = None;
     let mut was_reachable: Option<bool> = None;
     loop {
         tick.tick().await;
@@ -318,7 +319,7 @@ async fn check_loop(c: ClockConfig, watch: Watch, journal: JournalTo) {
             }
         }
         was_reachable = Some(st.reachable);
-        if st.synced != was_synced {
+        if was_synced != Some(st.synced) {
             let data = serde_json::json!({
                 "state": if st.synced { "synced" } else { "unsynced" },
                 "offset_ms": st.offset_ms.map(|v| (v * 10.0).round() / 10.0),
@@ -333,7 +334,7 @@ async fn check_loop(c: ClockConfig, watch: Watch, journal: JournalTo) {
                 tracing::warn!(offset_ms = ?st.offset_ms, errors = ?st.errors, "clock no longer known synchronised");
             }
             journal_clock(&journal, now, data);
-            was_synced = st.synced;
+            was_synced = Some(st.synced);
         }
         tracing::debug!(?st, "clock checked");
         watch.lock().clock = Some(st);

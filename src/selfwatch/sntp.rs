@@ -21,6 +21,8 @@ use tokio::net::UdpSocket;
 
 /// Seconds from 1900-01-01 (NTP era 0) to 1970-01-01 (Unix epoch).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+/// The longest wait for a server name to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Length of an NTP packet without extensions.
 pub const PACKET_LEN: usize = 48;
 
@@ -187,7 +189,17 @@ pub fn evaluate(p: &Packet, t1: NtpTime, t4: NtpTime, server: &str) -> Result<An
 /// Ask one server (`host` or `host:port`, port 123 by default) once, waiting at most
 /// `timeout` for the matching reply.
 pub async fn query(server: &str, timeout: Duration) -> Result<Answer, Error> {
-    let addr = resolve(server).await?;
+    // A name server that does not answer must not hold the check for the resolver's
+    // own timeouts (often 5 s × attempts × search domains).
+    let addr = tokio::time::timeout(timeout.max(RESOLVE_TIMEOUT), resolve(server))
+        .await
+        .map_err(|_| Error::Resolve {
+            server: server.to_string(),
+            reason: format!(
+                "no answer from the name server within {} ms",
+                timeout.max(RESOLVE_TIMEOUT).as_millis()
+            ),
+        })??;
     let io = |e: std::io::Error| Error::Io {
         server: server.to_string(),
         reason: e.to_string(),

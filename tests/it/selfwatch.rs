@@ -87,6 +87,14 @@ fn clock_six_seconds_behind_a_real_ntp_server_raises_and_an_unreachable_server_r
         "{clock:?}"
     );
     assert_eq!(clock[0]["servers"][0], format!("127.0.0.1:{}", ntp.port));
+    // The first check's finding is journaled with the offset.
+    let first = clock
+        .iter()
+        .find(|e| e["state"] == "unsynced")
+        .expect("unsynced entry");
+    let off = first["offset_ms"].as_f64().expect("offset_ms");
+    assert!((5500.0..=6500.0).contains(&off), "{first}");
+    assert_eq!(first["stratum"], 8, "{first}");
     assert!(alarm(dir.path(), "clock_unreachable", "raised").is_none());
 
     // The server goes away: the next check (15 s later at most) finds nobody.
