@@ -3,7 +3,8 @@
 //!
 //! `chronyd -x` leaves the system clock alone; `local stratum 8` makes it serve its
 //! own clock as a synchronised stratum-8 source; `cmdport 0` keeps it off the command
-//! socket so several can run at once. `faketime` forks chronyd as its child, so the
+//! socket so several can run at once; `-u root` keeps it from switching to the
+//! `_chrony` user, so nothing in the temp dir needs to belong to that user. `faketime` forks chronyd as its child, so the
 //! daemon is stopped by the PID it writes to its pidfile, then `faketime` is reaped.
 
 use std::net::UdpSocket;
