@@ -384,6 +384,12 @@ mod tests {
         assert_eq!(get("disk_free_pct"), Some(Some(Value::Number(42.5))));
         assert_eq!(get("cpu_temperature_c"), None);
         assert_eq!(get("cpu_throttled"), None);
+        // 5 s off: events are marked; once a check finds the clock in step, not.
+        assert!(w.unsynced());
+        if let Some(c) = w.lock().clock.as_mut() {
+            c.synced = true;
+        }
+        assert!(!w.unsynced());
     }
 
     #[test]
