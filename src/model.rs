@@ -487,6 +487,11 @@ pub struct EventDetail {
     /// acknowledged; serious, cleared and not yet acknowledged). Decides the retained
     /// `alarms/active/...` message.
     pub listed: bool,
+    /// The gateway's clock was not known synchronised when the event was made (before
+    /// the first good NTP check after a start, or after the check lost it): its `ts`
+    /// may be wrong. Left out when false (src/selfwatch/).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clock_unsynced: bool,
 }
 
 impl AlarmEvent {

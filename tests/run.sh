@@ -53,6 +53,7 @@ APT_PACKAGES=(
     chromium                    # headless browser for the web page tests
     openssl                     # test TLS certificates
     lintian dpkg-dev binutils   # the Debian package test: lintian, dpkg-shlibdeps, strip
+    chrony faketime             # NTP server for the clock check, with a known offset
     ca-certificates
 )
 APT_UPDATED=0

@@ -410,6 +410,8 @@ impl Emitter {
                 .and_then(|a| a.shelved.as_ref())
                 .map(|k| k.until),
             listed: slot.active.is_some(),
+            // Set by the hub, which knows the clock (src/selfwatch/).
+            clock_unsynced: false,
         };
         AlarmEvent {
             id,

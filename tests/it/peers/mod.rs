@@ -1,5 +1,6 @@
 //! Real third-party peers for the integration tests: Mosquitto (with `mosquitto_sub` as
-//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x and a pymodbus server.
+//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x, a pymodbus server and
+//! chronyd (NTP, optionally under `faketime`).
 //!
 //! Invariants every helper here keeps:
 //! - A peer runs on free loopback ports in its own temp dir and is stopped by PID on
@@ -21,6 +22,7 @@ mod http;
 mod influx;
 mod modbus;
 mod mqtt;
+pub mod ntp;
 mod process;
 mod pty;
 mod snmp;
@@ -37,6 +39,7 @@ pub use http::{HttpResponse, http_get, http_post, http_request};
 pub use influx::Influx1;
 pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec};
 pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
+pub(crate) use process::PeerProcess;
 pub use pty::PtyPair;
 pub use snmp::{Recording, Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmpsim_data, snmptrap};
 pub use victoria::{Sample, VictoriaMetrics};
