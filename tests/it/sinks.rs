@@ -220,8 +220,11 @@ fn alarms_queued_under_the_old_sink_name_are_delivered_after_the_upgrade() {
         "{}",
         gw.log()
     );
-    let sinks = gw.api("/api/v1/sinks");
-    assert_eq!(sinks["sinks"][0]["name"], "alarms-broker", "{sinks}");
+    // The sink list on the API is refreshed on the hub's 1 s tick.
+    crate::peers::wait_until("the sink on the API", Duration::from_secs(5), || {
+        gw.api("/api/v1/sinks")["sinks"][0]["name"] == "alarms-broker"
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", gw.api("/api/v1/sinks")));
 }
 
 #[test]
