@@ -33,6 +33,10 @@ enum Command {
         /// Site config file.
         #[arg(long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Check without the site's secrets (on a laptop): secret files and variables
+        /// are not read and are reported as not checked.
+        #[arg(long)]
+        offline: bool,
     },
     /// Run the gateway on a built-in simulated site (no external services needed).
     Demo {
@@ -40,11 +44,13 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         /// Also publish to this MQTT broker (`mqtt://user:pass@host:port`, `mqtts://...`).
-        #[arg(long)]
+        /// With a password, give it in `DCGW_MQTT_URL` instead: the command line is
+        /// visible to every user in the process list.
+        #[arg(long, env = "DCGW_MQTT_URL", hide_env_values = true)]
         mqtt: Option<String>,
         /// Also write to this InfluxDB (`http://host:port?org=O&bucket=B` with
-        /// `DCGW_INFLUX_TOKEN`, or `http://host:port?db=D`).
-        #[arg(long)]
+        /// `DCGW_INFLUX_TOKEN`, or `http://host:port?db=D`); `DCGW_INFLUX_URL` too.
+        #[arg(long, env = "DCGW_INFLUX_URL", hide_env_values = true)]
         influx: Option<String>,
         /// Directory for state (durable queues, journal). Default: a new temporary
         /// directory, removed on exit; give one to keep queued records across restarts.
@@ -305,8 +311,19 @@ fn main() -> ExitCode {
             print!("{rep}");
             Ok(())
         })),
-        Command::CheckConfig { config: path } => match config::load(&path) {
+        Command::CheckConfig {
+            config: path,
+            offline,
+        } => match {
+            config::set_offline(offline);
+            config::load(&path)
+        } {
             Ok(site) => {
+                if offline {
+                    eprintln!(
+                        "note: --offline: secrets (password, token, community and key files or variables) were not checked"
+                    );
+                }
                 for w in &site.warnings {
                     eprintln!("warning: {w}");
                 }
@@ -379,6 +396,17 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             state_dir,
             simulator,
         } => {
+            // A password on the command line is readable by every user (ps).
+            for (url, var) in [(&mqtt, "DCGW_MQTT_URL"), (&influx, "DCGW_INFLUX_URL")] {
+                if let Some(u) = url
+                    && url::Url::parse(u).is_ok_and(|x| x.password().is_some())
+                    && std::env::var(var).ok().as_deref() != Some(u.as_str())
+                {
+                    tracing::warn!(
+                        "a password given on the command line is visible to every user in the process list: put the URL in {var} instead"
+                    );
+                }
+            }
             let token = std::env::var("DCGW_INFLUX_TOKEN").ok();
             // Without --state-dir the demo keeps its buffers in a temporary directory
             // that is removed on exit (the guard below).

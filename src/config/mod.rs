@@ -359,17 +359,65 @@ fn default_listen() -> SocketAddr {
 /// Read and validate a site file.
 pub fn load(path: &Path) -> Result<Site, ConfigErrors> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let fail = |line: usize, column: usize, message: String| {
         ConfigErrors(vec![Problem {
             file: origin.clone(),
-            line: 0,
-            column: 0,
+            line,
+            column,
             context: String::new(),
-            message: format!("cannot read the config file: {e}"),
+            message,
         }])
-    })?;
+    };
+    // A site file is a few hundred lines; a huge one is a mistake, refused before it
+    // is read into memory.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(fail(0, 0, "not a regular file".into()));
+        }
+        Ok(m) if m.len() > MAX_CONFIG_BYTES => {
+            return Err(fail(
+                0,
+                0,
+                format!(
+                    "the file is {} bytes; a site file may be at most {MAX_CONFIG_BYTES} bytes",
+                    m.len()
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(fail(0, 0, format!("cannot read the config file: {e}"))),
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| fail(0, 0, format!("cannot read the config file: {e}")))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
+            let line = valid.matches('\n').count() + 1;
+            let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return Err(fail(
+                line,
+                column,
+                "not UTF-8 text: save the file as UTF-8 (Vietnamese names need it)".into(),
+            ));
+        }
+    };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     parse(&text, &origin, &base)
+}
+
+/// Largest site file accepted: 1 MiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// When set (`check-config --offline`, on a laptop without the site's secrets), secret
+/// files and variables are not read: each is reported as not checked and taken as
+/// empty. Never set while running.
+static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Check configs without the site's secrets (`check-config --offline`).
+pub fn set_offline(on: bool) {
+    OFFLINE.store(on, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Parse and validate a site file's text. `origin` names it in messages; relative
@@ -1082,10 +1130,44 @@ pub enum SecretError {
 /// Read a secret from its file (trailing newline removed) or environment variable;
 /// relative paths are taken from `base`.
 pub fn read_secret(s: &RawSecret, base: &Path) -> Result<String, SecretError> {
+    if OFFLINE.load(std::sync::atomic::Ordering::SeqCst) && !matches!(s, RawSecret::Inline(_)) {
+        return Ok(String::new());
+    }
     match s {
         RawSecret::Inline(_) => Err(SecretError::Inline),
         RawSecret::File { file } => {
             let path: PathBuf = base.join(file);
+            let shown = path.display().to_string();
+            // A FIFO would hang the read; a device or directory is a mistake.
+            match std::fs::metadata(&path) {
+                Ok(m) if !m.is_file() => {
+                    return Err(SecretError::File {
+                        path: shown,
+                        reason: "not a regular file".into(),
+                    });
+                }
+                #[cfg(unix)]
+                Ok(m) => {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = m.permissions().mode() & 0o777;
+                    if mode & 0o004 != 0 {
+                        return Err(SecretError::File {
+                            path: shown,
+                            reason: format!(
+                                "its mode {mode:04o} lets every user read it: chmod 0600 (or 0640 with the service's group)"
+                            ),
+                        });
+                    }
+                }
+                #[cfg(not(unix))]
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(SecretError::File {
+                        path: shown,
+                        reason: e.to_string(),
+                    });
+                }
+            }
             std::fs::read_to_string(&path)
                 .map(|v| v.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| SecretError::File {

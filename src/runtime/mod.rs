@@ -288,6 +288,9 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     {
         let _ = maintenance.start(w);
     }
+    if let Err(e) = crate::durable::restrict(&storage.state_dir) {
+        tracing::warn!(dir = %storage.state_dir.display(), error = %e, "cannot restrict the state directory to the service's user");
+    }
     let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
     shared.write().maintenance = maintenance.started().to_vec();
     shared.write().alarms = engine.active();

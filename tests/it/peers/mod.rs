@@ -218,3 +218,11 @@ pub fn urlencode(s: &str) -> String {
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many ports a start tries before giving up.
 pub(crate) const PORT_ATTEMPTS: usize = 6;
+
+/// Write a secret file the way a site keeps one: readable by its owner only (the
+/// gateway refuses a secret file every user can read).
+pub fn write_secret(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
