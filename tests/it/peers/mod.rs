@@ -1,5 +1,6 @@
 //! Real third-party peers for the integration tests: Mosquitto (with `mosquitto_sub` as
-//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x and a pymodbus server.
+//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x, a pymodbus server and
+//! rsyslog.
 //!
 //! Invariants every helper here keeps:
 //! - A peer runs on free loopback ports in its own temp dir and is stopped by PID on
@@ -24,6 +25,7 @@ mod mqtt;
 mod process;
 mod pty;
 mod snmp;
+mod syslog;
 mod victoria;
 
 use std::collections::HashSet;
@@ -39,6 +41,7 @@ pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec
 pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
 pub use pty::PtyPair;
 pub use snmp::{Recording, Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmpsim_data, snmptrap};
+pub use syslog::{Rsyslog, RsyslogOpts};
 pub use victoria::{Sample, VictoriaMetrics};
 
 /// What went wrong talking to a peer. Start failures panic instead (see module docs).
