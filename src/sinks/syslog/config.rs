@@ -409,6 +409,105 @@ pub(crate) fn check_pem(path: &Path, kind: PemKind) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse;
+    use crate::sinks::SinkConfig;
+
+    const BASE: &str = "[site]\nname = \"tv\"\n\n[[rooms]]\nid = \"power\"\n\n";
+
+    fn parsed(sinks: &str, dir: &Path) -> Result<crate::config::Site, Vec<String>> {
+        parse(&format!("{BASE}{sinks}"), "site.toml", dir)
+            .map_err(|e| e.0.iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn a_syslog_entry_is_read_with_its_defaults_and_takes_alarms() {
+        let s = parsed(
+            "[[sinks]]\nname = \"soc\"\nkind = \"syslog\"\nurl = \"relp://127.0.0.1:2514\"\nfacility = \"local3\"\n",
+            Path::new("/"),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let e = &s.sinks[0];
+        assert_eq!(
+            e.route.accepts.iter().copied().collect::<Vec<_>>(),
+            vec![crate::sinks::Accept::Alarms]
+        );
+        let SinkConfig::Syslog(c) = &e.config else {
+            panic!("{:?}", e.config)
+        };
+        assert_eq!((c.transport, c.facility, c.enterprise_id), (Transport::Relp, 19, 32473));
+        assert_eq!((c.app_name.as_str(), c.hostname.as_deref()), ("dc-gateway", None));
+    }
+
+    #[test]
+    fn tls_files_are_checked_when_the_config_is() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+        let errs = parsed(
+            "[[sinks]]\nname = \"soc\"\nkind = \"syslog\"\nurl = \"tls://soc:6514\"\nca_file = \"ca.pem\"\ncert_file = \"gw.pem\"\n",
+            dir.path(),
+        )
+        .unwrap_err();
+        let want = [
+            "site.toml:11:11: sinks[0] (soc).ca_file: ",
+            "site.toml:12:13: sinks[0] (soc).cert_file: cannot read ",
+            "site.toml:12:13: sinks[0] (soc).key_file: cert_file needs key_file",
+        ];
+        for w in want {
+            assert!(errs.iter().any(|e| e.starts_with(w)), "{w}\n{errs:#?}");
+        }
+        assert!(errs[0].contains("holds no PEM certificate"), "{errs:#?}");
+    }
+
+    #[test]
+    fn broken_syslog_entries_give_exact_messages() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "url = \"syslog://h\"\n",
+                "site.toml:10:7: sinks[0] (soc).url: syslog URL scheme must be relp://, udp://, tcp:// or tls://, not syslog://",
+            ),
+            (
+                "url = \"udp://h\"\nfacility = \"local9\"\n",
+                "site.toml:11:12: sinks[0] (soc).facility: unknown facility \"local9\": use one of kern, user,",
+            ),
+            (
+                "url = \"tls://h\"\n",
+                "site.toml:10:7: sinks[0] (soc).ca_file: a tls:// syslog sink needs ca_file",
+            ),
+            (
+                "url = \"udp://h\"\nca_file = \"ca.pem\"\n",
+                "site.toml:11:11: sinks[0] (soc).ca_file: ca_file is only used with tls:// URLs",
+            ),
+            (
+                "url = \"udp://h\"\napp_name = \"dc gateway\"\n",
+                "site.toml:11:12: sinks[0] (soc).app_name: app_name must be 1 to 48 printable ASCII",
+            ),
+            (
+                "url = \"udp://h\"\nport = 514\n",
+                "site.toml:11:1: sinks[0] (soc): unknown field `port`",
+            ),
+        ];
+        for (rest, want) in cases {
+            let errs = parsed(
+                &format!("[[sinks]]\nname = \"soc\"\nkind = \"syslog\"\n{rest}"),
+                Path::new("/"),
+            )
+            .unwrap_err();
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "case {rest:?}: expected\n  {want}\ngot\n  {}",
+                errs.join("\n  ")
+            );
+        }
+        let errs = parsed(
+            "[[sinks]]\nname = \"soc\"\nkind = \"syslog\"\nurl = \"udp://h\"\naccepts = [\"readings\"]\n",
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.contains("a sink of kind syslog cannot take \"readings\": it takes alarms, audit")),
+            "{errs:?}"
+        );
+    }
 
     #[test]
     fn urls_give_transport_host_and_default_port() {
