@@ -69,7 +69,10 @@ async fn udp_tcp_tls_and_relp_messages_and_their_structured_data_arrive_exactly(
         ("udp", format!("udp://127.0.0.1:{}", rs.udp_port)),
         ("tcp", format!("tcp://127.0.0.1:{}", rs.tcp_port)),
         ("tls", format!("tls://127.0.0.1:{}", rs.tls_port)),
-        ("tls_mutual", format!("tls://127.0.0.1:{}", rs.tls_mutual_port)),
+        (
+            "tls_mutual",
+            format!("tls://127.0.0.1:{}", rs.tls_mutual_port),
+        ),
         ("relp", format!("relp://127.0.0.1:{}", rs.relp_port)),
     ];
     for (input, url) in &inputs {
@@ -97,7 +100,11 @@ async fn udp_tcp_tls_and_relp_messages_and_their_structured_data_arrive_exactly(
             )
         })
         .unwrap_or_else(|e| panic!("{e}\n--- rsyslog ---\n{}", rs.log()));
-        assert_eq!(rs.raw(input), vec![EXPECTED.to_string()], "{input}: raw message");
+        assert_eq!(
+            rs.raw(input),
+            vec![EXPECTED.to_string()],
+            "{input}: raw message"
+        );
         // rsyslog's own parse of the header and the structured data.
         let parsed = rs.parsed(input);
         let f: Vec<&str> = parsed[0].splitn(8, '|').collect();
@@ -123,7 +130,10 @@ async fn udp_tcp_tls_and_relp_messages_and_their_structured_data_arrive_exactly(
             "rule": "battery_charge_low", "level": "serious", "state": "raised",
             "value": "18.5", "threshold": "20", "comment": "x]y"
         });
-        assert_eq!(p, &want, "{input}: rsyslog's reading of the structured data");
+        assert_eq!(
+            p, &want,
+            "{input}: rsyslog's reading of the structured data"
+        );
         assert_eq!(
             f[7], "\u{feff}Dung lượng ắc quy thấp: 18,5 % (Điều 10.3)",
             "{input}: MSG"
@@ -195,14 +205,25 @@ async fn relp_loses_nothing_when_rsyslog_is_killed_and_restarted_during_a_burst(
     });
     producer.await.unwrap();
     tokio::task::block_in_place(|| {
-        wait_until("every id in rsyslog's file", Duration::from_secs(20), || {
-            ids(&rs.raw("relp")).into_iter().collect::<HashSet<_>>().len() as u64 >= N
-        })
+        wait_until(
+            "every id in rsyslog's file",
+            Duration::from_secs(20),
+            || {
+                ids(&rs.raw("relp"))
+                    .into_iter()
+                    .collect::<HashSet<_>>()
+                    .len() as u64
+                    >= N
+            },
+        )
     })
     .unwrap_or_else(|e| {
         panic!(
             "{e}: {} distinct ids; queue {:?}\n--- rsyslog ---\n{}",
-            ids(&rs.raw("relp")).into_iter().collect::<HashSet<_>>().len(),
+            ids(&rs.raw("relp"))
+                .into_iter()
+                .collect::<HashSet<_>>()
+                .len(),
             q.status(Timestamp::now()),
             rs.log()
         )

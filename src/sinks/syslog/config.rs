@@ -434,8 +434,14 @@ mod tests {
         let SinkConfig::Syslog(c) = &e.config else {
             panic!("{:?}", e.config)
         };
-        assert_eq!((c.transport, c.facility, c.enterprise_id), (Transport::Relp, 19, 32473));
-        assert_eq!((c.app_name.as_str(), c.hostname.as_deref()), ("dc-gateway", None));
+        assert_eq!(
+            (c.transport, c.facility, c.enterprise_id),
+            (Transport::Relp, 19, 32473)
+        );
+        assert_eq!(
+            (c.app_name.as_str(), c.hostname.as_deref()),
+            ("dc-gateway", None)
+        );
     }
 
     #[test]
@@ -504,7 +510,9 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            errs.iter().any(|e| e.contains("a sink of kind syslog cannot take \"readings\": it takes alarms, audit")),
+            errs.iter().any(|e| e.contains(
+                "a sink of kind syslog cannot take \"readings\": it takes alarms, audit"
+            )),
             "{errs:?}"
         );
     }

@@ -48,10 +48,7 @@ impl SyslogSink {
     /// A sink named `name`; HOSTNAME is the configured one or else `gateway`.
     /// Connects on the first delivery.
     pub fn new(name: &str, cfg: &SyslogConfig, gateway: &str) -> SyslogSink {
-        let hostname = cfg
-            .hostname
-            .clone()
-            .unwrap_or_else(|| gateway.to_string());
+        let hostname = cfg.hostname.clone().unwrap_or_else(|| gateway.to_string());
         SyslogSink {
             name: Arc::from(name),
             header: Header {

@@ -138,16 +138,32 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Frame, Err
     }
     let mut data = vec![0; len];
     match (sep, len) {
-        (b'\n', 0) => return Ok(Frame { txnr, command, data }),
+        (b'\n', 0) => {
+            return Ok(Frame {
+                txnr,
+                command,
+                data,
+            });
+        }
         (b' ', _) => {
             r.read_exact(&mut data).await?;
         }
-        _ => return Err(Error::Frame(format!("{command}: data length {len} without data"))),
+        _ => {
+            return Err(Error::Frame(format!(
+                "{command}: data length {len} without data"
+            )));
+        }
     }
     if r.read_u8().await? != b'\n' {
-        return Err(Error::Frame(format!("{command}: no LF after {len} bytes of data")));
+        return Err(Error::Frame(format!(
+            "{command}: no LF after {len} bytes of data"
+        )));
     }
-    Ok(Frame { txnr, command, data })
+    Ok(Frame {
+        txnr,
+        command,
+        data,
+    })
 }
 
 /// An open RELP session over TCP.
@@ -280,13 +296,19 @@ mod tests {
         assert_eq!(frame(2, "syslog", b"hi"), b"2 syslog 2 hi\n");
         assert_eq!(frame(3, "close", b""), b"3 close 0\n");
         let f = parse(b"2 rsp 6 200 OK\n").await.unwrap();
-        assert_eq!((f.txnr, f.command.as_str(), f.code()), (2, "rsp", Some(200)));
+        assert_eq!(
+            (f.txnr, f.command.as_str(), f.code()),
+            (2, "rsp", Some(200))
+        );
         let f = parse(b"3 rsp 0\n").await.unwrap();
         assert!(f.data.is_empty() && f.code().is_none());
         let f = parse(b"0 serverclose 0\n").await.unwrap();
         assert_eq!(f.command, "serverclose");
         let f = parse(b"1 rsp 19 500 queue full\nmore\n").await.unwrap();
-        assert_eq!((f.code(), f.first_line().as_str()), (Some(500), "500 queue full"));
+        assert_eq!(
+            (f.code(), f.first_line().as_str()),
+            (Some(500), "500 queue full")
+        );
     }
 
     #[tokio::test]
@@ -299,7 +321,11 @@ mod tests {
             b"1\n",
             b"",
         ] {
-            assert!(parse(bad).await.is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse(bad).await.is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

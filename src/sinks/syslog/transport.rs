@@ -193,10 +193,7 @@ impl Conn {
                 match tokio::time::timeout(cfg.timeout, connector.connect(name, stream)).await {
                     Ok(Ok(s)) => Ok(Conn::Tls(Box::new(s))),
                     Ok(Err(e)) => Err(tls_err(e.to_string())),
-                    Err(_) => Err(tls_err(format!(
-                        "no handshake within {:?}",
-                        cfg.timeout
-                    ))),
+                    Err(_) => Err(tls_err(format!("no handshake within {:?}", cfg.timeout))),
                 }
             }
             Transport::Relp => {

@@ -58,9 +58,13 @@ impl Rsyslog {
     pub fn start(opts: RsyslogOpts) -> Rsyslog {
         let bin = require_bin("rsyslogd", INSTALL);
         for (on, module) in [(opts.relp, "imrelp.so"), (opts.tls, "lmnsd_gtls.so")] {
-            let found = ["/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog", "/usr/lib/rsyslog"]
-                .iter()
-                .any(|d| Path::new(d).join(module).is_file());
+            let found = [
+                "/usr/lib/x86_64-linux-gnu/rsyslog",
+                "/usr/lib/aarch64-linux-gnu/rsyslog",
+                "/usr/lib/rsyslog",
+            ]
+            .iter()
+            .any(|d| Path::new(d).join(module).is_file());
             assert!(
                 !on || found,
                 "rsyslog module {module} is not installed. Install it with:\n    {INSTALL}\nor run ./tests/run.sh"
@@ -115,29 +119,55 @@ impl Rsyslog {
             c.push_str(&format!(
                 "ruleset(name=\"{name}\") {{ action(type=\"mmpstrucdata\") action(type=\"omfile\" file=\"{d}/{name}.raw\" template=\"raw\") action(type=\"omfile\" file=\"{d}/{name}.parsed\" template=\"parsed\") }}\n{line}\n"
             ));
-                    };
+        };
         if self.opts.udp {
             c.push_str("module(load=\"imudp\")\n");
             let p = self.udp_port;
-            input(&mut c, "udp", format!("input(type=\"imudp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"udp\")"));
+            input(
+                &mut c,
+                "udp",
+                format!("input(type=\"imudp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"udp\")"),
+            );
         }
         if self.opts.tcp || self.opts.tls {
             c.push_str("module(load=\"imtcp\")\n");
         }
         if self.opts.tcp {
             let p = self.tcp_port;
-            input(&mut c, "tcp", format!("input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"tcp\")"));
+            input(
+                &mut c,
+                "tcp",
+                format!("input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"tcp\")"),
+            );
         }
         if self.opts.tls {
             let p = self.tls_port;
-            input(&mut c, "tls", format!("input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"tls\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\")"));
+            input(
+                &mut c,
+                "tls",
+                format!(
+                    "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"tls\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\")"
+                ),
+            );
             let p = self.tls_mutual_port;
-            input(&mut c, "tls_mutual", format!("input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"tls_mutual\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"x509/certvalid\")"));
+            input(
+                &mut c,
+                "tls_mutual",
+                format!(
+                    "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"tls_mutual\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"x509/certvalid\")"
+                ),
+            );
         }
         if self.opts.relp {
             c.push_str("module(load=\"imrelp\")\n");
             let p = self.relp_port;
-            input(&mut c, "relp", format!("input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"relp\")"));
+            input(
+                &mut c,
+                "relp",
+                format!(
+                    "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{p}\" ruleset=\"relp\")"
+                ),
+            );
         }
         write_file(&self.dir.path().join("rsyslog.conf"), c);
     }
@@ -235,7 +265,10 @@ impl Rsyslog {
 
 fn read_lines(path: &Path) -> Vec<String> {
     match std::fs::read(path) {
-        Ok(b) => String::from_utf8_lossy(&b).lines().map(str::to_owned).collect(),
+        Ok(b) => String::from_utf8_lossy(&b)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -244,7 +277,10 @@ fn read_lines(path: &Path) -> Vec<String> {
 fn udp_bound(port: u16) -> bool {
     let want = format!("0100007F:{port:04X}");
     std::fs::read_to_string("/proc/net/udp")
-        .map(|t| t.lines().any(|l| l.split_whitespace().nth(1) == Some(want.as_str())))
+        .map(|t| {
+            t.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(want.as_str()))
+        })
         .unwrap_or(false)
 }
 
@@ -274,13 +310,38 @@ fn make_certs(dir: &Path) {
         );
     };
     run(&[
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=gw-tv1",
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=gw-tv1",
     ]);
     let serial = format!("0x{:016x}", super::random_u64());
     run(&[
-        "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-set_serial", &serial, "-days", "3", "-extfile", "client.ext", "-out", "client.pem",
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        &serial,
+        "-days",
+        "3",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.pem",
     ]);
     for f in ["client.pem", "client.key"] {
         chmod(&dir.join(f), 0o644);
