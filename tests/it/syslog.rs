@@ -14,7 +14,10 @@ use dc_gateway::sinks::syslog::{SyslogConfig, SyslogSink};
 use dc_gateway::sinks::worker::{self, QueueConfig};
 use dc_gateway::sinks::{Outcome, Record, Sink};
 
-use crate::peers::{Rsyslog, RsyslogOpts, peer_tempdir, wait_until};
+use crate::e2e::{Gateway, site};
+use crate::peers::{
+    ModbusServer, ModbusSpec, Rsyslog, RsyslogOpts, UnitSpec, free_port, peer_tempdir, wait_until,
+};
 
 /// A raised serious alarm whose label and comment hold every character RFC 5424 makes
 /// us escape, and a Vietnamese text.
@@ -253,5 +256,72 @@ async fn relp_loses_nothing_when_rsyslog_is_killed_and_restarted_during_a_burst(
         got.len() as u64 <= N + 50,
         "{} messages for {N} events",
         got.len()
+    );
+}
+
+/// The real binary: a `[[sinks]]` entry of kind `syslog` is started behind its queue,
+/// HOSTNAME is the gateway's name, and the alarm raised by a pymodbus sensor (30.5 °C
+/// from 0x0131, the XY-MD02 manual's value/10 rule) reaches rsyslog over RELP.
+#[test]
+fn the_gateway_sends_its_alarm_events_to_rsyslog_over_relp() {
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x0131, 0x0222])));
+    let rs = Rsyslog::start(RsyslogOpts {
+        relp: true,
+        ..Default::default()
+    });
+    let dir = peer_tempdir("syslog-e2e");
+    let sinks = format!(
+        "[[sinks]]\nname = \"soc\"\nkind = \"syslog\"\nurl = \"relp://127.0.0.1:{}\"\nfacility = \"local4\"\n",
+        rs.relp_port
+    );
+    let toml = site("sysl", free_port(), modbus.addr().port(), 500, &sinks).replace(
+        "language = \"en\"\n",
+        "language = \"en\"\ngateway = \"gw-e2e\"\n",
+    );
+    let gw = Gateway::start(&toml, dir.path());
+    let raised = |l: &String| l.contains("\"state\": \"raised\"") && l.contains("temperature_high");
+    wait_until(
+        "the raised alarm in rsyslog",
+        Duration::from_secs(20),
+        || rs.parsed("relp").iter().any(raised),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n--- rsyslog ---\n{}\n--- gateway ---\n{}",
+            rs.log(),
+            gw.log()
+        )
+    });
+    let parsed = rs.parsed("relp");
+    let line = parsed.iter().find(|l| raised(l)).unwrap();
+    let f: Vec<&str> = line.splitn(8, '|').collect();
+    let sd: serde_json::Value = serde_json::from_str(f[6]).unwrap();
+    let p = &sd["rfc5424-sd"]["dcgw@32473"];
+    let severity = if p["level"] == "serious" { 2 } else { 4 };
+    assert_eq!(
+        f[0],
+        (20 * 8 + severity).to_string(),
+        "PRI: local4 and the level: {line}"
+    );
+    assert_eq!(
+        (f[2], f[3], f[5]),
+        ("gw-e2e", "dc-gateway", "alarm"),
+        "{line}"
+    );
+    for (k, v) in [
+        ("gateway", "gw-e2e"),
+        ("site", "sysl"),
+        ("room", "server1"),
+        ("device", "th1"),
+        ("label", "TH-01"),
+        ("point", "temperature_c"),
+        ("value", "30.5"),
+    ] {
+        assert_eq!(p[k], v, "{k} in {line}");
+    }
+    assert!(
+        f[7].starts_with('\u{feff}') && f[7].len() > 3,
+        "MSG: {line}"
     );
 }
