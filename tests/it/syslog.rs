@@ -78,6 +78,15 @@ async fn udp_tcp_tls_and_relp_messages_and_their_structured_data_arrive_exactly(
         ),
         ("relp", format!("relp://127.0.0.1:{}", rs.relp_port)),
     ];
+    // Without a client certificate the port that requires one takes nothing (over TLS
+    // the write may still succeed: best effort); checked below, where that input holds
+    // exactly the one message sent with the certificate.
+    let mut cfg =
+        SyslogConfig::from_url(&format!("tls://127.0.0.1:{}", rs.tls_mutual_port)).unwrap();
+    cfg.ca_file = Some(rs.ca_file());
+    let _ = SyslogSink::new("no-cert", &cfg, "gw-tv1")
+        .deliver(&[Record::Alarm(Arc::new(event()))])
+        .await;
     for (input, url) in &inputs {
         let mut cfg = SyslogConfig::from_url(url).unwrap();
         cfg.timeout = Duration::from_secs(5);
@@ -94,6 +103,18 @@ async fn udp_tcp_tls_and_relp_messages_and_their_structured_data_arrive_exactly(
         assert_eq!(out, Outcome::Delivered, "{input}: {}", rs.log());
         assert!(sink.connected(), "{input}");
     }
+    // A CA file that does not vouch for the server: nothing sent, retried with the reason
+    // (and nothing more arrives on the TLS input: checked below).
+    let mut cfg = SyslogConfig::from_url(&format!("tls://127.0.0.1:{}", rs.tls_port)).unwrap();
+    cfg.ca_file = Some(cert.clone());
+    let mut sink = SyslogSink::new("bad-ca", &cfg, "gw-tv1");
+    match sink.deliver(&[Record::Alarm(Arc::new(event()))]).await {
+        Outcome::Retry { reason, .. } => {
+            assert!(reason.contains("TLS with 127.0.0.1:"), "{reason}")
+        }
+        other => panic!("a server the CA file does not vouch for: {other:?}"),
+    }
+    assert!(!sink.connected());
     for (input, _) in &inputs {
         tokio::task::block_in_place(|| {
             wait_until(

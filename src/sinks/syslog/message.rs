@@ -5,7 +5,9 @@
 //! - the header fields are printable US-ASCII without spaces (RFC 5424 §6); anything
 //!   else in a configured or derived field is replaced by `_`, an empty one is `-`;
 //! - PARAM-VALUEs escape `"`, `\` and `]` with a backslash (§6.3.3) and are otherwise
-//!   UTF-8 as given; a parameter without a value is left out, never sent empty;
+//!   UTF-8 as given, cut at [`MAX_PARAM_BYTES`] (at a character boundary) so no event
+//!   can make a message no receiver takes; a parameter without a value is left out,
+//!   never sent empty;
 //! - MSG is the event's text, UTF-8 with a leading BOM (§6.4); it is the only part cut
 //!   (at a character boundary) to keep a message within `max_message_bytes`.
 //!
@@ -18,6 +20,10 @@
 //! | acked, unshelved, cleared | 5 notice | 5 notice |
 
 use crate::model::{AlarmEvent, AlarmState, Level, Value};
+
+/// Longest PARAM-VALUE in bytes before escaping: ids and names are far shorter; an
+/// operator comment longer than this is whole in the journal.
+pub const MAX_PARAM_BYTES: usize = 200;
 
 /// UTF-8 byte order mark: RFC 5424 §6.4 marks a UTF-8 MSG with it.
 pub const BOM: &str = "\u{feff}";
@@ -156,7 +162,7 @@ pub fn encode(
             s.push(' ');
             s.push_str(name);
             s.push_str("=\"");
-            escape_param(value, &mut s);
+            escape_param(cut(value, MAX_PARAM_BYTES), &mut s);
             s.push('"');
         }
         s.push(']');
@@ -280,6 +286,21 @@ mod tests {
         // Too small for any text: the structured data goes whole, without a text.
         let s = String::from_utf8(alarm(&header(), &ev, 100)).unwrap();
         assert!(s.ends_with("comment=\"x\\]y\"]"), "{s}");
+    }
+
+    #[test]
+    fn a_very_long_parameter_is_cut_so_the_message_stays_sendable() {
+        let mut ev = event();
+        ev.detail.comment = Some(format!("{}]", "ố".repeat(10_000)));
+        let s = String::from_utf8(alarm(&header(), &ev, 2048)).unwrap();
+        let at = s.find("comment=\"").unwrap() + 9;
+        let value = &s[at..at + s[at..].find('"').unwrap()];
+        assert_eq!(
+            value,
+            "ố".repeat(MAX_PARAM_BYTES / 3),
+            "cut at a character boundary"
+        );
+        assert!(s.len() < 2048, "{}", s.len());
     }
 
     #[test]
