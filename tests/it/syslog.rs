@@ -53,7 +53,7 @@ fn event() -> AlarmEvent {
 const EXPECTED: &str = "<130>1 2026-11-25T08:00:00.123Z gw-tv1 dc-gateway - alarm \
     [dcgw@32473 id=\"0190a0b0-0000-7000-8000-000000000007\" seq=\"7\" no=\"12\" \
     gateway=\"gw-tv1\" site=\"tv\" room=\"power\" device=\"ups1\" \
-    label=\"UPS \\\"A\\\" [rack\\]\\\\1\" kind=\"ups\" point=\"battery_charge_pct\" \
+    label=\"UPS \\\"A\\\" [rack\\]\\\\1\" kind=\"ups\" system=\"power\" point=\"battery_charge_pct\" \
     rule=\"battery_charge_low\" level=\"serious\" state=\"raised\" value=\"18.5\" \
     threshold=\"20\" comment=\"x\\]y\"] \u{feff}Dung lượng ắc quy thấp: 18,5 % (Điều 10.3)";
 
@@ -150,7 +150,8 @@ async fn udp_tcp_tls_and_relp_messages_and_their_structured_data_arrive_exactly(
         let want = serde_json::json!({
             "id": "0190a0b0-0000-7000-8000-000000000007", "seq": "7", "no": "12",
             "gateway": "gw-tv1", "site": "tv", "room": "power", "device": "ups1",
-            "label": "UPS \"A\" [rack]\\1", "kind": "ups", "point": "battery_charge_pct",
+            "label": "UPS \"A\" [rack]\\1", "kind": "ups", "system": "power",
+            "point": "battery_charge_pct",
             "rule": "battery_charge_low", "level": "serious", "state": "raised",
             "value": "18.5", "threshold": "20", "comment": "x]y"
         });
@@ -336,6 +337,7 @@ fn the_gateway_sends_its_alarm_events_to_rsyslog_over_relp() {
         ("room", "server1"),
         ("device", "th1"),
         ("label", "TH-01"),
+        ("system", "climate"),
         ("point", "temperature_c"),
         ("value", "30.5"),
     ] {

@@ -95,7 +95,7 @@ fn format_number(n: f64) -> String {
 }
 
 /// The structured-data parameters of an alarm event, in a fixed order. Optional ones
-/// (label, value, threshold, by, comment, shelved_until) only when set.
+/// (label, value, threshold, by, comment, shelved_until, in_maintenance) only when set.
 pub fn alarm_params(ev: &AlarmEvent) -> Vec<(&'static str, String)> {
     let d = &ev.detail;
     let mut p: Vec<(&'static str, String)> = vec![
@@ -111,6 +111,7 @@ pub fn alarm_params(ev: &AlarmEvent) -> Vec<(&'static str, String)> {
         p.push(("label", l.clone()));
     }
     p.push(("kind", ev.kind.as_str().to_string()));
+    p.push(("system", ev.kind.system().as_str().to_string()));
     p.push(("point", ev.point.to_string()));
     p.push(("rule", ev.rule.to_string()));
     p.push(("level", ev.level.as_str().to_string()));
@@ -129,6 +130,9 @@ pub fn alarm_params(ev: &AlarmEvent) -> Vec<(&'static str, String)> {
     }
     if let Some(t) = d.shelved_until {
         p.push(("shelved_until", t.rfc3339()));
+    }
+    if d.in_maintenance {
+        p.push(("in_maintenance", "true".to_string()));
     }
     p.retain(|(_, v)| !v.is_empty());
     p
@@ -252,7 +256,7 @@ mod tests {
         let want = "<130>1 2026-11-25T08:00:00.123Z gw-tv1 dc-gateway - alarm \
             [dcgw@32473 id=\"0190a0b0-0000-7000-8000-000000000007\" seq=\"7\" no=\"12\" \
             gateway=\"gw-tv1\" site=\"tv\" room=\"power\" device=\"ups1\" \
-            label=\"UPS \\\"A\\\" [rack\\]\\\\1\" kind=\"ups\" point=\"on_battery\" \
+            label=\"UPS \\\"A\\\" [rack\\]\\\\1\" kind=\"ups\" system=\"power\" point=\"on_battery\" \
             rule=\"on_battery\" level=\"serious\" state=\"raised\" value=\"true\" \
             comment=\"x\\]y\"] \u{feff}UPS chạy bằng ắc quy (Điều 10.3)";
         assert_eq!(got, want);
