@@ -348,3 +348,66 @@ fn the_gateway_sends_its_alarm_events_to_rsyslog_over_relp() {
         "MSG: {line}"
     );
 }
+
+/// TCP and TLS have no acknowledgement, but a connection the server closed when it was
+/// restarted is noticed before the next write: the first event after the restart goes
+/// out on a new connection instead of into the dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_and_tls_reconnect_before_writing_after_the_server_restarted() {
+    let mut rs = tokio::task::block_in_place(|| {
+        Rsyslog::start(RsyslogOpts {
+            tcp: true,
+            tls: true,
+            ..Default::default()
+        })
+    });
+    let mut sinks = Vec::new();
+    for (input, url) in [
+        ("tcp", format!("tcp://127.0.0.1:{}", rs.tcp_port)),
+        ("tls", format!("tls://127.0.0.1:{}", rs.tls_port)),
+    ] {
+        let mut cfg = SyslogConfig::from_url(&url).unwrap();
+        cfg.timeout = Duration::from_secs(5);
+        if input == "tls" {
+            cfg.ca_file = Some(rs.ca_file());
+        }
+        sinks.push((input, SyslogSink::new(input, &cfg, "gw-tv1")));
+    }
+    for (input, sink) in &mut sinks {
+        assert_eq!(
+            sink.deliver(&[alarm(1)]).await,
+            Outcome::Delivered,
+            "{input}"
+        );
+    }
+    tokio::task::block_in_place(|| {
+        wait_until("both first events", Duration::from_secs(10), || {
+            ids(&rs.raw("tcp")).len() == 1 && ids(&rs.raw("tls")).len() == 1
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", rs.log()));
+        rs.kill();
+        rs.start_again();
+        // Let the kernel deliver the old connections' close to our side.
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    for (input, sink) in &mut sinks {
+        assert_eq!(
+            sink.deliver(&[alarm(2)]).await,
+            Outcome::Delivered,
+            "{input}"
+        );
+    }
+    tokio::task::block_in_place(|| {
+        wait_until("both second events", Duration::from_secs(10), || {
+            ids(&rs.raw("tcp")).len() == 2 && ids(&rs.raw("tls")).len() == 2
+        })
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: tcp {:?}, tls {:?}\n{}",
+            ids(&rs.raw("tcp")),
+            ids(&rs.raw("tls")),
+            rs.log()
+        )
+    });
+}

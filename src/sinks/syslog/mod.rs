@@ -70,7 +70,7 @@ impl SyslogSink {
         batch: &[Record],
         msgs: &[(usize, Vec<u8>)],
     ) -> Result<(), transport::Error> {
-        if self.conn.as_ref().is_some_and(Conn::peer_closed) {
+        if self.conn.as_mut().is_some_and(Conn::peer_closed) {
             self.conn = None;
         }
         if self.conn.is_none() {

@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use futures_util::FutureExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::client::TlsStream;
 
@@ -211,17 +212,31 @@ impl Conn {
 
     /// Whether the peer has closed the stream, as far as the kernel knows now (EOF or
     /// a reset waiting on the socket). UDP and RELP: never (RELP notices on its own).
-    pub fn peer_closed(&self) -> bool {
-        let tcp = match self {
-            Conn::Tcp(s) => s,
-            Conn::Tls(s) => s.get_ref().0,
-            Conn::Udp(_) | Conn::Relp(_) => return false,
-        };
-        let mut buf = [MaybeUninit::<u8>::uninit(); 1];
-        match socket2::SockRef::from(tcp).peek(&mut buf) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    /// TLS: what the server sent (session tickets, `close_notify`) is read through the
+    /// TLS layer without waiting, so a close behind a ticket is seen too.
+    pub fn peer_closed(&mut self) -> bool {
+        match self {
+            Conn::Tcp(s) => {
+                let mut buf = [MaybeUninit::<u8>::uninit(); 1];
+                match socket2::SockRef::from(&*s).peek(&mut buf) {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                }
+            }
+            Conn::Tls(s) => {
+                let mut buf = [0u8; 512];
+                // A syslog server sends no application data; a few rounds suffice.
+                for _ in 0..16 {
+                    match s.read(&mut buf).now_or_never() {
+                        None => return false,
+                        Some(Ok(0)) | Some(Err(_)) => return true,
+                        Some(Ok(_)) => {}
+                    }
+                }
+                false
+            }
+            Conn::Udp(_) | Conn::Relp(_) => false,
         }
     }
 
