@@ -220,8 +220,14 @@ async fn relp_loses_nothing_when_rsyslog_is_killed_and_restarted_during_a_burst(
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let seen_before = tokio::task::block_in_place(|| {
+        // Kill it once the burst is flowing (the producer needs over 1.6 s for all).
+        wait_until(
+            "the first events in rsyslog's file",
+            Duration::from_secs(10),
+            || ids(&rs.raw("relp")).len() >= 20,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", rs.log()));
         let n = ids(&rs.raw("relp")).len();
         rs.kill();
         std::thread::sleep(Duration::from_millis(300));
