@@ -26,6 +26,7 @@ pub mod points;
 pub mod rules;
 pub mod runtime;
 pub mod schedule;
+pub mod selfwatch;
 pub mod seq;
 pub mod service;
 pub mod sim;

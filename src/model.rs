@@ -465,6 +465,9 @@ pub struct EventDetail {
     pub label: Option<String>,
     /// The room id.
     pub room: Arc<str>,
+    /// The rack / position of the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// The event time in the site's time zone, RFC 3339 with the offset.
     pub local_ts: String,
     /// The operator of an `acked` (or other operator) transition, as they gave it.
@@ -484,6 +487,11 @@ pub struct EventDetail {
     /// acknowledged; serious, cleared and not yet acknowledged). Decides the retained
     /// `alarms/active/...` message.
     pub listed: bool,
+    /// The gateway's clock was not known synchronised when the event was made (before
+    /// the first good NTP check after a start, or after the check lost it): its `ts`
+    /// may be wrong. Left out when false (src/selfwatch/).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clock_unsynced: bool,
 }
 
 impl AlarmEvent {

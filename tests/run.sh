@@ -54,6 +54,7 @@ APT_PACKAGES=(
     openssl                     # test TLS certificates
     rsyslog rsyslog-relp rsyslog-gnutls # syslog receiver: imudp, imtcp, imrelp, TLS (gtls)
     lintian dpkg-dev binutils   # the Debian package test: lintian, dpkg-shlibdeps, strip
+    chrony faketime             # NTP server for the clock check, with a known offset
     ca-certificates
 )
 APT_UPDATED=0

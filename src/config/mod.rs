@@ -150,6 +150,9 @@ pub struct Site {
     pub shelve: ShelvePolicy,
     /// Planned maintenance windows.
     pub maintenance: Vec<crate::rules::maintenance::Planned>,
+    /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
+    /// clock is then not checked).
+    pub clock: Option<crate::selfwatch::ClockConfig>,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -372,9 +375,9 @@ pub fn load(path: &Path) -> Result<Site, ConfigErrors> {
 /// Parse and validate a site file's text. `origin` names it in messages; relative
 /// paths in it (profiles_dir, secret files) are taken from `base`.
 ///
-/// The document is read once into a spanned tree; the sections a source or a sink owns
-/// (a device's connection table, `[[buses]]`, `[snmp_traps]`, `[[sinks]]`) are taken
-/// out of it and handed to their folder, so positions stay exact everywhere and this
+/// The document is read once into a spanned tree; the sections a source, a sink or the
+/// self-watch owns (a device's connection table, `[[buses]]`, `[snmp_traps]`,
+/// `[[sinks]]`, `[clock]`) are taken out of it and handed to their folder, so positions stay exact everywhere and this
 /// file names no protocol and no sink.
 pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors> {
     let mut r = Report {
@@ -397,6 +400,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let mut root = root.into_inner();
     let devices = root.remove("devices");
     let sinks = root.remove("sinks");
+    let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -414,7 +418,10 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
             _ => r.at(span, "devices", "expected [[devices]] entries"),
         }
     }
-    validate(r, raw, raw_devices, sources, sinks, base)
+    validate(r, raw, raw_devices, sources, sinks, base).map(|mut site| {
+        site.clock = clock;
+        site
+    })
 }
 
 /// One `[[devices]]` entry: its own keys, and its connection tables (read by the
@@ -1044,6 +1051,7 @@ fn validate(
         storage,
         shelve,
         maintenance,
+        clock: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,

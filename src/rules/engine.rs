@@ -52,6 +52,8 @@ struct Emitter {
     next_no: u64,
     gateway: Arc<str>,
     time: crate::texts::time::SiteTime,
+    /// Per device: its room's name and its rack / position, for texts and events.
+    places: HashMap<Arc<str>, (String, Option<String>)>,
 }
 
 struct DeviceSlot {
@@ -300,6 +302,15 @@ impl Emitter {
             _ => 0,
         };
         if no_of_text > 0 {
+            if let Some((room, location)) = self.places.get(&dev.id) {
+                t.message = crate::texts::alarm::with_place(
+                    self.language,
+                    &t.message,
+                    &dev.room,
+                    room,
+                    location.as_deref(),
+                );
+            }
             t.message = crate::texts::alarm::with_number_and_time(
                 self.language,
                 &t.message,
@@ -388,6 +399,7 @@ impl Emitter {
             name: dev.name.clone(),
             label: dev.label.clone(),
             room: dev.room.clone(),
+            location: self.places.get(&dev.id).and_then(|p| p.1.clone()),
             local_ts: self.time.rfc3339(now),
             by,
             comment,
@@ -398,6 +410,8 @@ impl Emitter {
                 .and_then(|a| a.shelved.as_ref())
                 .map(|k| k.until),
             listed: slot.active.is_some(),
+            // Set by the hub, which knows the clock (src/selfwatch/).
+            clock_unsynced: false,
         };
         AlarmEvent {
             id,
@@ -808,6 +822,7 @@ impl Engine {
                 next_no: 1,
                 gateway: Arc::from(""),
                 time: crate::texts::time::SiteTime::default(),
+                places: HashMap::new(),
             },
             devices: Vec::new(),
             index: HashMap::new(),
@@ -990,6 +1005,12 @@ impl Engine {
         self.out.gateway = gateway;
         self.out.time = time;
         self.out.next_no = next_no.max(1);
+    }
+
+    /// Where a device is, for the texts and events: its room's name and its rack /
+    /// position.
+    pub fn set_place(&mut self, device: Arc<str>, room_name: String, location: Option<String>) {
+        self.out.places.insert(device, (room_name, location));
     }
 
     /// The number the next new alarm instance gets.

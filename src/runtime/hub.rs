@@ -74,6 +74,7 @@ pub(super) async fn run(h: Hub) {
         mut maintenance,
     } = h;
     let mut out = Out {
+        clock: gateway.watch.clone(),
         seqs,
         nos,
         outlets,
@@ -98,10 +99,16 @@ pub(super) async fn run(h: Hub) {
         .map(|(i, d)| (d.meta.id.clone(), i))
         .collect();
     let mut service = crate::service::Service::from_env(intervals.len());
+    // A site without devices (or whose source tasks all ended) has no poll senders:
+    // the hub goes on with its tick (the gateway's own points, rules, the watchdog).
+    let mut polls_open = true;
     loop {
         tokio::select! {
-            maybe = rx.recv() => {
-                let Some(mut poll) = maybe else { break };
+            maybe = rx.recv(), if polls_open => {
+                let Some(mut poll) = maybe else {
+                    polls_open = false;
+                    continue;
+                };
                 rules::derive(&mut poll);
                 let events = engine.on_poll(&poll);
                 let i = index.get(&poll.device.id).copied();
@@ -200,6 +207,8 @@ pub(super) async fn run(h: Hub) {
 /// Where the hub's alarm events go: the reservations on disk first, then the live
 /// state and every sink whose route takes them.
 struct Out {
+    /// Whether the clock is known synchronised (events are marked when not).
+    clock: crate::selfwatch::Watch,
     seqs: SeqStore,
     nos: SeqStore,
     outlets: Vec<(Route, SinkQueue)>,
@@ -298,6 +307,11 @@ impl Out {
         // Alarms of a device in a maintenance window: recorded and shown, not paged.
         for ev in &mut events {
             ev.detail.in_maintenance = maintenance.covers(&ev.device, &ev.room, ev.kind, ev.ts);
+        }
+        if self.clock.unsynced() {
+            for ev in &mut events {
+                ev.detail.clock_unsynced = true;
+            }
         }
         // On disk before any of these events can leave (src/seq.rs).
         self.seqs.cover(engine.next_seq());

@@ -1,4 +1,7 @@
 //! The gateway's own readings (`gateway` kind), made by the hub every second.
+//!
+//! The clock and board figures are measured beside the hub by [`crate::selfwatch`];
+//! this only reads their latest values.
 
 use std::sync::Arc;
 
@@ -15,13 +18,15 @@ pub(super) struct SelfMonitor {
     pub(super) device: crate::model::Device,
     started: std::time::Instant,
     ticks: u64,
+    /// Clock and board figures (src/selfwatch/).
+    pub(super) watch: crate::selfwatch::Watch,
 }
 
 impl SelfMonitor {
     /// Ticks between two gateway readings sent to the sinks.
     pub(super) const EVERY: u64 = 10;
 
-    pub(super) fn new(site: &Site) -> SelfMonitor {
+    pub(super) fn new(site: &Site, watch: crate::selfwatch::Watch) -> SelfMonitor {
         let taken = |id: &str| site.devices.iter().any(|d| d.meta.id.as_ref() == id);
         let id = if taken("gateway") {
             "gateway-self"
@@ -38,6 +43,7 @@ impl SelfMonitor {
             }),
             started: std::time::Instant::now(),
             ticks: 0,
+            watch,
         }
     }
 
@@ -79,6 +85,7 @@ impl SelfMonitor {
         ]
         .into_iter()
         .flatten()
+        .chain(self.watch.samples())
         .collect();
         self.ticks += 1;
         let send = self.ticks % Self::EVERY == 1;

@@ -142,6 +142,31 @@ pub fn with_number_and_time(lang: Language, text: &str, no: u64, at: &str) -> St
     }
 }
 
+/// Name the place of a message made with only the room id: `; tại server1` becomes
+/// `; tại Phòng máy chủ 1, tủ A3` (the room's name and the rack / position).
+pub fn with_place(
+    lang: Language,
+    text: &str,
+    room_id: &str,
+    room_name: &str,
+    location: Option<&str>,
+) -> String {
+    let was = format!("; {} {room_id}", phrase(Phrase::In, lang));
+    let mut parts = vec![if room_name.is_empty() {
+        room_id
+    } else {
+        room_name
+    }];
+    parts.extend(location.filter(|l| !l.is_empty()));
+    let now = format!("; {} {}", phrase(Phrase::In, lang), parts.join(", "));
+    match text.find(&was) {
+        Some(i) if text[i + was.len()..].starts_with([';', ' ']) || i + was.len() == text.len() => {
+            format!("{}{now}{}", &text[..i], &text[i + was.len()..])
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// Which side of a limit a threshold rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -273,6 +298,30 @@ pub fn heads(level: Level, lang: Language) -> (&'static str, &'static str) {
 #[cfg(test)]
 mod number_and_time_tests {
     use super::*;
+
+    #[test]
+    fn the_place_is_the_rooms_name_and_the_rack() {
+        assert_eq!(
+            with_place(
+                Language::Vi,
+                "Sự cố thông thường: TH-A3 (th1) — Nhiệt độ 28,5 °C vượt ngưỡng 27 °C; tại server1 (Điều 10.3)",
+                "server1",
+                "Phòng máy chủ 1",
+                Some("tủ A3")
+            ),
+            "Sự cố thông thường: TH-A3 (th1) — Nhiệt độ 28,5 °C vượt ngưỡng 27 °C; tại Phòng máy chủ 1, tủ A3 (Điều 10.3)"
+        );
+        assert_eq!(
+            with_place(
+                Language::En,
+                "Cleared: UPS-1 (ups1) — On battery: no; in power (Art. 10.5)",
+                "power",
+                "Power room",
+                None
+            ),
+            "Cleared: UPS-1 (ups1) — On battery: no; in Power room (Art. 10.5)"
+        );
+    }
 
     #[test]
     fn the_number_goes_after_the_head_and_the_time_before_the_article() {

@@ -452,6 +452,72 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Bảo trì quá giờ dự kiến",
         "Maintenance overrun",
     ),
+    (
+        Kind::Gateway,
+        "clock_offset_ms",
+        "Độ lệch đồng hồ",
+        "Clock offset",
+    ),
+    (
+        Kind::Gateway,
+        "clock_stratum",
+        "Tầng máy chủ thời gian",
+        "NTP server stratum",
+    ),
+    (
+        Kind::Gateway,
+        "clock_server_reachable",
+        "Kết nối máy chủ thời gian",
+        "NTP server reachable",
+    ),
+    (
+        Kind::Gateway,
+        "memory_available_pct",
+        "Bộ nhớ còn trống",
+        "Memory available",
+    ),
+    (
+        Kind::Gateway,
+        "memory_available_mib",
+        "Bộ nhớ còn trống (MiB)",
+        "Memory available (MiB)",
+    ),
+    (
+        Kind::Gateway,
+        "disk_free_pct",
+        "Dung lượng đĩa còn trống",
+        "Disk free",
+    ),
+    (
+        Kind::Gateway,
+        "disk_free_mib",
+        "Dung lượng đĩa còn trống (MiB)",
+        "Disk free (MiB)",
+    ),
+    (
+        Kind::Gateway,
+        "disk_written_mib_per_day",
+        "Dữ liệu ghi đĩa mỗi ngày",
+        "Disk writes per day",
+    ),
+    (
+        Kind::Gateway,
+        "cpu_temperature_c",
+        "Nhiệt độ CPU",
+        "CPU temperature",
+    ),
+    (
+        Kind::Gateway,
+        "cpu_throttled",
+        "CPU bị giảm xung",
+        "CPU throttled",
+    ),
+    (
+        Kind::Gateway,
+        "undervoltage",
+        "Điện áp nguồn thấp",
+        "Under-voltage",
+    ),
 ];
 
 /// `(kind, point, Vietnamese, English)`: the alarm condition of boolean and state
@@ -587,6 +653,24 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "maintenance_overrun",
         "Cửa sổ bảo trì vẫn mở sau giờ kết thúc dự kiến",
         "A maintenance window is still open after its planned end",
+    ),
+    (
+        Kind::Gateway,
+        "clock_server_reachable",
+        "Không kết nối được máy chủ thời gian (NTP)",
+        "No NTP server answers",
+    ),
+    (
+        Kind::Gateway,
+        "cpu_throttled",
+        "CPU của gateway bị giảm xung",
+        "Gateway CPU throttled",
+    ),
+    (
+        Kind::Gateway,
+        "undervoltage",
+        "Nguồn cấp cho gateway bị thấp áp",
+        "Gateway power supply under-voltage",
     ),
 ];
 

@@ -1,6 +1,6 @@
 //! Real third-party peers for the integration tests: Mosquitto (with `mosquitto_sub` as
-//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x, a pymodbus server and
-//! rsyslog.
+//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x, a pymodbus server,
+//! chronyd (NTP, optionally under `faketime`) and rsyslog.
 //!
 //! Invariants every helper here keeps:
 //! - A peer runs on free loopback ports in its own temp dir and is stopped by PID on
@@ -22,6 +22,7 @@ mod http;
 mod influx;
 mod modbus;
 mod mqtt;
+pub mod ntp;
 mod process;
 mod pty;
 mod snmp;
@@ -39,6 +40,7 @@ pub use http::{HttpResponse, http_get, http_post, http_request};
 pub use influx::Influx1;
 pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec};
 pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
+pub(crate) use process::PeerProcess;
 pub use pty::PtyPair;
 pub use snmp::{Recording, Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmpsim_data, snmptrap};
 pub use syslog::{Rsyslog, RsyslogOpts};
