@@ -95,7 +95,8 @@ fn format_number(n: f64) -> String {
 }
 
 /// The structured-data parameters of an alarm event, in a fixed order. Optional ones
-/// (label, value, threshold, by, comment, shelved_until, in_maintenance) only when set.
+/// (label, location, value, threshold, by, comment, shelved_until, in_maintenance,
+/// clock_unsynced) only when set.
 pub fn alarm_params(ev: &AlarmEvent) -> Vec<(&'static str, String)> {
     let d = &ev.detail;
     let mut p: Vec<(&'static str, String)> = vec![
@@ -109,6 +110,9 @@ pub fn alarm_params(ev: &AlarmEvent) -> Vec<(&'static str, String)> {
     ];
     if let Some(l) = &d.label {
         p.push(("label", l.clone()));
+    }
+    if let Some(l) = &d.location {
+        p.push(("location", l.clone()));
     }
     p.push(("kind", ev.kind.as_str().to_string()));
     p.push(("system", ev.kind.system().as_str().to_string()));
@@ -133,6 +137,9 @@ pub fn alarm_params(ev: &AlarmEvent) -> Vec<(&'static str, String)> {
     }
     if d.in_maintenance {
         p.push(("in_maintenance", "true".to_string()));
+    }
+    if d.clock_unsynced {
+        p.push(("clock_unsynced", "true".to_string()));
     }
     p.retain(|(_, v)| !v.is_empty());
     p
