@@ -175,6 +175,7 @@ impl Rsyslog {
     fn spawn(&self, bin: &Path) -> Result<PeerProcess, StartFailure> {
         let d = self.dir.path();
         let _ = std::fs::remove_file(d.join("rsyslogd.pid"));
+        let seen = std::fs::metadata(d.join("internal.log")).map_or(0, |m| m.len() as usize);
         let mut cmd = Command::new(bin);
         cmd.arg("-n")
             .arg("-f")
@@ -193,7 +194,10 @@ impl Rsyslog {
         .collect();
         let start = Instant::now();
         loop {
-            let internal = std::fs::read_to_string(d.join("internal.log")).unwrap_or_default();
+            // Only what this start wrote: an earlier attempt's "address already in use"
+            // must not fail this one.
+            let internal = std::fs::read(d.join("internal.log")).unwrap_or_default();
+            let internal = String::from_utf8_lossy(&internal[seen.min(internal.len())..]);
             let log = format!("{}{internal}", proc.log_text());
             if log.to_lowercase().contains("address already in use") {
                 proc.kill();
