@@ -20,6 +20,7 @@ pub mod influx;
 pub mod mqtt;
 pub mod registry;
 mod route;
+pub mod syslog;
 pub mod worker;
 
 use std::sync::Arc;

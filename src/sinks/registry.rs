@@ -23,6 +23,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::influx::{InfluxConfig, InfluxSink};
 use super::mqtt::{MqttConfig, MqttHandle, MqttSink};
+use super::syslog::{SyslogConfig, SyslogSink};
 use super::worker::{self, QueueConfig, SinkQueue};
 use super::{Accept, Route};
 use crate::buffer::Buffer;
@@ -36,10 +37,16 @@ pub enum SinkConfig {
     Mqtt(MqttConfig),
     /// InfluxDB (v2 API or 1.x).
     Influx(InfluxConfig),
+    /// A syslog server (the SOC): RELP, UDP, TCP or TLS.
+    Syslog(SyslogConfig),
 }
 
 /// The kinds, by their name in `kind = "..."`.
-const KINDS: &[&str] = &["mqtt", "influx"];
+const KINDS: &[&str] = &["mqtt", "influx", "syslog"];
+
+/// The kinds of the first release, the only ones its `[sinks.<kind>]` form and its
+/// queue names know.
+const LEGACY_KINDS: &[&str] = &["mqtt", "influx"];
 
 impl SinkConfig {
     /// The kind's name in the config.
@@ -47,6 +54,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Mqtt(_) => "mqtt",
             SinkConfig::Influx(_) => "influx",
+            SinkConfig::Syslog(_) => "syslog",
         }
     }
 
@@ -54,6 +62,7 @@ impl SinkConfig {
     fn default_accepts(kind: &str) -> &'static [Accept] {
         match kind {
             "mqtt" => &[Accept::Readings, Accept::Alarms, Accept::Notifications],
+            "syslog" => &[Accept::Alarms],
             _ => &[Accept::Readings, Accept::Alarms],
         }
     }
@@ -62,16 +71,18 @@ impl SinkConfig {
     fn can_accept(kind: &str) -> &'static [Accept] {
         match kind {
             "mqtt" => &Accept::ALL,
+            "syslog" => &[Accept::Alarms, Accept::Audit],
             _ => &[Accept::Readings, Accept::Alarms],
         }
     }
 
     /// Disk budget of its queue unless `[storage.max_size_bytes]` names it: InfluxDB
     /// keeps history while it is away (1 GiB, days of readings of a room); MQTT readings
-    /// are current state and not queued, so its queue holds alarm events (64 MiB).
+    /// are current state and not queued, so its queue holds alarm events (64 MiB), as
+    /// does syslog's.
     pub fn default_max_bytes(&self) -> u64 {
         match self {
-            SinkConfig::Mqtt(_) => 64 << 20,
+            SinkConfig::Mqtt(_) | SinkConfig::Syslog(_) => 64 << 20,
             SinkConfig::Influx(_) => 1 << 30,
         }
     }
@@ -88,6 +99,10 @@ impl SinkConfig {
             "mqtt" => {
                 let raw = r.parse_value(rest, ctx)?;
                 MqttConfig::validate(r, &raw, ctx, site, base).map(SinkConfig::Mqtt)
+            }
+            "syslog" => {
+                let raw = r.parse_value(rest, ctx)?;
+                SyslogConfig::validate(r, &raw, ctx, base).map(SinkConfig::Syslog)
             }
             _ => {
                 let raw = r.parse_value(rest, ctx)?;
@@ -127,7 +142,7 @@ impl SinkEntry {
 struct RawRoute {
     /// Unique sink name (`[a-zA-Z0-9_-]`).
     name: Spanned<String>,
-    /// Sink kind: `mqtt` or `influx`.
+    /// Sink kind: `mqtt`, `influx` or `syslog`.
     kind: Spanned<String>,
     /// What it takes: any of `readings`, `alarms`, `notifications`, `audit`
     /// (default: by kind).
@@ -369,7 +384,7 @@ fn legacy(
     entries.sort_by_key(|(k, _)| k.span().start);
     for (key, value) in entries {
         let kind = key.get_ref().to_string();
-        if !KINDS.contains(&kind.as_str()) {
+        if !LEGACY_KINDS.contains(&kind.as_str()) {
             r.at(
                 key.span(),
                 format!("sinks.{kind}"),
@@ -400,7 +415,7 @@ fn legacy(
 /// has another name: `(old, new)` for each kind with exactly one sink and no sink
 /// still named after the kind.
 pub fn legacy_queue_renames(entries: &[SinkEntry]) -> Vec<(String, String)> {
-    KINDS
+    LEGACY_KINDS
         .iter()
         .filter(|k| !entries.iter().any(|e| &*e.name == **k))
         .filter_map(|k| {
@@ -477,6 +492,23 @@ pub fn start(
                         linger: cfg.flush_interval,
                         max_records: cfg.max_queued,
                         max_bytes,
+                        ..Default::default()
+                    },
+                )
+            }
+            SinkConfig::Syslog(cfg) => {
+                // Alarm (and audit) events only, durable, in order: a SOC reads them
+                // as a timeline.
+                let sink = SyslogSink::new(&e.name, cfg, gateway);
+                worker::spawn_on(
+                    buffer,
+                    sink,
+                    QueueConfig {
+                        batch_max: cfg.batch_max,
+                        linger: Duration::ZERO,
+                        max_records: cfg.max_queued,
+                        max_bytes,
+                        live_first: false,
                         ..Default::default()
                     },
                 )
@@ -640,7 +672,7 @@ client_id = "b"
         let cases: &[(&str, &str)] = &[
             (
                 "[[sinks]]\nname = \"a\"\nkind = \"kafka\"\n",
-                "site.toml:21:8: sinks[0] (a) .kind: unknown sink kind \"kafka\": known kinds are mqtt, influx",
+                "site.toml:21:8: sinks[0] (a) .kind: unknown sink kind \"kafka\": known kinds are mqtt, influx, syslog",
             ),
             (
                 "[[sinks]]\nname = \"a\"\nkind = \"influx\"\naccepts = [\"notifications\"]\nurl = \"http://h:8086?db=d\"\n",

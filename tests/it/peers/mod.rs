@@ -1,6 +1,6 @@
 //! Real third-party peers for the integration tests: Mosquitto (with `mosquitto_sub` as
-//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x, a pymodbus server and
-//! chronyd (NTP, optionally under `faketime`).
+//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x, a pymodbus server,
+//! chronyd (NTP, optionally under `faketime`) and rsyslog.
 //!
 //! Invariants every helper here keeps:
 //! - A peer runs on free loopback ports in its own temp dir and is stopped by PID on
@@ -26,6 +26,7 @@ pub mod ntp;
 mod process;
 mod pty;
 mod snmp;
+mod syslog;
 mod victoria;
 
 use std::collections::HashSet;
@@ -42,6 +43,7 @@ pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
 pub(crate) use process::PeerProcess;
 pub use pty::PtyPair;
 pub use snmp::{Recording, Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmpsim_data, snmptrap};
+pub use syslog::{Rsyslog, RsyslogOpts};
 pub use victoria::{Sample, VictoriaMetrics};
 
 /// What went wrong talking to a peer. Start failures panic instead (see module docs).
