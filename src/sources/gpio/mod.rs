@@ -96,3 +96,6 @@ pub fn probe(dev: &GpioDevice, backend: &dyn Backend) -> Result<String, backend:
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
