@@ -87,28 +87,51 @@ fn one_header_several_logical_devices() {
             ("fire_alarm", "FIRE".to_string(), true, Bias::PullUp)
         ]
     );
-    assert_eq!(devs[1].conn.debounce, Duration::from_millis(config::DEFAULT_DEBOUNCE_MS));
+    assert_eq!(
+        devs[1].conn.debounce,
+        Duration::from_millis(config::DEFAULT_DEBOUNCE_MS)
+    );
     assert_eq!(&*devs[2].meta.room, "r2");
 }
 
 #[test]
 fn bad_lines_are_reported_where_they_are() {
     let text = HEADER
-        .replace("fault = { offset = 1 }", "fault = { offset = 1, name = \"FAULT\" }\nsmoke = { name = \"X\" }")
-        .replace("leak_detected = { chip = \"gpiochip0\", offset = 2, active_low = true }", "leak_detected = { offset = 2, bias = \"up\" }")
-        .replace("door_open = { name = \"DOOR\" }", "door_open = { name = \"FIRE\" }");
+        .replace(
+            "fault = { offset = 1 }",
+            "fault = { offset = 1, name = \"FAULT\" }\nsmoke = { name = \"X\" }",
+        )
+        .replace(
+            "leak_detected = { chip = \"gpiochip0\", offset = 2, active_low = true }",
+            "leak_detected = { offset = 2, bias = \"up\" }",
+        )
+        .replace(
+            "door_open = { name = \"DOOR\" }",
+            "door_open = { name = \"FIRE\" }",
+        );
     let e = errors(&text);
     assert!(e.contains("site.toml:20:30: devices[0] (fire1) .gpio.lines.fault: give the line's name or its offset, not both"), "{e}");
     assert!(e.contains("devices[0] (fire1) .gpio.lines.smoke: profile \"gpio-fire-panel\" has no point \"smoke\""), "{e}");
-    assert!(e.contains("devices[1] (leak1) .gpio.lines.leak_detected.offset: an offset needs its chip"), "{e}");
-    assert!(e.contains("devices[1] (leak1) .gpio.lines.leak_detected.bias: unknown bias \"up\""), "{e}");
+    assert!(
+        e.contains("devices[1] (leak1) .gpio.lines.leak_detected.offset: an offset needs its chip"),
+        "{e}"
+    );
+    assert!(
+        e.contains("devices[1] (leak1) .gpio.lines.leak_detected.bias: unknown bias \"up\""),
+        "{e}"
+    );
     assert!(e.contains("devices[2] (door1) .gpio.lines.door_open: line FIRE is already used by fire1 (fire_alarm)"), "{e}");
     // A GPIO profile on a Modbus connection is the existing protocol check.
     let e = errors(&HEADER.replace(
         "[devices.gpio]\nchip = \"gpiochip0\"\ndebounce_ms = 30\n[devices.gpio.lines]\nfire_alarm = { name = \"FIRE\", active_low = true, bias = \"pull_up\" }\nfault = { offset = 1 }",
         "[devices.modbus_tcp]\nhost = \"127.0.0.1\"",
     ));
-    assert!(e.contains("profile \"gpio-fire-panel\" is a gpio profile, but the device has a modbus connection"), "{e}");
+    assert!(
+        e.contains(
+            "profile \"gpio-fire-panel\" is a gpio profile, but the device has a modbus connection"
+        ),
+        "{e}"
+    );
 }
 
 fn fire_device(debounce_ms: u64, poll: Duration) -> GpioDevice {
@@ -119,10 +142,13 @@ fn fire_device(debounce_ms: u64, poll: Duration) -> GpioDevice {
 }
 
 fn flag(p: &Poll, name: &str) -> Option<bool> {
-    p.samples.iter().find(|s| s.point.name == name).and_then(|s| match s.value {
-        Some(Value::Bool(b)) => Some(b),
-        _ => None,
-    })
+    p.samples
+        .iter()
+        .find(|s| s.point.name == name)
+        .and_then(|s| match s.value {
+            Some(Value::Bool(b)) => Some(b),
+            _ => None,
+        })
 }
 
 async fn next(rx: &mut mpsc::Receiver<Poll>, within: Duration) -> Option<Poll> {
@@ -135,8 +161,14 @@ async fn next(rx: &mut mpsc::Receiver<Poll>, within: Duration) -> Option<Poll> {
 async fn a_bouncing_contact_is_one_change() {
     let g = fake();
     let (tx, mut rx) = mpsc::channel(16);
-    let task = spawn(fire_device(30, Duration::from_secs(10)), Arc::new(g.clone()), tx);
-    let first = next(&mut rx, Duration::from_secs(2)).await.expect("a poll at start");
+    let task = spawn(
+        fire_device(30, Duration::from_secs(10)),
+        Arc::new(g.clone()),
+        tx,
+    );
+    let first = next(&mut rx, Duration::from_secs(2))
+        .await
+        .expect("a poll at start");
     assert!(first.comm_ok);
     assert_eq!(flag(&first, "fire_alarm"), Some(false));
     assert_eq!(g.held("gpiochip0", 0), Some((true, Bias::PullUp)));
@@ -149,13 +181,26 @@ async fn a_bouncing_contact_is_one_change() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     g.set_level("gpiochip0", 0, false);
-    let p = next(&mut rx, Duration::from_secs(2)).await.expect("the change");
+    let p = next(&mut rx, Duration::from_secs(2))
+        .await
+        .expect("the change");
     let took = started.elapsed();
     assert_eq!(flag(&p, "fire_alarm"), Some(true));
-    assert!(p.ts.millis() - t0.millis() < 10, "timed at the first edge: {} vs {}", p.ts.millis(), t0.millis());
-    assert!(took >= Duration::from_millis(30), "waited for the line to be steady: {took:?}");
+    assert!(
+        p.ts.millis() - t0.millis() < 10,
+        "timed at the first edge: {} vs {}",
+        p.ts.millis(),
+        t0.millis()
+    );
+    assert!(
+        took >= Duration::from_millis(30),
+        "waited for the line to be steady: {took:?}"
+    );
     assert!(took < Duration::from_millis(200), "{took:?}");
-    assert!(next(&mut rx, Duration::from_millis(200)).await.is_none(), "one poll for the bounce");
+    assert!(
+        next(&mut rx, Duration::from_millis(200)).await.is_none(),
+        "one poll for the bounce"
+    );
 
     // A glitch that ends where it started: no poll.
     g.set_level("gpiochip0", 0, true);
@@ -170,25 +215,43 @@ async fn a_bouncing_contact_is_one_change() {
 async fn still_alive_polls_and_a_failing_chip() {
     let g = fake();
     let (tx, mut rx) = mpsc::channel(16);
-    let task = spawn(fire_device(0, Duration::from_millis(100)), Arc::new(g.clone()), tx);
+    let task = spawn(
+        fire_device(0, Duration::from_millis(100)),
+        Arc::new(g.clone()),
+        tx,
+    );
     for _ in 0..3 {
-        let p = next(&mut rx, Duration::from_secs(1)).await.expect("a still-alive poll");
+        let p = next(&mut rx, Duration::from_secs(1))
+            .await
+            .expect("a still-alive poll");
         assert!(p.comm_ok);
-        assert_eq!(flag(&p, "fault"), Some(true), "no pull-down: FAULT reads high");
+        assert_eq!(
+            flag(&p, "fault"),
+            Some(true),
+            "no pull-down: FAULT reads high"
+        );
     }
     g.set_failing("gpiochip0", true);
     let mut failed = 0;
     while failed < 2 {
-        let p = next(&mut rx, Duration::from_secs(1)).await.expect("polls go on");
+        let p = next(&mut rx, Duration::from_secs(1))
+            .await
+            .expect("polls go on");
         if !p.comm_ok {
-            assert!(p.samples.iter().all(|s| s.quality == Quality::CommError && s.value.is_none()));
+            assert!(
+                p.samples
+                    .iter()
+                    .all(|s| s.quality == Quality::CommError && s.value.is_none())
+            );
             failed += 1;
         }
     }
     g.set_failing("gpiochip0", false);
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let p = next(&mut rx, Duration::from_secs(1)).await.expect("polls go on");
+        let p = next(&mut rx, Duration::from_secs(1))
+            .await
+            .expect("polls go on");
         if p.comm_ok {
             break;
         }
@@ -218,21 +281,41 @@ fn probe_prints_line_states() {
     let g = fake();
     g.set_level("gpiochip0", 0, false);
     let out = probe(&fire_device(30, Duration::from_secs(1)), &g).expect("probe");
-    assert!(out.starts_with("fire1 (fire_panel): 2 lines, debounce 30 ms\n"), "{out}");
-    let rows: Vec<Vec<&str>> = out.lines().skip(2).map(|l| l.split_whitespace().collect()).collect();
+    assert!(
+        out.starts_with("fire1 (fire_panel): 2 lines, debounce 30 ms\n"),
+        "{out}"
+    );
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(
         rows,
         vec![
-            vec!["fault", "gpiochip0:1", "gpiochip0:1", "as_is", "high", "true"],
-            vec!["fire_alarm", "FIRE", "gpiochip0:0", "pull_up", "low", "true"],
+            vec![
+                "fault",
+                "gpiochip0:1",
+                "gpiochip0:1",
+                "as_is",
+                "high",
+                "true"
+            ],
+            vec![
+                "fire_alarm",
+                "FIRE",
+                "gpiochip0:0",
+                "pull_up",
+                "low",
+                "true"
+            ],
         ]
     );
     // The probe released its lines.
     assert_eq!(g.held("gpiochip0", 0), None);
-    let e = probe(
-        &fire_device(30, Duration::from_secs(1)),
-        &FakeGpio::new(),
-    )
-    .unwrap_err();
-    assert_eq!(e.to_string(), "cannot open GPIO chip gpiochip0: No such file or directory");
+    let e = probe(&fire_device(30, Duration::from_secs(1)), &FakeGpio::new()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot open GPIO chip gpiochip0: No such file or directory"
+    );
 }

@@ -1,0 +1,215 @@
+//! The GPIO source through the whole pipeline, in-process, with the fake GPIO backend
+//! (`dc_gateway::sources::gpio::fake`, the same trait as the kernel's; this CI kernel
+//! has no gpio-sim) and a real Mosquitto: an edge becomes an MQTT alarm event; a
+//! bouncing contact gives one alarm; edge → MQTT alarm event latency.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dc_gateway::sources::gpio::{fake::FakeGpio, use_backend};
+
+use crate::peers::{Mosquitto, MosquittoOpts, MqttMessage, free_port, peer_tempdir};
+
+fn json(m: &MqttMessage) -> serde_json::Value {
+    serde_json::from_str(&m.payload_str()).unwrap_or(serde_json::Value::Null)
+}
+
+/// Alarm events of `rule` in state `state`.
+fn events(m: &[MqttMessage], rule: &str, state: &str) -> usize {
+    m.iter()
+        .filter(|x| x.topic.ends_with("/alarms/events"))
+        .map(json)
+        .filter(|e| e["rule"] == rule && e["state"] == state)
+        .count()
+}
+
+/// A Pi header with a fire panel's alarm contact (opto input, active-low) and a leak
+/// rope controller's relay, as two logical devices in two rooms.
+fn site(name: &str, dir: &Path, broker: &Mosquitto) -> String {
+    format!(
+        r#"
+[site]
+name = "{name}"
+language = "en"
+[[rooms]]
+id = "server1"
+[[rooms]]
+id = "ups_room"
+[web]
+listen = "127.0.0.1:{web}"
+[storage]
+state_dir = "{state}"
+[[sinks]]
+name = "mqtt"
+kind = "mqtt"
+url = "{url}"
+[[devices]]
+id = "facp1"
+label = "FACP-01"
+room = "server1"
+kind = "fire_panel"
+profile = "gpio-fire-panel"
+poll_interval_ms = 5000
+[devices.gpio.lines]
+fire_alarm = {{ name = "GPIO17", active_low = true, bias = "pull_up" }}
+fault = {{ name = "GPIO27", active_low = true, bias = "pull_up" }}
+[[devices]]
+id = "leak1"
+room = "ups_room"
+kind = "leak"
+profile = "gpio-leak"
+poll_interval_ms = 5000
+[devices.gpio.lines]
+leak_detected = {{ chip = "gpiochip0", offset = 22, active_low = true }}
+"#,
+        web = free_port(),
+        state = dir.join("state").display(),
+        url = broker.url(),
+    )
+}
+
+fn header() -> FakeGpio {
+    let g = FakeGpio::new();
+    let names: Vec<String> = (0..28).map(|i| format!("GPIO{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    g.add_chip("gpiochip0", &names);
+    use_backend(Arc::new(g.clone()));
+    g
+}
+
+struct Gw {
+    rt: tokio::runtime::Runtime,
+    running: Option<dc_gateway::runtime::Running>,
+}
+
+impl Gw {
+    fn start(text: &str) -> Gw {
+        let site = dc_gateway::config::parse(text, "site.toml", Path::new("/"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = rt
+            .block_on(dc_gateway::runtime::start(site))
+            .expect("gateway starts");
+        Gw {
+            rt,
+            running: Some(running),
+        }
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.rt.block_on(r.shutdown(Duration::from_secs(2)));
+        }
+    }
+}
+
+/// A closed fire contact becomes a serious `fire_alarm` event on MQTT; a contact
+/// bouncing 10 times in 20 ms gives one alarm; the leak rope on the same header is its
+/// own device and room.
+#[test]
+fn an_edge_becomes_an_mqtt_alarm_event_and_a_bounce_one_alarm() {
+    let dir = peer_tempdir("gpio");
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let g = header();
+    let sub = broker.subscribe("dcgw/gp/alarms/#");
+    let _gw = Gw::start(&site("gp", dir.path(), &broker));
+    // Wait until the devices have been read once (the first still-alive polls).
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Bounce: 10 edges in 20 ms, ending closed (low).
+    for i in 0..10 {
+        g.set_level("gpiochip0", 17, i % 2 == 1);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    g.set_level("gpiochip0", 17, false);
+    let m = sub
+        .wait_for(
+            |m| events(m, "fire_alarm", "raised") >= 1,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ev = m
+        .iter()
+        .filter(|x| x.topic.ends_with("/alarms/events"))
+        .map(json)
+        .find(|e| e["rule"] == "fire_alarm")
+        .unwrap();
+    assert_eq!(ev["device"], "facp1");
+    assert_eq!(ev["level"], "serious");
+    assert_eq!(ev["label"], "FACP-01");
+    assert_eq!(ev["room"], "server1");
+    // Nothing more for the bounce.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        events(&sub.messages(), "fire_alarm", "raised"),
+        1,
+        "one alarm for a bounce"
+    );
+    assert_eq!(events(&sub.messages(), "fault", "raised"), 0);
+
+    // The leak rope on the same header: its own device and room.
+    g.set_level("gpiochip0", 22, false);
+    let m = sub
+        .wait_for(
+            |m| events(m, "leak_detected", "raised") >= 1,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ev = m
+        .iter()
+        .filter(|x| x.topic.ends_with("/alarms/events"))
+        .map(json)
+        .find(|e| e["rule"] == "leak_detected")
+        .unwrap();
+    assert_eq!(
+        (ev["device"].as_str(), ev["room"].as_str()),
+        (Some("leak1"), Some("ups_room"))
+    );
+}
+
+/// Edge → MQTT alarm event latency, 20 raises and 20 clears of the fire contact
+/// (debounce 20 ms, the default). Figures in docs/BENCHMARKS.md.
+#[test]
+fn edge_to_mqtt_alarm_latency() {
+    let dir = peer_tempdir("gpio");
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let g = header();
+    let sub = broker.subscribe("dcgw/gl/alarms/events");
+    let _gw = Gw::start(&site("gl", dir.path(), &broker));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut lat = Vec::new();
+    for i in 1..=20 {
+        for (level, state) in [(false, "raised"), (true, "cleared")] {
+            let t = Instant::now();
+            g.set_level("gpiochip0", 17, level);
+            sub.wait_for(
+                |m| events(m, "fire_alarm", state) >= i,
+                Duration::from_secs(5),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            lat.push(t.elapsed());
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    lat.sort();
+    let p50 = lat[lat.len() / 2];
+    let p99 = lat[(lat.len() * 99).div_ceil(100) - 1];
+    eprintln!(
+        "edge -> MQTT alarm event, {} samples: p50 {p50:?}, p99 {p99:?}, max {:?}",
+        lat.len(),
+        lat[lat.len() - 1]
+    );
+    assert!(
+        p50 >= Duration::from_millis(20),
+        "debounce respected: {p50:?}"
+    );
+    assert!(p50 <= Duration::from_millis(50), "p50 {p50:?}");
+    assert!(p99 <= Duration::from_millis(250), "p99 {p99:?}");
+}
