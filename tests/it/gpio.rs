@@ -213,3 +213,82 @@ fn edge_to_mqtt_alarm_latency() {
     assert!(p50 <= Duration::from_millis(50), "p50 {p50:?}");
     assert!(p99 <= Duration::from_millis(250), "p99 {p99:?}");
 }
+
+/// An ADAM-6050 (pymodbus serving its coil map) wired to a fire panel, a leak rope and a
+/// door: three logical devices on one module, polled every 200 ms. A closed fire
+/// contact is a serious alarm on MQTT within one poll interval + 50 ms.
+#[test]
+fn di_module_fire_contact_is_a_serious_alarm_within_one_poll() {
+    use crate::peers::{ModbusServer, ModbusSpec, UnitSpec};
+    let dir = peer_tempdir("di-module");
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let module = ModbusServer::start(
+        ModbusSpec::new().unit(1, UnitSpec::new().coils(0, &[false; 18]).strict()),
+    );
+    let sub = broker.subscribe("dcgw/di/alarms/events");
+    let mut text = format!(
+        "[site]\nname = \"di\"\nlanguage = \"en\"\n[[rooms]]\nid = \"server1\"\n[[rooms]]\nid = \"corridor\"\n\
+         [web]\nlisten = \"127.0.0.1:{}\"\n[storage]\nstate_dir = \"{}\"\n\
+         [[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        free_port(),
+        dir.path().join("state").display(),
+        broker.url()
+    );
+    for (id, kind, room, profile) in [
+        ("facp1", "fire_panel", "server1", "adam-6050-fire-panel"),
+        ("leak1", "leak", "server1", "adam-6050-leak"),
+        ("door1", "door", "corridor", "adam-6050-door"),
+    ] {
+        text += &format!(
+            "[[devices]]\nid = \"{id}\"\nroom = \"{room}\"\nkind = \"{kind}\"\nprofile = \"{profile}\"\n\
+             poll_interval_ms = 200\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {}\nunit_id = 1\n",
+            module.addr().port()
+        );
+    }
+    let _gw = Gw::start(&text);
+    // Every channel read at least once, nothing raised.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        module.request_count_fc(1, 1) >= 6,
+        "coils read (function 01)"
+    );
+    assert_eq!(events(&sub.messages(), "fire_alarm", "raised"), 0);
+
+    module.set_coils(1, 0, &[true]);
+    let t = Instant::now();
+    let m = sub
+        .wait_for(
+            |m| events(m, "fire_alarm", "raised") >= 1,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = t.elapsed();
+    let ev = m
+        .iter()
+        .map(json)
+        .find(|e| e["rule"] == "fire_alarm")
+        .unwrap();
+    assert_eq!(
+        (ev["device"].as_str(), ev["level"].as_str()),
+        (Some("facp1"), Some("serious"))
+    );
+    assert!(
+        took <= Duration::from_millis(250),
+        "fire contact to MQTT alarm: {took:?}"
+    );
+    // The leak channel of the same module is its own device.
+    module.set_coils(1, 4, &[true]);
+    let m = sub
+        .wait_for(
+            |m| events(m, "leak_detected", "raised") >= 1,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ev = m
+        .iter()
+        .map(json)
+        .find(|e| e["rule"] == "leak_detected")
+        .unwrap();
+    assert_eq!(ev["device"], "leak1");
+    assert_eq!(events(&m, "fault", "raised"), 0);
+}
