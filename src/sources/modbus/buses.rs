@@ -227,9 +227,7 @@ pub(crate) fn connection(
                     (Some(t), _) => {
                         format!("; if this device is a channel of module {t:?}, add module = {t:?}")
                     }
-                    (None, _) => format!(
-                        "; if both are channels of one physical device, give both the same module = \"...\""
-                    ),
+                    (None, _) => "; if both are channels of one physical device, give both the same module = \"...\"".to_string(),
                 };
                 r.at(
                     c.unit_id.span(),
