@@ -292,3 +292,98 @@ fn di_module_fire_contact_is_a_serious_alarm_within_one_poll() {
     assert_eq!(ev["device"], "leak1");
     assert_eq!(events(&m, "fault", "raised"), 0);
 }
+
+/// An ADAM-4051 on RS-485 (pymodbus RTU on a socat pty pair) wired to a fire panel, a
+/// leak rope and a door: three logical devices on unit 5 naming one `module`, polled
+/// every 200 ms by one bus task. The fire contact raises a serious alarm within one
+/// poll interval + 50 ms; the door channel is its own device in its own room.
+#[test]
+fn rs485_di_module_channels_share_one_unit_id() {
+    use crate::peers::{ModbusServer, ModbusSpec, PtyPair, UnitSpec};
+    let dir = peer_tempdir("di-rtu");
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let pty = PtyPair::start();
+    let module = ModbusServer::start_rtu(
+        ModbusSpec::new().unit(5, UnitSpec::new().coils(0, &[false; 16])),
+        &pty.device,
+    );
+    let sub = broker.subscribe("dcgw/dr/alarms/events");
+    let mut text = format!(
+        "[site]\nname = \"dr\"\nlanguage = \"en\"\n[[rooms]]\nid = \"server1\"\n[[rooms]]\nid = \"corridor\"\n\
+         [web]\nlisten = \"127.0.0.1:{}\"\n[storage]\nstate_dir = \"{}\"\n\
+         [[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n\
+         [[buses]]\nid = \"bus1\"\nport = \"{}\"\nbaud = 19200\nparity = \"none\"\nstop_bits = 2\ntimeout_ms = 100\n",
+        free_port(),
+        dir.path().join("state").display(),
+        broker.url(),
+        pty.gateway.display(),
+    );
+    for (id, kind, room, profile) in [
+        ("facp1", "fire_panel", "server1", "adam-4051-fire-panel"),
+        ("leak1", "leak", "server1", "adam-4051-leak"),
+        ("door1", "door", "corridor", "adam-4051-door"),
+    ] {
+        text += &format!(
+            "[[devices]]\nid = \"{id}\"\nroom = \"{room}\"\nkind = \"{kind}\"\nprofile = \"{profile}\"\n\
+             poll_interval_ms = 200\n[devices.modbus_rtu]\nbus = \"bus1\"\nunit_id = 5\nmodule = \"di-a1\"\n"
+        );
+    }
+    let gw = Gw::start(&text);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        module.request_count_fc(5, 1) >= 6,
+        "three channels read their coils"
+    );
+
+    module.set_coils(5, 0, &[true]);
+    let t = Instant::now();
+    let m = sub
+        .wait_for(
+            |m| events(m, "fire_alarm", "raised") >= 1,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = t.elapsed();
+    let ev = m
+        .iter()
+        .map(json)
+        .find(|e| e["rule"] == "fire_alarm")
+        .unwrap();
+    assert_eq!(
+        (ev["device"].as_str(), ev["level"].as_str()),
+        (Some("facp1"), Some("serious"))
+    );
+    assert!(
+        took <= Duration::from_millis(250),
+        "fire contact to MQTT alarm: {took:?}"
+    );
+
+    // The door channel: a reading of its own device and room (its alarm waits 5 min).
+    module.set_coils(5, 5, &[true]);
+    let web = gw.running.as_ref().unwrap().web_addr;
+    let door = || -> serde_json::Value {
+        crate::peers::http_get(&format!("http://{web}/api/v1/readings?device=door1"))
+            .expect("API answers")
+            .json()
+            .expect("JSON")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let b = door();
+        let r = &b["readings"][0];
+        if r["point"] == "door_open" && r["value"] == true {
+            assert_eq!(b["readings"].as_array().unwrap().len(), 1, "{b}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "door reading never turned true: {b}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        events(&sub.messages(), "door_open", "raised"),
+        0,
+        "door alarm waits 5 min"
+    );
+}
