@@ -319,3 +319,45 @@ fn probe_prints_line_states() {
         "cannot open GPIO chip gpiochip0: No such file or directory"
     );
 }
+
+/// The real kernel backend on a machine without that chip or line: a clear error, no
+/// panic; the device's task turns it into `comm_error` polls.
+#[tokio::test]
+async fn the_kernel_backend_reports_a_missing_chip_or_line() {
+    let k = kernel::backend();
+    let by_offset = LineSpec {
+        at: LineAt::Offset {
+            chip: "gpiochip-dcgw-absent".into(),
+            offset: 3,
+        },
+        active_low: true,
+        bias: Bias::PullUp,
+    };
+    let e = k
+        .request("dc-gateway-test", &[by_offset])
+        .err()
+        .expect("no such chip");
+    assert!(e.to_string().contains("gpiochip-dcgw-absent"), "{e}");
+    let by_name = LineSpec {
+        at: LineAt::Name("DCGW_NO_SUCH_LINE".into()),
+        active_low: false,
+        bias: Bias::AsIs,
+    };
+    let e = k
+        .request("dc-gateway-test", &[by_name])
+        .err()
+        .expect("no such line");
+    assert_eq!(
+        e.to_string(),
+        "no GPIO line named \"DCGW_NO_SUCH_LINE\" on any chip"
+    );
+
+    let mut dev = fire_device(0, Duration::from_millis(100));
+    dev.conn.lines[1].1.at = LineAt::Name("DCGW_NO_SUCH_LINE".into());
+    let (tx, mut rx) = mpsc::channel(4);
+    let task = spawn(dev, k, tx);
+    let p = next(&mut rx, Duration::from_secs(1)).await.expect("a poll");
+    assert!(!p.comm_ok);
+    assert!(p.samples.iter().all(|s| s.quality == Quality::CommError));
+    task.abort();
+}
