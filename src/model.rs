@@ -42,7 +42,67 @@ pub enum Kind {
     Gateway,
 }
 
+/// The systems of the data center (CONTRACTS.md, "Systems"): the one map from device
+/// kind to system, used by maintenance windows, incidents, the wall view and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum System {
+    /// UPS, generator, transfer switch, power meters, PDUs.
+    Power,
+    /// Precision cooling.
+    Cooling,
+    /// Room climate (temperature, humidity).
+    Climate,
+    /// Fire panel, leak, surge and lightning protection.
+    FireSafety,
+    /// Doors and camera recorders.
+    Security,
+    /// The gateway itself.
+    Gateway,
+}
+
+impl System {
+    /// Every system, in display order.
+    pub const ALL: [System; 6] = [
+        System::Power,
+        System::Cooling,
+        System::Climate,
+        System::FireSafety,
+        System::Security,
+        System::Gateway,
+    ];
+
+    /// The snake_case name (`fire_safety`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            System::Power => "power",
+            System::Cooling => "cooling",
+            System::Climate => "climate",
+            System::FireSafety => "fire_safety",
+            System::Security => "security",
+            System::Gateway => "gateway",
+        }
+    }
+
+    /// From its name.
+    pub fn parse(s: &str) -> Option<System> {
+        System::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 impl Kind {
+    /// The system this kind of device belongs to (the one place this map is written).
+    pub fn system(self) -> System {
+        match self {
+            Kind::Ups | Kind::Generator | Kind::PowerMeter => System::Power,
+            Kind::Cooling => System::Cooling,
+            Kind::Climate => System::Climate,
+            Kind::FirePanel | Kind::Leak | Kind::Surge => System::FireSafety,
+            Kind::Door | Kind::Nvr => System::Security,
+            Kind::Gateway => System::Gateway,
+        }
+    }
+
     /// Every kind, in documentation order.
     pub const ALL: [Kind; 11] = [
         Kind::Ups,
@@ -413,6 +473,10 @@ pub struct EventDetail {
     /// The operator's comment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The device was in a maintenance window (Art. 8.3a): recorded and shown, not
+    /// paged.
+    #[serde(default)]
+    pub in_maintenance: bool,
     /// Until when a `shelved` alarm is shelved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shelved_until: Option<Timestamp>,

@@ -291,6 +291,10 @@ static GATEWAY: &[PointDef] = &[
         "sink_auth_failed",
         "A sink's far end refuses the configured credentials",
     ),
+    flag(
+        "maintenance_overrun",
+        "A maintenance window started by command is still open after its planned end",
+    ),
 ];
 
 /// The points of one device kind.

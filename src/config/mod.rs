@@ -148,6 +148,8 @@ pub struct Site {
     pub storage: StorageConfig,
     /// How long alarms may be shelved.
     pub shelve: ShelvePolicy,
+    /// Planned maintenance windows.
+    pub maintenance: Vec<crate::rules::maintenance::Planned>,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -969,6 +971,57 @@ fn validate(
         .unwrap_or_default();
     let storage = validate_storage(&mut r, &raw.storage, base, &sinks);
     let shelve = validate_alarms(&mut r, &raw.alarms);
+    let mut maintenance = Vec::new();
+    for (i, m) in raw.maintenance.iter().enumerate() {
+        let ctx = |k: &str| format!("maintenance[{i}] .{k}");
+        let target = match crate::rules::maintenance::Target::parse(m.target.get_ref()) {
+            Ok(crate::rules::maintenance::Target::Device(d)) if !seen_ids.contains(&*d) => {
+                r.at(
+                    m.target.span(),
+                    ctx("target"),
+                    format!("unknown device {d:?}"),
+                );
+                None
+            }
+            Ok(crate::rules::maintenance::Target::Room(x)) if !room_rules.contains_key(&*x) => {
+                r.at(
+                    m.target.span(),
+                    ctx("target"),
+                    format!("unknown room {x:?}"),
+                );
+                None
+            }
+            Ok(t) => Some(t),
+            Err(e) => {
+                r.at(m.target.span(), ctx("target"), e);
+                None
+            }
+        };
+        let when = match crate::schedule::Schedule::parse(m.when.get_ref()) {
+            Ok(w) if !w.is_empty() => Some(w),
+            Ok(_) => {
+                r.at(
+                    m.when.span(),
+                    ctx("when"),
+                    "no entry: say when, e.g. [\"Sat 22:00-02:00\"]",
+                );
+                None
+            }
+            Err(errs) => {
+                for e in errs {
+                    r.at(m.when.span(), ctx("when"), e.to_string());
+                }
+                None
+            }
+        };
+        if let (Some(target), Some(when)) = (target, when) {
+            maintenance.push(crate::rules::maintenance::Planned {
+                target,
+                when,
+                reason: m.reason.clone().unwrap_or_default(),
+            });
+        }
+    }
     let sources = sources.finish(&mut r, base, &storage.state_dir);
 
     if !r.problems.is_empty() {
@@ -990,6 +1043,7 @@ fn validate(
         sinks,
         storage,
         shelve,
+        maintenance,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,

@@ -337,6 +337,14 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "16.5",
                 flag(true, Normal, 0.0),
             ),
+            // Art. 8.3a: maintenance follows an approved plan; a window left open past
+            // its planned end hides alarms from people, so it is itself an alarm.
+            spec(
+                "maintenance_overrun",
+                "maintenance_overrun",
+                "8.3a",
+                flag(true, Normal, 0.0),
+            ),
         ],
     };
     let comm_level = match kind {

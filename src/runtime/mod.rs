@@ -107,6 +107,8 @@ pub async fn probe(site: &Site, d: &DeviceConfig) -> anyhow::Result<String> {
 /// Build the initial live picture from the site.
 fn initial_live(site: &Site) -> Live {
     Live {
+        maintenance: Vec::new(),
+        pending: Vec::new(),
         site: site.name.to_string(),
         title: site.title.clone(),
         language: match site.language {
@@ -263,7 +265,15 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     let plan = Sources::create(&site);
     let listed: std::collections::HashSet<String> =
         engine.active().into_iter().map(|a| a.key).collect();
+    let mut maintenance =
+        crate::rules::maintenance::Maintenance::new(site.maintenance.clone(), site.time.clone());
+    for w in restore::open_maintenance(&journal)
+        .with_context(|| "cannot read the maintenance windows from the journal".to_string())?
+    {
+        let _ = maintenance.start(w);
+    }
     let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
+    shared.write().maintenance = maintenance.started().to_vec();
     shared.write().alarms = engine.active();
 
     let (commands, commands_rx) = Commands::channel();
@@ -340,6 +350,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         journal: journal.clone(),
         gateway_name: site.gateway.clone(),
         shelve: site.shelve,
+        maintenance,
     })));
 
     Ok(Running {

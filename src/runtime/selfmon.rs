@@ -47,6 +47,7 @@ impl SelfMonitor {
         now: Timestamp,
         queues: &[SinkQueue],
         journal_pct: f64,
+        maintenance_overrun: bool,
     ) -> (Poll, bool) {
         let used = queues.iter().map(SinkQueue::used_pct).fold(0.0, f64::max);
         let sample = |name: &str, v: f64| {
@@ -67,6 +68,13 @@ impl SelfMonitor {
                 point,
                 value: Some(crate::model::Value::Bool(auth_failed)),
                 quality: Quality::Good,
+            }),
+            points::lookup(Kind::Gateway, "maintenance_overrun").map(|point| {
+                crate::model::Sample {
+                    point,
+                    value: Some(crate::model::Value::Bool(maintenance_overrun)),
+                    quality: Quality::Good,
+                }
             }),
         ]
         .into_iter()

@@ -446,6 +446,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Sai thông tin đăng nhập đích gửi",
         "Sink credentials refused",
     ),
+    (
+        Kind::Gateway,
+        "maintenance_overrun",
+        "Bảo trì quá giờ dự kiến",
+        "Maintenance overrun",
+    ),
 ];
 
 /// `(kind, point, Vietnamese, English)`: the alarm condition of boolean and state
@@ -575,6 +581,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "sink_auth_failed",
         "Đích gửi dữ liệu (InfluxDB/MQTT) từ chối thông tin đăng nhập",
         "A sink (InfluxDB/MQTT) refuses the gateway's credentials",
+    ),
+    (
+        Kind::Gateway,
+        "maintenance_overrun",
+        "Cửa sổ bảo trì vẫn mở sau giờ kết thúc dự kiến",
+        "A maintenance window is still open after its planned end",
     ),
 ];
 

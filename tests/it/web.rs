@@ -79,6 +79,8 @@ fn site() -> Shared {
     let now = Timestamp::now();
     let good = |k, n, v| point(k, n, Some(v), Quality::Good, Some(now));
     let live = Live {
+        maintenance: Vec::new(),
+        pending: Vec::new(),
         site: "tv1".into(),
         title: "Trung tâm dữ liệu tỉnh Trà Vinh".into(),
         language: "vi".into(),
