@@ -465,10 +465,11 @@ other device of their kind, so the rules above apply unchanged. From
 | Mains present (ATS, phase relay) | `mains_present` (kind `power_meter`) | recorded, no default rule | a mains failure is alarmed by the UPS (`on_battery`) and generator rules |
 | Generator running / mains available | `engine_running`, `mains_available` | recorded, no default rule | the generator rules watch `shutdown_alarm` and `mode` |
 
-Every opening of a door is recorded (a reading to InfluxDB and the page). An approved
-access window needs the schedule syntax (CONTRACTS.md \"Schedules\"), which does not
-exist yet: until it does, a door open longer than 5 minutes is a normal alarm at any
-hour, and an opening outside working hours is not told apart. A fire panel that gives
+Every opening of a door is recorded (a reading to InfluxDB and the page). Approved
+access windows (Art. 7.5) are not wired to the door rule yet: the schedule syntax
+exists (`src/schedule.rs`) but no rule consults it, so a door open longer than 5
+minutes is a normal alarm at any hour, and an opening outside an access window is not
+told apart. A fire panel that gives
 no valid reading for 3 poll intervals is a serious `comm_lost`; a GPIO line that cannot
 be read counts as no valid reading (`comm_error`).
 ";
