@@ -91,46 +91,58 @@ mod linux {
             let (tx, rx) = mpsc::unbounded_channel();
             let mut out = Vec::new();
             for chip in chips {
-                let mut b = gpiocdev::Request::builder();
-                b.on_chip(&chip).with_consumer(consumer);
                 let mut lines = Vec::new();
-                for (i, ((c, offset), s)) in at.iter().zip(specs).enumerate() {
-                    if *c != chip {
-                        continue;
+                for (i, (c, offset)) in at.iter().enumerate() {
+                    if *c == chip {
+                        lines.push((*offset, i));
                     }
-                    b.with_line(*offset)
-                        .as_input()
-                        .with_edge_detection(EdgeDetection::BothEdges)
-                        .with_event_clock(EventClock::Realtime);
-                    if s.active_low {
-                        b.as_active_low();
-                    }
-                    match s.bias {
-                        Bias::AsIs => {}
-                        Bias::PullUp => {
-                            b.with_bias(KBias::PullUp);
-                        }
-                        Bias::PullDown => {
-                            b.with_bias(KBias::PullDown);
-                        }
-                        Bias::Disabled => {
-                            b.with_bias(KBias::Disabled);
-                        }
-                    }
-                    lines.push((*offset, i));
                 }
-                let req = b.request().map_err(|e| Error::Request {
-                    lines: format!(
-                        "{}:{}",
-                        chip.display(),
-                        lines
-                            .iter()
-                            .map(|(o, _)| o.to_string())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    ),
-                    reason: e.to_string(),
-                })?;
+                // Wall-clock event timestamps need Linux 5.11; an older kernel refuses
+                // them, and the request is made again with its default (monotonic)
+                // clock, whose timestamps the task then replaces by the time of reading.
+                let build = |realtime: bool| {
+                    let mut b = gpiocdev::Request::builder();
+                    b.on_chip(&chip).with_consumer(consumer);
+                    for &(offset, i) in &lines {
+                        let s = &specs[i];
+                        b.with_line(offset)
+                            .as_input()
+                            .with_edge_detection(EdgeDetection::BothEdges);
+                        if realtime {
+                            b.with_event_clock(EventClock::Realtime);
+                        }
+                        if s.active_low {
+                            b.as_active_low();
+                        }
+                        match s.bias {
+                            Bias::AsIs => {}
+                            Bias::PullUp => {
+                                b.with_bias(KBias::PullUp);
+                            }
+                            Bias::PullDown => {
+                                b.with_bias(KBias::PullDown);
+                            }
+                            Bias::Disabled => {
+                                b.with_bias(KBias::Disabled);
+                            }
+                        }
+                    }
+                    b.request()
+                };
+                let req = build(true)
+                    .or_else(|_| build(false))
+                    .map_err(|e| Error::Request {
+                        lines: format!(
+                            "{}:{}",
+                            chip.display(),
+                            lines
+                                .iter()
+                                .map(|(o, _)| o.to_string())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
+                        reason: e.to_string(),
+                    })?;
                 let req = Arc::new(AsyncRequest::new(req));
                 let reader = {
                     let req = req.clone();
