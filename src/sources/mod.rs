@@ -76,8 +76,8 @@ pub enum RawConnection {
     ModbusTcp(Spanned<modbus::config::RawModbusTcp>),
     /// `[devices.modbus_rtu]`
     ModbusRtu(Spanned<modbus::config::RawModbusRtu>),
-    /// `[devices.snmp]`
-    Snmp(Spanned<snmp::RawSnmp>),
+    /// `[devices.snmp]` (boxed: by far the largest table)
+    Snmp(Box<Spanned<snmp::RawSnmp>>),
     /// `[devices.gpio]`
     Gpio(Spanned<gpio::RawGpio>),
 }
@@ -92,7 +92,7 @@ impl RawConnection {
             "modbus_tcp" => RawConnection::ModbusTcp(from_value(value)?),
             "modbus_rtu" => RawConnection::ModbusRtu(from_value(value)?),
             "gpio" => RawConnection::Gpio(from_value(value)?),
-            _ => RawConnection::Snmp(from_value(value)?),
+            _ => RawConnection::Snmp(Box::new(from_value(value)?)),
         })
     }
 
