@@ -5,7 +5,7 @@
 //!
 //! Invariants: every poll goes through [`Health::finish`]; a bouncing contact gives one
 //! poll per debounced change (edges closer together than the debounce time restart
-//! its timer; a burst that ends where it started gives none); a line that cannot be
+//! its timer, up to one poll interval; a burst that ends where it started gives none); a line that cannot be
 //! requested or read makes a `comm_error` poll every interval until it can, and the
 //! lines are requested again after a failure.
 
@@ -151,13 +151,17 @@ async fn watch(
             },
         };
         if let Some(first) = edge_ts {
-            // Debounce: wait until the lines have been steady for the debounce time.
-            let mut until = Instant::now() + dev.conn.debounce;
+            // Debounce: wait until the lines have been steady for the debounce time,
+            // but never longer than a poll interval: a line that never settles (a
+            // chattering contact, induced hum) is still read and reported once per
+            // interval rather than starving the device into comm_lost.
+            let latest = Instant::now() + dev.poll_interval;
+            let mut until = (Instant::now() + dev.conn.debounce).min(latest);
             while !dev.conn.debounce.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep_until(until) => break,
                     e = lines.next_edge() => match e {
-                        Ok(_) => until = Instant::now() + dev.conn.debounce,
+                        Ok(_) => until = (Instant::now() + dev.conn.debounce).min(latest),
                         Err(e) => return Stop::Failed(e.to_string()),
                     },
                 }

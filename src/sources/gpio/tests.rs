@@ -361,3 +361,39 @@ async fn the_kernel_backend_reports_a_missing_chip_or_line() {
     assert!(p.samples.iter().all(|s| s.quality == Quality::CommError));
     task.abort();
 }
+
+/// A line that never settles (an edge every 5 ms) is still read once per interval, so
+/// the device does not fall silent into comm_lost.
+#[tokio::test]
+async fn a_chattering_line_is_still_reported_every_interval() {
+    let g = fake();
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = spawn(
+        fire_device(30, Duration::from_millis(100)),
+        Arc::new(g.clone()),
+        tx,
+    );
+    next(&mut rx, Duration::from_secs(1))
+        .await
+        .expect("first poll");
+    let chatter = {
+        let g = g.clone();
+        tokio::spawn(async move {
+            for i in 0..100 {
+                g.set_level("gpiochip0", 0, i % 2 == 0);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut polls = 0;
+    while started.elapsed() < Duration::from_millis(450) {
+        if let Some(p) = next(&mut rx, Duration::from_millis(250)).await {
+            assert!(p.comm_ok);
+            polls += 1;
+        }
+    }
+    chatter.abort();
+    assert!(polls >= 2, "polls during 450 ms of chatter: {polls}");
+    task.abort();
+}
