@@ -387,3 +387,31 @@ fn rs485_di_module_channels_share_one_unit_id() {
         "door alarm waits 5 min"
     );
 }
+
+/// `dc-gateway probe` of a GPIO device, the real binary with the kernel backend: on this
+/// machine (no such line) a clear error naming the device and the line, not a panic.
+/// On a board the same command prints the line states (docs/GPIO.md "Manual check").
+#[test]
+fn probe_of_a_gpio_device_without_its_line_is_a_clear_error() {
+    let dir = peer_tempdir("gpio-probe");
+    let cfg = dir.path().join("site.toml");
+    std::fs::write(
+        &cfg,
+        "[site]\nname = \"pr\"\n[[rooms]]\nid = \"r1\"\n[[devices]]\nid = \"door9\"\nroom = \"r1\"\n\
+         kind = \"door\"\nprofile = \"gpio-door\"\n[devices.gpio.lines]\ndoor_open = { name = \"DCGW_TEST_NO_SUCH_LINE\" }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["probe", "--config"])
+        .arg(&cfg)
+        .args(["--device", "door9"])
+        .output()
+        .expect("run dc-gateway probe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "probe must fail: {stderr}");
+    assert!(
+        stderr.contains("no GPIO line named \"DCGW_TEST_NO_SUCH_LINE\" on any chip"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
