@@ -516,9 +516,40 @@ pub fn markdown() -> String {
             );
         }
     }
+    out.push_str(CONTACTS_MD);
     out.push_str(&super::messages::markdown());
     out
 }
+
+/// How the contact kinds' defaults above apply to dry contacts (GPIO, DI modules),
+/// with the regulation digest they come from; part of `docs/RULES.md`.
+const CONTACTS_MD: &str = "
+## Dry contacts (fire panel, leak, door, surge, mains, generator)
+
+Contacts read on GPIO or a DI module (`docs/GPIO.md`) give the same points as any
+other device of their kind, so the rules above apply unchanged. From
+`regulation/THRESHOLDS.md`, \"Fire, security, records (Art. 7.5, 10.4, 10.7, 16.6)\":
+
+| Contact | Point | Rule and level | Why |
+|---|---|---|---|
+| Fire panel: fire alarm | `fire_alarm` | `fire_alarm`, serious at once (0 s) | Art. 10.4; THRESHOLDS.md: fire alarm or extinguishant released → serious |
+| Fire panel: extinguishant released | `extinguishant_released` | serious at once | Art. 10.4, same row |
+| Fire panel: fault / trouble | `fault` | normal at once | Art. 10.4; THRESHOLDS.md: fault, supervisory → normal |
+| Fire panel: supervisory | `supervisory` | normal at once | same row |
+| Leak rope / spot | `leak_detected` | serious at once | Art. 10.3; THRESHOLDS.md: any wet contact, 0 s delay |
+| Door | `door_open` | normal after 5 min open | Art. 7.5; THRESHOLDS.md: open outside an approved window, or open longer than 5 min |
+| Surge / lightning protector | `protector_tripped` | normal at once | THRESHOLDS.md: protector tripped → normal |
+| Mains present (ATS, phase relay) | `mains_present` (kind `power_meter`) | recorded, no default rule | a mains failure is alarmed by the UPS (`on_battery`) and generator rules |
+| Generator running / mains available | `engine_running`, `mains_available` | recorded, no default rule | the generator rules watch `shutdown_alarm` and `mode` |
+
+Every opening of a door is recorded (a reading to InfluxDB and the page). Approved
+access windows (Art. 7.5) are not wired to the door rule yet: the schedule syntax
+exists (`src/schedule.rs`) but no rule consults it, so a door open longer than 5
+minutes is a normal alarm at any hour, and an opening outside an access window is not
+told apart. A fire panel that gives
+no valid reading for 3 poll intervals is a serious `comm_lost`; a GPIO line that cannot
+be read counts as no valid reading (`comm_error`).
+";
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letter
 mod commands; // commands from people and the alarm lifecycle: MQTT, the local socket
 mod e2e; // the data path end to end
 mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RTU source
+mod gpio; // the GPIO source with the fake backend through the pipeline to Mosquitto
 mod grafana; // the generated Grafana dashboards against InfluxDB 1.6 and @grafana/schema
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod journal; // `dc-gateway journal` (the real binary) reading the durable journal
