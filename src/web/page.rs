@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::api::App;
-use crate::model::{Kind, Language};
+use crate::model::{Kind, Language, System};
 use crate::points::PointType;
 use crate::state::Live;
 use crate::texts::{self, names};
@@ -36,9 +36,16 @@ const JS: &str = include_str!("assets/wall.js");
 
 /// The page's connection indicator turns amber when no data arrived for this long
 /// while the stream is open (the stream sends a full refresh every 5 s).
-pub const DELAYED_AFTER_S: u64 = 15;
-/// ... and red (the view greys out) when no data arrived for this long.
-pub const LOST_AFTER_S: u64 = 30;
+pub const DELAYED_AFTER_S: u64 = 8;
+/// ... and red, with the "gateway unreachable" overlay over a greyed view, when no
+/// data arrived for this long (two refreshes missed: a silent, half-open link).
+pub const LOST_AFTER_S: u64 = 12;
+/// The overlay also shows when the event stream has been down this long (the gateway
+/// stopped or the link was cut: the browser notices at once). The short grace keeps
+/// a reconnect from flashing it.
+pub const UNREACHABLE_AFTER_S: u64 = 2;
+/// Seconds between pages when the rooms do not fit one screen.
+pub const PAGE_S: u64 = 20;
 
 /// The language the page speaks for this state: English only when it says `en`.
 pub fn language(live: &Live) -> Language {
@@ -53,7 +60,35 @@ struct Layout<'a> {
     site: &'a str,
     title: &'a str,
     lang: &'static str,
+    /// The systems the site has devices in, in [`System::ALL`] order: the wall's
+    /// columns and its summary.
+    systems: Vec<SystemView>,
     rooms: Vec<RoomView<'a>>,
+}
+
+#[derive(Serialize)]
+struct SystemView {
+    id: System,
+    name: &'static str,
+}
+
+/// The points a device's tile shows, per kind, most important first: the first one the
+/// device has is the tile's large value, the next two its second line. Every other
+/// point is still on the page (smaller, as far as the tile has room).
+fn tile_points(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Ups => &["load_pct", "battery_charge_pct", "runtime_remaining_s", "output_source"],
+        Kind::Generator => &["fuel_level_pct", "mode", "engine_running", "load_kw"],
+        Kind::Cooling => &["return_air_temperature_c", "supply_air_temperature_c", "unit_on", "setpoint_c", "humidity_pct"],
+        Kind::Climate => &["temperature_c", "humidity_pct", "dew_point_c"],
+        Kind::FirePanel => &["fire_alarm", "fault", "extinguishant_released"],
+        Kind::Leak => &["leak_detected"],
+        Kind::Door => &["door_open"],
+        Kind::Nvr => &["recording", "retention_days", "disk_fault"],
+        Kind::Surge => &["protector_tripped", "mains_present"],
+        Kind::PowerMeter => &["active_power_kw", "voltage_l1_v", "current_l1_a", "frequency_hz"],
+        Kind::Gateway => &["buffer_used_pct", "clock_synced"],
+    }
 }
 
 #[derive(Serialize)]
@@ -70,7 +105,11 @@ struct DeviceView<'a> {
     label: Option<&'a str>,
     kind: Kind,
     kind_label: &'static str,
+    /// The system the device belongs to ([`Kind::system`]).
+    system: System,
     location: Option<&'a str>,
+    /// The tile's points, most important first ([`tile_points`]), at most three.
+    main: Vec<&'static str>,
     points: Vec<PointView>,
 }
 
@@ -102,7 +141,25 @@ impl<'a> Layout<'a> {
             label: d.meta.label.as_deref(),
             kind: d.meta.kind,
             kind_label: names::kind(d.meta.kind, lang),
+            system: d.meta.kind.system(),
             location: d.location.as_deref(),
+            main: {
+                let has = |n: &str| d.points.iter().any(|p| p.point.name == n);
+                let mut m: Vec<&'static str> = tile_points(d.meta.kind)
+                    .iter()
+                    .copied()
+                    .filter(|n| has(n))
+                    .collect();
+                // A device whose profile maps none of its kind's tile points still
+                // shows its first point large.
+                if m.is_empty()
+                    && let Some(p) = d.points.first()
+                {
+                    m.push(p.point.name);
+                }
+                m.truncate(3);
+                m
+            },
             points: d
                 .points
                 .iter()
@@ -167,10 +224,19 @@ impl<'a> Layout<'a> {
         } else {
             &live.title
         };
+        let systems = System::ALL
+            .into_iter()
+            .filter(|s| rooms.iter().any(|r| r.devices.iter().any(|d| d.system == *s)))
+            .map(|s| SystemView {
+                id: s,
+                name: names::system(s, lang),
+            })
+            .collect();
         Layout {
             site: &live.site,
             title,
             lang: texts::code(lang),
+            systems,
             rooms,
         }
     }
@@ -196,6 +262,8 @@ struct PageData<'a> {
     strings: serde_json::Value,
     delayed_after_s: u64,
     lost_after_s: u64,
+    unreachable_after_s: u64,
+    page_s: u64,
 }
 
 /// JSON that is safe inside `<script>`: no `<`, `>` or `&` can end the element.
@@ -232,6 +300,8 @@ pub fn render(live: &Live) -> String {
         strings: texts::wall::strings(lang),
         delayed_after_s: DELAYED_AFTER_S,
         lost_after_s: LOST_AFTER_S,
+        unreachable_after_s: UNREACHABLE_AFTER_S,
+        page_s: PAGE_S,
     };
     let data = script_safe(&serde_json::to_string(&data).unwrap_or_else(|_| "{}".into()));
     // The data goes in last: nothing inside it is taken for a placeholder.
