@@ -77,7 +77,9 @@ pub fn site(sim_port: u16, listen: SocketAddr) -> anyhow::Result<config::Site> {
 
 /// A built-in site, validated, with the simulator's port filled in.
 pub fn site_of(which: DemoSite, sim_port: u16, listen: SocketAddr) -> anyhow::Result<config::Site> {
-    let text = which.template().replace("@SIM_PORT@", &sim_port.to_string());
+    let text = which
+        .template()
+        .replace("@SIM_PORT@", &sim_port.to_string());
     let name = match which {
         DemoSite::Normal => "<demo>/demo.toml",
         DemoSite::Large => "<demo>/demo-large.toml",

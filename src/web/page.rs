@@ -77,16 +77,32 @@ struct SystemView {
 /// point is still on the page (smaller, as far as the tile has room).
 fn tile_points(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Ups => &["load_pct", "battery_charge_pct", "runtime_remaining_s", "output_source"],
+        Kind::Ups => &[
+            "load_pct",
+            "battery_charge_pct",
+            "runtime_remaining_s",
+            "output_source",
+        ],
         Kind::Generator => &["fuel_level_pct", "mode", "engine_running", "load_kw"],
-        Kind::Cooling => &["return_air_temperature_c", "supply_air_temperature_c", "unit_on", "setpoint_c", "humidity_pct"],
+        Kind::Cooling => &[
+            "return_air_temperature_c",
+            "supply_air_temperature_c",
+            "unit_on",
+            "setpoint_c",
+            "humidity_pct",
+        ],
         Kind::Climate => &["temperature_c", "humidity_pct", "dew_point_c"],
         Kind::FirePanel => &["fire_alarm", "fault", "extinguishant_released"],
         Kind::Leak => &["leak_detected"],
         Kind::Door => &["door_open"],
         Kind::Nvr => &["recording", "retention_days", "disk_fault"],
         Kind::Surge => &["protector_tripped", "mains_present"],
-        Kind::PowerMeter => &["active_power_kw", "voltage_l1_v", "current_l1_a", "frequency_hz"],
+        Kind::PowerMeter => &[
+            "active_power_kw",
+            "voltage_l1_v",
+            "current_l1_a",
+            "frequency_hz",
+        ],
         Kind::Gateway => &["buffer_used_pct", "clock_synced"],
     }
 }
@@ -226,7 +242,11 @@ impl<'a> Layout<'a> {
         };
         let systems = System::ALL
             .into_iter()
-            .filter(|s| rooms.iter().any(|r| r.devices.iter().any(|d| d.system == *s)))
+            .filter(|s| {
+                rooms
+                    .iter()
+                    .any(|r| r.devices.iter().any(|d| d.system == *s))
+            })
             .map(|s| SystemView {
                 id: s,
                 name: names::system(s, lang),

@@ -587,7 +587,11 @@ impl DemoGateway {
                 .iter_mut()
                 .find(|d| &*d.meta.id == "th-a1")
                 .expect("th-a1 in every demo site");
-            for r in th.rules.iter_mut().filter(|r| &*r.name == "temperature_high") {
+            for r in th
+                .rules
+                .iter_mut()
+                .filter(|r| &*r.name == "temperature_high")
+            {
                 if let Condition::Above { on_delay_s, .. } = &mut r.condition {
                     *on_delay_s = 0.0;
                 }
@@ -601,7 +605,9 @@ impl DemoGateway {
                 })
                 .collect::<Vec<_>>();
             let devices = site.devices.len();
-            let running = dc_gateway::runtime::start(site).await.expect("gateway starts");
+            let running = dc_gateway::runtime::start(site)
+                .await
+                .expect("gateway starts");
             (running, sim, units, devices)
         });
         DemoGateway {
@@ -634,7 +640,9 @@ impl DemoGateway {
 
     /// Stops the whole gateway at once: web server, event streams, pollers.
     fn stop(self) {
-        let DemoGateway { rt, running, sim, .. } = self;
+        let DemoGateway {
+            rt, running, sim, ..
+        } = self;
         drop(running);
         drop(sim);
         rt.shutdown_timeout(Duration::from_secs(2));
@@ -678,14 +686,20 @@ fn wait_ms(browser: &mut Browser, selector: &str, attr: &str, equals: &str, ms: 
 fn assert_fits_the_tv(browser: &mut Browser, site: &str, devices: usize) {
     let g = browser.send(json!({ "cmd": "geometry" }));
     assert_eq!(g["ok"], true, "{g}");
-    let (vw, vh) = (g["viewport"]["w"].as_f64().unwrap(), g["viewport"]["h"].as_f64().unwrap());
+    let (vw, vh) = (
+        g["viewport"]["w"].as_f64().unwrap(),
+        g["viewport"]["h"].as_f64().unwrap(),
+    );
     assert_eq!((vw, vh), (1920.0, 1080.0));
     assert!(
         g["scroll"]["w"].as_f64().unwrap() <= vw && g["scroll"]["h"].as_f64().unwrap() <= vh,
         "{site}: the page scrolls: {}",
         g["scroll"]
     );
-    assert_eq!(g["pages"], 1, "{site}: rooms are paged instead of fitting one screen");
+    assert_eq!(
+        g["pages"], 1,
+        "{site}: rooms are paged instead of fitting one screen"
+    );
     let cards = g["cards"].as_array().unwrap();
     assert_eq!(cards.len(), devices, "{site}: one tile per device");
     for c in cards {
@@ -707,7 +721,8 @@ fn assert_fits_the_tv(browser: &mut Browser, site: &str, devices: usize) {
         );
         let v = &c["value_box"];
         assert!(
-            v["y"].as_f64().unwrap() >= y && v["y"].as_f64().unwrap() + v["h"].as_f64().unwrap() <= y + h + 1.0,
+            v["y"].as_f64().unwrap() >= y
+                && v["y"].as_f64().unwrap() + v["h"].as_f64().unwrap() <= y + h + 1.0,
             "{site}: tile {} main value outside its tile: {c}",
             c["device"]
         );
@@ -732,7 +747,11 @@ fn wall_fits_the_tv_and_shows_alarm_stale_and_unreachable_for_both_demo_sites() 
         let r = browser.send(json!({
             "cmd": "wait_none", "selector": ".card[data-stale=\"true\"]", "timeout_ms": 15_000
         }));
-        assert_eq!(r["ok"], true, "{name}: tiles still without data: {:#}", r["snapshot"]);
+        assert_eq!(
+            r["ok"], true,
+            "{name}: tiles still without data: {:#}",
+            r["snapshot"]
+        );
         assert_fits_the_tv(&mut browser, name, gw.devices);
         let snap = &r["snapshot"];
         assert_eq!(card_of(snap, "th-a1")["status"], "ok", "{name}");
@@ -745,8 +764,18 @@ fn wall_fits_the_tv_and_shows_alarm_stale_and_unreachable_for_both_demo_sites() 
             .values
             .set_value("temperature_c", Value::Number(29.0))
             .expect("settable");
-        let snap = wait_ms(&mut browser, r#".card[data-device="th-a1"]"#, "status", "normal", 2_000);
-        let alarm = find(&snap["alarms"], |a| a["key"] == "th-a1/temperature_high", "th-a1 alarm");
+        let snap = wait_ms(
+            &mut browser,
+            r#".card[data-device="th-a1"]"#,
+            "status",
+            "normal",
+            2_000,
+        );
+        let alarm = find(
+            &snap["alarms"],
+            |a| a["key"] == "th-a1/temperature_high",
+            "th-a1 alarm",
+        );
         assert_eq!(alarm["level"], "normal");
         assert_eq!(point_of(&snap, "th-a1", "temperature_c")["text"], "29");
         assert_fits_the_tv(&mut browser, name, gw.devices);
@@ -754,7 +783,13 @@ fn wall_fits_the_tv_and_shows_alarm_stale_and_unreachable_for_both_demo_sites() 
 
         // A device that stops answering: its tile turns stale (grey hatched) and says why.
         gw.device("ups1").values.set_answering(false);
-        let snap = wait_ms(&mut browser, r#".card[data-device="ups1"]"#, "stale", "true", 5_000);
+        let snap = wait_ms(
+            &mut browser,
+            r#".card[data-device="ups1"]"#,
+            "stale",
+            "true",
+            5_000,
+        );
         let ups = card_of(&snap, "ups1");
         assert_ne!(ups["status_text"].as_str().unwrap(), "Bình thường", "{ups}");
         assert_same_page(&snap);
