@@ -250,3 +250,54 @@ pub async fn start_site(
     let running = runtime::start(site).await?;
     Ok((running, sim))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::sources::modbus::profile;
+
+    #[test]
+    fn large_site_has_60_devices_in_6_rooms_covering_every_kind_with_a_modbus_profile() {
+        let site = site_of(DemoSite::Large, 5020, "127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(site.devices.len(), 60);
+        assert_eq!(site.rooms.len(), 6);
+        for r in &site.rooms {
+            let n = site
+                .devices
+                .iter()
+                .filter(|d| *d.meta.room == *r.id)
+                .count();
+            assert!((8..=12).contains(&n), "room {} has {n} devices", r.id);
+        }
+        let modbus_kinds: BTreeSet<&str> = profile::shipped()
+            .into_iter()
+            .map(|(file, text)| profile::parse(text, file).unwrap().kind.as_str())
+            .collect();
+        let kinds: BTreeSet<&str> = site.devices.iter().map(|d| d.meta.kind.as_str()).collect();
+        assert_eq!(kinds, modbus_kinds);
+        let units: BTreeSet<u8> = site
+            .devices
+            .iter()
+            .filter_map(|d| match d.connection {
+                Connection::ModbusTcp { unit_id, .. } => Some(unit_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(units.len(), 60, "one unit id per device");
+        assert!(
+            site.devices
+                .iter()
+                .any(|d| *d.meta.id == *DemoSite::Large.excursion_device())
+        );
+    }
+
+    #[test]
+    fn normal_site_is_unchanged_by_the_choice() {
+        let a = site(5020, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = site_of(DemoSite::Normal, 5020, "127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(a.devices.len(), b.devices.len());
+        assert_eq!(&*a.name, "demo");
+    }
+}

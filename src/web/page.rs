@@ -396,6 +396,68 @@ mod tests {
     }
 
     #[test]
+    fn tiles_name_their_system_and_main_points_and_systems_are_listed_in_order() {
+        use crate::state::{DeviceState, PointState};
+        let dev = |id: &str, room: &str, kind: Kind, points: &[&'static str]| {
+            let meta = crate::model::DeviceMeta {
+                id: id.into(),
+                name: id.into(),
+                label: None,
+                room: room.into(),
+                kind,
+            };
+            let points = points
+                .iter()
+                .map(|n| {
+                    PointState::canonical(kind, n, None, crate::model::Quality::Good, None).unwrap()
+                })
+                .collect();
+            DeviceState::answering(meta, None, points)
+        };
+        let mut live = Live::default();
+        live.devices
+            .push(dev("leak1", "r1", Kind::Leak, &["leak_detected"]));
+        live.devices.push(dev(
+            "ups1",
+            "r1",
+            Kind::Ups,
+            &[
+                "on_battery",
+                "battery_charge_pct",
+                "load_pct",
+                "output_source",
+                "runtime_remaining_s",
+            ],
+        ));
+        live.devices.push(dev(
+            "th1",
+            "r2",
+            Kind::Climate,
+            &["humidity_pct", "temperature_c"],
+        ));
+        let json = serde_json::to_value(Layout::of(&live)).unwrap();
+        let systems: Vec<&str> = json["systems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(systems, ["power", "climate", "fire_safety"]);
+        assert_eq!(json["systems"][0]["name"], "Nguồn điện");
+        let r1 = &json["rooms"][0]["devices"];
+        assert_eq!(r1[0]["system"], "fire_safety");
+        assert_eq!(r1[1]["system"], "power");
+        assert_eq!(
+            r1[1]["main"],
+            serde_json::json!(["load_pct", "battery_charge_pct", "runtime_remaining_s"])
+        );
+        assert_eq!(
+            json["rooms"][1]["devices"][0]["main"],
+            serde_json::json!(["temperature_c", "humidity_pct"])
+        );
+    }
+
+    #[test]
     fn template_placeholders_are_all_filled() {
         let html = render(&Live::default());
         assert!(!html.contains("{{"), "a placeholder is left in the page");
