@@ -778,6 +778,62 @@ fn wall_fits_the_tv_and_shows_alarm_stale_and_unreachable_for_both_demo_sites() 
         );
         assert_eq!(alarm["level"], "normal");
         assert_eq!(point_of(&snap, "th-a1", "temperature_c")["text"], "29");
+        assert_eq!(snap["events"]["beeps"], 0, "{name}: a normal alarm beeped");
+
+        // Three causes at once: the rack above the serious limit, the cooling unit
+        // stopped, the generator out of auto. Red tiles, one alarm row per cause, a
+        // beep for the new serious alarm, and the site still on one screen.
+        gw.device("th-a1")
+            .values
+            .set_value("temperature_c", Value::Number(33.0))
+            .expect("settable");
+        gw.device("crac1")
+            .values
+            .set_value("unit_on", Value::Bool(false))
+            .expect("settable");
+        gw.device("gen1")
+            .values
+            .set_value("mode", Value::Enum("manual"))
+            .expect("settable");
+        wait_ms(
+            &mut browser,
+            r#".card[data-device="th-a1"]"#,
+            "status",
+            "serious",
+            2_000,
+        );
+        wait_ms(
+            &mut browser,
+            r#".card[data-device="crac1"]"#,
+            "status",
+            "serious",
+            5_000,
+        );
+        let snap = wait_ms(
+            &mut browser,
+            r#".card[data-device="gen1"]"#,
+            "status",
+            "normal",
+            5_000,
+        );
+        assert!(
+            snap["events"]["beeps"].as_u64() >= Some(1),
+            "{name}: no alert sounded for a new serious alarm: {}",
+            snap["events"]
+        );
+        let groups: Vec<&str> = snap["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["device"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            groups.len(),
+            3,
+            "{name}: one row per device: {:#}",
+            snap["alarms"]
+        );
+        assert_eq!(snap["alarms"][2]["level"], "normal", "serious rows first");
         assert_fits_the_tv(&mut browser, name, gw.devices);
         screenshot(&mut browser, &format!("{name}-alarm"));
 

@@ -378,7 +378,11 @@
       li.dataset.count = String(g.list.length);
       li.append(el('span', 'level', (a.no ? '#' + a.no + ' ' : '') + (S.level[a.level] || a.level) +
         (a.state && a.state !== 'raised' && S.state[a.state] ? ' · ' + S.state[a.state] : '')));
-      let msg = a.message;
+      // The row's level label already says "Serious incident": do not repeat it at
+      // the start of the message, where the width is worth most.
+      let msg = a.message || '';
+      const prefix = (S.level[a.level] || '') + ': ';
+      if (prefix.length > 2 && msg.indexOf(prefix) === 0) msg = msg.slice(prefix.length);
       if (g.list.length > 1) msg = fill(S.group_more, { msg: msg, n: g.list.length - 1 });
       li.append(el('span', 'msg', msg));
       const when = el('span', 'when', whenText(a.since));
@@ -423,7 +427,10 @@
     if (!soundOn) return;
     try {
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      if (audio.state === 'suspended') audio.resume();
+      if (audio.state === 'suspended') {
+        const p = audio.resume();
+        if (p && p.catch) p.catch(function () { /* not allowed to play yet */ });
+      }
       [0, 0.35, 0.7].forEach(function (t, i) {
         const o = audio.createOscillator();
         const g = audio.createGain();
