@@ -362,6 +362,7 @@
     setData($('alarms'), 'count', String(sorted.length));
     setData($('alarms'), 'groups', String(groups.length));
     const visible = groups.slice(0, MAX_GROUPS);
+    setData($('alarm-list'), 'n', String(visible.length));
     setText($('alarms-more'), groups.length > MAX_GROUPS ?
       fill(S.more_alarms, { n: groups.length - MAX_GROUPS }) : '');
     $('alarm-list').replaceChildren.apply($('alarm-list'), visible.map(function (g) {
