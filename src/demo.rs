@@ -5,7 +5,7 @@
 //! 3 rooms) or, with `--site large`, `config/demo-large.toml` (60 devices in 6 rooms,
 //! every kind with a shipped Modbus profile). The demo goes through the same config
 //! validation, pollers, rules, sinks and web server as a real site: only the devices
-//! are simulated. One climate sensor per site (`th-a3`, `th-b3`) makes a periodic
+//! are simulated. One climate sensor per site (`th-a3`, `th-b1`) makes a periodic
 //! excursion above 27 °C so an alarm is raised and cleared every few minutes.
 
 use std::net::SocketAddr;
@@ -47,10 +47,10 @@ impl DemoSite {
     }
 
     /// The sensor that makes the periodic temperature excursion.
-    fn excursion_device(self) -> &'static str {
+    pub fn excursion_device(self) -> &'static str {
         match self {
             DemoSite::Normal => "th-a3",
-            DemoSite::Large => "th-b3",
+            DemoSite::Large => "th-b1",
         }
     }
 }
