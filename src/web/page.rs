@@ -150,7 +150,10 @@ struct PointView {
 
 impl<'a> Layout<'a> {
     fn of(live: &'a Live) -> Layout<'a> {
-        let lang = language(live);
+        Layout::of_in(live, language(live))
+    }
+
+    fn of_in(live: &'a Live, lang: Language) -> Layout<'a> {
         let device = |d: &'a crate::state::DeviceState| DeviceView {
             id: &d.meta.id,
             name: &d.meta.name,
@@ -310,8 +313,14 @@ fn html_escape(s: &str) -> String {
 
 /// The whole wall-view document for the current state.
 pub fn render(live: &Live) -> String {
-    let lang = language(live);
-    let layout = Layout::of(live);
+    render_in(live, language(live))
+}
+
+/// The wall view in `lang` (a kiosk's `/?lang=en`). The layout key stays the site's,
+/// so the page does not take its own language for a changed layout; alarm messages
+/// keep the site's language (the gateway writes them once, for every sink).
+pub fn render_in(live: &Live, lang: Language) -> String {
+    let layout = Layout::of_in(live, lang);
     let title = html_escape(layout.title);
     let lang_code = layout.lang;
     let data = PageData {
@@ -333,9 +342,26 @@ pub fn render(live: &Live) -> String {
         .replace("{{data}}", &data)
 }
 
-/// `GET /`.
-pub(crate) async fn wall(State(app): State<App>) -> Response {
-    let html = render(&app.shared.read());
+/// The language asked for in the query (`lang=en` or `lang=vi`); anything else is
+/// ignored (the site's language).
+fn query_language(raw: Option<&str>) -> Option<Language> {
+    raw?.split('&').find_map(|p| match p {
+        "lang=en" => Some(Language::En),
+        "lang=vi" => Some(Language::Vi),
+        _ => None,
+    })
+}
+
+/// `GET /[?lang=en|vi]`.
+pub(crate) async fn wall(
+    State(app): State<App>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
+    let html = {
+        let live = app.shared.read();
+        let lang = query_language(q.as_deref()).unwrap_or_else(|| language(&live));
+        render_in(&live, lang)
+    };
     (
         [
             (
@@ -455,6 +481,22 @@ mod tests {
             json["rooms"][1]["devices"][0]["main"],
             serde_json::json!(["temperature_c", "humidity_pct"])
         );
+    }
+
+    #[test]
+    fn a_kiosk_may_ask_for_english_and_keeps_the_sites_layout_key() {
+        let mut live = Live::default();
+        live.title = "Trung tâm".into();
+        let vi = render(&live);
+        assert!(vi.contains("<html lang=\"vi\">"));
+        assert_eq!(query_language(Some("x=1&lang=en")), Some(Language::En));
+        assert_eq!(query_language(Some("lang=fr")), None);
+        assert_eq!(query_language(None), None);
+        let en = render_in(&live, Language::En);
+        assert!(en.contains("<html lang=\"en\">"));
+        assert!(en.contains("GATEWAY UNREACHABLE"));
+        let key = layout_key(&live);
+        assert!(en.contains(&key) && vi.contains(&key));
     }
 
     #[test]
