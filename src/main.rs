@@ -60,12 +60,18 @@ enum Command {
         /// address instead of starting them in this process.
         #[arg(long)]
         simulator: Option<std::net::SocketAddr>,
+        /// Which built-in site: `normal` (8 devices) or `large` (60 devices, 6 rooms).
+        #[arg(long, value_enum, default_value = "normal")]
+        site: demo::DemoSite,
     },
     /// Serve only the demo site's simulated devices (Modbus TCP), for benchmarks.
     Simulate {
         /// Address to serve Modbus TCP on.
         #[arg(long, default_value = "127.0.0.1:5020")]
         listen: std::net::SocketAddr,
+        /// Which built-in site's devices (as `demo --site`).
+        #[arg(long, value_enum, default_value = "normal")]
+        site: demo::DemoSite,
     },
     /// Read one device once and print raw registers and decoded points.
     Probe {
@@ -395,6 +401,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             influx,
             state_dir,
             simulator,
+            site,
         } => {
             // A password on the command line is readable by every user (ps).
             for (url, var) in [(&mqtt, "DCGW_MQTT_URL"), (&influx, "DCGW_INFLUX_URL")] {
@@ -418,7 +425,8 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
                     (d.clone(), Some(RemoveOnDrop(d)))
                 }
             };
-            let (running, _sim) = demo::start(
+            let (running, _sim) = demo::start_site(
+                site,
                 listen,
                 simulator,
                 mqtt.as_deref(),
@@ -432,8 +440,8 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             running.shutdown(std::time::Duration::from_secs(3)).await;
             Ok(())
         }
-        Command::Simulate { listen } => {
-            let sim = demo::start_simulator(listen).await?;
+        Command::Simulate { listen, site } => {
+            let sim = demo::start_simulator_of(site, listen).await?;
             println!(
                 "dc-gateway simulate: demo devices on {} (Modbus TCP)",
                 sim.addr

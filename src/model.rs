@@ -141,6 +141,72 @@ impl Kind {
     }
 }
 
+/// The systems a site is made of, the one map from device kind to system (CONTRACTS.md
+/// "Systems"). The wall view groups tiles by it; maintenance windows, incidents and
+/// reports use the same map. Extend it here only: [`Kind::system`] is the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum System {
+    /// UPS, generator, ATS, power meters, PDUs.
+    Power,
+    /// Precision cooling units.
+    Cooling,
+    /// Temperature and humidity.
+    Climate,
+    /// Fire panels, leak sensors, surge and lightning protection.
+    FireSafety,
+    /// Doors and camera recorders.
+    Security,
+    /// The gateway's own points.
+    Gateway,
+}
+
+impl System {
+    /// Every system, in the order the wall view and reports show them.
+    pub const ALL: [System; 6] = [
+        System::Power,
+        System::Cooling,
+        System::Climate,
+        System::FireSafety,
+        System::Security,
+        System::Gateway,
+    ];
+
+    /// The snake_case name (`fire_safety`) used in the API, config and the page.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            System::Power => "power",
+            System::Cooling => "cooling",
+            System::Climate => "climate",
+            System::FireSafety => "fire_safety",
+            System::Security => "security",
+            System::Gateway => "gateway",
+        }
+    }
+
+    /// The device kinds that belong to this system, in [`Kind::ALL`] order.
+    pub fn kinds(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(move |k| k.system() == self)
+    }
+}
+
+impl Kind {
+    /// The system this kind of device belongs to: power (`ups`, `generator`,
+    /// `power_meter`; later `ats`, `pdu`), cooling, climate, fire and safety
+    /// (`fire_panel`, `leak`, `surge`; later `lightning`), security (`door`, the camera
+    /// recorder `nvr`), gateway.
+    pub fn system(self) -> System {
+        match self {
+            Kind::Ups | Kind::Generator | Kind::PowerMeter => System::Power,
+            Kind::Cooling => System::Cooling,
+            Kind::Climate => System::Climate,
+            Kind::FirePanel | Kind::Leak | Kind::Surge => System::FireSafety,
+            Kind::Door | Kind::Nvr => System::Security,
+            Kind::Gateway => System::Gateway,
+        }
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -519,4 +585,25 @@ pub fn stable_hash(s: &str) -> u64 {
     let mut h = fnv::FnvHasher::default();
     h.write(s.as_bytes());
     h.finish()
+}
+
+#[cfg(test)]
+mod system_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_in_exactly_one_system_as_the_contract_maps_it() {
+        let mut seen = Vec::new();
+        for s in System::ALL {
+            seen.extend(s.kinds());
+        }
+        seen.sort_by_key(|k| k.as_str());
+        let mut all = Kind::ALL.to_vec();
+        all.sort_by_key(|k| k.as_str());
+        assert_eq!(seen, all);
+        assert_eq!(Kind::Ups.system(), System::Power);
+        assert_eq!(Kind::Leak.system(), System::FireSafety);
+        assert_eq!(Kind::Nvr.system(), System::Security);
+        assert_eq!(System::FireSafety.as_str(), "fire_safety");
+    }
 }

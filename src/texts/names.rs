@@ -7,7 +7,7 @@
 //! that finds nothing falls back to the canonical name, so a new point shows up
 //! readable-ish before it is translated, never as an empty cell.
 
-use crate::model::{Kind, Language, Value};
+use crate::model::{Kind, Language, System, Value};
 use crate::points::{PointDef, PointType};
 
 use super::{number, pick, words};
@@ -26,6 +26,19 @@ pub fn kind(kind: Kind, lang: Language) -> &'static str {
         Kind::Surge => ("Chống sét lan truyền", "Surge protector"),
         Kind::PowerMeter => ("Đồng hồ đo điện", "Power meter"),
         Kind::Gateway => ("Gateway giám sát", "Monitoring gateway"),
+    };
+    pick(lang, vi, en)
+}
+
+/// Display name of a system (the wall view's column and summary titles).
+pub fn system(system: System, lang: Language) -> &'static str {
+    let (vi, en) = match system {
+        System::Power => ("Nguồn điện", "Power"),
+        System::Cooling => ("Làm mát", "Cooling"),
+        System::Climate => ("Nhiệt độ, độ ẩm", "Climate"),
+        System::FireSafety => ("PCCC & an toàn", "Fire & safety"),
+        System::Security => ("An ninh", "Security"),
+        System::Gateway => ("Gateway", "Gateway"),
     };
     pick(lang, vi, en)
 }
