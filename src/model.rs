@@ -88,6 +88,11 @@ impl System {
     pub fn parse(s: &str) -> Option<System> {
         System::ALL.into_iter().find(|x| x.as_str() == s)
     }
+
+    /// The device kinds that belong to this system, in [`Kind::ALL`] order.
+    pub fn kinds(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(move |k| k.system() == self)
+    }
 }
 
 impl Kind {
@@ -138,72 +143,6 @@ impl Kind {
     /// Parse a kind name.
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-/// The systems a site is made of, the one map from device kind to system (CONTRACTS.md
-/// "Systems"). The wall view groups tiles by it; maintenance windows, incidents and
-/// reports use the same map. Extend it here only: [`Kind::system`] is the map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum System {
-    /// UPS, generator, ATS, power meters, PDUs.
-    Power,
-    /// Precision cooling units.
-    Cooling,
-    /// Temperature and humidity.
-    Climate,
-    /// Fire panels, leak sensors, surge and lightning protection.
-    FireSafety,
-    /// Doors and camera recorders.
-    Security,
-    /// The gateway's own points.
-    Gateway,
-}
-
-impl System {
-    /// Every system, in the order the wall view and reports show them.
-    pub const ALL: [System; 6] = [
-        System::Power,
-        System::Cooling,
-        System::Climate,
-        System::FireSafety,
-        System::Security,
-        System::Gateway,
-    ];
-
-    /// The snake_case name (`fire_safety`) used in the API, config and the page.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            System::Power => "power",
-            System::Cooling => "cooling",
-            System::Climate => "climate",
-            System::FireSafety => "fire_safety",
-            System::Security => "security",
-            System::Gateway => "gateway",
-        }
-    }
-
-    /// The device kinds that belong to this system, in [`Kind::ALL`] order.
-    pub fn kinds(self) -> impl Iterator<Item = Kind> {
-        Kind::ALL.into_iter().filter(move |k| k.system() == self)
-    }
-}
-
-impl Kind {
-    /// The system this kind of device belongs to: power (`ups`, `generator`,
-    /// `power_meter`; later `ats`, `pdu`), cooling, climate, fire and safety
-    /// (`fire_panel`, `leak`, `surge`; later `lightning`), security (`door`, the camera
-    /// recorder `nvr`), gateway.
-    pub fn system(self) -> System {
-        match self {
-            Kind::Ups | Kind::Generator | Kind::PowerMeter => System::Power,
-            Kind::Cooling => System::Cooling,
-            Kind::Climate => System::Climate,
-            Kind::FirePanel | Kind::Leak | Kind::Surge => System::FireSafety,
-            Kind::Door | Kind::Nvr => System::Security,
-            Kind::Gateway => System::Gateway,
-        }
     }
 }
 

@@ -237,10 +237,9 @@
     });
     return level;
   }
-  // Hook for "pending" (a value beyond a limit inside its on-delay): the API does not
-  // send it yet. The page shows a tile as pending when an alarm entry has state
-  // "pending" or a reading carries `pending: true` (docs/WALL.md).
-  function pendingReading(r) { return !!r && r.pending === true; }
+  // "Pending" (a value beyond a limit inside its on-delay): each reading carries
+  // `pending` (the level it will raise at) while the on-delay runs (docs/WALL.md).
+  function pendingReading(r) { return !!r && (r.pending === true || r.pending === 'normal' || r.pending === 'serious'); }
 
   function renderDevice(id) {
     const c = cards.get(id);
