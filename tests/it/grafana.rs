@@ -64,6 +64,8 @@ fn generate_case_site() -> tempfile::TempDir {
         .arg("--out")
         .arg(out.path())
         .args(["--time-zone", "UTC"])
+        // The case site's SNMP community (a secret comes from a file or a variable).
+        .env("DCGW_TEST_SNMP_COMMUNITY", "public")
         .output()
         .expect("run dc-gateway dashboards");
     assert!(

@@ -794,6 +794,32 @@ fn wall_fits_the_tv_and_shows_alarm_stale_and_unreachable_for_both_demo_sites() 
         assert_eq!(point_of(&snap, "th-a1", "temperature_c")["text"], "29");
         assert_eq!(snap["events"]["beeps"], 0, "{name}: a normal alarm beeped");
 
+        // Beyond the limit inside its on-delay (the demo's 10 s): pending, never green.
+        // (27.3 °C: above the 27 °C limit, less than the 5 °C rate-of-change limit above
+        // the rack's ~23 °C, so only the on-delayed threshold is involved.)
+        gw.device("th-a3")
+            .values
+            .set_value("temperature_c", Value::Number(27.3))
+            .expect("settable");
+        wait_ms(
+            &mut browser,
+            r#".card[data-device="th-a3"]"#,
+            "status",
+            "pending",
+            3_000,
+        );
+        gw.device("th-a3")
+            .values
+            .set_value("temperature_c", Value::Number(23.0))
+            .expect("settable");
+        wait_ms(
+            &mut browser,
+            r#".card[data-device="th-a3"]"#,
+            "status",
+            "ok",
+            5_000,
+        );
+
         // Three causes at once: the rack above the serious limit, the cooling unit
         // stopped, the generator out of auto. Red tiles, one alarm row per cause, a
         // beep for the new serious alarm, and the site still on one screen.
