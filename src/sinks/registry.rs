@@ -23,6 +23,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::influx::{InfluxConfig, InfluxSink};
 use super::mqtt::{MqttConfig, MqttHandle, MqttSink};
+use super::sms::{SmsConfig, SmsSink};
 use super::worker::{self, QueueConfig, SinkQueue};
 use super::{Accept, Route};
 use crate::buffer::Buffer;
@@ -36,10 +37,12 @@ pub enum SinkConfig {
     Mqtt(MqttConfig),
     /// InfluxDB (v2 API or 1.x).
     Influx(InfluxConfig),
+    /// An LTE/GSM modem sending SMS texts and ringing phones.
+    Sms(SmsConfig),
 }
 
 /// The kinds, by their name in `kind = "..."`.
-const KINDS: &[&str] = &["mqtt", "influx"];
+const KINDS: &[&str] = &["mqtt", "influx", "sms"];
 
 impl SinkConfig {
     /// The kind's name in the config.
@@ -47,6 +50,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Mqtt(_) => "mqtt",
             SinkConfig::Influx(_) => "influx",
+            SinkConfig::Sms(_) => "sms",
         }
     }
 
@@ -54,6 +58,7 @@ impl SinkConfig {
     fn default_accepts(kind: &str) -> &'static [Accept] {
         match kind {
             "mqtt" => &[Accept::Readings, Accept::Alarms, Accept::Notifications],
+            "sms" => &[Accept::Notifications],
             _ => &[Accept::Readings, Accept::Alarms],
         }
     }
@@ -62,6 +67,7 @@ impl SinkConfig {
     fn can_accept(kind: &str) -> &'static [Accept] {
         match kind {
             "mqtt" => &Accept::ALL,
+            "sms" => &[Accept::Notifications],
             _ => &[Accept::Readings, Accept::Alarms],
         }
     }
@@ -73,6 +79,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Mqtt(_) => 64 << 20,
             SinkConfig::Influx(_) => 1 << 30,
+            // Texts to people: a few hundred bytes each.
+            SinkConfig::Sms(_) => 16 << 20,
         }
     }
 
@@ -88,6 +96,10 @@ impl SinkConfig {
             "mqtt" => {
                 let raw = r.parse_value(rest, ctx)?;
                 MqttConfig::validate(r, &raw, ctx, site, base).map(SinkConfig::Mqtt)
+            }
+            "sms" => {
+                let raw = r.parse_value(rest, ctx)?;
+                SmsConfig::validate(r, &raw, ctx, base).map(SinkConfig::Sms)
             }
             _ => {
                 let raw = r.parse_value(rest, ctx)?;
@@ -127,7 +139,7 @@ impl SinkEntry {
 struct RawRoute {
     /// Unique sink name (`[a-zA-Z0-9_-]`).
     name: Spanned<String>,
-    /// Sink kind: `mqtt` or `influx`.
+    /// Sink kind: `mqtt`, `influx` or `sms`.
     kind: Spanned<String>,
     /// What it takes: any of `readings`, `alarms`, `notifications`, `audit`
     /// (default: by kind).
@@ -465,6 +477,28 @@ pub fn start(
                         ..Default::default()
                     },
                 )
+            }
+            SinkConfig::Sms(cfg) => {
+                let sink = SmsSink::start(&e.name, cfg);
+                let handle = sink.handle();
+                // One notification per delivery: its outcome (sent, retry, refused) is
+                // about that one. The modem is slow (seconds per text) and the network
+                // may refuse for a while: retries back off from 5 s to 2 min.
+                worker::spawn_on(
+                    buffer,
+                    sink,
+                    QueueConfig {
+                        batch_max: 1,
+                        linger: Duration::ZERO,
+                        max_records: cfg.max_queued,
+                        max_bytes,
+                        backoff_min: Duration::from_secs(5),
+                        backoff_max: Duration::from_secs(120),
+                        live_first: false,
+                        ..Default::default()
+                    },
+                )
+                .map(|(q, h)| (q.with_points(Arc::new(move || handle.samples())), h))
             }
             SinkConfig::Influx(cfg) => {
                 let sink = InfluxSink::new(&e.name, site.clone(), cfg)

@@ -446,6 +446,31 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Sai thông tin đăng nhập đích gửi",
         "Sink credentials refused",
     ),
+    (Kind::Gateway, "modem_ok", "Modem SMS hoạt động", "SMS modem working"),
+    (
+        Kind::Gateway,
+        "modem_responding",
+        "Modem SMS phản hồi",
+        "SMS modem responding",
+    ),
+    (
+        Kind::Gateway,
+        "modem_sim_ready",
+        "SIM của modem sẵn sàng",
+        "Modem SIM ready",
+    ),
+    (
+        Kind::Gateway,
+        "modem_registered",
+        "Modem đã đăng ký mạng di động",
+        "Modem registered on the network",
+    ),
+    (
+        Kind::Gateway,
+        "modem_signal_dbm",
+        "Cường độ sóng di động",
+        "Mobile signal strength",
+    ),
 ];
 
 /// `(kind, point, Vietnamese, English)`: the alarm condition of boolean and state
@@ -575,6 +600,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "sink_auth_failed",
         "Đích gửi dữ liệu (InfluxDB/MQTT) từ chối thông tin đăng nhập",
         "A sink (InfluxDB/MQTT) refuses the gateway's credentials",
+    ),
+    (
+        Kind::Gateway,
+        "modem_ok",
+        "Modem SMS lỗi: không gửi được tin nhắn cảnh báo",
+        "SMS modem failed: alarm texts cannot be sent",
     ),
 ];
 
