@@ -27,5 +27,6 @@ mod realagents; // shipped profiles against recordings of real SNMP agents (snmp
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod service; // sd_notify: READY, WATCHDOG, STATUS against a real NOTIFY_SOCKET
 mod sinks; // sinks as a list: routing, the old config form, queues carried over
+mod sms; // the SMS sink against a scripted modem on a socat pty (decoded by smspdudecoder)
 mod snmp;
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap

@@ -23,6 +23,7 @@ mod modbus;
 mod mqtt;
 mod process;
 mod pty;
+mod sms;
 mod snmp;
 mod victoria;
 
@@ -38,6 +39,7 @@ pub use influx::Influx1;
 pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec};
 pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
 pub use pty::PtyPair;
+pub use sms::ScriptedModem;
 pub use snmp::{Recording, Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmpsim_data, snmptrap};
 pub use victoria::{Sample, VictoriaMetrics};
 
