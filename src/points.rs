@@ -297,8 +297,16 @@ static GATEWAY: &[PointDef] = &[
     ),
     flag("modem_responding", "SMS modem answers AT commands"),
     flag("modem_sim_ready", "SMS modem's SIM is present and unlocked"),
-    flag("modem_registered", "SMS modem registered on a mobile network"),
-    num("modem_signal_dbm", "dBm", 0, "SMS modem received signal strength (AT+CSQ)"),
+    flag(
+        "modem_registered",
+        "SMS modem registered on a mobile network",
+    ),
+    num(
+        "modem_signal_dbm",
+        "dBm",
+        0,
+        "SMS modem received signal strength (AT+CSQ)",
+    ),
 ];
 
 /// The points of one device kind.

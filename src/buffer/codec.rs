@@ -728,12 +728,18 @@ mod tests {
             assert!(is_alarm(&body), "kept like an alarm event");
             same(&rec, &decode(&body, &Registry::new()).unwrap());
             for cut in 0..body.len() {
-                assert!(decode(&body[..cut], &Registry::new()).is_err(), "cut at {cut}");
+                assert!(
+                    decode(&body[..cut], &Registry::new()).is_err(),
+                    "cut at {cut}"
+                );
             }
         }
         let d: serde_json::Value =
             serde_json::from_str(&describe(&to_vec(&notification(Some(7))))).unwrap();
-        assert_eq!((d["type"].as_str(), d["alarm_no"].as_u64()), (Some("notification"), Some(7)));
+        assert_eq!(
+            (d["type"].as_str(), d["alarm_no"].as_u64()),
+            (Some("notification"), Some(7))
+        );
     }
 
     #[test]

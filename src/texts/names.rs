@@ -446,7 +446,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Sai thông tin đăng nhập đích gửi",
         "Sink credentials refused",
     ),
-    (Kind::Gateway, "modem_ok", "Modem SMS hoạt động", "SMS modem working"),
+    (
+        Kind::Gateway,
+        "modem_ok",
+        "Modem SMS hoạt động",
+        "SMS modem working",
+    ),
     (
         Kind::Gateway,
         "modem_responding",

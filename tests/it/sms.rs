@@ -31,7 +31,10 @@ fn note(id: &str, text: &str, call: bool) -> Notification {
 async fn until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -63,7 +66,12 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
             ..Default::default()
         },
     );
-    until("the modem's start-up checks", Duration::from_secs(15), || handle.status().ok()).await;
+    until(
+        "the modem's start-up checks",
+        Duration::from_secs(15),
+        || handle.status().ok(),
+    )
+    .await;
     let st = handle.status();
     assert_eq!(st.signal_dbm, Some(-73.0), "+CSQ: 20 is -113 + 2*20 dBm");
 
@@ -73,12 +81,17 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
     for n in [&vi, &en, &call] {
         q.push(Record::Notification(Arc::new(n.clone())));
     }
-    until("three notifications delivered", Duration::from_secs(30), || {
-        q.status(Timestamp::now()).delivered == 3
-    })
+    until(
+        "three notifications delivered",
+        Duration::from_secs(30),
+        || q.status(Timestamp::now()).delivered == 3,
+    )
     .await;
     until("the queue empty", Duration::from_secs(5), || q.is_empty()).await;
-    assert!(q.status(Timestamp::now()).retried >= 1, "the +CMS ERROR was retried");
+    assert!(
+        q.status(Timestamp::now()).retried >= 1,
+        "the +CMS ERROR was retried"
+    );
 
     let log = modem.entries();
     assert!(
@@ -88,7 +101,11 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
     assert_eq!(log.iter().filter(|e| e.get("refused").is_some()).count(), 1);
     let sent: Vec<&Json> = log.iter().filter(|e| e.get("content").is_some()).collect();
     // Vietnamese: UCS-2, several parts with one reference, reassembled exactly.
-    let mut parts: Vec<&Json> = sent.iter().copied().filter(|e| e["encoding"] == "ucs2").collect();
+    let mut parts: Vec<&Json> = sent
+        .iter()
+        .copied()
+        .filter(|e| e["encoding"] == "ucs2")
+        .collect();
     let n = VI.chars().count().div_ceil(67);
     assert!(n >= 3, "the text needs several parts");
     assert_eq!(parts.len(), n, "{parts:?}");
@@ -97,11 +114,17 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
     for (i, p) in parts.iter().enumerate() {
         assert_eq!(p["concat"]["part_number"], (i + 1) as u64);
         assert_eq!(p["concat"]["parts_count"], n as u64);
-        assert_eq!(&p["concat"]["reference"], reference, "one reference for all parts");
+        assert_eq!(
+            &p["concat"]["reference"], reference,
+            "one reference for all parts"
+        );
         assert_eq!(p["recipient"], "+84912345678");
         assert_eq!(p["srr"], true, "status report requested");
     }
-    let text: String = parts.iter().map(|p| p["content"].as_str().unwrap()).collect();
+    let text: String = parts
+        .iter()
+        .map(|p| p["content"].as_str().unwrap())
+        .collect();
     assert_eq!(text, VI);
     // Plain text with extension-table characters: one 7-bit part.
     let gsm: Vec<&&Json> = sent.iter().filter(|e| e["encoding"] == "gsm").collect();
@@ -110,45 +133,95 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
     assert!(gsm[0]["concat"].is_null());
 
     // The call: dialled, hung up after the ring time.
-    let dial = log.iter().find(|e| e.get("call").is_some()).expect("ATD logged");
+    let dial = log
+        .iter()
+        .find(|e| e.get("call").is_some())
+        .expect("ATD logged");
     assert_eq!(dial["call"], "+84912345678");
-    let hang = log.iter().find(|e| e.get("hangup").is_some()).expect("AT+CHUP logged");
+    let hang = log
+        .iter()
+        .find(|e| e.get("hangup").is_some())
+        .expect("AT+CHUP logged");
     let rang = hang["t"].as_f64().unwrap() - dial["t"].as_f64().unwrap();
-    assert!(rang >= 0.9, "hung up after {rang} s, not the configured 1 s");
+    assert!(
+        rang >= 0.9,
+        "hung up after {rang} s, not the configured 1 s"
+    );
 
     // Delivery reports (+CDS, sent inside the +CMGS reply) matched to the notifications.
-    until("a report per part", Duration::from_secs(5), || handle.reports().len() == n + 1).await;
+    until("a report per part", Duration::from_secs(5), || {
+        handle.reports().len() == n + 1
+    })
+    .await;
     let reports = handle.reports();
     assert!(reports.iter().all(|r| r.report.delivered()));
-    let for_vi = reports.iter().filter(|r| r.notification.as_deref() == Some("n-vi")).count();
-    let for_en = reports.iter().filter(|r| r.notification.as_deref() == Some("n-en")).count();
+    let for_vi = reports
+        .iter()
+        .filter(|r| r.notification.as_deref() == Some("n-vi"))
+        .count();
+    let for_en = reports
+        .iter()
+        .filter(|r| r.notification.as_deref() == Some("n-en"))
+        .count();
     assert_eq!((for_vi, for_en), (n, 1), "{reports:?}");
 
     // Texts received: one stored before start (AT+CMGL), one announced by +CMTI in the
     // middle of the AT+CEREG? reply; both read and deleted.
-    until("two texts received", Duration::from_secs(5), || handle.incoming().len() >= 2).await;
+    until("two texts received", Duration::from_secs(5), || {
+        handle.incoming().len() >= 2
+    })
+    .await;
     let inc = handle.incoming();
-    assert!(inc.iter().any(|m| m.index == 1 && m.message.text == "hellohello"), "{inc:?}");
     assert!(
-        inc.iter().any(|m| m.index == 2 && m.message.text == "OK 123" && m.message.from == "+84912345678"),
+        inc.iter()
+            .any(|m| m.index == 1 && m.message.text == "hellohello"),
         "{inc:?}"
     );
-    let deleted: Vec<u64> = modem.entries().iter().filter_map(|e| e["deleted"].as_u64()).collect();
+    assert!(
+        inc.iter().any(|m| m.index == 2
+            && m.message.text == "OK 123"
+            && m.message.from == "+84912345678"),
+        "{inc:?}"
+    );
+    let deleted: Vec<u64> = modem
+        .entries()
+        .iter()
+        .filter_map(|e| e["deleted"].as_u64())
+        .collect();
     assert!(deleted.contains(&1) && deleted.contains(&2), "{deleted:?}");
 
     // The modem answers ERROR, then nothing: modem_ok goes false, a serious alarm.
     modem.set_mode("error");
-    until("the modem seen failing", Duration::from_secs(10), || !handle.status().ok()).await;
+    until("the modem seen failing", Duration::from_secs(10), || {
+        !handle.status().ok()
+    })
+    .await;
     modem.set_mode("silent");
-    until("the modem seen silent", Duration::from_secs(15), || !handle.status().responding).await;
-    q.push(Record::Notification(Arc::new(note("n-late", "late", false))));
+    until("the modem seen silent", Duration::from_secs(15), || {
+        !handle.status().responding
+    })
+    .await;
+    q.push(Record::Notification(Arc::new(note(
+        "n-late", "late", false,
+    ))));
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(q.len(), 1, "a text the modem cannot send stays queued");
 
     let samples = handle.samples();
-    let flag = |name: &str| samples.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
-    assert_eq!(flag("modem_ok"), Some(dc_gateway::model::Value::Bool(false)));
-    assert_eq!(flag("modem_responding"), Some(dc_gateway::model::Value::Bool(false)));
+    let flag = |name: &str| {
+        samples
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        flag("modem_ok"),
+        Some(dc_gateway::model::Value::Bool(false))
+    );
+    assert_eq!(
+        flag("modem_responding"),
+        Some(dc_gateway::model::Value::Bool(false))
+    );
     // The gateway's rules make it a serious alarm.
     let dev = Arc::new(DeviceMeta {
         id: "gateway".into(),
@@ -176,7 +249,9 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
     };
     let events = engine.on_poll(&poll);
     assert!(
-        events.iter().any(|e| e.rule.as_ref() == "modem_fault" && e.level == Level::Serious),
+        events
+            .iter()
+            .any(|e| e.rule.as_ref() == "modem_fault" && e.level == Level::Serious),
         "{events:?}"
     );
 }

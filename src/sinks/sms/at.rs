@@ -184,7 +184,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> At<T> {
 
     /// Send one SMS part: `AT+CMGS=<len>`, wait for the `> ` prompt, send the PDU and
     /// Ctrl-Z, and return the message reference of `+CMGS: <mr>` (TS 27.005 §3.5.1).
-    pub async fn send_pdu(&mut self, tpdu_len: usize, hex: &str, limit: Duration) -> Result<u8, Error> {
+    pub async fn send_pdu(
+        &mut self,
+        tpdu_len: usize,
+        hex: &str,
+        limit: Duration,
+    ) -> Result<u8, Error> {
         let cmd = format!("AT+CMGS={tpdu_len}");
         let deadline = Instant::now() + limit;
         self.write(format!("{cmd}\r").as_bytes()).await?;
@@ -251,7 +256,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> At<T> {
         }
     }
 
-    async fn reply(&mut self, cmd: &str, deadline: Instant, limit: Duration) -> Result<Reply, Error> {
+    async fn reply(
+        &mut self,
+        cmd: &str,
+        deadline: Instant,
+        limit: Duration,
+    ) -> Result<Reply, Error> {
         let mut lines = Vec::new();
         let prefix = cmd
             .strip_prefix("AT")
@@ -293,7 +303,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> At<T> {
             if expect == Some(p) && fields(rest) >= 2 {
                 return false;
             }
-            Urc::Registration(rest.split(',').next().and_then(|s| s.trim().parse().ok()).unwrap_or(0))
+            Urc::Registration(
+                rest.split(',')
+                    .next()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0),
+            )
         } else if line.starts_with("+CLIP:")
             || line.starts_with("+CRING:")
             || (line.starts_with("+CPIN:") && expect != Some("+CPIN:"))
@@ -401,10 +416,16 @@ mod tests {
         assert_eq!(
             at.take_urcs(),
             vec![
-                Urc::NewMessage { mem: "SM".into(), index: 3 },
+                Urc::NewMessage {
+                    mem: "SM".into(),
+                    index: 3
+                },
                 Urc::Ring,
                 Urc::Registration(2),
-                Urc::StatusReport { len: 6, pdu: "00062A".into() },
+                Urc::StatusReport {
+                    len: 6,
+                    pdu: "00062A".into()
+                },
             ]
         );
         task.await.unwrap();
@@ -423,8 +444,17 @@ mod tests {
             let _ = modem.read(&mut b).await;
             tokio::time::sleep(Duration::from_secs(5)).await;
         });
-        let e = at.send_pdu(10, "00", Duration::from_millis(500)).await.unwrap_err();
-        assert_eq!(e, Error::Cms { cmd: "AT+CMGS=10".into(), code: 331 });
+        let e = at
+            .send_pdu(10, "00", Duration::from_millis(500))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            Error::Cms {
+                cmd: "AT+CMGS=10".into(),
+                code: 331
+            }
+        );
         let e = at.command("AT").await.unwrap_err();
         assert!(e.is_silence(), "{e}");
     }

@@ -98,10 +98,19 @@ pub struct RawSms {
 
 impl SmsConfig {
     /// Validate a sink entry of kind `sms` (`ctx` names it: `sinks[2] (modem)`).
-    pub(crate) fn validate(r: &mut Report<'_>, c: &RawSms, ctx: &str, base: &Path) -> Option<SmsConfig> {
+    pub(crate) fn validate(
+        r: &mut Report<'_>,
+        c: &RawSms,
+        ctx: &str,
+        base: &Path,
+    ) -> Option<SmsConfig> {
         let port = c.port.get_ref().trim();
         if port.is_empty() {
-            r.at(c.port.span(), format!("{ctx}.port"), "the modem's serial port is empty");
+            r.at(
+                c.port.span(),
+                format!("{ctx}.port"),
+                "the modem's serial port is empty",
+            );
             return None;
         }
         let mut cfg = SmsConfig::new(base.join(port));

@@ -76,15 +76,27 @@ pub struct SmsHandle {
 impl SmsHandle {
     /// The modem's current state.
     pub fn status(&self) -> ModemStatus {
-        self.shared.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Delivery reports received so far.
     pub fn reports(&self) -> Vec<Report> {
-        self.shared.reports.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Texts received so far.
     pub fn incoming(&self) -> Vec<Incoming> {
-        self.shared.incoming.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .incoming
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// The gateway points of the modem's state.
     pub fn samples(&self) -> Vec<(&'static str, crate::model::Value)> {
@@ -112,7 +124,12 @@ impl SmsSink {
     pub fn start(name: &str, cfg: &SmsConfig) -> SmsSink {
         let (tx, rx) = mpsc::channel(8);
         let shared = Arc::new(Shared::default());
-        tokio::spawn(modem::run(cfg.clone(), rx, shared.clone(), name.to_string()));
+        tokio::spawn(modem::run(
+            cfg.clone(),
+            rx,
+            shared.clone(),
+            name.to_string(),
+        ));
         SmsSink::with(name, cfg, tx, shared)
     }
 
@@ -123,11 +140,22 @@ impl SmsSink {
     {
         let (tx, rx) = mpsc::channel(8);
         let shared = Arc::new(Shared::default());
-        tokio::spawn(modem::run_on(cfg.clone(), io, rx, shared.clone(), name.to_string()));
+        tokio::spawn(modem::run_on(
+            cfg.clone(),
+            io,
+            rx,
+            shared.clone(),
+            name.to_string(),
+        ));
         SmsSink::with(name, cfg, tx, shared)
     }
 
-    fn with(name: &str, cfg: &SmsConfig, tx: mpsc::Sender<Request>, shared: Arc<Shared>) -> SmsSink {
+    fn with(
+        name: &str,
+        cfg: &SmsConfig,
+        tx: mpsc::Sender<Request>,
+        shared: Arc<Shared>,
+    ) -> SmsSink {
         SmsSink {
             name: Arc::from(name),
             tx,
@@ -147,7 +175,10 @@ impl SmsSink {
         }
     }
 
-    async fn ask<R>(&self, make: impl FnOnce(oneshot::Sender<Result<R, at::Error>>) -> Request) -> Result<R, at::Error> {
+    async fn ask<R>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<R, at::Error>>) -> Request,
+    ) -> Result<R, at::Error> {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(make(reply)).await.is_err() {
             return Err(at::Error::Io("the modem task has stopped".into()));
@@ -241,7 +272,11 @@ impl Sink for SmsSink {
         "sms"
     }
     fn connected(&self) -> bool {
-        self.shared.status.lock().unwrap_or_else(|e| e.into_inner()).ok()
+        self.shared
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ok()
     }
     async fn deliver(&mut self, batch: &[Record]) -> Outcome {
         // The queue hands one notification at a time (batch_max 1): an outcome is

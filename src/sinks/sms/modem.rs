@@ -48,7 +48,11 @@ impl ModemStatus {
     /// Usable for sending: responding, SIM ready, registered, some signal, sends not
     /// failing.
     pub fn ok(&self) -> bool {
-        self.responding && self.sim_ready && self.registered && self.signal_dbm.is_some() && !self.sms_failing
+        self.responding
+            && self.sim_ready
+            && self.registered
+            && self.signal_dbm.is_some()
+            && !self.sms_failing
     }
 
     /// The gateway points (`docs/POINTS.md`, kind `gateway`).
@@ -85,7 +89,12 @@ pub struct Incoming {
 }
 
 /// Run the modem task on the configured serial port until the sink is dropped.
-pub(crate) async fn run(cfg: SmsConfig, mut rx: mpsc::Receiver<Request>, shared: Arc<Shared>, name: String) {
+pub(crate) async fn run(
+    cfg: SmsConfig,
+    mut rx: mpsc::Receiver<Request>,
+    shared: Arc<Shared>,
+    name: String,
+) {
     let mut backoff = Duration::from_secs(1);
     loop {
         let port = tokio_serial::SerialStream::open(&tokio_serial::new(
@@ -201,7 +210,9 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin>(
         let result: Result<(), Error> = match ev {
             Ev::Req(None) => return false,
             Ev::Req(Some(Request::Part { part, id, reply })) => {
-                let r = at.send_pdu(part.tpdu_len, &part.hex, cfg.send_timeout).await;
+                let r = at
+                    .send_pdu(part.tpdu_len, &part.hex, cfg.send_timeout)
+                    .await;
                 let out = match &r {
                     Ok(mr) => {
                         shared
@@ -277,7 +288,11 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-async fn start_up<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, cfg: &SmsConfig, shared: &Shared) -> Result<(), Error> {
+async fn start_up<T: AsyncRead + AsyncWrite + Unpin>(
+    at: &mut At<T>,
+    cfg: &SmsConfig,
+    shared: &Shared,
+) -> Result<(), Error> {
     let mut first = at.command("AT").await;
     for _ in 0..2 {
         if first.is_ok() {
@@ -307,7 +322,10 @@ async fn start_up<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, cfg: &SmsCo
 
 /// `AT+CPIN?`, `AT+CEREG?` (else `AT+CREG?`), `AT+CSQ` into the shared status. Only
 /// silence is an error; what the answers say goes into the status.
-async fn health<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared) -> Result<(), Error> {
+async fn health<T: AsyncRead + AsyncWrite + Unpin>(
+    at: &mut At<T>,
+    shared: &Shared,
+) -> Result<(), Error> {
     let sim = match at.command("AT+CPIN?").await {
         Ok(r) => r.iter().any(|l| l.trim() == "+CPIN: READY"),
         Err(e) if e.is_silence() => return Err(e),
@@ -365,7 +383,10 @@ async fn health<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shar
 }
 
 /// Texts already stored: `AT+CMGL=4` (all, PDU mode), each decoded and deleted.
-async fn stored<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared) -> Result<(), Error> {
+async fn stored<T: AsyncRead + AsyncWrite + Unpin>(
+    at: &mut At<T>,
+    shared: &Shared,
+) -> Result<(), Error> {
     let r = match at.command("AT+CMGL=4").await {
         Ok(r) => r,
         Err(e) if e.is_silence() => return Err(e),
@@ -421,7 +442,9 @@ async fn urcs<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared
                                 keep(shared, index, pdu, len);
                             }
                         }
-                        Err(e) => tracing::warn!(sink = %name, index, error = %e, "cannot read a received SMS"),
+                        Err(e) => {
+                            tracing::warn!(sink = %name, index, error = %e, "cannot read a received SMS")
+                        }
                     }
                     if let Err(e) = at.command(&format!("AT+CMGD={index}")).await {
                         tracing::warn!(sink = %name, index, error = %e, "cannot delete a received SMS");
@@ -431,9 +454,18 @@ async fn urcs<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared
                     Ok(report) => {
                         let notification = if report.status >= 0x20 && report.status < 0x40 {
                             // Still being tried: the reference stays waiting.
-                            shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).get(&report.mr).cloned()
+                            shared
+                                .waiting
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get(&report.mr)
+                                .cloned()
                         } else {
-                            shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&report.mr)
+                            shared
+                                .waiting
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&report.mr)
                         };
                         if report.failed() {
                             tracing::warn!(sink = %name, mr = report.mr, to = %report.to, status = report.status, ?notification, "SMS not delivered (status report)");
@@ -444,7 +476,10 @@ async fn urcs<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared
                             .reports
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .push(Report { notification, report });
+                            .push(Report {
+                                notification,
+                                report,
+                            });
                     }
                     Err(e) => tracing::warn!(sink = %name, error = %e, "status report not decoded"),
                 },
@@ -461,18 +496,31 @@ async fn urcs<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared
 
 /// Ring `number` for `ring`, then hang up (`ATD<number>;` V.250 §6.3.1 with `;` for a
 /// voice call; `AT+CHUP` TS 27.007 §6.5, `ATH` on modems without it).
-async fn call<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, number: &str, ring: Duration) -> Result<(), Error> {
-    if number.is_empty() || !number.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) {
+async fn call<T: AsyncRead + AsyncWrite + Unpin>(
+    at: &mut At<T>,
+    number: &str,
+    ring: Duration,
+) -> Result<(), Error> {
+    if number.is_empty()
+        || !number
+            .trim_start_matches('+')
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    {
         return Err(Error::Error {
             cmd: format!("ATD{number}; (not a phone number)"),
         });
     }
-    at.command_within(&format!("ATD{number};"), at.timeout.max(Duration::from_secs(20)))
-        .await?;
+    at.command_within(
+        &format!("ATD{number};"),
+        at.timeout.max(Duration::from_secs(20)),
+    )
+    .await?;
     let deadline = Instant::now() + ring;
     let mut ended = false;
     while !ended && Instant::now() < deadline {
-        at.wait_urc(deadline.saturating_duration_since(Instant::now())).await?;
+        at.wait_urc(deadline.saturating_duration_since(Instant::now()))
+            .await?;
         // Keep the URCs for the main loop, but notice the call's end.
         let list = at.take_urcs();
         ended = list.iter().any(|u| {

@@ -183,7 +183,13 @@ fn address(number: &str) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-fn part(address: &[u8], coding: Coding, chunk: &[u16], udh: Option<&[u8; 6]>, report: bool) -> Part {
+fn part(
+    address: &[u8],
+    coding: Coding,
+    chunk: &[u16],
+    udh: Option<&[u8; 6]>,
+    report: bool,
+) -> Part {
     // First octet: TP-MTI 01 (SUBMIT), TP-VPF 10 (relative), TP-SRR, TP-UDHI.
     let mut first = 0x01 | 0x10;
     if report {
@@ -222,7 +228,7 @@ fn part(address: &[u8], coding: Coding, chunk: &[u16], udh: Option<&[u8; 6]>, re
             for (i, s) in chunk.iter().enumerate() {
                 let bit = start + i * 7;
                 let (byte, shift) = (bit / 8, bit % 8);
-                let s = *s as u16 & 0x7F;
+                let s = *s & 0x7F;
                 ud[byte] |= (s << shift) as u8;
                 if shift > 1 {
                     ud[byte + 1] |= (s >> (8 - shift)) as u8;
@@ -279,7 +285,7 @@ impl StatusReport {
 
 fn hex_bytes(hex: &str) -> Result<Vec<u8>, Error> {
     let hex = hex.trim();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(Error::Malformed("odd number of hex digits"));
     }
     (0..hex.len())
@@ -303,7 +309,10 @@ impl<'a> Cursor<'a> {
         Ok(v)
     }
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
-        let s = self.b.get(self.at..self.at + n).ok_or(Error::Malformed(what))?;
+        let s = self
+            .b
+            .get(self.at..self.at + n)
+            .ok_or(Error::Malformed(what))?;
         self.at += n;
         Ok(s)
     }
@@ -358,7 +367,12 @@ fn unpack7(ud: &[u8], start_bit: usize, septets: usize) -> String {
     for c in out {
         if esc {
             esc = false;
-            s.push(GSM7_EXT.iter().find(|(_, x)| *x == c).map_or(' ', |(ch, _)| *ch));
+            s.push(
+                GSM7_EXT
+                    .iter()
+                    .find(|(_, x)| *x == c)
+                    .map_or(' ', |(ch, _)| *ch),
+            );
         } else if c == 0x1B {
             esc = true;
         } else {
@@ -393,7 +407,9 @@ pub fn deliver(hex: &str, tpdu_len: Option<usize>) -> Result<Deliver, Error> {
         let mut i = 0;
         while i + 1 < h.len() {
             let (iei, len) = (h[i], h[i + 1] as usize);
-            let v = h.get(i + 2..i + 2 + len).ok_or(Error::Malformed("UDH element"))?;
+            let v = h
+                .get(i + 2..i + 2 + len)
+                .ok_or(Error::Malformed("UDH element"))?;
             match (iei, len) {
                 (0x00, 3) => concat = Some((u16::from(v[0]), v[1], v[2])),
                 (0x08, 4) => concat = Some((u16::from_be_bytes([v[0], v[1]]), v[2], v[3])),
@@ -406,7 +422,9 @@ pub fn deliver(hex: &str, tpdu_len: Option<usize>) -> Result<Deliver, Error> {
         (0, None)
     };
     let text = if ucs2 {
-        let body = ud.get(udh_len..udl.min(ud.len())).ok_or(Error::Malformed("user data"))?;
+        let body = ud
+            .get(udh_len..udl.min(ud.len()))
+            .ok_or(Error::Malformed("user data"))?;
         let units: Vec<u16> = body
             .chunks_exact(2)
             .map(|p| u16::from_be_bytes([p[0], p[1]]))
@@ -448,10 +466,7 @@ mod tests {
         // classic worked example of the 7-bit alphabet).
         let p = submit("+84912345678", "hellohello", 0, false).unwrap();
         assert_eq!(p.len(), 1);
-        assert_eq!(
-            p[0].hex,
-            "0011000B914819325476F80000A70AE8329BFD4697D9EC37"
-        );
+        assert_eq!(p[0].hex, "0011000B914819325476F80000A70AE8329BFD4697D9EC37");
         assert_eq!(p[0].tpdu_len, p[0].hex.len() / 2 - 1);
     }
 
@@ -465,7 +480,10 @@ mod tests {
         for (i, p) in parts.iter().enumerate() {
             // first octet 0x71: SUBMIT, VPF relative, SRR, UDHI; DA unknown-type 0x81.
             assert!(p.hex.starts_with("0071000A81"), "{}", p.hex);
-            assert!(p.hex.contains(&format!("0500032A{:02X}{:02X}", parts.len(), i + 1)));
+            assert!(
+                p.hex
+                    .contains(&format!("0500032A{:02X}{:02X}", parts.len(), i + 1))
+            );
             assert!(p.tpdu_len <= 140 + 20);
         }
     }
@@ -477,12 +495,20 @@ mod tests {
         let parts = submit("+1", &text, 1, false).unwrap();
         assert_eq!(parts.len(), 2);
         // UDL of part 1: 7 septets of header and fill + 152.
-        assert!(parts[0].hex.contains("A79F050003010201"), "{}", parts[0].hex);
+        assert!(
+            parts[0].hex.contains("A79F050003010201"),
+            "{}",
+            parts[0].hex
+        );
         // 66 UCS-2 units, then a surrogate pair that would make 68 > 67.
         let text = format!("{}😀bbbbb", "ả".repeat(66));
         let parts = submit("+1", &text, 1, false).unwrap();
         assert_eq!(parts.len(), 2);
-        assert!(parts[0].hex.contains("A78A050003010201"), "{}", parts[0].hex);
+        assert!(
+            parts[0].hex.contains("A78A050003010201"),
+            "{}",
+            parts[0].hex
+        );
     }
 
     #[test]
@@ -498,11 +524,16 @@ mod tests {
         assert_eq!(d.concat, None);
         // Status report: MR 0x2A to +84912345678, status 0 (delivered).
         let r = status_report(
-            "0006 2A0B914819325476F8 52107211450000 52107211450500 00".replace(' ', "").as_str(),
+            "0006 2A0B914819325476F8 52107211450000 52107211450500 00"
+                .replace(' ', "")
+                .as_str(),
             None,
         )
         .unwrap();
-        assert_eq!((r.mr, r.to.as_str(), r.delivered()), (0x2A, "+84912345678", true));
+        assert_eq!(
+            (r.mr, r.to.as_str(), r.delivered()),
+            (0x2A, "+84912345678", true)
+        );
         assert!(status_report("00", None).is_err());
         assert!(deliver("zz", None).is_err());
     }
