@@ -721,6 +721,40 @@ client_id = "b"
     }
 
     #[test]
+    fn an_sms_sink_takes_notifications_only() {
+        let s = site(
+            "[[sinks]]\nname = \"modem\"\nkind = \"sms\"\nport = \"/dev/dc-gateway/modem\"\ncall_ring_s = 20\n",
+        );
+        let e = &s.sinks[0];
+        assert_eq!(
+            e.route.accepts.iter().copied().collect::<Vec<_>>(),
+            vec![Accept::Notifications]
+        );
+        let super::SinkConfig::Sms(cfg) = &e.config else {
+            panic!("not an sms sink: {:?}", e.config)
+        };
+        assert_eq!(cfg.port, Path::new("/dev/dc-gateway/modem"));
+        assert_eq!(cfg.call_ring, std::time::Duration::from_secs(20));
+        assert_eq!(cfg.command_timeout, std::time::Duration::from_secs(5));
+        assert!(!e.route.passes(&poll("power", Kind::Ups)));
+        assert!(!e.route.passes(&alarm(Level::Serious, "power")));
+        let errs = errors(
+            "[[sinks]]\nname = \"m\"\nkind = \"sms\"\naccepts = [\"alarms\"]\nport = \"/dev/ttyUSB2\"\n",
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("site.toml:22:12: sinks[0] (m) .accepts: a sink of kind sms cannot take \"alarms\": it takes notifications")),
+            "{errs:?}"
+        );
+        let errs = errors(
+            "[[sinks]]\nname = \"m\"\nkind = \"sms\"\nport = \"/dev/ttyUSB2\"\nbaud = 9600\n",
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("unknown field `baud`")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn queues_of_the_first_release_go_to_the_only_sink_of_their_kind() {
         let renamed = |sinks: &str| super::legacy_queue_renames(&site(sinks).sinks);
         assert_eq!(
