@@ -137,6 +137,8 @@ def handle(cmd):
     elif u == "ATE0":
         echo = False
         send()
+    elif u == "AT+CMGF?":
+        send("+CMGF: 0")
     elif u == "AT+CPIN?":
         send("+CPIN: READY")
     elif u == "AT+CEREG?":

@@ -40,6 +40,10 @@ pub struct ModemStatus {
     pub signal_dbm: Option<f64>,
     /// The last send failed with a `+CMS ERROR` that is not about the message itself.
     pub sms_failing: bool,
+    /// The start-up sequence completed (PDU mode, new-message and report indications);
+    /// false again after the modem restarted on its own (`RDY`, or `AT+CMGF?` no longer
+    /// answering 0), until it is run again.
+    pub configured: bool,
     /// The last problem, for logs and the API.
     pub last_error: Option<String>,
 }
@@ -49,6 +53,7 @@ impl ModemStatus {
     /// failing.
     pub fn ok(&self) -> bool {
         self.responding
+            && self.configured
             && self.sim_ready
             && self.registered
             && self.signal_dbm.is_some()
@@ -186,6 +191,7 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin>(
         tracing::error!(sink = %name, error = %e, "modem start-up failed");
         set(shared, |s| {
             s.last_error = Some(e.to_string());
+            s.configured = false;
             if e.is_silence() {
                 s.responding = false;
             }
@@ -209,6 +215,18 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin>(
         };
         let result: Result<(), Error> = match ev {
             Ev::Req(None) => return false,
+            Ev::Req(Some(Request::Part { reply, .. })) if !configured(shared) => {
+                // Not in PDU mode for sure: sending now could be read as text mode.
+                let why = shared
+                    .status
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .last_error
+                    .clone()
+                    .unwrap_or_default();
+                let _ = reply.send(Err(Error::Io(format!("modem not set up yet: {why}"))));
+                Ok(())
+            }
             Ev::Req(Some(Request::Part { part, id, reply })) => {
                 let r = at
                     .send_pdu(part.tpdu_len, &part.hex, cfg.send_timeout)
@@ -254,9 +272,21 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin>(
             }
             Ev::Idle(Err(e)) => Err(e),
             Ev::Idle(Ok(())) => {
-                if Instant::now() >= next_check {
+                // A restart announced by `RDY` is handled at once, not at the next check.
+                if Instant::now() >= next_check || !configured(shared) {
                     next_check = Instant::now() + cfg.check_interval;
-                    health(&mut at, shared).await
+                    match health(&mut at, shared).await {
+                        Ok(()) if !configured(shared) => match start_up(&mut at, cfg, shared).await
+                        {
+                            Ok(()) => Ok(()),
+                            Err(e) if e.is_silence() => Err(e),
+                            Err(e) => {
+                                set(shared, |s| s.last_error = Some(e.to_string()));
+                                Ok(())
+                            }
+                        },
+                        r => r,
+                    }
                 } else {
                     Ok(())
                 }
@@ -317,7 +347,16 @@ async fn start_up<T: AsyncRead + AsyncWrite + Unpin>(
     let _ = at.command("AT+CEREG=1").await;
     let _ = at.command("AT+CREG=1").await;
     health(at, shared).await?;
+    set(shared, |s| s.configured = true);
     stored(at, shared).await
+}
+
+fn configured(shared: &Shared) -> bool {
+    shared
+        .status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .configured
 }
 
 /// `AT+CPIN?`, `AT+CEREG?` (else `AT+CREG?`), `AT+CSQ` into the shared status. Only
@@ -348,6 +387,13 @@ async fn health<T: AsyncRead + AsyncWrite + Unpin>(
             Err(e) if e.is_silence() => return Err(e),
             Err(_) => false,
         };
+    }
+    // A modem that restarted on its own is back in text mode (the default): set it
+    // up again before the next text.
+    match at.command("AT+CMGF?").await {
+        Ok(r) if r.iter().any(|l| l.replace(' ', "") == "+CMGF:0") => {}
+        Err(e) if e.is_silence() => return Err(e),
+        _ => set(shared, |s| s.configured = false),
     }
     let signal = match at.command("AT+CSQ").await {
         // +CSQ: <rssi>,<ber>: 0 ≤ −113 dBm, 1 −111, 2..30 −109..−53, 31 ≥ −51, 99
@@ -488,6 +534,11 @@ async fn urcs<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared
                     tracing::info!(sink = %name, stat, "modem registration changed");
                 }
                 Urc::Ring => tracing::info!(sink = %name, "incoming call (not answered)"),
+                // Quectel's `RDY` after a (re)start: the start-up settings are gone.
+                Urc::Other(line) if line == "RDY" => {
+                    tracing::warn!(sink = %name, "the modem restarted; setting it up again");
+                    set(shared, |s| s.configured = false);
+                }
                 Urc::Other(line) => tracing::debug!(sink = %name, %line, "unsolicited line"),
             }
         }
