@@ -23,6 +23,9 @@
 //!   [`Outcome::Retry`] for the whole batch, promptly: `deliver` never waits longer
 //!   than `ack_timeout`, and returns at once while disconnected. Within a batch,
 //!   alarms are published in batch order (the client keeps publishes FIFO).
+//! - **Notifications** (`Record::Notification`) are published QoS 1 (not retained) to
+//!   `<prefix>/notify/<person>` as JSON (`topics::notify_payload`), with the same
+//!   PUBACK rule as alarm events, so a site can bridge them to other channels.
 //! - **Readings** (`Record::Poll`) are published QoS 0, retained, one message per good
 //!   sample, to `<prefix>/<device>/<point>` with the value as text. They are retained
 //!   *current state*: a reading that could not be handed to a connected client (the
