@@ -481,24 +481,8 @@ pub fn start(
             SinkConfig::Sms(cfg) => {
                 let sink = SmsSink::start(&e.name, cfg);
                 let handle = sink.handle();
-                // One notification per delivery: its outcome (sent, retry, refused) is
-                // about that one. The modem is slow (seconds per text) and the network
-                // may refuse for a while: retries back off from 5 s to 2 min.
-                worker::spawn_on(
-                    buffer,
-                    sink,
-                    QueueConfig {
-                        batch_max: 1,
-                        linger: Duration::ZERO,
-                        max_records: cfg.max_queued,
-                        max_bytes,
-                        backoff_min: Duration::from_secs(5),
-                        backoff_max: Duration::from_secs(120),
-                        live_first: false,
-                        ..Default::default()
-                    },
-                )
-                .map(|(q, h)| (q.with_points(Arc::new(move || handle.samples())), h))
+                worker::spawn_on(buffer, sink, super::sms::queue_config(cfg, max_bytes))
+                    .map(|(q, h)| (q.with_points(Arc::new(move || handle.samples())), h))
             }
             SinkConfig::Influx(cfg) => {
                 let sink = InfluxSink::new(&e.name, site.clone(), cfg)

@@ -243,6 +243,23 @@ impl SmsSink {
     }
 }
 
+/// The queue settings of an SMS sink: one notification per delivery (its outcome —
+/// sent, retry, refused — is about that one), no lingering, alarm-event order kept;
+/// the modem is slow (seconds per text) and the network may refuse for a while, so
+/// retries back off from 5 s to 2 min.
+pub fn queue_config(cfg: &SmsConfig, max_bytes: u64) -> super::worker::QueueConfig {
+    super::worker::QueueConfig {
+        batch_max: 1,
+        linger: Duration::ZERO,
+        max_records: cfg.max_queued,
+        max_bytes,
+        backoff_min: Duration::from_secs(5),
+        backoff_max: Duration::from_secs(120),
+        live_first: false,
+        ..Default::default()
+    }
+}
+
 /// `+CMS ERROR` codes that concern the message, not the modem or the network: sending
 /// it again cannot succeed (TS 24.011 Annex E-2 RP causes: 1 unassigned number, 8
 /// operator determined barring, 10 call barred, 21 short message transfer rejected,
