@@ -190,6 +190,33 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
         .collect();
     assert!(deleted.contains(&1) && deleted.contains(&2), "{deleted:?}");
 
+    // The modem restarts on its own (RDY, echo and text mode back): the gateway sets it
+    // up again and the next text goes out in PDU mode.
+    let set_ups = |log: &[Json]| log.iter().filter(|e| e["cmd"] == "AT+CMGF=0").count();
+    assert_eq!(set_ups(&modem.entries()), 1);
+    modem.set_mode("reset");
+    until("the modem set up again", Duration::from_secs(10), || {
+        set_ups(&modem.entries()) == 2
+    })
+    .await;
+    q.push(Record::Notification(Arc::new(note(
+        "n-after-reset",
+        "after reset",
+        false,
+    ))));
+    until(
+        "the text after the restart",
+        Duration::from_secs(15),
+        || q.status(Timestamp::now()).delivered == 4,
+    )
+    .await;
+    let log = modem.entries();
+    assert!(
+        !log.iter().any(|e| e.get("cmgs_in_text_mode").is_some()),
+        "nothing was sent in text mode"
+    );
+    assert!(log.iter().any(|e| e["content"] == "after reset"));
+
     // The modem answers ERROR, then nothing: modem_ok goes false, a serious alarm.
     modem.set_mode("error");
     until("the modem seen failing", Duration::from_secs(10), || {

@@ -62,6 +62,7 @@ def note(**kw):
 
 port = serial.Serial(args.port, 115200, timeout=0.05)
 echo = True
+cmgf = 1  # text mode is the default after power-on (TS 27.005 §3.2.3)
 mr = 0
 cmgs = 0
 stored = {
@@ -121,7 +122,7 @@ def read_until(stop_bytes, deadline):
 
 
 def handle(cmd):
-    global echo, mr, cmgs
+    global echo, mr, cmgs, cmgf
     mode = control()
     note(cmd=cmd, mode=mode)
     if mode == "silent":
@@ -132,13 +133,16 @@ def handle(cmd):
         send(final="ERROR")
         return
     u = cmd.upper()
-    if u in ("AT", "AT+CMEE=1", "AT+CMGF=0", "AT+CEREG=1", "AT+CREG=1") or u.startswith("AT+CNMI="):
+    if u in ("AT", "AT+CMEE=1", "AT+CEREG=1", "AT+CREG=1") or u.startswith("AT+CNMI="):
+        send()
+    elif u in ("AT+CMGF=0", "AT+CMGF=1"):
+        cmgf = int(u[-1])
         send()
     elif u == "ATE0":
         echo = False
         send()
     elif u == "AT+CMGF?":
-        send("+CMGF: 0")
+        send("+CMGF: %d" % cmgf)
     elif u == "AT+CPIN?":
         send("+CPIN: READY")
     elif u == "AT+CEREG?":
@@ -166,6 +170,10 @@ def handle(cmd):
         note(deleted=i)
         stored.pop(i, None)
         send()
+    elif u.startswith("AT+CMGS=") and cmgf == 1:
+        # Text mode: the argument would be taken as a phone number and the PDU as text.
+        note(cmgs_in_text_mode=cmd)
+        send(final="+CMS ERROR: 305")
     elif u.startswith("AT+CMGS="):
         length = int(u.split("=")[1])
         port.write(b"\r\n> ")
@@ -224,6 +232,15 @@ buf = b""
 while True:
     b = port.read(64)
     if not b:
+        if control() == "reset":
+            # The modem restarts on its own (a power glitch, a firmware watchdog): it
+            # comes back with its defaults, echo on and text mode, and says RDY (Quectel
+            # EC25 manual §1.4: "RDY" once the module is ready).
+            echo, cmgf = True, 1
+            with open(args.control, "w") as f:
+                f.write("normal")
+            note(reset=True)
+            port.write(b"\r\nRDY\r\n")
         continue
     buf += b
     while b"\r" in buf:

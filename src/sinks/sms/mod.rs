@@ -59,9 +59,9 @@ pub(crate) enum Request {
 pub struct Shared {
     /// The modem's current state.
     pub status: Mutex<ModemStatus>,
-    /// Delivery reports received, matched to notifications.
+    /// Delivery reports received, matched to notifications (the newest 256).
     pub reports: Mutex<Vec<Report>>,
-    /// Texts received (read and deleted from the modem).
+    /// Texts received, read and deleted from the modem (the newest 256).
     pub incoming: Mutex<Vec<Incoming>>,
     /// Message references waiting for a report: mr → notification id.
     pub(crate) waiting: Mutex<HashMap<u8, Arc<str>>>,

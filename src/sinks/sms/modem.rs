@@ -272,6 +272,7 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin>(
             }
             Ev::Idle(Err(e)) => Err(e),
             Ev::Idle(Ok(())) => {
+                urcs(&mut at, shared, name).await;
                 // A restart announced by `RDY` is handled at once, not at the next check.
                 if Instant::now() >= next_check || !configured(shared) {
                     next_check = Instant::now() + cfg.check_interval;
@@ -349,6 +350,18 @@ async fn start_up<T: AsyncRead + AsyncWrite + Unpin>(
     health(at, shared).await?;
     set(shared, |s| s.configured = true);
     stored(at, shared).await
+}
+
+/// How many received texts and delivery reports are kept in memory (the newest).
+const KEEP: usize = 256;
+
+fn keep_last<T>(list: &std::sync::Mutex<Vec<T>>, item: T) {
+    let mut g = list.lock().unwrap_or_else(|e| e.into_inner());
+    g.push(item);
+    if g.len() > KEEP {
+        let over = g.len() - KEEP;
+        g.drain(..over);
+    }
 }
 
 fn configured(shared: &Shared) -> bool {
@@ -458,11 +471,7 @@ fn keep(shared: &Shared, index: u32, hex: &str, len: Option<usize>) {
     match pdu::deliver(hex, len) {
         Ok(message) => {
             tracing::info!(index, from = %message.from, text = %message.text, "SMS received");
-            shared
-                .incoming
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Incoming { index, message });
+            keep_last(&shared.incoming, Incoming { index, message });
         }
         Err(e) => tracing::warn!(index, error = %e, "received SMS not decoded; deleted"),
     }
@@ -518,14 +527,13 @@ async fn urcs<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared
                         } else {
                             tracing::info!(sink = %name, mr = report.mr, to = %report.to, status = report.status, ?notification, "SMS status report");
                         }
-                        shared
-                            .reports
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(Report {
+                        keep_last(
+                            &shared.reports,
+                            Report {
                                 notification,
                                 report,
-                            });
+                            },
+                        );
                     }
                     Err(e) => tracing::warn!(sink = %name, error = %e, "status report not decoded"),
                 },
