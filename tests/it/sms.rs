@@ -282,3 +282,68 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
         "{events:?}"
     );
 }
+
+/// The gateway binary with an `sms` sink: the modem's state reaches the page's API as
+/// gateway points, and a modem that goes silent raises the serious `modem_fault` alarm.
+#[test]
+fn the_running_gateway_shows_the_modem_and_alarms_when_it_goes_silent() {
+    use crate::e2e::{Gateway, site};
+    use crate::peers::{ModbusServer, ModbusSpec, UnitSpec, free_port, peer_tempdir};
+
+    let pty = PtyPair::start();
+    let modem = ScriptedModem::start(&pty.device, 0);
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let dir = peer_tempdir("e2e-sms");
+    let sinks = format!(
+        "[[sinks]]\nname = \"modem\"\nkind = \"sms\"\nport = \"{}\"\ncommand_timeout_ms = 500\ncheck_interval_s = 1\n",
+        pty.gateway.display()
+    );
+    let gw = Gateway::start(
+        &site("e2esms", free_port(), modbus.addr().port(), 500, &sinks),
+        dir.path(),
+    );
+    let modem_fault = |alarms: &Json| {
+        alarms["alarms"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["rule"] == "modem_fault" && x["level"] == "serious")
+        })
+    };
+    // Healthy: set up (the scripted modem's log shows the health checks repeating), and
+    // no modem_fault alarm, not even while the gateway was starting.
+    let start = Instant::now();
+    while modem
+        .entries()
+        .iter()
+        .filter(|e| e["cmd"] == "AT+CSQ")
+        .count()
+        < 3
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the gateway never checked the modem\n--- gateway log ---\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let alarms = gw.api("/api/v1/alarms");
+    assert!(
+        !modem_fault(&alarms),
+        "a healthy modem raised an alarm: {alarms}"
+    );
+
+    modem.set_mode("silent");
+    let start = Instant::now();
+    loop {
+        let alarms = gw.api("/api/v1/alarms");
+        if modem_fault(&alarms) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no modem_fault alarm: {alarms}\n--- gateway log ---\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

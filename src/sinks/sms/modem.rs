@@ -46,6 +46,10 @@ pub struct ModemStatus {
     pub configured: bool,
     /// The last problem, for logs and the API.
     pub last_error: Option<String>,
+    /// The modem has been checked at least once (opened and set up, or failed to):
+    /// until then it has no points, so a gateway starting up raises no alarm for a
+    /// modem it has not asked yet.
+    pub checked: bool,
 }
 
 impl ModemStatus {
@@ -60,8 +64,12 @@ impl ModemStatus {
             && !self.sms_failing
     }
 
-    /// The gateway points (`docs/POINTS.md`, kind `gateway`).
+    /// The gateway points (`docs/POINTS.md`, kind `gateway`); none before the first
+    /// check.
     pub fn samples(&self) -> Vec<(&'static str, Value)> {
+        if !self.checked {
+            return Vec::new();
+        }
         let mut v = vec![
             ("modem_ok", Value::Bool(self.ok())),
             ("modem_responding", Value::Bool(self.responding)),
@@ -118,6 +126,7 @@ pub(crate) async fn run(
                 set(&shared, |s| {
                     *s = ModemStatus {
                         last_error: Some(msg.clone()),
+                        checked: true,
                         ..Default::default()
                     }
                 });
@@ -190,6 +199,7 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin>(
     if let Err(e) = start_up(&mut at, cfg, shared).await {
         tracing::error!(sink = %name, error = %e, "modem start-up failed");
         set(shared, |s| {
+            s.checked = true;
             s.last_error = Some(e.to_string());
             s.configured = false;
             if e.is_silence() {
@@ -299,6 +309,7 @@ async fn session<T: AsyncRead + AsyncWrite + Unpin>(
                 tracing::warn!(sink = %name, error = %e, "modem did not answer");
                 silent += 1;
                 set(shared, |s| {
+                    s.checked = true;
                     s.last_error = Some(e.to_string());
                     if silent >= 2 || matches!(e, Error::Io(_)) {
                         s.responding = false;
@@ -421,6 +432,7 @@ async fn health<T: AsyncRead + AsyncWrite + Unpin>(
         Err(_) => None,
     };
     set(shared, |s| {
+        s.checked = true;
         s.responding = true;
         s.sim_ready = sim;
         s.registered = registered;
