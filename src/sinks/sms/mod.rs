@@ -195,6 +195,11 @@ impl SmsSink {
 
     async fn one(&mut self, n: &super::Notification) -> Result<(), Outcome> {
         if n.call {
+            if !pdu::valid_number(&n.phone) {
+                return Err(Outcome::Rejected {
+                    records: vec![(0, pdu::Error::BadNumber(n.phone.clone()).to_string())],
+                });
+            }
             return self
                 .ask(|reply| Request::Call {
                     number: n.phone.clone(),

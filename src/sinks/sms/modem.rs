@@ -572,12 +572,7 @@ async fn call<T: AsyncRead + AsyncWrite + Unpin>(
     number: &str,
     ring: Duration,
 ) -> Result<(), Error> {
-    if number.is_empty()
-        || !number
-            .trim_start_matches('+')
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-    {
+    if !pdu::valid_number(number) {
         return Err(Error::Error {
             cmd: format!("ATD{number}; (not a phone number)"),
         });

@@ -165,13 +165,20 @@ pub fn submit(number: &str, text: &str, reference: u8, report: bool) -> Result<V
         .collect())
 }
 
+/// Whether `number` is a phone number this sink can text or call: `+` and digits
+/// (E.164) or digits alone, at most 20 digits.
+pub fn valid_number(number: &str) -> bool {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// TP-DA: length in digits, type of address, semi-octets (TS 23.040 §9.1.2.5).
 fn address(number: &str) -> Result<Vec<u8>, Error> {
     let (toa, digits) = match number.strip_prefix('+') {
         Some(d) => (0x91u8, d),
         None => (0x81u8, number),
     };
-    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !valid_number(number) {
         return Err(Error::BadNumber(number.to_string()));
     }
     let mut out = vec![digits.len() as u8, toa];
