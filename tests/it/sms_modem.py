@@ -16,7 +16,7 @@ Behaviour and where it comes from:
   The SIM7600 Series AT Command Manual (AT+CMGS) gives the same sequence.
 - `+CMS ERROR: <err>` codes from TS 27.005 §3.2.5 (331 no network service, 304 invalid
   PDU mode parameter); `+CME ERROR` from TS 27.007 §9.2.
-- Unsolicited result codes (TS 27.005 §3.4.1 `+CMTI: <mem>,<index>` and, PDU mode,
+- Unsolicited result codes (before the `> ` prompt as well; TS 27.005 §3.4.1 `+CMTI: <mem>,<index>` and, PDU mode,
   `+CDS: <length><CR><LF><pdu>`; TS 27.007 §10.1.22 `+CEREG: <stat>`; V.250 `RING`)
   are sent in the middle of replies, as the SIM7600 and EC25 do when an event
   coincides with a command (EC25 manual §1.4: URCs are output between responses unless
@@ -176,7 +176,8 @@ def handle(cmd):
         send(final="+CMS ERROR: 305")
     elif u.startswith("AT+CMGS="):
         length = int(u.split("=")[1])
-        port.write(b"\r\n> ")
+        # A registration URC just before the prompt (the cell changed meanwhile).
+        port.write(b"\r\n+CEREG: 1\r\n\r\n> ")
         port.flush()
         body, stop = read_until((b"\x1a", b"\x1b"), time.time() + 10)
         if stop != b"\x1a":

@@ -195,14 +195,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin> At<T> {
         self.write(format!("{cmd}\r").as_bytes()).await?;
         // The prompt is `<CR><LF>> ` with no line end after it; an error instead of it
         // is a final result code.
+        // Unsolicited lines may come before the prompt, even in the same read.
         loop {
             if let Some(pos) = find_prompt(&self.buf) {
-                self.buf.drain(..pos + 2);
+                let head: Vec<u8> = self.buf.drain(..pos + 2).collect();
+                for raw in head[..pos].split(|b| *b == b'\n') {
+                    let line = String::from_utf8_lossy(raw).trim().to_string();
+                    if line.is_empty() || line == cmd {
+                        continue;
+                    }
+                    if let Some(len) = self.cds_len.take() {
+                        self.urcs.push_back(Urc::StatusReport { len, pdu: line });
+                    } else if !self.urc(&line, None) {
+                        self.urcs.push_back(Urc::Other(line));
+                    }
+                }
                 break;
             }
             if let Some(line) = self.next_buffered_line(&cmd) {
                 if let Some(Err(e)) = final_code(&line) {
                     return Err(to_error(&cmd, e));
+                }
+                if !self.urc(&line, None) {
+                    self.urcs.push_back(Urc::Other(line));
                 }
                 continue;
             }
@@ -422,6 +437,52 @@ mod tests {
                 },
                 Urc::Ring,
                 Urc::Registration(2),
+                Urc::StatusReport {
+                    len: 6,
+                    pdu: "00062A".into()
+                },
+            ]
+        );
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unsolicited_lines_before_the_prompt_are_kept() {
+        let (a, mut modem) = duplex(4096);
+        let mut at = At::new(a, Duration::from_secs(2));
+        let task = tokio::spawn(async move {
+            let mut b = [0u8; 256];
+            let n = modem.read(&mut b).await.unwrap();
+            assert_eq!(&b[..n], b"AT+CMGS=12\r");
+            // A new text and a report arrive in the same write as the prompt.
+            modem
+                .write_all(b"\r\n+CMTI: \"SM\",4\r\n\r\n+CDS: 6\r\n00062A\r\n\r\n> ")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            while !got.ends_with(&[0x1A]) {
+                let n = modem.read(&mut b).await.unwrap();
+                got.extend_from_slice(&b[..n]);
+            }
+            assert_eq!(got, b"0011AA\x1a");
+            modem
+                .write_all(b"\r\n+CMGS: 7\r\n\r\nOK\r\n")
+                .await
+                .unwrap();
+            modem
+        });
+        let mr = at
+            .send_pdu(12, "0011AA", Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(mr, 7);
+        assert_eq!(
+            at.take_urcs(),
+            vec![
+                Urc::NewMessage {
+                    mem: "SM".into(),
+                    index: 4
+                },
                 Urc::StatusReport {
                     len: 6,
                     pdu: "00062A".into()
