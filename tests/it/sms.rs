@@ -347,3 +347,60 @@ fn the_running_gateway_shows_the_modem_and_alarms_when_it_goes_silent() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `dc-gateway modem` (the real binary) checks the modem of the site's `sms` sink,
+/// sends a test text and rings a phone: what an installer runs before going live.
+#[test]
+fn the_modem_command_checks_texts_and_rings() {
+    use crate::peers::{peer_tempdir, repo_root};
+
+    let pty = PtyPair::start();
+    let modem = ScriptedModem::start(&pty.device, 0);
+    let dir = peer_tempdir("modem-cli");
+    let cfg = dir.path().join("site.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[site]\nname = \"tv\"\n\n[storage]\nstate_dir = \"{}\"\n\n[[sinks]]\nname = \"sms\"\nkind = \"sms\"\nport = \"{}\"\ncommand_timeout_ms = 800\ncall_ring_s = 1\n",
+            dir.path().join("state").display(),
+            pty.gateway.display()
+        ),
+    )
+    .unwrap();
+    let bin = repo_root().join("target/debug/dc-gateway");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["modem", "--config"])
+        .arg(&cfg)
+        .args(["--text-to", "+84912345678", "--call", "+84912345678"])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "registered:  yes",
+        "signal:      -73 dBm",
+        "modem_ok:    yes",
+        "text to +84912345678: accepted by the network",
+        "call to +84912345678: rang, hung up",
+        "delivery report: delivered",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    let log = modem.entries();
+    let text = log
+        .iter()
+        .find(|e| e.get("content").is_some())
+        .expect("a text reached the modem");
+    assert!(
+        text["content"]
+            .as_str()
+            .unwrap()
+            .contains("tin nhắn thử nghiệm"),
+        "{text}"
+    );
+    assert!(log.iter().any(|e| e["call"] == "+84912345678"));
+}

@@ -248,6 +248,93 @@ impl SmsSink {
     }
 }
 
+/// `dc-gateway modem`: start the modem as the sink would, print its state after the
+/// first check, then send `text` (`(number, text)`) and ring `call` if asked. Returns
+/// the report and whether everything asked for worked.
+pub async fn probe(
+    name: &str,
+    cfg: &SmsConfig,
+    text: Option<(&str, &str)>,
+    call: Option<&str>,
+) -> (String, bool) {
+    use std::fmt::Write;
+    let mut sink = SmsSink::start(name, cfg);
+    let handle = sink.handle();
+    let mut out = format!("modem of sink {name} on {}\n", cfg.port.display());
+    let limit = cfg.command_timeout * 16 + Duration::from_secs(2);
+    let start = tokio::time::Instant::now();
+    while !handle.status().checked && start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let st = handle.status();
+    let yes = |b: bool| if b { "yes" } else { "NO" };
+    let _ = writeln!(out, "  responding:  {}", yes(st.responding));
+    let _ = writeln!(out, "  set up:      {}", yes(st.configured));
+    let _ = writeln!(out, "  SIM ready:   {}", yes(st.sim_ready));
+    let _ = writeln!(out, "  registered:  {}", yes(st.registered));
+    let _ = writeln!(
+        out,
+        "  signal:      {}",
+        st.signal_dbm
+            .map_or("none".to_string(), |d| format!("{d} dBm"))
+    );
+    if let Some(e) = &st.last_error {
+        let _ = writeln!(out, "  last error:  {e}");
+    }
+    let mut ok = st.ok();
+    let _ = writeln!(out, "  modem_ok:    {}", yes(ok));
+    let asks = [
+        ("text", text.map(|t| t.0), text.map_or("", |t| t.1), false),
+        ("call", call, "", true),
+    ];
+    for (what, to, body, is_call) in asks {
+        let Some(to) = to else { continue };
+        let n = super::Notification {
+            id: uuid::Uuid::now_v7().to_string(),
+            ts: crate::model::Timestamp::now(),
+            person: "test".into(),
+            phone: to.to_string(),
+            text: body.to_string(),
+            lang: "vi".into(),
+            alarm_no: None,
+            call: is_call,
+        };
+        let outcome = sink.deliver(&[Record::Notification(Arc::new(n))]).await;
+        let done = outcome == Outcome::Delivered;
+        ok &= done;
+        let _ = match outcome {
+            Outcome::Delivered if is_call => writeln!(out, "  {what} to {to}: rang, hung up"),
+            Outcome::Delivered => writeln!(out, "  {what} to {to}: accepted by the network"),
+            Outcome::Retry { reason, .. } => writeln!(
+                out,
+                "  {what} to {to}: FAILED ({reason}); the gateway would retry"
+            ),
+            Outcome::Rejected { records } => writeln!(
+                out,
+                "  {what} to {to}: REFUSED ({})",
+                records.first().map_or("", |r| r.1.as_str())
+            ),
+            Outcome::Split => writeln!(out, "  {what} to {to}: FAILED"),
+        };
+    }
+    let reports_wait = tokio::time::Instant::now();
+    if text.is_some() && cfg.status_reports && ok {
+        // A delivery report usually follows within seconds.
+        while handle.reports().is_empty() && reports_wait.elapsed() < Duration::from_secs(15) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = match handle.reports().first() {
+            Some(r) if r.report.delivered() => writeln!(out, "  delivery report: delivered"),
+            Some(r) => writeln!(out, "  delivery report: status 0x{:02X}", r.report.status),
+            None => writeln!(
+                out,
+                "  delivery report: none within 15 s (the operator may not send them)"
+            ),
+        };
+    }
+    (out, ok)
+}
+
 /// The queue settings of an SMS sink: one notification per delivery (its outcome —
 /// sent, retry, refused — is about that one), no lingering, alarm-event order kept;
 /// the modem is slow (seconds per text) and the network may refuse for a while, so

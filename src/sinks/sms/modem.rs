@@ -359,7 +359,10 @@ async fn start_up<T: AsyncRead + AsyncWrite + Unpin>(
     let _ = at.command("AT+CEREG=1").await;
     let _ = at.command("AT+CREG=1").await;
     health(at, shared).await?;
-    set(shared, |s| s.configured = true);
+    set(shared, |s| {
+        s.configured = true;
+        s.checked = true;
+    });
     stored(at, shared).await
 }
 
@@ -432,7 +435,6 @@ async fn health<T: AsyncRead + AsyncWrite + Unpin>(
         Err(_) => None,
     };
     set(shared, |s| {
-        s.checked = true;
         s.responding = true;
         s.sim_ready = sim;
         s.registered = registered;
