@@ -49,7 +49,7 @@ async fn sms_through_a_modem_decode_exactly_then_a_failing_modem_is_a_serious_al
     // The first AT+CMGS is refused with +CMS ERROR: 331 (no network service).
     let modem = ScriptedModem::start(&pty.device, 1);
     let mut cfg = SmsConfig::new(pty.gateway.clone());
-    cfg.command_timeout = Duration::from_millis(800);
+    cfg.command_timeout = Duration::from_millis(1500);
     cfg.send_timeout = Duration::from_secs(5);
     cfg.check_interval = Duration::from_secs(1);
     cfg.call_ring = Duration::from_secs(1);
@@ -296,7 +296,7 @@ fn the_running_gateway_shows_the_modem_and_alarms_when_it_goes_silent() {
         ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
     let dir = peer_tempdir("e2e-sms");
     let sinks = format!(
-        "[[sinks]]\nname = \"modem\"\nkind = \"sms\"\nport = \"{}\"\ncommand_timeout_ms = 500\ncheck_interval_s = 1\n",
+        "[[sinks]]\nname = \"modem\"\nkind = \"sms\"\nport = \"{}\"\ncommand_timeout_ms = 1000\ncheck_interval_s = 1\n",
         pty.gateway.display()
     );
     let gw = Gateway::start(
@@ -361,7 +361,7 @@ fn the_modem_command_checks_texts_and_rings() {
     std::fs::write(
         &cfg,
         format!(
-            "[site]\nname = \"tv\"\n\n[storage]\nstate_dir = \"{}\"\n\n[[sinks]]\nname = \"sms\"\nkind = \"sms\"\nport = \"{}\"\ncommand_timeout_ms = 800\ncall_ring_s = 1\n",
+            "[site]\nname = \"tv\"\n\n[storage]\nstate_dir = \"{}\"\n\n[[sinks]]\nname = \"sms\"\nkind = \"sms\"\nport = \"{}\"\ncommand_timeout_ms = 1500\ncall_ring_s = 1\n",
             dir.path().join("state").display(),
             pty.gateway.display()
         ),
