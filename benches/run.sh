@@ -6,7 +6,7 @@
 #   benches/run.sh --quick          # smoke run (10 devices, 10 s, 1 round)
 #   benches/run.sh --help           # every flag
 #
-# Extra arguments go to the benchmark (`cargo bench --bench site -- ARGS`).
+# Extra arguments go to the benchmark (`cargo bench --profile bench-release --bench site -- ARGS`).
 # On Debian 12 as root (or with sudo). What it sets up:
 #   - Debian packages: mosquitto + clients, victoria-metrics, collectd-core and the
 #     libraries its modbus/snmp/mqtt plugins load (libmodbus5, libsnmp40,
@@ -87,5 +87,8 @@ done
     fi
 )
 
-say "cargo bench --bench site -- $*"
-exec cargo bench --bench site -- "$@"
+# The bench profile's own directory (target/bench-release/, see Cargo.toml): a plain
+# `cargo bench` would put a dc-gateway built with dev-dependency features in
+# target/release/ and replace the one `cargo build --release` made.
+say "cargo bench --profile bench-release --bench site -- $*"
+exec cargo bench --profile bench-release --bench site -- "$@"

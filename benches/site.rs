@@ -9,7 +9,8 @@
 //! 2. starts Mosquitto and VictoriaMetrics, and an independent MQTT subscriber on `#`
 //!    that counts each contender's readings per second;
 //! 3. runs each contender alone for the same window, alternately (A B C A B C ...) for
-//!    R rounds: dc-gateway (`dc-gateway run`: rules, MQTT + InfluxDB sinks), collectd
+//!    R rounds: dc-gateway (`dc-gateway run`: rules, MQTT + InfluxDB sinks; with
+//!    `--gateway-bin-b` a second dc-gateway binary on the same site file), collectd
 //!    (`modbus` + `mqtt`), Node-RED (`modbus-read` → `function` → `mqtt out`), every
 //!    device polled every second and every value published as its own MQTT message;
 //! 4. measures per run, over the window only: CPU seconds (user + system, children
@@ -19,7 +20,8 @@
 //!    instants, and each alarm message's receive time is compared with the simulator's
 //!    timestamp of the read that first returned the change;
 //! 6. prints a Markdown report (also written to `<out>/results.md`, raw figures to
-//!    `<out>/results.json`) with ratios to collectd and the goals met or not.
+//!    `<out>/results.json`) with ratios to collectd (and of the second dc-gateway
+//!    binary to the first) and the goals met or not.
 //!
 //! The machine is shared by the contender, the simulator, the broker, the database and
 //! the subscriber: figures are comparable with each other, not absolute. See
@@ -223,7 +225,7 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
     let mut runs = Vec::new();
     for round in 1..=args.rounds {
         for &c in &args.contenders {
-            eprintln!("round {round}/{}: {} ...", args.rounds, c.name());
+            eprintln!("round {round}/{}: {} ...", args.rounds, args.label(c));
             let r = bench.measure(c, round)?;
             eprintln!(
                 "  {:.2} CPU s, {:.4} CPU s per 1000 values, peak RSS {:.1} MiB, {:.0} values/s delivered, {} polls ({} expected), {} missed, {} late",
@@ -243,11 +245,11 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
 
     let mut latencies = Vec::new();
     if args.alarm_changes > 0 {
-        for c in [Contender::Gateway, Contender::Collectd] {
+        for c in [Contender::Gateway, Contender::GatewayB, Contender::Collectd] {
             if args.contenders.contains(&c) {
                 eprintln!(
                     "alarm latency: {} ({} changes) ...",
-                    c.name(),
+                    args.label(c),
                     args.alarm_changes
                 );
                 match bench.latency(c) {
@@ -261,7 +263,7 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
                         );
                         latencies.push(l);
                     }
-                    Err(e) => eprintln!("  alarm latency of {} not measured: {e}", c.name()),
+                    Err(e) => eprintln!("  alarm latency of {} not measured: {e}", args.label(c)),
                 }
             }
         }
@@ -291,22 +293,27 @@ impl Bench<'_> {
     fn start(&mut self, c: Contender, alarms: bool) -> Result<Proc, String> {
         let out = &self.out;
         let mut p = match c {
-            Contender::Gateway => {
+            Contender::Gateway | Contender::GatewayB => {
+                let bin = self
+                    .args
+                    .gateway_bin_of(c)
+                    .ok_or_else(|| format!("{}: no binary given", c.name()))?;
                 // A fresh buffer each time: nothing left from an earlier run is replayed.
                 let _ = std::fs::remove_dir_all(out.join("gateway/state"));
                 let mut cmd = match self.args.gateway_wrapper.split_first() {
                     Some((w, rest)) => {
                         let mut cmd = Command::new(w);
-                        cmd.args(rest).arg(&self.args.gateway_bin);
+                        cmd.args(rest).arg(bin);
                         cmd
                     }
-                    None => Command::new(&self.args.gateway_bin),
+                    None => Command::new(bin),
                 };
                 cmd.arg("run")
                     .arg("--config")
                     .arg(out.join("gateway/site.toml"))
                     .env("DCGW_INFLUX_TOKEN", "bench");
-                Proc::spawn("dc-gateway", &mut cmd, &out.join("gateway/gateway.log"))?
+                let log = out.join(format!("gateway/gateway{}.log", gateway_suffix(c)));
+                Proc::spawn(c.name(), &mut cmd, &log)?
             }
             Contender::Collectd => {
                 let conf = if alarms {
@@ -357,7 +364,7 @@ impl Bench<'_> {
     }
 
     fn stop(&self, c: Contender, p: &mut Proc) {
-        let grace = if c == Contender::Gateway && !self.args.gateway_wrapper.is_empty() {
+        let grace = if c.is_gateway() && !self.args.gateway_wrapper.is_empty() {
             Duration::from_secs(300)
         } else {
             Duration::from_secs(10)
@@ -403,11 +410,14 @@ impl Bench<'_> {
         let peak_rss_kb = procs::status_kb(pid, "VmHWM").unwrap_or(0);
         p.check_alive()?;
         // The gateway's own account of its sinks, kept beside the results.
-        if c == Contender::Gateway
+        if c.is_gateway()
             && let Some(body) = http_get(self.gateway_web_port, "/api/v1/sinks")
         {
             let _ = std::fs::write(
-                self.out.join(format!("gateway/sinks-round{round}.json")),
+                self.out.join(format!(
+                    "gateway/sinks{}-round{round}.json",
+                    gateway_suffix(c)
+                )),
                 body,
             );
         }
@@ -471,7 +481,9 @@ impl Bench<'_> {
         let mut lat = Latency {
             contender: c,
             path: match c {
-                Contender::Gateway => "rule `fuel_low` → `gw/alarms/events` (QoS 1)".into(),
+                Contender::Gateway | Contender::GatewayB => {
+                    "rule `fuel_low` → `gw/alarms/events` (QoS 1)".into()
+                }
                 Contender::Collectd => {
                     "`threshold` → `exec` NotificationExec → `mosquitto_pub` (QoS 1)".into()
                 }
@@ -587,7 +599,7 @@ fn parse_alarm(c: Contender, m: &AlarmMsg) -> Option<(usize, bool)> {
             .checked_sub(1)
     };
     match c {
-        Contender::Gateway => {
+        Contender::Gateway | Contender::GatewayB => {
             if m.topic != "gw/alarms/events" {
                 return None;
             }
@@ -622,32 +634,43 @@ fn write_configs(args: &Args, out: &Path, e: &Endpoints, web_port: u16) -> Resul
         &out.join(format!("gateway/profiles/{}.toml", configs::PROFILE_ID)),
         &configs::profile(args.registers),
     )?;
-    // The durable buffer (`[storage]`) when this build has it; a build from before it
-    // refuses the section, and runs with its in-memory queue.
+    // The durable buffer (`[storage]`) when every dc-gateway binary has it; a build
+    // from before it refuses the section, and runs with its in-memory queue. Every
+    // binary of the run reads the same site file.
     let site_file = out.join("gateway/site.toml");
-    let check = |durable: bool| -> Result<std::process::Output, String> {
+    let bins = args.gateway_bins();
+    let check = |durable: bool| -> Result<Vec<(&Path, std::process::Output)>, String> {
         write(&site_file, &configs::gateway_site(e, web_port, durable))?;
-        Command::new(&args.gateway_bin)
-            .arg("check-config")
-            .arg("--config")
-            .arg(&site_file)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", args.gateway_bin.display()))
+        bins.iter()
+            .map(|(_, bin)| {
+                Command::new(bin)
+                    .arg("check-config")
+                    .arg("--config")
+                    .arg(&site_file)
+                    .output()
+                    .map(|o| (*bin, o))
+                    .map_err(|e| format!("cannot run {}: {e}", bin.display()))
+            })
+            .collect()
     };
     let mut queue = format!(
         "sink queues: durable SQLite buffer in {}",
         out.join("gateway/state").display()
     );
     let mut res = check(true)?;
-    if !res.status.success() && String::from_utf8_lossy(&res.stderr).contains("storage") {
-        queue = "sink queues: in memory (this build has no `[storage]` section, i.e. no durable buffer)".into();
+    if res
+        .iter()
+        .any(|(_, o)| !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("storage"))
+    {
+        queue = "sink queues: in memory (a build without the `[storage]` section, i.e. no durable buffer)".into();
         res = check(false)?;
     }
-    if !res.status.success() {
+    if let Some((bin, o)) = res.iter().find(|(_, o)| !o.status.success()) {
         return Err(format!(
-            "the generated gateway site is invalid:\n{}{}",
-            String::from_utf8_lossy(&res.stdout),
-            String::from_utf8_lossy(&res.stderr)
+            "{} rejects the generated gateway site:\n{}{}",
+            bin.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
         ));
     }
 
@@ -713,11 +736,10 @@ fn check_tools(args: &Args) -> Result<(), String> {
             return Err(format!("{t} not found: {hint}"));
         }
     }
-    if !args.gateway_bin.is_file() {
-        return Err(format!(
-            "no dc-gateway binary at {}",
-            args.gateway_bin.display()
-        ));
+    for (_, bin) in args.gateway_bins() {
+        if !bin.is_file() {
+            return Err(format!("no dc-gateway binary at {}", bin.display()));
+        }
     }
     Ok(())
 }
@@ -751,19 +773,26 @@ fn versions(args: &Args, queue: &str) -> Vec<(String, String)> {
         .and_then(|v| v.get("version")?.as_str().map(str::to_string))
         .unwrap_or_else(|| "not installed".into())
     };
-    let mut v = vec![(
-        "dc-gateway".to_string(),
-        format!(
-            "{} ({}{}); {GATEWAY_SETUP}; {queue}",
-            first_line(Command::new(&args.gateway_bin).arg("--version")),
-            args.gateway_bin.display(),
-            if args.gateway_wrapper.is_empty() {
-                String::new()
-            } else {
-                format!(", under `{}`", args.gateway_wrapper.join(" "))
-            }
-        ),
-    )];
+    let mut v: Vec<(String, String)> = args
+        .gateway_bins()
+        .into_iter()
+        .filter(|(c, _)| *c == Contender::Gateway || args.contenders.contains(c))
+        .map(|(c, bin)| {
+            (
+                c.name().to_string(),
+                format!(
+                    "{} ({}{}); {GATEWAY_SETUP}; {queue}",
+                    first_line(Command::new(bin).arg("--version")),
+                    bin.display(),
+                    if args.gateway_wrapper.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", under `{}`", args.gateway_wrapper.join(" "))
+                    }
+                ),
+            )
+        })
+        .collect();
     if args.contenders.contains(&Contender::Collectd) {
         v.push((
             "collectd".into(),
@@ -800,7 +829,8 @@ fn results_json(
         .iter()
         .map(|r| {
             json!({
-                "round": r.round, "contender": r.contender.name(), "window_s": r.window_s,
+                "round": r.round, "contender": r.contender.name(),
+                "label": args.label(r.contender), "window_s": r.window_s,
                 "cpu_s": r.cpu_s, "cpu_s_per_1000_values": r.cpu_per_1000(),
                 "polls": r.polls, "expected_polls": r.expected_polls, "values_polled": r.values_polled,
                 "delivered": r.delivered, "delivered_per_s": r.delivered_per_s(),
@@ -815,7 +845,8 @@ fn results_json(
         .iter()
         .map(|l| {
             json!({
-                "contender": l.contender.name(), "path": l.path, "changes": l.changes,
+                "contender": l.contender.name(), "label": args.label(l.contender),
+                "path": l.path, "changes": l.changes,
                 "from_read_ms": l.from_read_ms, "from_change_ms": l.from_change_ms,
                 "cpu_s": l.cpu_s, "other_cpu_s": l.other_cpu_s,
                 "samples": l.samples.iter().map(|(d, up, set, read, recv)| json!({
@@ -833,6 +864,12 @@ fn results_json(
         "runs": runs, "alarm_latency": lat,
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// What tells the second dc-gateway binary's files in `<out>/gateway/` apart:
+/// `gateway-b.log` beside `gateway.log`, `sinks-b-round1.json` beside `sinks-round1.json`.
+fn gateway_suffix(c: Contender) -> &'static str {
+    if c == Contender::GatewayB { "-b" } else { "" }
 }
 
 /// A plain HTTP/1.0 GET on loopback; the body, if the server answered.

@@ -1,9 +1,11 @@
-//! `dc-gateway demo`: the built-in simulated site.
+//! `dc-gateway demo`: the built-in simulated sites.
 //!
 //! Starts the device simulator on a free loopback port, then runs the ordinary gateway
-//! against it with the site in `config/demo.toml` (embedded). The demo goes through
-//! the same config validation, pollers, rules, sinks and web server as a real site:
-//! only the devices are simulated. One climate sensor (`th-a3`) makes a periodic
+//! against it with an embedded site: `config/demo.toml` (the normal site, 8 devices in
+//! 3 rooms) or, with `--site large`, `config/demo-large.toml` (62 devices in 6 rooms,
+//! every kind with a shipped Modbus profile). The demo goes through the same config
+//! validation, pollers, rules, sinks and web server as a real site: only the devices
+//! are simulated. One climate sensor per site (`th-a3`, `th-b1`) makes a periodic
 //! excursion above 27 °C so an alarm is raised and cleared every few minutes.
 
 use std::net::SocketAddr;
@@ -21,6 +23,37 @@ use std::time::Duration;
 
 /// The demo site template.
 pub const DEMO_SITE: &str = include_str!("../config/demo.toml");
+/// The large demo site template (`demo --site large`).
+pub const DEMO_SITE_LARGE: &str = include_str!("../config/demo-large.toml");
+
+/// Which built-in site the demo runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DemoSite {
+    /// 8 devices in 3 rooms (`config/demo.toml`).
+    #[default]
+    Normal,
+    /// 62 devices in 6 rooms, every kind with a shipped Modbus profile
+    /// (`config/demo-large.toml`).
+    Large,
+}
+
+impl DemoSite {
+    /// The site template, `@SIM_PORT@` still in it.
+    pub fn template(self) -> &'static str {
+        match self {
+            DemoSite::Normal => DEMO_SITE,
+            DemoSite::Large => DEMO_SITE_LARGE,
+        }
+    }
+
+    /// The sensor that makes the periodic temperature excursion.
+    pub fn excursion_device(self) -> &'static str {
+        match self {
+            DemoSite::Normal => "th-a3",
+            DemoSite::Large => "th-b1",
+        }
+    }
+}
 
 /// A running simulator: its address and task (dropped → stops).
 pub struct Simulator {
@@ -39,8 +72,19 @@ impl Drop for Simulator {
 
 /// The demo site, validated, with the simulator's port filled in.
 pub fn site(sim_port: u16, listen: SocketAddr) -> anyhow::Result<config::Site> {
-    let text = DEMO_SITE.replace("@SIM_PORT@", &sim_port.to_string());
-    let mut site = config::parse(&text, "<demo>/demo.toml", Path::new("."))
+    site_of(DemoSite::Normal, sim_port, listen)
+}
+
+/// A built-in site, validated, with the simulator's port filled in.
+pub fn site_of(which: DemoSite, sim_port: u16, listen: SocketAddr) -> anyhow::Result<config::Site> {
+    let text = which
+        .template()
+        .replace("@SIM_PORT@", &sim_port.to_string());
+    let name = match which {
+        DemoSite::Normal => "<demo>/demo.toml",
+        DemoSite::Large => "<demo>/demo-large.toml",
+    };
+    let mut site = config::parse(&text, name, Path::new("."))
         .map_err(|e| anyhow::anyhow!("the built-in demo site is invalid:\n{e}"))?;
     site.web_listen = listen;
     Ok(site)
@@ -112,8 +156,13 @@ fn normal_values(kind: Kind) -> Vec<(&'static str, Gen)> {
 
 /// Start the demo site's simulated devices on `addr` (port 0 picks a free one).
 pub async fn start_simulator(addr: SocketAddr) -> anyhow::Result<Simulator> {
+    start_simulator_of(DemoSite::Normal, addr).await
+}
+
+/// Start a built-in site's simulated devices on `addr` (port 0 picks a free one).
+pub async fn start_simulator_of(which: DemoSite, addr: SocketAddr) -> anyhow::Result<Simulator> {
     // Validate once with a placeholder port to learn the devices: one unit per device.
-    let template = site(1, "127.0.0.1:0".parse()?)?;
+    let template = site_of(which, 1, "127.0.0.1:0".parse()?)?;
     let mut devices = Vec::new();
     for d in &template.devices {
         let (Connection::ModbusTcp { unit_id, .. } | Connection::ModbusRtu { unit_id, .. }) =
@@ -130,7 +179,7 @@ pub async fn start_simulator(addr: SocketAddr) -> anyhow::Result<Simulator> {
                 dev = dev.with(point, generator)?;
             }
         }
-        if d.meta.id.as_ref() == "th-a3" {
+        if d.meta.id.as_ref() == which.excursion_device() {
             dev = dev.with("temperature_c", Gen::climate_excursion())?;
         }
         devices.push(dev);
@@ -157,14 +206,36 @@ pub async fn start(
     influx_token: Option<String>,
     state_dir: &Path,
 ) -> anyhow::Result<(Running, Option<Simulator>)> {
+    start_site(
+        DemoSite::Normal,
+        listen,
+        external_sim,
+        mqtt,
+        influx,
+        influx_token,
+        state_dir,
+    )
+    .await
+}
+
+/// [`start`] for either built-in site.
+pub async fn start_site(
+    which: DemoSite,
+    listen: SocketAddr,
+    external_sim: Option<SocketAddr>,
+    mqtt: Option<&str>,
+    influx: Option<&str>,
+    influx_token: Option<String>,
+    state_dir: &Path,
+) -> anyhow::Result<(Running, Option<Simulator>)> {
     let (sim_port, sim) = match external_sim {
         Some(addr) => (addr.port(), None),
         None => {
-            let sim = start_simulator("127.0.0.1:0".parse()?).await?;
+            let sim = start_simulator_of(which, "127.0.0.1:0".parse()?).await?;
             (sim.addr.port(), Some(sim))
         }
     };
-    let mut site = site(sim_port, listen)?;
+    let mut site = site_of(which, sim_port, listen)?;
     site.storage.state_dir = state_dir.to_path_buf();
     if let Some(url) = mqtt {
         let cfg = MqttConfig::from_url(url, &site.name)?;
@@ -178,4 +249,55 @@ pub async fn start(
     }
     let running = runtime::start(site).await?;
     Ok((running, sim))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::sources::modbus::profile;
+
+    #[test]
+    fn large_site_has_60_devices_in_6_rooms_covering_every_kind_with_a_modbus_profile() {
+        let site = site_of(DemoSite::Large, 5020, "127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(site.devices.len(), 62);
+        assert_eq!(site.rooms.len(), 6);
+        for r in &site.rooms {
+            let n = site
+                .devices
+                .iter()
+                .filter(|d| *d.meta.room == *r.id)
+                .count();
+            assert!((8..=12).contains(&n), "room {} has {n} devices", r.id);
+        }
+        let modbus_kinds: BTreeSet<&str> = profile::shipped()
+            .into_iter()
+            .map(|(file, text)| profile::parse(text, file).unwrap().kind.as_str())
+            .collect();
+        let kinds: BTreeSet<&str> = site.devices.iter().map(|d| d.meta.kind.as_str()).collect();
+        assert_eq!(kinds, modbus_kinds);
+        let units: BTreeSet<u8> = site
+            .devices
+            .iter()
+            .filter_map(|d| match d.connection {
+                Connection::ModbusTcp { unit_id, .. } => Some(unit_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(units.len(), site.devices.len(), "one unit id per device");
+        assert!(
+            site.devices
+                .iter()
+                .any(|d| *d.meta.id == *DemoSite::Large.excursion_device())
+        );
+    }
+
+    #[test]
+    fn normal_site_is_unchanged_by_the_choice() {
+        let a = site(5020, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = site_of(DemoSite::Normal, 5020, "127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(a.devices.len(), b.devices.len());
+        assert_eq!(&*a.name, "demo");
+    }
 }

@@ -25,6 +25,8 @@ pub mod model;
 pub mod points;
 pub mod rules;
 pub mod runtime;
+pub mod schedule;
+pub mod selfwatch;
 pub mod seq;
 pub mod service;
 pub mod sim;

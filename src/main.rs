@@ -33,6 +33,10 @@ enum Command {
         /// Site config file.
         #[arg(long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Check without the site's secrets (on a laptop): secret files and variables
+        /// are not read and are reported as not checked.
+        #[arg(long)]
+        offline: bool,
     },
     /// Run the gateway on a built-in simulated site (no external services needed).
     Demo {
@@ -40,11 +44,13 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         /// Also publish to this MQTT broker (`mqtt://user:pass@host:port`, `mqtts://...`).
-        #[arg(long)]
+        /// With a password, give it in `DCGW_MQTT_URL` instead: the command line is
+        /// visible to every user in the process list.
+        #[arg(long, env = "DCGW_MQTT_URL", hide_env_values = true)]
         mqtt: Option<String>,
         /// Also write to this InfluxDB (`http://host:port?org=O&bucket=B` with
-        /// `DCGW_INFLUX_TOKEN`, or `http://host:port?db=D`).
-        #[arg(long)]
+        /// `DCGW_INFLUX_TOKEN`, or `http://host:port?db=D`); `DCGW_INFLUX_URL` too.
+        #[arg(long, env = "DCGW_INFLUX_URL", hide_env_values = true)]
         influx: Option<String>,
         /// Directory for state (durable queues, journal). Default: a new temporary
         /// directory, removed on exit; give one to keep queued records across restarts.
@@ -54,12 +60,18 @@ enum Command {
         /// address instead of starting them in this process.
         #[arg(long)]
         simulator: Option<std::net::SocketAddr>,
+        /// Which built-in site: `normal` (8 devices) or `large` (62 devices, 6 rooms).
+        #[arg(long, value_enum, default_value = "normal")]
+        site: demo::DemoSite,
     },
     /// Serve only the demo site's simulated devices (Modbus TCP), for benchmarks.
     Simulate {
         /// Address to serve Modbus TCP on.
         #[arg(long, default_value = "127.0.0.1:5020")]
         listen: std::net::SocketAddr,
+        /// Which built-in site's devices (as `demo --site`).
+        #[arg(long, value_enum, default_value = "normal")]
+        site: demo::DemoSite,
     },
     /// Read one device once and print raw registers and decoded points.
     Probe {
@@ -325,8 +337,19 @@ fn main() -> ExitCode {
             print!("{rep}");
             Ok(())
         })),
-        Command::CheckConfig { config: path } => match config::load(&path) {
+        Command::CheckConfig {
+            config: path,
+            offline,
+        } => match {
+            config::set_offline(offline);
+            config::load(&path)
+        } {
             Ok(site) => {
+                if offline {
+                    eprintln!(
+                        "note: --offline: secrets (password, token, community and key files or variables) were not checked"
+                    );
+                }
                 for w in &site.warnings {
                     eprintln!("warning: {w}");
                 }
@@ -398,7 +421,19 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             influx,
             state_dir,
             simulator,
+            site,
         } => {
+            // A password on the command line is readable by every user (ps).
+            for (url, var) in [(&mqtt, "DCGW_MQTT_URL"), (&influx, "DCGW_INFLUX_URL")] {
+                if let Some(u) = url
+                    && url::Url::parse(u).is_ok_and(|x| x.password().is_some())
+                    && std::env::var(var).ok().as_deref() != Some(u.as_str())
+                {
+                    tracing::warn!(
+                        "a password given on the command line is visible to every user in the process list: put the URL in {var} instead"
+                    );
+                }
+            }
             let token = std::env::var("DCGW_INFLUX_TOKEN").ok();
             // Without --state-dir the demo keeps its buffers in a temporary directory
             // that is removed on exit (the guard below).
@@ -410,7 +445,8 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
                     (d.clone(), Some(RemoveOnDrop(d)))
                 }
             };
-            let (running, _sim) = demo::start(
+            let (running, _sim) = demo::start_site(
+                site,
                 listen,
                 simulator,
                 mqtt.as_deref(),
@@ -424,8 +460,8 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             running.shutdown(std::time::Duration::from_secs(3)).await;
             Ok(())
         }
-        Command::Simulate { listen } => {
-            let sim = demo::start_simulator(listen).await?;
+        Command::Simulate { listen, site } => {
+            let sim = demo::start_simulator_of(site, listen).await?;
             println!(
                 "dc-gateway simulate: demo devices on {} (Modbus TCP)",
                 sim.addr

@@ -42,7 +42,72 @@ pub enum Kind {
     Gateway,
 }
 
+/// The systems of the data center (CONTRACTS.md, "Systems"): the one map from device
+/// kind to system, used by maintenance windows, incidents, the wall view and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum System {
+    /// UPS, generator, transfer switch, power meters, PDUs.
+    Power,
+    /// Precision cooling.
+    Cooling,
+    /// Room climate (temperature, humidity).
+    Climate,
+    /// Fire panel, leak, surge and lightning protection.
+    FireSafety,
+    /// Doors and camera recorders.
+    Security,
+    /// The gateway itself.
+    Gateway,
+}
+
+impl System {
+    /// Every system, in display order.
+    pub const ALL: [System; 6] = [
+        System::Power,
+        System::Cooling,
+        System::Climate,
+        System::FireSafety,
+        System::Security,
+        System::Gateway,
+    ];
+
+    /// The snake_case name (`fire_safety`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            System::Power => "power",
+            System::Cooling => "cooling",
+            System::Climate => "climate",
+            System::FireSafety => "fire_safety",
+            System::Security => "security",
+            System::Gateway => "gateway",
+        }
+    }
+
+    /// From its name.
+    pub fn parse(s: &str) -> Option<System> {
+        System::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The device kinds that belong to this system, in [`Kind::ALL`] order.
+    pub fn kinds(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(move |k| k.system() == self)
+    }
+}
+
 impl Kind {
+    /// The system this kind of device belongs to (the one place this map is written).
+    pub fn system(self) -> System {
+        match self {
+            Kind::Ups | Kind::Generator | Kind::PowerMeter => System::Power,
+            Kind::Cooling => System::Cooling,
+            Kind::Climate => System::Climate,
+            Kind::FirePanel | Kind::Leak | Kind::Surge => System::FireSafety,
+            Kind::Door | Kind::Nvr => System::Security,
+            Kind::Gateway => System::Gateway,
+        }
+    }
+
     /// Every kind, in documentation order.
     pub const ALL: [Kind; 11] = [
         Kind::Ups,
@@ -405,6 +470,9 @@ pub struct EventDetail {
     pub label: Option<String>,
     /// The room id.
     pub room: Arc<str>,
+    /// The rack / position of the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// The event time in the site's time zone, RFC 3339 with the offset.
     pub local_ts: String,
     /// The operator of an `acked` (or other operator) transition, as they gave it.
@@ -413,6 +481,10 @@ pub struct EventDetail {
     /// The operator's comment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The device was in a maintenance window (Art. 8.3a): recorded and shown, not
+    /// paged.
+    #[serde(default)]
+    pub in_maintenance: bool,
     /// Until when a `shelved` alarm is shelved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shelved_until: Option<Timestamp>,
@@ -420,6 +492,11 @@ pub struct EventDetail {
     /// acknowledged; serious, cleared and not yet acknowledged). Decides the retained
     /// `alarms/active/...` message.
     pub listed: bool,
+    /// The gateway's clock was not known synchronised when the event was made (before
+    /// the first good NTP check after a start, or after the check lost it): its `ts`
+    /// may be wrong. Left out when false (src/selfwatch/).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clock_unsynced: bool,
 }
 
 impl AlarmEvent {
@@ -447,4 +524,25 @@ pub fn stable_hash(s: &str) -> u64 {
     let mut h = fnv::FnvHasher::default();
     h.write(s.as_bytes());
     h.finish()
+}
+
+#[cfg(test)]
+mod system_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_in_exactly_one_system_as_the_contract_maps_it() {
+        let mut seen = Vec::new();
+        for s in System::ALL {
+            seen.extend(s.kinds());
+        }
+        seen.sort_by_key(|k| k.as_str());
+        let mut all = Kind::ALL.to_vec();
+        all.sort_by_key(|k| k.as_str());
+        assert_eq!(seen, all);
+        assert_eq!(Kind::Ups.system(), System::Power);
+        assert_eq!(Kind::Leak.system(), System::FireSafety);
+        assert_eq!(Kind::Nvr.system(), System::Security);
+        assert_eq!(System::FireSafety.as_str(), "fire_safety");
+    }
 }

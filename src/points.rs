@@ -11,7 +11,7 @@
 use crate::model::Kind;
 
 /// Version of the vocabulary below, bumped on every change.
-pub const VOCABULARY_VERSION: &str = "1.4";
+pub const VOCABULARY_VERSION: &str = "1.5";
 
 /// What kind of value a point carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +306,65 @@ static GATEWAY: &[PointDef] = &[
         "dBm",
         0,
         "SMS modem received signal strength (AT+CSQ)",
+    ),
+    flag(
+        "maintenance_overrun",
+        "A maintenance window started by command is still open after its planned end",
+    ),
+    num(
+        "clock_offset_ms",
+        "ms",
+        1,
+        "NTP server's time minus the gateway's (positive: the gateway's clock is behind)",
+    ),
+    num(
+        "clock_stratum",
+        "",
+        0,
+        "Stratum of the NTP server the clock was last checked against",
+    ),
+    flag(
+        "clock_server_reachable",
+        "A configured NTP server gave a usable answer at the last check",
+    ),
+    num(
+        "memory_available_pct",
+        "%",
+        1,
+        "Memory available for new work (MemAvailable), percent of the total",
+    ),
+    num(
+        "memory_available_mib",
+        "MiB",
+        0,
+        "Memory available for new work (MemAvailable)",
+    ),
+    num(
+        "disk_free_pct",
+        "%",
+        1,
+        "Free space on the state directory's filesystem, percent of its size",
+    ),
+    num(
+        "disk_free_mib",
+        "MiB",
+        0,
+        "Free space on the state directory's filesystem",
+    ),
+    num(
+        "disk_written_mib_per_day",
+        "MiB/d",
+        1,
+        "Bytes written to the state directory's device (SD-card wear), average per day",
+    ),
+    num("cpu_temperature_c", "°C", 1, "CPU temperature"),
+    flag(
+        "cpu_throttled",
+        "The board's firmware throttles the CPU now (Raspberry Pi: frequency capped, throttled or soft temperature limit)",
+    ),
+    flag(
+        "undervoltage",
+        "The board's firmware reports under-voltage now (Raspberry Pi)",
     ),
 ];
 

@@ -130,6 +130,22 @@ pub struct ActiveAlarm {
     pub shelved_by: Option<String>,
 }
 
+/// A value beyond a limit whose on-delay is still running: shown as "pending" (its own
+/// colour and word), never as normal.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pending {
+    /// Device id.
+    pub device: Arc<str>,
+    /// Point name.
+    pub point: &'static str,
+    /// Rule name.
+    pub rule: Arc<str>,
+    /// The level it will raise at if it holds.
+    pub level: Level,
+    /// Since when the condition holds.
+    pub since: Timestamp,
+}
+
 /// Status of one sink, as `GET /api/v1/sinks` reports it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SinkStatus {
@@ -172,6 +188,10 @@ pub struct Live {
     pub devices: Vec<DeviceState>,
     /// Active alarms, most serious first.
     pub alarms: Vec<ActiveAlarm>,
+    /// Values whose alarm is pending (beyond a limit, on-delay running).
+    pub pending: Vec<Pending>,
+    /// Maintenance windows open by command.
+    pub maintenance: Vec<crate::rules::maintenance::Started>,
     /// Sink status.
     pub sinks: Vec<SinkStatus>,
     /// Last time every poller and sink made progress (for `/healthz`).

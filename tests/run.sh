@@ -8,7 +8,7 @@
 #
 # On Debian 12 as root (or with sudo). What it sets up:
 #   - Debian packages: the peers (Mosquitto, VictoriaMetrics, InfluxDB 1.x, net-snmp,
-#     socat, mbpoll, Chromium); `apt-get update` runs only when one is missing.
+#     socat, mbpoll, Chromium, rsyslog); `apt-get update` runs only when one is missing.
 #     Their system services are stopped: tests start their own instances on free ports.
 #   - tests/.venv: Python venv with tests/requirements.txt (pymodbus), made when missing,
 #     reinstalled when requirements.txt changes.
@@ -52,7 +52,9 @@ APT_PACKAGES=(
     socat mbpoll                # RS-485 pty pairs, independent Modbus client
     chromium                    # headless browser for the web page tests
     openssl                     # test TLS certificates
+    rsyslog rsyslog-relp rsyslog-gnutls # syslog receiver: imudp, imtcp, imrelp, TLS (gtls)
     lintian dpkg-dev binutils   # the Debian package test: lintian, dpkg-shlibdeps, strip
+    chrony faketime             # NTP server for the clock check, with a known offset
     ca-certificates
 )
 APT_UPDATED=0

@@ -4,7 +4,7 @@
 //! different benchmark than the one asked for. `--bench`, which `cargo bench` passes
 //! to every bench binary, is accepted and ignored.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Largest register count per device: the bench profile maps one holding register to
@@ -16,6 +16,9 @@ pub const MAX_REGISTERS: usize = 20;
 pub enum Contender {
     /// dc-gateway (`dc-gateway run` on a generated site).
     Gateway,
+    /// A second dc-gateway binary (`--gateway-bin-b`) on the same site, to compare two
+    /// builds in one run.
+    GatewayB,
     /// collectd 5.12 with the `modbus` and `mqtt` plugins.
     Collectd,
     /// Node-RED 4 with node-red-contrib-modbus 5.23.3.
@@ -23,23 +26,31 @@ pub enum Contender {
 }
 
 impl Contender {
-    /// Every contender, in run order (A B C per round).
+    /// The contenders of a run without `--only`, in run order (A B C per round);
+    /// `--gateway-bin-b` adds [`Contender::GatewayB`] after dc-gateway.
     pub const ALL: [Contender; 3] = [Contender::Gateway, Contender::Collectd, Contender::NodeRed];
+
+    /// Whether this is a dc-gateway binary (started, configured and measured alike).
+    pub fn is_gateway(self) -> bool {
+        matches!(self, Contender::Gateway | Contender::GatewayB)
+    }
 
     /// Name in flags and tables.
     pub fn name(self) -> &'static str {
         match self {
             Contender::Gateway => "dc-gateway",
+            Contender::GatewayB => "dc-gateway-b",
             Contender::Collectd => "collectd",
             Contender::NodeRed => "node-red",
         }
     }
 
-    /// First MQTT topic level of the contender's readings; each contender publishes
-    /// under its own, so one subscriber counts them apart.
+    /// First MQTT topic level of the contender's readings; each kind of contender
+    /// publishes under its own, so one subscriber counts them apart. Both dc-gateway
+    /// binaries read the same site file, so they share `gw`; they never run at once.
     pub fn prefix(self) -> &'static str {
         match self {
-            Contender::Gateway => "gw",
+            Contender::Gateway | Contender::GatewayB => "gw",
             Contender::Collectd => "cd",
             Contender::NodeRed => "nr",
         }
@@ -48,6 +59,7 @@ impl Contender {
     fn parse(s: &str) -> Option<Contender> {
         match s {
             "dc-gateway" | "gateway" | "gw" => Some(Contender::Gateway),
+            "dc-gateway-b" | "gateway-b" | "gw-b" => Some(Contender::GatewayB),
             "collectd" | "cd" => Some(Contender::Collectd),
             "node-red" | "nodered" | "nr" => Some(Contender::NodeRed),
             _ => None,
@@ -74,6 +86,8 @@ pub struct Args {
     pub alarm_changes: usize,
     /// The dc-gateway binary (default: the one cargo built for this bench).
     pub gateway_bin: PathBuf,
+    /// A second dc-gateway binary, run as contender `dc-gateway-b`.
+    pub gateway_bin_b: Option<PathBuf>,
     /// A command to run dc-gateway under (e.g. `valgrind --tool=callgrind ...`).
     pub gateway_wrapper: Vec<String>,
     /// Where configs, logs and results go (default `target/bench-site/<time>`).
@@ -93,12 +107,17 @@ usage: cargo bench --bench site -- [FLAGS]      (or benches/run.sh [FLAGS])
   --seconds S          measurement window per contender and round         (60)
   --rounds R           rounds; contenders run alternately A B C A B C ... (3)
   --warmup S           seconds between first delivered value and window   (5)
-  --only LIST          comma-separated: dc-gateway,collectd,node-red      (all)
+  --only LIST          comma-separated: dc-gateway,dc-gateway-b,collectd,
+                       node-red                                           (all)
   --alarm-changes K    register changes for the alarm latency, 0 = skip   (400)
   --quick              smoke run: N=10, S=10, R=1, warmup 2, K=40
   --gateway-bin PATH   dc-gateway binary to measure (default: this build's)
-  --gateway-wrapper C  run dc-gateway under command C (profiling), e.g.
-                       \"valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out\"
+  --gateway-bin-b PATH a second dc-gateway binary, contender dc-gateway-b
+                       (after dc-gateway in each round): same site, same
+                       figures, and its CPU and RSS as ratios to dc-gateway's;
+                       the report names each by its file name
+  --gateway-wrapper C  run each dc-gateway binary under command C (profiling),
+                       e.g. \"valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out\"
   --out DIR            output folder (default target/bench-site/<unix time>)
 ";
 
@@ -118,12 +137,14 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         contenders: Contender::ALL.to_vec(),
         alarm_changes: 400,
         gateway_bin: PathBuf::from(env!("CARGO_BIN_EXE_dc-gateway")),
+        gateway_bin_b: None,
         gateway_wrapper: Vec::new(),
         out: None,
         quick: false,
     };
     // Explicit flags win over --quick, whatever their order.
     let mut explicit: Vec<&'static str> = Vec::new();
+    let mut only = false;
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--bench" => {}
@@ -160,14 +181,16 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                     .map(|s| {
                         Contender::parse(s.trim()).ok_or_else(|| {
                             format!(
-                                "--only: unknown contender {s:?} (dc-gateway, collectd, node-red)"
+                                "--only: unknown contender {s:?} (dc-gateway, dc-gateway-b, collectd, node-red)"
                             )
                         })
                     })
                     .collect::<Result<_, _>>()?;
+                only = true;
             }
             "--quick" => a.quick = true,
             "--gateway-bin" => a.gateway_bin = value(&flag, it.next())?,
+            "--gateway-bin-b" => a.gateway_bin_b = Some(value(&flag, it.next())?),
             "--gateway-wrapper" => {
                 let w: String = value(&flag, it.next())?;
                 a.gateway_wrapper = w.split_whitespace().map(str::to_string).collect();
@@ -206,8 +229,48 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     if a.seconds == 0 || a.rounds == 0 {
         return Err("--seconds and --rounds must be at least 1".into());
     }
+    if a.gateway_bin_b.is_some() && !only {
+        a.contenders.insert(1, Contender::GatewayB);
+    }
+    if a.contenders.contains(&Contender::GatewayB) && a.gateway_bin_b.is_none() {
+        return Err("--only dc-gateway-b needs --gateway-bin-b PATH".into());
+    }
     if a.contenders.is_empty() {
         return Err("--only: no contender left".into());
     }
     Ok(a)
+}
+
+impl Args {
+    /// The binary a dc-gateway contender runs (`None` for the others).
+    pub fn gateway_bin_of(&self, c: Contender) -> Option<&Path> {
+        match c {
+            Contender::Gateway => Some(&self.gateway_bin),
+            Contender::GatewayB => self.gateway_bin_b.as_deref(),
+            Contender::Collectd | Contender::NodeRed => None,
+        }
+    }
+
+    /// Every dc-gateway binary of the run, with its contender.
+    pub fn gateway_bins(&self) -> Vec<(Contender, &Path)> {
+        [Contender::Gateway, Contender::GatewayB]
+            .into_iter()
+            .filter_map(|c| Some((c, self.gateway_bin_of(c)?)))
+            .collect()
+    }
+
+    /// A contender's name in the report: with two dc-gateway binaries, each also by
+    /// its file name, so the tables say which build is which.
+    pub fn label(&self, c: Contender) -> String {
+        match (self.gateway_bin_b.is_some(), self.gateway_bin_of(c)) {
+            (true, Some(bin)) => format!(
+                "{} ({})",
+                c.name(),
+                bin.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| bin.display().to_string())
+            ),
+            _ => c.name().to_string(),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Figures of a run and the Markdown report: per-run rows, per-contender summaries with
-//! their spread over rounds, ratios to collectd, alarm latency percentiles, and the
-//! goals of issue 6 each marked met or NOT met.
+//! their spread over rounds, ratios to collectd, alarm latency percentiles, the goals of
+//! issue 6 each marked met or NOT met, and, with two dc-gateway binaries, the second's
+//! figures as ratios to the first's (same round, so both saw the same machine load).
 
 use std::fmt::Write as _;
 
@@ -218,7 +219,7 @@ pub fn markdown(
             s,
             "| {} | {} | {:.2} | {} | {:.4} | {:.1} | {:.0} ({}–{}) | {} ({}) | {} | {} | {} | {:.1} / {:.1} / {:.1} |",
             r.round,
-            r.contender.name(),
+            args.label(r.contender),
             r.cpu_s,
             r.values_polled,
             r.cpu_per_1000(),
@@ -263,7 +264,7 @@ pub fn markdown(
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.name(),
+            args.label(c),
             fmt_spread(&cpu, 4),
             fmt_spread(&ratio(c, &|r| r.cpu_per_1000()), 2),
             fmt_spread(&rss, 1),
@@ -290,7 +291,7 @@ pub fn markdown(
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} / {:.0} | {:.1} / {:.1} |",
-                l.contender.name(),
+                args.label(l.contender),
                 l.path,
                 l.changes,
                 v.len(),
@@ -304,6 +305,10 @@ pub fn markdown(
                 l.other_cpu_s
             );
         }
+    }
+
+    if has_both_gateways(runs) {
+        two_gateways(&mut s, args, runs, latencies);
     }
 
     let _ = writeln!(s, "\n### Goals\n");
@@ -391,4 +396,89 @@ pub fn markdown(
         }
     }
     s
+}
+
+/// Largest difference between two dc-gateway builds that counts as "the same cost".
+pub const SAME_COST: f64 = 0.10;
+
+fn has_both_gateways(runs: &[RunResult]) -> bool {
+    let has = |c: Contender| runs.iter().any(|r| r.contender == c);
+    has(Contender::Gateway) && has(Contender::GatewayB)
+}
+
+/// The second dc-gateway binary against the first: per round (both ran in it, one
+/// after the other), its CPU per value and peak RSS divided by the first's; the mean
+/// of those ratios is within [`SAME_COST`] of 1 or not.
+fn two_gateways(s: &mut String, args: &Args, runs: &[RunResult], latencies: &[Latency]) {
+    let (a, b) = (
+        args.label(Contender::Gateway),
+        args.label(Contender::GatewayB),
+    );
+    let (na, nb) = (Contender::Gateway.name(), Contender::GatewayB.name());
+    let _ = writeln!(s, "\n### {nb} against {na}\n");
+    let _ = writeln!(
+        s,
+        "{b} against {a}. Per round: {nb}'s figure divided by {na}'s in the same round (one ran right after the other); mean (min–max) over rounds.\n"
+    );
+    let per_round = |f: &dyn Fn(&RunResult) -> f64| -> Spread {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.contender == Contender::GatewayB)
+            .filter_map(|r| {
+                let base = runs
+                    .iter()
+                    .find(|x| x.contender == Contender::Gateway && x.round == r.round)?;
+                Some(f(r) / f(base))
+            })
+            .collect();
+        spread(&v)
+    };
+    let within = |sp: &Spread| {
+        if !sp.mean.is_finite() {
+            "not measured".to_string()
+        } else if (sp.mean - 1.0).abs() <= SAME_COST {
+            let every = (sp.min - 1.0).abs() <= SAME_COST && (sp.max - 1.0).abs() <= SAME_COST;
+            format!(
+                "within {:.0} %{}",
+                SAME_COST * 100.0,
+                if every {
+                    " (every round)"
+                } else {
+                    " (mean; not every round)"
+                }
+            )
+        } else {
+            format!("NOT within {:.0} %", SAME_COST * 100.0)
+        }
+    };
+    let cpu = per_round(&|r| r.cpu_per_1000());
+    let rss = per_round(&|r| r.rss_mib());
+    let _ = writeln!(s, "| Figure | Ratio {nb} / {na} | Verdict |");
+    let _ = writeln!(s, "|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| CPU s per 1 000 values | {} | **{}** |",
+        fmt_spread(&cpu, 3),
+        within(&cpu)
+    );
+    let _ = writeln!(
+        s,
+        "| Peak RSS | {} | **{}** |",
+        fmt_spread(&rss, 3),
+        within(&rss)
+    );
+    let lat = |c: Contender| latencies.iter().find(|l| l.contender == c);
+    if let (Some(la), Some(lb)) = (lat(Contender::Gateway), lat(Contender::GatewayB)) {
+        for p in [50.0, 99.0] {
+            let (pa, pb) = (
+                percentile(&la.from_read_ms, p),
+                percentile(&lb.from_read_ms, p),
+            );
+            let _ = writeln!(
+                s,
+                "| Alarm latency p{p:.0} ({pb:.1} / {pa:.1} ms) | {:.2} | (one run each, not alternated) |",
+                pb / pa
+            );
+        }
+    }
 }

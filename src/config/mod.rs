@@ -148,6 +148,11 @@ pub struct Site {
     pub storage: StorageConfig,
     /// How long alarms may be shelved.
     pub shelve: ShelvePolicy,
+    /// Planned maintenance windows.
+    pub maintenance: Vec<crate::rules::maintenance::Planned>,
+    /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
+    /// clock is then not checked).
+    pub clock: Option<crate::selfwatch::ClockConfig>,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -354,25 +359,73 @@ fn default_listen() -> SocketAddr {
 /// Read and validate a site file.
 pub fn load(path: &Path) -> Result<Site, ConfigErrors> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let fail = |line: usize, column: usize, message: String| {
         ConfigErrors(vec![Problem {
             file: origin.clone(),
-            line: 0,
-            column: 0,
+            line,
+            column,
             context: String::new(),
-            message: format!("cannot read the config file: {e}"),
+            message,
         }])
-    })?;
+    };
+    // A site file is a few hundred lines; a huge one is a mistake, refused before it
+    // is read into memory.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(fail(0, 0, "not a regular file".into()));
+        }
+        Ok(m) if m.len() > MAX_CONFIG_BYTES => {
+            return Err(fail(
+                0,
+                0,
+                format!(
+                    "the file is {} bytes; a site file may be at most {MAX_CONFIG_BYTES} bytes",
+                    m.len()
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(fail(0, 0, format!("cannot read the config file: {e}"))),
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| fail(0, 0, format!("cannot read the config file: {e}")))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
+            let line = valid.matches('\n').count() + 1;
+            let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return Err(fail(
+                line,
+                column,
+                "not UTF-8 text: save the file as UTF-8 (Vietnamese names need it)".into(),
+            ));
+        }
+    };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     parse(&text, &origin, &base)
+}
+
+/// Largest site file accepted: 1 MiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// When set (`check-config --offline`, on a laptop without the site's secrets), secret
+/// files and variables are not read: each is reported as not checked and taken as
+/// empty. Never set while running.
+static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Check configs without the site's secrets (`check-config --offline`).
+pub fn set_offline(on: bool) {
+    OFFLINE.store(on, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Parse and validate a site file's text. `origin` names it in messages; relative
 /// paths in it (profiles_dir, secret files) are taken from `base`.
 ///
-/// The document is read once into a spanned tree; the sections a source or a sink owns
-/// (a device's connection table, `[[buses]]`, `[snmp_traps]`, `[[sinks]]`) are taken
-/// out of it and handed to their folder, so positions stay exact everywhere and this
+/// The document is read once into a spanned tree; the sections a source, a sink or the
+/// self-watch owns (a device's connection table, `[[buses]]`, `[snmp_traps]`,
+/// `[[sinks]]`, `[clock]`) are taken out of it and handed to their folder, so positions stay exact everywhere and this
 /// file names no protocol and no sink.
 pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors> {
     let mut r = Report {
@@ -395,6 +448,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let mut root = root.into_inner();
     let devices = root.remove("devices");
     let sinks = root.remove("sinks");
+    let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -412,7 +466,10 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
             _ => r.at(span, "devices", "expected [[devices]] entries"),
         }
     }
-    validate(r, raw, raw_devices, sources, sinks, base)
+    validate(r, raw, raw_devices, sources, sinks, base).map(|mut site| {
+        site.clock = clock;
+        site
+    })
 }
 
 /// One `[[devices]]` entry: its own keys, and its connection tables (read by the
@@ -969,6 +1026,57 @@ fn validate(
         .unwrap_or_default();
     let storage = validate_storage(&mut r, &raw.storage, base, &sinks);
     let shelve = validate_alarms(&mut r, &raw.alarms);
+    let mut maintenance = Vec::new();
+    for (i, m) in raw.maintenance.iter().enumerate() {
+        let ctx = |k: &str| format!("maintenance[{i}] .{k}");
+        let target = match crate::rules::maintenance::Target::parse(m.target.get_ref()) {
+            Ok(crate::rules::maintenance::Target::Device(d)) if !seen_ids.contains(&*d) => {
+                r.at(
+                    m.target.span(),
+                    ctx("target"),
+                    format!("unknown device {d:?}"),
+                );
+                None
+            }
+            Ok(crate::rules::maintenance::Target::Room(x)) if !room_rules.contains_key(&*x) => {
+                r.at(
+                    m.target.span(),
+                    ctx("target"),
+                    format!("unknown room {x:?}"),
+                );
+                None
+            }
+            Ok(t) => Some(t),
+            Err(e) => {
+                r.at(m.target.span(), ctx("target"), e);
+                None
+            }
+        };
+        let when = match crate::schedule::Schedule::parse(m.when.get_ref()) {
+            Ok(w) if !w.is_empty() => Some(w),
+            Ok(_) => {
+                r.at(
+                    m.when.span(),
+                    ctx("when"),
+                    "no entry: say when, e.g. [\"Sat 22:00-02:00\"]",
+                );
+                None
+            }
+            Err(errs) => {
+                for e in errs {
+                    r.at(m.when.span(), ctx("when"), e.to_string());
+                }
+                None
+            }
+        };
+        if let (Some(target), Some(when)) = (target, when) {
+            maintenance.push(crate::rules::maintenance::Planned {
+                target,
+                when,
+                reason: m.reason.clone().unwrap_or_default(),
+            });
+        }
+    }
     let sources = sources.finish(&mut r, base, &storage.state_dir);
 
     if !r.problems.is_empty() {
@@ -990,6 +1098,8 @@ fn validate(
         sinks,
         storage,
         shelve,
+        maintenance,
+        clock: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,
@@ -1020,10 +1130,44 @@ pub enum SecretError {
 /// Read a secret from its file (trailing newline removed) or environment variable;
 /// relative paths are taken from `base`.
 pub fn read_secret(s: &RawSecret, base: &Path) -> Result<String, SecretError> {
+    if OFFLINE.load(std::sync::atomic::Ordering::SeqCst) && !matches!(s, RawSecret::Inline(_)) {
+        return Ok(String::new());
+    }
     match s {
         RawSecret::Inline(_) => Err(SecretError::Inline),
         RawSecret::File { file } => {
             let path: PathBuf = base.join(file);
+            let shown = path.display().to_string();
+            // A FIFO would hang the read; a device or directory is a mistake.
+            match std::fs::metadata(&path) {
+                Ok(m) if !m.is_file() => {
+                    return Err(SecretError::File {
+                        path: shown,
+                        reason: "not a regular file".into(),
+                    });
+                }
+                #[cfg(unix)]
+                Ok(m) => {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = m.permissions().mode() & 0o777;
+                    if mode & 0o004 != 0 {
+                        return Err(SecretError::File {
+                            path: shown,
+                            reason: format!(
+                                "its mode {mode:04o} lets every user read it: chmod 0600 (or 0640 with the service's group)"
+                            ),
+                        });
+                    }
+                }
+                #[cfg(not(unix))]
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(SecretError::File {
+                        path: shown,
+                        reason: e.to_string(),
+                    });
+                }
+            }
             std::fs::read_to_string(&path)
                 .map(|v| v.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| SecretError::File {

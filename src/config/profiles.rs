@@ -3,7 +3,7 @@
 //!
 //! A site file with the same `id` as a shipped profile replaces it (a site may correct
 //! a map for a firmware revision without waiting for a release). A file's `protocol`
-//! key (`modbus`, the default, or `snmp`) decides which parser reads it.
+//! key (`modbus`, the default, `snmp` or `gpio`) decides which parser reads it.
 //!
 //! A broken file is reported once, where it is broken, and only that file is lost: the
 //! shipped profiles and the other site files stay known, and a device naming the
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::{DeviceProfile, Problem};
 use crate::sources::modbus::profile;
-use crate::sources::snmp;
+use crate::sources::{gpio, snmp};
 
 /// What [`load_all`] found.
 #[derive(Debug, Default)]
@@ -36,7 +36,8 @@ pub fn load_all(dir: Option<&Path>) -> Loaded {
     let mut broken = HashSet::new();
     let shipped = profile::shipped()
         .into_iter()
-        .chain(snmp::shipped_profiles());
+        .chain(snmp::shipped_profiles())
+        .chain(gpio::shipped_profiles());
     for (file, text) in shipped {
         match parse_any(text, &format!("<shipped>/{file}")) {
             Ok(p) => {
@@ -137,13 +138,16 @@ pub fn parse_any(text: &str, origin: &str) -> Result<DeviceProfile, Problem> {
         Some("snmp") => snmp::parse_profile(text, origin)
             .map(|p| DeviceProfile::Snmp(Arc::new(p)))
             .map_err(|e| problem(e.line, e.column, e.message)),
+        Some("gpio") => gpio::parse_profile(text, origin)
+            .map(|p| DeviceProfile::Gpio(Arc::new(p)))
+            .map_err(|e| problem(e.line, e.column, e.message)),
         None | Some("modbus") => profile::parse(text, origin)
             .map(|p| DeviceProfile::Modbus(Arc::new(p)))
             .map_err(|e| problem(e.line, e.column, e.message)),
         Some(other) => Err(problem(
             1,
             1,
-            format!("unknown protocol {other:?}: use \"modbus\" or \"snmp\""),
+            format!("unknown protocol {other:?}: use \"modbus\", \"snmp\" or \"gpio\""),
         )),
     }
 }

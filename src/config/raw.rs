@@ -33,6 +33,9 @@ pub struct RawSite {
     /// How people may act on alarms.
     #[serde(default)]
     pub alarms: RawAlarms,
+    /// Planned maintenance windows (Art. 8.3a).
+    #[serde(default)]
+    pub maintenance: Vec<RawMaintenance>,
     /// Durable state: where it lives and how much disk each sink's queue may use.
     #[serde(default)]
     pub storage: RawStorage,
@@ -70,6 +73,20 @@ pub struct RawAlarms {
     /// The longest a shelve may last (default 480: one shift).
     #[serde(default)]
     pub shelve_max_minutes: Option<Spanned<u32>>,
+}
+
+/// `[[maintenance]]`: a planned maintenance window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    /// What it covers: a device id, `room:<id>` or `system:<name>` (power, cooling,
+    /// climate, fire_safety, security).
+    pub target: Spanned<String>,
+    /// When, in the site's schedule syntax (`["Sat 22:00-02:00"]`; docs/RULES.md).
+    pub when: Spanned<Vec<String>>,
+    /// Why (shown with the alarms it covers).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `[[rooms]]`

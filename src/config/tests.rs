@@ -64,7 +64,7 @@ fn shipped_sample_config_is_valid() {
         "/etc/dc-gateway/secrets/mqtt.pass",
         &dir.path().join("mqtt.pass").display().to_string(),
     );
-    std::fs::write(dir.path().join("mqtt.pass"), "secret\n").unwrap();
+    write_secret(&dir.path().join("mqtt.pass"), "secret\n");
     // SAFETY: tests in this module do not read this variable concurrently.
     unsafe {
         std::env::set_var("DCGW_INFLUX_TOKEN", "token");
@@ -298,5 +298,75 @@ fn storage_mistakes_are_named() {
             "storage.journal_retention_days: 30 days is too short: the journal keeps at least 400 days"
         )),
         "{errs:?}"
+    );
+}
+
+fn write_secret(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn secret_files_every_user_can_read_or_that_are_not_files_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{BASE}\n[[sinks]]\nname = \"m\"\nkind = \"mqtt\"\nurl = \"mqtt://h\"\nusername = \"gw\"\npassword = {{ file = \"p\" }}\n"
+    );
+    let p = dir.path().join("p");
+    std::fs::write(&p, "x\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = parse(&text, "site.toml", dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("its mode 0644 lets every user read it: chmod 0600"),
+        "{e}"
+    );
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert!(
+        parse(&text, "site.toml", dir.path()).is_ok(),
+        "group-readable is how a service reads it"
+    );
+    // A FIFO would hang the read: refused without opening it.
+    std::fs::remove_file(&p).unwrap();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&p)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo");
+    let e = parse(&text, "site.toml", dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    // Offline (a laptop without the site's secrets): not read, not an error.
+    set_offline(true);
+    let site = parse(&text, "site.toml", dir.path());
+    set_offline(false);
+    assert!(site.is_ok());
+}
+
+#[test]
+fn a_huge_or_non_utf8_site_file_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("site.toml");
+    let mut bytes = b"[site]\nname = \"tv\"\ntitle = \"Ph".to_vec();
+    bytes.push(0xF2); // not UTF-8 (a Windows-1258 "ò")
+    bytes.extend_from_slice(b"ng\"\n");
+    std::fs::write(&p, &bytes).unwrap();
+    let e = load(&p).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "site.toml:3:12: not UTF-8 text: save the file as UTF-8 (Vietnamese names need it)"
+        ),
+        "{e}"
+    );
+    std::fs::write(&p, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+    let e = load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("a site file may be at most 1048576 bytes"),
+        "{e}"
     );
 }

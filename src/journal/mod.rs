@@ -215,11 +215,14 @@ pub enum Kind {
     Incident,
     /// A generator run (test or outage).
     GeneratorRun,
+    /// The gateway's clock: not yet known synchronised at start, synchronised (with
+    /// the offset found), or no longer synchronised (src/selfwatch/).
+    Clock,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Alarm,
         Kind::Command,
         Kind::GatewayStart,
@@ -230,6 +233,7 @@ impl Kind {
         Kind::Login,
         Kind::Incident,
         Kind::GeneratorRun,
+        Kind::Clock,
     ];
 
     /// The stored and serialised name (`gateway_start`).
@@ -245,6 +249,7 @@ impl Kind {
             Kind::Login => "login",
             Kind::Incident => "incident",
             Kind::GeneratorRun => "generator_run",
+            Kind::Clock => "clock",
         }
     }
 

@@ -46,6 +46,11 @@ const HYST_PCT: f64 = 2.0;
 const DOOR_OPEN_S: f64 = 300.0;
 /// Clock unsynchronised longer than this raises, seconds (5 min, Art. 16.6).
 const CLOCK_UNSYNCED_S: f64 = 300.0;
+/// Free disk space changes slowly and jumps briefly with log rotation and database
+/// checkpoints: on-delay of `disk_free_low`, seconds (5 min).
+const DISK_DELAY_S: f64 = 300.0;
+/// Clock offset limit, ms, when `[clock] max_offset_ms` does not set one.
+const CLOCK_OFFSET_MS: f64 = 1000.0;
 /// Poll intervals of silence before communication is lost.
 const COMM_LOST_INTERVALS: u32 = 3;
 
@@ -299,6 +304,31 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "16.6",
                 flag(false, Normal, CLOCK_UNSYNCED_S),
             ),
+            // Art. 16.6 names no figure; THRESHOLDS.md gives only "not synchronised for
+            // more than 5 min". Decision (docs/SELFWATCH.md): an offset above 1 s
+            // (`[clock] max_offset_ms`) raises at once — the check itself runs once a
+            // minute and asks each server twice, so one answer is not a glitch; an
+            // offset that large puts events in the wrong second against the other
+            // gateways and the SOC. No NTP server answering raises at once too: nothing
+            // can then say the clock is right.
+            spec(
+                "clock_behind",
+                "clock_offset_ms",
+                "16.6",
+                above(Some(CLOCK_OFFSET_MS), None, CLOCK_OFFSET_MS / 10.0, 0.0),
+            ),
+            spec(
+                "clock_ahead",
+                "clock_offset_ms",
+                "16.6",
+                below(Some(-CLOCK_OFFSET_MS), None, CLOCK_OFFSET_MS / 10.0, 0.0),
+            ),
+            spec(
+                "clock_unreachable",
+                "clock_server_reachable",
+                "16.6",
+                flag(false, Normal, 0.0),
+            ),
             spec(
                 "buffer_high",
                 "buffer_used_pct",
@@ -342,6 +372,61 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
             // SIM, not registered, no signal, +CMS ERROR or silence is serious at once.
             // Its points exist only when an `sms` sink is configured.
             spec("modem_fault", "modem_ok", "10.1", flag(false, Serious, 0.0)),
+            // Art. 8.3a: maintenance follows an approved plan; a window left open past
+            // its planned end hides alarms from people, so it is itself an alarm.
+            spec(
+                "maintenance_overrun",
+                "maintenance_overrun",
+                "8.3a",
+                flag(true, Normal, 0.0),
+            ),
+            // The board itself (docs/SELFWATCH.md; THRESHOLDS.md has no figures for
+            // it, these are ours). The durable state (Art. 13.1) needs disk: normal
+            // below 20 % free, serious below 10 %, after 5 min. SD-card wear: above 4 GiB a day a
+            // 32 GB card rated for about 1000 write cycles is used up within about 20
+            // years before write amplification, within a few years with the
+            // amplification small synchronous writes cause: worth a look (normal).
+            // Memory: normal below 10 % available, serious below 5 % (the kernel's
+            // OOM killer is close). CPU: a Raspberry Pi's firmware caps the clock from
+            // 80 °C and throttles hard at 85 °C (Raspberry Pi documentation,
+            // "Frequency management and thermal control"): normal / serious there.
+            // Throttling and under-voltage as the firmware reports them: normal.
+            spec(
+                "disk_free_low",
+                "disk_free_pct",
+                "13.1",
+                below(Some(20.0), Some(10.0), 1.0, DISK_DELAY_S),
+            ),
+            spec(
+                "disk_wear_high",
+                "disk_written_mib_per_day",
+                "13.1",
+                above(Some(4096.0), None, 0.0, 0.0),
+            ),
+            spec(
+                "memory_low",
+                "memory_available_pct",
+                "10.1",
+                below(Some(10.0), Some(5.0), 1.0, ANALOG_DELAY_S),
+            ),
+            spec(
+                "cpu_temperature_high",
+                "cpu_temperature_c",
+                "10.1",
+                above(Some(80.0), Some(85.0), 2.0, ANALOG_DELAY_S),
+            ),
+            spec(
+                "cpu_throttled",
+                "cpu_throttled",
+                "10.1",
+                flag(true, Normal, 0.0),
+            ),
+            spec(
+                "undervoltage",
+                "undervoltage",
+                "10.1",
+                flag(true, Normal, 0.0),
+            ),
         ],
     };
     let comm_level = match kind {
@@ -436,9 +521,40 @@ pub fn markdown() -> String {
             );
         }
     }
+    out.push_str(CONTACTS_MD);
     out.push_str(&super::messages::markdown());
     out
 }
+
+/// How the contact kinds' defaults above apply to dry contacts (GPIO, DI modules),
+/// with the regulation digest they come from; part of `docs/RULES.md`.
+const CONTACTS_MD: &str = "
+## Dry contacts (fire panel, leak, door, surge, mains, generator)
+
+Contacts read on GPIO or a DI module (`docs/GPIO.md`) give the same points as any
+other device of their kind, so the rules above apply unchanged. From
+`regulation/THRESHOLDS.md`, \"Fire, security, records (Art. 7.5, 10.4, 10.7, 16.6)\":
+
+| Contact | Point | Rule and level | Why |
+|---|---|---|---|
+| Fire panel: fire alarm | `fire_alarm` | `fire_alarm`, serious at once (0 s) | Art. 10.4; THRESHOLDS.md: fire alarm or extinguishant released → serious |
+| Fire panel: extinguishant released | `extinguishant_released` | serious at once | Art. 10.4, same row |
+| Fire panel: fault / trouble | `fault` | normal at once | Art. 10.4; THRESHOLDS.md: fault, supervisory → normal |
+| Fire panel: supervisory | `supervisory` | normal at once | same row |
+| Leak rope / spot | `leak_detected` | serious at once | Art. 10.3; THRESHOLDS.md: any wet contact, 0 s delay |
+| Door | `door_open` | normal after 5 min open | Art. 7.5; THRESHOLDS.md: open outside an approved window, or open longer than 5 min |
+| Surge / lightning protector | `protector_tripped` | normal at once | THRESHOLDS.md: protector tripped → normal |
+| Mains present (ATS, phase relay) | `mains_present` (kind `power_meter`) | recorded, no default rule | a mains failure is alarmed by the UPS (`on_battery`) and generator rules |
+| Generator running / mains available | `engine_running`, `mains_available` | recorded, no default rule | the generator rules watch `shutdown_alarm` and `mode` |
+
+Every opening of a door is recorded (a reading to InfluxDB and the page). Approved
+access windows (Art. 7.5) are not wired to the door rule yet: the schedule syntax
+exists (`src/schedule.rs`) but no rule consults it, so a door open longer than 5
+minutes is a normal alarm at any hour, and an opening outside an access window is not
+told apart. A fire panel that gives
+no valid reading for 3 poll intervals is a serious `comm_lost`; a GPIO line that cannot
+be read counts as no valid reading (`comm_error`).
+";
 
 #[cfg(test)]
 mod tests {

@@ -52,6 +52,8 @@ struct Emitter {
     next_no: u64,
     gateway: Arc<str>,
     time: crate::texts::time::SiteTime,
+    /// Per device: its room's name and its rack / position, for texts and events.
+    places: HashMap<Arc<str>, (String, Option<String>)>,
 }
 
 struct DeviceSlot {
@@ -185,6 +187,9 @@ struct LevelState {
     last: Option<(Timestamp, Option<Value>)>,
     /// Time of the latest good sample.
     last_good: Option<Timestamp>,
+    /// A level whose condition holds but whose on-delay has not run out: the value is
+    /// "pending", never shown as normal.
+    pending: Option<Level>,
 }
 
 /// Sliding-window max and min (monotonic queues), amortised O(1) per sample.
@@ -286,6 +291,33 @@ impl Emitter {
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = event_id(self.site_hash, now, seq);
+        // Read on a phone: the instance's number and the local time join the text.
+        let no_of_text = match t.state {
+            AlarmState::Raised => slot
+                .active
+                .as_ref()
+                .filter(|a| a.condition)
+                .map_or(self.next_no, |a| a.no),
+            AlarmState::Cleared => slot.last_no,
+            _ => 0,
+        };
+        if no_of_text > 0 {
+            if let Some((room, location)) = self.places.get(&dev.id) {
+                t.message = crate::texts::alarm::with_place(
+                    self.language,
+                    &t.message,
+                    &dev.room,
+                    room,
+                    location.as_deref(),
+                );
+            }
+            t.message = crate::texts::alarm::with_number_and_time(
+                self.language,
+                &t.message,
+                no_of_text,
+                &self.time.at(now, self.language),
+            );
+        }
         let mut by = None;
         let mut comment = None;
         match t.state {
@@ -367,15 +399,19 @@ impl Emitter {
             name: dev.name.clone(),
             label: dev.label.clone(),
             room: dev.room.clone(),
+            location: self.places.get(&dev.id).and_then(|p| p.1.clone()),
             local_ts: self.time.rfc3339(now),
             by,
             comment,
+            in_maintenance: false,
             shelved_until: slot
                 .active
                 .as_ref()
                 .and_then(|a| a.shelved.as_ref())
                 .map(|k| k.until),
             listed: slot.active.is_some(),
+            // Set by the hub, which knows the clock (src/selfwatch/).
+            clock_unsynced: false,
         };
         AlarmEvent {
             id,
@@ -709,6 +745,9 @@ fn eval_level(
         cur
     };
     let new = candidate.max(held);
+    st.pending = [Level::Serious, Level::Normal]
+        .into_iter()
+        .find(|l| st.since[level_index(*l)].is_some() && Some(*l) > new);
     if let Some(t) = level_transition(out.language, dev, &slot.spec, cur, new, &value) {
         events.push(out.emit(dev, slot, now, t));
     }
@@ -783,6 +822,7 @@ impl Engine {
                 next_no: 1,
                 gateway: Arc::from(""),
                 time: crate::texts::time::SiteTime::default(),
+                places: HashMap::new(),
             },
             devices: Vec::new(),
             index: HashMap::new(),
@@ -883,6 +923,28 @@ impl Engine {
         events
     }
 
+    /// Values beyond a limit whose on-delay is still running: `(device, point, rule,
+    /// level, since)`. They are not alarms yet, and not normal either.
+    pub fn pending(&self) -> Vec<crate::state::Pending> {
+        let mut out = Vec::new();
+        for d in &self.devices {
+            for slot in &d.rules {
+                if let RuleState::Levels(st) = &slot.st
+                    && let Some(level) = st.pending
+                {
+                    out.push(crate::state::Pending {
+                        device: d.device.id.clone(),
+                        point: slot.spec.point,
+                        rule: slot.spec.name.clone(),
+                        level,
+                        since: st.since[level_index(level)].unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Active alarms: most serious first, then oldest first (then by key).
     pub fn active(&self) -> Vec<ActiveAlarm> {
         let mut list: Vec<ActiveAlarm> = self
@@ -943,6 +1005,12 @@ impl Engine {
         self.out.gateway = gateway;
         self.out.time = time;
         self.out.next_no = next_no.max(1);
+    }
+
+    /// Where a device is, for the texts and events: its room's name and its rack /
+    /// position.
+    pub fn set_place(&mut self, device: Arc<str>, room_name: String, location: Option<String>) {
+        self.out.places.insert(device, (room_name, location));
     }
 
     /// The number the next new alarm instance gets.

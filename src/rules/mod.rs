@@ -69,6 +69,7 @@
 pub mod defaults;
 pub mod derive;
 pub mod engine;
+pub mod maintenance;
 pub mod messages;
 pub mod spec;
 

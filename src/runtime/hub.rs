@@ -9,6 +9,7 @@ use super::selfmon::SelfMonitor;
 use crate::commands::{Command, Reply, Request, Verb};
 use crate::journal::{Journal, Kind as JKind, NewEntry};
 use crate::model::{Poll, Quality, Timestamp};
+use crate::rules::maintenance::{Maintenance, Started, Target};
 use crate::rules::{self, Engine};
 use crate::seq::SeqStore;
 use crate::sinks::worker::SinkQueue;
@@ -41,6 +42,8 @@ pub(super) struct Hub {
     pub gateway_name: Arc<str>,
     /// How long alarms may be shelved.
     pub shelve: crate::config::ShelvePolicy,
+    /// Maintenance windows.
+    pub maintenance: Maintenance,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -68,8 +71,10 @@ pub(super) async fn run(h: Hub) {
         journal,
         gateway_name,
         shelve,
+        mut maintenance,
     } = h;
     let mut out = Out {
+        clock: gateway.watch.clone(),
         seqs,
         nos,
         outlets,
@@ -80,6 +85,7 @@ pub(super) async fn run(h: Hub) {
     let mut sink_failing: Vec<bool> = Vec::new();
     // Journal entries past their retention go once a day (and at the first tick).
     let mut ticks: u64 = 0;
+    let mut pending_changed = false;
     let queues: Vec<SinkQueue> = out.outlets.iter().map(|(_, q)| q.clone()).collect();
     let mut answered = Answered::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -93,10 +99,16 @@ pub(super) async fn run(h: Hub) {
         .map(|(i, d)| (d.meta.id.clone(), i))
         .collect();
     let mut service = crate::service::Service::from_env(intervals.len());
+    // A site without devices (or whose source tasks all ended) has no poll senders:
+    // the hub goes on with its tick (the gateway's own points, rules, the watchdog).
+    let mut polls_open = true;
     loop {
         tokio::select! {
-            maybe = rx.recv() => {
-                let Some(mut poll) = maybe else { break };
+            maybe = rx.recv(), if polls_open => {
+                let Some(mut poll) = maybe else {
+                    polls_open = false;
+                    continue;
+                };
                 rules::derive(&mut poll);
                 let events = engine.on_poll(&poll);
                 let i = index.get(&poll.device.id).copied();
@@ -110,7 +122,7 @@ pub(super) async fn run(h: Hub) {
                     let _ = shared.updates.send(Update::Device(i));
                 }
                 service.polled(i, &shared);
-                out.publish(events, &engine);
+                out.publish(events, &engine, &maintenance);
             }
             Some(req) = commands.recv() => {
                 let now = Timestamp::now();
@@ -120,16 +132,17 @@ pub(super) async fn run(h: Hub) {
                     let _ = req.reply.send(again);
                     continue;
                 }
-                let (reply, events) = apply(&mut engine, &req.command, now, &shelve);
+                let (reply, events) = apply(&mut engine, &mut maintenance, &req.command, now, &shelve);
+                shared.write().maintenance = maintenance.started().to_vec();
                 answered.insert(&req.command.id, reply.clone());
                 out.command(&req.command, &reply, now);
                 tracing::info!(id = %req.command.id, verb = req.command.verb.as_str(), target = %req.command.target, by = %req.command.by, entry = %req.command.origin.entry, peer = %req.command.origin.peer, ok = reply.ok, "command");
-                out.publish(events, &engine);
+                out.publish(events, &engine, &maintenance);
                 let _ = req.reply.send(reply);
             }
             _ = tick.tick() => {
                 let now = Timestamp::now();
-                let (own, send) = gateway.poll(now, &queues, out.journal.used_pct());
+                let (own, send) = gateway.poll(now, &queues, out.journal.used_pct(), maintenance.overrun(now));
                 out.sinks_failing(now, &queues, &mut sink_failing);
                 if ticks % 86_400 == 0 {
                     match out.journal.prune(now) {
@@ -162,11 +175,29 @@ pub(super) async fn run(h: Hub) {
                         }
                     }
                     live.sinks = queues.iter().map(|q| q.status(now)).collect();
+                    let pending = engine.pending();
+                    if pending.len() != live.pending.len()
+                        || pending.iter().zip(&live.pending).any(|(a, b)| {
+                            (&a.device, a.point, a.level) != (&b.device, b.point, b.level)
+                        })
+                    {
+                        // The devices whose tiles change colour: before and after.
+                        for p in live.pending.iter().chain(&pending) {
+                            if let Some(&i) = index.get(&p.device) && !changed.contains(&i) {
+                                changed.push(i);
+                            }
+                        }
+                        live.pending = pending;
+                        pending_changed = true;
+                    }
+                }
+                if std::mem::take(&mut pending_changed) {
+                    let _ = shared.updates.send(Update::Alarms);
                 }
                 for i in changed {
                     let _ = shared.updates.send(Update::Device(i));
                 }
-                out.publish(events, &engine);
+                out.publish(events, &engine, &maintenance);
                 service.tick(&shared).await;
             }
         }
@@ -176,6 +207,8 @@ pub(super) async fn run(h: Hub) {
 /// Where the hub's alarm events go: the reservations on disk first, then the live
 /// state and every sink whose route takes them.
 struct Out {
+    /// Whether the clock is known synchronised (events are marked when not).
+    clock: crate::selfwatch::Watch,
     seqs: SeqStore,
     nos: SeqStore,
     outlets: Vec<(Route, SinkQueue)>,
@@ -231,6 +264,8 @@ impl Out {
             "by": c.by,
             "origin": c.origin,
             "comment": c.comment,
+            "reason": c.reason,
+            "minutes": c.minutes,
             "reply": reply,
         });
         self.journal(vec![self.entry(now, JKind::Command, None, data)]);
@@ -260,9 +295,23 @@ impl Out {
         }
     }
 
-    fn publish(&mut self, events: Vec<crate::model::AlarmEvent>, engine: &Engine) {
+    fn publish(
+        &mut self,
+        mut events: Vec<crate::model::AlarmEvent>,
+        engine: &Engine,
+        maintenance: &Maintenance,
+    ) {
         if events.is_empty() {
             return;
+        }
+        // Alarms of a device in a maintenance window: recorded and shown, not paged.
+        for ev in &mut events {
+            ev.detail.in_maintenance = maintenance.covers(&ev.device, &ev.room, ev.kind, ev.ts);
+        }
+        if self.clock.unsynced() {
+            for ev in &mut events {
+                ev.detail.clock_unsynced = true;
+            }
         }
         // On disk before any of these events can leave (src/seq.rs).
         self.seqs.cover(engine.next_seq());
@@ -323,6 +372,7 @@ impl Answered {
 /// Apply a command to the alarm state: its answer and the events it caused.
 fn apply(
     engine: &mut Engine,
+    maintenance: &mut Maintenance,
     c: &Command,
     now: Timestamp,
     shelve: &crate::config::ShelvePolicy,
@@ -361,6 +411,39 @@ fn apply(
             engine.unshelve(&c.target, &c.by, c.comment.clone(), now),
             &|ev| format!("alarm {} unshelved", ev.detail.no),
         ),
+        Verb::MaintenanceStart => {
+            let result = Target::parse(&c.target).and_then(|target| {
+                let minutes = c.minutes.unwrap_or(60);
+                let w = Started {
+                    target,
+                    by: c.by.clone(),
+                    reason: c
+                        .reason
+                        .clone()
+                        .or_else(|| c.comment.clone())
+                        .unwrap_or_default(),
+                    since: now,
+                    until: now.plus(Duration::from_secs(u64::from(minutes) * 60)),
+                };
+                let text = format!(
+                    "maintenance of {} open until {}",
+                    w.target.text(),
+                    w.until.rfc3339()
+                );
+                maintenance.start(w).map(|_| text)
+            });
+            match result {
+                Ok(text) => (Reply::ok(&c.id, text), Vec::new()),
+                Err(e) => (Reply::error(&c.id, e), Vec::new()),
+            }
+        }
+        Verb::MaintenanceEnd => match Target::parse(&c.target).and_then(|t| maintenance.end(&t)) {
+            Ok(w) => (
+                Reply::ok(&c.id, format!("maintenance of {} ended", w.target.text())),
+                Vec::new(),
+            ),
+            Err(e) => (Reply::error(&c.id, e), Vec::new()),
+        },
         other => (
             Reply::error(
                 &c.id,

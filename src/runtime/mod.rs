@@ -31,7 +31,7 @@ use crate::commands::Commands;
 use crate::config::{DeviceConfig, Site};
 use crate::model::{Kind, Poll, Quality, Timestamp};
 use crate::points;
-use crate::rules::{self, Engine};
+use crate::rules::Engine;
 use crate::sinks;
 use crate::sources::{self, Sources};
 use crate::state::{DeviceState, Live, PointState, RoomInfo, Shared};
@@ -107,6 +107,8 @@ pub async fn probe(site: &Site, d: &DeviceConfig) -> anyhow::Result<String> {
 /// Build the initial live picture from the site.
 fn initial_live(site: &Site) -> Live {
     Live {
+        maintenance: Vec::new(),
+        pending: Vec::new(),
         site: site.name.to_string(),
         title: site.title.clone(),
         language: match site.language {
@@ -210,7 +212,16 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot open the journal in {}", storage.state_dir.display()))?;
     let restored = restore::listed_alarms(&journal)
         .with_context(|| "cannot read the alarm state from the journal".to_string())?;
-    let gateway = SelfMonitor::new(&site);
+    // The clock and the board, measured beside the hub (src/selfwatch/).
+    let (watch, watch_tasks) = crate::selfwatch::start(
+        site.clock.as_ref(),
+        &storage.state_dir,
+        crate::selfwatch::JournalTo {
+            journal: journal.clone(),
+            gateway: site.gateway.clone(),
+        },
+    );
+    let gateway = SelfMonitor::new(&site, watch);
     buffer.registry().add(
         site.devices
             .iter()
@@ -221,11 +232,18 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     engine.set_identity(site.gateway.clone(), site.time.clone(), first_no);
     for d in &site.devices {
         engine.add_device(d.meta.clone(), d.poll_interval, d.rules.clone());
+        let room = site
+            .rooms
+            .iter()
+            .find(|r| r.id == d.meta.room)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        engine.set_place(d.meta.id.clone(), room, d.location.clone());
     }
     engine.add_device(
         gateway.device.clone(),
         Duration::from_secs(1),
-        rules::defaults(Kind::Gateway),
+        crate::selfwatch::rules(site.clock.as_ref()),
     );
     if !restored.is_empty() {
         tracing::info!(
@@ -263,7 +281,18 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     let plan = Sources::create(&site);
     let listed: std::collections::HashSet<String> =
         engine.active().into_iter().map(|a| a.key).collect();
+    let mut maintenance =
+        crate::rules::maintenance::Maintenance::new(site.maintenance.clone(), site.time.clone());
+    for w in restore::open_maintenance(&journal)
+        .with_context(|| "cannot read the maintenance windows from the journal".to_string())?
+    {
+        let _ = maintenance.start(w);
+    }
+    if let Err(e) = crate::durable::restrict(&storage.state_dir) {
+        tracing::warn!(dir = %storage.state_dir.display(), error = %e, "cannot restrict the state directory to the service's user");
+    }
     let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
+    shared.write().maintenance = maintenance.started().to_vec();
     shared.write().alarms = engine.active();
 
     let (commands, commands_rx) = Commands::channel();
@@ -282,6 +311,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
 
     // 3. Run.
     let mut tasks = sinks.tasks;
+    tasks.extend(watch_tasks);
     // The broker's retained alarm states agree with the listed alarms (after a restart).
     for e in &site.sinks {
         if let sinks::SinkConfig::Mqtt(cfg) = &e.config {
@@ -340,6 +370,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
         journal: journal.clone(),
         gateway_name: site.gateway.clone(),
         shelve: site.shelve,
+        maintenance,
     })));
 
     Ok(Running {

@@ -46,6 +46,62 @@ pub fn listed_alarms(journal: &Journal) -> Result<Vec<Restored>, crate::journal:
     Ok(out)
 }
 
+/// The maintenance windows opened by command and not ended, from the journal's
+/// commands that were applied.
+pub fn open_maintenance(
+    journal: &Journal,
+) -> Result<Vec<crate::rules::maintenance::Started>, crate::journal::Error> {
+    use crate::rules::maintenance::{Started, Target};
+    let mut open: Vec<Started> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = journal.query(&Query {
+            kind: Some(Kind::Command),
+            after_seq: after,
+            limit: 10_000,
+            ..Query::default()
+        })?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.seq);
+        for e in page {
+            let d = &e.data;
+            if d.pointer("/reply/ok").and_then(|v| v.as_bool()) != Some(true) {
+                continue;
+            }
+            let text = |k: &str| {
+                d.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let Ok(target) = Target::parse(&text("target")) else {
+                continue;
+            };
+            match d.get("verb").and_then(|v| v.as_str()) {
+                Some("maintenance_start") => {
+                    let minutes = d.get("minutes").and_then(|v| v.as_u64()).unwrap_or(60);
+                    open.retain(|w| w.target != target);
+                    open.push(Started {
+                        target,
+                        by: text("by"),
+                        reason: d
+                            .get("reason")
+                            .or(d.get("comment"))
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_string(),
+                        since: e.ts,
+                        until: e.ts.plus(std::time::Duration::from_secs(minutes * 60)),
+                    });
+                }
+                Some("maintenance_end") => open.retain(|w| w.target != target),
+                _ => {}
+            }
+        }
+    }
+    Ok(open)
+}
+
 fn fold(by_key: &mut HashMap<String, Seen>, ts: Timestamp, ev: &serde_json::Value) {
     let text = |k: &str| ev.get(k).and_then(|v| v.as_str()).unwrap_or_default();
     let (device, rule, state) = (text("device"), text("rule"), text("state"));

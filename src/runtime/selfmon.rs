@@ -1,4 +1,7 @@
 //! The gateway's own readings (`gateway` kind), made by the hub every second.
+//!
+//! The clock and board figures are measured beside the hub by [`crate::selfwatch`];
+//! this only reads their latest values.
 
 use std::sync::Arc;
 
@@ -45,13 +48,15 @@ pub(super) struct SelfMonitor {
     pub(super) device: crate::model::Device,
     started: std::time::Instant,
     ticks: u64,
+    /// Clock and board figures (src/selfwatch/).
+    pub(super) watch: crate::selfwatch::Watch,
 }
 
 impl SelfMonitor {
     /// Ticks between two gateway readings sent to the sinks.
     pub(super) const EVERY: u64 = 10;
 
-    pub(super) fn new(site: &Site) -> SelfMonitor {
+    pub(super) fn new(site: &Site, watch: crate::selfwatch::Watch) -> SelfMonitor {
         let taken = |id: &str| site.devices.iter().any(|d| d.meta.id.as_ref() == id);
         let id = if taken("gateway") {
             "gateway-self"
@@ -68,6 +73,7 @@ impl SelfMonitor {
             }),
             started: std::time::Instant::now(),
             ticks: 0,
+            watch,
         }
     }
 
@@ -77,6 +83,7 @@ impl SelfMonitor {
         now: Timestamp,
         queues: &[SinkQueue],
         journal_pct: f64,
+        maintenance_overrun: bool,
     ) -> (Poll, bool) {
         let used = queues.iter().map(SinkQueue::used_pct).fold(0.0, f64::max);
         let sample = |name: &str, v: f64| {
@@ -98,10 +105,18 @@ impl SelfMonitor {
                 value: Some(crate::model::Value::Bool(auth_failed)),
                 quality: Quality::Good,
             }),
+            points::lookup(Kind::Gateway, "maintenance_overrun").map(|point| {
+                crate::model::Sample {
+                    point,
+                    value: Some(crate::model::Value::Bool(maintenance_overrun)),
+                    quality: Quality::Good,
+                }
+            }),
         ]
         .into_iter()
         .flatten()
         .chain(own_points(queues))
+        .chain(self.watch.samples())
         .collect();
         self.ticks += 1;
         let send = self.ticks % Self::EVERY == 1;

@@ -275,6 +275,9 @@ pub struct Values {
     epoch: Instant,
     phase_s: f64,
     inner: Mutex<Inner>,
+    /// Switched off: the unit answers nothing but exception 0x0B, as a Modbus TCP
+    /// gateway answers for a serial device that went silent.
+    off: std::sync::atomic::AtomicBool,
 }
 
 impl Values {
@@ -293,6 +296,7 @@ impl Values {
                 refreshed: None,
                 polls: None,
             }),
+            off: std::sync::atomic::AtomicBool::new(false),
         };
         {
             let mut inner = values.lock();
@@ -329,6 +333,12 @@ impl Values {
         inner.gens[i] = generator;
         self.apply(&mut inner, i, t, Timestamp::now().millis());
         Ok(())
+    }
+
+    /// Switch the device off (`false`: every request gets exception 0x0B "gateway
+    /// target device failed to respond") or back on; takes effect immediately.
+    pub fn set_answering(&self, on: bool) {
+        self.off.store(!on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Hold a point at a constant value; takes effect immediately.
@@ -437,6 +447,9 @@ impl Values {
     }
 
     fn serve(&self, req: &Request<'_>) -> Result<Response, ExceptionCode> {
+        if self.off.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ExceptionCode::GatewayTargetDevice);
+        }
         let (table, addr, count) = match *req {
             Request::ReadCoils(a, c) => (Table::Coil, a, c),
             Request::ReadDiscreteInputs(a, c) => (Table::Discrete, a, c),

@@ -21,6 +21,7 @@ pub mod mqtt;
 pub mod registry;
 mod route;
 pub mod sms;
+pub mod syslog;
 pub mod worker;
 
 use std::sync::Arc;

@@ -24,6 +24,7 @@ use toml::de::{DeTable, DeValue};
 use super::influx::{InfluxConfig, InfluxSink};
 use super::mqtt::{MqttConfig, MqttHandle, MqttSink};
 use super::sms::{SmsConfig, SmsSink};
+use super::syslog::{SyslogConfig, SyslogSink};
 use super::worker::{self, QueueConfig, SinkQueue};
 use super::{Accept, Route};
 use crate::buffer::Buffer;
@@ -39,10 +40,16 @@ pub enum SinkConfig {
     Influx(InfluxConfig),
     /// An LTE/GSM modem sending SMS texts and ringing phones.
     Sms(SmsConfig),
+    /// A syslog server (the SOC): RELP, UDP, TCP or TLS.
+    Syslog(SyslogConfig),
 }
 
 /// The kinds, by their name in `kind = "..."`.
-const KINDS: &[&str] = &["mqtt", "influx", "sms"];
+const KINDS: &[&str] = &["mqtt", "influx", "syslog", "sms"];
+
+/// The kinds of the first release, the only ones its `[sinks.<kind>]` form and its
+/// queue names know.
+const LEGACY_KINDS: &[&str] = &["mqtt", "influx"];
 
 impl SinkConfig {
     /// The kind's name in the config.
@@ -51,6 +58,7 @@ impl SinkConfig {
             SinkConfig::Mqtt(_) => "mqtt",
             SinkConfig::Influx(_) => "influx",
             SinkConfig::Sms(_) => "sms",
+            SinkConfig::Syslog(_) => "syslog",
         }
     }
 
@@ -59,6 +67,7 @@ impl SinkConfig {
         match kind {
             "mqtt" => &[Accept::Readings, Accept::Alarms, Accept::Notifications],
             "sms" => &[Accept::Notifications],
+            "syslog" => &[Accept::Alarms],
             _ => &[Accept::Readings, Accept::Alarms],
         }
     }
@@ -68,16 +77,18 @@ impl SinkConfig {
         match kind {
             "mqtt" => &Accept::ALL,
             "sms" => &[Accept::Notifications],
+            "syslog" => &[Accept::Alarms, Accept::Audit],
             _ => &[Accept::Readings, Accept::Alarms],
         }
     }
 
     /// Disk budget of its queue unless `[storage.max_size_bytes]` names it: InfluxDB
     /// keeps history while it is away (1 GiB, days of readings of a room); MQTT readings
-    /// are current state and not queued, so its queue holds alarm events (64 MiB).
+    /// are current state and not queued, so its queue holds alarm events (64 MiB), as
+    /// does syslog's.
     pub fn default_max_bytes(&self) -> u64 {
         match self {
-            SinkConfig::Mqtt(_) => 64 << 20,
+            SinkConfig::Mqtt(_) | SinkConfig::Syslog(_) => 64 << 20,
             SinkConfig::Influx(_) => 1 << 30,
             // Texts to people: a few hundred bytes each.
             SinkConfig::Sms(_) => 16 << 20,
@@ -100,6 +111,10 @@ impl SinkConfig {
             "sms" => {
                 let raw = r.parse_value(rest, ctx)?;
                 SmsConfig::validate(r, &raw, ctx, base).map(SinkConfig::Sms)
+            }
+            "syslog" => {
+                let raw = r.parse_value(rest, ctx)?;
+                SyslogConfig::validate(r, &raw, ctx, base).map(SinkConfig::Syslog)
             }
             _ => {
                 let raw = r.parse_value(rest, ctx)?;
@@ -139,7 +154,7 @@ impl SinkEntry {
 struct RawRoute {
     /// Unique sink name (`[a-zA-Z0-9_-]`).
     name: Spanned<String>,
-    /// Sink kind: `mqtt`, `influx` or `sms`.
+    /// Sink kind: `mqtt`, `influx`, `syslog` or `sms`.
     kind: Spanned<String>,
     /// What it takes: any of `readings`, `alarms`, `notifications`, `audit`
     /// (default: by kind).
@@ -381,7 +396,7 @@ fn legacy(
     entries.sort_by_key(|(k, _)| k.span().start);
     for (key, value) in entries {
         let kind = key.get_ref().to_string();
-        if !KINDS.contains(&kind.as_str()) {
+        if !LEGACY_KINDS.contains(&kind.as_str()) {
             r.at(
                 key.span(),
                 format!("sinks.{kind}"),
@@ -412,7 +427,7 @@ fn legacy(
 /// has another name: `(old, new)` for each kind with exactly one sink and no sink
 /// still named after the kind.
 pub fn legacy_queue_renames(entries: &[SinkEntry]) -> Vec<(String, String)> {
-    KINDS
+    LEGACY_KINDS
         .iter()
         .filter(|k| !entries.iter().any(|e| &*e.name == **k))
         .filter_map(|k| {
@@ -495,6 +510,23 @@ pub fn start(
                         linger: cfg.flush_interval,
                         max_records: cfg.max_queued,
                         max_bytes,
+                        ..Default::default()
+                    },
+                )
+            }
+            SinkConfig::Syslog(cfg) => {
+                // Alarm (and audit) events only, durable, in order: a SOC reads them
+                // as a timeline.
+                let sink = SyslogSink::new(&e.name, cfg, gateway);
+                worker::spawn_on(
+                    buffer,
+                    sink,
+                    QueueConfig {
+                        batch_max: cfg.batch_max,
+                        linger: Duration::ZERO,
+                        max_records: cfg.max_queued,
+                        max_bytes,
+                        live_first: false,
                         ..Default::default()
                     },
                 )
@@ -658,7 +690,7 @@ client_id = "b"
         let cases: &[(&str, &str)] = &[
             (
                 "[[sinks]]\nname = \"a\"\nkind = \"kafka\"\n",
-                "site.toml:21:8: sinks[0] (a) .kind: unknown sink kind \"kafka\": known kinds are mqtt, influx",
+                "site.toml:21:8: sinks[0] (a) .kind: unknown sink kind \"kafka\": known kinds are mqtt, influx, syslog, sms",
             ),
             (
                 "[[sinks]]\nname = \"a\"\nkind = \"influx\"\naccepts = [\"notifications\"]\nurl = \"http://h:8086?db=d\"\n",

@@ -12,6 +12,7 @@
 //! `probe_table` (the probe's printed table), `profile_checks` (profile validation
 //! helpers), [`stagger`] (start offsets).
 
+pub mod gpio;
 pub mod health;
 pub mod modbus;
 mod probe_table;
@@ -53,6 +54,8 @@ pub enum Connection {
     },
     /// An SNMP agent.
     Snmp(AgentConnection),
+    /// Contacts on GPIO lines.
+    Gpio(gpio::GpioConnection),
 }
 
 impl Connection {
@@ -61,6 +64,7 @@ impl Connection {
         match self {
             Connection::ModbusTcp { .. } | Connection::ModbusRtu { .. } => "modbus",
             Connection::Snmp(_) => "snmp",
+            Connection::Gpio(_) => "gpio",
         }
     }
 }
@@ -72,20 +76,23 @@ pub enum RawConnection {
     ModbusTcp(Spanned<modbus::config::RawModbusTcp>),
     /// `[devices.modbus_rtu]`
     ModbusRtu(Spanned<modbus::config::RawModbusRtu>),
-    /// `[devices.snmp]`
-    Snmp(Spanned<snmp::RawSnmp>),
+    /// `[devices.snmp]` (boxed: by far the largest table)
+    Snmp(Box<Spanned<snmp::RawSnmp>>),
+    /// `[devices.gpio]`
+    Gpio(Spanned<gpio::RawGpio>),
 }
 
 impl RawConnection {
     /// The keys of a device table that are connections, one per variant.
-    pub const KEYS: &'static [&'static str] = &["modbus_tcp", "modbus_rtu", "snmp"];
+    pub const KEYS: &'static [&'static str] = &["modbus_tcp", "modbus_rtu", "snmp", "gpio"];
 
     /// Read the connection table under `key` (one of [`Self::KEYS`]).
     pub fn parse(key: &str, value: Spanned<DeValue<'_>>) -> Result<RawConnection, toml::de::Error> {
         Ok(match key {
             "modbus_tcp" => RawConnection::ModbusTcp(from_value(value)?),
             "modbus_rtu" => RawConnection::ModbusRtu(from_value(value)?),
-            _ => RawConnection::Snmp(from_value(value)?),
+            "gpio" => RawConnection::Gpio(from_value(value)?),
+            _ => RawConnection::Snmp(Box::new(from_value(value)?)),
         })
     }
 
@@ -95,6 +102,7 @@ impl RawConnection {
             RawConnection::ModbusTcp(_) => "modbus_tcp",
             RawConnection::ModbusRtu(_) => "modbus_rtu",
             RawConnection::Snmp(_) => "snmp",
+            RawConnection::Gpio(_) => "gpio",
         }
     }
 
@@ -104,6 +112,7 @@ impl RawConnection {
             RawConnection::ModbusTcp(m) => m.span(),
             RawConnection::ModbusRtu(m) => m.span(),
             RawConnection::Snmp(m) => m.span(),
+            RawConnection::Gpio(m) => m.span(),
         }
     }
 }
@@ -115,6 +124,8 @@ pub enum DeviceProfile {
     Modbus(Arc<Profile>),
     /// An SNMP OID list.
     Snmp(Arc<SnmpProfile>),
+    /// The contact points of a GPIO device.
+    Gpio(Arc<gpio::GpioProfile>),
 }
 
 impl DeviceProfile {
@@ -123,6 +134,7 @@ impl DeviceProfile {
         match self {
             DeviceProfile::Modbus(p) => &p.id,
             DeviceProfile::Snmp(p) => &p.id,
+            DeviceProfile::Gpio(p) => &p.id,
         }
     }
     /// Device kind the profile is for.
@@ -130,6 +142,7 @@ impl DeviceProfile {
         match self {
             DeviceProfile::Modbus(p) => p.kind,
             DeviceProfile::Snmp(p) => p.kind,
+            DeviceProfile::Gpio(p) => p.kind,
         }
     }
     /// Protocol name, as in the profile file.
@@ -137,6 +150,7 @@ impl DeviceProfile {
         match self {
             DeviceProfile::Modbus(_) => "modbus",
             DeviceProfile::Snmp(_) => "snmp",
+            DeviceProfile::Gpio(_) => "gpio",
         }
     }
     /// The canonical points the profile maps, in profile order.
@@ -144,20 +158,28 @@ impl DeviceProfile {
         match self {
             DeviceProfile::Modbus(p) => p.points.iter().map(|m| m.point).collect(),
             DeviceProfile::Snmp(p) => p.points.iter().map(|m| m.point).collect(),
+            DeviceProfile::Gpio(p) => p.points.clone(),
         }
     }
     /// The Modbus map, if this is one.
     pub fn modbus(&self) -> Option<&Arc<Profile>> {
         match self {
             DeviceProfile::Modbus(p) => Some(p),
-            DeviceProfile::Snmp(_) => None,
+            _ => None,
         }
     }
     /// The SNMP OID list, if this is one.
     pub fn snmp(&self) -> Option<&Arc<SnmpProfile>> {
         match self {
             DeviceProfile::Snmp(p) => Some(p),
-            DeviceProfile::Modbus(_) => None,
+            _ => None,
+        }
+    }
+    /// The GPIO contact points, if this is a GPIO profile.
+    pub fn gpio(&self) -> Option<&Arc<gpio::GpioProfile>> {
+        match self {
+            DeviceProfile::Gpio(p) => Some(p),
+            _ => None,
         }
     }
 }
@@ -176,6 +198,7 @@ pub struct SourcesConfig {
 pub(crate) struct Validator {
     buses: modbus::buses::Buses,
     traps: Option<Spanned<snmp::RawSnmpTraps>>,
+    gpio_lines: gpio::config::Claimed,
 }
 
 impl Validator {
@@ -197,6 +220,7 @@ impl Validator {
         Validator {
             buses: modbus::buses::validate(r, &raw_buses),
             traps,
+            gpio_lines: Default::default(),
         }
     }
 
@@ -239,6 +263,13 @@ impl Validator {
                     None
                 }
             },
+            RawConnection::Gpio(g) => gpio::config::connection(
+                r,
+                &mut self.gpio_lines,
+                d,
+                g,
+                profile.and_then(|p| p.gpio()).map(|p| p.as_ref()),
+            ),
         }
     }
 
@@ -281,6 +312,9 @@ pub enum Error {
         /// Why.
         source: snmp::Error,
     },
+    /// A GPIO line could not be requested or read.
+    #[error(transparent)]
+    Gpio(#[from] gpio::backend::Error),
     /// The device cannot be read by itself.
     #[error("device {device}: {reason}")]
     Device {
@@ -296,6 +330,7 @@ pub struct Sources {
     tcp: Vec<modbus::TcpLine>,
     rtu: Vec<modbus::RtuBus>,
     snmp: Vec<(snmp::SnmpAgent, Option<Vec<u8>>)>,
+    gpio: Vec<gpio::GpioDevice>,
     traps: Option<TrapConfig>,
     state_dir: PathBuf,
     shortest: Duration,
@@ -328,6 +363,7 @@ impl Sources {
             tcp,
             rtu,
             snmp,
+            gpio: gpio::devices(site),
             traps: site.sources.snmp_traps.clone(),
             state_dir: site.storage.state_dir.clone(),
             shortest: site
@@ -341,7 +377,7 @@ impl Sources {
 
     /// Number of source tasks.
     pub fn len(&self) -> usize {
-        self.tcp.len() + self.rtu.len() + self.snmp.len()
+        self.tcp.len() + self.rtu.len() + self.snmp.len() + self.gpio.len()
     }
 
     /// Whether there is no source task.
@@ -377,6 +413,13 @@ impl Sources {
                 trap_agents.push(t);
             }
             tasks.push(task.handle);
+        }
+        // GPIO devices wait on edges, not on a schedule: no start offset.
+        if !self.gpio.is_empty() {
+            let backend = gpio::backend::current();
+            for dev in self.gpio {
+                tasks.push(gpio::spawn(dev, backend.clone(), tx.clone()));
+            }
         }
         let traps = match self.traps {
             Some(cfg) => {
@@ -420,6 +463,10 @@ pub async fn probe(site: &Site, d: &DeviceConfig) -> Result<String, Error> {
                     reason: "it is on no configured bus".into(),
                 })?;
             Ok(modbus::probe_rtu(&bus, &dev).await?.to_string())
+        }
+        Connection::Gpio(_) => {
+            let dev = gpio::device(d).ok_or_else(|| no_profile(d))?;
+            Ok(gpio::probe(&dev, gpio::backend::current().as_ref())?)
         }
     }
 }

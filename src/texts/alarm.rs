@@ -122,6 +122,51 @@ pub fn message(lang: Language, m: &Message<'_>) -> String {
     out
 }
 
+/// Add the instance number and the local time to a message made before they were
+/// known (the template's optional `#<no>` after the head and `; lúc|at <time>` before
+/// the article), keeping every other part as it was.
+pub fn with_number_and_time(lang: Language, text: &str, no: u64, at: &str) -> String {
+    let article = format!(" ({} ", phrase(Phrase::Article, lang));
+    let (body, tail) = match text.rfind(&article) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    let body = match body.split_once(": ") {
+        Some((head, rest)) if no > 0 && !head.contains('#') => format!("{head} #{no}: {rest}"),
+        _ => body.to_string(),
+    };
+    if at.is_empty() {
+        format!("{body}{tail}")
+    } else {
+        format!("{body}; {at}{tail}")
+    }
+}
+
+/// Name the place of a message made with only the room id: `; tại server1` becomes
+/// `; tại Phòng máy chủ 1, tủ A3` (the room's name and the rack / position).
+pub fn with_place(
+    lang: Language,
+    text: &str,
+    room_id: &str,
+    room_name: &str,
+    location: Option<&str>,
+) -> String {
+    let was = format!("; {} {room_id}", phrase(Phrase::In, lang));
+    let mut parts = vec![if room_name.is_empty() {
+        room_id
+    } else {
+        room_name
+    }];
+    parts.extend(location.filter(|l| !l.is_empty()));
+    let now = format!("; {} {}", phrase(Phrase::In, lang), parts.join(", "));
+    match text.find(&was) {
+        Some(i) if text[i + was.len()..].starts_with([';', ' ']) || i + was.len() == text.len() => {
+            format!("{}{now}{}", &text[..i], &text[i + was.len()..])
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// Which side of a limit a threshold rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -248,6 +293,57 @@ pub fn heads(level: Level, lang: Language) -> (&'static str, &'static str) {
         words::level(level, lang),
         words::state(AlarmState::Cleared, lang),
     )
+}
+
+#[cfg(test)]
+mod number_and_time_tests {
+    use super::*;
+
+    #[test]
+    fn the_place_is_the_rooms_name_and_the_rack() {
+        assert_eq!(
+            with_place(
+                Language::Vi,
+                "Sự cố thông thường: TH-A3 (th1) — Nhiệt độ 28,5 °C vượt ngưỡng 27 °C; tại server1 (Điều 10.3)",
+                "server1",
+                "Phòng máy chủ 1",
+                Some("tủ A3")
+            ),
+            "Sự cố thông thường: TH-A3 (th1) — Nhiệt độ 28,5 °C vượt ngưỡng 27 °C; tại Phòng máy chủ 1, tủ A3 (Điều 10.3)"
+        );
+        assert_eq!(
+            with_place(
+                Language::En,
+                "Cleared: UPS-1 (ups1) — On battery: no; in power (Art. 10.5)",
+                "power",
+                "Power room",
+                None
+            ),
+            "Cleared: UPS-1 (ups1) — On battery: no; in Power room (Art. 10.5)"
+        );
+    }
+
+    #[test]
+    fn the_number_goes_after_the_head_and_the_time_before_the_article() {
+        assert_eq!(
+            with_number_and_time(
+                Language::Vi,
+                "Sự cố thông thường: TH-A3 (Cảm biến tủ A3) — Nhiệt độ 28,5 °C vượt ngưỡng 27 °C; tại server1 (Điều 10.3)",
+                12,
+                "lúc 21:05:12 ngày 04/12/2026 (UTC+07:00)"
+            ),
+            "Sự cố thông thường #12: TH-A3 (Cảm biến tủ A3) — Nhiệt độ 28,5 °C vượt ngưỡng 27 °C; tại server1; lúc 21:05:12 ngày 04/12/2026 (UTC+07:00) (Điều 10.3)"
+        );
+        assert_eq!(
+            with_number_and_time(
+                Language::En,
+                "Cleared: UPS-1 (ups1) — On battery: no; in power (Art. 10.5)",
+                7,
+                "at 21:05:12 on 4 Dec 2026 (UTC+07:00)"
+            ),
+            "Cleared #7: UPS-1 (ups1) — On battery: no; in power; at 21:05:12 on 4 Dec 2026 (UTC+07:00) (Art. 10.5)"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! that finds nothing falls back to the canonical name, so a new point shows up
 //! readable-ish before it is translated, never as an empty cell.
 
-use crate::model::{Kind, Language, Value};
+use crate::model::{Kind, Language, System, Value};
 use crate::points::{PointDef, PointType};
 
 use super::{number, pick, words};
@@ -26,6 +26,19 @@ pub fn kind(kind: Kind, lang: Language) -> &'static str {
         Kind::Surge => ("Chống sét lan truyền", "Surge protector"),
         Kind::PowerMeter => ("Đồng hồ đo điện", "Power meter"),
         Kind::Gateway => ("Gateway giám sát", "Monitoring gateway"),
+    };
+    pick(lang, vi, en)
+}
+
+/// Display name of a system (the wall view's column and summary titles).
+pub fn system(system: System, lang: Language) -> &'static str {
+    let (vi, en) = match system {
+        System::Power => ("Nguồn điện", "Power"),
+        System::Cooling => ("Làm mát", "Cooling"),
+        System::Climate => ("Nhiệt độ, độ ẩm", "Climate"),
+        System::FireSafety => ("PCCC & an toàn", "Fire & safety"),
+        System::Security => ("An ninh", "Security"),
+        System::Gateway => ("Gateway", "Gateway"),
     };
     pick(lang, vi, en)
 }
@@ -476,6 +489,78 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Cường độ sóng di động",
         "Mobile signal strength",
     ),
+    (
+        Kind::Gateway,
+        "maintenance_overrun",
+        "Bảo trì quá giờ dự kiến",
+        "Maintenance overrun",
+    ),
+    (
+        Kind::Gateway,
+        "clock_offset_ms",
+        "Độ lệch đồng hồ",
+        "Clock offset",
+    ),
+    (
+        Kind::Gateway,
+        "clock_stratum",
+        "Tầng máy chủ thời gian",
+        "NTP server stratum",
+    ),
+    (
+        Kind::Gateway,
+        "clock_server_reachable",
+        "Kết nối máy chủ thời gian",
+        "NTP server reachable",
+    ),
+    (
+        Kind::Gateway,
+        "memory_available_pct",
+        "Bộ nhớ còn trống",
+        "Memory available",
+    ),
+    (
+        Kind::Gateway,
+        "memory_available_mib",
+        "Bộ nhớ còn trống (MiB)",
+        "Memory available (MiB)",
+    ),
+    (
+        Kind::Gateway,
+        "disk_free_pct",
+        "Dung lượng đĩa còn trống",
+        "Disk free",
+    ),
+    (
+        Kind::Gateway,
+        "disk_free_mib",
+        "Dung lượng đĩa còn trống (MiB)",
+        "Disk free (MiB)",
+    ),
+    (
+        Kind::Gateway,
+        "disk_written_mib_per_day",
+        "Dữ liệu ghi đĩa mỗi ngày",
+        "Disk writes per day",
+    ),
+    (
+        Kind::Gateway,
+        "cpu_temperature_c",
+        "Nhiệt độ CPU",
+        "CPU temperature",
+    ),
+    (
+        Kind::Gateway,
+        "cpu_throttled",
+        "CPU bị giảm xung",
+        "CPU throttled",
+    ),
+    (
+        Kind::Gateway,
+        "undervoltage",
+        "Điện áp nguồn thấp",
+        "Under-voltage",
+    ),
 ];
 
 /// `(kind, point, Vietnamese, English)`: the alarm condition of boolean and state
@@ -611,6 +696,30 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "modem_ok",
         "Modem SMS lỗi: không gửi được tin nhắn cảnh báo",
         "SMS modem failed: alarm texts cannot be sent",
+    ),
+    (
+        Kind::Gateway,
+        "maintenance_overrun",
+        "Cửa sổ bảo trì vẫn mở sau giờ kết thúc dự kiến",
+        "A maintenance window is still open after its planned end",
+    ),
+    (
+        Kind::Gateway,
+        "clock_server_reachable",
+        "Không kết nối được máy chủ thời gian (NTP)",
+        "No NTP server answers",
+    ),
+    (
+        Kind::Gateway,
+        "cpu_throttled",
+        "CPU của gateway bị giảm xung",
+        "Gateway CPU throttled",
+    ),
+    (
+        Kind::Gateway,
+        "undervoltage",
+        "Nguồn cấp cho gateway bị thấp áp",
+        "Gateway power supply under-voltage",
     ),
 ];
 

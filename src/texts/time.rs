@@ -61,6 +61,21 @@ impl SiteTime {
         &self.name
     }
 
+    /// The instant in the site's zone (for schedules and reports).
+    pub fn zoned(&self, ts: Timestamp) -> jiff::Zoned {
+        jiff::Timestamp::from_millisecond(ts.millis())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_zoned(self.tz.clone())
+    }
+
+    /// The instant of a local date and time in the site's zone (the earlier one in a
+    /// fold, the later in a gap).
+    pub fn instant(&self, dt: jiff::civil::DateTime) -> Option<Timestamp> {
+        dt.to_zoned(self.tz.clone())
+            .ok()
+            .map(|z| Timestamp(z.timestamp().as_millisecond()))
+    }
+
     /// The local wall-clock fields and UTC offset (seconds) of an instant.
     fn local(&self, ts: Timestamp) -> Local {
         let zoned = jiff::Timestamp::from_millisecond(ts.millis())

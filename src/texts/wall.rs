@@ -65,6 +65,29 @@ pub fn strings(lang: Language) -> Value {
             "d": w("{n} ngày", "{n} days"),
         },
         "other_room": w("Khác", "Other"),
+        "unreachable_title": w("MẤT KẾT NỐI VỚI GATEWAY", "GATEWAY UNREACHABLE"),
+        "unreachable_text": w("Số liệu trên màn hình là số liệu cũ — số liệu cuối {age}", "The values shown are old — last data {age}"),
+        "pending": w("Vượt ngưỡng, đang chờ xác nhận", "Beyond a limit, pending"),
+        "page": w("Trang {n}/{m}", "Page {n}/{m}"),
+        "more_alarms": w("… và {n} nhóm cảnh báo khác", "… and {n} more alarm groups"),
+        "group_more": w("{msg} (+{n})", "{msg} (+{n})"),
+        "state": {
+            "acked": w("đã xác nhận", "acknowledged"),
+            "cleared": w("đã hết, chờ xác nhận", "cleared, not acknowledged"),
+            "shelved": w("tạm ẩn", "shelved"),
+            "pending": w("đang chờ", "pending"),
+        },
+        "sound_on": w("Chuông: bật", "Sound: on"),
+        "sound_off": w("Chuông: tắt", "Sound: off"),
+        "flags": {
+            "door_open": [w("Đóng", "Closed"), w("MỞ", "OPEN")],
+            "leak_detected": [w("Khô", "Dry"), w("CÓ NƯỚC", "LEAK")],
+            "fire_alarm": [w("Bình thường", "Normal"), w("CHÁY", "FIRE")],
+            "recording": [w("Dừng ghi", "Stopped"), w("Đang ghi", "Recording")],
+            "protector_tripped": [w("Tốt", "OK"), w("ĐÃ NHẢY", "TRIPPED")],
+            "unit_on": [w("Tắt", "Off"), w("Chạy", "On")],
+            "engine_running": [w("Nghỉ", "At rest"), w("Đang chạy", "Running")],
+        },
     })
 }
 

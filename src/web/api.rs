@@ -229,6 +229,10 @@ pub(crate) struct Reading<'a> {
     quality: Quality,
     ts: Option<Timestamp>,
     age_s: Option<f64>,
+    /// Beyond a limit, its on-delay running: the level it will raise at (its own
+    /// colour and word on the page, never shown as normal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<crate::model::Level>,
 }
 
 /// The readings of one device that pass `filter`.
@@ -236,6 +240,7 @@ fn device_readings<'a>(
     d: &'a DeviceState,
     now: Timestamp,
     filter: &'a Filter,
+    pending: &'a [crate::state::Pending],
 ) -> impl Iterator<Item = Reading<'a>> + 'a {
     d.points
         .iter()
@@ -251,6 +256,11 @@ fn device_readings<'a>(
             ts: p.ts,
             // A clock step backwards must not show a negative age.
             age_s: p.ts.map(|ts| now.secs_since(ts).max(0.0)),
+            pending: pending
+                .iter()
+                .filter(|x| x.device == d.meta.id && x.point == p.point.name)
+                .map(|x| x.level)
+                .max(),
         })
 }
 
@@ -258,7 +268,7 @@ fn all_readings<'a>(live: &'a Live, now: Timestamp, filter: &'a Filter) -> Vec<R
     live.devices
         .iter()
         .filter(|d| filter.device(d))
-        .flat_map(|d| device_readings(d, now, filter))
+        .flat_map(|d| device_readings(d, now, filter, &live.pending))
         .collect()
 }
 
@@ -270,8 +280,10 @@ struct ReadingsBody<'a> {
 }
 
 #[derive(Serialize)]
-struct AlarmsBody {
+struct AlarmsBody<'a> {
     alarms: Vec<ActiveAlarm>,
+    /// Values whose alarm is pending (on-delay running).
+    pending: &'a [crate::state::Pending],
 }
 
 /// The active alarms with their numbers at the point's resolution.
@@ -315,9 +327,10 @@ struct DeviceEvent<'a> {
 }
 
 #[derive(Serialize)]
-struct AlarmsEvent {
+struct AlarmsEvent<'a> {
     generated_at: Timestamp,
     alarms: Vec<ActiveAlarm>,
+    pending: &'a [crate::state::Pending],
 }
 
 #[derive(Serialize)]
@@ -386,9 +399,12 @@ pub(crate) async fn readings(State(app): State<App>, RawQuery(q): RawQuery) -> R
 
 /// `GET /api/v1/alarms`.
 pub(crate) async fn alarms(State(app): State<App>) -> Response {
+    let live = app.shared.read();
     let body = to_json(&AlarmsBody {
-        alarms: alarms_out(&app.shared.read().alarms),
+        alarms: alarms_out(&live.alarms),
+        pending: &live.pending,
     });
+    drop(live);
     json(StatusCode::OK, body)
 }
 
@@ -605,7 +621,7 @@ fn device_event(shared: &Shared, index: usize) -> Option<Event> {
             generated_at: now,
             device: &d.meta.id,
             comm_ok: d.comm_ok,
-            readings: device_readings(d, now, &all).collect(),
+            readings: device_readings(d, now, &all, &live.pending).collect(),
         })
     };
     Some(Event::default().event("device").data(data))
@@ -617,6 +633,7 @@ fn alarms_event(shared: &Shared) -> Event {
         to_json(&AlarmsEvent {
             generated_at: Timestamp::now(),
             alarms: alarms_out(&live.alarms),
+            pending: &live.pending,
         })
     };
     Event::default().event("alarms").data(data)
@@ -666,7 +683,7 @@ mod number_tests {
         let d = ups(499.90000000000003);
         let all = Filter::default();
         let now = Timestamp(1_764_057_601_000);
-        let json = to_json(&device_readings(&d, now, &all).collect::<Vec<_>>());
+        let json = to_json(&device_readings(&d, now, &all, &[]).collect::<Vec<_>>());
         assert!(json.contains(r#""value":499.9,"#), "{json}");
         assert!(!json.contains("499.90000000000003"), "{json}");
         assert!(json.contains(r#""value":true,"#), "{json}");
@@ -702,6 +719,7 @@ mod number_tests {
             ..a.clone()
         };
         let json = to_json(&AlarmsBody {
+            pending: &[],
             alarms: alarms_out(&[a, comm]),
         });
         assert!(json.contains(r#""value":5.2,"threshold":0.3,"#), "{json}");

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::api::App;
-use crate::model::{Kind, Language};
+use crate::model::{Kind, Language, System};
 use crate::points::PointType;
 use crate::state::Live;
 use crate::texts::{self, names};
@@ -36,9 +36,16 @@ const JS: &str = include_str!("assets/wall.js");
 
 /// The page's connection indicator turns amber when no data arrived for this long
 /// while the stream is open (the stream sends a full refresh every 5 s).
-pub const DELAYED_AFTER_S: u64 = 15;
-/// ... and red (the view greys out) when no data arrived for this long.
-pub const LOST_AFTER_S: u64 = 30;
+pub const DELAYED_AFTER_S: u64 = 8;
+/// ... and red, with the "gateway unreachable" overlay over a greyed view, when no
+/// data arrived for this long (two refreshes missed: a silent, half-open link).
+pub const LOST_AFTER_S: u64 = 12;
+/// The overlay also shows when the event stream has been down this long (the gateway
+/// stopped or the link was cut: the browser notices at once). The short grace keeps
+/// a reconnect from flashing it.
+pub const UNREACHABLE_AFTER_S: u64 = 2;
+/// Seconds between pages when the rooms do not fit one screen.
+pub const PAGE_S: u64 = 20;
 
 /// The language the page speaks for this state: English only when it says `en`.
 pub fn language(live: &Live) -> Language {
@@ -53,7 +60,51 @@ struct Layout<'a> {
     site: &'a str,
     title: &'a str,
     lang: &'static str,
+    /// The systems the site has devices in, in [`System::ALL`] order: the wall's
+    /// columns and its summary.
+    systems: Vec<SystemView>,
     rooms: Vec<RoomView<'a>>,
+}
+
+#[derive(Serialize)]
+struct SystemView {
+    id: System,
+    name: &'static str,
+}
+
+/// The points a device's tile shows, per kind, most important first: the first one the
+/// device has is the tile's large value, the next two its second line. Every other
+/// point is still on the page (smaller, as far as the tile has room).
+fn tile_points(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Ups => &[
+            "load_pct",
+            "battery_charge_pct",
+            "runtime_remaining_s",
+            "output_source",
+        ],
+        Kind::Generator => &["fuel_level_pct", "mode", "engine_running", "load_kw"],
+        Kind::Cooling => &[
+            "return_air_temperature_c",
+            "supply_air_temperature_c",
+            "unit_on",
+            "setpoint_c",
+            "humidity_pct",
+        ],
+        Kind::Climate => &["temperature_c", "humidity_pct", "dew_point_c"],
+        Kind::FirePanel => &["fire_alarm", "fault", "extinguishant_released"],
+        Kind::Leak => &["leak_detected"],
+        Kind::Door => &["door_open"],
+        Kind::Nvr => &["recording", "retention_days", "disk_fault"],
+        Kind::Surge => &["protector_tripped", "mains_present"],
+        Kind::PowerMeter => &[
+            "active_power_kw",
+            "voltage_l1_v",
+            "current_l1_a",
+            "frequency_hz",
+        ],
+        Kind::Gateway => &["buffer_used_pct", "clock_synced"],
+    }
 }
 
 #[derive(Serialize)]
@@ -70,7 +121,11 @@ struct DeviceView<'a> {
     label: Option<&'a str>,
     kind: Kind,
     kind_label: &'static str,
+    /// The system the device belongs to ([`Kind::system`]).
+    system: System,
     location: Option<&'a str>,
+    /// The tile's points, most important first ([`tile_points`]), at most three.
+    main: Vec<&'static str>,
     points: Vec<PointView>,
 }
 
@@ -95,14 +150,35 @@ struct PointView {
 
 impl<'a> Layout<'a> {
     fn of(live: &'a Live) -> Layout<'a> {
-        let lang = language(live);
+        Layout::of_in(live, language(live))
+    }
+
+    fn of_in(live: &'a Live, lang: Language) -> Layout<'a> {
         let device = |d: &'a crate::state::DeviceState| DeviceView {
             id: &d.meta.id,
             name: &d.meta.name,
             label: d.meta.label.as_deref(),
             kind: d.meta.kind,
             kind_label: names::kind(d.meta.kind, lang),
+            system: d.meta.kind.system(),
             location: d.location.as_deref(),
+            main: {
+                let has = |n: &str| d.points.iter().any(|p| p.point.name == n);
+                let mut m: Vec<&'static str> = tile_points(d.meta.kind)
+                    .iter()
+                    .copied()
+                    .filter(|n| has(n))
+                    .collect();
+                // A device whose profile maps none of its kind's tile points still
+                // shows its first point large.
+                if m.is_empty()
+                    && let Some(p) = d.points.first()
+                {
+                    m.push(p.point.name);
+                }
+                m.truncate(3);
+                m
+            },
             points: d
                 .points
                 .iter()
@@ -167,10 +243,23 @@ impl<'a> Layout<'a> {
         } else {
             &live.title
         };
+        let systems = System::ALL
+            .into_iter()
+            .filter(|s| {
+                rooms
+                    .iter()
+                    .any(|r| r.devices.iter().any(|d| d.system == *s))
+            })
+            .map(|s| SystemView {
+                id: s,
+                name: names::system(s, lang),
+            })
+            .collect();
         Layout {
             site: &live.site,
             title,
             lang: texts::code(lang),
+            systems,
             rooms,
         }
     }
@@ -196,6 +285,8 @@ struct PageData<'a> {
     strings: serde_json::Value,
     delayed_after_s: u64,
     lost_after_s: u64,
+    unreachable_after_s: u64,
+    page_s: u64,
 }
 
 /// JSON that is safe inside `<script>`: no `<`, `>` or `&` can end the element.
@@ -222,8 +313,14 @@ fn html_escape(s: &str) -> String {
 
 /// The whole wall-view document for the current state.
 pub fn render(live: &Live) -> String {
-    let lang = language(live);
-    let layout = Layout::of(live);
+    render_in(live, language(live))
+}
+
+/// The wall view in `lang` (a kiosk's `/?lang=en`). The layout key stays the site's,
+/// so the page does not take its own language for a changed layout; alarm messages
+/// keep the site's language (the gateway writes them once, for every sink).
+pub fn render_in(live: &Live, lang: Language) -> String {
+    let layout = Layout::of_in(live, lang);
     let title = html_escape(layout.title);
     let lang_code = layout.lang;
     let data = PageData {
@@ -232,6 +329,8 @@ pub fn render(live: &Live) -> String {
         strings: texts::wall::strings(lang),
         delayed_after_s: DELAYED_AFTER_S,
         lost_after_s: LOST_AFTER_S,
+        unreachable_after_s: UNREACHABLE_AFTER_S,
+        page_s: PAGE_S,
     };
     let data = script_safe(&serde_json::to_string(&data).unwrap_or_else(|_| "{}".into()));
     // The data goes in last: nothing inside it is taken for a placeholder.
@@ -243,9 +342,26 @@ pub fn render(live: &Live) -> String {
         .replace("{{data}}", &data)
 }
 
-/// `GET /`.
-pub(crate) async fn wall(State(app): State<App>) -> Response {
-    let html = render(&app.shared.read());
+/// The language asked for in the query (`lang=en` or `lang=vi`); anything else is
+/// ignored (the site's language).
+fn query_language(raw: Option<&str>) -> Option<Language> {
+    raw?.split('&').find_map(|p| match p {
+        "lang=en" => Some(Language::En),
+        "lang=vi" => Some(Language::Vi),
+        _ => None,
+    })
+}
+
+/// `GET /[?lang=en|vi]`.
+pub(crate) async fn wall(
+    State(app): State<App>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
+    let html = {
+        let live = app.shared.read();
+        let lang = query_language(q.as_deref()).unwrap_or_else(|| language(&live));
+        render_in(&live, lang)
+    };
     (
         [
             (
@@ -303,6 +419,84 @@ mod tests {
         assert_eq!(p["label"], "Recordings kept");
         assert_eq!(p["unit"], "days");
         assert_eq!(json["lang"], "en");
+    }
+
+    #[test]
+    fn tiles_name_their_system_and_main_points_and_systems_are_listed_in_order() {
+        use crate::state::{DeviceState, PointState};
+        let dev = |id: &str, room: &str, kind: Kind, points: &[&'static str]| {
+            let meta = crate::model::DeviceMeta {
+                id: id.into(),
+                name: id.into(),
+                label: None,
+                room: room.into(),
+                kind,
+            };
+            let points = points
+                .iter()
+                .map(|n| {
+                    PointState::canonical(kind, n, None, crate::model::Quality::Good, None).unwrap()
+                })
+                .collect();
+            DeviceState::answering(meta, None, points)
+        };
+        let mut live = Live::default();
+        live.devices
+            .push(dev("leak1", "r1", Kind::Leak, &["leak_detected"]));
+        live.devices.push(dev(
+            "ups1",
+            "r1",
+            Kind::Ups,
+            &[
+                "on_battery",
+                "battery_charge_pct",
+                "load_pct",
+                "output_source",
+                "runtime_remaining_s",
+            ],
+        ));
+        live.devices.push(dev(
+            "th1",
+            "r2",
+            Kind::Climate,
+            &["humidity_pct", "temperature_c"],
+        ));
+        let json = serde_json::to_value(Layout::of(&live)).unwrap();
+        let systems: Vec<&str> = json["systems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(systems, ["power", "climate", "fire_safety"]);
+        assert_eq!(json["systems"][0]["name"], "Nguồn điện");
+        let r1 = &json["rooms"][0]["devices"];
+        assert_eq!(r1[0]["system"], "fire_safety");
+        assert_eq!(r1[1]["system"], "power");
+        assert_eq!(
+            r1[1]["main"],
+            serde_json::json!(["load_pct", "battery_charge_pct", "runtime_remaining_s"])
+        );
+        assert_eq!(
+            json["rooms"][1]["devices"][0]["main"],
+            serde_json::json!(["temperature_c", "humidity_pct"])
+        );
+    }
+
+    #[test]
+    fn a_kiosk_may_ask_for_english_and_keeps_the_sites_layout_key() {
+        let mut live = Live::default();
+        live.title = "Trung tâm".into();
+        let vi = render(&live);
+        assert!(vi.contains("<html lang=\"vi\">"));
+        assert_eq!(query_language(Some("x=1&lang=en")), Some(Language::En));
+        assert_eq!(query_language(Some("lang=fr")), None);
+        assert_eq!(query_language(None), None);
+        let en = render_in(&live, Language::En);
+        assert!(en.contains("<html lang=\"en\">"));
+        assert!(en.contains("GATEWAY UNREACHABLE"));
+        let key = layout_key(&live);
+        assert!(en.contains(&key) && vi.contains(&key));
     }
 
     #[test]

@@ -62,6 +62,8 @@ fn site() -> Shared {
     let now = Timestamp::now();
     let two_s_ago = Timestamp(now.0 - 2_000);
     let live = Live {
+        maintenance: Vec::new(),
+        pending: Vec::new(),
         site: "tv1".into(),
         title: "Trung tâm dữ liệu Trà Vinh".into(),
         language: "vi".into(),

@@ -28,6 +28,27 @@ fn events<'a>(m: &'a [MqttMessage], state: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Send a command until its answer comes (a client resends with the same id until
+/// answered; the gateway applies it once). Returns the answer.
+fn command(broker: &Mosquitto, prefix: &str, cmd: &str) -> serde_json::Value {
+    let id = serde_json::from_str::<serde_json::Value>(cmd).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let replies = broker.subscribe(&format!("{prefix}/commands/replies"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        broker.publish(&format!("{prefix}/commands"), cmd, false);
+        if let Ok(m) = replies.wait_for(
+            |m| m.iter().any(|x| json(x)["id"] == id),
+            Duration::from_millis(700),
+        ) {
+            return json(m.iter().find(|x| json(x)["id"] == id).unwrap());
+        }
+    }
+    panic!("no answer to command {id}");
+}
+
 fn high(gw: &Gateway) -> Option<serde_json::Value> {
     gw.api("/api/v1/alarms")["alarms"]
         .as_array()?
@@ -559,5 +580,73 @@ fn a_journal_at_its_budget_raises_its_alarm_and_keeps_every_entry() {
             .iter()
             .any(|e| e["rule"] == "journal_full"),
         "{alarms}"
+    );
+}
+
+#[test]
+fn alarms_in_a_maintenance_window_are_journaled_and_flagged_and_the_window_survives_a_restart() {
+    let modbus = ModbusServer::start(
+        ModbusSpec::new()
+            .unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222]))
+            .unit(2, UnitSpec::new().input(1, &[0x00EB, 0x0222])),
+    );
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("commands-maintenance");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\ncommands = true\n",
+        broker.url()
+    );
+    // th2 is covered by a planned window all day; th1 gets one by command.
+    let text = two_sensors("mt", free_port(), modbus.addr().port(), &sinks)
+        + "\n[[maintenance]]\ntarget = \"th2\"\nwhen = [\"daily 00:00-24:00\"]\nreason = \"sensor swap\"\n";
+    let mut gw = Gateway::start(&text, dir.path());
+    let sub = broker.subscribe("dcgw/mt/#");
+    let log = |gw: &Gateway, e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
+    let r = command(
+        &broker,
+        "dcgw/mt",
+        r#"{"id":"m-1","verb":"maintenance_start","target":"th1","by":"An","reason":"filter change","minutes":30}"#,
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    modbus.set_input(1, 1, &[0x0131]);
+    modbus.set_input(2, 1, &[0x0131]);
+    let got = sub
+        .wait_for(|m| events(m, "raised").len() >= 2, Duration::from_secs(10))
+        .unwrap_or_else(|e| log(&gw, e.to_string()));
+    for ev in events(&got, "raised") {
+        assert_eq!(ev["in_maintenance"], true, "{ev}");
+    }
+    // Ended: the next transition of th1 is not in maintenance; th2's plan still holds.
+    gw.kill();
+    gw.restart();
+    let sub = broker.subscribe("dcgw/mt/#");
+    let r = command(
+        &broker,
+        "dcgw/mt",
+        r#"{"id":"m-2","verb":"maintenance_end","target":"th1","by":"An"}"#,
+    );
+    assert_eq!(
+        r["ok"], true,
+        "the window opened before the restart must still be open: {r}"
+    );
+    modbus.set_input(1, 1, &[0x00EB]);
+    modbus.set_input(2, 1, &[0x00EB]);
+    let got = sub
+        .wait_for(|m| events(m, "cleared").len() >= 2, Duration::from_secs(10))
+        .unwrap_or_else(|e| log(&gw, e.to_string()));
+    let cleared = events(&got, "cleared");
+    let by_dev =
+        |d: &str| cleared.iter().find(|e| e["device"] == d).unwrap()["in_maintenance"].clone();
+    assert_eq!(by_dev("th1"), false);
+    assert_eq!(by_dev("th2"), true);
+    // Journaled with the flag.
+    let j = gw.api("/api/v1/journal?kind=alarm&device=th2&limit=100");
+    assert!(
+        j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["in_maintenance"] == true),
+        "{j}"
     );
 }

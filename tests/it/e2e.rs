@@ -397,8 +397,8 @@ fn snmp_on_battery_trap_raises_an_alarm_on_mqtt_within_1s() {
     let sim = crate::peers::Snmpsim::start(&[("ups-mains", crate::snmp::UPS_MAINS)], None);
     let broker = Mosquitto::start(MosquittoOpts::default());
     let dir = peer_tempdir("e2e-snmp");
-    std::fs::write(dir.path().join("community"), "ups-mains\n").unwrap();
-    std::fs::write(dir.path().join("trap-community"), "trapcommunity\n").unwrap();
+    crate::peers::write_secret(&dir.path().join("community"), "ups-mains\n");
+    crate::peers::write_secret(&dir.path().join("trap-community"), "trapcommunity\n");
     let trap_port = free_port();
     let sim_port: u16 = sim.addr().rsplit(':').next().unwrap().parse().unwrap();
     let text = format!(
@@ -489,7 +489,7 @@ fn influxdb_refusing_credentials_is_an_alarm_and_keeps_readings_queued() {
     let influx = Influx1::start(Some(("admin", "right-password")));
     influx.create_db("dc");
     let dir = peer_tempdir("e2e-influx-auth");
-    std::fs::write(dir.path().join("influx.pass"), "wrong-password\n").unwrap();
+    crate::peers::write_secret(&dir.path().join("influx.pass"), "wrong-password\n");
     let sinks = format!(
         "[sinks.influx]\nurl = \"{}?db=dc\"\nusername = \"admin\"\npassword = {{ file = \"influx.pass\" }}\nflush_interval_ms = 200\n",
         influx.base_url()

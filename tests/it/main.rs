@@ -17,6 +17,7 @@ mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letter
 mod commands; // commands from people and the alarm lifecycle: MQTT, the local socket
 mod e2e; // the data path end to end
 mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RTU source
+mod gpio; // the GPIO source with the fake backend through the pipeline to Mosquitto
 mod grafana; // the generated Grafana dashboards against InfluxDB 1.6 and @grafana/schema
 mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod journal; // `dc-gateway journal` (the real binary) reading the durable journal
@@ -25,8 +26,10 @@ mod mqtt; // MQTT sink against Mosquitto
 mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
+mod selfwatch; // the clock check against chronyd (under faketime)
 mod service; // sd_notify: READY, WATCHDOG, STATUS against a real NOTIFY_SOCKET
 mod sinks; // sinks as a list: routing, the old config form, queues carried over
 mod sms; // the SMS sink against a scripted modem on a socat pty (decoded by smspdudecoder)
 mod snmp;
+mod syslog; // the syslog sink against rsyslog: UDP, TCP, TLS, RELP; SIGKILL during a burst
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap

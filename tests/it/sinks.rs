@@ -220,6 +220,61 @@ fn alarms_queued_under_the_old_sink_name_are_delivered_after_the_upgrade() {
         "{}",
         gw.log()
     );
-    let sinks = gw.api("/api/v1/sinks");
-    assert_eq!(sinks["sinks"][0]["name"], "alarms-broker", "{sinks}");
+    // The sink list on the API is refreshed on the hub's 1 s tick.
+    crate::peers::wait_until("the sink on the API", Duration::from_secs(5), || {
+        gw.api("/api/v1/sinks")["sinks"][0]["name"] == "alarms-broker"
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", gw.api("/api/v1/sinks")));
+}
+
+#[test]
+fn a_device_that_stops_answering_has_its_state_on_its_status_topic() {
+    let mut modbus = sensor();
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("sinks-status");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let sub = broker.subscribe("dcgw/st/status/#");
+    let gw = Gateway::start(
+        &site("st", free_port(), modbus.addr().port(), 500, &sinks),
+        dir.path(),
+    );
+    let status = |m: &[crate::peers::MqttMessage]| -> Vec<serde_json::Value> {
+        m.iter()
+            .filter(|x| x.topic == "dcgw/st/status/th1")
+            .map(|x| serde_json::from_str(&x.payload_str()).unwrap())
+            .collect()
+    };
+    sub.wait_for(
+        |m| {
+            status(m)
+                .iter()
+                .any(|s| s["comm_ok"] == true && s["quality"] == "good")
+        },
+        Duration::from_secs(15),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    // Published on a change only, not on every poll.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        status(&sub.messages()).len(),
+        1,
+        "one message while nothing changes"
+    );
+    modbus.pause(); // SIGSTOP: requests time out
+    let got = sub
+        .wait_for(
+            |m| status(m).iter().any(|s| s["comm_ok"] == false),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    let s = status(&got)
+        .into_iter()
+        .find(|s| s["comm_ok"] == false)
+        .unwrap();
+    assert_eq!(s["quality"], "timeout");
+    assert!(s["ts"].as_str().is_some(), "the last good poll's time: {s}");
+    modbus.resume();
 }

@@ -79,6 +79,8 @@ fn site() -> Shared {
     let now = Timestamp::now();
     let good = |k, n, v| point(k, n, Some(v), Quality::Good, Some(now));
     let live = Live {
+        maintenance: Vec::new(),
+        pending: Vec::new(),
         site: "tv1".into(),
         title: "Trung tâm dữ liệu tỉnh Trà Vinh".into(),
         language: "vi".into(),
@@ -545,4 +547,329 @@ fn wall_page_follows_values_and_alarms_without_reload() {
     );
 
     browser.quit();
+}
+
+// ---------------------------------------------------------------------------------
+// The wall on a 1920×1080 TV, against the real demo sites
+
+/// The gateway on one of the built-in demo sites, in its own runtime so the test can
+/// stop it as a power cut would (every connection dropped at once).
+struct DemoGateway {
+    rt: tokio::runtime::Runtime,
+    running: dc_gateway::runtime::Running,
+    sim: dc_gateway::demo::Simulator,
+    /// Device id → its simulated unit.
+    units: Vec<(String, u8)>,
+    devices: usize,
+    _state: tempfile::TempDir,
+}
+
+impl DemoGateway {
+    fn start(which: dc_gateway::demo::DemoSite) -> DemoGateway {
+        use dc_gateway::config::Connection;
+        use dc_gateway::rules::spec::Condition;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let state = tempfile::tempdir().expect("temp dir");
+        let (running, sim, units, devices) = rt.block_on(async {
+            let sim = dc_gateway::demo::start_simulator_of(which, "127.0.0.1:0".parse().unwrap())
+                .await
+                .expect("simulator starts");
+            let mut site =
+                dc_gateway::demo::site_of(which, sim.addr.port(), "127.0.0.1:0".parse().unwrap())
+                    .expect("demo site is valid");
+            site.storage.state_dir = state.path().to_path_buf();
+            // The limit-crossing check wants the alarm within a poll, not after the
+            // demo's 10 s on-delay (CONTRACTS: such tests configure on-delay 0).
+            let th = site
+                .devices
+                .iter_mut()
+                .find(|d| &*d.meta.id == "th-a1")
+                .expect("th-a1 in every demo site");
+            for r in th
+                .rules
+                .iter_mut()
+                .filter(|r| &*r.name == "temperature_high")
+            {
+                if let Condition::Above { on_delay_s, .. } = &mut r.condition {
+                    *on_delay_s = 0.0;
+                }
+            }
+            let units = site
+                .devices
+                .iter()
+                .filter_map(|d| match d.connection {
+                    Connection::ModbusTcp { unit_id, .. } => Some((d.meta.id.to_string(), unit_id)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            let devices = site.devices.len();
+            // The demo's periodic excursion is held off: the test makes every alarm.
+            let (_, unit) = units
+                .iter()
+                .find(|(d, _)| d == which.excursion_device())
+                .expect("excursion device in the site");
+            sim.devices
+                .iter()
+                .find(|d| d.unit_id == *unit)
+                .expect("simulated unit")
+                .values
+                .set_value("temperature_c", Value::Number(23.0))
+                .expect("settable");
+            let running = dc_gateway::runtime::start(site)
+                .await
+                .expect("gateway starts");
+            (running, sim, units, devices)
+        });
+        DemoGateway {
+            rt,
+            running,
+            sim,
+            units,
+            devices,
+            _state: state,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.running.web_addr)
+    }
+
+    fn device(&self, id: &str) -> &dc_gateway::sim::SimDevice {
+        let unit = self
+            .units
+            .iter()
+            .find(|(d, _)| d == id)
+            .unwrap_or_else(|| panic!("{id} is not a simulated device"))
+            .1;
+        self.sim
+            .devices
+            .iter()
+            .find(|d| d.unit_id == unit)
+            .expect("simulated unit")
+    }
+
+    /// Stops the whole gateway at once: web server, event streams, pollers.
+    fn stop(self) {
+        let DemoGateway {
+            rt, running, sim, ..
+        } = self;
+        drop(running);
+        drop(sim);
+        rt.shutdown_timeout(Duration::from_secs(2));
+    }
+}
+
+/// Where the screenshots go: `target/wall-screenshots/`, and `docs/screenshots/` when
+/// `DCGW_UPDATE_SCREENSHOTS=1` (how the README's pictures are made).
+fn screenshot(browser: &mut Browser, name: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("target/wall-screenshots")];
+    if std::env::var("DCGW_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        dirs.push(root.join("docs/screenshots"));
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let path = dir.join(format!("{name}.png"));
+        let r = browser.send(json!({ "cmd": "screenshot", "path": path }));
+        assert_eq!(r["ok"], true, "screenshot {}: {r}", path.display());
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 10_000),
+            "no screenshot at {}",
+            path.display()
+        );
+    }
+}
+
+fn wait_ms(browser: &mut Browser, selector: &str, attr: &str, equals: &str, ms: u64) -> Json {
+    let r = browser.send(json!({
+        "cmd": "wait", "selector": selector, "attr": attr, "equals": equals, "timeout_ms": ms
+    }));
+    assert_eq!(
+        r["ok"], true,
+        "page did not show {selector} data-{attr}={equals:?} within {ms} ms: {}\npage: {:#}",
+        r["error"], r["snapshot"]
+    );
+    r["snapshot"].clone()
+}
+
+/// Every tile inside the 1920×1080 viewport, nothing to scroll, main values ≥ 40 px.
+fn assert_fits_the_tv(browser: &mut Browser, site: &str, devices: usize) {
+    let g = browser.send(json!({ "cmd": "geometry" }));
+    assert_eq!(g["ok"], true, "{g}");
+    let (vw, vh) = (
+        g["viewport"]["w"].as_f64().unwrap(),
+        g["viewport"]["h"].as_f64().unwrap(),
+    );
+    assert_eq!((vw, vh), (1920.0, 1080.0));
+    assert!(
+        g["scroll"]["w"].as_f64().unwrap() <= vw && g["scroll"]["h"].as_f64().unwrap() <= vh,
+        "{site}: the page scrolls: {}",
+        g["scroll"]
+    );
+    assert_eq!(
+        g["pages"], 1,
+        "{site}: rooms are paged instead of fitting one screen"
+    );
+    let cards = g["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), devices, "{site}: one tile per device");
+    for c in cards {
+        let (x, y, w, h) = (
+            c["x"].as_f64().unwrap(),
+            c["y"].as_f64().unwrap(),
+            c["w"].as_f64().unwrap(),
+            c["h"].as_f64().unwrap(),
+        );
+        assert!(
+            c["visible"] == true && x >= 0.0 && y >= 0.0 && x + w <= vw && y + h <= vh,
+            "{site}: tile {} outside the viewport: {c}",
+            c["device"]
+        );
+        assert!(
+            c["value_px"].as_f64().unwrap() >= 40.0,
+            "{site}: tile {} main value smaller than 40 px: {c}",
+            c["device"]
+        );
+        let v = &c["value_box"];
+        assert!(
+            v["y"].as_f64().unwrap() >= y
+                && v["y"].as_f64().unwrap() + v["h"].as_f64().unwrap() <= y + h + 1.0,
+            "{site}: tile {} main value outside its tile: {c}",
+            c["device"]
+        );
+    }
+}
+
+#[test]
+fn wall_fits_the_tv_and_shows_alarm_stale_and_unreachable_for_both_demo_sites() {
+    use dc_gateway::demo::DemoSite;
+    require_tools();
+    for (which, name) in [(DemoSite::Normal, "normal"), (DemoSite::Large, "large")] {
+        let gw = DemoGateway::start(which);
+        let mut browser = Browser::start(&gw.url());
+        let loaded = browser.recv(Duration::from_secs(60));
+        assert_eq!(
+            loaded["ok"],
+            true,
+            "{name}: page did not load: {loaded:#}\nstderr:\n{}",
+            browser.stderr()
+        );
+        // Every device answered once: no grey tile left.
+        let r = browser.send(json!({
+            "cmd": "wait_none", "selector": ".card[data-stale=\"true\"]", "timeout_ms": 15_000
+        }));
+        assert_eq!(
+            r["ok"], true,
+            "{name}: tiles still without data: {:#}",
+            r["snapshot"]
+        );
+        assert_fits_the_tv(&mut browser, name, gw.devices);
+        let snap = &r["snapshot"];
+        assert_eq!(card_of(snap, "th-a1")["status"], "ok", "{name}");
+        assert_eq!(snap["unreachable"], "false");
+        screenshot(&mut browser, &format!("{name}-normal"));
+
+        // A value crossing the normal limit (27 °C, below the serious 32 °C): amber
+        // within 2 s of the device holding it.
+        gw.device("th-a1")
+            .values
+            .set_value("temperature_c", Value::Number(29.0))
+            .expect("settable");
+        let snap = wait_ms(
+            &mut browser,
+            r#".card[data-device="th-a1"]"#,
+            "status",
+            "normal",
+            2_000,
+        );
+        let alarm = find(
+            &snap["alarms"],
+            |a| a["key"] == "th-a1/temperature_high",
+            "th-a1 alarm",
+        );
+        assert_eq!(alarm["level"], "normal");
+        assert_eq!(point_of(&snap, "th-a1", "temperature_c")["text"], "29");
+        assert_eq!(snap["events"]["beeps"], 0, "{name}: a normal alarm beeped");
+
+        // Three causes at once: the rack above the serious limit, the cooling unit
+        // stopped, the generator out of auto. Red tiles, one alarm row per cause, a
+        // beep for the new serious alarm, and the site still on one screen.
+        gw.device("th-a1")
+            .values
+            .set_value("temperature_c", Value::Number(33.0))
+            .expect("settable");
+        gw.device("crac1")
+            .values
+            .set_value("unit_on", Value::Bool(false))
+            .expect("settable");
+        gw.device("gen1")
+            .values
+            .set_value("mode", Value::Enum("manual"))
+            .expect("settable");
+        wait_ms(
+            &mut browser,
+            r#".card[data-device="th-a1"]"#,
+            "status",
+            "serious",
+            2_000,
+        );
+        wait_ms(
+            &mut browser,
+            r#".card[data-device="crac1"]"#,
+            "status",
+            "serious",
+            5_000,
+        );
+        let snap = wait_ms(
+            &mut browser,
+            r#".card[data-device="gen1"]"#,
+            "status",
+            "normal",
+            5_000,
+        );
+        assert!(
+            snap["events"]["beeps"].as_u64() >= Some(1),
+            "{name}: no alert sounded for a new serious alarm: {}",
+            snap["events"]
+        );
+        let groups: Vec<&str> = snap["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["device"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            groups.len(),
+            3,
+            "{name}: one row per device: {:#}",
+            snap["alarms"]
+        );
+        assert_eq!(snap["alarms"][2]["level"], "normal", "serious rows first");
+        assert_fits_the_tv(&mut browser, name, gw.devices);
+        screenshot(&mut browser, &format!("{name}-alarm"));
+
+        // A device that stops answering: its tile turns stale (grey hatched) and says why.
+        gw.device("ups1").values.set_answering(false);
+        let snap = wait_ms(
+            &mut browser,
+            r#".card[data-device="ups1"]"#,
+            "stale",
+            "true",
+            5_000,
+        );
+        let ups = card_of(&snap, "ups1");
+        assert_ne!(ups["status_text"].as_str().unwrap(), "Bình thường", "{ups}");
+        assert_same_page(&snap);
+        screenshot(&mut browser, &format!("{name}-stale"));
+
+        // The gateway stops: "unreachable" over the whole view within 5 s.
+        gw.stop();
+        let snap = wait_ms(&mut browser, "body", "unreachable", "true", 5_000);
+        assert_ne!(snap["conn"], "live");
+        screenshot(&mut browser, &format!("{name}-unreachable"));
+        browser.quit();
+    }
 }

@@ -10,6 +10,12 @@
 //     {"cmd":"snapshot"}
 //     {"cmd":"wait","selector":CSS,"attr":"status","equals":"serious","timeout_ms":10000}
 //         -> {"ok":bool,"waited_ms":n,"snapshot":{...}}  (ok=false on timeout)
+//     {"cmd":"wait_none","selector":CSS,"timeout_ms":10000}  (until nothing matches)
+//         -> {"ok":bool,"waited_ms":n,"snapshot":{...}}
+//     {"cmd":"geometry"}
+//         -> {"ok":true,"viewport":{w,h},"scroll":{w,h},"pages":n,"cards":[{device,
+//             x,y,w,h,value_px,visible}]}: every tile's box and its main value's
+//             font size in CSS px
 //     {"cmd":"screenshot","path":FILE,"full_page":false}
 //     {"cmd":"quit"}
 // A snapshot lists every card, point and alarm with its data- attributes and text,
@@ -73,6 +79,8 @@ async function snapshot() {
       title: document.title,
       ready: document.body.dataset.ready === 'true',
       conn: document.getElementById('conn').dataset.conn,
+      unreachable: document.body.dataset.unreachable,
+      pages: document.getElementById('rooms').dataset.pages,
       conn_text: document.getElementById('conn-text').textContent,
       clock: document.getElementById('clock-time').textContent,
       rooms: [...document.querySelectorAll('section.room')].map((r) => ({
@@ -156,6 +164,40 @@ for await (const line of rl) {
         error = e.message;
       }
       out({ ok, error, waited_ms: Date.now() - t0, snapshot: await snapshot() });
+    } else if (cmd.cmd === 'wait_none') {
+      const t0 = Date.now();
+      let ok = true;
+      let error;
+      try {
+        await page.waitForFunction(
+          (selector) => document.querySelector(selector) === null,
+          cmd.selector,
+          { timeout: cmd.timeout_ms || 10_000, polling: 100 },
+        );
+      } catch (e) {
+        ok = false;
+        error = e.message;
+      }
+      out({ ok, error, waited_ms: Date.now() - t0, snapshot: await snapshot() });
+    } else if (cmd.cmd === 'geometry') {
+      const g = await page.evaluate(() => ({
+        viewport: { w: window.innerWidth, h: window.innerHeight },
+        scroll: { w: document.documentElement.scrollWidth, h: document.documentElement.scrollHeight },
+        pages: Number(document.getElementById('rooms').dataset.pages),
+        cards: [...document.querySelectorAll('.card')].map((c) => {
+          const r = c.getBoundingClientRect();
+          const v = c.querySelector('.point.main .value');
+          const vr = v ? v.getBoundingClientRect() : null;
+          return {
+            device: c.dataset.device,
+            x: r.x, y: r.y, w: r.width, h: r.height,
+            value_px: v ? parseFloat(getComputedStyle(v).fontSize) : 0,
+            value_box: vr ? { x: vr.x, y: vr.y, w: vr.width, h: vr.height } : null,
+            visible: getComputedStyle(c).visibility !== 'hidden' && r.width > 0 && r.height > 0,
+          };
+        }),
+      }));
+      out({ ok: true, ...g });
     } else if (cmd.cmd === 'screenshot') {
       await page.screenshot({ path: cmd.path, fullPage: !!cmd.full_page });
       out({ ok: true, path: cmd.path });

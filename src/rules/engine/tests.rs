@@ -236,7 +236,7 @@ fn escalation_and_de_escalation_with_hysteresis() {
     assert_eq!(one(&e).threshold, Some(27.0));
     assert_eq!(
         e[0].message,
-        "Normal incident: dev1 — Temperature 30 °C above 27 °C; in server1 (Art. 10.3)"
+        "Normal incident #1: dev1 — Temperature 30 °C above 27 °C; in server1; at 07:00:10 on 28 May 2026 (UTC+07:00) (Art. 10.3)"
     );
 }
 
@@ -263,7 +263,7 @@ fn below_rule_with_only_a_serious_limit() {
     );
     assert_eq!(
         e[0].message,
-        "Hết cảnh báo: dev1 — Độ ẩm 10 % đã trở lại trên ngưỡng 8 %; tại server1 (Điều 10.3)"
+        "Hết cảnh báo #1: dev1 — Độ ẩm 10 % đã trở lại trên ngưỡng 8 %; tại server1; lúc 07:01:20 ngày 28/05/2026 (UTC+07:00) (Điều 10.3)"
     );
 }
 
@@ -358,7 +358,7 @@ fn comm_lost_and_recovery() {
     );
     assert_eq!(
         ev.message,
-        "Sự cố nghiêm trọng: dev1 — Mất liên lạc với thiết bị: không có số đo hợp lệ trong 30 giây (3 chu kỳ đọc); tại server1 (Điều 10.1)"
+        "Sự cố nghiêm trọng #1: dev1 — Mất liên lạc với thiết bị: không có số đo hợp lệ trong 30 giây (3 chu kỳ đọc); tại server1; lúc 07:00:30 ngày 28/05/2026 (UTC+07:00) (Điều 10.1)"
     );
     // No repeat while still silent.
     assert!(r.tick(at(45.0)).is_empty());
@@ -386,7 +386,7 @@ fn a_device_never_heard_from_is_lost_after_the_horizon_from_first_sight() {
     let e = r.tick(at(130.0));
     assert_eq!(
         one(&e).message,
-        "Normal incident: dev1 — Communication lost: no valid reading for 30 s (3 poll intervals); in server1 (Art. 10.1)"
+        "Normal incident #1: dev1 — Communication lost: no valid reading for 30 s (3 poll intervals); in server1; at 07:02:10 on 28 May 2026 (UTC+07:00) (Art. 10.1)"
     );
 }
 
@@ -401,7 +401,7 @@ fn boolean_and_state_rules() {
     );
     assert_eq!(
         ev.message,
-        "Sự cố nghiêm trọng: dev1 — Phát hiện rò rỉ nước; tại server1 (Điều 10.3)"
+        "Sự cố nghiêm trọng #1: dev1 — Phát hiện rò rỉ nước; tại server1; lúc 07:00:00 ngày 28/05/2026 (UTC+07:00) (Điều 10.3)"
     );
     assert!(r.poll(10.0, "leak_detected", Value::Bool(true)).is_empty());
     assert_eq!(
@@ -418,7 +418,7 @@ fn boolean_and_state_rules() {
     let e = r.tick(at(300.0));
     assert_eq!(
         one(&e).message,
-        "Normal incident: dev1 — Door open for more than 5 min; in server1 (Art. 7.5)"
+        "Normal incident #1: dev1 — Door open for more than 5 min; in server1; at 07:05:00 on 28 May 2026 (UTC+07:00) (Art. 7.5)"
     );
 
     // Cooling unit stopped: the alarm is `unit_on == false`.
@@ -437,7 +437,7 @@ fn boolean_and_state_rules() {
     assert_eq!(one(&e).value, Some(Value::Enum("manual")));
     assert_eq!(
         e[0].message,
-        "Normal incident: dev1 — Generator not in AUTO mode (now: Manual); in server1 (Art. 10.5)"
+        "Normal incident #1: dev1 — Generator not in AUTO mode (now: Manual); in server1; at 07:00:10 on 28 May 2026 (UTC+07:00) (Art. 10.5)"
     );
     // manual -> stop: still not auto, same level: no new event.
     assert!(r.poll(20.0, "mode", Value::Enum("stop")).is_empty());
@@ -474,7 +474,7 @@ fn rate_of_change_raises_and_clears_with_the_window() {
     );
     assert_eq!(
         ev.message,
-        "Normal incident: dev1 — Temperature changed by 6 °C within 15 min (limit 5 °C); in server1 (Art. 10.3)"
+        "Normal incident #1: dev1 — Temperature changed by 6 °C within 15 min (limit 5 °C); in server1; at 07:11:00 on 28 May 2026 (UTC+07:00) (Art. 10.3)"
     );
     // Steady at 28: the 22 °C samples (last at 540 s) leave the 15-min window at 1440 s.
     for t in (720..1440).step_by(60) {
@@ -563,11 +563,11 @@ fn messages_in_both_languages_name_the_device() {
     for (lang, want) in [
         (
             Language::Vi,
-            "Sự cố thông thường: Phòng máy 1 (th1) — Nhiệt độ 28,4 °C vượt ngưỡng 27 °C; tại server1 (Điều 10.3)",
+            "Sự cố thông thường #1: Phòng máy 1 (th1) — Nhiệt độ 28,4 °C vượt ngưỡng 27 °C; tại server1; lúc 07:00:00 ngày 28/05/2026 (UTC+07:00) (Điều 10.3)",
         ),
         (
             Language::En,
-            "Normal incident: Phòng máy 1 (th1) — Temperature 28.4 °C above 27 °C; in server1 (Art. 10.3)",
+            "Normal incident #1: Phòng máy 1 (th1) — Temperature 28.4 °C above 27 °C; in server1; at 07:00:00 on 28 May 2026 (UTC+07:00) (Art. 10.3)",
         ),
     ] {
         let dev = device(Kind::Climate, "th1", "Phòng máy 1");
@@ -968,4 +968,26 @@ fn shelved_events_carry_the_operator_the_reason_and_the_end() {
         (ev.state, ev.detail.by.as_deref()),
         (AlarmState::Unshelved, Some("gateway"))
     );
+}
+
+#[test]
+fn a_value_beyond_its_limit_inside_its_on_delay_is_pending_not_normal() {
+    let mut r = Rig::new(Kind::Climate, vec![temp_high(0.5, 30.0)], Language::En);
+    assert!(r.num(0.0, "temperature_c", 25.0).is_empty());
+    assert!(r.e.pending().is_empty());
+    // Beyond the serious limit: pending at serious while the delay runs.
+    assert!(r.num(10.0, "temperature_c", 33.0).is_empty());
+    let p = r.e.pending();
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        (p[0].point, p[0].level, p[0].since),
+        ("temperature_c", Level::Serious, at(10.0))
+    );
+    // The delay runs out: raised, no longer pending.
+    let ev = r.tick(at(40.0));
+    assert_eq!(one(&ev).state, AlarmState::Raised);
+    assert!(r.e.pending().is_empty());
+    // Back inside: nothing pending.
+    r.num(50.0, "temperature_c", 25.0);
+    assert!(r.e.pending().is_empty());
 }

@@ -189,6 +189,16 @@ pub struct MqttSink {
     readings_task: JoinHandle<()>,
     /// Reading topics by device id and point, built and validated once.
     reading_topics: HashMap<Arc<str>, HashMap<&'static str, ValidatedTopic, Fnv>, Fnv>,
+    /// Per device: the state last published on `status/<device>` and its last poll
+    /// with an answer.
+    device_states: HashMap<
+        Arc<str>,
+        (
+            Option<(bool, crate::model::Quality)>,
+            Option<crate::model::Timestamp>,
+        ),
+        Fnv,
+    >,
 }
 
 /// A cheap handle on a running sink, kept by the runtime after the sink itself was
@@ -283,6 +293,7 @@ impl MqttSink {
             readings_shared,
             readings_task,
             reading_topics: HashMap::default(),
+            device_states: HashMap::default(),
         })
     }
 
@@ -310,6 +321,60 @@ impl MqttSink {
             .or_default()
             .insert(point, topic.clone());
         Ok(topic)
+    }
+
+    /// Publish `<prefix>/status/<device>` (retained, QoS 1) when the device's state
+    /// changed: `{comm_ok, quality, ts, age_s}`, so a consumer tells a fresh retained
+    /// value from one of a device that stopped answering. `ts` is the device's last
+    /// poll with an answer, `age_s` the seconds since then.
+    fn device_status(&mut self, poll: &crate::model::Poll) {
+        use crate::model::Quality;
+        let quality = if poll.comm_ok {
+            poll.samples
+                .iter()
+                .map(|s| s.quality)
+                .find(|q| *q != Quality::Good)
+                .unwrap_or(Quality::Good)
+        } else {
+            poll.samples
+                .first()
+                .map(|s| s.quality)
+                .unwrap_or(Quality::CommError)
+        };
+        let entry = self
+            .device_states
+            .entry(poll.device.id.clone())
+            .or_insert((None, None));
+        if poll.comm_ok {
+            entry.1 = Some(poll.ts);
+        }
+        let state = (poll.comm_ok, quality);
+        if entry.0 == Some(state) {
+            return;
+        }
+        let last_ok = entry.1;
+        let Ok(topic) = self.topics.device_status(&poll.device.id) else {
+            return;
+        };
+        let payload = serde_json::json!({
+            "comm_ok": poll.comm_ok,
+            "quality": quality,
+            "ts": last_ok,
+            "age_s": last_ok.map(|t| (poll.ts.secs_since(t) * 10.0).round() / 10.0),
+        });
+        let opts = PublishOptions::at_least_once().retained();
+        let sent = self.readings_connected()
+            && self
+                .readings
+                .try_publish(
+                    topic,
+                    serde_json::to_vec(&payload).unwrap_or_default(),
+                    opts,
+                )
+                .is_ok();
+        if sent && let Some(e) = self.device_states.get_mut(&poll.device.id) {
+            e.0 = Some(state);
+        }
     }
 
     /// Whether the readings connection is up.
@@ -431,6 +496,7 @@ impl MqttSink {
         for (i, rec) in batch.iter().enumerate() {
             match rec {
                 Record::Poll(poll) => {
+                    self.device_status(poll);
                     let mut lost = false;
                     let mut bad = false;
                     for s in &poll.samples {

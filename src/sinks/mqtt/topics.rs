@@ -88,6 +88,12 @@ impl Topics {
         format!("{}/alarms/events", self.prefix)
     }
 
+    /// `<prefix>/status/<device>`: the device's communication state (retained).
+    pub fn device_status(&self, device: &str) -> Result<String, TopicError> {
+        check("device", device)?;
+        Ok(format!("{}/status/{device}", self.prefix))
+    }
+
     /// `<prefix>/commands`: commands from people (QoS 1, JSON), taken by a sink with
     /// `commands = true`.
     pub fn commands(&self) -> String {
@@ -277,6 +283,7 @@ mod tests {
                 "device",
                 "gateway",
                 "id",
+                "in_maintenance",
                 "level",
                 "listed",
                 "local_ts",

@@ -38,8 +38,8 @@ pub struct BusConfig {
 pub(crate) struct Buses {
     /// In file order.
     pub list: Vec<BusConfig>,
-    /// `(bus id, unit id)` → device id using it.
-    taken: HashMap<(String, u8), String>,
+    /// `(bus id, unit id)` → the first device using it and the module it names.
+    taken: HashMap<(String, u8), (String, Option<String>)>,
 }
 
 impl Buses {
@@ -206,14 +206,40 @@ pub(crate) fn connection(
     };
     if (1..=247).contains(&unit_id) {
         let key = (bus_id.clone(), unit_id);
-        if let Some(other) = buses.taken.get(&key) {
+        let module = c.module.as_ref().map(|m| m.get_ref().trim().to_string());
+        if let Some(m) = &c.module
+            && !valid_id(m.get_ref().trim())
+        {
             r.at(
-                c.unit_id.span(),
-                d.key("modbus_rtu.unit_id"),
-                format!("unit id {unit_id} is already used on bus {bus_id:?} by device {other:?}"),
+                m.span(),
+                d.key("modbus_rtu.module"),
+                format!(
+                    "{:?} is not a valid module name: use letters, digits, '-' and '_'",
+                    m.get_ref()
+                ),
             );
-        } else {
-            buses.taken.insert(key, d.id.to_string());
+        }
+        match buses.taken.get(&key) {
+            // Channels of one physical device: every one names the same module.
+            Some((_, Some(theirs))) if module.as_ref() == Some(theirs) => {}
+            Some((other, theirs)) => {
+                let hint = match (theirs, &module) {
+                    (Some(t), _) => {
+                        format!("; if this device is a channel of module {t:?}, add module = {t:?}")
+                    }
+                    (None, _) => "; if both are channels of one physical device, give both the same module = \"...\"".to_string(),
+                };
+                r.at(
+                    c.unit_id.span(),
+                    d.key("modbus_rtu.unit_id"),
+                    format!(
+                        "unit id {unit_id} is already used on bus {bus_id:?} by device {other:?}{hint}"
+                    ),
+                );
+            }
+            None => {
+                buses.taken.insert(key, (d.id.to_string(), module));
+            }
         }
     }
     if let Some(p) = profile
@@ -370,7 +396,12 @@ unit_id = 2
             (
                 "unit id used twice on one bus",
                 BASE.replace("unit_id = 2", "unit_id = 1"),
-                "site.toml:31:11: devices[1] (th2) .modbus_rtu.unit_id: unit id 1 is already used on bus \"bus1\" by device \"th1\"",
+                "site.toml:31:11: devices[1] (th2) .modbus_rtu.unit_id: unit id 1 is already used on bus \"bus1\" by device \"th1\"; if both are channels of one physical device, give both the same module = \"...\"",
+            ),
+            (
+                "unit id shared with another module",
+                BASE.replace("unit_id = 1\n", "unit_id = 1\nmodule = \"node-a\"\n").replace("unit_id = 2", "unit_id = 1\nmodule = \"node-b\""),
+                "site.toml:32:11: devices[1] (th2) .modbus_rtu.unit_id: unit id 1 is already used on bus \"bus1\" by device \"th1\"; if this device is a channel of module \"node-a\", add module = \"node-a\"",
             ),
             (
                 "broadcast unit id",
@@ -420,7 +451,7 @@ unit_id = 2
             (
                 "no connection at all",
                 BASE.replace("[devices.modbus_rtu]\nbus = \"bus1\"\nunit_id = 2\n", ""),
-                "site.toml:25:6: devices[1] (th2) .modbus_tcp: no connection: add one of the tables [devices.modbus_tcp], [devices.modbus_rtu], [devices.snmp]",
+                "site.toml:25:6: devices[1] (th2) .modbus_tcp: no connection: add one of the tables [devices.modbus_tcp], [devices.modbus_rtu], [devices.snmp], [devices.gpio]",
             ),
         ];
         let mut failures = Vec::new();
@@ -434,5 +465,69 @@ unit_id = 2
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// One ADAM-4051 wired to a fire panel, a leak rope and a door: three logical
+    /// devices (own id, kind, room, label, profile) on one unit id, polled by one bus
+    /// task as three devices.
+    #[test]
+    fn channels_of_one_module_share_its_unit_id() {
+        let mut text = String::from(
+            "[site]\nname = \"tv\"\n[[rooms]]\nid = \"server1\"\n[[rooms]]\nid = \"corridor\"\n\
+             [[buses]]\nid = \"bus1\"\nport = \"/dev/ttyUSB0\"\nbaud = 9600\n",
+        );
+        for (id, kind, room, profile) in [
+            ("facp1", "fire_panel", "server1", "adam-4051-fire-panel"),
+            ("leak1", "leak", "server1", "adam-4051-leak"),
+            ("door1", "door", "corridor", "adam-4051-door"),
+        ] {
+            text += &format!(
+                "[[devices]]\nid = \"{id}\"\nlabel = \"{id}-label\"\nroom = \"{room}\"\nkind = \"{kind}\"\nprofile = \"{profile}\"\n\
+                 poll_interval_ms = 200\n[devices.modbus_rtu]\nbus = \"bus1\"\nunit_id = 5\nmodule = \"di-a1\"\n"
+            );
+        }
+        let site = parse(&text, "site.toml", Path::new("/")).unwrap_or_else(|e| panic!("{e}"));
+        let (_, buses) = super::super::lines(&site);
+        assert_eq!(buses.len(), 1);
+        let devs: Vec<(String, u8, String, String)> = buses[0]
+            .devices
+            .iter()
+            .map(|d| {
+                (
+                    d.meta.id.to_string(),
+                    d.unit_id,
+                    d.meta.room.to_string(),
+                    d.profile.id.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            devs,
+            vec![
+                (
+                    "facp1".into(),
+                    5,
+                    "server1".into(),
+                    "adam-4051-fire-panel".into()
+                ),
+                ("leak1".into(), 5, "server1".into(), "adam-4051-leak".into()),
+                (
+                    "door1".into(),
+                    5,
+                    "corridor".into(),
+                    "adam-4051-door".into()
+                ),
+            ]
+        );
+        // One channel without the module name is refused.
+        let bad = text.replacen("module = \"di-a1\"\n", "", 3).replacen(
+            "unit_id = 5\n",
+            "unit_id = 5\nmodule = \"di-a1\"\n",
+            1,
+        );
+        let e = parse(&bad, "site.toml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("devices[1] (leak1) .modbus_rtu.unit_id: unit id 5 is already used on bus \"bus1\" by device \"facp1\"; if this device is a channel of module \"di-a1\""), "{e}");
     }
 }

@@ -32,8 +32,15 @@ pub struct RawModbusTcp {
 pub struct RawModbusRtu {
     /// Bus id; must be one of `[[buses]]`.
     pub bus: Spanned<String>,
-    /// Modbus unit id (slave address) on the bus, 1 to 247, unique on the bus.
+    /// Modbus unit id (slave address) on the bus, 1 to 247, unique on the bus unless
+    /// the devices sharing it name the same `module`.
     pub unit_id: Spanned<u8>,
+    /// The physical device this logical device is a channel of (`di-a1`: a DI module
+    /// wired to a fire panel, a leak rope and a door). Several devices may share one
+    /// unit id on a bus when every one of them names the same module; each keeps its
+    /// own id, kind, room, label and profile.
+    #[serde(default)]
+    pub module: Option<Spanned<String>>,
 }
 
 /// `[[buses]]`: an RS-485 bus, a serial port shared by Modbus RTU devices.

@@ -118,6 +118,54 @@ pub fn shipped() -> Vec<(&'static str, &'static str)> {
             "dcgw-node-door.toml",
             include_str!("../../../config/profiles/dcgw-node-door.toml"),
         ),
+        (
+            "adam-4051-fire-panel.toml",
+            include_str!("../../../config/profiles/adam-4051-fire-panel.toml"),
+        ),
+        (
+            "adam-4051-leak.toml",
+            include_str!("../../../config/profiles/adam-4051-leak.toml"),
+        ),
+        (
+            "adam-4051-door.toml",
+            include_str!("../../../config/profiles/adam-4051-door.toml"),
+        ),
+        (
+            "adam-4051-surge.toml",
+            include_str!("../../../config/profiles/adam-4051-surge.toml"),
+        ),
+        (
+            "adam-4051-ats.toml",
+            include_str!("../../../config/profiles/adam-4051-ats.toml"),
+        ),
+        (
+            "adam-4051-generator.toml",
+            include_str!("../../../config/profiles/adam-4051-generator.toml"),
+        ),
+        (
+            "adam-6050-fire-panel.toml",
+            include_str!("../../../config/profiles/adam-6050-fire-panel.toml"),
+        ),
+        (
+            "adam-6050-leak.toml",
+            include_str!("../../../config/profiles/adam-6050-leak.toml"),
+        ),
+        (
+            "adam-6050-door.toml",
+            include_str!("../../../config/profiles/adam-6050-door.toml"),
+        ),
+        (
+            "adam-6050-surge.toml",
+            include_str!("../../../config/profiles/adam-6050-surge.toml"),
+        ),
+        (
+            "adam-6050-ats.toml",
+            include_str!("../../../config/profiles/adam-6050-ats.toml"),
+        ),
+        (
+            "adam-6050-generator.toml",
+            include_str!("../../../config/profiles/adam-6050-generator.toml"),
+        ),
     ]
 }
 

@@ -7,7 +7,7 @@
   const SITE = JSON.parse(document.getElementById('site').textContent);
   const S = SITE.strings;
   const LOCALE = S.locale;
-  const RANK = { ok: 0, stale: 1, normal: 2, serious: 3 };
+  const RANK = { ok: 0, stale: 1, pending: 2, normal: 3, serious: 4 };
 
   const readings = new Map(); // device \0 point -> readings entry
   let alarms = [];
@@ -18,7 +18,7 @@
   const startedAt = Date.now();
   const cards = new Map(); // device id -> { dev, card, statusEl, footEl, points }
   // Events received by type: for a person (or a test) checking the live link.
-  const stats = { refresh: 0, device: 0, alarms: 0 };
+  const stats = { refresh: 0, device: 0, alarms: 0, beeps: 0 };
   window.wallStats = stats;
 
   const $ = function (id) { return document.getElementById(id); };
@@ -76,7 +76,10 @@
   }
   function fmtValue(def, v) {
     if (v === null || v === undefined) return { text: '—', unit: def ? def.unit : '' };
-    if (typeof v === 'boolean') return { text: v ? S.yes : S.no, unit: '' };
+    if (typeof v === 'boolean') {
+      const w = def && S.flags[def.name];
+      return { text: w ? w[v ? 1 : 0] : (v ? S.yes : S.no), unit: '' };
+    }
     if (typeof v === 'string') {
       const names = def && def.values;
       return { text: (names && names[v]) || v.replace(/_/g, ' '), unit: '' };
@@ -89,65 +92,154 @@
   }
 
   // ---- layout -------------------------------------------------------------------
+  // Rooms are rows; in each room the devices are tiles grouped by system, the systems
+  // in the same order in every room (SITE.systems). A tile shows its main point large
+  // (dev.main[0]), the next two small, and keeps every other point in the document
+  // (hidden) so nothing configured is missing from the page's data.
+  const systemEls = new Map(); // system id -> summary chip
   function build() {
     document.title = SITE.title;
     setText($('title'), SITE.title);
     setText($('alarms-title'), S.alarms_title);
     setText($('no-alarms'), S.no_alarms);
+    setText($('unreachable-title'), S.unreachable_title);
+    (SITE.systems || []).forEach(function (s) {
+      const li = el('li', null, s.name);
+      li.dataset.system = s.id;
+      li.dataset.status = 'ok';
+      $('systems').append(li);
+      systemEls.set(s.id, li);
+    });
     const main = $('rooms');
     SITE.rooms.forEach(function (room) {
       const sec = el('section', 'room');
       sec.dataset.room = room.id;
       sec.append(el('h2', null, room.name));
-      const grid = el('div', 'cards');
-      room.devices.forEach(function (dev) {
-        const card = el('article', 'card');
-        card.dataset.device = dev.id;
-        card.dataset.kind = dev.kind;
-        card.dataset.status = 'stale';
-        const head = el('div', 'card-head');
-        head.append(el('div', 'card-name', dev.name));
-        if (dev.label) head.append(el('div', 'card-label', dev.label));
-        head.append(el('div', 'card-kind', dev.kind_label + (dev.location ? ' · ' + dev.location : '')));
-        const statusEl = el('div', 'card-status');
-        head.append(statusEl);
-        card.append(head);
-        const list = el('ul', 'points');
-        const points = new Map();
-        dev.points.forEach(function (p) {
-          const row = el('li', 'point');
-          row.dataset.device = dev.id;
-          row.dataset.point = p.name;
-          row.dataset.status = 'stale';
-          const reading = el('span', 'reading');
-          const valueEl = el('span', 'value', '—');
-          const unitEl = el('span', 'unit', p.unit);
-          reading.append(valueEl, unitEl);
-          const qualEl = el('span', 'quality');
-          row.append(el('span', 'label', p.label), reading, qualEl);
-          list.append(row);
-          points.set(p.name, { def: p, row: row, valueEl: valueEl, unitEl: unitEl, qualEl: qualEl });
-        });
-        card.append(list);
-        const footEl = el('div', 'card-foot');
-        card.append(footEl);
-        grid.append(card);
-        cards.set(dev.id, { dev: dev, card: card, statusEl: statusEl, footEl: footEl, points: points });
+      const groups = el('div', 'systems');
+      (SITE.systems || []).forEach(function (sys) {
+        const devs = room.devices.filter(function (d) { return d.system === sys.id; });
+        if (!devs.length) return;
+        const g = el('div', 'sys');
+        g.dataset.system = sys.id;
+        g.style.flex = devs.length + ' 1 0';
+        g.append(el('div', 'sys-name', sys.name));
+        const grid = el('div', 'cards');
+        devs.forEach(function (dev) { grid.append(buildCard(dev)); });
+        g.append(grid);
+        groups.append(g);
       });
-      sec.append(grid);
+      sec.append(groups);
       main.append(sec);
     });
   }
 
+  function buildCard(dev) {
+    const card = el('article', 'card');
+    card.dataset.device = dev.id;
+    card.dataset.kind = dev.kind;
+    card.dataset.system = dev.system;
+    card.dataset.status = 'stale';
+    card.title = dev.name + (dev.location ? ' · ' + dev.location : '');
+    const head = el('div', 'card-head');
+    head.append(el('div', 'card-label', dev.label || ''));
+    head.append(el('div', 'card-name', dev.name));
+    card.append(head);
+    card.append(el('div', 'card-kind', dev.kind_label + (dev.location ? ' · ' + dev.location : '')));
+    const list = el('ul', 'points');
+    const points = new Map();
+    const main = dev.main || [];
+    const ordered = main.map(function (n) {
+      return dev.points.find(function (p) { return p.name === n; });
+    }).filter(Boolean).concat(dev.points.filter(function (p) { return main.indexOf(p.name) < 0; }));
+    ordered.forEach(function (p) {
+      const rank = main.indexOf(p.name);
+      const row = el('li', 'point' + (rank === 0 ? ' main' : rank > 0 ? ' sub' : ''));
+      row.dataset.device = dev.id;
+      row.dataset.point = p.name;
+      row.dataset.status = 'stale';
+      const reading = el('span', 'reading');
+      const valueEl = el('span', 'value', '—');
+      const unitEl = el('span', 'unit', p.unit);
+      reading.append(valueEl, unitEl);
+      const qualEl = el('span', 'quality');
+      row.append(el('span', 'label', p.label), reading, qualEl);
+      row.title = p.label;
+      list.append(row);
+      points.set(p.name, { def: p, row: row, valueEl: valueEl, unitEl: unitEl, qualEl: qualEl });
+    });
+    card.append(list);
+    const statusEl = el('div', 'card-status');
+    card.append(statusEl);
+    const footEl = el('div', 'card-foot');
+    card.append(footEl);
+    cards.set(dev.id, { dev: dev, card: card, statusEl: statusEl, footEl: footEl, points: points });
+    return card;
+  }
+
+  // ---- paging -----------------------------------------------------------------------
+  // Rooms are dealt into pages that fit the screen (measured, not guessed); with more
+  // than one page the wall turns a page every SITE.page_s seconds.
+  let pages = [[]];
+  let page = 0;
+  // A small site uses the room it has: tiles and values grow (--s, at most 2) as long
+  // as everything still fits; a crowded one shrinks them down to 0.8 (the main value
+  // never below 40 px) before rooms are paged.
+  function fitScale() {
+    const main = $('rooms');
+    let s = 2;
+    for (; s > 0.8; s = Math.round((s - 0.1) * 10) / 10) {
+      main.style.setProperty('--s', String(s));
+      if (main.scrollHeight <= main.clientHeight && main.scrollWidth <= main.clientWidth) break;
+    }
+    main.style.setProperty('--s', String(s));
+    setData(main, 'scale', String(s));
+  }
+  function paginate() {
+    const main = $('rooms');
+    const rooms = Array.prototype.slice.call(main.querySelectorAll('section.room'));
+    rooms.forEach(function (r) { r.hidden = false; });
+    fitScale();
+    const avail = main.clientHeight;
+    const gap = 6;
+    pages = [[]];
+    let used = 0;
+    rooms.forEach(function (r) {
+      const h = r.offsetHeight;
+      if (pages[pages.length - 1].length && used + h > avail) { pages.push([]); used = 0; }
+      pages[pages.length - 1].push(r);
+      used += h + gap;
+    });
+    if (page >= pages.length) page = 0;
+    showPage();
+  }
+  function showPage() {
+    pages.forEach(function (list, i) { list.forEach(function (r) { r.hidden = i !== page; }); });
+    setData($('rooms'), 'pages', String(pages.length));
+    setData($('rooms'), 'page', String(page));
+    setText($('page-no'), pages.length > 1 ? fill(S.page, { n: page + 1, m: pages.length }) : '');
+  }
+  function nextPage() {
+    if (pages.length < 2) return;
+    page = (page + 1) % pages.length;
+    showPage();
+  }
+
   // ---- rendering ------------------------------------------------------------------
+  // Alarms that colour a tile: raised or acknowledged (a cleared one waits only for
+  // its acknowledgement, a shelved one is out of sight by an operator's decision).
+  function colours(a) { return a.state !== 'cleared' && a.state !== 'shelved'; }
   function alarmLevel(device, point) {
     let level = null;
     alarms.forEach(function (a) {
-      if (a.device !== device || (point !== undefined && a.point !== point)) return;
-      if (level === null || RANK[a.level] > RANK[level]) level = a.level;
+      if (!colours(a) || a.device !== device || (point !== undefined && a.point !== point)) return;
+      const l = a.state === 'pending' ? 'pending' : a.level;
+      if (level === null || RANK[l] > RANK[level]) level = l;
     });
     return level;
   }
+  // "Pending" (a value beyond a limit inside its on-delay): each reading carries
+  // `pending` (the level it will raise at) while the on-delay runs (docs/WALL.md).
+  function pendingReading(r) { return !!r && (r.pending === true || r.pending === 'normal' || r.pending === 'serious'); }
 
   function renderDevice(id) {
     const c = cards.get(id);
@@ -155,18 +247,26 @@
     const reasons = [];
     let freshCount = 0;
     let newest = null;
+    let pending = false;
     c.points.forEach(function (pe, name) {
       const r = readings.get(key(id, name));
       const fresh = !!r && r.quality === 'good' && r.value !== null;
-      const level = alarmLevel(id, name);
+      let level = alarmLevel(id, name);
+      if (!level && pendingReading(r)) level = 'pending';
+      if (level === 'pending') pending = true;
       const status = level || (fresh ? 'ok' : 'stale');
       if (fresh) freshCount += 1;
       setData(pe.row, 'status', status);
       setData(pe.row, 'fresh', String(fresh));
       setData(pe.row, 'quality', r ? r.quality : 'never');
       setData(pe.row, 'value', r && r.value !== null ? String(r.value) : '');
-      const f = fmtValue(pe.def, r ? r.value : null);
+      // The tile's large value at most one decimal (a TV is read from afar); the
+      // point's full resolution is in its tooltip.
+      const isMain = pe.row.classList.contains('main');
+      const def = isMain && pe.def.decimals > 1 ? Object.assign({}, pe.def, { decimals: 1 }) : pe.def;
+      const f = fmtValue(def, r ? r.value : null);
       setText(pe.valueEl, f.text);
+      pe.row.title = pe.def.label + ': ' + fmtValue(pe.def, r ? r.value : null).text;
       setData(pe.valueEl, 'kind', typeof (r && r.value) === 'number' ? 'number' : 'text');
       setText(pe.unitEl, f.unit);
       let q = '';
@@ -181,28 +281,68 @@
       setText(pe.qualEl, q);
       if (r && r.ts && (newest === null || r.ts > newest)) newest = r.ts;
     });
-    // A card is grey only when none of its values is fresh (the device is silent);
-    // single old values are hatched on their own row and named in the status line.
-    const level = alarmLevel(id);
+    // A tile is grey only when none of its values is fresh (the device is silent);
+    // single old values are struck through and named in the status line.
+    let level = alarmLevel(id);
+    if (!level && pending) level = 'pending';
     const status = level || (freshCount === 0 && c.points.size > 0 ? 'stale' : 'ok');
     setData(c.card, 'status', status);
+    // Silent (no fresh value) is shown also when an alarm colours the tile.
+    setData(c.card, 'stale', String(freshCount === 0 && c.points.size > 0));
     setData(c.card, 'partial', String(reasons.length > 0 && freshCount > 0));
     const parts = [];
-    if (level) parts.push(S.level[level]);
+    if (level) parts.push(level === 'pending' ? S.pending : S.level[level]);
     if (reasons.length) parts.push(reasons.join(', '));
     if (!parts.length) parts.push(S.status_ok);
     setText(c.statusEl, parts.join(' · '));
     setText(c.footEl, newest ? fill(S.updated, { age: fmtAgo(ageOf(newest)) }) : '');
   }
 
-  // The list is rebuilt only when the alarms change (a rebuild would restart the
-  // pulse animation); every second only the durations are rewritten.
+  function renderSystems() {
+    systemEls.forEach(function (li, sys) {
+      let st = 'ok';
+      let n = 0;
+      cards.forEach(function (c) {
+        if (c.dev.system !== sys) return;
+        n += 1;
+        const s = c.card.dataset.status;
+        if (RANK[s] > RANK[st]) st = s;
+      });
+      setData(li, 'status', st);
+      li.title = n + '';
+    });
+  }
+
+  // Alarms are grouped so one cause is one row: by the event's `cause` when the
+  // gateway sends one, all lost-communication alarms together, else by device.
+  function groupKey(a) {
+    if (a.cause) return 'cause:' + a.cause;
+    if (a.rule === 'comm_lost') return 'comm_lost';
+    return 'device:' + a.device;
+  }
+  function stateRank(a) { return a.state === 'raised' ? 2 : a.state === 'acked' ? 1 : 0; }
+  const MAX_GROUPS = 4;
   let alarmSig = null;
   const alarmWhen = []; // [span, since]
+  const seenSerious = new Set();
+  let firstAlarms = true;
   function renderAlarms() {
-    const sorted = alarms.slice().sort(function (a, b) {
-      return (RANK[b.level] - RANK[a.level]) || (Date.parse(b.since) - Date.parse(a.since));
+    const shown = alarms.filter(function (a) { return a.state !== 'shelved'; });
+    const sorted = shown.slice().sort(function (a, b) {
+      return (RANK[b.level] - RANK[a.level]) || (stateRank(b) - stateRank(a)) ||
+        (Date.parse(b.since) - Date.parse(a.since));
     });
+    // A new serious alarm (one this page has not seen raised) sounds the alert.
+    let fresh = false;
+    sorted.forEach(function (a) {
+      const id = a.key + '#' + (a.no || a.id);
+      if (a.level === 'serious' && a.state === 'raised' && !seenSerious.has(id)) {
+        seenSerious.add(id);
+        if (!firstAlarms) fresh = true;
+      }
+    });
+    if (firstAlarms && lastDataAt) firstAlarms = false;
+    if (fresh) beep();
     const sig = JSON.stringify(sorted);
     if (sig === alarmSig) {
       alarmWhen.forEach(function (w) { setText(w[0], whenText(w[1])); });
@@ -210,22 +350,51 @@
     }
     alarmSig = sig;
     alarmWhen.length = 0;
+    const groups = [];
+    const byKey = new Map();
+    sorted.forEach(function (a) {
+      const k = groupKey(a);
+      let g = byKey.get(k);
+      if (!g) { g = { key: k, list: [] }; byKey.set(k, g); groups.push(g); }
+      g.list.push(a);
+    });
     setData($('alarms'), 'count', String(sorted.length));
-    $('alarm-list').replaceChildren.apply($('alarm-list'), sorted.map(function (a) {
+    setData($('alarms'), 'groups', String(groups.length));
+    const visible = groups.slice(0, MAX_GROUPS);
+    setData($('alarm-list'), 'n', String(visible.length));
+    setText($('alarms-more'), groups.length > MAX_GROUPS ?
+      fill(S.more_alarms, { n: groups.length - MAX_GROUPS }) : '');
+    $('alarm-list').replaceChildren.apply($('alarm-list'), visible.map(function (g) {
+      const a = g.list[0];
       const c = cards.get(a.device);
       const pe = c && c.points.get(a.point);
       const li = el('li', 'alarm');
       li.dataset.key = a.key;
       li.dataset.level = a.level;
+      li.dataset.state = a.state || 'raised';
       li.dataset.device = a.device;
       li.dataset.point = a.point;
-      li.append(el('span', 'level', S.level[a.level] || a.level));
-      li.append(el('span', 'msg', a.message));
+      li.dataset.group = g.key;
+      li.dataset.count = String(g.list.length);
+      li.append(el('span', 'level', (a.no ? '#' + a.no + ' ' : '') + (S.level[a.level] || a.level) +
+        (a.state && a.state !== 'raised' && S.state[a.state] ? ' · ' + S.state[a.state] : '')));
+      // The row's level label already says "Serious incident": do not repeat it at
+      // the start of the message, where the width is worth most.
+      let msg = a.message || '';
+      const prefix = (S.level[a.level] || '') + ': ';
+      if (prefix.length > 2 && msg.indexOf(prefix) === 0) msg = msg.slice(prefix.length);
+      if (g.list.length > 1) msg = fill(S.group_more, { msg: msg, n: g.list.length - 1 });
+      li.append(el('span', 'msg', msg));
       const when = el('span', 'when', whenText(a.since));
       alarmWhen.push([when, a.since]);
       li.append(when);
+      const names = g.list.map(function (x) {
+        const cx = cards.get(x.device);
+        return cx ? (cx.dev.label || cx.dev.name) : x.device;
+      }).filter(function (v, i, arr) { return arr.indexOf(v) === i; });
       let who = c ? c.dev.name + (c.dev.label ? ' [' + c.dev.label + ']' : '') : a.device;
       if (a.point) who += ' — ' + (pe ? pe.def.label : a.point);
+      if (names.length > 1) who = names.join(', ');
       li.append(el('span', 'who', who));
       if (a.value !== null && a.value !== undefined) {
         const v = fmtValue(pe && pe.def, a.value);
@@ -236,11 +405,51 @@
       }
       return li;
     }));
+    // The alarm band's height changed: the rooms below may need other pages.
+    paginate();
   }
   function whenText(since) {
     return fill(S.since, { t: fmtTime(since) }) + ' (' + fmtDuration(ageOf(since)) + ')';
   }
 
+  // ---- sound ------------------------------------------------------------------------
+  // A short two-tone beep made with WebAudio (no sound file), on a new serious alarm,
+  // when switched on (the button; remembered by this browser). A kiosk browser needs
+  // autoplay allowed (Chromium: --autoplay-policy=no-user-gesture-required).
+  let soundOn = localStorage.getItem('wall-sound') !== 'off';
+  let audio = null;
+  function renderSound() {
+    setData($('sound'), 'on', String(soundOn));
+    setText($('sound'), soundOn ? S.sound_on : S.sound_off);
+  }
+  function beep() {
+    stats.beeps += 1;
+    if (!soundOn) return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === 'suspended') {
+        const p = audio.resume();
+        if (p && p.catch) p.catch(function () { /* not allowed to play yet */ });
+      }
+      [0, 0.35, 0.7].forEach(function (t, i) {
+        const o = audio.createOscillator();
+        const g = audio.createGain();
+        o.frequency.value = i % 2 ? 660 : 880;
+        g.gain.setValueAtTime(0.0001, audio.currentTime + t);
+        g.gain.exponentialRampToValueAtTime(0.4, audio.currentTime + t + 0.02);
+        g.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + t + 0.3);
+        o.connect(g).connect(audio.destination);
+        o.start(audio.currentTime + t);
+        o.stop(audio.currentTime + t + 0.32);
+      });
+    } catch (e) { /* no audio device: the screen still shows the alarm */ }
+  }
+
+  // ---- connection -----------------------------------------------------------------
+  // The stream dropping (gateway stopped, network cut) shows the unreachable overlay
+  // after SITE.unreachable_after_s; no data for SITE.lost_after_s on an open stream
+  // (a silent half-open link) does too.
+  let downSince = 0;
   function connState() {
     const now = Date.now();
     if (!lastDataAt) return (now - startedAt) / 1000 > SITE.lost_after_s ? 'never' : 'connecting';
@@ -254,8 +463,12 @@
     const st = connState();
     setData($('conn'), 'conn', st);
     setData(document.body, 'conn', st);
+    const down = !streamOpen && downSince && (Date.now() - downSince) / 1000 >= SITE.unreachable_after_s;
+    const unreachable = st === 'lost' || st === 'never' || !!down;
+    setData(document.body, 'unreachable', String(unreachable));
     const age = lastDataAt ? fmtAgo((Date.now() - lastDataAt) / 1000) : '';
     setText($('conn-text'), fill(S.conn[st], { age: age }));
+    setText($('unreachable-text'), lastDataAt ? fill(S.unreachable_text, { age: age }) : S.conn.never);
   }
 
   function renderClock() {
@@ -266,6 +479,7 @@
 
   function renderAll() {
     cards.forEach(function (_, id) { renderDevice(id); });
+    renderSystems();
     renderAlarms();
     renderConn();
     renderClock();
@@ -297,8 +511,9 @@
   function connect() {
     if (es) es.close();
     es = new EventSource('api/v1/events');
-    es.onopen = function () { streamOpen = true; renderConn(); };
+    es.onopen = function () { streamOpen = true; downSince = 0; renderConn(); };
     es.onerror = function () {
+      if (streamOpen || !downSince) downSince = Date.now();
       streamOpen = false;
       if (es.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
       renderConn();
@@ -312,6 +527,7 @@
       alarms = d.alarms || [];
       gotData(d.generated_at);
       streamOpen = true;
+      downSince = 0;
       renderAll();
     });
     es.addEventListener('device', function (e) {
@@ -321,6 +537,7 @@
       gotData(d.generated_at);
       streamOpen = true;
       renderDevice(d.device);
+      renderSystems();
       renderConn();
     });
     es.addEventListener('alarms', function (e) {
@@ -334,7 +551,17 @@
   }
 
   build();
+  renderSound();
+  $('sound').addEventListener('click', function () {
+    soundOn = !soundOn;
+    localStorage.setItem('wall-sound', soundOn ? 'on' : 'off');
+    renderSound();
+    if (soundOn) beep();
+  });
   renderAll();
+  paginate();
+  window.addEventListener('resize', paginate);
+  setInterval(nextPage, SITE.page_s * 1000);
   Promise.all([fetchJson('api/v1/readings'), fetchJson('api/v1/alarms')]).then(function (res) {
     applyReadings(res[0].readings);
     alarms = res[1].alarms || [];
@@ -346,4 +573,6 @@
       connect();
     });
   setInterval(renderAll, 1000);
+  // The unreachable overlay must not wait for the next whole second.
+  setInterval(renderConn, 250);
 })();

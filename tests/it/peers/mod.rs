@@ -1,5 +1,6 @@
 //! Real third-party peers for the integration tests: Mosquitto (with `mosquitto_sub` as
-//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x and a pymodbus server.
+//! the independent subscriber), VictoriaMetrics, InfluxDB 1.x, a pymodbus server,
+//! chronyd (NTP, optionally under `faketime`) and rsyslog.
 //!
 //! Invariants every helper here keeps:
 //! - A peer runs on free loopback ports in its own temp dir and is stopped by PID on
@@ -21,10 +22,12 @@ mod http;
 mod influx;
 mod modbus;
 mod mqtt;
+pub mod ntp;
 mod process;
 mod pty;
 mod sms;
 mod snmp;
+mod syslog;
 mod victoria;
 
 use std::collections::HashSet;
@@ -38,9 +41,11 @@ pub use http::{HttpResponse, http_get, http_post, http_request};
 pub use influx::Influx1;
 pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec};
 pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
+pub(crate) use process::PeerProcess;
 pub use pty::PtyPair;
 pub use sms::ScriptedModem;
 pub use snmp::{Recording, Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmpsim_data, snmptrap};
+pub use syslog::{Rsyslog, RsyslogOpts};
 pub use victoria::{Sample, VictoriaMetrics};
 
 /// What went wrong talking to a peer. Start failures panic instead (see module docs).
@@ -217,3 +222,11 @@ pub fn urlencode(s: &str) -> String {
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many ports a start tries before giving up.
 pub(crate) const PORT_ATTEMPTS: usize = 6;
+
+/// Write a secret file the way a site keeps one: readable by its owner only (the
+/// gateway refuses a secret file every user can read).
+pub fn write_secret(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}

@@ -285,7 +285,7 @@ impl Mosquitto {
 
 /// Makes `ca.pem` (CA) and `server.pem`/`server.key` (for IP:127.0.0.1 and localhost,
 /// signed by the CA) in `dir`, all world-readable.
-fn make_tls_files(dir: &std::path::Path) {
+pub(super) fn make_tls_files(dir: &std::path::Path) {
     let openssl = require_bin(
         "openssl",
         "apt-get install -y --no-install-recommends openssl",
