@@ -551,8 +551,13 @@ async fn urcs<T: AsyncRead + AsyncWrite + Unpin>(at: &mut At<T>, shared: &Shared
                     }
                     Err(e) => tracing::warn!(sink = %name, error = %e, "status report not decoded"),
                 },
+                // Back on a network counts at once; a loss only if the next health
+                // check still finds it (a cell reselection shows `searching` for a
+                // moment, which must not raise a serious alarm and open an incident).
                 Urc::Registration(stat) => {
-                    set(shared, |s| s.registered = stat == 1 || stat == 5);
+                    if stat == 1 || stat == 5 {
+                        set(shared, |s| s.registered = true);
+                    }
                     tracing::info!(sink = %name, stat, "modem registration changed");
                 }
                 Urc::Ring => tracing::info!(sink = %name, "incoming call (not answered)"),
