@@ -82,6 +82,26 @@ enum Command {
         #[arg(long)]
         device: String,
     },
+    /// Check the SMS modem of an `sms` sink (start-up checks: SIM, registration,
+    /// signal) and optionally send a test text or ring a phone. Stop the gateway first:
+    /// the modem's port has one owner.
+    Modem {
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// The `sms` sink's name (default: the only one).
+        #[arg(long)]
+        sink: Option<String>,
+        /// Send a test text to this number (E.164, e.g. +84912345678).
+        #[arg(long)]
+        text_to: Option<String>,
+        /// The test text (default: a Vietnamese test message).
+        #[arg(long)]
+        text: Option<String>,
+        /// Ring this number (hung up after the sink's `call_ring_s`).
+        #[arg(long)]
+        call: Option<String>,
+    },
     /// Print the journal (alarms, commands, starts, config loads, ...), oldest first.
     /// Reads only: safe while the gateway runs.
     Journal {
@@ -461,6 +481,57 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
                 .with_context(|| format!("no device {device:?} in {}", path.display()))?;
             let report = runtime::probe(&site, d).await?;
             print!("{report}");
+            Ok(())
+        }
+        Command::Modem {
+            config: path,
+            sink,
+            text_to,
+            text,
+            call,
+        } => {
+            let site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let modems: Vec<_> = site
+                .sinks
+                .iter()
+                .filter_map(|e| match &e.config {
+                    dc_gateway::sinks::SinkConfig::Sms(c)
+                        if sink.as_deref().is_none_or(|n| n == &*e.name) =>
+                    {
+                        Some((e.name.clone(), c.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let (name, cfg) = match modems.as_slice() {
+                [one] => one.clone(),
+                [] => anyhow::bail!(
+                    "no sms sink{} in {}",
+                    sink.map(|n| format!(" named {n:?}")).unwrap_or_default(),
+                    path.display()
+                ),
+                _ => anyhow::bail!(
+                    "several sms sinks in {}: name one with --sink",
+                    path.display()
+                ),
+            };
+            let text = text.unwrap_or_else(|| {
+                format!(
+                    "dc-gateway {}: tin nhắn thử nghiệm — kiểm tra đường gửi SMS cảnh báo.",
+                    site.name
+                )
+            });
+            let (report, ok) = dc_gateway::sinks::sms::probe(
+                &name,
+                &cfg,
+                text_to.as_deref().map(|to| (to, text.as_str())),
+                call.as_deref(),
+            )
+            .await;
+            print!("{report}");
+            if !ok {
+                std::process::exit(1);
+            }
             Ok(())
         }
         // Handled before the runtime starts.

@@ -11,7 +11,7 @@
 use crate::model::Kind;
 
 /// Version of the vocabulary below, bumped on every change.
-pub const VOCABULARY_VERSION: &str = "1.4";
+pub const VOCABULARY_VERSION: &str = "1.5";
 
 /// What kind of value a point carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +290,22 @@ static GATEWAY: &[PointDef] = &[
     flag(
         "sink_auth_failed",
         "A sink's far end refuses the configured credentials",
+    ),
+    flag(
+        "modem_ok",
+        "SMS modem usable: answers, SIM ready, registered, has signal, sends succeed",
+    ),
+    flag("modem_responding", "SMS modem answers AT commands"),
+    flag("modem_sim_ready", "SMS modem's SIM is present and unlocked"),
+    flag(
+        "modem_registered",
+        "SMS modem registered on a mobile network",
+    ),
+    num(
+        "modem_signal_dbm",
+        "dBm",
+        0,
+        "SMS modem received signal strength (AT+CSQ)",
     ),
     flag(
         "maintenance_overrun",

@@ -15,7 +15,7 @@
 //! `str` = varint byte length + UTF-8 bytes):
 //!
 //! ```text
-//! record  = tag:u8 (1 = poll, 2 = alarm event) , payload
+//! record  = tag:u8 (1 = poll, 2 = alarm event, 3 = notification) , payload
 //! poll    = ts_ms:i64 , device , comm_ok:u8 , n:varint , sample × n
 //! device  = kind:u8 , id:str , room:str , has_label:u8 , [label:str]
 //! sample  = point:str , quality:u8 , value
@@ -23,7 +23,12 @@
 //! alarm   = ts_ms:i64 , seq:u64 , id:str , site:str , device:str , kind:u8 , room:str ,
 //!           point:str , rule:str , level:u8 , state:u8 , value ,
 //!           has_threshold:u8 , [threshold:f64] , message:str , [detail:str]
+//! notification = ts_ms:i64 , id:str , person:str , phone:str , lang:str ,
+//!           has_alarm:u8 , [alarm_no:u64] , call:u8 , text:str
 //! ```
+//!
+//! Notifications (tag 3) were added in round 2, additively: a reader of the first
+//! release never meets one (it has no sink that takes them).
 //!
 //! `detail` (JSON of [`crate::model::EventDetail`]: gateway, alarm number, operator,
 //! ...) was added after the first release; records without it decode with an empty
@@ -53,6 +58,8 @@ use crate::sinks::Record;
 pub const TAG_POLL: u8 = 1;
 /// Tag byte of an alarm event.
 pub const TAG_ALARM: u8 = 2;
+/// Tag byte of a notification to a person.
+pub const TAG_NOTIFICATION: u8 = 3;
 
 /// Why a stored body could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -136,6 +143,23 @@ pub fn encode(rec: &Record, out: &mut Vec<u8>) {
             // Format 1 extension: the round-2 detail as JSON; absent in records of the
             // first release, which decode with an empty detail.
             string(&serde_json::to_string(&a.detail).unwrap_or_default(), out);
+        }
+        Record::Notification(n) => {
+            out.push(TAG_NOTIFICATION);
+            out.extend_from_slice(&n.ts.0.to_le_bytes());
+            string(&n.id, out);
+            string(&n.person, out);
+            string(&n.phone, out);
+            string(&n.lang, out);
+            match n.alarm_no {
+                Some(no) => {
+                    out.push(1);
+                    out.extend_from_slice(&no.to_le_bytes());
+                }
+                None => out.push(0),
+            }
+            out.push(u8::from(n.call));
+            string(&n.text, out);
         }
     }
 }
@@ -491,6 +515,29 @@ pub fn decode(body: &[u8], devices: &Registry) -> Result<Record, Error> {
                 detail,
             })))
         }
+        TAG_NOTIFICATION => {
+            let ts = Timestamp(r.i64("ts")?);
+            let id = r.str("notification id")?.to_string();
+            let person = r.str("person")?.to_string();
+            let phone = r.str("phone")?.to_string();
+            let lang = r.str("lang")?.to_string();
+            let alarm_no = match r.u8("has_alarm")? {
+                0 => None,
+                _ => Some(r.u64("alarm_no")?),
+            };
+            let call = r.u8("call")? != 0;
+            let text = r.str("text")?.to_string();
+            Ok(Record::Notification(Arc::new(crate::sinks::Notification {
+                call,
+                id,
+                ts,
+                person,
+                phone,
+                text,
+                lang,
+                alarm_no,
+            })))
+        }
         c => Err(Error::BadCode {
             what: "record tag",
             code: c.into(),
@@ -541,12 +588,20 @@ pub fn describe(body: &[u8]) -> String {
             }
             v.to_string()
         }
+        Record::Notification(n) => {
+            let mut v = serde_json::to_value(&*n).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("type".into(), "notification".into());
+            }
+            v.to_string()
+        }
     }
 }
 
-/// Whether a body is an alarm event (its first byte), without decoding it.
+/// Whether a body is an alarm event or a notification (its first byte), without
+/// decoding it: records that are never dropped while a reading can go.
 pub fn is_alarm(body: &[u8]) -> bool {
-    body.first() == Some(&TAG_ALARM)
+    matches!(body.first(), Some(&TAG_ALARM) | Some(&TAG_NOTIFICATION))
 }
 
 #[cfg(test)]
@@ -648,8 +703,43 @@ mod tests {
                 );
                 assert_eq!((a.kind, &a.room), (b.kind, &b.room));
             }
+            (Record::Notification(a), Record::Notification(b)) => assert_eq!(a, b),
             _ => panic!("different record types"),
         }
+    }
+
+    fn notification(alarm_no: Option<u64>) -> Record {
+        Record::Notification(Arc::new(crate::sinks::Notification {
+            id: "0190a0b0-0000-7000-8000-000000000099".into(),
+            ts: Timestamp(1_764_057_600_456),
+            person: "an".into(),
+            phone: "+84912345678".into(),
+            text: "Cảnh báo nghiêm trọng #123: UPS đang chạy bằng ắc quy".into(),
+            lang: "vi".into(),
+            alarm_no,
+            call: alarm_no.is_none(),
+        }))
+    }
+
+    #[test]
+    fn notifications_round_trip_and_are_never_dropped_first() {
+        for rec in [notification(Some(123)), notification(None)] {
+            let body = to_vec(&rec);
+            assert!(is_alarm(&body), "kept like an alarm event");
+            same(&rec, &decode(&body, &Registry::new()).unwrap());
+            for cut in 0..body.len() {
+                assert!(
+                    decode(&body[..cut], &Registry::new()).is_err(),
+                    "cut at {cut}"
+                );
+            }
+        }
+        let d: serde_json::Value =
+            serde_json::from_str(&describe(&to_vec(&notification(Some(7))))).unwrap();
+        assert_eq!(
+            (d["type"].as_str(), d["alarm_no"].as_u64()),
+            (Some("notification"), Some(7))
+        );
     }
 
     #[test]

@@ -367,6 +367,11 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "16.5",
                 flag(true, Normal, 0.0),
             ),
+            // The SMS modem is how the on-call engineer is woken (Art. 10.1: monitoring
+            // runs continuously; a page that cannot go out is a silent failure): no
+            // SIM, not registered, no signal, +CMS ERROR or silence is serious at once.
+            // Its points exist only when an `sms` sink is configured.
+            spec("modem_fault", "modem_ok", "10.1", flag(false, Serious, 0.0)),
             // Art. 8.3a: maintenance follows an approved plan; a window left open past
             // its planned end hides alarms from people, so it is itself an alarm.
             spec(

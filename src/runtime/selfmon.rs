@@ -10,6 +10,36 @@ use crate::model::{Kind, Poll, Quality, Timestamp};
 use crate::points;
 use crate::sinks::worker::SinkQueue;
 
+/// Gateway points the sinks report about their far ends (the SMS modem's state). With
+/// several sinks reporting the same point, the worst counts: a flag is true only when
+/// it is true for every one, a number is the lowest.
+fn own_points(queues: &[SinkQueue]) -> Vec<crate::model::Sample> {
+    use crate::model::Value;
+    let mut merged: Vec<(&'static str, Value)> = Vec::new();
+    for (name, v) in queues.iter().flat_map(SinkQueue::own_points) {
+        match merged.iter_mut().find(|(n, _)| *n == name) {
+            None => merged.push((name, v)),
+            Some((_, have)) => {
+                *have = match (&*have, &v) {
+                    (Value::Bool(a), Value::Bool(b)) => Value::Bool(*a && *b),
+                    (Value::Number(a), Value::Number(b)) => Value::Number(a.min(*b)),
+                    _ => v,
+                }
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .filter_map(|(name, v)| {
+            points::lookup(Kind::Gateway, name).map(|point| crate::model::Sample {
+                point,
+                value: Some(v),
+                quality: Quality::Good,
+            })
+        })
+        .collect()
+}
+
 /// The gateway's own readings (`gateway` kind): `buffer_used_pct` (the fullest sink
 /// queue, percent of its disk budget) and `uptime_s`. The hub evaluates them every
 /// second, so `buffer_high` is raised within a second of crossing 80 %, and queues
@@ -85,6 +115,7 @@ impl SelfMonitor {
         ]
         .into_iter()
         .flatten()
+        .chain(own_points(queues))
         .chain(self.watch.samples())
         .collect();
         self.ticks += 1;

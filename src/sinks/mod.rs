@@ -20,6 +20,7 @@ pub mod influx;
 pub mod mqtt;
 pub mod registry;
 mod route;
+pub mod sms;
 pub mod syslog;
 pub mod worker;
 
@@ -52,18 +53,50 @@ pub enum Record {
     Poll(Arc<Poll>),
     /// An alarm transition; must never be lost.
     Alarm(Arc<AlarmEvent>),
+    /// A message to one person (an SMS text, a page); must never be lost.
+    Notification(Arc<Notification>),
+}
+
+/// A message to one person, made by whoever decides who is told what (the roster and
+/// escalation, a test message). Sinks that take `notifications` deliver it: the SMS
+/// sink as a text to `phone`, the MQTT sink on `<prefix>/notify/<person>`.
+///
+/// Kept small on purpose: what a channel needs to deliver it, and the alarm instance
+/// it is about, so a reply ("OK 123") or a delivery report can be tied back to it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Notification {
+    /// Unique id (a UUID), the same on every channel and every retry.
+    pub id: String,
+    /// When it was made.
+    pub ts: crate::model::Timestamp,
+    /// The person's id in the roster.
+    pub person: String,
+    /// The person's phone number, E.164 (`+84912345678`).
+    pub phone: String,
+    /// The text, already in the person's language.
+    pub text: String,
+    /// Language of the text (`vi`, `en`).
+    pub lang: String,
+    /// The alarm instance number (`no`) it is about, if any.
+    pub alarm_no: Option<u64>,
+    /// Ring the phone (a voice call, hung up after the sink's `call_ring_s`) instead
+    /// of sending the text: a ring wakes people, a text does not. Channels that
+    /// cannot ring (MQTT) deliver the text.
+    pub call: bool,
 }
 
 impl Record {
-    /// Alarm events are kept before readings when a budget is exceeded.
+    /// Records that must never be lost: alarm events and notifications. They are kept
+    /// before readings when a budget is exceeded, and retried while a far end is away.
     pub fn is_alarm(&self) -> bool {
-        matches!(self, Record::Alarm(_))
+        matches!(self, Record::Alarm(_) | Record::Notification(_))
     }
     /// Time of the record, for replay order and oldest-age reporting.
     pub fn ts(&self) -> crate::model::Timestamp {
         match self {
             Record::Poll(p) => p.ts,
             Record::Alarm(a) => a.ts,
+            Record::Notification(n) => n.ts,
         }
     }
     /// Rough size in bytes, for budget accounting.
@@ -71,6 +104,7 @@ impl Record {
         match self {
             Record::Poll(p) => 64 + p.samples.len() * 24,
             Record::Alarm(a) => 256 + a.message.len(),
+            Record::Notification(n) => 128 + n.text.len(),
         }
     }
 }

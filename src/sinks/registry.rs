@@ -23,6 +23,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::influx::{InfluxConfig, InfluxSink};
 use super::mqtt::{MqttConfig, MqttHandle, MqttSink};
+use super::sms::{SmsConfig, SmsSink};
 use super::syslog::{SyslogConfig, SyslogSink};
 use super::worker::{self, QueueConfig, SinkQueue};
 use super::{Accept, Route};
@@ -37,12 +38,14 @@ pub enum SinkConfig {
     Mqtt(MqttConfig),
     /// InfluxDB (v2 API or 1.x).
     Influx(InfluxConfig),
+    /// An LTE/GSM modem sending SMS texts and ringing phones.
+    Sms(SmsConfig),
     /// A syslog server (the SOC): RELP, UDP, TCP or TLS.
     Syslog(SyslogConfig),
 }
 
 /// The kinds, by their name in `kind = "..."`.
-const KINDS: &[&str] = &["mqtt", "influx", "syslog"];
+const KINDS: &[&str] = &["mqtt", "influx", "syslog", "sms"];
 
 /// The kinds of the first release, the only ones its `[sinks.<kind>]` form and its
 /// queue names know.
@@ -54,6 +57,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Mqtt(_) => "mqtt",
             SinkConfig::Influx(_) => "influx",
+            SinkConfig::Sms(_) => "sms",
             SinkConfig::Syslog(_) => "syslog",
         }
     }
@@ -62,6 +66,7 @@ impl SinkConfig {
     fn default_accepts(kind: &str) -> &'static [Accept] {
         match kind {
             "mqtt" => &[Accept::Readings, Accept::Alarms, Accept::Notifications],
+            "sms" => &[Accept::Notifications],
             "syslog" => &[Accept::Alarms],
             _ => &[Accept::Readings, Accept::Alarms],
         }
@@ -71,6 +76,7 @@ impl SinkConfig {
     fn can_accept(kind: &str) -> &'static [Accept] {
         match kind {
             "mqtt" => &Accept::ALL,
+            "sms" => &[Accept::Notifications],
             "syslog" => &[Accept::Alarms, Accept::Audit],
             _ => &[Accept::Readings, Accept::Alarms],
         }
@@ -84,6 +90,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Mqtt(_) | SinkConfig::Syslog(_) => 64 << 20,
             SinkConfig::Influx(_) => 1 << 30,
+            // Texts to people: a few hundred bytes each.
+            SinkConfig::Sms(_) => 16 << 20,
         }
     }
 
@@ -99,6 +107,10 @@ impl SinkConfig {
             "mqtt" => {
                 let raw = r.parse_value(rest, ctx)?;
                 MqttConfig::validate(r, &raw, ctx, site, base).map(SinkConfig::Mqtt)
+            }
+            "sms" => {
+                let raw = r.parse_value(rest, ctx)?;
+                SmsConfig::validate(r, &raw, ctx, base).map(SinkConfig::Sms)
             }
             "syslog" => {
                 let raw = r.parse_value(rest, ctx)?;
@@ -142,7 +154,7 @@ impl SinkEntry {
 struct RawRoute {
     /// Unique sink name (`[a-zA-Z0-9_-]`).
     name: Spanned<String>,
-    /// Sink kind: `mqtt`, `influx` or `syslog`.
+    /// Sink kind: `mqtt`, `influx`, `syslog` or `sms`.
     kind: Spanned<String>,
     /// What it takes: any of `readings`, `alarms`, `notifications`, `audit`
     /// (default: by kind).
@@ -481,6 +493,12 @@ pub fn start(
                     },
                 )
             }
+            SinkConfig::Sms(cfg) => {
+                let sink = SmsSink::start(&e.name, cfg);
+                let handle = sink.handle();
+                worker::spawn_on(buffer, sink, super::sms::queue_config(cfg, max_bytes))
+                    .map(|(q, h)| (q.with_points(Arc::new(move || handle.samples())), h))
+            }
             SinkConfig::Influx(cfg) => {
                 let sink = InfluxSink::new(&e.name, site.clone(), cfg)
                     .with_context(|| format!("InfluxDB sink {} ({})", e.name, cfg.base_url))?;
@@ -672,7 +690,7 @@ client_id = "b"
         let cases: &[(&str, &str)] = &[
             (
                 "[[sinks]]\nname = \"a\"\nkind = \"kafka\"\n",
-                "site.toml:21:8: sinks[0] (a) .kind: unknown sink kind \"kafka\": known kinds are mqtt, influx, syslog",
+                "site.toml:21:8: sinks[0] (a) .kind: unknown sink kind \"kafka\": known kinds are mqtt, influx, syslog, sms",
             ),
             (
                 "[[sinks]]\nname = \"a\"\nkind = \"influx\"\naccepts = [\"notifications\"]\nurl = \"http://h:8086?db=d\"\n",
@@ -714,6 +732,40 @@ client_id = "b"
         assert!(
             errs.iter()
                 .any(|e| e.contains("sink name \"a\" is used twice")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn an_sms_sink_takes_notifications_only() {
+        let s = site(
+            "[[sinks]]\nname = \"modem\"\nkind = \"sms\"\nport = \"/dev/dc-gateway/modem\"\ncall_ring_s = 20\n",
+        );
+        let e = &s.sinks[0];
+        assert_eq!(
+            e.route.accepts.iter().copied().collect::<Vec<_>>(),
+            vec![Accept::Notifications]
+        );
+        let super::SinkConfig::Sms(cfg) = &e.config else {
+            panic!("not an sms sink: {:?}", e.config)
+        };
+        assert_eq!(cfg.port, Path::new("/dev/dc-gateway/modem"));
+        assert_eq!(cfg.call_ring, std::time::Duration::from_secs(20));
+        assert_eq!(cfg.command_timeout, std::time::Duration::from_secs(5));
+        assert!(!e.route.passes(&poll("power", Kind::Ups)));
+        assert!(!e.route.passes(&alarm(Level::Serious, "power")));
+        let errs = errors(
+            "[[sinks]]\nname = \"m\"\nkind = \"sms\"\naccepts = [\"alarms\"]\nport = \"/dev/ttyUSB2\"\n",
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("site.toml:22:12: sinks[0] (m) .accepts: a sink of kind sms cannot take \"alarms\": it takes notifications")),
+            "{errs:?}"
+        );
+        let errs = errors(
+            "[[sinks]]\nname = \"m\"\nkind = \"sms\"\nport = \"/dev/ttyUSB2\"\nbaud = 9600\n",
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("unknown field `baud`")),
             "{errs:?}"
         );
     }

@@ -94,6 +94,9 @@ impl Route {
                     && self.min_level.is_none_or(|min| a.level >= min)
                     && self.device(&a.device, &a.room, a.kind)
             }
+            // A notification is addressed to a person, not about a device: the
+            // device filters do not apply.
+            Record::Notification(_) => self.takes(Accept::Notifications),
         }
     }
 }

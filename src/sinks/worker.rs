@@ -119,9 +119,25 @@ pub struct SinkQueue {
     ring: Option<Arc<Mutex<VecDeque<Record>>>>,
     ring_max: usize,
     stats: Arc<Stats>,
+    points: Option<OwnPoints>,
 }
 
+/// Gateway points a sink reports about its far end (the SMS modem's registration and
+/// signal), read by the hub's self-monitor every second.
+pub type OwnPoints = Arc<dyn Fn() -> Vec<(&'static str, crate::model::Value)> + Send + Sync>;
+
 impl SinkQueue {
+    /// This queue's sink reports gateway points through `f`.
+    pub fn with_points(mut self, f: OwnPoints) -> SinkQueue {
+        self.points = Some(f);
+        self
+    }
+
+    /// The gateway points the sink reports (none for most sinks).
+    pub fn own_points(&self) -> Vec<(&'static str, crate::model::Value)> {
+        self.points.as_ref().map(|f| f()).unwrap_or_default()
+    }
+
     /// Queue a record. Never blocks.
     pub fn push(&self, rec: Record) {
         match (&rec, &self.ring) {
@@ -285,6 +301,7 @@ pub fn spawn_on<S: Sink>(
         ring: (!cfg.replay_readings).then(|| Arc::new(Mutex::new(VecDeque::new()))),
         ring_max: cfg.ring_max.max(1),
         stats: Arc::new(Stats::default()),
+        points: None,
     };
     let handle = tokio::spawn(drain(sink, q.clone(), cfg));
     Ok((q, handle))
@@ -584,6 +601,7 @@ fn describe(r: &Record) -> String {
     match r {
         Record::Poll(p) => format!("poll of {} at {}", p.device.id, p.ts.rfc3339()),
         Record::Alarm(a) => format!("alarm {} seq {}", a.key(), a.seq),
+        Record::Notification(n) => format!("notification {} to {}", n.id, n.person),
     }
 }
 

@@ -461,6 +461,36 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "modem_ok",
+        "Modem SMS hoạt động",
+        "SMS modem working",
+    ),
+    (
+        Kind::Gateway,
+        "modem_responding",
+        "Modem SMS phản hồi",
+        "SMS modem responding",
+    ),
+    (
+        Kind::Gateway,
+        "modem_sim_ready",
+        "SIM của modem sẵn sàng",
+        "Modem SIM ready",
+    ),
+    (
+        Kind::Gateway,
+        "modem_registered",
+        "Modem đã đăng ký mạng di động",
+        "Modem registered on the network",
+    ),
+    (
+        Kind::Gateway,
+        "modem_signal_dbm",
+        "Cường độ sóng di động",
+        "Mobile signal strength",
+    ),
+    (
+        Kind::Gateway,
         "maintenance_overrun",
         "Bảo trì quá giờ dự kiến",
         "Maintenance overrun",
@@ -660,6 +690,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "sink_auth_failed",
         "Đích gửi dữ liệu (InfluxDB/MQTT) từ chối thông tin đăng nhập",
         "A sink (InfluxDB/MQTT) refuses the gateway's credentials",
+    ),
+    (
+        Kind::Gateway,
+        "modem_ok",
+        "Modem SMS lỗi: không gửi được tin nhắn cảnh báo",
+        "SMS modem failed: alarm texts cannot be sent",
     ),
     (
         Kind::Gateway,

@@ -29,6 +29,7 @@ mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injectio
 mod selfwatch; // the clock check against chronyd (under faketime)
 mod service; // sd_notify: READY, WATCHDOG, STATUS against a real NOTIFY_SOCKET
 mod sinks; // sinks as a list: routing, the old config form, queues carried over
+mod sms; // the SMS sink against a scripted modem on a socat pty (decoded by smspdudecoder)
 mod snmp;
 mod syslog; // the syslog sink against rsyslog: UDP, TCP, TLS, RELP; SIGKILL during a burst
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap

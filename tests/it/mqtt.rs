@@ -228,6 +228,36 @@ async fn readings_and_alarm_lifecycle_arrive_as_the_contract_says() {
         "raised"
     );
 
+    // A notification to a person: QoS 1 on <prefix>/notify/<person>, for bridges.
+    let n = dc_gateway::sinks::Notification {
+        id: "0190a0b0-0000-7000-8000-0000000000aa".into(),
+        ts: dc_gateway::model::Timestamp::now(),
+        person: "an".into(),
+        phone: "+84912345678".into(),
+        text: "Cảnh báo nghiêm trọng #7: nhiệt độ gió cấp cao".into(),
+        lang: "vi".into(),
+        alarm_no: Some(7),
+        call: false,
+    };
+    assert_eq!(
+        sink.deliver(&[Record::Notification(Arc::new(n.clone()))])
+            .await,
+        Outcome::Delivered
+    );
+    let notify = format!("{prefix}/notify/an");
+    let got = wait_msgs(&live, "the notification", |m| {
+        m.iter().any(|m| m.topic == notify)
+    })
+    .await;
+    let m = got.iter().find(|m| m.topic == notify).unwrap();
+    assert_eq!((m.qos, m.retained), (1, false));
+    let v = json(m);
+    assert_eq!(v["id"], n.id.as_str());
+    assert_eq!(v["person"], "an");
+    assert_eq!(v["alarm"], 7);
+    assert_eq!(v["text"], n.text.as_str());
+    assert_eq!(v["channel"], "mqtt");
+
     // A newcomer gets the retained state: readings, status and the active alarm, but
     // never the event stream.
     let late = broker.subscribe(&format!("{prefix}/#"));

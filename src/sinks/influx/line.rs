@@ -330,6 +330,8 @@ impl Encoded {
             let span = match rec {
                 Record::Poll(p) => encode_poll(&mut self.body, site, p),
                 Record::Alarm(a) => encode_alarm(&mut self.body, a),
+                // Not a measurement: the registry never routes notifications here.
+                Record::Notification(_) => None,
             };
             if let Some(span) = span {
                 self.lines.push(LineRef { record: i, span });

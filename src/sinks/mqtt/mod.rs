@@ -23,6 +23,9 @@
 //!   [`Outcome::Retry`] for the whole batch, promptly: `deliver` never waits longer
 //!   than `ack_timeout`, and returns at once while disconnected. Within a batch,
 //!   alarms are published in batch order (the client keeps publishes FIFO).
+//! - **Notifications** (`Record::Notification`) are published QoS 1 (not retained) to
+//!   `<prefix>/notify/<person>` as JSON (`topics::notify_payload`), with the same
+//!   PUBACK rule as alarm events, so a site can bridge them to other channels.
 //! - **Readings** (`Record::Poll`) are published QoS 0, retained, one message per good
 //!   sample, to `<prefix>/<device>/<point>` with the value as text. They are retained
 //!   *current state*: a reading that could not be handed to a connected client (the
@@ -524,6 +527,42 @@ impl MqttSink {
                     }
                     offline_polls += u64::from(lost);
                     bad_topic_polls += u64::from(bad && !lost);
+                }
+                Record::Notification(n) => {
+                    let topic = match self.topics.notify(&n.person) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            rejected.push((i, e.to_string()));
+                            continue;
+                        }
+                    };
+                    if !self.connected() {
+                        return self.retry("MQTT connection lost during the batch".to_string());
+                    }
+                    let payload = topics::notify_payload(n);
+                    match tokio::time::timeout_at(
+                        deadline,
+                        self.client.publish_tracked(
+                            topic,
+                            payload,
+                            PublishOptions::at_least_once(),
+                        ),
+                    )
+                    .await
+                    {
+                        Ok(Ok(notice)) => notices.push((i, notice)),
+                        Ok(Err(e)) => {
+                            self.count_error("publish");
+                            return self.retry(format!("MQTT client refused the publish: {e}"));
+                        }
+                        Err(_) => {
+                            self.count_error("queue_timeout");
+                            return self.retry(format!(
+                                "MQTT client queue full for {:?}",
+                                self.ack_timeout
+                            ));
+                        }
+                    }
                 }
                 Record::Alarm(ev) => {
                     let active = match self.topics.active(&ev.device, &ev.rule) {

@@ -113,6 +113,32 @@ impl Topics {
     }
 }
 
+impl Topics {
+    /// `<prefix>/notify/<person>`: notifications to that person (QoS 1, JSON), so a
+    /// site can forward them to other channels.
+    pub fn notify(&self, person: &str) -> Result<String, TopicError> {
+        check("person", person)?;
+        Ok(format!("{}/notify/{person}", self.prefix))
+    }
+}
+
+/// Payload of a notification on `<prefix>/notify/<person>` (CONTRACTS.md
+/// "Notifications"): `id`, `person`, `alarm` (the instance `no`, or null), `text`,
+/// `channel` (`mqtt`), `attempt` (1: the queue's retries re-send the same id).
+pub fn notify_payload(n: &crate::sinks::Notification) -> Vec<u8> {
+    serde_json::json!({
+        "id": n.id,
+        "person": n.person,
+        "alarm": n.alarm_no,
+        "text": n.text,
+        "lang": n.lang,
+        "channel": "mqtt",
+        "attempt": 1,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 fn level_ok(level: &str) -> bool {
     !level.contains(['/', '+', '#', '\0'])
 }

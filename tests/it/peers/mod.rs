@@ -25,6 +25,7 @@ mod mqtt;
 pub mod ntp;
 mod process;
 mod pty;
+mod sms;
 mod snmp;
 mod syslog;
 mod victoria;
@@ -42,6 +43,7 @@ pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec
 pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
 pub(crate) use process::PeerProcess;
 pub use pty::PtyPair;
+pub use sms::ScriptedModem;
 pub use snmp::{Recording, Snmpd, Snmpsim, SnmpsimV3, snmp_tool, snmpsim_data, snmptrap};
 pub use syslog::{Rsyslog, RsyslogOpts};
 pub use victoria::{Sample, VictoriaMetrics};

@@ -208,7 +208,7 @@ pub struct ModbusServer {
     dir: tempfile::TempDir,
 }
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let py = repo_root().join("tests/.venv/bin/python");
     if !py.exists() {
         panic!(
