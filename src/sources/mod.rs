@@ -184,6 +184,48 @@ impl DeviceProfile {
     }
 }
 
+/// One point decoded from what a device sent, whatever the protocol.
+///
+/// `value` is present whenever the raw value could be turned into one, also when the
+/// quality is [`Quality::OutOfRange`](crate::model::Quality) (the probe shows it);
+/// readings carry it only when the quality is good.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The canonical value, if the raw value maps to one.
+    pub value: Option<crate::model::Value>,
+    /// Quality of the value.
+    pub quality: crate::model::Quality,
+    /// Why the quality is not good, in words for `probe` and logs (`the device sends
+    /// 0xFFFF: "not available" for this point`).
+    pub note: Option<String>,
+}
+
+impl Decoded {
+    pub(crate) fn good(v: crate::model::Value) -> Decoded {
+        Decoded {
+            value: Some(v),
+            quality: crate::model::Quality::Good,
+            note: None,
+        }
+    }
+
+    pub(crate) fn bad(quality: crate::model::Quality) -> Decoded {
+        Decoded {
+            value: None,
+            quality,
+            note: None,
+        }
+    }
+
+    pub(crate) fn because(quality: crate::model::Quality, note: impl Into<String>) -> Decoded {
+        Decoded {
+            value: None,
+            quality,
+            note: Some(note.into()),
+        }
+    }
+}
+
 /// Site-level settings the sources own, validated.
 #[derive(Debug, Clone, Default)]
 pub struct SourcesConfig {

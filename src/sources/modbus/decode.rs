@@ -24,45 +24,7 @@ use super::profile::{ByteOrder, PointMap, RegType, WordOrder};
 use crate::model::{Quality, Value};
 use crate::points::PointType;
 
-/// A decoded point.
-///
-/// `value` is present whenever the raw value could be turned into one, also when the
-/// quality is [`Quality::OutOfRange`] (the probe shows it); readings carry it only when
-/// the quality is good.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decoded {
-    /// The canonical value, if the raw value maps to one.
-    pub value: Option<Value>,
-    /// Quality of the value.
-    pub quality: Quality,
-    /// Why the quality is not good, in words for `probe` (`the device sends 0xFFFF:
-    /// "not available" for this point`).
-    pub note: Option<String>,
-}
-
-impl Decoded {
-    fn good(v: Value) -> Decoded {
-        Decoded {
-            value: Some(v),
-            quality: Quality::Good,
-            note: None,
-        }
-    }
-    fn bad(quality: Quality) -> Decoded {
-        Decoded {
-            value: None,
-            quality,
-            note: None,
-        }
-    }
-    fn because(quality: Quality, note: String) -> Decoded {
-        Decoded {
-            value: None,
-            quality,
-            note: Some(note),
-        }
-    }
-}
+pub use crate::sources::Decoded;
 
 /// `"the device sends 0xFFFF (65535): ..."`: a raw register pattern as the manuals
 /// write it, hexadecimal with the decimal beside.

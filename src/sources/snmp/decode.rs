@@ -24,33 +24,7 @@ use crate::model::{Quality, Value, fmt_number};
 use crate::points::PointType;
 use crate::sources::profile_checks as checks;
 
-/// The outcome of decoding one point.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decoded {
-    /// The value: set when `quality` is good, and also for out-of-range numbers.
-    pub value: Option<Value>,
-    /// Quality of the reading.
-    pub quality: Quality,
-    /// Why the quality is not good (for `probe` and logs).
-    pub note: Option<String>,
-}
-
-impl Decoded {
-    fn good(v: Value) -> Decoded {
-        Decoded {
-            value: Some(v),
-            quality: Quality::Good,
-            note: None,
-        }
-    }
-    fn bad(q: Quality, note: impl Into<String>) -> Decoded {
-        Decoded {
-            value: None,
-            quality: q,
-            note: Some(note.into()),
-        }
-    }
-}
+pub use crate::sources::Decoded;
 
 /// A raw SNMP value as a number, or the quality explaining why it is not one.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -163,7 +137,7 @@ pub fn raw_text(v: &SnmpValue) -> String {
 /// Decode a number that is already a raw value into the point's canonical value.
 pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
     if map.unavailable.contains(&raw) {
-        return Decoded::bad(
+        return Decoded::because(
             Quality::Unknown,
             format!(
                 "the agent sends {}: \"not available\" for this point",
@@ -174,7 +148,10 @@ pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
     match map.point.ty {
         PointType::Bool => {
             if raw.fract() != 0.0 {
-                return Decoded::bad(Quality::OutOfRange, format!("raw {raw} is not an integer"));
+                return Decoded::because(
+                    Quality::OutOfRange,
+                    format!("raw {raw} is not an integer"),
+                );
             }
             Decoded::good(Value::Bool(map.true_values.contains(&(raw as i64))))
         }
@@ -182,7 +159,7 @@ pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
             let code = raw as i64;
             match map.enum_map.iter().find(|(c, _)| *c == code) {
                 Some((_, name)) if raw.fract() == 0.0 => Decoded::good(Value::Enum(name)),
-                _ => Decoded::bad(
+                _ => Decoded::because(
                     Quality::OutOfRange,
                     format!(
                         "code {} is not one the profile knows ({})",
@@ -217,7 +194,7 @@ pub fn decode_raw(map: &OidPoint, raw: f64) -> Decoded {
 pub fn decode_value(map: &OidPoint, v: &SnmpValue) -> Decoded {
     match raw_number(v) {
         Ok(r) => decode_raw(map, r.value()),
-        Err((q, note)) => Decoded::bad(q, note),
+        Err((q, note)) => Decoded::because(q, note),
     }
 }
 
@@ -250,7 +227,7 @@ pub fn decode_column(map: &OidPoint, aggregate: &Aggregate, rows: &[&SnmpValue])
         Aggregate::Count => decode_raw(map, rows.len() as f64),
         Aggregate::First => match rows.first() {
             Some(v) => decode_value(map, v),
-            None => Decoded::bad(Quality::NoSuchObject, "the column has no rows"),
+            None => Decoded::because(Quality::NoSuchObject, "the column has no rows"),
         },
         Aggregate::Max | Aggregate::Min | Aggregate::Sum => {
             let mut nums = Vec::new();
@@ -275,7 +252,7 @@ pub fn decode_column(map: &OidPoint, aggregate: &Aggregate, rows: &[&SnmpValue])
             if nums.is_empty() {
                 let (q, note) =
                     first_bad.unwrap_or((Quality::NoSuchObject, "the column has no rows".into()));
-                return Decoded::bad(q, note);
+                return Decoded::because(q, note);
             }
             let r = match aggregate {
                 Aggregate::Max => nums.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -299,14 +276,14 @@ impl RateState {
     pub fn update(&mut self, map: &OidPoint, raw: Raw, now: Instant) -> Decoded {
         let prev = self.last.replace((raw, now));
         let Some((before, at)) = prev else {
-            return Decoded::bad(
+            return Decoded::because(
                 Quality::Unknown,
                 "first reading of the counter: no rate yet",
             );
         };
         let dt = now.saturating_duration_since(at).as_secs_f64();
         if dt <= 0.0 {
-            return Decoded::bad(Quality::Unknown, "two readings at the same instant");
+            return Decoded::because(Quality::Unknown, "two readings at the same instant");
         }
         let delta = match (before, raw) {
             (Raw::Counter(a, bits_a), Raw::Counter(b, bits)) if bits_a == bits => {
@@ -321,7 +298,7 @@ impl RateState {
             (x, y) => {
                 let d = y.value() - x.value();
                 if d < 0.0 {
-                    return Decoded::bad(
+                    return Decoded::because(
                         Quality::Unknown,
                         "the value went backwards: counter reset",
                     );
