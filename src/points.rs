@@ -308,6 +308,10 @@ static GATEWAY: &[PointDef] = &[
         "SMS modem received signal strength (AT+CSQ)",
     ),
     flag(
+        "state_dir_ok",
+        "The state directory (queues, journal) can be written; false: the gateway runs on a volatile one",
+    ),
+    flag(
         "maintenance_overrun",
         "A maintenance window started by command is still open after its planned end",
     ),

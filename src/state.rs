@@ -192,6 +192,9 @@ pub struct Live {
     pub pending: Vec<Pending>,
     /// Maintenance windows open by command.
     pub maintenance: Vec<crate::rules::maintenance::Started>,
+    /// What the gateway runs without (a state directory it cannot use), one line each:
+    /// `/healthz` answers 503 with them.
+    pub degraded: Vec<String>,
     /// Sink status.
     pub sinks: Vec<SinkStatus>,
     /// Last time every poller and sink made progress (for `/healthz`).

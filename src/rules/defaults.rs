@@ -374,6 +374,14 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
             spec("modem_fault", "modem_ok", "10.1", flag(false, Serious, 0.0)),
             // Art. 8.3a: maintenance follows an approved plan; a window left open past
             // its planned end hides alarms from people, so it is itself an alarm.
+            // Art. 13.1: the durable state (queues, journal) must be kept; a state
+            // directory that cannot be written loses it at the next restart.
+            spec(
+                "state_dir_failed",
+                "state_dir_ok",
+                "13.1",
+                flag(false, Serious, 0.0),
+            ),
             spec(
                 "maintenance_overrun",
                 "maintenance_overrun",

@@ -161,14 +161,39 @@ fn initial_live(site: &Site) -> Live {
         alarms: Vec::new(),
         sinks: Vec::new(),
         last_progress: None,
+        degraded: Vec::new(),
     }
 }
 
+/// Whether `dir` can hold the gateway's state: created if missing, and a file in it
+/// written, fsynced and removed.
+fn state_dir_usable(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".write-check");
+    crate::durable::replace_file(&probe, b"ok\n")?;
+    std::fs::remove_file(&probe)
+}
+
 /// Start the gateway for `site`: create, connect, run (see the module docs).
-pub async fn start(site: Site) -> anyhow::Result<Running> {
+pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     for w in &site.warnings {
         tracing::warn!("{w}");
     }
+    // Monitoring never stops for the board's storage: a state directory that cannot be
+    // created or written (read-only, missing mount, a file in the way) gives a degraded
+    // start with the state in a volatile directory, a serious gateway alarm and a 503
+    // on /healthz — polling, rules, the page and the sinks go on.
+    let state_problem = state_dir_usable(&site.storage.state_dir).err().map(|e| {
+        let volatile = std::env::temp_dir().join(format!("dc-gateway-volatile-{}", std::process::id()));
+        let why = format!(
+            "state directory {} cannot be used ({e}); state kept in {} until it can: queued records, the journal and alarm numbers will not survive a restart",
+            site.storage.state_dir.display(),
+            volatile.display()
+        );
+        tracing::error!("{why}");
+        site.storage.state_dir = volatile;
+        why
+    });
 
     // 1. Create.
     let listener = tokio::net::TcpListener::bind(site.web_listen)
@@ -221,7 +246,8 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
             gateway: site.gateway.clone(),
         },
     );
-    let gateway = SelfMonitor::new(&site, watch);
+    let mut gateway = SelfMonitor::new(&site, watch);
+    gateway.state_ok = state_problem.is_none();
     buffer.registry().add(
         site.devices
             .iter()
@@ -293,6 +319,7 @@ pub async fn start(site: Site) -> anyhow::Result<Running> {
     }
     let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
     shared.write().maintenance = maintenance.started().to_vec();
+    shared.write().degraded.extend(state_problem.clone());
     shared.write().alarms = engine.active();
 
     let (commands, commands_rx) = Commands::channel();

@@ -50,6 +50,8 @@ pub(super) struct SelfMonitor {
     ticks: u64,
     /// Clock and board figures (src/selfwatch/).
     pub(super) watch: crate::selfwatch::Watch,
+    /// Whether the configured state directory is in use (false: a volatile one).
+    pub(super) state_ok: bool,
 }
 
 impl SelfMonitor {
@@ -64,6 +66,7 @@ impl SelfMonitor {
             "gateway"
         };
         SelfMonitor {
+            state_ok: true,
             device: Arc::new(crate::model::DeviceMeta {
                 id: Arc::from(id),
                 name: "dc-gateway".into(),
@@ -103,6 +106,11 @@ impl SelfMonitor {
             points::lookup(Kind::Gateway, "sink_auth_failed").map(|point| crate::model::Sample {
                 point,
                 value: Some(crate::model::Value::Bool(auth_failed)),
+                quality: Quality::Good,
+            }),
+            points::lookup(Kind::Gateway, "state_dir_ok").map(|point| crate::model::Sample {
+                point,
+                value: Some(crate::model::Value::Bool(self.state_ok)),
                 quality: Quality::Good,
             }),
             points::lookup(Kind::Gateway, "maintenance_overrun").map(|point| {

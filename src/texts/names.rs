@@ -491,6 +491,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "state_dir_ok",
+        "Thư mục trạng thái ghi được",
+        "State directory writable",
+    ),
+    (
+        Kind::Gateway,
         "maintenance_overrun",
         "Bảo trì quá giờ dự kiến",
         "Maintenance overrun",
@@ -696,6 +702,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "modem_ok",
         "Modem SMS lỗi: không gửi được tin nhắn cảnh báo",
         "SMS modem failed: alarm texts cannot be sent",
+    ),
+    (
+        Kind::Gateway,
+        "state_dir_ok",
+        "Không ghi được thư mục trạng thái: hàng đợi và nhật ký sẽ mất khi khởi động lại",
+        "The state directory cannot be written: queues and the journal are lost at a restart",
     ),
     (
         Kind::Gateway,

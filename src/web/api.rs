@@ -451,7 +451,16 @@ pub(crate) async fn journal(State(app): State<App>, RawQuery(q): RawQuery) -> Re
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let (status, text) = {
         let live = app.shared.read();
-        health(live.last_progress, &live.sinks, Timestamp::now())
+        let (status, text) = health(live.last_progress, &live.sinks, Timestamp::now());
+        if live.degraded.is_empty() {
+            (status, text)
+        } else {
+            let mut lines: Vec<String> = live.degraded.clone();
+            if status != StatusCode::OK {
+                lines.push(text);
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, lines.join("\n"))
+        }
     };
     (status, [(header::CACHE_CONTROL, "no-store")], text).into_response()
 }

@@ -62,6 +62,7 @@ fn site() -> Shared {
     let now = Timestamp::now();
     let two_s_ago = Timestamp(now.0 - 2_000);
     let live = Live {
+        degraded: Vec::new(),
         maintenance: Vec::new(),
         pending: Vec::new(),
         site: "tv1".into(),

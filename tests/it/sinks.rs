@@ -278,3 +278,65 @@ fn a_device_that_stops_answering_has_its_state_on_its_status_topic() {
     assert!(s["ts"].as_str().is_some(), "the last good poll's time: {s}");
     modbus.resume();
 }
+
+#[test]
+fn an_unusable_state_dir_gives_a_degraded_start_not_a_dead_gateway() {
+    let modbus = sensor();
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("sinks-degraded");
+    // A file where the state directory's parent should be: nobody, root included, can
+    // create the directory.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "x").unwrap();
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let text = site("dg", free_port(), modbus.addr().port(), 500, &sinks)
+        + &format!(
+            "\n[storage]\nstate_dir = \"{}\"\n",
+            blocker.join("state").display()
+        );
+    let cfg = dir.path().join("site.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let web = text
+        .lines()
+        .find_map(|l| l.strip_prefix("listen = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let sub = broker.subscribe("dcgw/dg/#");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
+    // Readings and the state alarm still reach the broker.
+    let got = sub
+        .wait_for(
+            |m| {
+                m.iter().any(|x| x.topic == "dcgw/dg/th1/temperature_c")
+                    && m.iter().any(|x| {
+                        x.topic == "dcgw/dg/alarms/events"
+                            && x.payload_str().contains("\"state_dir_failed\"")
+                            && x.payload_str().contains("\"serious\"")
+                    })
+            },
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!("{e}\n--- gateway log ---\n{}", log())
+        });
+    assert!(!got.is_empty());
+    // /healthz says why, with 503.
+    let h = crate::peers::http_get(&format!("http://{web}/healthz")).expect("healthz answers");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(h.status, 503, "{}", h.text());
+    assert!(h.text().contains("cannot be used"), "{}", h.text());
+    assert!(log().contains("state kept in"), "{}", log());
+}

@@ -79,6 +79,7 @@ fn site() -> Shared {
     let now = Timestamp::now();
     let good = |k, n, v| point(k, n, Some(v), Quality::Good, Some(now));
     let live = Live {
+        degraded: Vec::new(),
         maintenance: Vec::new(),
         pending: Vec::new(),
         site: "tv1".into(),
