@@ -23,20 +23,7 @@ struct Seen {
 /// The listed alarm instances at the end of the journal.
 pub fn listed_alarms(journal: &Journal) -> Result<Vec<Restored>, crate::journal::Error> {
     let mut by_key: HashMap<String, Seen> = HashMap::new();
-    let mut after = None;
-    loop {
-        let page = journal.query(&Query {
-            kind: Some(Kind::Alarm),
-            after_seq: after,
-            limit: 10_000,
-            ..Query::default()
-        })?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.seq);
-        for e in page {
-            fold(&mut by_key, e.ts, &e.data);
-        }
-    }
+    each(journal, Kind::Alarm, |e| fold(&mut by_key, e.ts, &e.data))?;
     let mut out: Vec<Restored> = by_key
         .into_values()
         .filter(|s| s.listed)
@@ -53,53 +40,64 @@ pub fn open_maintenance(
 ) -> Result<Vec<crate::rules::maintenance::Started>, crate::journal::Error> {
     use crate::rules::maintenance::{Started, Target};
     let mut open: Vec<Started> = Vec::new();
+    each(journal, Kind::Command, |e| {
+        let d = &e.data;
+        if d.pointer("/reply/ok").and_then(|v| v.as_bool()) != Some(true) {
+            return;
+        }
+        let text = |k: &str| {
+            d.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let Ok(target) = Target::parse(&text("target")) else {
+            return;
+        };
+        match d.get("verb").and_then(|v| v.as_str()) {
+            Some("maintenance_start") => {
+                let minutes = d.get("minutes").and_then(|v| v.as_u64()).unwrap_or(60);
+                open.retain(|w| w.target != target);
+                open.push(Started {
+                    target,
+                    by: text("by"),
+                    reason: d
+                        .get("reason")
+                        .or(d.get("comment"))
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    since: e.ts,
+                    until: e.ts.plus(std::time::Duration::from_secs(minutes * 60)),
+                });
+            }
+            Some("maintenance_end") => open.retain(|w| w.target != target),
+            _ => {}
+        }
+    })?;
+    Ok(open)
+}
+
+/// Call `f` on every entry of `kind`, oldest first, a page at a time.
+fn each(
+    journal: &Journal,
+    kind: Kind,
+    mut f: impl FnMut(crate::journal::Entry),
+) -> Result<(), crate::journal::Error> {
     let mut after = None;
     loop {
         let page = journal.query(&Query {
-            kind: Some(Kind::Command),
+            kind: Some(kind),
             after_seq: after,
             limit: 10_000,
             ..Query::default()
         })?;
-        let Some(last) = page.last() else { break };
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
         after = Some(last.seq);
-        for e in page {
-            let d = &e.data;
-            if d.pointer("/reply/ok").and_then(|v| v.as_bool()) != Some(true) {
-                continue;
-            }
-            let text = |k: &str| {
-                d.get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let Ok(target) = Target::parse(&text("target")) else {
-                continue;
-            };
-            match d.get("verb").and_then(|v| v.as_str()) {
-                Some("maintenance_start") => {
-                    let minutes = d.get("minutes").and_then(|v| v.as_u64()).unwrap_or(60);
-                    open.retain(|w| w.target != target);
-                    open.push(Started {
-                        target,
-                        by: text("by"),
-                        reason: d
-                            .get("reason")
-                            .or(d.get("comment"))
-                            .and_then(|v| v.as_str())
-                            .unwrap_or_default()
-                            .to_string(),
-                        since: e.ts,
-                        until: e.ts.plus(std::time::Duration::from_secs(minutes * 60)),
-                    });
-                }
-                Some("maintenance_end") => open.retain(|w| w.target != target),
-                _ => {}
-            }
-        }
+        page.into_iter().for_each(&mut f);
     }
-    Ok(open)
 }
 
 fn fold(by_key: &mut HashMap<String, Seen>, ts: Timestamp, ev: &serde_json::Value) {

@@ -89,37 +89,25 @@ impl SelfMonitor {
         maintenance_overrun: bool,
     ) -> (Poll, bool) {
         let used = queues.iter().map(SinkQueue::used_pct).fold(0.0, f64::max);
-        let sample = |name: &str, v: f64| {
+        let sample = |name: &str, value: crate::model::Value| {
             points::lookup(Kind::Gateway, name).map(|point| crate::model::Sample {
                 point,
-                value: Some(crate::model::Value::Number(v)),
+                value: Some(value),
                 quality: Quality::Good,
             })
         };
+        let num = |name: &str, v: f64| sample(name, crate::model::Value::Number(v));
+        let flag = |name: &str, b: bool| sample(name, crate::model::Value::Bool(b));
         let failing = queues.iter().map(|q| q.failing_s(now)).fold(0.0, f64::max);
         let auth_failed = queues.iter().any(SinkQueue::auth_failed);
         let samples = [
-            sample("buffer_used_pct", (used * 10.0).round() / 10.0),
-            sample("uptime_s", self.started.elapsed().as_secs() as f64),
-            sample("sink_failing_s", failing.round()),
-            sample("journal_used_pct", (journal_pct * 10.0).round() / 10.0),
-            points::lookup(Kind::Gateway, "sink_auth_failed").map(|point| crate::model::Sample {
-                point,
-                value: Some(crate::model::Value::Bool(auth_failed)),
-                quality: Quality::Good,
-            }),
-            points::lookup(Kind::Gateway, "state_dir_ok").map(|point| crate::model::Sample {
-                point,
-                value: Some(crate::model::Value::Bool(self.state_ok)),
-                quality: Quality::Good,
-            }),
-            points::lookup(Kind::Gateway, "maintenance_overrun").map(|point| {
-                crate::model::Sample {
-                    point,
-                    value: Some(crate::model::Value::Bool(maintenance_overrun)),
-                    quality: Quality::Good,
-                }
-            }),
+            num("buffer_used_pct", (used * 10.0).round() / 10.0),
+            num("uptime_s", self.started.elapsed().as_secs() as f64),
+            num("sink_failing_s", failing.round()),
+            num("journal_used_pct", (journal_pct * 10.0).round() / 10.0),
+            flag("sink_auth_failed", auth_failed),
+            flag("state_dir_ok", self.state_ok),
+            flag("maintenance_overrun", maintenance_overrun),
         ]
         .into_iter()
         .flatten()

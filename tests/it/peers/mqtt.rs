@@ -283,19 +283,13 @@ impl Mosquitto {
     }
 }
 
-/// Makes `ca.pem` (CA) and `server.pem`/`server.key` (for IP:127.0.0.1 and localhost,
-/// signed by the CA) in `dir`, all world-readable.
-pub(super) fn make_tls_files(dir: &std::path::Path) {
+/// Runs `openssl ARGS` in `dir`; fails the test with openssl's message.
+pub(super) fn openssl_in(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
     let openssl = require_bin(
         "openssl",
         "apt-get install -y --no-install-recommends openssl",
     );
-    write_file(
-        &dir.join("server.ext"),
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    );
-    let run = |args: &[&str]| {
+    move |args: &[&str]| {
         let out = Command::new(&openssl)
             .args(args)
             .current_dir(dir)
@@ -306,7 +300,18 @@ pub(super) fn make_tls_files(dir: &std::path::Path) {
             "openssl {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-    };
+    }
+}
+
+/// Makes `ca.pem` (CA) and `server.pem`/`server.key` (for IP:127.0.0.1 and localhost,
+/// signed by the CA) in `dir`, all world-readable.
+pub(super) fn make_tls_files(dir: &std::path::Path) {
+    let run = openssl_in(dir);
+    write_file(
+        &dir.join("server.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    );
     let serial = format!("0x{:016x}", super::random_u64());
     run(&[
         "req",

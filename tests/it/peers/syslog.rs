@@ -292,27 +292,12 @@ fn udp_bound(port: u16) -> bool {
 /// and a client certificate (`client.pem`, `.key`), all signed by the CA.
 fn make_certs(dir: &Path) {
     super::mqtt::make_tls_files(dir);
-    let openssl = require_bin(
-        "openssl",
-        "apt-get install -y --no-install-recommends openssl",
-    );
+    let run = super::mqtt::openssl_in(dir);
     write_file(
         &dir.join("client.ext"),
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
          extendedKeyUsage=clientAuth\nsubjectAltName=DNS:gw-tv1\n",
     );
-    let run = |args: &[&str]| {
-        let out = Command::new(&openssl)
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap_or_else(|e| panic!("openssl: {e}"));
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     run(&[
         "req",
         "-new",
