@@ -222,10 +222,132 @@ enum Command {
         #[arg(long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Accounts of the web console and API tokens (docs/ACCOUNTS.md), on the board's
+    /// console. Passwords are read from standard input, one line.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserCmd,
+        /// State directory holding accounts.json; default: the config's.
+        #[arg(long, global = true)]
+        state_dir: Option<PathBuf>,
+        /// Site config file (read for the state directory when --state-dir is not given).
+        #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
     Rules,
+}
+
+/// `dc-gateway user ...`
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// Login name.
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Do not ask for a new password at the first login (scripted provisioning).
+        #[arg(long)]
+        no_change_required: bool,
+    },
+    /// Set (reset) a user's password, read from standard input; it must be changed at
+    /// the next login unless --no-change-required.
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Do not ask for a new password at the next login.
+        #[arg(long)]
+        no_change_required: bool,
+    },
+    /// Lock a user until `user unlock`.
+    Lock {
+        /// Login name.
+        name: String,
+    },
+    /// Lift a lockout (after wrong passwords or `user lock`).
+    Unlock {
+        /// Login name.
+        name: String,
+    },
+    /// Disable a user.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Login name.
+        name: String,
+    },
+    /// Change a user's role.
+    Role {
+        /// Login name.
+        name: String,
+        /// viewer, operator or admin.
+        role: String,
+    },
+    /// Make an API token with a role, or a kiosk token for the wall TV (printed once).
+    TokenAdd {
+        /// What it is for (`wall TV`, `nagios`).
+        name: String,
+        /// viewer, operator or admin (ignored with --kiosk).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Wall view only.
+        #[arg(long)]
+        kiosk: bool,
+    },
+    /// Revoke a token by its id.
+    TokenRevoke {
+        /// The token's id (`user list`).
+        id: String,
+    },
+    /// List users and tokens.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn user_command(action: UserCmd, state_dir: Option<PathBuf>, path: &std::path::Path) -> ExitCode {
+    use dc_gateway::accounts::{Role, cli::Action};
+    let role = |r: &str| {
+        Role::parse(r).ok_or_else(|| anyhow::anyhow!("unknown role {r:?}: viewer, operator or admin"))
+    };
+    let action = (|| -> anyhow::Result<Action> {
+        Ok(match action {
+            UserCmd::Add { name, role: r, no_change_required } => Action::Add { name, role: role(&r)?, must_change: !no_change_required },
+            UserCmd::Passwd { name, no_change_required } => Action::Passwd { name, must_change: !no_change_required },
+            UserCmd::Lock { name } => Action::Lock(name),
+            UserCmd::Unlock { name } => Action::Unlock(name),
+            UserCmd::Disable { name } => Action::Disable(name),
+            UserCmd::Enable { name } => Action::Enable(name),
+            UserCmd::Role { name, role: r } => Action::Role(name, role(&r)?),
+            UserCmd::TokenAdd { name, role: r, kiosk } => Action::TokenAdd { name, role: role(&r)?, kiosk },
+            UserCmd::TokenRevoke { id } => Action::TokenRevoke(id),
+            UserCmd::List { json } => Action::List { json },
+        })
+    })();
+    let run = action.and_then(|a| {
+        let dir = state_dir_of(state_dir, path)?;
+        Ok(dc_gateway::accounts::cli::run(&a, &dir, &mut std::io::stdin().lock())?)
+    });
+    match run {
+        Ok(out) => {
+            println!("{}", out.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_tracing() {
@@ -261,6 +383,11 @@ fn main() -> ExitCode {
             state_dir,
             config: path,
         } => send_command(&verb, target, by, comment, id, state_dir, &path),
+        Command::User {
+            action,
+            state_dir,
+            config: path,
+        } => user_command(action, state_dir, &path),
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
@@ -539,6 +666,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Points
         | Command::Rules
         | Command::Journal { .. }
+        | Command::User { .. }
         | Command::Dashboards { .. }
         | Command::Ack { .. }
         | Command::Command { .. }

@@ -218,11 +218,14 @@ pub enum Kind {
     /// The gateway's clock: not yet known synchronised at start, synchronised (with
     /// the offset found), or no longer synchronised (src/selfwatch/).
     Clock,
+    /// An account or token was made, changed, locked, unlocked or removed
+    /// (src/accounts/; logins themselves are [`Kind::Login`]).
+    Account,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Alarm,
         Kind::Command,
         Kind::GatewayStart,
@@ -234,6 +237,7 @@ impl Kind {
         Kind::Incident,
         Kind::GeneratorRun,
         Kind::Clock,
+        Kind::Account,
     ];
 
     /// The stored and serialised name (`gateway_start`).
@@ -250,6 +254,7 @@ impl Kind {
             Kind::Incident => "incident",
             Kind::GeneratorRun => "generator_run",
             Kind::Clock => "clock",
+            Kind::Account => "account",
         }
     }
 
