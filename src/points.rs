@@ -315,6 +315,10 @@ static GATEWAY: &[PointDef] = &[
         "maintenance_overrun",
         "A maintenance window started by command is still open after its planned end",
     ),
+    flag(
+        "web_console_ok",
+        "The web console is open; false: closed for an unsafe setting (default admin password, no TLS where required, unreadable accounts)",
+    ),
     num(
         "clock_offset_ms",
         "ms",

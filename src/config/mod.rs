@@ -142,6 +142,8 @@ pub struct Site {
     pub sources: SourcesConfig,
     /// Web listen address.
     pub web_listen: SocketAddr,
+    /// `[web]` settings beyond the address: TLS, sessions, connection caps.
+    pub web: WebConfig,
     /// Where readings and alarm events go, in config order.
     pub sinks: Vec<SinkEntry>,
     /// Durable state: the sink buffers.
@@ -349,6 +351,36 @@ fn validate_storage(
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 5_000;
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
+/// `[web]` settings beyond the listen address (docs/ACCOUNTS.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// PEM certificate (chain) for HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    pub tls_key_file: Option<PathBuf>,
+    /// Seconds without a request that end a session.
+    pub session_idle_s: u64,
+    /// Seconds after the login that end a session.
+    pub session_max_s: u64,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Open connections from one client address at most.
+    pub max_connections_per_address: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            tls_cert_file: None,
+            tls_key_file: None,
+            session_idle_s: 1800,
+            session_max_s: 43_200,
+            max_connections: 256,
+            max_connections_per_address: 32,
+        }
+    }
+}
+
 /// Default web listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -1014,6 +1046,48 @@ fn validate(
         },
     };
 
+    let mut web = WebConfig::default();
+    match (&raw.web.tls_cert_file, &raw.web.tls_key_file) {
+        (Some(c), Some(k)) => {
+            web.tls_cert_file = Some(c.get_ref().clone());
+            web.tls_key_file = Some(k.get_ref().clone());
+        }
+        (Some(x), None) | (None, Some(x)) => r.at(
+            x.span(),
+            "web",
+            "tls_cert_file and tls_key_file go together: give both or neither".to_string(),
+        ),
+        (None, None) => {}
+    }
+    for (v, field, lo, out) in [
+        (&raw.web.session_idle_s, "web.session_idle_s", 1u64, &mut web.session_idle_s),
+        (&raw.web.session_max_s, "web.session_max_s", 1, &mut web.session_max_s),
+    ] {
+        if let Some(v) = v {
+            if *v.get_ref() < lo {
+                r.at(v.span(), field, "must be at least 1".to_string());
+            } else {
+                *out = *v.get_ref();
+            }
+        }
+    }
+    for (v, field, out) in [
+        (&raw.web.max_connections, "web.max_connections", &mut web.max_connections),
+        (
+            &raw.web.max_connections_per_address,
+            "web.max_connections_per_address",
+            &mut web.max_connections_per_address,
+        ),
+    ] {
+        if let Some(v) = v {
+            if *v.get_ref() < 4 {
+                r.at(v.span(), field, "must be at least 4".to_string());
+            } else {
+                *out = *v.get_ref();
+            }
+        }
+    }
+
     // Sinks, then what needs their names (budgets) and the state directory.
     let room_ids: HashSet<String> = room_rules.keys().cloned().collect();
     let known = crate::sinks::registry::Known {
@@ -1095,6 +1169,7 @@ fn validate(
         devices,
         sources,
         web_listen,
+        web,
         sinks,
         storage,
         shelve,

@@ -388,6 +388,15 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "8.3a",
                 flag(true, Normal, 0.0),
             ),
+            // Art. 12.2a: default passwords are changed before use; Art. 11.1/16.3:
+            // management only over a protected channel. An unsafe setting closes the
+            // web console (src/web/auth.rs) and is itself a serious alarm.
+            spec(
+                "web_console_disabled",
+                "web_console_ok",
+                "12.2a",
+                flag(false, Serious, 0.0),
+            ),
             // The board itself (docs/SELFWATCH.md; THRESHOLDS.md has no figures for
             // it, these are ours). The durable state (Art. 13.1) needs disk: normal
             // below 20 % free, serious below 10 %, after 5 min. SD-card wear: above 4 GiB a day a

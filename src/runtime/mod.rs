@@ -248,6 +248,14 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     );
     let mut gateway = SelfMonitor::new(&site, watch);
     gateway.state_ok = state_problem.is_none();
+    // The web console's logins (src/web/auth.rs): closed, with the serious
+    // web_console_disabled alarm, while a setting is unsafe; monitoring goes on.
+    let web_options = crate::web::options_for(&site, &storage.state_dir, web_addr, &journal);
+    gateway.web_console_ok = web_options
+        .auth
+        .as_ref()
+        .map(|a| a.console_ok())
+        .unwrap_or_default();
     buffer.registry().add(
         site.devices
             .iter()
@@ -377,8 +385,14 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     }
     {
         let shared = shared.clone();
+        let web_options = crate::web::Options {
+            commands: Some(commands.clone()),
+            ..web_options
+        };
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = crate::web::serve(listener, shared).await {
+            if let Err(e) =
+                crate::web::serve_with(listener, shared, web_options, std::future::pending()).await
+            {
                 tracing::error!(error = %e, "web server stopped");
             }
         }));

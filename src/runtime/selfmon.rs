@@ -52,6 +52,8 @@ pub(super) struct SelfMonitor {
     pub(super) watch: crate::selfwatch::Watch,
     /// Whether the configured state directory is in use (false: a volatile one).
     pub(super) state_ok: bool,
+    /// False while the web console is closed for an unsafe setting (src/web/auth.rs).
+    pub(super) web_console_ok: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SelfMonitor {
@@ -67,6 +69,7 @@ impl SelfMonitor {
         };
         SelfMonitor {
             state_ok: true,
+            web_console_ok: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             device: Arc::new(crate::model::DeviceMeta {
                 id: Arc::from(id),
                 name: "dc-gateway".into(),
@@ -108,6 +111,11 @@ impl SelfMonitor {
             flag("sink_auth_failed", auth_failed),
             flag("state_dir_ok", self.state_ok),
             flag("maintenance_overrun", maintenance_overrun),
+            flag(
+                "web_console_ok",
+                self.web_console_ok
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         ]
         .into_iter()
         .flatten()

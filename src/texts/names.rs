@@ -503,6 +503,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "web_console_ok",
+        "Bảng điều khiển web mở",
+        "Web console open",
+    ),
+    (
+        Kind::Gateway,
         "clock_offset_ms",
         "Độ lệch đồng hồ",
         "Clock offset",
@@ -714,6 +720,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "maintenance_overrun",
         "Cửa sổ bảo trì vẫn mở sau giờ kết thúc dự kiến",
         "A maintenance window is still open after its planned end",
+    ),
+    (
+        Kind::Gateway,
+        "web_console_ok",
+        "Bảng điều khiển web bị tắt vì cấu hình không an toàn (mật khẩu quản trị mặc định hoặc thiếu TLS); giám sát vẫn chạy",
+        "The web console is closed for an unsafe setting (default admin password or missing TLS); monitoring goes on",
     ),
     (
         Kind::Gateway,

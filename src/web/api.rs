@@ -53,6 +53,16 @@ pub(crate) struct App {
     pub(crate) shared: Shared,
     /// Turns `true` when the server shuts down; ends the event streams.
     pub(crate) stop: watch::Receiver<bool>,
+    /// Logins, sessions and tokens (src/web/auth.rs).
+    pub(crate) auth: std::sync::Arc<super::auth::Auth>,
+    /// The way into the hub for commands (none: this server takes none).
+    pub(crate) commands: Option<crate::commands::Commands>,
+}
+
+impl axum::extract::FromRef<App> for std::sync::Arc<super::auth::Auth> {
+    fn from_ref(app: &App) -> Self {
+        app.auth.clone()
+    }
 }
 
 /// Seconds between keep-alive comments on an idle event stream.
