@@ -33,3 +33,4 @@ mod sms; // the SMS sink against a scripted modem on a socat pty (decoded by sms
 mod snmp;
 mod syslog; // the syslog sink against rsyslog: UDP, TCP, TLS, RELP; SIGKILL during a burst
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap
+mod web_auth; // logins, sessions, tokens, the console in Chromium, slowloris (the real binary)
