@@ -235,10 +235,96 @@ enum Command {
         #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// The config versions the gateway loaded (kept in the state directory).
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConfigCmd,
+        /// State directory holding config-history/; default: the config's.
+        #[arg(long, global = true)]
+        state_dir: Option<PathBuf>,
+        /// Site config file (read for the state directory when --state-dir is not given).
+        #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
     Rules,
+}
+
+/// `dc-gateway config ...`
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// List the versions: number, when first loaded, SHA-256, lines added/removed.
+    History {
+        /// Also print each version's changes against the one before.
+        #[arg(long)]
+        diff: bool,
+    },
+    /// Print one version's text (default: the newest) or write it to a file.
+    Export {
+        /// Version number (`config history`).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Write it here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn config_command(action: ConfigCmd, state_dir: Option<PathBuf>, path: &std::path::Path) -> ExitCode {
+    use dc_gateway::config::history;
+    let run = || -> anyhow::Result<()> {
+        let dir = state_dir_of(state_dir, path)?;
+        let versions = history::list(&dir)?;
+        match action {
+            ConfigCmd::History { diff } => {
+                if versions.is_empty() {
+                    println!("no config version stored yet in {}", dir.join(history::DIR).display());
+                }
+                let mut prev: Option<String> = None;
+                for v in &versions {
+                    let text = history::text(&dir, v.version)?;
+                    let (added, removed) = history::diff_counts(prev.as_deref().unwrap_or(""), &text);
+                    println!(
+                        "{:>4}  {}  sha256 {}  +{added} -{removed}  {}",
+                        v.version,
+                        v.ts.rfc3339(),
+                        &v.sha256[..v.sha256.len().min(16)],
+                        v.origin
+                    );
+                    if diff && let Some(p) = &prev {
+                        print!("{}", history::diff(p, &text, 2));
+                    }
+                    prev = Some(text);
+                }
+            }
+            ConfigCmd::Export { version, out } => {
+                let n = match version {
+                    Some(n) => n,
+                    None => versions
+                        .last()
+                        .map(|v| v.version)
+                        .ok_or_else(|| history::Error::Empty(dir.join(history::DIR)))?,
+                };
+                let text = history::text(&dir, n)?;
+                match out {
+                    Some(p) => std::fs::write(&p, text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                    None => print!("{text}"),
+                }
+            }
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `dc-gateway user ...`
@@ -388,6 +474,11 @@ fn main() -> ExitCode {
             state_dir,
             config: path,
         } => user_command(action, state_dir, &path),
+        Command::Config {
+            action,
+            state_dir,
+            config: path,
+        } => config_command(action, state_dir, &path),
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
@@ -667,6 +758,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Rules
         | Command::Journal { .. }
         | Command::User { .. }
+        | Command::Config { .. }
         | Command::Dashboards { .. }
         | Command::Ack { .. }
         | Command::Command { .. }

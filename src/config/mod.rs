@@ -8,6 +8,7 @@
 //! secrets resolved, rule overrides applied in the documented order
 //! (kind default < site < room < device).
 
+pub mod history;
 pub mod profiles;
 pub mod raw;
 pub mod span;
@@ -159,6 +160,8 @@ pub struct Site {
     pub config_sha256: String,
     /// Where the site file was read from.
     pub config_origin: String,
+    /// The site file's text as loaded (kept as a config version, src/config/history.rs).
+    pub config_text: std::sync::Arc<str>,
     /// What was read but should be written differently (an old form): each with its
     /// place and the form to use. `check-config` prints them; `run` logs them.
     pub warnings: Vec<Problem>,
@@ -1177,6 +1180,7 @@ fn validate(
         clock: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
+        config_text: std::sync::Arc::from(r.text),
         warnings: r.warnings,
     })
 }

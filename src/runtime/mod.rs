@@ -297,6 +297,20 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             "listed_alarms": engine.active().len(),
         }),
     };
+    // Every loaded config is kept as a numbered version (Art. 11.7, 11.8).
+    let config_version = match crate::config::history::keep(
+        &storage.state_dir,
+        &site.config_text,
+        &site.config_sha256,
+        &site.config_origin,
+        Timestamp::now(),
+    ) {
+        Ok((v, _)) => Some(v.version),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot keep a copy of the loaded config");
+            None
+        }
+    };
     let loaded = crate::journal::NewEntry {
         ts: Timestamp::now(),
         kind: crate::journal::Kind::ConfigLoaded,
@@ -307,6 +321,7 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             "origin": site.config_origin,
             "devices": site.devices.len(),
             "sinks": site.sinks.len(),
+            "version": config_version,
         }),
     };
     if let Err(e) = journal.append_all(vec![started, loaded]) {

@@ -195,6 +195,25 @@ fn sessions_csrf_roles_kiosk_and_lockout_on_the_real_binary() {
     }
     let accounts = c.req("GET", "/api/v1/journal?kind=account", &[("Cookie", &an)], None).json().unwrap();
     assert!(accounts.to_string().contains("user_unlocked"), "{accounts}");
+
+    // The loaded config is kept as version 1 and exported as loaded (Art. 11.8).
+    let loaded = c.req("GET", "/api/v1/journal?kind=config_loaded", &[("Cookie", &an)], None).json().unwrap();
+    assert_eq!(loaded["entries"][0]["version"], 1, "{loaded}");
+    let cli = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+            .arg("config")
+            .args(args)
+            .arg("--state-dir")
+            .arg(&state)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let history = cli(&["history"]);
+    let sha = loaded["entries"][0]["sha256"].as_str().unwrap();
+    assert!(history.trim_start().starts_with("1 ") && history.contains(&sha[..16]), "{history}");
+    assert_eq!(cli(&["export", "--version", "1"]), text);
 }
 
 #[test]
