@@ -24,7 +24,7 @@ use serde_json::{Value as Json, json};
 use crate::e2e::{Gateway, site};
 use crate::peers::{
     HttpResponse, ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, UnitSpec, free_port,
-    http_request, peer_tempdir, wait_until,
+    http_request, make_tls_files, peer_tempdir, wait_until,
 };
 
 const PW: &str = "Tra-Vinh-2026!";
@@ -452,4 +452,95 @@ fn chromium_logs_in_and_acknowledges_from_the_console() {
     assert_eq!(ev["comment"], "Đang kiểm tra CRAC");
     let j = c.req("GET", "/api/v1/journal?kind=command", &[("Cookie", &an)], None).json().unwrap();
     assert!(j.to_string().contains("Đang kiểm tra CRAC"), "{j}");
+}
+
+/// One HTTPS request with rustls, trusting only `ca`; the response head and body.
+fn https(port: u16, ca: &Path, request: &str) -> Result<String, String> {
+    use std::io::Read;
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).map_err(|e| e.to_string())?;
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).map_err(|e| e.to_string())?;
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    if out.is_empty() {
+        return Err("no answer".into());
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[test]
+fn tls_is_required_off_loopback_once_accounts_exist() {
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let dir = peer_tempdir("web-tls");
+    let state = dir.path().join("state");
+    user(&state, &["add", "an", "--role", "operator", "--no-change-required"], PW);
+    let port = free_port();
+    let text = site("tls", port, modbus.addr().port(), 500, "")
+        .replace("listen = \"127.0.0.1:", "listen = \"0.0.0.0:");
+    // Gateway::start waits on the "listen" line's address: 0.0.0.0 is reached on loopback.
+    let mut gw = Gateway::start(&text, dir.path());
+    let c = Client {
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    // No TLS off loopback: the console is closed, with the serious alarm, monitoring on.
+    let r = c.req("GET", "/api/v1/readings", &[], None);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("no TLS"), "{}", r.text());
+    assert_eq!(c.req("GET", "/metrics", &[], None).status, 200);
+    wait_until("web_console_disabled journaled", Duration::from_secs(10), || {
+        let o = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+            .args(["journal", "--kind", "alarm", "--json", "--state-dir"])
+            .arg(&state)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).contains("web_console_disabled")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    gw.kill();
+
+    // With certificate files: HTTPS, and the session cookie is Secure.
+    make_tls_files(dir.path());
+    let text = text.replace(
+        "[web]\n",
+        &format!(
+            "[web]\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+            dir.path().join("server.pem").display(),
+            dir.path().join("server.key").display()
+        ),
+    );
+    std::fs::write(dir.path().join("site.toml"), &text).unwrap();
+    gw.restart();
+    let ca = dir.path().join("ca.pem");
+    let body = format!("{{\"user\":\"an\",\"password\":\"{PW}\"}}");
+    let answer = https(
+        port,
+        &ca,
+        &format!("POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
+    )
+    .unwrap_or_else(|e| panic!("HTTPS login: {e}\n{}", gw.log()));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a session cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let plain = http_request("GET", &format!("{}/healthz", c.base), &[], b"");
+    assert!(plain.is_err(), "{plain:?}");
 }
