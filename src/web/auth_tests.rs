@@ -364,3 +364,27 @@ async fn the_console_page_puts_the_title_in_as_text() {
     assert!(!a.text.contains("<script>alert(1)"), "the title must not close the script element");
     assert!(a.text.contains("\\u003cscript>alert(1)\\u003c/script>"));
 }
+
+#[tokio::test]
+async fn event_streams_are_capped_and_given_back() {
+    let app = router(tests_site());
+    let open = |app: Router| async move {
+        let req = Request::builder().uri("/api/v1/events").body(Body::empty()).unwrap();
+        app.oneshot(req).await.unwrap()
+    };
+    let mut held = Vec::new();
+    let mut refused = None;
+    for i in 0..(api::MAX_EVENT_STREAMS + 10) {
+        let r = open(app.clone()).await;
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(i);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::OK);
+        held.push(r);
+    }
+    let at = refused.expect("a stream beyond the cap is refused");
+    assert!(at <= api::MAX_EVENT_STREAMS, "refused at {at}");
+    drop(held);
+    assert_eq!(open(app.clone()).await.status(), StatusCode::OK, "closed streams give their place back");
+}

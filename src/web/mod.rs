@@ -15,7 +15,7 @@
 //!   refresh instead of a gap; every client also gets a full refresh every
 //!   [`REFRESH_INTERVAL`], so a page never shows a picture that silently diverged.
 
-mod api;
+pub(crate) mod api;
 pub mod auth;
 mod console;
 pub mod page;
