@@ -122,7 +122,8 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
         /// Only entries of this kind (alarm, command, gateway_start, gateway_stop,
-        /// config_loaded, sink_failed, sink_recovered, login, incident, generator_run).
+        /// config_loaded, sink_failed, sink_recovered, login, incident, generator_run,
+        /// clock, account).
         #[arg(long)]
         kind: Option<String>,
         /// At most this many entries (default: all).
@@ -273,7 +274,11 @@ enum ConfigCmd {
     },
 }
 
-fn config_command(action: ConfigCmd, state_dir: Option<PathBuf>, path: &std::path::Path) -> ExitCode {
+fn config_command(
+    action: ConfigCmd,
+    state_dir: Option<PathBuf>,
+    path: &std::path::Path,
+) -> ExitCode {
     use dc_gateway::config::history;
     let run = || -> anyhow::Result<()> {
         let dir = state_dir_of(state_dir, path)?;
@@ -281,12 +286,16 @@ fn config_command(action: ConfigCmd, state_dir: Option<PathBuf>, path: &std::pat
         match action {
             ConfigCmd::History { diff } => {
                 if versions.is_empty() {
-                    println!("no config version stored yet in {}", dir.join(history::DIR).display());
+                    println!(
+                        "no config version stored yet in {}",
+                        dir.join(history::DIR).display()
+                    );
                 }
                 let mut prev: Option<String> = None;
                 for v in &versions {
                     let text = history::text(&dir, v.version)?;
-                    let (added, removed) = history::diff_counts(prev.as_deref().unwrap_or(""), &text);
+                    let (added, removed) =
+                        history::diff_counts(prev.as_deref().unwrap_or(""), &text);
                     println!(
                         "{:>4}  {}  sha256 {}  +{added} -{removed}  {}",
                         v.version,
@@ -404,25 +413,52 @@ enum UserCmd {
 fn user_command(action: UserCmd, state_dir: Option<PathBuf>, path: &std::path::Path) -> ExitCode {
     use dc_gateway::accounts::{Role, cli::Action};
     let role = |r: &str| {
-        Role::parse(r).ok_or_else(|| anyhow::anyhow!("unknown role {r:?}: viewer, operator or admin"))
+        Role::parse(r)
+            .ok_or_else(|| anyhow::anyhow!("unknown role {r:?}: viewer, operator or admin"))
     };
     let action = (|| -> anyhow::Result<Action> {
         Ok(match action {
-            UserCmd::Add { name, role: r, no_change_required } => Action::Add { name, role: role(&r)?, must_change: !no_change_required },
-            UserCmd::Passwd { name, no_change_required } => Action::Passwd { name, must_change: !no_change_required },
+            UserCmd::Add {
+                name,
+                role: r,
+                no_change_required,
+            } => Action::Add {
+                name,
+                role: role(&r)?,
+                must_change: !no_change_required,
+            },
+            UserCmd::Passwd {
+                name,
+                no_change_required,
+            } => Action::Passwd {
+                name,
+                must_change: !no_change_required,
+            },
             UserCmd::Lock { name } => Action::Lock(name),
             UserCmd::Unlock { name } => Action::Unlock(name),
             UserCmd::Disable { name } => Action::Disable(name),
             UserCmd::Enable { name } => Action::Enable(name),
             UserCmd::Role { name, role: r } => Action::Role(name, role(&r)?),
-            UserCmd::TokenAdd { name, role: r, kiosk } => Action::TokenAdd { name, role: role(&r)?, kiosk },
+            UserCmd::TokenAdd {
+                name,
+                role: r,
+                kiosk,
+            } => Action::TokenAdd {
+                name,
+                role: role(&r)?,
+                kiosk,
+            },
             UserCmd::TokenRevoke { id } => Action::TokenRevoke(id),
             UserCmd::List { json } => Action::List { json },
         })
     })();
     let run = action.and_then(|a| {
         let dir = state_dir_of(state_dir, path)?;
-        Ok(dc_gateway::accounts::cli::run(&a, &dir, &mut std::io::stdin().lock())?)
+        Ok(dc_gateway::accounts::cli::run(
+            &a,
+            &dir,
+            &mut std::io::stdin().lock(),
+        )?)
     });
     match run {
         Ok(out) => {

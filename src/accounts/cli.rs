@@ -107,7 +107,13 @@ pub fn run(action: &Action, state_dir: &Path, input: &mut dyn BufRead) -> Result
                 role,
                 must_change,
             } => {
-                a.add_user(name, *role, password.as_deref().unwrap_or(""), *must_change, now)?;
+                a.add_user(
+                    name,
+                    *role,
+                    password.as_deref().unwrap_or(""),
+                    *must_change,
+                    now,
+                )?;
                 (
                     format!("user {name} added ({})", role.as_str()),
                     "user_added",
@@ -126,19 +132,39 @@ pub fn run(action: &Action, state_dir: &Path, input: &mut dyn BufRead) -> Result
             }
             Action::Lock(name) => {
                 a.lock(name, FOREVER)?;
-                (format!("user {name} locked"), "user_locked", name.clone(), serde_json::json!({}))
+                (
+                    format!("user {name} locked"),
+                    "user_locked",
+                    name.clone(),
+                    serde_json::json!({}),
+                )
             }
             Action::Unlock(name) => {
                 a.unlock(name)?;
-                (format!("user {name} unlocked"), "user_unlocked", name.clone(), serde_json::json!({}))
+                (
+                    format!("user {name} unlocked"),
+                    "user_unlocked",
+                    name.clone(),
+                    serde_json::json!({}),
+                )
             }
             Action::Disable(name) => {
                 a.set_disabled(name, true)?;
-                (format!("user {name} disabled"), "user_disabled", name.clone(), serde_json::json!({}))
+                (
+                    format!("user {name} disabled"),
+                    "user_disabled",
+                    name.clone(),
+                    serde_json::json!({}),
+                )
             }
             Action::Enable(name) => {
                 a.set_disabled(name, false)?;
-                (format!("user {name} enabled"), "user_enabled", name.clone(), serde_json::json!({}))
+                (
+                    format!("user {name} enabled"),
+                    "user_enabled",
+                    name.clone(),
+                    serde_json::json!({}),
+                )
             }
             Action::Role(name, role) => {
                 a.set_role(name, *role)?;
@@ -157,7 +183,11 @@ pub fn run(action: &Action, state_dir: &Path, input: &mut dyn BufRead) -> Result
                         "token {} ({}{}) — shown once, keep it now:\n{text}",
                         t.id,
                         t.role.as_str(),
-                        if *kiosk { ", kiosk: wall view only" } else { "" }
+                        if *kiosk {
+                            ", kiosk: wall view only"
+                        } else {
+                            ""
+                        }
                     ),
                     "token_added",
                     t.id.clone(),
@@ -166,7 +196,12 @@ pub fn run(action: &Action, state_dir: &Path, input: &mut dyn BufRead) -> Result
             }
             Action::TokenRevoke(id) => {
                 a.revoke_token(id)?;
-                (format!("token {id} revoked"), "token_revoked", id.clone(), serde_json::json!({}))
+                (
+                    format!("token {id} revoked"),
+                    "token_revoked",
+                    id.clone(),
+                    serde_json::json!({}),
+                )
             }
             Action::List { .. } => unreachable!("answered above"),
         })

@@ -476,11 +476,12 @@ impl Accounts {
         if good {
             u.failures = 0;
             u.locked_until = None;
-            let age = Duration::from_millis(u64::try_from(now.0 - u.password_changed_at.0).unwrap_or(0));
+            let age =
+                Duration::from_millis(u64::try_from(now.0 - u.password_changed_at.0).unwrap_or(0));
             return Ok(Outcome::Ok {
                 role: u.role,
                 must_change: u.must_change,
-                old_password_days: (age > PASSWORD_MAX_AGE).then(|| age.as_secs() / 86_400),
+                old_password_days: (age > PASSWORD_MAX_AGE).then_some(age.as_secs() / 86_400),
             });
         }
         if u.locked_until.is_some_and(|t| t <= now) {

@@ -23,7 +23,9 @@ fn the_policy_names_every_missing_class() {
         assert!(e.contains(want), "{e:?} should name {want:?}");
     }
     assert!(!e.contains("lower-case"), "{e}");
-    let e = check_policy("nguyenvan", "Nguyenvan-123").unwrap_err().to_string();
+    let e = check_policy("nguyenvan", "Nguyenvan-123")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not the user name"), "{e}");
     // Vietnamese letters count as letters of their case.
     assert!(check_policy("an", "Đêm-trắng-2026").is_ok());
@@ -58,15 +60,24 @@ fn five_wrong_passwords_lock_for_thirty_minutes_and_unlock_lifts_it() {
         Outcome::LockedNow(until)
     );
     // Locked: even the right password is not looked at.
-    assert_eq!(a.precheck("an", at_min(29)).unwrap_err(), Refusal::Locked(until));
-    assert!(a.precheck("an", at_min(30)).is_ok(), "30 minutes later it opens");
+    assert_eq!(
+        a.precheck("an", at_min(29)).unwrap_err(),
+        Refusal::Locked(until)
+    );
+    assert!(
+        a.precheck("an", at_min(30)).is_ok(),
+        "30 minutes later it opens"
+    );
     // An admin lifts it early.
     a.lock("an", until).unwrap();
     a.unlock("an").unwrap();
     assert!(a.precheck("an", at_min(1)).is_ok());
     // A good password resets the count.
     a.record("an", false, at_min(2)).unwrap();
-    assert!(matches!(a.record("an", true, at_min(2)).unwrap(), Outcome::Ok { .. }));
+    assert!(matches!(
+        a.record("an", true, at_min(2)).unwrap(),
+        Outcome::Ok { .. }
+    ));
     assert_eq!(a.user("an").unwrap().failures, 0);
 }
 
@@ -102,7 +113,8 @@ fn an_old_password_is_warned_and_a_new_account_must_change_it() {
             old_password_days: Some(200)
         }
     );
-    a.set_password("an", "Mat-khau-moi-9", false, later).unwrap();
+    a.set_password("an", "Mat-khau-moi-9", false, later)
+        .unwrap();
     assert_eq!(
         a.record("an", true, later).unwrap(),
         Outcome::Ok {
@@ -120,7 +132,10 @@ fn tokens_are_kept_as_hashes_and_found_by_their_text() {
     let k = a.add_token("nagios", Role::Operator, false, T0);
     assert!(t.starts_with("dcgw_"));
     let json = serde_json::to_string(&a).unwrap();
-    assert!(!json.contains(&t) && !json.contains(&k), "no token text at rest");
+    assert!(
+        !json.contains(&t) && !json.contains(&k),
+        "no token text at rest"
+    );
     let found = a.token(&t).unwrap();
     assert!(found.kiosk);
     assert_eq!(found.role, Role::Viewer, "a kiosk token only reads");
@@ -137,13 +152,25 @@ fn tokens_are_kept_as_hashes_and_found_by_their_text() {
 #[test]
 fn default_admin_passwords_are_found() {
     let mut a = Accounts::default();
-    a.insert_user("admin", Role::Admin, hash_password("admin").unwrap(), false, T0)
-        .unwrap();
+    a.insert_user(
+        "admin",
+        Role::Admin,
+        hash_password("admin").unwrap(),
+        false,
+        T0,
+    )
+    .unwrap();
     a.insert_user("ops", Role::Admin, hash_password("ops").unwrap(), false, T0)
         .unwrap();
     a.add_user("an", Role::Admin, GOOD, false, T0).unwrap();
-    a.insert_user("viewer", Role::Viewer, hash_password("admin").unwrap(), false, T0)
-        .unwrap();
+    a.insert_user(
+        "viewer",
+        Role::Viewer,
+        hash_password("admin").unwrap(),
+        false,
+        T0,
+    )
+    .unwrap();
     assert_eq!(a.default_password_admins(), vec!["admin", "ops"]);
 }
 

@@ -85,7 +85,13 @@ pub fn list(state_dir: &Path) -> Result<Vec<Version>, Error> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(Error::Io { path: dir, op: "read", source }),
+        Err(source) => {
+            return Err(Error::Io {
+                path: dir,
+                op: "read",
+                source,
+            });
+        }
     };
     let mut out: Vec<Version> = entries
         .filter_map(Result::ok)
@@ -113,7 +119,11 @@ pub fn text(state_dir: &Path, version: u32) -> Result<String, Error> {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::NoVersion(version)
         } else {
-            Error::Io { path: p, op: "read", source: e }
+            Error::Io {
+                path: p,
+                op: "read",
+                source: e,
+            }
         }
     })
 }
@@ -236,7 +246,10 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let p = dir.path().join(DIR).join("000002.toml");
-            assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 

@@ -1063,8 +1063,18 @@ fn validate(
         (None, None) => {}
     }
     for (v, field, lo, out) in [
-        (&raw.web.session_idle_s, "web.session_idle_s", 1u64, &mut web.session_idle_s),
-        (&raw.web.session_max_s, "web.session_max_s", 1, &mut web.session_max_s),
+        (
+            &raw.web.session_idle_s,
+            "web.session_idle_s",
+            1u64,
+            &mut web.session_idle_s,
+        ),
+        (
+            &raw.web.session_max_s,
+            "web.session_max_s",
+            1,
+            &mut web.session_max_s,
+        ),
     ] {
         if let Some(v) = v {
             if *v.get_ref() < lo {
@@ -1075,7 +1085,11 @@ fn validate(
         }
     }
     for (v, field, out) in [
-        (&raw.web.max_connections, "web.max_connections", &mut web.max_connections),
+        (
+            &raw.web.max_connections,
+            "web.max_connections",
+            &mut web.max_connections,
+        ),
         (
             &raw.web.max_connections_per_address,
             "web.max_connections_per_address",

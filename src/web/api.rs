@@ -554,12 +554,14 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 /// subscription; the rest of the descriptors stay for the sources (docs/ACCOUNTS.md).
 pub const MAX_EVENT_STREAMS: usize = 64;
 
-static EVENT_STREAMS: tokio::sync::Semaphore =
-    tokio::sync::Semaphore::const_new(MAX_EVENT_STREAMS);
+static EVENT_STREAMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_EVENT_STREAMS);
 
 pub(crate) async fn events(State(app): State<App>) -> Response {
     let Ok(permit) = EVENT_STREAMS.try_acquire() else {
-        tracing::warn!(max = MAX_EVENT_STREAMS, "web: too many event streams; refusing one");
+        tracing::warn!(
+            max = MAX_EVENT_STREAMS,
+            "web: too many event streams; refusing one"
+        );
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("too many live clients (at most {MAX_EVENT_STREAMS}); try again later"),

@@ -176,7 +176,9 @@ pub struct Auth {
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth").field("tls", &self.tls).finish_non_exhaustive()
+        f.debug_struct("Auth")
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
     }
 }
 
@@ -271,7 +273,9 @@ impl Auth {
                 ..Snapshot::default()
             });
         let fresh = Arc::new(fresh);
-        let was_ok = self.console_ok.swap(fresh.closed.is_none(), Ordering::AcqRel);
+        let was_ok = self
+            .console_ok
+            .swap(fresh.closed.is_none(), Ordering::AcqRel);
         match (&fresh.closed, was_ok) {
             (Some(why), true) => {
                 tracing::error!(reason = %why, "web console closed (monitoring goes on)")
@@ -362,7 +366,9 @@ impl Auth {
     /// Journal a login event (fsynced before the answer goes out).
     async fn audit(&self, event: &str, user: &str, ip: IpAddr, extra: serde_json::Value) {
         tracing::info!(event, user, %ip, "web login event");
-        let Some(j) = self.journal.clone() else { return };
+        let Some(j) = self.journal.clone() else {
+            return;
+        };
         let mut data = serde_json::json!({"event": event, "user": user, "ip": ip.to_string(), "origin": "web"});
         if let (Some(d), Some(x)) = (data.as_object_mut(), extra.as_object()) {
             for (k, v) in x {
@@ -467,7 +473,10 @@ pub(crate) fn json_answer(status: StatusCode, body: serde_json::Value) -> Respon
     (
         status,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         body.to_string(),
@@ -487,14 +496,20 @@ fn unauthorized(req: &Request, error: &str) -> Response {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let target = format!("/login?next={}", percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC));
+        let target = format!(
+            "/login?next={}",
+            percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC)
+        );
         let body = format!(
             "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"0; url={target}\"><title>401</title><p><a href=\"{target}\">Đăng nhập / Log in</a>"
         );
         return (
             StatusCode::UNAUTHORIZED,
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             ],
             body,
@@ -543,13 +558,25 @@ pub(crate) async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next:
     {
         let Some(t) = snap.accounts.token(text.trim()) else {
             auth.ip_failed(client_ip(&req));
-            return refuse(StatusCode::UNAUTHORIZED, "bad_token", "unknown or revoked token");
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "bad_token",
+                "unknown or revoked token",
+            );
         };
         if t.kiosk {
             return kiosk(req, next, None).await;
         }
         if !safe && t.role < Role::Operator {
-            return refuse(StatusCode::FORBIDDEN, "role", &format!("token {} is a {}: changes need an operator", t.id, t.role.as_str()));
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "role",
+                &format!(
+                    "token {} is a {}: changes need an operator",
+                    t.id,
+                    t.role.as_str()
+                ),
+            );
         }
         let p = Principal::Token {
             id: t.id.clone(),
@@ -562,17 +589,37 @@ pub(crate) async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next:
     // A session.
     if let Some((_, s)) = auth.session_of(req.headers()) {
         if !safe {
-            let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = req
+                .headers()
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !accounts::constant_time_eq(sent.as_bytes(), s.csrf.as_bytes()) {
-                return refuse(StatusCode::FORBIDDEN, "csrf", "missing or wrong CSRF token (X-CSRF-Token)");
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "missing or wrong CSRF token (X-CSRF-Token)",
+                );
             }
         }
         let own = SELF_PATHS.contains(&path.as_str()) || path == "/api/v1/session";
         if s.must_change && !own && !(safe && (path == "/console" || path == "/login")) {
-            return refuse(StatusCode::FORBIDDEN, "must_change", "change your password first (POST /login/password)");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "must_change",
+                "change your password first (POST /login/password)",
+            );
         }
         if !safe && !own && s.role < Role::Operator {
-            return refuse(StatusCode::FORBIDDEN, "role", &format!("{} is a {}: changes need an operator", s.user, s.role.as_str()));
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "role",
+                &format!(
+                    "{} is a {}: changes need an operator",
+                    s.user,
+                    s.role.as_str()
+                ),
+            );
         }
         req.extensions_mut().insert(Principal::User {
             name: s.user,
@@ -581,18 +628,27 @@ pub(crate) async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next:
         return next.run(req).await;
     }
     // The kiosk token, from the wall's URL (then kept as a cookie) or the cookie.
-    let kiosk_text = query_param(&req, "kiosk").map(|t| (t, true)).or_else(|| cookie(req.headers(), KIOSK_COOKIE).map(|t| (t, false)));
+    let kiosk_text = query_param(&req, "kiosk")
+        .map(|t| (t, true))
+        .or_else(|| cookie(req.headers(), KIOSK_COOKIE).map(|t| (t, false)));
     if let Some((text, from_url)) = kiosk_text {
         return match snap.accounts.token(&text).filter(|t| t.kiosk) {
             Some(_) => {
                 let set = from_url.then(|| {
-                    format!("{KIOSK_COOKIE}={text}; Max-Age=31536000{}", auth.cookie_attrs())
+                    format!(
+                        "{KIOSK_COOKIE}={text}; Max-Age=31536000{}",
+                        auth.cookie_attrs()
+                    )
                 });
                 kiosk(req, next, set).await
             }
             None => {
                 auth.ip_failed(client_ip(&req));
-                refuse(StatusCode::UNAUTHORIZED, "bad_token", "unknown or revoked kiosk token")
+                refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "bad_token",
+                    "unknown or revoked kiosk token",
+                )
             }
         };
     }
@@ -605,7 +661,11 @@ pub(crate) async fn layer(State(auth): State<Arc<Auth>>, mut req: Request, next:
 async fn kiosk(mut req: Request, next: Next, set_cookie: Option<String>) -> Response {
     let path = req.uri().path();
     if *req.method() != Method::GET || !KIOSK_PATHS.contains(&path) {
-        return refuse(StatusCode::FORBIDDEN, "kiosk", "the kiosk token opens the wall view only");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "kiosk",
+            "the kiosk token opens the wall view only",
+        );
     }
     req.extensions_mut().insert(Principal::Kiosk);
     let mut resp = next.run(req).await;
@@ -638,11 +698,28 @@ fn is_json(headers: &HeaderMap) -> bool {
 pub(crate) async fn login(State(auth): State<Arc<Auth>>, req: Request) -> Response {
     let ip = client_ip(&req);
     if !is_json(req.headers()) {
-        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json", "send the login as application/json");
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "json",
+            "send the login as application/json",
+        );
     }
     if let Some(secs) = auth.ip_blocked(ip) {
-        auth.audit("refused_address", "", ip, serde_json::json!({"retry_after_s": secs})).await;
-        let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &format!("too many failed logins from {ip}: try again in {} minutes", secs.div_ceil(60)));
+        auth.audit(
+            "refused_address",
+            "",
+            ip,
+            serde_json::json!({"retry_after_s": secs}),
+        )
+        .await;
+        let mut r = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &format!(
+                "too many failed logins from {ip}: try again in {} minutes",
+                secs.div_ceil(60)
+            ),
+        );
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -650,10 +727,20 @@ pub(crate) async fn login(State(auth): State<Arc<Auth>>, req: Request) -> Respon
     }
     let body = match axum::body::to_bytes(req.into_body(), 8192).await {
         Ok(b) => b,
-        Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "login too large"),
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "login too large",
+            );
+        }
     };
     let Ok(LoginBody { user, password }) = serde_json::from_slice::<LoginBody>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "bad_request", "expected {\"user\": ..., \"password\": ...}");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {\"user\": ..., \"password\": ...}",
+        );
     };
     let user: String = user.trim().chars().take(accounts::MAX_NAME).collect();
     let snap = auth.snapshot().await;
@@ -661,13 +748,24 @@ pub(crate) async fn login(State(auth): State<Arc<Auth>>, req: Request) -> Respon
     let hash = match snap.accounts.precheck(&user, now) {
         Ok(u) => Some(u.hash.clone()),
         Err(Refusal::Locked(until)) => {
-            auth.audit("refused_locked", &user, ip, serde_json::json!({"locked_until": until})).await;
+            auth.audit(
+                "refused_locked",
+                &user,
+                ip,
+                serde_json::json!({"locked_until": until}),
+            )
+            .await;
             return locked(until);
         }
         Err(Refusal::Disabled) => {
             auth.ip_failed(ip);
-            auth.audit("refused_disabled", &user, ip, serde_json::json!({})).await;
-            return refuse(StatusCode::UNAUTHORIZED, "wrong", "wrong user name or password");
+            auth.audit("refused_disabled", &user, ip, serde_json::json!({}))
+                .await;
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "wrong",
+                "wrong user name or password",
+            );
         }
         Err(Refusal::Unknown) => None,
     };
@@ -676,21 +774,37 @@ pub(crate) async fn login(State(auth): State<Arc<Auth>>, req: Request) -> Respon
     };
     let known = hash.is_some();
     let check_hash = hash.unwrap_or_else(|| accounts::dummy_hash().to_string());
-    let good = tokio::task::spawn_blocking(move || accounts::verify_password(&check_hash, &password))
-        .await
-        .unwrap_or(false)
-        && known;
+    let good =
+        tokio::task::spawn_blocking(move || accounts::verify_password(&check_hash, &password))
+            .await
+            .unwrap_or(false)
+            && known;
     drop(_permit);
     if !known {
         auth.ip_failed(ip);
-        auth.audit("failure", &user, ip, serde_json::json!({"reason": "unknown user"})).await;
-        return refuse(StatusCode::UNAUTHORIZED, "wrong", "wrong user name or password");
+        auth.audit(
+            "failure",
+            &user,
+            ip,
+            serde_json::json!({"reason": "unknown user"}),
+        )
+        .await;
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "wrong",
+            "wrong user name or password",
+        );
     }
     let Some(store) = auth.store.clone() else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "no_store", "no accounts store");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_store",
+            "no accounts store",
+        );
     };
     let name = user.clone();
-    let outcome = tokio::task::spawn_blocking(move || store.update(|a| a.record(&name, good, now))).await;
+    let outcome =
+        tokio::task::spawn_blocking(move || store.update(|a| a.record(&name, good, now))).await;
     let outcome = match outcome {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
@@ -706,14 +820,22 @@ pub(crate) async fn login(State(auth): State<Arc<Auth>>, req: Request) -> Respon
             old_password_days,
         } => {
             let (id, csrf) = auth.new_session(&user, role, must_change);
-            auth.audit("login", &user, ip, serde_json::json!({"role": role})).await;
+            auth.audit("login", &user, ip, serde_json::json!({"role": role}))
+                .await;
             let mut body = serde_json::json!({"user": user, "role": role, "csrf": csrf, "must_change": must_change});
             if let Some(days) = old_password_days {
                 body["password_age_days"] = days.into();
-                body["warning"] = format!("your password is {days} days old: change it (Art. 19.3a: every 6 months)").into();
+                body["warning"] = format!(
+                    "your password is {days} days old: change it (Art. 19.3a: every 6 months)"
+                )
+                .into();
             }
             let mut r = json_answer(StatusCode::OK, body);
-            let c = format!("{SESSION_COOKIE}={id}; Max-Age={}{}", auth.limits.max.as_secs(), auth.cookie_attrs());
+            let c = format!(
+                "{SESSION_COOKIE}={id}; Max-Age={}{}",
+                auth.limits.max.as_secs(),
+                auth.cookie_attrs()
+            );
             if let Ok(v) = HeaderValue::from_str(&c) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -721,13 +843,28 @@ pub(crate) async fn login(State(auth): State<Arc<Auth>>, req: Request) -> Respon
         }
         Outcome::Wrong { left } => {
             auth.ip_failed(ip);
-            auth.audit("failure", &user, ip, serde_json::json!({"reason": "wrong password", "attempts_left": left})).await;
-            json_answer(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "wrong user name or password", "code": "wrong", "attempts_left": left}))
+            auth.audit(
+                "failure",
+                &user,
+                ip,
+                serde_json::json!({"reason": "wrong password", "attempts_left": left}),
+            )
+            .await;
+            json_answer(
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"error": "wrong user name or password", "code": "wrong", "attempts_left": left}),
+            )
         }
         Outcome::LockedNow(until) => {
             auth.ip_failed(ip);
             auth.end_sessions_of(&user);
-            auth.audit("lockout", &user, ip, serde_json::json!({"locked_until": until, "failures": accounts::MAX_FAILURES})).await;
+            auth.audit(
+                "lockout",
+                &user,
+                ip,
+                serde_json::json!({"locked_until": until, "failures": accounts::MAX_FAILURES}),
+            )
+            .await;
             locked(until)
         }
     }
@@ -750,12 +887,21 @@ pub(crate) async fn logout(State(auth): State<Arc<Auth>>, req: Request) -> Respo
     let Some((id, s)) = auth.session_of(req.headers()) else {
         return refuse(StatusCode::UNAUTHORIZED, "unauthenticated", "no session");
     };
-    let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let sent = req
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !accounts::constant_time_eq(sent.as_bytes(), s.csrf.as_bytes()) {
-        return refuse(StatusCode::FORBIDDEN, "csrf", "missing or wrong CSRF token (X-CSRF-Token)");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "missing or wrong CSRF token (X-CSRF-Token)",
+        );
     }
     auth.sessions.lock().expect("sessions lock").remove(&id);
-    auth.audit("logout", &s.user, ip, serde_json::json!({})).await;
+    auth.audit("logout", &s.user, ip, serde_json::json!({}))
+        .await;
     let mut r = json_answer(StatusCode::OK, serde_json::json!({"ok": true}));
     let c = format!("{SESSION_COOKIE}=; Max-Age=0{}", auth.cookie_attrs());
     if let Ok(v) = HeaderValue::from_str(&c) {
@@ -783,16 +929,28 @@ pub(crate) async fn change_password(State(auth): State<Arc<Auth>>, req: Request)
         Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "too large"),
     };
     let Ok(PasswordBody { old, new }) = serde_json::from_slice::<PasswordBody>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "bad_request", "expected {\"old\": ..., \"new\": ...}");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected {\"old\": ..., \"new\": ...}",
+        );
     };
     if let Err(e) = accounts::check_policy(&name, &new) {
         return refuse(StatusCode::BAD_REQUEST, "policy", &e.to_string());
     }
     if old == new {
-        return refuse(StatusCode::BAD_REQUEST, "policy", "the new password must differ from the old one");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "policy",
+            "the new password must differ from the old one",
+        );
     }
     let Some(store) = auth.store.clone() else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "no_store", "no accounts store");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_store",
+            "no accounts store",
+        );
     };
     let Ok(_permit) = accounts::HASHING.acquire().await else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "busy", "try again");
@@ -800,11 +958,17 @@ pub(crate) async fn change_password(State(auth): State<Arc<Auth>>, req: Request)
     let now = auth.now();
     let who = name.clone();
     let r = tokio::task::spawn_blocking(move || {
-        let hash = store.load()?.user(&who).map(|u| u.hash.clone()).unwrap_or_default();
+        let hash = store
+            .load()?
+            .user(&who)
+            .map(|u| u.hash.clone())
+            .unwrap_or_default();
         if !accounts::verify_password(&hash, &old) {
             return Ok(false);
         }
-        store.update(|a| a.set_password(&who, &new, false, now)).map(|_| true)
+        store
+            .update(|a| a.set_password(&who, &new, false, now))
+            .map(|_| true)
     })
     .await;
     match r {
@@ -814,12 +978,22 @@ pub(crate) async fn change_password(State(auth): State<Arc<Auth>>, req: Request)
                     s.must_change = false;
                 }
             }
-            auth.audit("password_changed", &name, ip, serde_json::json!({"subject": name, "by": name})).await;
+            auth.audit(
+                "password_changed",
+                &name,
+                ip,
+                serde_json::json!({"subject": name, "by": name}),
+            )
+            .await;
             json_answer(StatusCode::OK, serde_json::json!({"ok": true}))
         }
         Ok(Ok(false)) => refuse(StatusCode::FORBIDDEN, "wrong", "the old password is wrong"),
         Ok(Err(e)) => refuse(StatusCode::BAD_REQUEST, "policy", &e.to_string()),
-        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
+        Err(e) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
     }
 }
 

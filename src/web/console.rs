@@ -130,7 +130,10 @@ pub(crate) async fn post_command(State(app): State<App>, req: Request) -> Respon
             );
         }
     };
-    if v.get("id").and_then(|x| x.as_str()).is_none_or(str::is_empty) {
+    if v.get("id")
+        .and_then(|x| x.as_str())
+        .is_none_or(str::is_empty)
+    {
         v["id"] = format!("web-{}", crate::accounts::random_hex(8)).into();
     }
     v["by"] = by.clone().into();
@@ -142,7 +145,10 @@ pub(crate) async fn post_command(State(app): State<App>, req: Request) -> Respon
     let reply = match commands::parse(&bytes, origin) {
         Ok(cmd) => commands.send(cmd, COMMAND_TIMEOUT).await,
         Err(r) => {
-            return json_answer(StatusCode::BAD_REQUEST, serde_json::to_value(&r).unwrap_or_default());
+            return json_answer(
+                StatusCode::BAD_REQUEST,
+                serde_json::to_value(&r).unwrap_or_default(),
+            );
         }
     };
     let status = if reply.ok {

@@ -108,7 +108,12 @@ pub enum Error {
 pub fn router(shared: Shared) -> Router {
     // Without a shutdown signal the event streams end only when their client leaves.
     let (_never, stop) = watch::channel(false);
-    app(shared, stop, Arc::new(Auth::new(AuthOptions::default())), None)
+    app(
+        shared,
+        stop,
+        Arc::new(Auth::new(AuthOptions::default())),
+        None,
+    )
 }
 
 /// [`router`] with accounts and commands.
@@ -143,7 +148,10 @@ fn app(
         .route("/api/v1/commands", post(console::post_command))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(auth.clone(), auth::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            auth::layer,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(serve::MAX_BODY_BYTES))
         .with_state(api::App {
             shared,

@@ -79,7 +79,10 @@ pub enum TlsError {
 }
 
 /// A rustls server configuration from PEM certificate (chain) and key files.
-pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|source| TlsError::Read {
             path: p.to_path_buf(),
@@ -109,12 +112,14 @@ pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<Arc<r
             path: key.to_path_buf(),
             what: "no PEM private key in it".into(),
         })?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| TlsError::Config(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| TlsError::Config(e.to_string()))?;
     Ok(Arc::new(config))
 }
 
@@ -217,10 +222,12 @@ where
         tokio::spawn(async move {
             let _permit = permit;
             let _slot = slot;
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer));
-                tower_service::Service::call(&mut router.clone(), req)
-            });
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ClientAddr(peer));
+                    tower_service::Service::call(&mut router.clone(), req)
+                },
+            );
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -232,7 +239,12 @@ where
                     watcher.watch(conn).await
                 }
                 Some(acceptor) => {
-                    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
+                    let tls = match tokio::time::timeout(
+                        limits.handshake_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "web: TLS handshake failed");

@@ -391,7 +391,12 @@ async fn unknown_path_is_404_json_and_wrong_method_405() {
     let (status, ctype, body) = request(&shared, "POST", "/api/v1/readings").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(ctype, "application/json");
-    assert!(json(&body)["error"].as_str().unwrap().contains("dc-gateway user add"));
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("dc-gateway user add")
+    );
     let (status, _, _) = request(&shared, "DELETE", "/").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A wrong method that is not a change is still a JSON 405.

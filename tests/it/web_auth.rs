@@ -61,7 +61,13 @@ struct Client {
 }
 
 impl Client {
-    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Json>) -> HttpResponse {
+    fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Json>,
+    ) -> HttpResponse {
         let mut h: Vec<(&str, &str)> = headers.to_vec();
         let text = body.map(|b| b.to_string()).unwrap_or_default();
         if !text.is_empty() {
@@ -73,14 +79,25 @@ impl Client {
 
     /// Log in; (`cookie` header value, CSRF token).
     fn login(&self, user: &str, password: &str) -> Result<(String, String), HttpResponse> {
-        let r = self.req("POST", "/login", &[], Some(json!({"user": user, "password": password})));
+        let r = self.req(
+            "POST",
+            "/login",
+            &[],
+            Some(json!({"user": user, "password": password})),
+        );
         if r.status != 200 {
             return Err(r);
         }
         let cookie = r.header("set-cookie").expect("session cookie").to_string();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
         let pair = cookie.split(';').next().unwrap().to_string();
-        Ok((pair, r.json().unwrap()["csrf"].as_str().unwrap().to_string()))
+        Ok((
+            pair,
+            r.json().unwrap()["csrf"].as_str().unwrap().to_string(),
+        ))
     }
 }
 
@@ -100,8 +117,16 @@ fn sessions_csrf_roles_kiosk_and_lockout_on_the_real_binary() {
         ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x0131, 0x0222])));
     let dir = peer_tempdir("web-auth");
     let state = dir.path().join("state");
-    user(&state, &["add", "an", "--role", "operator", "--no-change-required"], PW);
-    user(&state, &["add", "binh", "--role", "viewer", "--no-change-required"], PW);
+    user(
+        &state,
+        &["add", "an", "--role", "operator", "--no-change-required"],
+        PW,
+    );
+    user(
+        &state,
+        &["add", "binh", "--role", "viewer", "--no-change-required"],
+        PW,
+    );
     let kiosk = user(&state, &["token-add", "wall TV", "--kiosk"], "");
     let kiosk = kiosk.lines().last().unwrap().trim().to_string();
     assert!(kiosk.starts_with("dcgw_"), "{kiosk}");
@@ -114,13 +139,21 @@ fn sessions_csrf_roles_kiosk_and_lockout_on_the_real_binary() {
     let log = |what: &str| -> String { format!("{what}\n--- gateway log ---\n{}", gw.log()) };
 
     // No session: 401 everywhere but /healthz and /metrics.
-    for path in ["/api/v1/readings", "/api/v1/alarms", "/", "/console", "/api/v1/journal"] {
+    for path in [
+        "/api/v1/readings",
+        "/api/v1/alarms",
+        "/",
+        "/console",
+        "/api/v1/journal",
+    ] {
         assert_eq!(c.req("GET", path, &[], None).status, 401, "{path}");
     }
     assert_eq!(c.req("GET", "/metrics", &[], None).status, 200);
     assert_ne!(c.req("GET", "/healthz", &[], None).status, 401);
 
-    let (an, an_csrf) = c.login("an", PW).unwrap_or_else(|r| panic!("{}", log(&r.text())));
+    let (an, an_csrf) = c
+        .login("an", PW)
+        .unwrap_or_else(|r| panic!("{}", log(&r.text())));
     let mut alarm = None;
     wait_until("temperature_high raised", Duration::from_secs(15), || {
         alarm = temperature_alarm(&c, &an);
@@ -128,14 +161,25 @@ fn sessions_csrf_roles_kiosk_and_lockout_on_the_real_binary() {
     })
     .unwrap_or_else(|e| panic!("{}", log(&e.to_string())));
     let no = alarm.unwrap()["no"].as_u64().expect("alarm number");
-    let ack = json!({"verb": "ack", "target": no.to_string(), "comment": "checking", "by": "forged"});
+    let ack =
+        json!({"verb": "ack", "target": no.to_string(), "comment": "checking", "by": "forged"});
 
     // CSRF token missing → 403; a viewer cannot acknowledge → 403.
-    let r = c.req("POST", "/api/v1/commands", &[("Cookie", &an)], Some(ack.clone()));
+    let r = c.req(
+        "POST",
+        "/api/v1/commands",
+        &[("Cookie", &an)],
+        Some(ack.clone()),
+    );
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json().unwrap()["code"], "csrf");
     let (binh, binh_csrf) = c.login("binh", PW).unwrap();
-    let r = c.req("POST", "/api/v1/commands", &[("Cookie", &binh), ("X-CSRF-Token", &binh_csrf)], Some(ack.clone()));
+    let r = c.req(
+        "POST",
+        "/api/v1/commands",
+        &[("Cookie", &binh), ("X-CSRF-Token", &binh_csrf)],
+        Some(ack.clone()),
+    );
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json().unwrap()["code"], "role");
     assert_eq!(temperature_alarm(&c, &an).unwrap()["state"], "raised");
@@ -143,22 +187,63 @@ fn sessions_csrf_roles_kiosk_and_lockout_on_the_real_binary() {
     // The kiosk token: the wall view and its data, nothing else.
     let r = c.req("GET", &format!("/?kiosk={kiosk}"), &[], None);
     assert_eq!(r.status, 200);
-    let kc = r.header("set-cookie").expect("kiosk cookie").split(';').next().unwrap().to_string();
-    assert_eq!(c.req("GET", "/api/v1/readings", &[("Cookie", &kc)], None).status, 200);
+    let kc = r
+        .header("set-cookie")
+        .expect("kiosk cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        c.req("GET", "/api/v1/readings", &[("Cookie", &kc)], None)
+            .status,
+        200
+    );
     for path in ["/api/v1/journal", "/api/v1/sinks", "/console"] {
-        assert_eq!(c.req("GET", path, &[("Cookie", &kc)], None).status, 403, "{path}");
+        assert_eq!(
+            c.req("GET", path, &[("Cookie", &kc)], None).status,
+            403,
+            "{path}"
+        );
     }
-    assert_eq!(c.req("POST", "/api/v1/commands", &[("Cookie", &kc)], Some(ack.clone())).status, 403);
+    assert_eq!(
+        c.req(
+            "POST",
+            "/api/v1/commands",
+            &[("Cookie", &kc)],
+            Some(ack.clone())
+        )
+        .status,
+        403
+    );
 
     // The operator acknowledges; `by` is the session's user.
-    let r = c.req("POST", "/api/v1/commands", &[("Cookie", &an), ("X-CSRF-Token", &an_csrf)], Some(ack));
+    let r = c.req(
+        "POST",
+        "/api/v1/commands",
+        &[("Cookie", &an), ("X-CSRF-Token", &an_csrf)],
+        Some(ack),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json().unwrap()["ok"], true);
     let a = temperature_alarm(&c, &an).unwrap();
     assert_eq!(a["state"], "acked");
     assert_eq!(a["acked_by"], "an");
-    let journal = c.req("GET", "/api/v1/journal?kind=command", &[("Cookie", &an)], None).json().unwrap();
-    let cmd = journal["entries"].as_array().unwrap().last().cloned().expect("a command entry");
+    let journal = c
+        .req(
+            "GET",
+            "/api/v1/journal?kind=command",
+            &[("Cookie", &an)],
+            None,
+        )
+        .json()
+        .unwrap();
+    let cmd = journal["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a command entry");
     assert_eq!(cmd["by"], "an", "{cmd}");
     assert!(cmd.to_string().contains("\"web\""), "origin web: {cmd}");
 
@@ -171,33 +256,80 @@ fn sessions_csrf_roles_kiosk_and_lockout_on_the_real_binary() {
     // 5 wrong passwords lock the account; the right one is refused then; unlock lifts it.
     for i in 1..=5 {
         let r = c.login("binh", "Wrong-password-1").unwrap_err();
-        assert_eq!(r.status, if i < 5 { 401 } else { 423 }, "attempt {i}: {}", r.text());
+        assert_eq!(
+            r.status,
+            if i < 5 { 401 } else { 423 },
+            "attempt {i}: {}",
+            r.text()
+        );
     }
     let r = c.login("binh", PW).unwrap_err();
     assert_eq!(r.status, 423);
     assert!(r.text().contains("11.5"), "{}", r.text());
     assert!(user(&state, &["list"], "").contains("locked until"));
     user(&state, &["unlock", "binh"], "");
-    let (binh, _) = c.login("binh", PW).unwrap_or_else(|r| panic!("after unlock: {}", r.text()));
-    assert_eq!(c.req("GET", "/api/v1/readings", &[("Cookie", &binh)], None).status, 200);
+    let (binh, _) = c
+        .login("binh", PW)
+        .unwrap_or_else(|r| panic!("after unlock: {}", r.text()));
+    assert_eq!(
+        c.req("GET", "/api/v1/readings", &[("Cookie", &binh)], None)
+            .status,
+        200
+    );
 
     // Logins, failures and the lockout are journaled with the address.
     let (an, _) = c.login("an", PW).unwrap();
-    let logins = c.req("GET", "/api/v1/journal?kind=login", &[("Cookie", &an)], None).json().unwrap();
+    let logins = c
+        .req(
+            "GET",
+            "/api/v1/journal?kind=login",
+            &[("Cookie", &an)],
+            None,
+        )
+        .json()
+        .unwrap();
     let events: Vec<String> = logins["entries"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| format!("{}:{}:{}", e["event"].as_str().unwrap_or(""), e["user"].as_str().unwrap_or(""), e["ip"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{}:{}:{}",
+                e["event"].as_str().unwrap_or(""),
+                e["user"].as_str().unwrap_or(""),
+                e["ip"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    for want in ["login:an:127.0.0.1", "failure:binh:127.0.0.1", "lockout:binh:127.0.0.1", "refused_locked:binh:127.0.0.1"] {
+    for want in [
+        "login:an:127.0.0.1",
+        "failure:binh:127.0.0.1",
+        "lockout:binh:127.0.0.1",
+        "refused_locked:binh:127.0.0.1",
+    ] {
         assert!(events.iter().any(|e| e == want), "{want} not in {events:?}");
     }
-    let accounts = c.req("GET", "/api/v1/journal?kind=account", &[("Cookie", &an)], None).json().unwrap();
+    let accounts = c
+        .req(
+            "GET",
+            "/api/v1/journal?kind=account",
+            &[("Cookie", &an)],
+            None,
+        )
+        .json()
+        .unwrap();
     assert!(accounts.to_string().contains("user_unlocked"), "{accounts}");
 
     // The loaded config is kept as version 1 and exported as loaded (Art. 11.8).
-    let loaded = c.req("GET", "/api/v1/journal?kind=config_loaded", &[("Cookie", &an)], None).json().unwrap();
+    let loaded = c
+        .req(
+            "GET",
+            "/api/v1/journal?kind=config_loaded",
+            &[("Cookie", &an)],
+            None,
+        )
+        .json()
+        .unwrap();
     assert_eq!(loaded["entries"][0]["version"], 1, "{loaded}");
     let cli = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
@@ -212,7 +344,10 @@ fn sessions_csrf_roles_kiosk_and_lockout_on_the_real_binary() {
     };
     let history = cli(&["history"]);
     let sha = loaded["entries"][0]["sha256"].as_str().unwrap();
-    assert!(history.trim_start().starts_with("1 ") && history.contains(&sha[..16]), "{history}");
+    assert!(
+        history.trim_start().starts_with("1 ") && history.contains(&sha[..16]),
+        "{history}"
+    );
     assert_eq!(cli(&["export", "--version", "1"]), text);
 }
 
@@ -235,9 +370,15 @@ fn a_default_admin_password_closes_the_console_while_mqtt_goes_on() {
             )
         })
         .unwrap();
-    let sinks = format!("[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n", broker.url());
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
     let sub = broker.subscribe("dcgw/dflt/#");
-    let gw = Gateway::start(&site("dflt", free_port(), modbus.addr().port(), 500, &sinks), dir.path());
+    let gw = Gateway::start(
+        &site("dflt", free_port(), modbus.addr().port(), 500, &sinks),
+        dir.path(),
+    );
     let c = Client {
         base: format!("http://{}", gw.web),
     };
@@ -250,13 +391,22 @@ fn a_default_admin_password_closes_the_console_while_mqtt_goes_on() {
                     .filter_map(|x| serde_json::from_str(&x.payload_str()).ok())
                     .collect();
                 m.iter().any(|x| x.topic == "dcgw/dflt/th1/temperature_c")
-                    && events.iter().any(|e| e["rule"] == "temperature_high" && e["state"] == "raised")
-                    && events.iter().any(|e| e["rule"] == "web_console_disabled" && e["state"] == "raised" && e["level"] == "serious")
+                    && events
+                        .iter()
+                        .any(|e| e["rule"] == "temperature_high" && e["state"] == "raised")
+                    && events.iter().any(|e| {
+                        e["rule"] == "web_console_disabled"
+                            && e["state"] == "raised"
+                            && e["level"] == "serious"
+                    })
             },
             Duration::from_secs(20),
         )
         .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
-    assert!(got.iter().any(|x| x.topic == "dcgw/dflt/th1/temperature_c" && x.payload_str() == "30.5"));
+    assert!(
+        got.iter()
+            .any(|x| x.topic == "dcgw/dflt/th1/temperature_c" && x.payload_str() == "30.5")
+    );
     for path in ["/", "/console", "/api/v1/readings"] {
         let r = c.req("GET", path, &[], None);
         assert_eq!(r.status, 503, "{path}");
@@ -327,8 +477,10 @@ fn a_thousand_slowloris_connections_leave_health_the_wall_and_the_source_working
         }
     }
     let gw_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_until("web server", Duration::from_secs(20), || crate::peers::tcp_accepts(port))
-        .unwrap_or_else(|e| panic!("{e}\n{}", gw_log()));
+    wait_until("web server", Duration::from_secs(20), || {
+        crate::peers::tcp_accepts(port)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", gw_log()));
     let _ = child.try_wait();
     let _guard = Kill(child);
     let base = format!("http://127.0.0.1:{port}");
@@ -341,8 +493,10 @@ fn a_thousand_slowloris_connections_leave_health_the_wall_and_the_source_working
             .as_str()
             .map(str::to_string)
     };
-    wait_until("first reading", Duration::from_secs(10), || readings_ts().is_some())
-        .unwrap_or_else(|e| panic!("{e}\n{}", gw_log()));
+    wait_until("first reading", Duration::from_secs(10), || {
+        readings_ts().is_some()
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", gw_log()));
 
     // The attack: 1 000 connections from another loopback address, each sending half a
     // request head and then nothing.
@@ -351,26 +505,40 @@ fn a_thousand_slowloris_connections_leave_health_the_wall_and_the_source_working
     let started = Instant::now();
     for _ in 0..1000 {
         let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        s.bind(&"127.0.0.2:0".parse::<std::net::SocketAddr>().unwrap().into())
-            .unwrap();
-        if s.connect_timeout(&target.into(), Duration::from_secs(2)).is_ok() {
+        s.bind(
+            &"127.0.0.2:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+        if s.connect_timeout(&target.into(), Duration::from_secs(2))
+            .is_ok()
+        {
             let _ = (&s).write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");
             held.push(s);
         }
     }
     assert!(held.len() >= 900, "only {} connections opened", held.len());
-    eprintln!("slowloris: {} connections in {:?}", held.len(), started.elapsed());
+    eprintln!(
+        "slowloris: {} connections in {:?}",
+        held.len(),
+        started.elapsed()
+    );
 
     // While they are held: health, the wall view and fresh readings.
     let t0 = readings_ts().expect("readings answer during the attack");
-    let r = http_request("GET", &format!("{base}/healthz"), &[], b"").expect("/healthz answers during the attack");
+    let r = http_request("GET", &format!("{base}/healthz"), &[], b"")
+        .expect("/healthz answers during the attack");
     assert_eq!(r.status, 200, "{}", r.text());
     let r = http_request("GET", &format!("{base}/"), &[], b"").expect("the wall view answers");
     assert_eq!(r.status, 200);
     assert!(r.text().contains("<html"), "wall page");
-    wait_until("a newer reading during the attack", Duration::from_secs(10), || {
-        readings_ts().is_some_and(|t| t > t0)
-    })
+    wait_until(
+        "a newer reading during the attack",
+        Duration::from_secs(10),
+        || readings_ts().is_some_and(|t| t > t0),
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", gw_log()));
     assert!(
         gw_log().contains("too many connections from one address"),
@@ -381,8 +549,12 @@ fn a_thousand_slowloris_connections_leave_health_the_wall_and_the_source_working
 
 /// Fails (never skips) when Chromium or playwright-core is missing.
 fn require_browser() {
-    let pw = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/node_modules/playwright-core/package.json");
-    assert!(pw.exists(), "playwright-core is not installed: run ./tests/run.sh, or `npm install` in tests/web");
+    let pw = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/web/node_modules/playwright-core/package.json");
+    assert!(
+        pw.exists(),
+        "playwright-core is not installed: run ./tests/run.sh, or `npm install` in tests/web"
+    );
     assert!(
         Path::new("/usr/bin/chromium").exists(),
         "/usr/bin/chromium is missing: apt-get install -y --no-install-recommends chromium"
@@ -397,11 +569,24 @@ fn chromium_logs_in_and_acknowledges_from_the_console() {
     let broker = Mosquitto::start(MosquittoOpts::default());
     let dir = peer_tempdir("web-console");
     let state = dir.path().join("state");
-    user(&state, &["add", "an", "--role", "operator", "--no-change-required"], PW);
-    user(&state, &["add", "binh", "--role", "viewer", "--no-change-required"], PW);
-    let sinks = format!("[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n", broker.url());
-    let text = site("cons", free_port(), modbus.addr().port(), 500, &sinks)
-        .replace("label = \"TH-01\"", "label = \"TH-01 <script>alert(1)</script>\"");
+    user(
+        &state,
+        &["add", "an", "--role", "operator", "--no-change-required"],
+        PW,
+    );
+    user(
+        &state,
+        &["add", "binh", "--role", "viewer", "--no-change-required"],
+        PW,
+    );
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let text = site("cons", free_port(), modbus.addr().port(), 500, &sinks).replace(
+        "label = \"TH-01\"",
+        "label = \"TH-01 <script>alert(1)</script>\"",
+    );
     let sub = broker.subscribe("dcgw/cons/alarms/events");
     let gw = Gateway::start(&text, dir.path());
     let c = Client {
@@ -424,15 +609,44 @@ fn chromium_logs_in_and_acknowledges_from_the_console() {
         .output()
         .expect("node is missing: apt-get install -y nodejs npm");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "console.mjs failed: {}\n{stdout}\n--- gateway log ---\n{}", String::from_utf8_lossy(&out.stderr), gw.log());
-    let steps: Vec<Json> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let lockout = steps.iter().find(|s| s["step"] == "lockout").expect("lockout step");
-    assert!(lockout["message"].as_str().unwrap().contains("Account locked until"), "{lockout}");
-    let acked = steps.iter().find(|s| s["step"] == "acked").expect("acked step");
-    assert!(acked["state"].as_str().unwrap().contains("acknowledged by an"), "{acked}");
+    assert!(
+        out.status.success(),
+        "console.mjs failed: {}\n{stdout}\n--- gateway log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.log()
+    );
+    let steps: Vec<Json> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let lockout = steps
+        .iter()
+        .find(|s| s["step"] == "lockout")
+        .expect("lockout step");
+    assert!(
+        lockout["message"]
+            .as_str()
+            .unwrap()
+            .contains("Account locked until"),
+        "{lockout}"
+    );
+    let acked = steps
+        .iter()
+        .find(|s| s["step"] == "acked")
+        .expect("acked step");
+    assert!(
+        acked["state"]
+            .as_str()
+            .unwrap()
+            .contains("acknowledged by an"),
+        "{acked}"
+    );
     assert_eq!(acked["dialogs"], 0, "no script from a label ran: {acked}");
     let details = acked["details"].to_string();
-    assert!(details.contains("<script>alert(1)</script>"), "the label is shown as text: {details}");
+    assert!(
+        details.contains("<script>alert(1)</script>"),
+        "the label is shown as text: {details}"
+    );
 
     // The API, the journal and the MQTT event show the operator and the comment.
     let a = temperature_alarm(&c, &an).unwrap();
@@ -450,7 +664,15 @@ fn chromium_logs_in_and_acknowledges_from_the_console() {
         .unwrap();
     assert_eq!(ev["by"], "an");
     assert_eq!(ev["comment"], "Đang kiểm tra CRAC");
-    let j = c.req("GET", "/api/v1/journal?kind=command", &[("Cookie", &an)], None).json().unwrap();
+    let j = c
+        .req(
+            "GET",
+            "/api/v1/journal?kind=command",
+            &[("Cookie", &an)],
+            None,
+        )
+        .json()
+        .unwrap();
     assert!(j.to_string().contains("Đang kiểm tra CRAC"), "{j}");
 }
 
@@ -460,7 +682,9 @@ fn https(port: u16, ca: &Path, request: &str) -> Result<String, String> {
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(ca).map_err(|e| e.to_string())?;
     for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
     }
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -470,11 +694,13 @@ fn https(port: u16, ca: &Path, request: &str) -> Result<String, String> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| e.to_string())?;
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    tls.write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let _ = tls.read_to_end(&mut out);
     if out.is_empty() {
@@ -489,7 +715,11 @@ fn tls_is_required_off_loopback_once_accounts_exist() {
         ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
     let dir = peer_tempdir("web-tls");
     let state = dir.path().join("state");
-    user(&state, &["add", "an", "--role", "operator", "--no-change-required"], PW);
+    user(
+        &state,
+        &["add", "an", "--role", "operator", "--no-change-required"],
+        PW,
+    );
     let port = free_port();
     let text = site("tls", port, modbus.addr().port(), 500, "")
         .replace("listen = \"127.0.0.1:", "listen = \"0.0.0.0:");
@@ -503,14 +733,18 @@ fn tls_is_required_off_loopback_once_accounts_exist() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("no TLS"), "{}", r.text());
     assert_eq!(c.req("GET", "/metrics", &[], None).status, 200);
-    wait_until("web_console_disabled journaled", Duration::from_secs(10), || {
-        let o = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
-            .args(["journal", "--kind", "alarm", "--json", "--state-dir"])
-            .arg(&state)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).contains("web_console_disabled")
-    })
+    wait_until(
+        "web_console_disabled journaled",
+        Duration::from_secs(10),
+        || {
+            let o = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+                .args(["journal", "--kind", "alarm", "--json", "--state-dir"])
+                .arg(&state)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).contains("web_console_disabled")
+        },
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
     gw.kill();
 
