@@ -642,6 +642,11 @@ fn chromium_logs_in_and_acknowledges_from_the_console() {
         "{acked}"
     );
     assert_eq!(acked["dialogs"], 0, "no script from a label ran: {acked}");
+    assert_eq!(acked["sinks"], json!(["mqtt"]), "{acked}");
+    assert!(
+        acked["points"].to_string().contains("temperature_c"),
+        "the device table shows th1's points: {acked}"
+    );
     let details = acked["details"].to_string();
     assert!(
         details.contains("<script>alert(1)</script>"),

@@ -8,7 +8,8 @@
 // 2. Opens BASE_URL/console without a session (sent to the login page), logs in as
 //    USER, waits for the alarm row ALARM_NO, types COMMENT and presses "acknowledge";
 //    prints {"step":"acked","status": <status line>, "state": <the row's state text>,
-//    "details": [<journal detail texts>], "dialogs": n, "url": ...}.
+//    "details": [<journal detail texts>], "dialogs": n, "sinks": [<sink names in the
+//    health table>], "points": [<points of the device shown>], "url": ...}.
 // Exits non-zero with a message on stderr when a step cannot be done.
 
 import { chromium } from 'playwright-core';
@@ -76,7 +77,11 @@ try {
   const state = await page.textContent(`${row} td.state`);
   const details = await page.$$eval('#journal td.detail', (tds) => tds.map((t) => t.textContent));
   const scripts = await page.$$eval('script', (s) => s.length);
-  out({ step: 'acked', status, state, details, dialogs, scripts, url: page.url() });
+  await page.waitForSelector('#sinks tbody tr', { timeout: 10_000 });
+  await page.waitForSelector('#points tbody tr', { timeout: 10_000 });
+  const sinks = await page.$$eval('#sinks tbody tr', (rows) => rows.map((r) => r.getAttribute('data-sink')));
+  const points = await page.$$eval('#points tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+  out({ step: 'acked', status, state, details, dialogs, scripts, sinks, points, url: page.url() });
 } catch (e) {
   console.error('console.mjs: ' + (e && e.stack ? e.stack : e));
   process.exitCode = 1;
