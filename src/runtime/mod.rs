@@ -317,7 +317,8 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     if let Err(e) = crate::durable::restrict(&storage.state_dir) {
         tracing::warn!(dir = %storage.state_dir.display(), error = %e, "cannot restrict the state directory to the service's user");
     }
-    let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
+    let mut shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
+    shared.paging = site.paging.clone().map(|p| (p, site.time.clone()));
     shared.write().maintenance = maintenance.started().to_vec();
     shared.write().degraded.extend(state_problem.clone());
     shared.write().alarms = engine.active();
