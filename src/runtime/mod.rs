@@ -18,6 +18,7 @@
 //! device only slows its own poller task.
 
 mod hub;
+mod paging;
 mod restore;
 mod selfmon;
 
@@ -385,6 +386,27 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         }));
     }
     let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
+    // Paging (src/paging/): the pager in the hub, SMS replies through the command path.
+    let pager = site.paging.clone().map(|cfg| {
+        let to = paging::Paging {
+            outlets: sinks.outlets.clone(),
+            journal: journal.clone(),
+            gateway: site.gateway.clone(),
+        };
+        if !sinks.sms.is_empty() {
+            let (texts, merging) = paging::merge(&sinks.sms);
+            tasks.extend(merging);
+            tasks.push(tokio::spawn(paging::replies(texts, cfg.clone(), commands.clone(), to.clone())));
+        }
+        let pager = crate::paging::Pager::new(cfg, site.time.clone(), site.language, &site.gateway);
+        (pager, to)
+    });
+    let trap_points = site
+        .devices
+        .iter()
+        .filter(|d| d.profile.protocol() == "snmp")
+        .map(|d| (d.meta.id.clone(), d.profile.points().len()))
+        .collect();
     tasks.push(tokio::spawn(hub::run(hub::Hub {
         rx,
         engine,
@@ -399,6 +421,8 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         gateway_name: site.gateway.clone(),
         shelve: site.shelve,
         maintenance,
+        pager,
+        trap_points,
     })));
 
     Ok(Running {
