@@ -139,12 +139,14 @@ pub struct RawPaging {
     /// Normal alarms raised in these times wait until they end (schedule syntax).
     #[serde(default)]
     pub quiet_hours: Option<Spanned<Vec<String>>>,
-    /// Minutes between texts about one unacknowledged serious alarm (0: once).
+    /// Minutes between texts about one unacknowledged serious alarm (0: once);
+    /// decimals allowed (0.5 = 30 s).
     #[serde(default)]
-    pub repeat_min: Option<u32>,
-    /// Minutes after the first text before the phone rings (0: never).
+    pub repeat_min: Option<Spanned<f64>>,
+    /// Minutes after the first text before the phone rings (0: never); decimals
+    /// allowed.
     #[serde(default)]
-    pub call_after_min: Option<u32>,
+    pub call_after_min: Option<Spanned<f64>>,
     /// Escalation steps (default: `next` after 15 min, `role:lead` after 45 min).
     #[serde(default)]
     pub escalate: Option<Vec<RawStep>>,
@@ -464,8 +466,20 @@ pub(crate) fn validate(
         c.daily_test = schedule(r, d, "paging.daily_test");
     }
     let mins = |m: u32| Duration::from_secs(u64::from(m) * 60);
-    c.repeat = mins(raw.repeat_min.unwrap_or(default_repeat_min()));
-    c.call_after = mins(raw.call_after_min.unwrap_or(default_call_after_min()));
+    let mut minutes = |v: &Option<Spanned<f64>>, key: &str, default: u32| -> Duration {
+        match v {
+            None => mins(default),
+            Some(x) if x.get_ref().is_finite() && (0.0..=1440.0).contains(x.get_ref()) => {
+                Duration::from_secs_f64(x.get_ref() * 60.0)
+            }
+            Some(x) => {
+                r.at(x.span(), format!("paging.{key}"), format!("{} is out of range: use 0 to 1440 minutes", x.get_ref()));
+                mins(default)
+            }
+        }
+    };
+    c.repeat = minutes(&raw.repeat_min, "repeat_min", default_repeat_min());
+    c.call_after = minutes(&raw.call_after_min, "call_after_min", default_call_after_min());
     match &raw.escalate {
         None => {
             c.escalate = vec![

@@ -1,0 +1,234 @@
+//! Paging end to end: the gateway binary with a roster, an `sms` sink on the scripted
+//! modem (a `socat` pty, tests/it/sms_modem.py, every PDU decoded by PyPI's
+//! `smspdudecoder`) and an MQTT sink on Mosquitto, reading a pymodbus sensor.
+//!
+//! A serious alarm texts the person on call (and publishes the same notification on
+//! `<prefix>/notify/<person>`), is texted again while nobody acknowledges it, and a
+//! reply "OK <no>" from that person's phone acknowledges it through the command path
+//! (journaled with `by` = the person and origin `sms`), is answered, and stops the
+//! escalation: no more texts and no call about it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use crate::e2e::{Gateway, site};
+use crate::peers::{
+    ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, PtyPair, ScriptedModem, UnitSpec,
+    free_port, peer_tempdir,
+};
+
+/// The on-call engineer's phone (11 digits, as the scripted modem's sender addresses).
+const PHONE: &str = "+84987654321";
+
+/// The whole texts sent to `to`, in order: the parts of a concatenated text (one
+/// reference) joined, each as `{"content": ...}`; only complete texts.
+fn texts_to(modem: &ScriptedModem, to: &str) -> Vec<Json> {
+    let mut out: Vec<(Option<u64>, Vec<(u64, String)>, u64)> = Vec::new();
+    for e in modem.entries() {
+        if e["recipient"] != to || e.get("content").is_none() {
+            continue;
+        }
+        let content = e["content"].as_str().unwrap_or_default().to_string();
+        let c = &e["concat"];
+        if c.is_null() {
+            out.push((None, vec![(1, content)], 1));
+            continue;
+        }
+        let r = c["reference"].as_u64();
+        let (part, count) = (c["part_number"].as_u64().unwrap_or(1), c["parts_count"].as_u64().unwrap_or(1));
+        match out.iter_mut().rev().find(|(x, parts, n)| *x == r && (parts.len() as u64) < *n) {
+            Some((_, parts, _)) if !parts.iter().any(|p| p.0 == part) => parts.push((part, content)),
+            _ => out.push((r, vec![(part, content)], count)),
+        }
+    }
+    out.into_iter()
+        .filter(|(_, parts, n)| parts.len() as u64 == *n)
+        .map(|(_, mut parts, _)| {
+            parts.sort();
+            serde_json::json!({"content": parts.into_iter().map(|p| p.1).collect::<String>()})
+        })
+        .collect()
+}
+
+fn wait(what: &str, limit: Duration, gw: &Gateway, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not within {limit:?}\n--- gateway log ---\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_serious_alarm_texts_the_person_on_call_and_a_reply_acknowledges_it() {
+    let pty = PtyPair::start();
+    let modem = ScriptedModem::start(&pty.device, 0);
+    // 23.5 °C / 54.6 %RH (the XY-MD02 manual's example): no alarm yet.
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let sub = broker.subscribe("dcgw/pg/#");
+    let dir = peer_tempdir("paging");
+    // Texts again every 6 s, rings after 12 s: both must stop at the acknowledgement.
+    // Normal alarms (the rate of change of a jump to 40 °C) are not paged here, and
+    // storm control allows 10 texts per window, so the repeats are not held.
+    let extra = format!(
+        r#"[[sinks]]
+name = "mqtt"
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{mqtt}"
+accepts = ["alarms", "notifications"]
+
+[[sinks]]
+name = "modem"
+kind = "sms"
+port = "{port}"
+command_timeout_ms = 1500
+
+[paging]
+repeat_min = 0.1
+call_after_min = 0.2
+page_normal = false
+storm_max = 10
+
+[[paging.people]]
+id = "an"
+name = "Nguyen Van An"
+phone = "{PHONE}"
+language = "en"
+
+[[paging.shifts]]
+person = "an"
+when = ["daily 00:00-24:00"]
+"#,
+        mqtt = broker.port,
+        port = pty.gateway.display(),
+    );
+    let gw = Gateway::start(&site("pg", free_port(), modbus.addr().port(), 500, &extra), dir.path());
+    let oncall = gw.api("/api/v1/oncall");
+    assert_eq!(oncall["now"]["person"], "an", "{oncall}");
+    wait("the modem set up", Duration::from_secs(15), &gw, || {
+        modem.entries().iter().any(|e| e["cmd"] == "AT+CSQ")
+    });
+
+    // 0x0190 = 40.0 °C: above the serious limit (32 °C).
+    modbus.set_input(1, 1, &[0x0190]);
+    let t0 = Instant::now();
+    wait("the page reached the modem", Duration::from_secs(10), &gw, || {
+        !texts_to(&modem, PHONE).is_empty()
+    });
+    let page = &texts_to(&modem, PHONE)[0];
+    let content = page["content"].as_str().unwrap().to_string();
+    assert!(content.starts_with("Serious"), "in the person's language (en): {content}");
+    // 40 °C raises the serious temperature alarm (and others, e.g. the normal rate of
+    // change, not paged here): follow the one paged first.
+    let no: u64 = content
+        .split_once('#')
+        .and_then(|(_, r)| r.split(':').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no alarm number in {content}"));
+    let alarms = gw.api("/api/v1/alarms");
+    let alarm = alarms["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["no"] == no)
+        .unwrap_or_else(|| panic!("no alarm {no}: {alarms}"))
+        .clone();
+    assert_eq!(alarm["level"], "serious");
+    assert!(content.contains(&format!("Reply \"OK {no}\" to acknowledge.")), "{content}");
+    let about = |t: &Json| t["content"].as_str().is_some_and(|c| c.contains(&format!("\"OK {no}\"")));
+    // The same notification on MQTT, for bridges, with its attempt number.
+    let got = sub
+        .wait_for(|m| m.iter().any(|x| x.topic == "dcgw/pg/notify/an"), Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    let n: Json = serde_json::from_str(
+        &got.iter().find(|x| x.topic == "dcgw/pg/notify/an").unwrap().payload_str(),
+    )
+    .unwrap();
+    assert_eq!((n["person"].as_str(), n["alarm"].as_u64(), n["attempt"].as_u64()), (Some("an"), Some(no), Some(1)), "{n}");
+
+    // Not acknowledged: texted again (attempt 2 on MQTT).
+    wait("the repeat", Duration::from_secs(15), &gw, || texts_to(&modem, PHONE).iter().filter(|t| about(t)).count() >= 2);
+    assert!(t0.elapsed() >= Duration::from_secs(5), "repeated too early: {:?}", t0.elapsed());
+    assert!(
+        sub.on_topic("dcgw/pg/notify/an")
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Json>(&m.payload_str()).ok())
+            .any(|n| n["alarm"] == no && n["attempt"] == 2),
+        "attempt 2 on MQTT"
+    );
+    assert!(
+        !modem.entries().iter().any(|e| e.get("call").is_some()),
+        "no call before call_after_min"
+    );
+
+    // A text from a number not in the roster is ignored; the person's reply acknowledges.
+    modem.receive("+84911111111", &format!("OK {no}"));
+    std::thread::sleep(Duration::from_millis(600));
+    modem.receive(PHONE, &format!("ok {no}"));
+    wait("the alarm acknowledged", Duration::from_secs(10), &gw, || {
+        gw.api("/api/v1/alarms")["alarms"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["no"] == no && x["state"] == "acked"))
+    });
+    let acked_at = Instant::now();
+    let alarms = gw.api("/api/v1/alarms");
+    let a = alarms["alarms"].as_array().unwrap().iter().find(|x| x["no"] == no).unwrap();
+    assert_eq!(a["acked_by"], "an", "{a}");
+    let journal = gw.api("/api/v1/journal?kind=command");
+    let cmd = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["verb"] == "ack")
+        .unwrap_or_else(|| panic!("no ack command journaled: {journal}"));
+    assert_eq!(cmd["by"], "an");
+    assert_eq!(cmd["origin"]["entry"], "sms");
+    assert_eq!(cmd["origin"]["peer"], PHONE);
+    assert_eq!(cmd["reply"]["ok"], true);
+    // The person is told; the stranger is not answered (journaled, counted).
+    wait("the confirmation text", Duration::from_secs(10), &gw, || {
+        texts_to(&modem, PHONE)
+            .iter()
+            .any(|t| t["content"].as_str().is_some_and(|c| c.contains(&format!("Alarm #{no} acknowledged"))))
+    });
+    assert!(texts_to(&modem, "+84911111111").is_empty(), "a stranger is not answered");
+    let notes = gw.api("/api/v1/journal?kind=notification");
+    assert!(
+        notes["entries"].as_array().unwrap().iter().any(|e| e["from"] == "+84911111111"
+            && e["result"].as_str().is_some_and(|r| r.starts_with("ignored"))),
+        "{notes}"
+    );
+    let sent: Vec<&Json> = notes["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "sent" && e["alarm"] == no)
+        .collect();
+    assert!(sent.len() >= 2, "every attempt journaled: {notes}");
+    assert_eq!(sent[0]["attempt"], 1);
+    assert_eq!(sent[1]["attempt"], 2);
+
+    // Escalation stopped: past the next repeat and the call time, nothing more about it.
+    let texts_then = texts_to(&modem, PHONE).iter().filter(|t| about(t)).count();
+    while acked_at.elapsed() < Duration::from_secs(8) || t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        texts_to(&modem, PHONE).iter().filter(|t| about(t)).count(),
+        texts_then,
+        "texted about alarm {no} after its acknowledgement"
+    );
+    // The other alarm (not acknowledged) rang the phone once: one call per storm window
+    // and person, so a ring about alarm {no} cannot be told apart on the modem; the
+    // journal says which alarm each call was about.
+    let notes = gw.api("/api/v1/journal?kind=notification");
+    assert!(
+        !notes["entries"].as_array().unwrap().iter().any(|e| e["call"] == true && e["alarm"] == no),
+        "rang about alarm {no} after its acknowledgement: {notes}"
+    );
+}
