@@ -400,7 +400,8 @@ impl Pager {
         let mut out = Output::default();
         let cfg = self.cfg.clone();
         let gate = self.gates.entry(person).or_default();
-        match gate.offer(group, no, urgent && what == What::Page, now, cfg.storm_window, cfg.storm_max, cfg.max_per_hour) {
+        let limits = super::storm::Limits { window: cfg.storm_window, storm_max: cfg.storm_max, per_hour: cfg.max_per_hour };
+        match gate.offer(group, no, urgent && what == What::Page, now, limits) {
             Decision::Send => out.notices.push(self.notice(person, Some(no), what, text, false)),
             d => out.notes.push(Note {
                 event: "held",

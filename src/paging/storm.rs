@@ -48,6 +48,17 @@ pub struct Due {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The limits of a gate (from `[paging]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The storm window.
+    pub window: Duration,
+    /// Texts per group in a window.
+    pub storm_max: u32,
+    /// Texts per rolling hour.
+    pub per_hour: u32,
+}
+
 impl Gate {
     fn in_hour(&mut self, now: Timestamp) -> u32 {
         while self.sent.front().is_some_and(|t| now.0 - t.0 >= HOUR_MS) {
@@ -58,21 +69,11 @@ impl Gate {
 
     /// Whether a text about alarm `no` of `group` goes out now. `urgent`: the first
     /// text of a serious alarm (never held for the hour limit).
-    pub fn offer(
-        &mut self,
-        group: &str,
-        no: u64,
-        urgent: bool,
-        now: Timestamp,
-        window: Duration,
-        storm_max: u32,
-        per_hour: u32,
-    ) -> Decision {
+    pub fn offer(&mut self, group: &str, no: u64, urgent: bool, now: Timestamp, l: Limits) -> Decision {
+        let (window, storm_max, per_hour) = (l.window, l.storm_max, l.per_hour);
         let w = self.groups.entry(group.to_string()).or_default();
-        if w.count == 0 || now.0 - w.start.0 >= window.as_millis() as i64 {
-            if w.held.is_empty() {
-                *w = Window { start: now, count: 0, held: Vec::new() };
-            }
+        if (w.count == 0 || now.0 - w.start.0 >= window.as_millis() as i64) && w.held.is_empty() {
+            *w = Window { start: now, count: 0, held: Vec::new() };
         }
         if w.count >= storm_max {
             if !w.held.contains(&no) {

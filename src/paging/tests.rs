@@ -383,3 +383,38 @@ when = ["Mon-Fri 25:00-08:00"]
     assert!(has("paging.escalate[1] .to: no person \"zed\""), "{errs:#?}");
     assert!(has("paging.shifts[0] .when: schedule entry"), "{errs:#?}");
 }
+
+#[test]
+fn a_roster_gap_is_a_config_warning_naming_the_hours_and_phones_match_by_digits() {
+    let text = r#"
+[site]
+name = "tv"
+
+[paging]
+repeat_min = 5
+call_after_min = 2.5
+
+[[paging.people]]
+id = "an"
+phone = "+84 912 345 678"
+
+[[paging.shifts]]
+person = "an"
+when = ["daily 08:00-20:00"]
+"#;
+    let site = crate::config::parse(text, "site.toml", std::path::Path::new("."))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let w: Vec<String> = site.warnings.iter().map(|p| p.to_string()).collect();
+    assert!(
+        w.iter().any(|w| w.starts_with("site.toml:5:1: paging: the roster leaves gaps in the coming 7 days (nobody is paged then (set paging.fallback))")
+            && w.contains(" 20:00 – ") && w.contains(" 08:00")),
+        "{w:#?}"
+    );
+    let p = site.paging.unwrap();
+    assert_eq!(p.repeat, Duration::from_secs(300));
+    assert_eq!(p.call_after, Duration::from_secs(150));
+    assert_eq!(p.people[0].phone, "+84912345678");
+    assert_eq!(p.by_phone("84912345678").map(|x| x.id.as_str()), Some("an"));
+    assert!(p.by_phone("+84912345679").is_none());
+    assert!(p.by_phone("").is_none());
+}

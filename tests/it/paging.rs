@@ -111,19 +111,41 @@ when = ["daily 00:00-24:00"]
     let gw = Gateway::start(&site("pg", free_port(), modbus.addr().port(), 500, &extra), dir.path());
     let oncall = gw.api("/api/v1/oncall");
     assert_eq!(oncall["now"]["person"], "an", "{oncall}");
+    assert_eq!(oncall["now"]["phone"], PHONE, "{oncall}");
+    // `dc-gateway oncall` reads the same roster from the site file.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["oncall", "--config"])
+        .arg(dir.path().join("site.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(&format!("on call now: Nguyen Van An (an, {PHONE}) [shift]")), "{text}{}", String::from_utf8_lossy(&out.stderr));
     wait("the modem set up", Duration::from_secs(15), &gw, || {
         modem.entries().iter().any(|e| e["cmd"] == "AT+CSQ")
+    });
+    // `test_notification` through the command path (the board's local socket): a test
+    // text to the person on call proves the path before anything goes wrong.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["command", "test_notification", "--by", "installer", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    wait("the test text", Duration::from_secs(10), &gw, || {
+        texts_to(&modem, PHONE).iter().any(|t| t["content"].as_str().is_some_and(|c| c.starts_with("Test message from dc-gateway")))
     });
 
     // 0x0190 = 40.0 °C: above the serious limit (32 °C).
     modbus.set_input(1, 1, &[0x0190]);
     let t0 = Instant::now();
+    // The person's language is English: the alarm is said in English (the site's
+    // texts are Vietnamese by default; this test site is English too).
+    let is_page = |t: &Json| t["content"].as_str().is_some_and(|c| c.starts_with("Serious incident #"));
     wait("the page reached the modem", Duration::from_secs(10), &gw, || {
-        !texts_to(&modem, PHONE).is_empty()
+        texts_to(&modem, PHONE).iter().any(is_page)
     });
-    let page = &texts_to(&modem, PHONE)[0];
+    let page = texts_to(&modem, PHONE).into_iter().find(is_page).unwrap();
     let content = page["content"].as_str().unwrap().to_string();
-    assert!(content.starts_with("Serious"), "in the person's language (en): {content}");
     // 40 °C raises the serious temperature alarm (and others, e.g. the normal rate of
     // change, not paged here): follow the one paged first.
     let no: u64 = content
@@ -142,14 +164,17 @@ when = ["daily 00:00-24:00"]
     assert!(content.contains(&format!("Reply \"OK {no}\" to acknowledge.")), "{content}");
     let about = |t: &Json| t["content"].as_str().is_some_and(|c| c.contains(&format!("\"OK {no}\"")));
     // The same notification on MQTT, for bridges, with its attempt number.
+    let notify = |m: &[crate::peers::MqttMessage]| -> Vec<Json> {
+        m.iter()
+            .filter(|x| x.topic == "dcgw/pg/notify/an")
+            .filter_map(|x| serde_json::from_str(&x.payload_str()).ok())
+            .collect()
+    };
     let got = sub
-        .wait_for(|m| m.iter().any(|x| x.topic == "dcgw/pg/notify/an"), Duration::from_secs(5))
+        .wait_for(|m| notify(m).iter().any(|n| n["alarm"] == no), Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
-    let n: Json = serde_json::from_str(
-        &got.iter().find(|x| x.topic == "dcgw/pg/notify/an").unwrap().payload_str(),
-    )
-    .unwrap();
-    assert_eq!((n["person"].as_str(), n["alarm"].as_u64(), n["attempt"].as_u64()), (Some("an"), Some(no), Some(1)), "{n}");
+    let n = notify(&got).into_iter().find(|n| n["alarm"] == no).unwrap();
+    assert_eq!((n["person"].as_str(), n["attempt"].as_u64(), n["text"].as_str()), (Some("an"), Some(1), Some(content.as_str())), "{n}");
 
     // Not acknowledged: texted again (attempt 2 on MQTT).
     wait("the repeat", Duration::from_secs(15), &gw, || texts_to(&modem, PHONE).iter().filter(|t| about(t)).count() >= 2);
