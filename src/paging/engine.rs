@@ -668,6 +668,42 @@ impl Pager {
         Some(n)
     }
 
+    /// A serious alarm still standing and not acknowledged when the gateway started
+    /// (restored from the journal): its paging resumes without a new text — the person
+    /// on call is taken as told now, so repeats, the ring and the escalation steps go
+    /// on from here instead of a burst of texts at every restart.
+    pub fn resume(&mut self, ev: &AlarmEvent, now: Timestamp) {
+        if ev.level != Level::Serious || ev.detail.no == 0 || ev.detail.shelved_until.is_some() {
+            return;
+        }
+        let who = roster::on_call(&self.cfg, now, &self.time);
+        let group = ev
+            .detail
+            .cause
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", ev.room, ev.kind.system().as_str()));
+        self.pages.insert(
+            ev.detail.no,
+            Page {
+                no: ev.detail.no,
+                device: ev.device.to_string(),
+                serious: true,
+                group,
+                event: Arc::new(ev.clone()),
+                raised: ev.ts,
+                started: Some(now),
+                wait_trap_until: None,
+                wait_quiet: false,
+                targets: who
+                    .map(|o| Target { person: o.person, since: now, last_text: now, called: false, texted: true })
+                    .into_iter()
+                    .collect(),
+                steps_done: 0,
+                acked: false,
+            },
+        );
+    }
+
     /// When the alarm was raised (tests, the API).
     pub fn raised_at(&self, no: u64) -> Option<Timestamp> {
         self.pages.get(&no).map(|p| p.raised)

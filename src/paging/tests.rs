@@ -418,3 +418,24 @@ when = ["daily 08:00-20:00"]
     assert!(p.by_phone("+84912345679").is_none());
     assert!(p.by_phone("").is_none());
 }
+
+#[test]
+fn after_a_restart_a_standing_serious_alarm_goes_on_escalating_without_a_burst() {
+    let mut p = pager(cfg());
+    p.resume(&event(8, "ups1", Level::Serious, AlarmState::Raised, t(-30.0)), t(0.0));
+    // Normal alarms are not resumed (they were one text).
+    p.resume(&event(9, "ups1", Level::Normal, AlarmState::Raised, t(-30.0)), t(0.0));
+    let got = run(&mut p, vec![], 16.0);
+    let got: Vec<(f64, What, &str)> = got.iter().map(|(m, w, p, _)| (*m, *w, p.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (5.0, What::Repeat, "an"),
+            (5.0, What::Call, "an"),
+            (10.0, What::Repeat, "an"),
+            (15.0, What::Escalation, "binh"),
+            (15.0, What::Repeat, "an"),
+        ]
+    );
+    assert_eq!(p.paging(), vec![8]);
+}

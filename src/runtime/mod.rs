@@ -398,7 +398,37 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             tasks.extend(merging);
             tasks.push(tokio::spawn(paging::replies(texts, cfg.clone(), commands.clone(), to.clone())));
         }
-        let pager = crate::paging::Pager::new(cfg, site.time.clone(), site.language, &site.gateway);
+        let mut pager = crate::paging::Pager::new(cfg, site.time.clone(), site.language, &site.gateway);
+        // Serious alarms standing unacknowledged across the restart: escalation goes on.
+        let now = Timestamp::now();
+        for a in engine.active().into_iter().filter(|a| a.state == "raised") {
+            let meta = site.devices.iter().find(|d| d.meta.id == a.device).map(|d| &d.meta);
+            let ev = crate::model::AlarmEvent {
+                id: a.id.clone(),
+                seq: 0,
+                ts: a.since,
+                site: site.name.clone(),
+                device: a.device.clone(),
+                kind: a.kind,
+                room: meta.map(|m| m.room.clone()).unwrap_or_else(|| std::sync::Arc::from("gateway")),
+                point: a.point,
+                rule: a.rule.clone(),
+                level: a.level,
+                state: crate::model::AlarmState::Raised,
+                value: a.value.clone(),
+                threshold: a.threshold,
+                message: a.message.clone(),
+                detail: crate::model::EventDetail {
+                    no: a.no,
+                    name: meta.map(|m| m.name.clone()).unwrap_or_default(),
+                    label: meta.and_then(|m| m.label.clone()),
+                    shelved_until: a.shelved_until,
+                    listed: true,
+                    ..Default::default()
+                },
+            };
+            pager.resume(&ev, now);
+        }
         (pager, to)
     });
     let trap_points = site
