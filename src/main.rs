@@ -134,7 +134,8 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
         /// Only entries of this kind (alarm, command, gateway_start, gateway_stop,
-        /// config_loaded, sink_failed, sink_recovered, login, incident, generator_run).
+        /// config_loaded, sink_failed, sink_recovered, login, incident, generator_run,
+        /// clock, notification).
         #[arg(long)]
         kind: Option<String>,
         /// At most this many entries (default: all).
