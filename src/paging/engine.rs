@@ -230,6 +230,10 @@ impl Pager {
                     // A rise of level keeps the instance and asks for a new acknowledgement.
                     let rise = serious && !p.serious;
                     p.event = Arc::new(ev.clone());
+                    if !serious {
+                        // A step down to normal: no more repeats, rings or steps.
+                        p.serious = false;
+                    }
                     if rise {
                         p.serious = true;
                         p.acked = false;

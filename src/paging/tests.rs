@@ -439,3 +439,17 @@ fn after_a_restart_a_standing_serious_alarm_goes_on_escalating_without_a_burst()
     );
     assert_eq!(p.paging(), vec![8]);
 }
+
+#[test]
+fn a_step_down_to_normal_stops_the_repeats() {
+    let mut p = pager(cfg());
+    let got = run(
+        &mut p,
+        vec![
+            (0.0, raised(5, Level::Serious, 0.0)),
+            (3.0, raised(5, Level::Normal, 3.0)),
+        ],
+        30.0,
+    );
+    assert_eq!(got, vec![(0.0, What::Page, "an".to_string(), 1)]);
+}

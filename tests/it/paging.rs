@@ -191,9 +191,15 @@ when = ["daily 00:00-24:00"]
         "no call before call_after_min"
     );
 
-    // A text from a number not in the roster is ignored; the person's reply acknowledges.
+    // A text from a number not in the roster is ignored; one the gateway does not
+    // understand from the person is answered with how to reply; then the person's
+    // reply acknowledges.
     modem.receive("+84911111111", &format!("OK {no}"));
     std::thread::sleep(Duration::from_millis(600));
+    modem.receive(PHONE, "what?");
+    wait("the help text", Duration::from_secs(10), &gw, || {
+        texts_to(&modem, PHONE).iter().any(|t| t["content"].as_str().is_some_and(|c| c.starts_with("Reply not understood. Send \"OK <no>\"")))
+    });
     modem.receive(PHONE, &format!("ok {no}"));
     wait("the alarm acknowledged", Duration::from_secs(10), &gw, || {
         gw.api("/api/v1/alarms")["alarms"]
