@@ -278,7 +278,11 @@ fn main() -> ExitCode {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
         }
-        Command::Oncall { config: path, at, json } => oncall(&path, at.as_deref(), json),
+        Command::Oncall {
+            config: path,
+            at,
+            json,
+        } => oncall(&path, at.as_deref(), json),
         Command::Journal {
             state_dir,
             config: config_path,
@@ -575,8 +579,10 @@ fn oncall(path: &std::path::Path, at: Option<&str>, json: bool) -> ExitCode {
     // `+8h` is `-8h` mirrored around now.
     let ahead = at.and_then(|a| a.trim().strip_prefix('+'));
     let parsed = match (ahead, at) {
-        (Some(rest), _) => Some(dc_gateway::journal::cli::parse_time(&format!("-{rest}"), now)
-            .map(|t| dc_gateway::model::Timestamp(now.0 + (now.0 - t.0)))),
+        (Some(rest), _) => Some(
+            dc_gateway::journal::cli::parse_time(&format!("-{rest}"), now)
+                .map(|t| dc_gateway::model::Timestamp(now.0 + (now.0 - t.0))),
+        ),
         (None, a) => a.map(|a| dc_gateway::journal::cli::parse_time(a, now)),
     };
     let at = match parsed {
@@ -588,16 +594,26 @@ fn oncall(path: &std::path::Path, at: Option<&str>, json: bool) -> ExitCode {
         }
     };
     let Some(paging) = &site.paging else {
-        eprintln!("error: {} has no [paging] table: nobody is paged", path.display());
+        eprintln!(
+            "error: {} has no [paging] table: nobody is paged",
+            path.display()
+        );
         return ExitCode::FAILURE;
     };
     let report = dc_gateway::paging::roster::report(paging, at, &site.time);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         print!("{}", report.text());
     }
-    if report.now.is_none() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if report.now.is_none() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// The state directory a backup or restore works on: `--state-dir`, else the config's.

@@ -222,7 +222,10 @@ pub struct Shared {
     pub journal: Option<Journal>,
     /// The paging roster and the site's time zone, for `GET /api/v1/oncall`; `None`
     /// without a `[paging]` table.
-    pub paging: Option<(Arc<crate::paging::PagingConfig>, crate::texts::time::SiteTime)>,
+    pub paging: Option<(
+        Arc<crate::paging::PagingConfig>,
+        crate::texts::time::SiteTime,
+    )>,
 }
 
 impl Shared {

@@ -747,7 +747,9 @@ mod tests {
                 );
             }
             // A notification written before paging has no attempt: the first.
-            let Record::Notification(old) = decode(&body[..body.len() - 4], &Registry::new()).unwrap() else {
+            let Record::Notification(old) =
+                decode(&body[..body.len() - 4], &Registry::new()).unwrap()
+            else {
                 panic!("not a notification")
             };
             assert_eq!(old.attempt, 1);

@@ -475,17 +475,22 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
         if let Some(p) = &paging {
             // A gap in the roster is a warning naming the hours (the fallback, if
             // set, is paged then).
-            let gaps = crate::paging::roster::gaps(p, crate::model::Timestamp::now(), &site.time, 7);
+            let gaps =
+                crate::paging::roster::gaps(p, crate::model::Timestamp::now(), &site.time, 7);
             if !gaps.is_empty() {
-                let who = p.fallback.map_or("nobody is paged then (set paging.fallback)".to_string(), |f| {
-                    format!("the fallback {} is paged then", p.people[f].id)
-                });
+                let who = p.fallback.map_or(
+                    "nobody is paged then (set paging.fallback)".to_string(),
+                    |f| format!("the fallback {} is paged then", p.people[f].id),
+                );
                 site.warnings.push(Problem {
                     file: origin.to_string(),
                     line: p.at.0,
                     column: p.at.1,
                     context: "paging".into(),
-                    message: format!("the roster leaves gaps in the coming 7 days ({who}): {}", gaps.join("; ")),
+                    message: format!(
+                        "the roster leaves gaps in the coming 7 days ({who}): {}",
+                        gaps.join("; ")
+                    ),
                 });
             }
         }

@@ -318,9 +318,8 @@ impl PagingConfig {
 
 /// Whether `s` is an E.164 number: `+`, then 8 to 15 digits.
 pub fn e164(s: &str) -> bool {
-    s.strip_prefix('+').is_some_and(|d| {
-        (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit())
-    })
+    s.strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn schedule(r: &mut Report<'_>, v: &Spanned<Vec<String>>, ctx: &str) -> Schedule {
@@ -353,23 +352,51 @@ pub(crate) fn validate(
         let id = p.id.get_ref().trim().to_string();
         let ctx = |k: &str| format!("paging.people[{i}] ({id}) .{k}");
         if !crate::config::valid_id(&id) {
-            r.at(p.id.span(), ctx("id"), format!("{id:?} is not a valid id: use letters, digits, '_' and '-'"));
+            r.at(
+                p.id.span(),
+                ctx("id"),
+                format!("{id:?} is not a valid id: use letters, digits, '_' and '-'"),
+            );
             continue;
         }
         if c.people.iter().any(|q| q.id == id) {
-            r.at(p.id.span(), ctx("id"), format!("person {id:?} is listed twice"));
+            r.at(
+                p.id.span(),
+                ctx("id"),
+                format!("person {id:?} is listed twice"),
+            );
             continue;
         }
-        let phone: String = p.phone.get_ref().chars().filter(|ch| !ch.is_whitespace()).collect();
+        let phone: String = p
+            .phone
+            .get_ref()
+            .chars()
+            .filter(|ch| !ch.is_whitespace())
+            .collect();
         if !e164(&phone) {
-            r.at(p.phone.span(), ctx("phone"), format!("{:?} is not an E.164 number: write it as +84912345678", p.phone.get_ref()));
+            r.at(
+                p.phone.span(),
+                ctx("phone"),
+                format!(
+                    "{:?} is not an E.164 number: write it as +84912345678",
+                    p.phone.get_ref()
+                ),
+            );
         }
-        let language = match p.language.as_ref().map(|l| l.get_ref().trim().to_ascii_lowercase()) {
+        let language = match p
+            .language
+            .as_ref()
+            .map(|l| l.get_ref().trim().to_ascii_lowercase())
+        {
             None => Language::Vi,
             Some(l) if l == "vi" => Language::Vi,
             Some(l) if l == "en" => Language::En,
             Some(l) => {
-                r.at(p.language.as_ref().map_or(0..0, |s| s.span()), ctx("language"), format!("{l:?}: use \"vi\" or \"en\""));
+                r.at(
+                    p.language.as_ref().map_or(0..0, |s| s.span()),
+                    ctx("language"),
+                    format!("{l:?}: use \"vi\" or \"en\""),
+                );
                 Language::Vi
             }
         };
@@ -381,12 +408,20 @@ pub(crate) fn validate(
                 match x.get_ref().as_str() {
                     "sms" => sms = true,
                     "call" => call = true,
-                    other => r.at(x.span(), ctx("channels"), format!("unknown channel {other:?}: use \"sms\", \"call\"")),
+                    other => r.at(
+                        x.span(),
+                        ctx("channels"),
+                        format!("unknown channel {other:?}: use \"sms\", \"call\""),
+                    ),
                 }
             }
         }
         c.people.push(Person {
-            name: p.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| id.clone()),
+            name: p
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| id.clone()),
             id,
             phone,
             language,
@@ -395,12 +430,23 @@ pub(crate) fn validate(
             call,
         });
     }
-    let find = |r: &mut Report<'_>, c: &PagingConfig, who: &Spanned<String>, ctx: String| -> Option<usize> {
+    let find = |r: &mut Report<'_>,
+                c: &PagingConfig,
+                who: &Spanned<String>,
+                ctx: String|
+     -> Option<usize> {
         let id = who.get_ref().trim();
         let i = c.people.iter().position(|p| p.id == id);
         if i.is_none() {
             let known: Vec<&str> = c.people.iter().map(|p| p.id.as_str()).collect();
-            r.at(who.span(), ctx, format!("no person {id:?} in [[paging.people]] (known: {})", known.join(", ")));
+            r.at(
+                who.span(),
+                ctx,
+                format!(
+                    "no person {id:?} in [[paging.people]] (known: {})",
+                    known.join(", ")
+                ),
+            );
         }
         i
     };
@@ -409,7 +455,11 @@ pub(crate) fn validate(
             let person = find(r, &c, &s.person, format!("paging.{name}[{i}] .person"));
             let when = schedule(r, &s.when, &format!("paging.{name}[{i}] .when"));
             if let Some(person) = person {
-                let shift = Shift { person, when, holidays: s.holidays };
+                let shift = Shift {
+                    person,
+                    when,
+                    holidays: s.holidays,
+                };
                 if name == "overrides" {
                     c.overrides.push(shift);
                 } else {
@@ -427,28 +477,58 @@ pub(crate) fn validate(
             .filter_map(|p| find(r, &c, p, ctx("people")))
             .collect();
         if ro.people.get_ref().is_empty() {
-            r.at(ro.people.span(), ctx("people"), "a rotation needs at least one person");
+            r.at(
+                ro.people.span(),
+                ctx("people"),
+                "a rotation needs at least one person",
+            );
         }
-        let start = match ro.start.get_ref().trim().replace('T', " ").parse::<jiff::civil::DateTime>() {
+        let start = match ro
+            .start
+            .get_ref()
+            .trim()
+            .replace('T', " ")
+            .parse::<jiff::civil::DateTime>()
+        {
             Ok(d) => Some(d),
             Err(_) => match ro.start.get_ref().trim().parse::<jiff::civil::Date>() {
                 Ok(d) => Some(d.to_datetime(jiff::civil::Time::midnight())),
                 Err(_) => {
-                    r.at(ro.start.span(), ctx("start"), format!("{:?} is not a local date and time: write \"2026-12-07 08:00\"", ro.start.get_ref()));
+                    r.at(
+                        ro.start.span(),
+                        ctx("start"),
+                        format!(
+                            "{:?} is not a local date and time: write \"2026-12-07 08:00\"",
+                            ro.start.get_ref()
+                        ),
+                    );
                     None
                 }
             },
         };
         let every_days = ro.every_days.as_ref().map_or(7, |d| *d.get_ref());
         if !(1..=366).contains(&every_days) {
-            r.at(ro.every_days.as_ref().map_or(0..0, |d| d.span()), ctx("every_days"), format!("{every_days} is out of range: use 1 to 366"));
+            r.at(
+                ro.every_days.as_ref().map_or(0..0, |d| d.span()),
+                ctx("every_days"),
+                format!("{every_days} is out of range: use 1 to 366"),
+            );
         }
-        let when = ro.when.as_ref().map(|w| schedule(r, w, &ctx("when"))).unwrap_or_default();
+        let when = ro
+            .when
+            .as_ref()
+            .map(|w| schedule(r, w, &ctx("when")))
+            .unwrap_or_default();
         if let Some(start) = start
             && people.len() == ro.people.get_ref().len()
             && !people.is_empty()
         {
-            c.rotations.push(Rotation { people, start, every_days: every_days.clamp(1, 366), when });
+            c.rotations.push(Rotation {
+                people,
+                start,
+                every_days: every_days.clamp(1, 366),
+                when,
+            });
         }
     }
     if let Some(h) = &raw.holidays {
@@ -473,18 +553,32 @@ pub(crate) fn validate(
                 Duration::from_secs_f64(x.get_ref() * 60.0)
             }
             Some(x) => {
-                r.at(x.span(), format!("paging.{key}"), format!("{} is out of range: use 0 to 1440 minutes", x.get_ref()));
+                r.at(
+                    x.span(),
+                    format!("paging.{key}"),
+                    format!("{} is out of range: use 0 to 1440 minutes", x.get_ref()),
+                );
                 mins(default)
             }
         }
     };
     c.repeat = minutes(&raw.repeat_min, "repeat_min", default_repeat_min());
-    c.call_after = minutes(&raw.call_after_min, "call_after_min", default_call_after_min());
+    c.call_after = minutes(
+        &raw.call_after_min,
+        "call_after_min",
+        default_call_after_min(),
+    );
     match &raw.escalate {
         None => {
             c.escalate = vec![
-                Step { after: mins(15), to: StepTo::Next },
-                Step { after: mins(45), to: StepTo::Role("lead".into()) },
+                Step {
+                    after: mins(15),
+                    to: StepTo::Next,
+                },
+                Step {
+                    after: mins(45),
+                    to: StepTo::Role("lead".into()),
+                },
             ];
         }
         Some(steps) => {
@@ -498,10 +592,17 @@ pub(crate) fn validate(
                     find(r, &c, &s.to, format!("paging.escalate[{i}] .to")).map(StepTo::Person)
                 };
                 if *s.after_min.get_ref() == 0 {
-                    r.at(s.after_min.span(), format!("paging.escalate[{i}] .after_min"), "0: an escalation step comes after the first page; use at least 1");
+                    r.at(
+                        s.after_min.span(),
+                        format!("paging.escalate[{i}] .after_min"),
+                        "0: an escalation step comes after the first page; use at least 1",
+                    );
                 }
                 if let Some(to) = to {
-                    c.escalate.push(Step { after: mins(*s.after_min.get_ref()), to });
+                    c.escalate.push(Step {
+                        after: mins(*s.after_min.get_ref()),
+                        to,
+                    });
                 }
             }
             c.escalate.sort_by_key(|s| s.after);
@@ -511,18 +612,44 @@ pub(crate) fn validate(
         match v {
             Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
             Some(x) => {
-                r.at(x.span(), format!("paging.{key}"), format!("{} is out of range: use {lo} to {hi}", x.get_ref()));
+                r.at(
+                    x.span(),
+                    format!("paging.{key}"),
+                    format!("{} is out of range: use {lo} to {hi}", x.get_ref()),
+                );
                 default
             }
             None => default,
         }
     };
-    c.storm_window = Duration::from_secs(u64::from(range(&raw.storm_window_s, "storm_window_s", 10, 3600, default_storm_window_s())));
+    c.storm_window = Duration::from_secs(u64::from(range(
+        &raw.storm_window_s,
+        "storm_window_s",
+        10,
+        3600,
+        default_storm_window_s(),
+    )));
     c.storm_max = range(&raw.storm_max, "storm_max", 1, 100, default_storm_max());
-    c.max_per_hour = range(&raw.max_per_hour, "max_per_hour", 1, 1000, default_max_per_hour());
-    c.trap_confirm = Duration::from_secs(u64::from(range(&raw.trap_confirm_s, "trap_confirm_s", 1, 600, default_trap_confirm_s())));
+    c.max_per_hour = range(
+        &raw.max_per_hour,
+        "max_per_hour",
+        1,
+        1000,
+        default_max_per_hour(),
+    );
+    c.trap_confirm = Duration::from_secs(u64::from(range(
+        &raw.trap_confirm_s,
+        "trap_confirm_s",
+        1,
+        600,
+        default_trap_confirm_s(),
+    )));
     if c.people.is_empty() {
-        r.warn(start..start, "paging", "[paging] lists no people: nobody will be paged");
+        r.warn(
+            start..start,
+            "paging",
+            "[paging] lists no people: nobody will be paged",
+        );
     }
     Some(c)
 }

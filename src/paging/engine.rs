@@ -157,7 +157,12 @@ fn pick(lang: Language, vi: &str, en: &str) -> String {
 
 impl Pager {
     /// A pager for a site.
-    pub fn new(cfg: Arc<PagingConfig>, time: SiteTime, site_lang: Language, gateway: &str) -> Pager {
+    pub fn new(
+        cfg: Arc<PagingConfig>,
+        time: SiteTime,
+        site_lang: Language,
+        gateway: &str,
+    ) -> Pager {
         Pager {
             cfg,
             time,
@@ -177,7 +182,11 @@ impl Pager {
 
     /// Alarm instances being paged (not acknowledged, not cleared), by number.
     pub fn paging(&self) -> Vec<u64> {
-        self.pages.values().filter(|p| !p.acked).map(|p| p.no).collect()
+        self.pages
+            .values()
+            .filter(|p| !p.acked)
+            .map(|p| p.no)
+            .collect()
     }
 
     fn wants(&self, ev: &AlarmEvent) -> bool {
@@ -210,7 +219,12 @@ impl Pager {
                 };
                 if let Some(why) = skip {
                     self.drop_page(no);
-                    out.notes.push(Note { event: "not_paged", alarm: Some(no), device: ev.device.to_string(), detail: why.into() });
+                    out.notes.push(Note {
+                        event: "not_paged",
+                        alarm: Some(no),
+                        device: ev.device.to_string(),
+                        detail: why.into(),
+                    });
                     return out;
                 }
                 if !self.wants(ev) {
@@ -250,7 +264,9 @@ impl Pager {
                     }
                     return out;
                 }
-                let quiet = !serious && !self.cfg.quiet_hours.is_empty() && self.cfg.quiet_hours.contains(now, &self.time);
+                let quiet = !serious
+                    && !self.cfg.quiet_hours.is_empty()
+                    && self.cfg.quiet_hours.contains(now, &self.time);
                 let page = Page {
                     no,
                     device: ev.device.to_string(),
@@ -288,13 +304,19 @@ impl Pager {
                             event: "trap_contradicted",
                             alarm: Some(no),
                             device: p.device.clone(),
-                            detail: "the poll after the trap did not find the condition: not paged".into(),
+                            detail: "the poll after the trap did not find the condition: not paged"
+                                .into(),
                         });
                     }
                     for g in self.gates.values_mut() {
                         g.forget(no);
                     }
-                    let texted: Vec<usize> = p.targets.iter().filter(|t| t.texted).map(|t| t.person).collect();
+                    let texted: Vec<usize> = p
+                        .targets
+                        .iter()
+                        .filter(|t| t.texted)
+                        .map(|t| t.person)
+                        .collect();
                     for person in texted {
                         let text = self.clear_text(person, ev);
                         out.extend(self.text(person, &p.group, no, What::Clear, text, false, now));
@@ -339,7 +361,9 @@ impl Pager {
     fn start(&mut self, no: u64, now: Timestamp) -> Output {
         let mut out = Output::default();
         let who = roster::on_call(&self.cfg, now, &self.time);
-        let Some(p) = self.pages.get_mut(&no) else { return out };
+        let Some(p) = self.pages.get_mut(&no) else {
+            return out;
+        };
         p.started = Some(now);
         p.wait_trap_until = None;
         p.wait_quiet = false;
@@ -359,10 +383,14 @@ impl Pager {
     /// Texts to targets not texted yet.
     fn send_due(&mut self, no: u64, now: Timestamp) -> Output {
         let mut out = Output::default();
-        let Some(p) = self.pages.get(&no) else { return out };
+        let Some(p) = self.pages.get(&no) else {
+            return out;
+        };
         let (group, serious) = (p.group.clone(), p.serious);
         let escalated_from = p.targets.first().map(|t| t.person);
-        let minutes = p.started.map_or(0, |s| (now.secs_since(s) / 60.0).round() as u64);
+        let minutes = p
+            .started
+            .map_or(0, |s| (now.secs_since(s) / 60.0).round() as u64);
         let fresh: Vec<(usize, bool)> = p
             .targets
             .iter()
@@ -374,7 +402,9 @@ impl Pager {
             let mut text = self.alarm_text(person, no);
             let what = if escalation {
                 let lang = self.cfg.people[person].language;
-                let first = escalated_from.map(|i| self.cfg.people[i].name.clone()).unwrap_or_default();
+                let first = escalated_from
+                    .map(|i| self.cfg.people[i].name.clone())
+                    .unwrap_or_default();
                 text = format!(
                     "{} {text}",
                     pick(
@@ -400,13 +430,28 @@ impl Pager {
 
     /// Offer a text to the person's gate; a notice if it goes out now.
     #[allow(clippy::too_many_arguments)]
-    fn text(&mut self, person: usize, group: &str, no: u64, what: What, text: String, urgent: bool, now: Timestamp) -> Output {
+    fn text(
+        &mut self,
+        person: usize,
+        group: &str,
+        no: u64,
+        what: What,
+        text: String,
+        urgent: bool,
+        now: Timestamp,
+    ) -> Output {
         let mut out = Output::default();
         let cfg = self.cfg.clone();
         let gate = self.gates.entry(person).or_default();
-        let limits = super::storm::Limits { window: cfg.storm_window, storm_max: cfg.storm_max, per_hour: cfg.max_per_hour };
+        let limits = super::storm::Limits {
+            window: cfg.storm_window,
+            storm_max: cfg.storm_max,
+            per_hour: cfg.max_per_hour,
+        };
         match gate.offer(group, no, urgent && what == What::Page, now, limits) {
-            Decision::Send => out.notices.push(self.notice(person, Some(no), what, text, false)),
+            Decision::Send => out
+                .notices
+                .push(self.notice(person, Some(no), what, text, false)),
             d => out.notes.push(Note {
                 event: "held",
                 alarm: Some(no),
@@ -414,14 +459,25 @@ impl Pager {
                 detail: format!(
                     "text to {} held ({})",
                     cfg.people[person].id,
-                    if d == Decision::HeldForStorm { "storm: summed up at the end of the window" } else { "hourly limit: summed up later" }
+                    if d == Decision::HeldForStorm {
+                        "storm: summed up at the end of the window"
+                    } else {
+                        "hourly limit: summed up later"
+                    }
                 ),
             }),
         }
         out
     }
 
-    fn notice(&mut self, person: usize, alarm: Option<u64>, what: What, text: String, call: bool) -> Notice {
+    fn notice(
+        &mut self,
+        person: usize,
+        alarm: Option<u64>,
+        what: What,
+        text: String,
+        call: bool,
+    ) -> Notice {
         let p = &self.cfg.people[person];
         let attempt = match alarm {
             Some(no) => {
@@ -434,7 +490,11 @@ impl Pager {
         Notice {
             what,
             person: p.id.clone(),
-            phone: if p.sms || call { p.phone.clone() } else { String::new() },
+            phone: if p.sms || call {
+                p.phone.clone()
+            } else {
+                String::new()
+            },
             lang: p.language,
             text,
             alarm,
@@ -446,11 +506,17 @@ impl Pager {
     /// The alarm's text for a person, with how to acknowledge.
     fn alarm_text(&self, person: usize, no: u64) -> String {
         let lang = self.cfg.people[person].language;
-        let Some(p) = self.pages.get(&no) else { return String::new() };
+        let Some(p) = self.pages.get(&no) else {
+            return String::new();
+        };
         let body = self.event_text(&p.event, lang);
         format!(
             "{body} {}",
-            pick(lang, &format!("Trả lời \"OK {no}\" để nhận."), &format!("Reply \"OK {no}\" to acknowledge."))
+            pick(
+                lang,
+                &format!("Trả lời \"OK {no}\" để nhận."),
+                &format!("Reply \"OK {no}\" to acknowledge.")
+            )
         )
     }
 
@@ -461,7 +527,11 @@ impl Pager {
             return ev.message.clone();
         }
         let (raised, cleared) = crate::texts::alarm::heads(ev.level, lang);
-        let head = if ev.state == AlarmState::Cleared { cleared } else { raised };
+        let head = if ev.state == AlarmState::Cleared {
+            cleared
+        } else {
+            raised
+        };
         let who = crate::texts::alarm::Subject {
             id: &ev.device,
             name: &ev.detail.name,
@@ -475,7 +545,11 @@ impl Pager {
             (Some(v), Some(def)) => format!(" {}", crate::texts::names::value(def, v, lang)),
             _ => String::new(),
         };
-        format!("{head} #{}: {who} — {point}{value}; {}", ev.detail.no, self.time.at(ev.ts, lang))
+        format!(
+            "{head} #{}: {who} — {point}{value}; {}",
+            ev.detail.no,
+            self.time.at(ev.ts, lang)
+        )
     }
 
     fn clear_text(&self, person: usize, ev: &AlarmEvent) -> String {
@@ -488,7 +562,9 @@ impl Pager {
         let mut out = Output::default();
         let nos: Vec<u64> = self.pages.keys().copied().collect();
         for no in nos {
-            let Some(p) = self.pages.get(&no) else { continue };
+            let Some(p) = self.pages.get(&no) else {
+                continue;
+            };
             if p.started.is_none() {
                 let trap_due = p.wait_trap_until.is_some_and(|t| now >= t);
                 let quiet_over = p.wait_quiet && !self.cfg.quiet_hours.contains(now, &self.time);
@@ -497,7 +573,10 @@ impl Pager {
                         event: "trap_unconfirmed",
                         alarm: Some(no),
                         device: p.device.clone(),
-                        detail: format!("no confirming poll within {} s: paged on the trap alone", self.cfg.trap_confirm.as_secs()),
+                        detail: format!(
+                            "no confirming poll within {} s: paged on the trap alone",
+                            self.cfg.trap_confirm.as_secs()
+                        ),
                     });
                     if let Some(p) = self.pages.get_mut(&no) {
                         p.wait_trap_until = None;
@@ -519,24 +598,49 @@ impl Pager {
         let cfg = self.cfg.clone();
         let people: Vec<usize> = self.gates.keys().copied().collect();
         for person in people {
-            let due = self.gates.get_mut(&person).map(|g| g.due(now, cfg.storm_window, cfg.max_per_hour)).unwrap_or_default();
+            let due = self
+                .gates
+                .get_mut(&person)
+                .map(|g| g.due(now, cfg.storm_window, cfg.max_per_hour))
+                .unwrap_or_default();
             for d in due {
-                let alarms: Vec<u64> = d.alarms.iter().copied().filter(|no| self.pages.get(no).is_some_and(|p| !p.acked)).collect();
+                let alarms: Vec<u64> = d
+                    .alarms
+                    .iter()
+                    .copied()
+                    .filter(|no| self.pages.get(no).is_some_and(|p| !p.acked))
+                    .collect();
                 if alarms.is_empty() {
                     continue;
                 }
                 let lang = cfg.people[person].language;
-                let list = alarms.iter().map(|n| format!("#{n}")).collect::<Vec<_>>().join(", ");
+                let list = alarms
+                    .iter()
+                    .map(|n| format!("#{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let text = match &d.group {
                     Some(g) => pick(
                         lang,
-                        &format!("Nhiều cảnh báo cùng lúc ({g}): thêm {} cảnh báo {list}. Trả lời \"OK <số>\" cho từng cảnh báo.", alarms.len()),
-                        &format!("Alarm storm ({g}): {} more alarms {list}. Reply \"OK <no>\" to each.", alarms.len()),
+                        &format!(
+                            "Nhiều cảnh báo cùng lúc ({g}): thêm {} cảnh báo {list}. Trả lời \"OK <số>\" cho từng cảnh báo.",
+                            alarms.len()
+                        ),
+                        &format!(
+                            "Alarm storm ({g}): {} more alarms {list}. Reply \"OK <no>\" to each.",
+                            alarms.len()
+                        ),
                     ),
                     None => pick(
                         lang,
-                        &format!("Và {} cảnh báo khác chưa báo (giới hạn tin mỗi giờ): {list}.", alarms.len()),
-                        &format!("And {} more alarms not texted (hourly limit): {list}.", alarms.len()),
+                        &format!(
+                            "Và {} cảnh báo khác chưa báo (giới hạn tin mỗi giờ): {list}.",
+                            alarms.len()
+                        ),
+                        &format!(
+                            "And {} more alarms not texted (hourly limit): {list}.",
+                            alarms.len()
+                        ),
                     ),
                 };
                 let mut n = self.notice(person, None, What::Summary, text, false);
@@ -563,8 +667,12 @@ impl Pager {
     }
 
     fn escalate(&mut self, no: u64, now: Timestamp) -> Output {
-        let Some(p) = self.pages.get(&no) else { return Output::default() };
-        let Some(started) = p.started else { return Output::default() };
+        let Some(p) = self.pages.get(&no) else {
+            return Output::default();
+        };
+        let Some(started) = p.started else {
+            return Output::default();
+        };
         let mut added = false;
         let mut steps_done = p.steps_done;
         let mut new_targets = Vec::new();
@@ -575,7 +683,9 @@ impl Pager {
             steps_done += 1;
             let people: Vec<usize> = match &step.to {
                 StepTo::Person(i) => vec![*i],
-                StepTo::Next => roster::next_person(&self.cfg, started, &self.time).into_iter().collect(),
+                StepTo::Next => roster::next_person(&self.cfg, started, &self.time)
+                    .into_iter()
+                    .collect(),
                 StepTo::Role(r) => self
                     .cfg
                     .people
@@ -595,22 +705,45 @@ impl Pager {
         let p = self.pages.get_mut(&no).expect("page present");
         p.steps_done = steps_done;
         for person in new_targets {
-            p.targets.push(Target { person, since: now, last_text: now, called: false, texted: false });
+            p.targets.push(Target {
+                person,
+                since: now,
+                last_text: now,
+                called: false,
+                texted: false,
+            });
         }
-        if added { self.send_due(no, now) } else { Output::default() }
+        if added {
+            self.send_due(no, now)
+        } else {
+            Output::default()
+        }
     }
 
     fn repeat_and_call(&mut self, no: u64, now: Timestamp) -> Output {
         let mut out = Output::default();
         let cfg = self.cfg.clone();
-        let Some(p) = self.pages.get(&no) else { return out };
+        let Some(p) = self.pages.get(&no) else {
+            return out;
+        };
         let group = p.group.clone();
         let targets = p.targets.clone();
         for t in targets {
-            if !cfg.repeat.is_zero() && t.texted && now.secs_since(t.last_text) >= cfg.repeat.as_secs_f64() {
+            if !cfg.repeat.is_zero()
+                && t.texted
+                && now.secs_since(t.last_text) >= cfg.repeat.as_secs_f64()
+            {
                 let lang = cfg.people[t.person].language;
                 let n = self.attempts.get(&(no, t.person)).copied().unwrap_or(0) + 1;
-                let text = format!("{} {}", pick(lang, &format!("Nhắc lại (lần {n}):"), &format!("Reminder ({n}):")), self.alarm_text(t.person, no));
+                let text = format!(
+                    "{} {}",
+                    pick(
+                        lang,
+                        &format!("Nhắc lại (lần {n}):"),
+                        &format!("Reminder ({n}):")
+                    ),
+                    self.alarm_text(t.person, no)
+                );
                 out.extend(self.text(t.person, &group, no, What::Repeat, text, false, now));
                 if let Some(p) = self.pages.get_mut(&no)
                     && let Some(x) = p.targets.iter_mut().find(|x| x.person == t.person)
@@ -628,11 +761,20 @@ impl Pager {
                 {
                     x.called = true;
                 }
-                let may = self.gates.entry(t.person).or_default().call(now, cfg.storm_window);
+                let may = self
+                    .gates
+                    .entry(t.person)
+                    .or_default()
+                    .call(now, cfg.storm_window);
                 if may {
                     let lang = cfg.people[t.person].language;
-                    let text = pick(lang, &format!("Cuộc gọi báo cảnh báo #{no} chưa được nhận."), &format!("Call about unacknowledged alarm #{no}."));
-                    out.notices.push(self.notice(t.person, Some(no), What::Call, text, true));
+                    let text = pick(
+                        lang,
+                        &format!("Cuộc gọi báo cảnh báo #{no} chưa được nhận."),
+                        &format!("Call about unacknowledged alarm #{no}."),
+                    );
+                    out.notices
+                        .push(self.notice(t.person, Some(no), What::Call, text, true));
                 }
             }
         }
@@ -649,16 +791,29 @@ impl Pager {
                 .iter()
                 .position(|p| p.id == id.trim())
                 .ok_or_else(|| format!("no person {id:?} in the roster"))?,
-            None => roster::on_call(&self.cfg, now, &self.time).map(|o| o.person).ok_or("nobody is on call")?,
+            None => roster::on_call(&self.cfg, now, &self.time)
+                .map(|o| o.person)
+                .ok_or("nobody is on call")?,
         };
         let lang = self.cfg.people[i].language;
         let text = pick(
             lang,
-            &format!("Tin nhắn thử từ dc-gateway {} lúc {}: đường báo tin hoạt động. Không cần trả lời.", self.gateway, self.time.human(now, lang)),
-            &format!("Test message from dc-gateway {} at {}: the paging path works. No reply needed.", self.gateway, self.time.human(now, lang)),
+            &format!(
+                "Tin nhắn thử từ dc-gateway {} lúc {}: đường báo tin hoạt động. Không cần trả lời.",
+                self.gateway,
+                self.time.human(now, lang)
+            ),
+            &format!(
+                "Test message from dc-gateway {} at {}: the paging path works. No reply needed.",
+                self.gateway,
+                self.time.human(now, lang)
+            ),
         );
         let n = self.notice(i, None, What::Test, text, false);
-        Ok(Output { notices: vec![n], notes: Vec::new() })
+        Ok(Output {
+            notices: vec![n],
+            notes: Vec::new(),
+        })
     }
 
     /// The answer to an SMS reply from `person` (by id), in their language.
@@ -699,7 +854,13 @@ impl Pager {
                 wait_trap_until: None,
                 wait_quiet: false,
                 targets: who
-                    .map(|o| Target { person: o.person, since: now, last_text: now, called: false, texted: true })
+                    .map(|o| Target {
+                        person: o.person,
+                        since: now,
+                        last_text: now,
+                        called: false,
+                        texted: true,
+                    })
                     .into_iter()
                     .collect(),
                 steps_done: 0,

@@ -48,10 +48,18 @@ pub fn fold(s: &str) -> String {
 pub fn parse(text: &str) -> Reply {
     let folded = fold(text.trim());
     // The word: letters and spaces up to the first digit or `#`.
-    let cut = folded.find(|c: char| c.is_ascii_digit() || c == '#').unwrap_or(folded.len());
-    let word: String = folded[..cut].chars().filter(|c| c.is_ascii_alphabetic()).collect();
+    let cut = folded
+        .find(|c: char| c.is_ascii_digit() || c == '#')
+        .unwrap_or(folded.len());
+    let word: String = folded[..cut]
+        .chars()
+        .filter(|c| c.is_ascii_alphabetic())
+        .collect();
     let between = &folded[..cut];
-    if !between.chars().all(|c| c.is_ascii_alphabetic() || c.is_whitespace() || matches!(c, ':' | '.' | '-' | ',')) {
+    if !between
+        .chars()
+        .all(|c| c.is_ascii_alphabetic() || c.is_whitespace() || matches!(c, ':' | '.' | '-' | ','))
+    {
         return Reply::Unknown;
     }
     if !WORDS.contains(&word.as_str()) {
@@ -62,7 +70,9 @@ pub fn parse(text: &str) -> Reply {
     if digits.is_empty() || digits.len() > 12 {
         return Reply::Unknown;
     }
-    let Ok(no) = digits.parse::<u64>() else { return Reply::Unknown };
+    let Ok(no) = digits.parse::<u64>() else {
+        return Reply::Unknown;
+    };
     if no == 0 {
         return Reply::Unknown;
     }
@@ -101,7 +111,10 @@ mod tests {
             ("Xác nhận 5", ack(5)),
             (
                 "OK 12 đang đến",
-                Reply::Ack { no: 12, comment: Some("đang đến".into()) },
+                Reply::Ack {
+                    no: 12,
+                    comment: Some("đang đến".into()),
+                },
             ),
             ("OK", Reply::Unknown),
             ("OK 0", Reply::Unknown),

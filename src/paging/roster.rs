@@ -39,7 +39,10 @@ fn holiday(c: &PagingConfig, ts: Timestamp, time: &SiteTime) -> bool {
 /// The person on call at `ts`, before the fallback; `None`: a gap.
 pub fn covered(c: &PagingConfig, ts: Timestamp, time: &SiteTime) -> Option<OnCall> {
     if let Some(s) = c.overrides.iter().find(|s| s.when.contains(ts, time)) {
-        return Some(OnCall { person: s.person, source: Source::Override });
+        return Some(OnCall {
+            person: s.person,
+            source: Source::Override,
+        });
     }
     let hol = holiday(c, ts, time);
     if let Some(s) = c
@@ -47,26 +50,37 @@ pub fn covered(c: &PagingConfig, ts: Timestamp, time: &SiteTime) -> Option<OnCal
         .iter()
         .find(|s| (s.holidays || !hol) && s.when.contains(ts, time))
     {
-        return Some(OnCall { person: s.person, source: Source::Shift });
+        return Some(OnCall {
+            person: s.person,
+            source: Source::Shift,
+        });
     }
     for ro in &c.rotations {
         if !ro.when.is_empty() && !ro.when.contains(ts, time) {
             continue;
         }
-        let Some(start) = time.instant(ro.start) else { continue };
+        let Some(start) = time.instant(ro.start) else {
+            continue;
+        };
         if ts < start {
             continue;
         }
         let turn_ms = i64::from(ro.every_days) * 86_400_000;
         let turn = ((ts.0 - start.0) / turn_ms) as usize;
-        return Some(OnCall { person: ro.people[turn % ro.people.len()], source: Source::Rotation });
+        return Some(OnCall {
+            person: ro.people[turn % ro.people.len()],
+            source: Source::Rotation,
+        });
     }
     None
 }
 
 /// The person on call at `ts` (the fallback during a gap); `None` when nobody is.
 pub fn on_call(c: &PagingConfig, ts: Timestamp, time: &SiteTime) -> Option<OnCall> {
-    covered(c, ts, time).or(c.fallback.map(|person| OnCall { person, source: Source::Fallback }))
+    covered(c, ts, time).or(c.fallback.map(|person| OnCall {
+        person,
+        source: Source::Fallback,
+    }))
 }
 
 /// Step used to look ahead in the roster: schedules are written in whole minutes.
@@ -194,13 +208,29 @@ impl Report {
     pub fn text(&self) -> String {
         use std::fmt::Write;
         let mut s = format!("at {}\n", self.local);
-        let line = |e: &Entry| format!("{} ({}, {}) [{}]", e.name, e.person, e.phone, serde_json::to_value(e.source).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+        let line = |e: &Entry| {
+            format!(
+                "{} ({}, {}) [{}]",
+                e.name,
+                e.person,
+                e.phone,
+                serde_json::to_value(e.source)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            )
+        };
         let _ = match &self.now {
             Some(e) => writeln!(s, "on call now: {}", line(e)),
             None => writeln!(s, "on call now: NOBODY (no shift and no fallback)"),
         };
         let _ = match &self.next {
-            Some(e) => writeln!(s, "next:        {} from {}", line(e), e.from.as_deref().unwrap_or("?")),
+            Some(e) => writeln!(
+                s,
+                "next:        {} from {}",
+                line(e),
+                e.from.as_deref().unwrap_or("?")
+            ),
             None => writeln!(s, "next:        no change in the coming 14 days"),
         };
         for g in &self.gaps {

@@ -69,11 +69,22 @@ impl Gate {
 
     /// Whether a text about alarm `no` of `group` goes out now. `urgent`: the first
     /// text of a serious alarm (never held for the hour limit).
-    pub fn offer(&mut self, group: &str, no: u64, urgent: bool, now: Timestamp, l: Limits) -> Decision {
+    pub fn offer(
+        &mut self,
+        group: &str,
+        no: u64,
+        urgent: bool,
+        now: Timestamp,
+        l: Limits,
+    ) -> Decision {
         let (window, storm_max, per_hour) = (l.window, l.storm_max, l.per_hour);
         let w = self.groups.entry(group.to_string()).or_default();
         if (w.count == 0 || now.0 - w.start.0 >= window.as_millis() as i64) && w.held.is_empty() {
-            *w = Window { start: now, count: 0, held: Vec::new() };
+            *w = Window {
+                start: now,
+                count: 0,
+                held: Vec::new(),
+            };
         }
         if w.count >= storm_max {
             if !w.held.contains(&no) {
@@ -98,12 +109,21 @@ impl Gate {
         let mut out = Vec::new();
         for (g, w) in self.groups.iter_mut() {
             if !w.held.is_empty() && now.0 - w.start.0 >= window.as_millis() as i64 {
-                out.push(Due { group: Some(g.clone()), alarms: std::mem::take(&mut w.held) });
+                out.push(Due {
+                    group: Some(g.clone()),
+                    alarms: std::mem::take(&mut w.held),
+                });
                 // The summary opens the next window.
-                *w = Window { start: now, count: 1, held: Vec::new() };
+                *w = Window {
+                    start: now,
+                    count: 1,
+                    held: Vec::new(),
+                };
             }
         }
-        self.groups.retain(|_, w| w.count > 0 && now.0 - w.start.0 < 2 * window.as_millis() as i64 || !w.held.is_empty());
+        self.groups.retain(|_, w| {
+            w.count > 0 && now.0 - w.start.0 < 2 * window.as_millis() as i64 || !w.held.is_empty()
+        });
         let mut sendable = Vec::new();
         for d in out {
             if self.in_hour(now) >= per_hour {
@@ -119,14 +139,20 @@ impl Gate {
         }
         if !self.held_hour.is_empty() && self.in_hour(now) < per_hour {
             self.sent.push_back(now);
-            sendable.push(Due { group: None, alarms: std::mem::take(&mut self.held_hour) });
+            sendable.push(Due {
+                group: None,
+                alarms: std::mem::take(&mut self.held_hour),
+            });
         }
         sendable
     }
 
     /// Whether the phone may ring now (at most once per window), and if so, note it.
     pub fn call(&mut self, now: Timestamp, window: Duration) -> bool {
-        if self.last_call.is_some_and(|t| now.0 - t.0 < window.as_millis() as i64) {
+        if self
+            .last_call
+            .is_some_and(|t| now.0 - t.0 < window.as_millis() as i64)
+        {
             return false;
         }
         self.last_call = Some(now);

@@ -41,12 +41,26 @@ fn cfg() -> PagingConfig {
         person("chi", "+84900000003", Language::Vi, Some("lead")),
     ]);
     c.shifts = vec![
-        Shift { person: 0, when: sched(&["Mon-Fri 07:00-19:00"]), holidays: false },
-        Shift { person: 1, when: sched(&["daily 19:00-07:00", "Sat,Sun 07:00-19:00"]), holidays: true },
+        Shift {
+            person: 0,
+            when: sched(&["Mon-Fri 07:00-19:00"]),
+            holidays: false,
+        },
+        Shift {
+            person: 1,
+            when: sched(&["daily 19:00-07:00", "Sat,Sun 07:00-19:00"]),
+            holidays: true,
+        },
     ];
     c.escalate = vec![
-        Step { after: Duration::from_secs(15 * 60), to: StepTo::Next },
-        Step { after: Duration::from_secs(45 * 60), to: StepTo::Role("lead".into()) },
+        Step {
+            after: Duration::from_secs(15 * 60),
+            to: StepTo::Next,
+        },
+        Step {
+            after: Duration::from_secs(45 * 60),
+            to: StepTo::Role("lead".into()),
+        },
     ];
     c
 }
@@ -75,7 +89,12 @@ fn event(no: u64, device: &str, level: Level, state: AlarmState, at: Timestamp) 
         value: Some(crate::model::Value::Bool(true)),
         threshold: None,
         message: format!("UPS {device} chạy bằng ắc quy"),
-        detail: EventDetail { no, name: device.into(), listed: true, ..Default::default() },
+        detail: EventDetail {
+            no,
+            name: device.into(),
+            listed: true,
+            ..Default::default()
+        },
     }
 }
 
@@ -93,10 +112,18 @@ fn run(p: &mut Pager, inputs: Vec<(f64, In)>, until: f64) -> Vec<(f64, What, Str
             let (_, i) = inputs.next().unwrap();
             let In::Ev(ev, trap) = i;
             let o = p.on_event(&ev, trap, t(m));
-            out.extend(o.notices.into_iter().map(|n| (m, n.what, n.person, n.attempt)));
+            out.extend(
+                o.notices
+                    .into_iter()
+                    .map(|n| (m, n.what, n.person, n.attempt)),
+            );
         }
         let o = p.tick(t(m));
-        out.extend(o.notices.into_iter().map(|n| (m, n.what, n.person, n.attempt)));
+        out.extend(
+            o.notices
+                .into_iter()
+                .map(|n| (m, n.what, n.person, n.attempt)),
+        );
         m += 1.0 / 60.0 * 30.0; // 30 s steps
         m = (m * 2.0).round() / 2.0;
     }
@@ -120,7 +147,10 @@ fn the_roster_says_who_is_on_call_now_and_next() {
     // Monday 20:00 local: binh; next an at Tuesday 07:00.
     let r = roster::report(&c, t(13.0 * 60.0), &tz);
     assert_eq!(r.now.unwrap().person, "binh");
-    assert_eq!(r.next.unwrap().from.as_deref(), Some("2026-12-08T07:00:00.000+07:00"));
+    assert_eq!(
+        r.next.unwrap().from.as_deref(),
+        Some("2026-12-08T07:00:00.000+07:00")
+    );
     assert!(r.gaps.is_empty(), "{:?}", r.gaps);
 }
 
@@ -134,12 +164,19 @@ fn holidays_overrides_rotations_and_the_fallback() {
     assert!(roster::covered(&c, t(60.0), &tz).is_none());
     assert_eq!(roster::on_call(&c, t(60.0), &tz), None);
     let gaps = roster::gaps(&c, t(0.0), &tz, 2);
-    assert_eq!(gaps, vec!["Mon 2026-12-07 07:00 – Mon 2026-12-07 19:00".to_string()]);
+    assert_eq!(
+        gaps,
+        vec!["Mon 2026-12-07 07:00 – Mon 2026-12-07 19:00".to_string()]
+    );
     c.fallback = Some(2);
     let o = roster::on_call(&c, t(60.0), &tz).unwrap();
     assert_eq!((o.person, o.source), (2, roster::Source::Fallback));
     // An override wins over everything.
-    c.overrides = vec![Shift { person: 1, when: sched(&["2026-12-07 08:00-09:00"]), holidays: true }];
+    c.overrides = vec![Shift {
+        person: 1,
+        when: sched(&["2026-12-07 08:00-09:00"]),
+        holidays: true,
+    }];
     let o = roster::on_call(&c, t(90.0), &tz).unwrap();
     assert_eq!((o.person, o.source), (1, roster::Source::Override));
     // A rotation: an and binh take weekly turns from Monday 08:00.
@@ -151,10 +188,24 @@ fn holidays_overrides_rotations_and_the_fallback() {
         every_days: 7,
         when: Schedule::default(),
     }];
-    assert_eq!(roster::on_call(&c, t(59.0), &tz), None, "before the first turn");
+    assert_eq!(
+        roster::on_call(&c, t(59.0), &tz),
+        None,
+        "before the first turn"
+    );
     assert_eq!(roster::on_call(&c, t(61.0), &tz).unwrap().person, 0);
-    assert_eq!(roster::on_call(&c, t(7.0 * 1440.0 + 61.0), &tz).unwrap().person, 1);
-    assert_eq!(roster::on_call(&c, t(14.0 * 1440.0 + 61.0), &tz).unwrap().person, 0);
+    assert_eq!(
+        roster::on_call(&c, t(7.0 * 1440.0 + 61.0), &tz)
+            .unwrap()
+            .person,
+        1
+    );
+    assert_eq!(
+        roster::on_call(&c, t(14.0 * 1440.0 + 61.0), &tz)
+            .unwrap()
+            .person,
+        0
+    );
 }
 
 #[test]
@@ -164,7 +215,13 @@ fn a_serious_alarm_escalates_until_acknowledged() {
         &mut p,
         vec![
             (0.0, raised(7, Level::Serious, 0.0)),
-            (50.0, In::Ev(event(7, "ups1", Level::Serious, AlarmState::Acked, t(50.0)), false)),
+            (
+                50.0,
+                In::Ev(
+                    event(7, "ups1", Level::Serious, AlarmState::Acked, t(50.0)),
+                    false,
+                ),
+            ),
         ],
         90.0,
     );
@@ -190,17 +247,29 @@ fn a_serious_alarm_escalates_until_acknowledged() {
         (45.0, What::Repeat, "an", 11),
         (45.0, What::Repeat, "binh", 8),
     ];
-    let got: Vec<(f64, What, &str, u32)> = got.iter().map(|(m, w, p, a)| (*m, *w, p.as_str(), *a)).collect();
+    let got: Vec<(f64, What, &str, u32)> = got
+        .iter()
+        .map(|(m, w, p, a)| (*m, *w, p.as_str(), *a))
+        .collect();
     // The hourly limit (10) holds some of an's repeats: compare what went out.
-    let an_texts = got.iter().filter(|x| x.2 == "an" && x.1 != What::Call).count();
-    assert!(an_texts <= 10, "at most 10 texts an hour to one person: {got:?}");
+    let an_texts = got
+        .iter()
+        .filter(|x| x.2 == "an" && x.1 != What::Call)
+        .count();
+    assert!(
+        an_texts <= 10,
+        "at most 10 texts an hour to one person: {got:?}"
+    );
     for w in &want {
         if w.2 == "an" && w.1 == What::Repeat && w.3 > 10 {
             continue;
         }
         assert!(got.contains(w), "missing {w:?} in {got:?}");
     }
-    assert!(got.iter().all(|x| x.0 < 50.0), "nothing after the acknowledgement: {got:?}");
+    assert!(
+        got.iter().all(|x| x.0 < 50.0),
+        "nothing after the acknowledgement: {got:?}"
+    );
     assert!(p.paging().is_empty());
 }
 
@@ -211,11 +280,21 @@ fn a_clear_stops_escalation_and_is_told_to_whoever_was_texted() {
         &mut p,
         vec![
             (0.0, raised(3, Level::Serious, 0.0)),
-            (16.0, In::Ev(event(3, "ups1", Level::Serious, AlarmState::Cleared, t(16.0)), false)),
+            (
+                16.0,
+                In::Ev(
+                    event(3, "ups1", Level::Serious, AlarmState::Cleared, t(16.0)),
+                    false,
+                ),
+            ),
         ],
         60.0,
     );
-    let clears: Vec<_> = got.iter().filter(|x| x.1 == What::Clear).map(|x| x.2.as_str()).collect();
+    let clears: Vec<_> = got
+        .iter()
+        .filter(|x| x.1 == What::Clear)
+        .map(|x| x.2.as_str())
+        .collect();
     assert_eq!(clears, vec!["an", "binh"]);
     assert!(got.iter().all(|x| x.0 <= 16.0), "{got:?}");
 }
@@ -247,7 +326,13 @@ fn maintenance_shelved_and_children_of_a_link_alarm_are_not_paged() {
             (0.0, In::Ev(m, false)),
             (0.0, In::Ev(child, false)),
             (0.0, raised(3, Level::Serious, 0.0)),
-            (1.0, In::Ev(event(3, "ups1", Level::Serious, AlarmState::Shelved, t(1.0)), false)),
+            (
+                1.0,
+                In::Ev(
+                    event(3, "ups1", Level::Serious, AlarmState::Shelved, t(1.0)),
+                    false,
+                ),
+            ),
         ],
         30.0,
     );
@@ -257,25 +342,44 @@ fn maintenance_shelved_and_children_of_a_link_alarm_are_not_paged() {
 #[test]
 fn a_trap_is_paged_when_the_poll_agrees_not_when_it_contradicts_and_after_the_timeout() {
     let mut p = pager(cfg());
-    let trap = |no, dev: &str| In::Ev(event(no, dev, Level::Serious, AlarmState::Raised, t(0.0)), true);
+    let trap = |no, dev: &str| {
+        In::Ev(
+            event(no, dev, Level::Serious, AlarmState::Raised, t(0.0)),
+            true,
+        )
+    };
     let mut out = Vec::new();
-    for (m, i) in [(0.0, trap(1, "ups1")), (0.0, trap(2, "ups2")), (0.0, trap(3, "ups3"))] {
+    for (m, i) in [
+        (0.0, trap(1, "ups1")),
+        (0.0, trap(2, "ups2")),
+        (0.0, trap(3, "ups3")),
+    ] {
         let In::Ev(ev, tr) = i;
         out.push(p.on_event(&ev, tr, t(m)));
     }
-    assert!(out.iter().all(|o| o.notices.is_empty()), "nothing before the confirming poll");
+    assert!(
+        out.iter().all(|o| o.notices.is_empty()),
+        "nothing before the confirming poll"
+    );
     // ups1: the poll agrees.
     let o = p.confirmed("ups1", t(0.2));
     assert_eq!(o.notices.len(), 1);
     assert_eq!(o.notices[0].alarm, Some(1));
     // ups2: the poll clears it: not paged, journaled as contradicted.
-    let o = p.on_event(&event(2, "ups2", Level::Serious, AlarmState::Cleared, t(0.2)), false, t(0.2));
+    let o = p.on_event(
+        &event(2, "ups2", Level::Serious, AlarmState::Cleared, t(0.2)),
+        false,
+        t(0.2),
+    );
     assert!(o.notices.is_empty());
     assert_eq!(o.notes[0].event, "trap_contradicted");
     // ups3: no poll within 30 s: paged on the trap alone.
     assert!(p.tick(t(0.4)).notices.is_empty());
     let o = p.tick(t(0.51));
-    assert_eq!(o.notices.iter().map(|n| n.alarm).collect::<Vec<_>>(), vec![Some(3)]);
+    assert_eq!(
+        o.notices.iter().map(|n| n.alarm).collect::<Vec<_>>(),
+        vec![Some(3)]
+    );
     assert_eq!(o.notes[0].event, "trap_unconfirmed");
 }
 
@@ -286,15 +390,30 @@ fn a_storm_from_one_cause_is_summed_up_and_an_unrelated_serious_alarm_still_goes
     c.call_after = Duration::ZERO;
     c.escalate.clear();
     let mut p = pager(c);
-    let mut inputs: Vec<(f64, In)> = (1..=50).map(|no| (0.0, raised(no, Level::Serious, 0.0))).collect();
+    let mut inputs: Vec<(f64, In)> = (1..=50)
+        .map(|no| (0.0, raised(no, Level::Serious, 0.0)))
+        .collect();
     let mut other = event(99, "crac1", Level::Serious, AlarmState::Raised, t(0.5));
     other.kind = Kind::Cooling;
     inputs.push((0.5, In::Ev(other, false)));
     let got = run(&mut p, inputs, 10.0);
-    let storm: Vec<_> = got.iter().filter(|x| x.0 < 0.5 || x.1 == What::Summary).collect();
-    assert!(storm.len() <= 3, "50 alarms from one cause: at most 3 texts, got {storm:?}");
-    assert_eq!(got.iter().filter(|x| x.1 == What::Summary).count(), 1, "{got:?}");
-    assert!(got.contains(&(0.5, What::Page, "an".to_string(), 1)), "the unrelated alarm at once: {got:?}");
+    let storm: Vec<_> = got
+        .iter()
+        .filter(|x| x.0 < 0.5 || x.1 == What::Summary)
+        .collect();
+    assert!(
+        storm.len() <= 3,
+        "50 alarms from one cause: at most 3 texts, got {storm:?}"
+    );
+    assert_eq!(
+        got.iter().filter(|x| x.1 == What::Summary).count(),
+        1,
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(0.5, What::Page, "an".to_string(), 1)),
+        "the unrelated alarm at once: {got:?}"
+    );
 }
 
 #[test]
@@ -328,14 +447,33 @@ fn texts_are_in_the_persons_language_and_carry_the_reply_word() {
     let mut c = cfg();
     c.shifts[0].person = 1; // binh (en) on the day shift
     let mut p = pager(c);
-    let o = p.on_event(&event(12, "ups1", Level::Serious, AlarmState::Raised, t(0.0)), false, t(0.0));
+    let o = p.on_event(
+        &event(12, "ups1", Level::Serious, AlarmState::Raised, t(0.0)),
+        false,
+        t(0.0),
+    );
     let n = &o.notices[0];
     assert_eq!(n.person, "binh");
-    assert!(n.text.starts_with("Serious incident #12: ups1"), "{}", n.text);
-    assert!(n.text.ends_with("Reply \"OK 12\" to acknowledge."), "{}", n.text);
+    assert!(
+        n.text.starts_with("Serious incident #12: ups1"),
+        "{}",
+        n.text
+    );
+    assert!(
+        n.text.ends_with("Reply \"OK 12\" to acknowledge."),
+        "{}",
+        n.text
+    );
     let mut p = pager(cfg());
-    let o = p.on_event(&event(12, "ups1", Level::Serious, AlarmState::Raised, t(0.0)), false, t(0.0));
-    assert_eq!(o.notices[0].text, "UPS ups1 chạy bằng ắc quy Trả lời \"OK 12\" để nhận.");
+    let o = p.on_event(
+        &event(12, "ups1", Level::Serious, AlarmState::Raised, t(0.0)),
+        false,
+        t(0.0),
+    );
+    assert_eq!(
+        o.notices[0].text,
+        "UPS ups1 chạy bằng ắc quy Trả lời \"OK 12\" để nhận."
+    );
 }
 
 #[test]
@@ -344,10 +482,17 @@ fn the_daily_test_goes_to_the_person_on_call_at_the_start_of_each_window() {
     c.daily_test = sched(&["daily 09:00-09:05"]);
     let mut p = pager(c);
     let got = run(&mut p, vec![], 2.0 * 1440.0);
-    let tests: Vec<_> = got.iter().filter(|x| x.1 == What::Test).map(|x| (x.0, x.2.as_str())).collect();
+    let tests: Vec<_> = got
+        .iter()
+        .filter(|x| x.1 == What::Test)
+        .map(|x| (x.0, x.2.as_str()))
+        .collect();
     assert_eq!(tests, vec![(120.0, "an"), (1440.0 + 120.0, "an")]);
     assert!(p.test(Some("nobody"), t(0.0)).is_err());
-    assert_eq!(p.test(Some("chi"), t(0.0)).unwrap().notices[0].person, "chi");
+    assert_eq!(
+        p.test(Some("chi"), t(0.0)).unwrap().notices[0].person,
+        "chi"
+    );
 }
 
 #[test]
@@ -378,9 +523,18 @@ when = ["Mon-Fri 25:00-08:00"]
         .map(|e| e.0.iter().map(|p| p.to_string()).collect::<Vec<_>>())
         .unwrap_or_default();
     let has = |s: &str| errs.iter().any(|e| e.contains(s));
-    assert!(has("site.toml:11:9: paging.people[0] (an) .phone: \"0912345678\" is not an E.164 number"), "{errs:#?}");
-    assert!(has("paging.people[1] (chi) .language: \"fr\": use \"vi\" or \"en\""), "{errs:#?}");
-    assert!(has("paging.escalate[1] .to: no person \"zed\""), "{errs:#?}");
+    assert!(
+        has("site.toml:11:9: paging.people[0] (an) .phone: \"0912345678\" is not an E.164 number"),
+        "{errs:#?}"
+    );
+    assert!(
+        has("paging.people[1] (chi) .language: \"fr\": use \"vi\" or \"en\""),
+        "{errs:#?}"
+    );
+    assert!(
+        has("paging.escalate[1] .to: no person \"zed\""),
+        "{errs:#?}"
+    );
     assert!(has("paging.shifts[0] .when: schedule entry"), "{errs:#?}");
 }
 
@@ -422,11 +576,20 @@ when = ["daily 08:00-20:00"]
 #[test]
 fn after_a_restart_a_standing_serious_alarm_goes_on_escalating_without_a_burst() {
     let mut p = pager(cfg());
-    p.resume(&event(8, "ups1", Level::Serious, AlarmState::Raised, t(-30.0)), t(0.0));
+    p.resume(
+        &event(8, "ups1", Level::Serious, AlarmState::Raised, t(-30.0)),
+        t(0.0),
+    );
     // Normal alarms are not resumed (they were one text).
-    p.resume(&event(9, "ups1", Level::Normal, AlarmState::Raised, t(-30.0)), t(0.0));
+    p.resume(
+        &event(9, "ups1", Level::Normal, AlarmState::Raised, t(-30.0)),
+        t(0.0),
+    );
     let got = run(&mut p, vec![], 16.0);
-    let got: Vec<(f64, What, &str)> = got.iter().map(|(m, w, p, _)| (*m, *w, p.as_str())).collect();
+    let got: Vec<(f64, What, &str)> = got
+        .iter()
+        .map(|(m, w, p, _)| (*m, *w, p.as_str()))
+        .collect();
     assert_eq!(
         got,
         vec![

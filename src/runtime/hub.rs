@@ -337,11 +337,18 @@ impl Out {
     /// call when no target is given.
     fn test_notification(&mut self, c: &Command, now: Timestamp) -> Reply {
         let Some((pager, to)) = &mut self.pager else {
-            return Reply::error(&c.id, "no [paging] roster is configured: nobody to send a test to");
+            return Reply::error(
+                &c.id,
+                "no [paging] roster is configured: nobody to send a test to",
+            );
         };
         match pager.test(Some(c.target.as_str()), now) {
             Ok(o) => {
-                let who = o.notices.first().map(|n| n.person.clone()).unwrap_or_default();
+                let who = o
+                    .notices
+                    .first()
+                    .map(|n| n.person.clone())
+                    .unwrap_or_default();
                 to.deliver(o, now);
                 Reply::ok(&c.id, format!("test notification sent to {who}"))
             }

@@ -396,13 +396,23 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         if !sinks.sms.is_empty() {
             let (texts, merging) = paging::merge(&sinks.sms);
             tasks.extend(merging);
-            tasks.push(tokio::spawn(paging::replies(texts, cfg.clone(), commands.clone(), to.clone())));
+            tasks.push(tokio::spawn(paging::replies(
+                texts,
+                cfg.clone(),
+                commands.clone(),
+                to.clone(),
+            )));
         }
-        let mut pager = crate::paging::Pager::new(cfg, site.time.clone(), site.language, &site.gateway);
+        let mut pager =
+            crate::paging::Pager::new(cfg, site.time.clone(), site.language, &site.gateway);
         // Serious alarms standing unacknowledged across the restart: escalation goes on.
         let now = Timestamp::now();
         for a in engine.active().into_iter().filter(|a| a.state == "raised") {
-            let meta = site.devices.iter().find(|d| d.meta.id == a.device).map(|d| &d.meta);
+            let meta = site
+                .devices
+                .iter()
+                .find(|d| d.meta.id == a.device)
+                .map(|d| &d.meta);
             let ev = crate::model::AlarmEvent {
                 id: a.id.clone(),
                 seq: 0,
@@ -410,7 +420,9 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
                 site: site.name.clone(),
                 device: a.device.clone(),
                 kind: a.kind,
-                room: meta.map(|m| m.room.clone()).unwrap_or_else(|| std::sync::Arc::from("gateway")),
+                room: meta
+                    .map(|m| m.room.clone())
+                    .unwrap_or_else(|| std::sync::Arc::from("gateway")),
                 point: a.point,
                 rule: a.rule.clone(),
                 level: a.level,

@@ -90,7 +90,10 @@ impl Paging {
         if let Err(e) = self.journal.append_all(entries) {
             crate::metrics::get()
                 .sink_errors
-                .get_or_create(&crate::metrics::labels(&[("sink", "journal"), ("reason", "write")]))
+                .get_or_create(&crate::metrics::labels(&[
+                    ("sink", "journal"),
+                    ("reason", "write"),
+                ]))
                 .inc();
             tracing::error!(error = %e, "cannot write paging to the journal");
         }
@@ -122,7 +125,10 @@ fn pick(lang: Language, vi: String, en: String) -> String {
 fn bad(reason: &'static str) {
     crate::metrics::get()
         .bad_input
-        .get_or_create(&crate::metrics::labels(&[("what", "sms_reply"), ("reason", reason)]))
+        .get_or_create(&crate::metrics::labels(&[
+            ("what", "sms_reply"),
+            ("reason", reason),
+        ]))
         .inc();
 }
 
@@ -157,17 +163,28 @@ pub(super) async fn replies(
                     verb: Verb::Ack,
                     target: no.to_string(),
                     by: person.id.clone(),
-                    origin: Origin { entry: "sms".into(), peer: from.clone() },
+                    origin: Origin {
+                        entry: "sms".into(),
+                        peer: from.clone(),
+                    },
                     comment,
                     reason: None,
                     minutes: None,
                 };
                 let r = commands.send(cmd, Duration::from_secs(30)).await;
                 if r.ok {
-                    pick(lang, format!("Đã nhận cảnh báo #{no}. Cảm ơn."), format!("Alarm #{no} acknowledged. Thank you."))
+                    pick(
+                        lang,
+                        format!("Đã nhận cảnh báo #{no}. Cảm ơn."),
+                        format!("Alarm #{no} acknowledged. Thank you."),
+                    )
                 } else {
                     let why = r.error.unwrap_or_default();
-                    pick(lang, format!("Không nhận được cảnh báo #{no}: {why}"), format!("Alarm #{no} not acknowledged: {why}"))
+                    pick(
+                        lang,
+                        format!("Không nhận được cảnh báo #{no}: {why}"),
+                        format!("Alarm #{no} not acknowledged: {why}"),
+                    )
                 }
             }
             Reply::Unknown => {
@@ -193,12 +210,24 @@ pub(super) async fn replies(
             call: false,
             attempt: 1,
         };
-        out.deliver(Output { notices: vec![n], notes: Vec::new() }, Timestamp::now());
+        out.deliver(
+            Output {
+                notices: vec![n],
+                notes: Vec::new(),
+            },
+            Timestamp::now(),
+        );
     }
 }
 
 fn entry(out: &Paging, ts: Timestamp, data: serde_json::Value) -> NewEntry {
-    NewEntry { ts, kind: JKind::Notification, gateway: out.gateway.clone(), device: None, data }
+    NewEntry {
+        ts,
+        kind: JKind::Notification,
+        gateway: out.gateway.clone(),
+        device: None,
+        data,
+    }
 }
 
 /// One stream of every modem's received texts.

@@ -23,8 +23,8 @@ mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod journal; // `dc-gateway journal` (the real binary) reading the durable journal
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
-mod paging; // paging the on-call person: roster, SMS on the scripted modem, reply OK <no>, MQTT notify
 mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
+mod paging; // paging the on-call person: roster, SMS on the scripted modem, reply OK <no>, MQTT notify
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod selfwatch; // the clock check against chronyd (under faketime)

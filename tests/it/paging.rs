@@ -36,9 +36,18 @@ fn texts_to(modem: &ScriptedModem, to: &str) -> Vec<Json> {
             continue;
         }
         let r = c["reference"].as_u64();
-        let (part, count) = (c["part_number"].as_u64().unwrap_or(1), c["parts_count"].as_u64().unwrap_or(1));
-        match out.iter_mut().rev().find(|(x, parts, n)| *x == r && (parts.len() as u64) < *n) {
-            Some((_, parts, _)) if !parts.iter().any(|p| p.0 == part) => parts.push((part, content)),
+        let (part, count) = (
+            c["part_number"].as_u64().unwrap_or(1),
+            c["parts_count"].as_u64().unwrap_or(1),
+        );
+        match out
+            .iter_mut()
+            .rev()
+            .find(|(x, parts, n)| *x == r && (parts.len() as u64) < *n)
+        {
+            Some((_, parts, _)) if !parts.iter().any(|p| p.0 == part) => {
+                parts.push((part, content))
+            }
             _ => out.push((r, vec![(part, content)], count)),
         }
     }
@@ -108,7 +117,10 @@ when = ["daily 00:00-24:00"]
         mqtt = broker.port,
         port = pty.gateway.display(),
     );
-    let gw = Gateway::start(&site("pg", free_port(), modbus.addr().port(), 500, &extra), dir.path());
+    let gw = Gateway::start(
+        &site("pg", free_port(), modbus.addr().port(), 500, &extra),
+        dir.path(),
+    );
     let oncall = gw.api("/api/v1/oncall");
     assert_eq!(oncall["now"]["person"], "an", "{oncall}");
     assert_eq!(oncall["now"]["phone"], PHONE, "{oncall}");
@@ -119,20 +131,40 @@ when = ["daily 00:00-24:00"]
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains(&format!("on call now: Nguyen Van An (an, {PHONE}) [shift]")), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success()
+            && text.contains(&format!("on call now: Nguyen Van An (an, {PHONE}) [shift]")),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait("the modem set up", Duration::from_secs(15), &gw, || {
         modem.entries().iter().any(|e| e["cmd"] == "AT+CSQ")
     });
     // `test_notification` through the command path (the board's local socket): a test
     // text to the person on call proves the path before anything goes wrong.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
-        .args(["command", "test_notification", "--by", "installer", "--state-dir"])
+        .args([
+            "command",
+            "test_notification",
+            "--by",
+            "installer",
+            "--state-dir",
+        ])
         .arg(dir.path().join("state"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait("the test text", Duration::from_secs(10), &gw, || {
-        texts_to(&modem, PHONE).iter().any(|t| t["content"].as_str().is_some_and(|c| c.starts_with("Test message from dc-gateway")))
+        texts_to(&modem, PHONE).iter().any(|t| {
+            t["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("Test message from dc-gateway"))
+        })
     });
 
     // 0x0190 = 40.0 °C: above the serious limit (32 °C).
@@ -140,10 +172,17 @@ when = ["daily 00:00-24:00"]
     let t0 = Instant::now();
     // The person's language is English: the alarm is said in English (the site's
     // texts are Vietnamese by default; this test site is English too).
-    let is_page = |t: &Json| t["content"].as_str().is_some_and(|c| c.starts_with("Serious incident #"));
-    wait("the page reached the modem", Duration::from_secs(10), &gw, || {
-        texts_to(&modem, PHONE).iter().any(is_page)
-    });
+    let is_page = |t: &Json| {
+        t["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("Serious incident #"))
+    };
+    wait(
+        "the page reached the modem",
+        Duration::from_secs(10),
+        &gw,
+        || texts_to(&modem, PHONE).iter().any(is_page),
+    );
     let page = texts_to(&modem, PHONE).into_iter().find(is_page).unwrap();
     let content = page["content"].as_str().unwrap().to_string();
     // 40 °C raises the serious temperature alarm (and others, e.g. the normal rate of
@@ -161,8 +200,15 @@ when = ["daily 00:00-24:00"]
         .unwrap_or_else(|| panic!("no alarm {no}: {alarms}"))
         .clone();
     assert_eq!(alarm["level"], "serious");
-    assert!(content.contains(&format!("Reply \"OK {no}\" to acknowledge.")), "{content}");
-    let about = |t: &Json| t["content"].as_str().is_some_and(|c| c.contains(&format!("\"OK {no}\"")));
+    assert!(
+        content.contains(&format!("Reply \"OK {no}\" to acknowledge.")),
+        "{content}"
+    );
+    let about = |t: &Json| {
+        t["content"]
+            .as_str()
+            .is_some_and(|c| c.contains(&format!("\"OK {no}\"")))
+    };
     // The same notification on MQTT, for bridges, with its attempt number.
     let notify = |m: &[crate::peers::MqttMessage]| -> Vec<Json> {
         m.iter()
@@ -171,14 +217,31 @@ when = ["daily 00:00-24:00"]
             .collect()
     };
     let got = sub
-        .wait_for(|m| notify(m).iter().any(|n| n["alarm"] == no), Duration::from_secs(5))
+        .wait_for(
+            |m| notify(m).iter().any(|n| n["alarm"] == no),
+            Duration::from_secs(5),
+        )
         .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
     let n = notify(&got).into_iter().find(|n| n["alarm"] == no).unwrap();
-    assert_eq!((n["person"].as_str(), n["attempt"].as_u64(), n["text"].as_str()), (Some("an"), Some(1), Some(content.as_str())), "{n}");
+    assert_eq!(
+        (
+            n["person"].as_str(),
+            n["attempt"].as_u64(),
+            n["text"].as_str()
+        ),
+        (Some("an"), Some(1), Some(content.as_str())),
+        "{n}"
+    );
 
     // Not acknowledged: texted again (attempt 2 on MQTT).
-    wait("the repeat", Duration::from_secs(15), &gw, || texts_to(&modem, PHONE).iter().filter(|t| about(t)).count() >= 2);
-    assert!(t0.elapsed() >= Duration::from_secs(5), "repeated too early: {:?}", t0.elapsed());
+    wait("the repeat", Duration::from_secs(15), &gw, || {
+        texts_to(&modem, PHONE).iter().filter(|t| about(t)).count() >= 2
+    });
+    assert!(
+        t0.elapsed() >= Duration::from_secs(5),
+        "repeated too early: {:?}",
+        t0.elapsed()
+    );
     assert!(
         sub.on_topic("dcgw/pg/notify/an")
             .iter()
@@ -198,17 +261,31 @@ when = ["daily 00:00-24:00"]
     std::thread::sleep(Duration::from_millis(600));
     modem.receive(PHONE, "what?");
     wait("the help text", Duration::from_secs(10), &gw, || {
-        texts_to(&modem, PHONE).iter().any(|t| t["content"].as_str().is_some_and(|c| c.starts_with("Reply not understood. Send \"OK <no>\"")))
+        texts_to(&modem, PHONE).iter().any(|t| {
+            t["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("Reply not understood. Send \"OK <no>\""))
+        })
     });
     modem.receive(PHONE, &format!("ok {no}"));
-    wait("the alarm acknowledged", Duration::from_secs(10), &gw, || {
-        gw.api("/api/v1/alarms")["alarms"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x["no"] == no && x["state"] == "acked"))
-    });
+    wait(
+        "the alarm acknowledged",
+        Duration::from_secs(10),
+        &gw,
+        || {
+            gw.api("/api/v1/alarms")["alarms"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["no"] == no && x["state"] == "acked"))
+        },
+    );
     let acked_at = Instant::now();
     let alarms = gw.api("/api/v1/alarms");
-    let a = alarms["alarms"].as_array().unwrap().iter().find(|x| x["no"] == no).unwrap();
+    let a = alarms["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["no"] == no)
+        .unwrap();
     assert_eq!(a["acked_by"], "an", "{a}");
     let journal = gw.api("/api/v1/journal?kind=command");
     let cmd = journal["entries"]
@@ -222,16 +299,32 @@ when = ["daily 00:00-24:00"]
     assert_eq!(cmd["origin"]["peer"], PHONE);
     assert_eq!(cmd["reply"]["ok"], true);
     // The person is told; the stranger is not answered (journaled, counted).
-    wait("the confirmation text", Duration::from_secs(10), &gw, || {
-        texts_to(&modem, PHONE)
-            .iter()
-            .any(|t| t["content"].as_str().is_some_and(|c| c.contains(&format!("Alarm #{no} acknowledged"))))
-    });
-    assert!(texts_to(&modem, "+84911111111").is_empty(), "a stranger is not answered");
+    wait(
+        "the confirmation text",
+        Duration::from_secs(10),
+        &gw,
+        || {
+            texts_to(&modem, PHONE).iter().any(|t| {
+                t["content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(&format!("Alarm #{no} acknowledged")))
+            })
+        },
+    );
+    assert!(
+        texts_to(&modem, "+84911111111").is_empty(),
+        "a stranger is not answered"
+    );
     let notes = gw.api("/api/v1/journal?kind=notification");
     assert!(
-        notes["entries"].as_array().unwrap().iter().any(|e| e["from"] == "+84911111111"
-            && e["result"].as_str().is_some_and(|r| r.starts_with("ignored"))),
+        notes["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["from"] == "+84911111111"
+                && e["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("ignored"))),
         "{notes}"
     );
     let sent: Vec<&Json> = notes["entries"]
@@ -259,7 +352,11 @@ when = ["daily 00:00-24:00"]
     // journal says which alarm each call was about.
     let notes = gw.api("/api/v1/journal?kind=notification");
     assert!(
-        !notes["entries"].as_array().unwrap().iter().any(|e| e["call"] == true && e["alarm"] == no),
+        !notes["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["call"] == true && e["alarm"] == no),
         "rang about alarm {no} after its acknowledgement: {notes}"
     );
 }
