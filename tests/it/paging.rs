@@ -21,10 +21,14 @@ use crate::peers::{
 /// The on-call engineer's phone (11 digits, as the scripted modem's sender addresses).
 const PHONE: &str = "+84987654321";
 
+/// A text being put together from its parts.
+type Concat = (Option<u64>, Vec<(u64, String)>, u64);
+
 /// The whole texts sent to `to`, in order: the parts of a concatenated text (one
 /// reference) joined, each as `{"content": ...}`; only complete texts.
 fn texts_to(modem: &ScriptedModem, to: &str) -> Vec<Json> {
-    let mut out: Vec<(Option<u64>, Vec<(u64, String)>, u64)> = Vec::new();
+    // (concatenation reference, parts received (number, text), parts in all)
+    let mut out: Vec<Concat> = Vec::new();
     for e in modem.entries() {
         if e["recipient"] != to || e.get("content").is_none() {
             continue;
