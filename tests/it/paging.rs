@@ -364,3 +364,129 @@ when = ["daily 00:00-24:00"]
         "rang about alarm {no} after its acknowledgement: {notes}"
     );
 }
+
+/// A trap is news, not truth (a v2c trap is a community in clear text): the gateway
+/// binary raises the alarm a trap reports at once, but pages nobody until the confirming
+/// poll agrees — here the agent (snmpsim serving a UPS on mains) contradicts it, so the
+/// alarm clears, nobody is paged, and the journal says the trap was contradicted.
+#[test]
+fn a_trap_the_confirming_poll_contradicts_pages_nobody() {
+    use crate::peers::{Snmpsim, snmptrap};
+    use std::os::unix::fs::PermissionsExt;
+
+    let sim = Snmpsim::start(&[("ups-mains", crate::snmp::UPS_MAINS)], None);
+    let dir = peer_tempdir("paging-trap");
+    let secret = |name: &str, value: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, value).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p.display().to_string()
+    };
+    let trap_port = free_port();
+    let web = free_port();
+    let (host, port) = sim
+        .addr()
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_string(), p.to_string()))
+        .unwrap();
+    let cfg = format!(
+        r#"
+[site]
+name = "pgtrap"
+language = "en"
+
+[[rooms]]
+id = "power"
+
+[web]
+listen = "127.0.0.1:{web}"
+
+[[devices]]
+id = "ups1"
+room = "power"
+kind = "ups"
+profile = "ups-mib"
+poll_interval_ms = 60000
+timeout_ms = 1000
+[devices.snmp]
+host = "{host}"
+port = {port}
+version = "2c"
+community = {{ file = "{community}" }}
+
+[snmp_traps]
+listen = "127.0.0.1:{trap_port}"
+communities = [ {{ file = "{trapcomm}" }} ]
+
+[paging]
+trap_confirm_s = 20
+
+[[paging.people]]
+id = "an"
+phone = "{PHONE}"
+
+[[paging.shifts]]
+person = "an"
+when = ["daily 00:00-24:00"]
+"#,
+        community = secret("community", "ups-mains"),
+        trapcomm = secret("trapcomm", "trapcommunity"),
+    );
+    let gw = Gateway::start(&cfg, dir.path());
+    // The first scheduled poll: on mains, no alarm.
+    wait("the first poll", Duration::from_secs(15), &gw, || {
+        gw.api("/api/v1/readings")["readings"]
+            .as_array()
+            .is_some_and(|r| {
+                r.iter()
+                    .any(|x| x["point"] == "on_battery" && x["value"] == false)
+            })
+    });
+    // RFC 1628 upsTrapOnBattery: the UPS says it is on battery.
+    let out = snmptrap(&[
+        "-v2c",
+        "-c",
+        "trapcommunity",
+        &format!("127.0.0.1:{trap_port}"),
+        "",
+        "1.3.6.1.2.1.33.2.1",
+        "1.3.6.1.2.1.33.1.2.3.0",
+        "i",
+        "12",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alarm_events = |state: &str| -> Vec<Json> {
+        gw.api("/api/v1/journal?kind=alarm")["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["rule"] == "on_battery" && e["state"] == state)
+            .cloned()
+            .collect()
+    };
+    wait(
+        "the alarm the trap raised, cleared by the confirming poll",
+        Duration::from_secs(10),
+        &gw,
+        || !alarm_events("raised").is_empty() && !alarm_events("cleared").is_empty(),
+    );
+    let no = alarm_events("raised")[0]["no"].as_u64().unwrap();
+    let notes = gw.api("/api/v1/journal?kind=notification");
+    let entries = notes["entries"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["event"] == "trap_contradicted"
+            && e["alarm"] == no
+            && e["device"] == "ups1"),
+        "{notes}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["event"] == "sent" && e["alarm"] == no),
+        "paged on a trap the poll contradicted: {notes}"
+    );
+}
