@@ -44,7 +44,15 @@ impl Paging {
         }
         let mut entries = Vec::new();
         let mut records = Vec::new();
+        let m = crate::metrics::get();
         for n in out.notices {
+            let what = serde_json::to_value(n.what)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            m.notifications
+                .get_or_create(&crate::metrics::labels(&[("what", &what)]))
+                .inc();
             let rec = notification(&n, now);
             tracing::info!(id = %rec.id, person = %n.person, alarm = ?n.alarm, attempt = n.attempt, call = n.call, what = ?n.what, "notification");
             entries.push(NewEntry {
@@ -67,6 +75,11 @@ impl Paging {
             records.push(Record::Notification(Arc::new(rec)));
         }
         for note in out.notes {
+            if note.event == "held" {
+                m.notifications
+                    .get_or_create(&crate::metrics::labels(&[("what", "held")]))
+                    .inc();
+            }
             tracing::info!(event = note.event, alarm = ?note.alarm, device = %note.device, "{}", note.detail);
             entries.push(NewEntry {
                 ts: now,

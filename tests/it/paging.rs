@@ -319,6 +319,22 @@ when = ["daily 00:00-24:00"]
         texts_to(&modem, "+84911111111").is_empty(),
         "a stranger is not answered"
     );
+    let metrics = crate::peers::http_get(&format!("http://{}/metrics", gw.web)).unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.body);
+    for want in [
+        "dcgw_notifications_total{what=\"page\"}",
+        "dcgw_notifications_total{what=\"repeat\"}",
+        "dcgw_notifications_total{what=\"reply\"}",
+        // The scripted modem's own two stored texts come from numbers not in the roster
+        // too: 3 in all.
+        "dcgw_bad_input_total{what=\"sms_reply\",reason=\"unknown_sender\"} 3",
+        "dcgw_bad_input_total{what=\"sms_reply\",reason=\"malformed\"} 1",
+    ] {
+        assert!(
+            metrics.contains(want),
+            "missing {want} in /metrics:\n{metrics}"
+        );
+    }
     let notes = gw.api("/api/v1/journal?kind=notification");
     assert!(
         notes["entries"]
