@@ -252,8 +252,11 @@ impl Pager {
                         p.serious = true;
                         p.acked = false;
                         if p.started.is_some() {
+                            // Paging starts again from the first person: the steps
+                            // run again from now.
                             p.started = Some(now);
                             p.steps_done = 0;
+                            p.targets.truncate(1);
                             for t in &mut p.targets {
                                 t.since = now;
                                 t.called = false;
@@ -321,6 +324,7 @@ impl Pager {
                         let text = self.clear_text(person, ev);
                         out.extend(self.text(person, &p.group, no, What::Clear, text, false, now));
                     }
+                    self.attempts.retain(|(n, _), _| *n != no);
                 }
             }
             AlarmState::Unshelved => {}
@@ -333,6 +337,7 @@ impl Pager {
         for g in self.gates.values_mut() {
             g.forget(no);
         }
+        self.attempts.retain(|(n, _), _| *n != no);
     }
 
     /// A poll of `device` that no trap made: the confirming poll. Alarms its trap

@@ -616,3 +616,33 @@ fn a_step_down_to_normal_stops_the_repeats() {
     );
     assert_eq!(got, vec![(0.0, What::Page, "an".to_string(), 1)]);
 }
+
+#[test]
+fn a_rise_to_serious_pages_again_from_the_first_person() {
+    let mut c = cfg();
+    c.repeat = Duration::ZERO;
+    c.call_after = Duration::ZERO;
+    let mut p = pager(c);
+    let got = run(
+        &mut p,
+        vec![
+            (0.0, raised(6, Level::Normal, 0.0)),
+            (20.0, raised(6, Level::Serious, 20.0)),
+        ],
+        40.0,
+    );
+    let got: Vec<(f64, What, &str)> = got
+        .iter()
+        .map(|(m, w, p, _)| (*m, *w, p.as_str()))
+        .collect();
+    // Normal: one text, no escalation; serious from minute 20: a text at once and the
+    // first step 15 min after that.
+    assert_eq!(
+        got,
+        vec![
+            (0.0, What::Page, "an"),
+            (20.0, What::Page, "an"),
+            (35.0, What::Escalation, "binh")
+        ]
+    );
+}
