@@ -550,8 +550,22 @@ impl Pager {
             (Some(v), Some(def)) => format!(" {}", crate::texts::names::value(def, v, lang)),
             _ => String::new(),
         };
+        // The article the message cites, said in this language too.
+        let article = ["(Điều ", "(Art. "]
+            .iter()
+            .find_map(|w| {
+                ev.message
+                    .rsplit_once(w)
+                    .map(|(_, a)| a.trim_end_matches(')'))
+            })
+            .filter(|a| !a.is_empty() && !a.contains(' '))
+            .map(|a| match lang {
+                Language::Vi => format!(" (Điều {a})"),
+                Language::En => format!(" (Art. {a})"),
+            })
+            .unwrap_or_default();
         format!(
-            "{head} #{}: {who} — {point}{value}; {}",
+            "{head} #{}: {who} — {point}{value}; {}{article}",
             ev.detail.no,
             self.time.at(ev.ts, lang)
         )

@@ -88,7 +88,7 @@ fn event(no: u64, device: &str, level: Level, state: AlarmState, at: Timestamp) 
         state,
         value: Some(crate::model::Value::Bool(true)),
         threshold: None,
-        message: format!("UPS {device} chạy bằng ắc quy"),
+        message: format!("UPS {device} chạy bằng ắc quy (Điều 10.5)"),
         detail: EventDetail {
             no,
             name: device.into(),
@@ -460,8 +460,9 @@ fn texts_are_in_the_persons_language_and_carry_the_reply_word() {
         n.text
     );
     assert!(
-        n.text.ends_with("Reply \"OK 12\" to acknowledge."),
-        "{}",
+        n.text
+            .ends_with("(Art. 10.5) Reply \"OK 12\" to acknowledge."),
+        "the article said in English too: {}",
         n.text
     );
     let mut p = pager(cfg());
@@ -472,7 +473,7 @@ fn texts_are_in_the_persons_language_and_carry_the_reply_word() {
     );
     assert_eq!(
         o.notices[0].text,
-        "UPS ups1 chạy bằng ắc quy Trả lời \"OK 12\" để nhận."
+        "UPS ups1 chạy bằng ắc quy (Điều 10.5) Trả lời \"OK 12\" để nhận."
     );
 }
 
