@@ -453,7 +453,13 @@ impl Pager {
             storm_max: cfg.storm_max,
             per_hour: cfg.max_per_hour,
         };
-        match gate.offer(group, no, urgent && what == What::Page, now, limits) {
+        match gate.offer(
+            group,
+            no,
+            urgent && matches!(what, What::Page | What::Escalation),
+            now,
+            limits,
+        ) {
             Decision::Send => out
                 .notices
                 .push(self.notice(person, Some(no), what, text, false)),
