@@ -218,6 +218,9 @@ pub enum Kind {
     /// The gateway's clock: not yet known synchronised at start, synchronised (with
     /// the offset found), or no longer synchronised (src/selfwatch/).
     Clock,
+    /// Paging: a notification to a person (every attempt), a text received from a
+    /// phone, a trap not confirmed, a page held by storm control (src/paging/).
+    Notification,
     /// An account or token was made, changed, locked, unlocked or removed
     /// (src/accounts/; logins themselves are [`Kind::Login`]).
     Account,
@@ -225,7 +228,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Alarm,
         Kind::Command,
         Kind::GatewayStart,
@@ -237,6 +240,7 @@ impl Kind {
         Kind::Incident,
         Kind::GeneratorRun,
         Kind::Clock,
+        Kind::Notification,
         Kind::Account,
     ];
 
@@ -254,6 +258,7 @@ impl Kind {
             Kind::Incident => "incident",
             Kind::GeneratorRun => "generator_run",
             Kind::Clock => "clock",
+            Kind::Notification => "notification",
             Kind::Account => "account",
         }
     }
