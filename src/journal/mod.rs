@@ -431,6 +431,8 @@ struct Inner {
     path: PathBuf,
     opts: Options,
     used: AtomicU64,
+    /// Where committed entries are also sent (the audit forwarder to the sinks).
+    tap: Mutex<Option<tokio::sync::mpsc::Sender<Entry>>>,
 }
 
 /// The open journal: cheap to clone, shared by every task that writes or reads it.
@@ -523,6 +525,7 @@ impl Journal {
                 path,
                 opts,
                 used: AtomicU64::new(0),
+                tap: Mutex::new(None),
             }),
         };
         j.refresh_used(&j.conn())?;
@@ -578,7 +581,30 @@ impl Journal {
             // The entry is committed; a failed measurement only delays the figure.
             tracing::warn!(error = %err, "journal: cannot measure its size");
         }
+        drop(conn);
+        self.forward(std::slice::from_ref(&entry));
         Ok(entry)
+    }
+
+    fn forward(&self, entries: &[Entry]) {
+        if let Some(tx) = self
+            .inner
+            .tap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            for e in entries {
+                // The journal holds the entry whatever happens here; a full tap only
+                // means a forwarder that fell behind.
+                if tx.try_send(e.clone()).is_err() {
+                    tracing::warn!(
+                        seq = e.seq,
+                        "journal: entry not forwarded (tap full or closed)"
+                    );
+                }
+            }
+        }
     }
 
     /// Append several entries in one transaction: all committed and fsynced when it
@@ -605,7 +631,15 @@ impl Journal {
         if let Err(err) = self.refresh_used(&conn) {
             tracing::warn!(error = %err, "journal: cannot measure its size");
         }
+        drop(conn);
+        self.forward(&out);
         Ok(out)
+    }
+
+    /// Send every entry committed from now on also to `tx` (after the commit; an entry
+    /// that does not fit is logged and stays only in the journal).
+    pub fn tap(&self, tx: tokio::sync::mpsc::Sender<Entry>) {
+        *self.inner.tap.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
     }
 
     fn insert(&self, conn: &Connection, e: NewEntry) -> Result<Entry, Error> {

@@ -236,6 +236,10 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     // The journal: alarm state after a restart, commands, the gateway's own history.
     let journal = crate::journal::Journal::open(&storage.state_dir, storage.journal.clone())
         .with_context(|| format!("cannot open the journal in {}", storage.state_dir.display()))?;
+    // Audit entries (logins, account changes, commands, config loads) also go to the
+    // sinks that accept `audit` (src/sinks/route.rs `forward_audit`).
+    let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(1024);
+    journal.tap(audit_tx);
     let restored = restore::listed_alarms(&journal)
         .with_context(|| "cannot read the alarm state from the journal".to_string())?;
     // The clock and the board, measured beside the hub (src/selfwatch/).
@@ -363,6 +367,10 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
 
     // 3. Run.
     let mut tasks = sinks.tasks;
+    tasks.push(tokio::spawn(sinks::forward_audit(
+        audit_rx,
+        sinks.outlets.clone(),
+    )));
     tasks.extend(watch_tasks);
     // The broker's retained alarm states agree with the listed alarms (after a restart).
     for e in &site.sinks {

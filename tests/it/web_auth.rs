@@ -783,3 +783,74 @@ fn tls_is_required_off_loopback_once_accounts_exist() {
     let plain = http_request("GET", &format!("{}/healthz", c.base), &[], b"");
     assert!(plain.is_err(), "{plain:?}");
 }
+
+/// Audit entries leave through a sink that accepts `audit`: a failed login and the
+/// config load reach a real rsyslog over RELP as MSGID `audit` with structured data.
+#[test]
+fn a_failed_login_and_the_config_load_reach_rsyslog_as_audit_messages() {
+    use crate::peers::{Rsyslog, RsyslogOpts};
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let rs = Rsyslog::start(RsyslogOpts {
+        relp: true,
+        ..Default::default()
+    });
+    let dir = peer_tempdir("web-audit");
+    let state = dir.path().join("state");
+    user(
+        &state,
+        &["add", "binh", "--role", "viewer", "--no-change-required"],
+        PW,
+    );
+    let sinks = format!(
+        "[[sinks]]\nname = \"soc\"\nkind = \"syslog\"\nurl = \"relp://127.0.0.1:{}\"\naccepts = [\"alarms\", \"audit\"]\n",
+        rs.relp_port
+    );
+    let gw = Gateway::start(
+        &site("audit", free_port(), modbus.addr().port(), 500, &sinks),
+        dir.path(),
+    );
+    let c = Client {
+        base: format!("http://{}", gw.web),
+    };
+    assert_eq!(c.login("binh", "Wrong-password-1").unwrap_err().status, 401);
+    let sd = |line: &str| -> Json {
+        let f: Vec<&str> = line.splitn(8, '|').collect();
+        serde_json::from_str::<Json>(f.get(6).copied().unwrap_or("{}")).unwrap_or(Json::Null)
+            ["rfc5424-sd"]["dcgw@32473"]
+            .clone()
+    };
+    let audit = |event: &str| -> Option<(String, Json)> {
+        rs.parsed("relp")
+            .into_iter()
+            .filter(|l| l.split('|').nth(5) == Some("audit"))
+            .map(|l| {
+                let p = sd(&l);
+                (l, p)
+            })
+            .find(|(_, p)| p["event"] == event || p["kind"] == event)
+    };
+    wait_until(
+        "the failed login in rsyslog",
+        Duration::from_secs(20),
+        || audit("failure").is_some() && audit("config_loaded").is_some(),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n--- rsyslog ---\n{}\n--- gateway ---\n{}",
+            rs.log(),
+            gw.log()
+        )
+    });
+    let (line, p) = audit("failure").unwrap();
+    assert_eq!(p["kind"], "login", "{line}");
+    assert_eq!(p["user"], "binh", "{line}");
+    assert_eq!(p["ip"], "127.0.0.1", "{line}");
+    assert!(
+        line.starts_with(&format!("{}|", 16 * 8 + 4)),
+        "warning severity: {line}"
+    );
+    let (line, p) = audit("config_loaded").unwrap();
+    assert_eq!(p["version"], "1", "{line}");
+    assert_eq!(p["sha256"].as_str().map(str::len), Some(64), "{line}");
+}
