@@ -1077,6 +1077,43 @@ fn validate(
             });
         }
     }
+    // Access windows of doors (Art. 7.5), attached to each door's `door_open` rule.
+    let kinds: HashMap<&str, Kind> = devices
+        .iter()
+        .map(|d: &DeviceConfig| (&*d.meta.id, d.meta.kind))
+        .collect();
+    let mut access = Vec::new();
+    for (i, w) in raw.access_windows.iter().enumerate() {
+        let device_kind = |id: &str| {
+            kinds
+                .get(id)
+                .copied()
+                .or_else(|| seen_ids.contains(id).then_some(Kind::Door))
+        };
+        match rules::door::validate(w, &device_kind, &|x| room_rules.contains_key(x)) {
+            Ok(a) => access.push(a),
+            Err(errs) => {
+                for (key, e) in errs {
+                    let span = match key {
+                        "target" => w.target.span(),
+                        "except" => w.except.as_ref().map_or(w.when.span(), |x| x.span()),
+                        _ => w.when.span(),
+                    };
+                    r.at(span, format!("access_windows[{i}] .{key}"), e.to_string());
+                }
+            }
+        }
+    }
+    for d in &mut devices {
+        let covering = rules::door::Windows::covering(&access, &d.meta.id, &d.meta.room);
+        for spec in &mut d.rules {
+            if let rules::Condition::DoorAccess { windows, .. } = &mut spec.condition
+                && !covering.is_empty()
+            {
+                *windows = Some(Arc::new(covering.clone()));
+            }
+        }
+    }
     let sources = sources.finish(&mut r, base, &storage.state_dir);
 
     if !r.problems.is_empty() {
