@@ -315,6 +315,16 @@ static GATEWAY: &[PointDef] = &[
         "maintenance_overrun",
         "A maintenance window started by command is still open after its planned end",
     ),
+    flag(
+        "outputs_ok",
+        "Every siren and beacon output holds the state written (read back)",
+    ),
+    num(
+        "output_failures",
+        "",
+        0,
+        "Failed siren and beacon output writes and read-backs since the start",
+    ),
     num(
         "clock_offset_ms",
         "ms",

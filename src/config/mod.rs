@@ -150,6 +150,8 @@ pub struct Site {
     pub shelve: ShelvePolicy,
     /// Planned maintenance windows.
     pub maintenance: Vec<crate::rules::maintenance::Planned>,
+    /// Sirens and beacons.
+    pub outputs: Vec<crate::outputs::OutputConfig>,
     /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
     /// clock is then not checked).
     pub clock: Option<crate::selfwatch::ClockConfig>,
@@ -1114,6 +1116,28 @@ fn validate(
             }
         }
     }
+    // Sirens and beacons.
+    let input_line = |at: &crate::sources::gpio::LineAt| {
+        devices.iter().find_map(|d| match &d.connection {
+            Connection::Gpio(g) => g
+                .lines
+                .iter()
+                .find(|(_, l)| l.at == *at)
+                .map(|(p, _)| format!("{} ({})", d.meta.id, p.name)),
+            _ => None,
+        })
+    };
+    let (outputs, problems) = crate::outputs::config::validate(
+        &raw.outputs,
+        &crate::outputs::config::Known {
+            rooms: &|x| room_rules.contains_key(x),
+            rules: &|x| all_rule_names.contains(x),
+            input_line: &input_line,
+        },
+    );
+    for (span, ctx, msg) in problems {
+        r.at(span, ctx, msg);
+    }
     let sources = sources.finish(&mut r, base, &storage.state_dir);
 
     if !r.problems.is_empty() {
@@ -1136,6 +1160,7 @@ fn validate(
         storage,
         shelve,
         maintenance,
+        outputs,
         clock: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),

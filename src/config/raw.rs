@@ -36,6 +36,9 @@ pub struct RawSite {
     /// Planned maintenance windows (Art. 8.3a).
     #[serde(default)]
     pub maintenance: Vec<RawMaintenance>,
+    /// Sirens and beacons driven by alarms (docs/GPIO.md, "Outputs").
+    #[serde(default)]
+    pub outputs: Vec<crate::outputs::RawOutput>,
     /// Approved access windows of doors (Art. 7.5).
     #[serde(default)]
     pub access_windows: Vec<crate::rules::door::RawAccessWindow>,

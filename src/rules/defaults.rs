@@ -377,6 +377,16 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
             // SIM, not registered, no signal, +CMS ERROR or silence is serious at once.
             // Its points exist only when an `sms` sink is configured.
             spec("modem_fault", "modem_ok", "10.1", flag(false, Serious, 0.0)),
+            // Sirens and beacons (docs/GPIO.md, "Outputs"): an output that cannot be
+            // written or does not hold its state (read back) may leave a fire
+            // unannounced in the room (Art. 10.4): serious at once. Its points exist
+            // only when outputs are configured.
+            spec(
+                "output_fault",
+                "outputs_ok",
+                "10.4",
+                flag(false, Serious, 0.0),
+            ),
             // Art. 8.3a: maintenance follows an approved plan; a window left open past
             // its planned end hides alarms from people, so it is itself an alarm.
             // Art. 13.1: the durable state (queues, journal) must be kept; a state

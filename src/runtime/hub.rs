@@ -44,6 +44,8 @@ pub(super) struct Hub {
     pub shelve: crate::config::ShelvePolicy,
     /// Maintenance windows.
     pub maintenance: Maintenance,
+    /// Sirens and beacons (the `silence` command).
+    pub outputs: crate::outputs::Handle,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -72,6 +74,7 @@ pub(super) async fn run(h: Hub) {
         gateway_name,
         shelve,
         mut maintenance,
+        outputs,
     } = h;
     let mut out = Out {
         clock: gateway.watch.clone(),
@@ -132,7 +135,15 @@ pub(super) async fn run(h: Hub) {
                     let _ = req.reply.send(again);
                     continue;
                 }
-                let (reply, events) = apply(&mut engine, &mut maintenance, &req.command, now, &shelve);
+                let (reply, events) = if req.command.verb == Verb::Silence {
+                    let r = outputs.silence(&engine.active(), &req.command.target);
+                    (match r {
+                        Ok(text) => Reply::ok(&req.command.id, text),
+                        Err(e) => Reply::error(&req.command.id, e),
+                    }, Vec::new())
+                } else {
+                    apply(&mut engine, &mut maintenance, &req.command, now, &shelve)
+                };
                 shared.write().maintenance = maintenance.started().to_vec();
                 answered.insert(&req.command.id, reply.clone());
                 out.command(&req.command, &reply, now);

@@ -55,6 +55,8 @@ pub struct Running {
     gateway: std::sync::Arc<str>,
     /// The sources' tasks and what must live as long as they do (the trap receiver).
     _sources: sources::Started,
+    /// Sirens and beacons: set to their stop state on an orderly stop.
+    outputs: crate::outputs::Handle,
 }
 
 impl Running {
@@ -62,6 +64,8 @@ impl Running {
     /// (confirmed by the broker, at most `timeout`), then stop every task. A crash or
     /// SIGKILL leaves that to the broker's last will instead.
     pub async fn shutdown(&self, timeout: Duration) {
+        // Sirens and beacons to their `on_stop` state while the task still runs.
+        self.outputs.stop(timeout).await;
         for m in &self.mqtt {
             if !m.shutdown(timeout).await {
                 tracing::warn!("MQTT broker did not confirm the offline status before shutdown");
@@ -248,6 +252,8 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     );
     let mut gateway = SelfMonitor::new(&site, watch);
     gateway.state_ok = state_problem.is_none();
+    let outputs = crate::outputs::Handle::new(&site);
+    gateway.outputs = outputs.clone();
     buffer.registry().add(
         site.devices
             .iter()
@@ -383,6 +389,8 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             }
         }));
     }
+    // Sirens and beacons follow the listed alarms (src/outputs/).
+    tasks.extend(outputs.spawn(shared.clone(), crate::sources::gpio::backend::current()));
     let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
     tasks.push(tokio::spawn(hub::run(hub::Hub {
         rx,
@@ -398,6 +406,7 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         gateway_name: site.gateway.clone(),
         shelve: site.shelve,
         maintenance,
+        outputs: outputs.clone(),
     })));
 
     Ok(Running {
@@ -410,5 +419,6 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         journal,
         gateway: site.gateway.clone(),
         _sources: sources,
+        outputs,
     })
 }

@@ -503,6 +503,18 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "outputs_ok",
+        "Còi và đèn báo hoạt động",
+        "Sirens and beacons working",
+    ),
+    (
+        Kind::Gateway,
+        "output_failures",
+        "Số lần điều khiển còi/đèn lỗi",
+        "Siren/beacon output failures",
+    ),
+    (
+        Kind::Gateway,
         "clock_offset_ms",
         "Độ lệch đồng hồ",
         "Clock offset",
@@ -714,6 +726,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "maintenance_overrun",
         "Cửa sổ bảo trì vẫn mở sau giờ kết thúc dự kiến",
         "A maintenance window is still open after its planned end",
+    ),
+    (
+        Kind::Gateway,
+        "outputs_ok",
+        "Còi hoặc đèn báo không điều khiển được: không giữ trạng thái đã ghi",
+        "A siren or beacon cannot be driven: it does not hold the state written",
     ),
     (
         Kind::Gateway,

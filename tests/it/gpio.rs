@@ -415,3 +415,123 @@ fn probe_of_a_gpio_device_without_its_line_is_a_clear_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Sirens and beacons on the DO coils of an ADAM-6050 (pymodbus serving its map:
+/// DO 0 = coil 16, DO 1 = coil 17; *ADAM-6000 Series User Manual*, Appendix B.2),
+/// through the whole gateway. The coil states are read from pymodbus, not from the
+/// gateway: a closed fire contact sets the siren and the beacon; acknowledging stops
+/// the siren, the beacon stays while the alarm is listed; a new alarm sounds the siren
+/// again and `silence` (a journaled command) stops it; an orderly stop switches every
+/// output off.
+#[test]
+fn siren_coil_follows_the_fire_alarm_ack_and_silence() {
+    use crate::peers::{ModbusServer, ModbusSpec, UnitSpec};
+    let dir = peer_tempdir("siren");
+    let module = ModbusServer::start(
+        ModbusSpec::new().unit(1, UnitSpec::new().coils(0, &[false; 18]).strict()),
+    );
+    let port = module.addr().port();
+    let text = format!(
+        "[site]\nname = \"sr\"\nlanguage = \"en\"\n[[rooms]]\nid = \"server1\"\n\
+         [web]\nlisten = \"127.0.0.1:{web}\"\n[storage]\nstate_dir = \"{state}\"\n\
+         [[devices]]\nid = \"facp1\"\nroom = \"server1\"\nkind = \"fire_panel\"\nprofile = \"adam-6050-fire-panel\"\n\
+         poll_interval_ms = 200\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = 1\n\
+         [[outputs]]\nid = \"siren1\"\ndrive = \"siren\"\nkinds = [\"fire_panel\", \"leak\"]\n\
+         [outputs.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = 1\ncoil = 16\n\
+         [[outputs]]\nid = \"beacon1\"\ndrive = \"beacon\"\n\
+         [outputs.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = 1\ncoil = 17\n",
+        web = free_port(),
+        state = dir.path().join("state").display(),
+    );
+    let gw = Gw::start(&text);
+    let running = gw.running.as_ref().unwrap();
+    let outputs = || module.coils(1, 16, 2);
+    let wait = |what: &str, want: [bool; 2]| {
+        let end = Instant::now() + Duration::from_secs(3);
+        while outputs() != want {
+            assert!(
+                Instant::now() < end,
+                "{what}: coils {:?}, want {want:?}",
+                outputs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let n = std::cell::Cell::new(0);
+    let command = |verb: &str, target: &str| {
+        n.set(n.get() + 1);
+        let id = format!("c-{verb}-{}", n.get());
+        let body = serde_json::json!({"id": id, "verb": verb, "target": target, "by": "An"});
+        let origin = dc_gateway::commands::Origin {
+            entry: "test".into(),
+            peer: "it".into(),
+        };
+        let cmd = dc_gateway::commands::parse(body.to_string().as_bytes(), origin).unwrap();
+        gw.rt
+            .block_on(running.commands.send(cmd, Duration::from_secs(5)))
+    };
+    let listed = || running.shared.read().alarms.clone();
+
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(outputs(), [false, false], "nothing listed");
+    assert!(
+        module.request_count_fc(1, 5) >= 2,
+        "both outputs written at the start (function 05)"
+    );
+
+    module.set_coils(1, 0, &[true]);
+    wait("fire alarm: siren and beacon on", [true, true]);
+    let no = listed()
+        .iter()
+        .find(|a| &*a.rule == "fire_alarm")
+        .map(|a| a.no)
+        .unwrap();
+    let r = command("ack", &no.to_string());
+    assert!(r.ok, "{r:?}");
+    wait("acknowledged: siren off, beacon on", [false, true]);
+
+    // The contact opens: cleared and acknowledged, the alarm leaves the list.
+    module.set_coils(1, 0, &[false]);
+    wait("nothing listed: beacon off", [false, false]);
+
+    // A new fire alarm sounds the siren again; silence stops it, the beacon stays.
+    module.set_coils(1, 0, &[true]);
+    wait("new alarm", [true, true]);
+    let r = command("silence", "all");
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.result.as_deref(), Some("1 siren silenced"));
+    wait("silenced", [false, true]);
+    let r = command("silence", "nope");
+    assert_eq!(r.error.as_deref(), Some("no output \"nope\""));
+    let status = running.shared.read().alarms.len();
+    assert_eq!(status, 1, "silence does not touch the alarm");
+
+    // Someone switches the siren on by hand at the module: put back within 5 s.
+    module.set_coils(1, 16, &[true]);
+    let end = Instant::now() + Duration::from_secs(7);
+    while outputs() != [false, true] {
+        assert!(Instant::now() < end, "siren not put back: {:?}", outputs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The silence is journaled with its origin.
+    let journal =
+        dc_gateway::journal::Journal::open(&dir.path().join("state"), Default::default()).unwrap();
+    let entries = journal
+        .query(&dc_gateway::journal::Query {
+            kind: Some(dc_gateway::journal::Kind::Command),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.data["verb"] == "silence" && e.data["reply"]["ok"] == true),
+        "{entries:?}"
+    );
+
+    // Orderly stop: every output off, although the alarm is listed.
+    drop(gw);
+    assert_eq!(outputs(), [false, false], "stop state");
+}
