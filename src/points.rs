@@ -245,6 +245,13 @@ static NVR: &[PointDef] = &[
     flag("recording", "Recorder is recording"),
     flag("disk_fault", "A recording disk has failed"),
     num("retention_days", "d", 0, "Days of recordings kept"),
+    num("disk_count", "", 0, "Recording disks the recorder reports"),
+    num(
+        "disk_free_gb",
+        "GB",
+        1,
+        "Free space on the recording disks, summed (a recorder that overwrites its oldest recordings runs near 0)",
+    ),
 ];
 
 static SURGE: &[PointDef] = &[flag(

@@ -287,12 +287,26 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
             },
         )],
         // Art. 10.7: recordings kept at least 30 days.
-        Kind::Nvr => vec![spec(
-            "retention_low",
-            "retention_days",
-            "10.7",
-            below(Some(30.0), None, 1.0, ANALOG_DELAY_S),
-        )],
+        // A failed disk or a recorder not recording loses recordings (Art. 10.7);
+        // THRESHOLDS.md gives only the 30 days, so like the 30 days these are normal.
+        // A recorder that stops answering is `comm_lost` (normal).
+        Kind::Nvr => vec![
+            spec(
+                "retention_low",
+                "retention_days",
+                "10.7",
+                below(Some(30.0), None, 1.0, ANALOG_DELAY_S),
+            ),
+            spec("disk_fault", "disk_fault", "10.7", flag(true, Normal, 0.0)),
+            // A minute: a recorder restarting its recording after a schedule change or a
+            // camera reconnecting is not an alarm.
+            spec(
+                "not_recording",
+                "recording",
+                "10.7",
+                flag(false, Normal, 60.0),
+            ),
+        ],
         // Art. 4.5: lightning protection is part of the auxiliary subsystem.
         Kind::Surge => vec![spec(
             "protector_tripped",

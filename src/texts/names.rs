@@ -382,6 +382,18 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Recordings kept",
     ),
     (
+        Kind::Nvr,
+        "disk_count",
+        "Số ổ cứng ghi hình",
+        "Recording disks",
+    ),
+    (
+        Kind::Nvr,
+        "disk_free_gb",
+        "Dung lượng trống ổ ghi hình",
+        "Free recording space",
+    ),
+    (
         Kind::Surge,
         "protector_tripped",
         "Chống sét đã tác động",
@@ -690,6 +702,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "disk_fault",
         "Đầu ghi hình hỏng ổ cứng",
         "Recorder disk failed",
+    ),
+    (
+        Kind::Nvr,
+        "recording",
+        "Đầu ghi hình không ghi hình",
+        "Recorder not recording",
     ),
     (
         Kind::Surge,

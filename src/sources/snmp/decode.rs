@@ -225,6 +225,22 @@ pub fn decode_column(map: &OidPoint, aggregate: &Aggregate, rows: &[&SnmpValue])
     match aggregate {
         Aggregate::Contains(m) => Decoded::good(Value::Bool(rows.iter().any(|v| m.matches(v)))),
         Aggregate::Count => decode_raw(map, rows.len() as f64),
+        Aggregate::Any => {
+            if rows.is_empty() {
+                return Decoded::because(Quality::NoSuchObject, "the column has no rows");
+            }
+            let mut any = false;
+            for v in rows {
+                match raw_number(v) {
+                    Ok(r) => {
+                        any |= r.value().fract() == 0.0
+                            && map.true_values.contains(&(r.value() as i64))
+                    }
+                    Err((q, note)) => return Decoded::because(q, note),
+                }
+            }
+            Decoded::good(Value::Bool(any))
+        }
         Aggregate::First => match rows.first() {
             Some(v) => decode_value(map, v),
             None => Decoded::because(Quality::NoSuchObject, "the column has no rows"),
