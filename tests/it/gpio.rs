@@ -535,3 +535,96 @@ fn siren_coil_follows_the_fire_alarm_ack_and_silence() {
     drop(gw);
     assert_eq!(outputs(), [false, false], "stop state");
 }
+
+/// Two doors on two ADAM-6050 modules (pymodbus units 1 and 2, DI 5 = door contact),
+/// through the whole gateway: `door-in` is covered by an access window that holds all
+/// day, `door-out` only by one on a past date. Opening `door-out` is a serious alarm at
+/// once (`outside_level = "serious"`); opening `door-in` is recorded and pending (an
+/// alarm only after 5 min open), not an alarm.
+#[test]
+fn door_on_a_di_module_inside_and_outside_an_access_window() {
+    use crate::peers::{ModbusServer, ModbusSpec, UnitSpec};
+    let dir = peer_tempdir("door-window");
+    let module = ModbusServer::start(
+        ModbusSpec::new()
+            .unit(1, UnitSpec::new().coils(0, &[false; 18]).strict())
+            .unit(2, UnitSpec::new().coils(0, &[false; 18]).strict()),
+    );
+    let port = module.addr().port();
+    let mut text = format!(
+        "[site]\nname = \"dw\"\nlanguage = \"en\"\n[[rooms]]\nid = \"server1\"\n\
+         [web]\nlisten = \"127.0.0.1:{}\"\n[storage]\nstate_dir = \"{}\"\n\
+         [rules.door_open]\noutside_level = \"serious\"\n\
+         [[access_windows]]\ntarget = \"door-in\"\nwhen = [\"daily 00:00-24:00\"]\n\
+         [[access_windows]]\ntarget = \"door-out\"\nwhen = [\"2020-01-01\"]\n",
+        free_port(),
+        dir.path().join("state").display(),
+    );
+    for (id, unit) in [("door-in", 1), ("door-out", 2)] {
+        text += &format!(
+            "[[devices]]\nid = \"{id}\"\nroom = \"server1\"\nkind = \"door\"\nprofile = \"adam-6050-door\"\n\
+             poll_interval_ms = 200\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = {unit}\n"
+        );
+    }
+    let gw = Gw::start(&text);
+    let running = gw.running.as_ref().unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(running.shared.read().alarms.is_empty());
+
+    module.set_coils(1, 5, &[true]);
+    module.set_coils(2, 5, &[true]);
+    let t = Instant::now();
+    let alarm = loop {
+        let found = running
+            .shared
+            .read()
+            .alarms
+            .iter()
+            .find(|a| &*a.device == "door-out")
+            .cloned();
+        if let Some(a) = found {
+            break a;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "no alarm for door-out"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        (&*alarm.rule, alarm.level),
+        ("door_open", dc_gateway::model::Level::Serious)
+    );
+    assert!(
+        alarm.message.contains("outside an approved access window"),
+        "{}",
+        alarm.message
+    );
+    // door-in: open inside its window, pending, no alarm (the hub's 1 s tick has run).
+    std::thread::sleep(Duration::from_millis(1500));
+    let live = running.shared.read();
+    assert!(
+        !live.alarms.iter().any(|a| &*a.device == "door-in"),
+        "{:?}",
+        live.alarms
+    );
+    assert!(
+        live.pending.iter().any(|p| &*p.device == "door-in"),
+        "{:?}",
+        live.pending
+    );
+    drop(live);
+    // Closing clears door-out's alarm (serious: listed, cleared, until acknowledged).
+    module.set_coils(2, 5, &[false]);
+    let t = Instant::now();
+    while !running
+        .shared
+        .read()
+        .alarms
+        .iter()
+        .any(|a| &*a.device == "door-out" && a.state == "cleared")
+    {
+        assert!(t.elapsed() < Duration::from_secs(3), "door-out not cleared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
