@@ -33,7 +33,8 @@ pub use config::{Drive, Driver, OnStop, OutputConfig, RawOutput};
 use logic::Silence;
 
 use crate::model::{Kind, Quality, Sample, Value};
-use crate::state::{ActiveAlarm, Shared};
+use crate::state::{ActiveAlarm, Shared, Update};
+use tokio::sync::broadcast::error::RecvError;
 
 /// Outputs are written and read back at least this often, changes or not.
 pub const VERIFY_EVERY: Duration = Duration::from_secs(5);
@@ -224,28 +225,40 @@ async fn run(
             write_result(&inner, i, want[i], r);
         }
         let failing = lock(&inner.status).iter().any(|s| !s.ok);
-        let wait = if failing {
-            RETRY_EVERY
-        } else {
-            next_verify.saturating_duration_since(tokio::time::Instant::now())
-        };
-        tokio::select! {
-            // Any update (or a lag: updates were missed) may have changed the list.
-            _ = updates.recv() => {}
-            _ = inner.wake.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-            Some(ack) = stop.recv() => {
-                for (i, (p, o)) in ports.iter_mut().zip(&inner.outputs).enumerate() {
-                    let target = match o.on_stop {
-                        OnStop::Off => false,
-                        OnStop::On => true,
-                        OnStop::Keep => continue,
-                    };
-                    let r = p.set(target).await;
-                    write_result(&inner, i, target, r);
+        let deadline = tokio::time::Instant::now()
+            + if failing {
+                RETRY_EVERY
+            } else {
+                next_verify.saturating_duration_since(tokio::time::Instant::now())
+            };
+        // Wait for a change of the listed alarms (readings of devices do not wake the
+        // outputs), a silence, the next check, or the stop.
+        loop {
+            tokio::select! {
+                u = updates.recv() => match u {
+                    Ok(Update::Device(_)) => continue,
+                    // A lag: updates were missed, the list may have changed.
+                    Ok(Update::Alarms) | Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => {
+                        tokio::time::sleep_until(deadline).await;
+                        break;
+                    }
+                },
+                _ = inner.wake.notified() => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+                Some(ack) = stop.recv() => {
+                    for (i, (p, o)) in ports.iter_mut().zip(&inner.outputs).enumerate() {
+                        let target = match o.on_stop {
+                            OnStop::Off => false,
+                            OnStop::On => true,
+                            OnStop::Keep => continue,
+                        };
+                        let r = p.set(target).await;
+                        write_result(&inner, i, target, r);
+                    }
+                    let _ = ack.send(());
+                    return;
                 }
-                let _ = ack.send(());
-                return;
             }
         }
     }
