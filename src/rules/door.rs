@@ -268,6 +268,14 @@ impl DoorState {
         })
     }
 
+    /// After a restart, an alarm of this door was listed with its condition holding:
+    /// the opening goes on since `since`, unapproved when `outside` (the alarm was at
+    /// the outside level), so it neither clears nor starts its wait again.
+    pub fn resume(&mut self, since: Timestamp, outside: bool) {
+        self.open_since = Some(since);
+        self.outside = outside;
+    }
+
     /// When the current opening began.
     pub fn open_since(&self) -> Option<Timestamp> {
         self.open_since
@@ -618,6 +626,45 @@ door_open = { name = "GPIO6" }
         assert!(
             e.on_poll(&poll(d1, "2026-12-04T10:02:30", false))
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_alarm_restored_after_a_restart_holds_until_the_door_closes() {
+        let (mut e, devs) = engine(SITE);
+        let d1 = &devs[0];
+        let ev = e.on_poll(&poll(d1, "2026-12-05T02:00", true));
+        assert_eq!(ev[0].level, Level::Serious);
+        let listed = e.active();
+        // A new engine (a restart) given the listed alarm back from the journal.
+        let (mut e, _) = engine(SITE);
+        e.restore(
+            listed
+                .into_iter()
+                .map(|a| crate::rules::engine::Restored {
+                    device: a.device,
+                    rule: a.rule,
+                    level: a.level,
+                    since: a.since,
+                    id: a.id,
+                    value: a.value,
+                    threshold: a.threshold,
+                    message: a.message,
+                    no: a.no,
+                    acked: None,
+                    condition: true,
+                    shelved: None,
+                })
+                .collect(),
+        );
+        // Monday 08:30, inside the window, the door still open: no clear, no new wait.
+        assert!(e.on_poll(&poll(d1, "2026-12-07T08:30", true)).is_empty());
+        assert!(e.on_poll(&poll(d1, "2026-12-07T08:36", true)).is_empty());
+        let ev = e.on_poll(&poll(d1, "2026-12-07T08:37", false));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (&*ev[0].rule, ev[0].state),
+            ("door_open", crate::model::AlarmState::Cleared)
         );
     }
 

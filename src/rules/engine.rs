@@ -1300,6 +1300,12 @@ impl Engine {
             };
             self.out.next_no = self.out.next_no.max(r.no + 1);
             slot.last_no = r.no;
+            if let (RuleState::Door(st), Condition::DoorAccess { outside_level, .. }) =
+                (&mut slot.st, &slot.spec.condition)
+                && r.condition
+            {
+                st.resume(r.since, r.level == *outside_level);
+            }
             slot.active = Some(Active {
                 level: r.level,
                 since: r.since,
