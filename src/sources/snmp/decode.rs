@@ -447,6 +447,20 @@ mod tests {
     }
 
     #[test]
+    fn any_row_in_true_values_is_true() {
+        let mut m = map("disk_fault", Kind::Nvr);
+        m.true_values = vec![2, 3];
+        let any = |v: &[i32]| {
+            let rows: Vec<SnmpValue> = v.iter().map(|x| SnmpValue::Integer(*x)).collect();
+            let d = decode_column(&m, &Aggregate::Any, &rows.iter().collect::<Vec<_>>());
+            (d.quality, d.value)
+        };
+        assert_eq!(any(&[0, 5, 0]), (Quality::Good, Some(Value::Bool(false))));
+        assert_eq!(any(&[0, 3]), (Quality::Good, Some(Value::Bool(true))));
+        assert_eq!(any(&[]).0, Quality::NoSuchObject);
+    }
+
+    #[test]
     fn columns_reduce() {
         let m = map("load_pct", Kind::Ups);
         let rows = [

@@ -1236,6 +1236,21 @@ mod tests {
     }
 
     #[test]
+    fn aggregate_any_needs_a_boolean_with_true_values() {
+        let e = err_of(
+            "[[points]]\npoint = \"load_pct\"\nwalk = \"1.3.6.1\"\naggregate = \"any\"\nsource = \"x\"\n",
+        );
+        assert!(
+            e.message.contains("aggregate = \"any\" gives a boolean"),
+            "{e}"
+        );
+        let e = err_of(
+            "[[points]]\npoint = \"on_battery\"\nwalk = \"1.3.6.1\"\naggregate = \"any\"\nsource = \"x\"\n",
+        );
+        assert!(e.message.contains("add `true_values`"), "{e}");
+    }
+
+    #[test]
     fn syntax_error_has_line_and_column() {
         let e = err_of("[[points]]\npoint = \"load_pct\n");
         assert!(e.to_string().starts_with("t.toml:5:"), "{e}");
