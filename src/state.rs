@@ -220,6 +220,8 @@ pub struct Shared {
     /// The durable journal, for `GET /api/v1/journal`; `None` until the runtime
     /// opened it (the API then answers 503).
     pub journal: Option<Journal>,
+    /// Sirens and beacons, for `GET /api/v1/outputs` (empty without outputs).
+    pub outputs: crate::outputs::Handle,
 }
 
 impl Shared {
@@ -230,7 +232,15 @@ impl Shared {
             live: Arc::new(RwLock::new(live)),
             updates,
             journal: None,
+            outputs: crate::outputs::Handle::default(),
         }
+    }
+
+    /// The same state with the site's outputs (set before the handle is cloned, as
+    /// for the journal).
+    pub fn with_outputs(mut self, outputs: crate::outputs::Handle) -> Shared {
+        self.outputs = outputs;
+        self
     }
 
     /// The same state with the journal the API reads. Set it before the handle is

@@ -252,8 +252,6 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     );
     let mut gateway = SelfMonitor::new(&site, watch);
     gateway.state_ok = state_problem.is_none();
-    let outputs = crate::outputs::Handle::new(&site);
-    gateway.outputs = outputs.clone();
     buffer.registry().add(
         site.devices
             .iter()
@@ -323,7 +321,10 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     if let Err(e) = crate::durable::restrict(&storage.state_dir) {
         tracing::warn!(dir = %storage.state_dir.display(), error = %e, "cannot restrict the state directory to the service's user");
     }
-    let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
+    let outputs = crate::outputs::Handle::new(&site);
+    let shared = Shared::new(initial_live(&site))
+        .with_journal(journal.clone())
+        .with_outputs(outputs.clone());
     shared.write().maintenance = maintenance.started().to_vec();
     shared.write().degraded.extend(state_problem.clone());
     shared.write().alarms = engine.active();
@@ -390,6 +391,7 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         }));
     }
     // Sirens and beacons follow the listed alarms (src/outputs/).
+    gateway.outputs = outputs.clone();
     tasks.extend(outputs.spawn(shared.clone(), crate::sources::gpio::backend::current()));
     let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
     tasks.push(tokio::spawn(hub::run(hub::Hub {

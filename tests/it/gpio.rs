@@ -505,6 +505,21 @@ fn siren_coil_follows_the_fire_alarm_ack_and_silence() {
     assert_eq!(r.error.as_deref(), Some("no output \"nope\""));
     let status = running.shared.read().alarms.len();
     assert_eq!(status, 1, "silence does not touch the alarm");
+    // The page's API shows what the outputs hold.
+    let api = crate::peers::http_get(&format!("http://{}/api/v1/outputs", running.web_addr))
+        .unwrap()
+        .json()
+        .unwrap();
+    let held: Vec<(String, bool)> = api["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap().to_string(), o["held"] == true))
+        .collect();
+    assert_eq!(
+        held,
+        vec![("siren1".to_string(), false), ("beacon1".to_string(), true)]
+    );
 
     // Someone switches the siren on by hand at the module: put back within 5 s.
     module.set_coils(1, 16, &[true]);
