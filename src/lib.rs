@@ -23,6 +23,7 @@ pub mod journal;
 pub mod metrics;
 pub mod model;
 pub mod paging;
+pub mod outputs;
 pub mod points;
 pub mod rules;
 pub mod runtime;

@@ -212,7 +212,8 @@ enum Command {
         config: PathBuf,
     },
     /// Send any command to the running gateway (through its local socket):
-    /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification.
+    /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification,
+    /// silence (`dc-gateway command silence all --by An`).
     Command {
         /// The verb.
         verb: String,

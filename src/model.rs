@@ -140,8 +140,12 @@ impl Kind {
         }
     }
 
-    /// Parse a kind name.
+    /// Parse a kind name. `camera_recorder` is another name of `nvr` (the systems
+    /// map in CONTRACTS.md names it so).
     pub fn parse(s: &str) -> Option<Kind> {
+        if s == "camera_recorder" {
+            return Some(Kind::Nvr);
+        }
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }

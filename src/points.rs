@@ -245,6 +245,13 @@ static NVR: &[PointDef] = &[
     flag("recording", "Recorder is recording"),
     flag("disk_fault", "A recording disk has failed"),
     num("retention_days", "d", 0, "Days of recordings kept"),
+    num("disk_count", "", 0, "Recording disks the recorder reports"),
+    num(
+        "disk_free_gb",
+        "GB",
+        1,
+        "Free space on the recording disks, summed (a recorder that overwrites its oldest recordings runs near 0)",
+    ),
 ];
 
 static SURGE: &[PointDef] = &[flag(
@@ -314,6 +321,16 @@ static GATEWAY: &[PointDef] = &[
     flag(
         "maintenance_overrun",
         "A maintenance window started by command is still open after its planned end",
+    ),
+    flag(
+        "outputs_ok",
+        "Every siren and beacon output holds the state written (read back)",
+    ),
+    num(
+        "output_failures",
+        "",
+        0,
+        "Failed siren and beacon output writes and read-backs since the start",
     ),
     num(
         "clock_offset_ms",

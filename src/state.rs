@@ -226,6 +226,8 @@ pub struct Shared {
         Arc<crate::paging::PagingConfig>,
         crate::texts::time::SiteTime,
     )>,
+    /// Sirens and beacons, for `GET /api/v1/outputs` (empty without outputs).
+    pub outputs: crate::outputs::Handle,
 }
 
 impl Shared {
@@ -237,7 +239,15 @@ impl Shared {
             updates,
             journal: None,
             paging: None,
+            outputs: crate::outputs::Handle::default(),
         }
+    }
+
+    /// The same state with the site's outputs (set before the handle is cloned, as
+    /// for the journal).
+    pub fn with_outputs(mut self, outputs: crate::outputs::Handle) -> Shared {
+        self.outputs = outputs;
+        self
     }
 
     /// The same state with the journal the API reads. Set it before the handle is

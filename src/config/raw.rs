@@ -36,6 +36,12 @@ pub struct RawSite {
     /// Planned maintenance windows (Art. 8.3a).
     #[serde(default)]
     pub maintenance: Vec<RawMaintenance>,
+    /// Sirens and beacons driven by alarms (docs/GPIO.md, "Outputs").
+    #[serde(default)]
+    pub outputs: Vec<crate::outputs::RawOutput>,
+    /// Approved access windows of doors (Art. 7.5).
+    #[serde(default)]
+    pub access_windows: Vec<crate::rules::door::RawAccessWindow>,
     /// Durable state: where it lives and how much disk each sink's queue may use.
     #[serde(default)]
     pub storage: RawStorage,
@@ -165,6 +171,9 @@ pub struct RawRuleOverride {
     pub hysteresis: Option<f64>,
     /// How long the condition must hold before raising.
     pub on_delay_s: Option<f64>,
+    /// Level of a door opened outside its access windows (`normal` or `serious`;
+    /// the `door_open` rule only).
+    pub outside_level: Option<crate::model::Level>,
 }
 
 /// A secret: never inline; read from a file or an environment variable.

@@ -279,15 +279,34 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
             "door_open",
             "door_open",
             "7.5",
-            flag(true, Normal, DOOR_OPEN_S),
+            Condition::DoorAccess {
+                level: Normal,
+                outside_level: Normal,
+                on_delay_s: DOOR_OPEN_S,
+                windows: None,
+            },
         )],
         // Art. 10.7: recordings kept at least 30 days.
-        Kind::Nvr => vec![spec(
-            "retention_low",
-            "retention_days",
-            "10.7",
-            below(Some(30.0), None, 1.0, ANALOG_DELAY_S),
-        )],
+        // A failed disk or a recorder not recording loses recordings (Art. 10.7);
+        // THRESHOLDS.md gives only the 30 days, so like the 30 days these are normal.
+        // A recorder that stops answering is `comm_lost` (normal).
+        Kind::Nvr => vec![
+            spec(
+                "retention_low",
+                "retention_days",
+                "10.7",
+                below(Some(30.0), None, 1.0, ANALOG_DELAY_S),
+            ),
+            spec("disk_fault", "disk_fault", "10.7", flag(true, Normal, 0.0)),
+            // A minute: a recorder restarting its recording after a schedule change or a
+            // camera reconnecting is not an alarm.
+            spec(
+                "not_recording",
+                "recording",
+                "10.7",
+                flag(false, Normal, 60.0),
+            ),
+        ],
         // Art. 4.5: lightning protection is part of the auxiliary subsystem.
         Kind::Surge => vec![spec(
             "protector_tripped",
@@ -372,6 +391,16 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
             // SIM, not registered, no signal, +CMS ERROR or silence is serious at once.
             // Its points exist only when an `sms` sink is configured.
             spec("modem_fault", "modem_ok", "10.1", flag(false, Serious, 0.0)),
+            // Sirens and beacons (docs/GPIO.md, "Outputs"): an output that cannot be
+            // written or does not hold its state (read back) may leave a fire
+            // unannounced in the room (Art. 10.4): serious at once. Its points exist
+            // only when outputs are configured.
+            spec(
+                "output_fault",
+                "outputs_ok",
+                "10.4",
+                flag(false, Serious, 0.0),
+            ),
             // Art. 8.3a: maintenance follows an approved plan; a window left open past
             // its planned end hides alarms from people, so it is itself an alarm.
             // Art. 13.1: the durable state (queues, journal) must be kept; a state
@@ -515,6 +544,21 @@ pub fn markdown() -> String {
                     "—".into(),
                     "—".into(),
                 ),
+                Condition::DoorAccess {
+                    level,
+                    outside_level,
+                    on_delay_s,
+                    ..
+                } => (
+                    format!(
+                        "open outside an access window ({}); inside one, open longer than the on-delay ({})",
+                        outside_level.as_str(),
+                        level.as_str()
+                    ),
+                    format!("{} / {}", outside_level.as_str(), level.as_str()),
+                    "—".into(),
+                    format!("{on_delay_s} s"),
+                ),
                 Condition::CommLost { intervals, level } => (
                     format!("no valid reading for {intervals} poll intervals"),
                     level.as_str().to_string(),
@@ -550,16 +594,21 @@ other device of their kind, so the rules above apply unchanged. From
 | Fire panel: fault / trouble | `fault` | normal at once | Art. 10.4; THRESHOLDS.md: fault, supervisory → normal |
 | Fire panel: supervisory | `supervisory` | normal at once | same row |
 | Leak rope / spot | `leak_detected` | serious at once | Art. 10.3; THRESHOLDS.md: any wet contact, 0 s delay |
-| Door | `door_open` | normal after 5 min open | Art. 7.5; THRESHOLDS.md: open outside an approved window, or open longer than 5 min |
+| Door | `door_open` | normal at once outside an access window; normal after 5 min open inside one | Art. 7.5; THRESHOLDS.md: open outside an approved window, or open longer than 5 min |
 | Surge / lightning protector | `protector_tripped` | normal at once | THRESHOLDS.md: protector tripped → normal |
 | Mains present (ATS, phase relay) | `mains_present` (kind `power_meter`) | recorded, no default rule | a mains failure is alarmed by the UPS (`on_battery`) and generator rules |
 | Generator running / mains available | `engine_running`, `mains_available` | recorded, no default rule | the generator rules watch `shutdown_alarm` and `mode` |
 
 Every opening of a door is recorded (a reading to InfluxDB and the page). Approved
-access windows (Art. 7.5) are not wired to the door rule yet: the schedule syntax
-exists (`src/schedule.rs`) but no rule consults it, so a door open longer than 5
-minutes is a normal alarm at any hour, and an opening outside an access window is not
-told apart. A fire panel that gives
+access windows (Art. 7.5) are planned in the site file (`[[access_windows]]`, the
+schedule syntax of maintenance windows, with `except` for holidays; `docs/GPIO.md`).
+A door opened **outside** every window covering it raises `door_open` at once, at
+`outside_level` (normal by default, THRESHOLDS.md; `serious` per site, room or door),
+and stays raised until the door closes, even if a window begins meanwhile; a door
+opened **inside** a window raises only when open longer than `on_delay_s` (5 min), and
+raises the outside alarm if still open when the window ends. A door no window covers
+keeps only the long-open alarm (nothing says which of its openings are approved).
+Maintenance windows apply on top, as for every rule. A fire panel that gives
 no valid reading for 3 poll intervals is a serious `comm_lost`; a GPIO line that cannot
 be read counts as no valid reading (`comm_error`).
 ";
@@ -583,6 +632,7 @@ mod tests {
                     (Condition::Above { .. } | Condition::Below { .. }, PointType::Number) => {}
                     (Condition::RateOfChange { .. }, PointType::Number) => {}
                     (Condition::Flag { .. }, PointType::Bool) => {}
+                    (Condition::DoorAccess { .. }, PointType::Bool) => {}
                     (Condition::EnumNot { allowed, .. }, PointType::Enum(names)) => {
                         for a in *allowed {
                             assert!(

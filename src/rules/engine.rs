@@ -176,6 +176,8 @@ enum RuleState {
     Rate(Window),
     /// CommLost: its state is the device's `last_ok`.
     Comm,
+    /// DoorAccess.
+    Door(super::door::DoorState),
 }
 
 #[derive(Default)]
@@ -470,7 +472,9 @@ fn raw_level(cond: &Condition, v: &Value) -> Result<Option<Level>, ()> {
             Value::Enum(s) => Ok((!allowed.contains(s)).then_some(*level)),
             _ => Err(()),
         },
-        Condition::RateOfChange { .. } | Condition::CommLost { .. } => Err(()),
+        Condition::RateOfChange { .. }
+        | Condition::CommLost { .. }
+        | Condition::DoorAccess { .. } => Err(()),
     }
 }
 
@@ -600,6 +604,7 @@ impl DeviceSlot {
                 let st = match spec.condition {
                     Condition::RateOfChange { .. } => RuleState::Rate(Window::default()),
                     Condition::CommLost { .. } => RuleState::Comm,
+                    Condition::DoorAccess { .. } => RuleState::Door(Default::default()),
                     _ => RuleState::Levels(LevelState::default()),
                 };
                 RuleSlot {
@@ -755,6 +760,84 @@ fn eval_level(
     }
 }
 
+/// Evaluate a door rule at `now` (after a sample, or on a tick): see [`super::door`].
+fn eval_door(
+    out: &mut Emitter,
+    dev: &DeviceMeta,
+    stale_ms: i64,
+    slot: &mut RuleSlot,
+    now: Timestamp,
+    events: &mut Vec<AlarmEvent>,
+) {
+    let Condition::DoorAccess {
+        level,
+        outside_level,
+        on_delay_s,
+        windows,
+    } = &slot.spec.condition
+    else {
+        return;
+    };
+    let RuleState::Door(st) = &mut slot.st else {
+        return;
+    };
+    let in_window = windows
+        .as_ref()
+        .filter(|w| !w.is_empty())
+        .map(|w| w.contains(now, &out.time));
+    let Some(verdict) = st.judge(now, in_window, ms(*on_delay_s), stale_ms) else {
+        return;
+    };
+    let new = verdict.level(*level, *outside_level);
+    let cur = slot
+        .active
+        .as_ref()
+        .filter(|a| a.condition)
+        .map(|a| a.level);
+    let (state, lvl) = match (cur, new) {
+        (None, None) => return,
+        (Some(a), Some(b)) if a == b => return,
+        (_, Some(b)) => (AlarmState::Raised, b),
+        (Some(a), None) => (AlarmState::Cleared, a),
+    };
+    let lang = out.language;
+    let art = slot.spec.article;
+    let value = Value::Bool(verdict.open);
+    let message = match state {
+        AlarmState::Raised if verdict.outside && Some(lvl) == Some(*outside_level) => {
+            super::door::outside_text(lang, dev, lvl, art)
+        }
+        AlarmState::Raised => messages::condition(
+            lang,
+            dev,
+            slot.spec.point,
+            Some(&value),
+            *on_delay_s,
+            Some(lvl),
+            art,
+        ),
+        _ => messages::condition(
+            lang,
+            dev,
+            slot.spec.point,
+            Some(&value),
+            *on_delay_s,
+            None,
+            art,
+        ),
+    };
+    let t = Transition {
+        by: None,
+        comment: None,
+        level: lvl,
+        state,
+        value: Some(value),
+        threshold: None,
+        message,
+    };
+    events.push(out.emit(dev, slot, now, t));
+}
+
 /// Evaluate a rate-of-change rule on a new good number.
 fn eval_rate(
     out: &mut Emitter,
@@ -884,6 +967,18 @@ impl Engine {
             };
             match slot.spec.condition {
                 Condition::CommLost { .. } => continue,
+                Condition::DoorAccess { .. } => {
+                    let open = good.and_then(|v| match v {
+                        Value::Bool(b) => Some(*b),
+                        Value::Number(x) if x.is_finite() => Some(*x != 0.0),
+                        _ => None,
+                    });
+                    if let RuleState::Door(st) = &mut slot.st {
+                        st.observe(now, open);
+                    }
+                    eval_door(out, &dev, stale_ms, slot, now, &mut events);
+                    continue;
+                }
                 Condition::RateOfChange { .. } => {
                     if let Some(x) = good.and_then(Value::as_f64).filter(|x| x.is_finite()) {
                         eval_rate(out, &dev, slot, now, x, &mut events);
@@ -920,6 +1015,7 @@ impl Engine {
             let stale_ms = d.stale_ms;
             for slot in &mut d.rules {
                 eval_level(out, &dev, stale_ms, slot, now, None, &mut events);
+                eval_door(out, &dev, stale_ms, slot, now, &mut events);
             }
         }
         events
@@ -931,6 +1027,19 @@ impl Engine {
         let mut out = Vec::new();
         for d in &self.devices {
             for slot in &d.rules {
+                if let (RuleState::Door(st), Condition::DoorAccess { level, .. }) =
+                    (&slot.st, &slot.spec.condition)
+                    && let Some(since) = st.open_since()
+                    && slot.active.as_ref().is_none_or(|a| !a.condition)
+                {
+                    out.push(crate::state::Pending {
+                        device: d.device.id.clone(),
+                        point: slot.spec.point,
+                        rule: slot.spec.name.clone(),
+                        level: *level,
+                        since,
+                    });
+                }
                 if let RuleState::Levels(st) = &slot.st
                     && let Some(level) = st.pending
                 {
@@ -1193,6 +1302,12 @@ impl Engine {
             };
             self.out.next_no = self.out.next_no.max(r.no + 1);
             slot.last_no = r.no;
+            if let (RuleState::Door(st), Condition::DoorAccess { outside_level, .. }) =
+                (&mut slot.st, &slot.spec.condition)
+                && r.condition
+            {
+                st.resume(r.since, r.level == *outside_level);
+            }
             slot.active = Some(Active {
                 level: r.level,
                 since: r.since,

@@ -11,6 +11,7 @@
 //! - [`defaults`](mod@defaults): the "Article 10 profile", the rules every device kind gets by default
 //!   (figures from `regulation/THRESHOLDS.md`).
 //! - [`derive`](mod@derive): derived points (dew point from temperature and humidity).
+//! - [`door`]: door access windows and the door rule (Art. 7.5).
 //! - [`engine`]: the per-device, per-rule state machines ([`Engine`]).
 //! - [`messages`]: operator texts in Vietnamese (default) and English, one table.
 //!
@@ -68,6 +69,7 @@
 
 pub mod defaults;
 pub mod derive;
+pub mod door;
 pub mod engine;
 pub mod maintenance;
 pub mod messages;

@@ -86,6 +86,20 @@ pub enum Condition {
         /// Level of the alarm.
         level: Level,
     },
+    /// A door (Art. 7.5): open outside its access windows raises at once at
+    /// `outside_level`; inside one, open longer than `on_delay_s` raises at `level`
+    /// ([`super::door`]).
+    DoorAccess {
+        /// Level of a door open too long inside a window (or with no window).
+        level: Level,
+        /// Level of a door open outside every access window.
+        outside_level: Level,
+        /// How long a door may stay open inside a window, seconds.
+        on_delay_s: f64,
+        /// The access windows covering the door (`None`: none; only the long-open
+        /// alarm then applies).
+        windows: Option<std::sync::Arc<super::door::Windows>>,
+    },
     /// No poll with `comm_ok` for `intervals` poll intervals (point `"comm"`).
     CommLost {
         /// Number of poll intervals of silence that raise.
@@ -104,6 +118,7 @@ impl Condition {
             Condition::Flag { .. } => "boolean",
             Condition::EnumNot { .. } => "state",
             Condition::RateOfChange { .. } => "rate-of-change",
+            Condition::DoorAccess { .. } => "door-access",
             Condition::CommLost { .. } => "communication-loss",
         }
     }
@@ -179,6 +194,9 @@ pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), Ov
                 ..
             } => "; only `enabled` and `serious` (the allowed change) do".to_string(),
             Condition::CommLost { .. } => "; only `enabled` does".to_string(),
+            Condition::DoorAccess { .. } => {
+                "; only `enabled`, `on_delay_s` and `outside_level` do".to_string()
+            }
             Condition::Above { .. } | Condition::Below { .. } => String::new(),
         };
         let article = if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
@@ -218,6 +236,9 @@ pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), Ov
     let hysteresis = non_negative("hysteresis", o.hysteresis)?;
     let on_delay = non_negative("on_delay_s", o.on_delay_s)?;
 
+    if o.outside_level.is_some() && !matches!(spec.condition, Condition::DoorAccess { .. }) {
+        return Err(not_applicable(&spec.condition, "outside_level"));
+    }
     let mut cond = spec.condition.clone();
     match &mut cond {
         Condition::Above {
@@ -287,6 +308,27 @@ pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), Ov
                     });
                 }
                 *max_delta = x;
+            }
+        }
+        Condition::DoorAccess {
+            on_delay_s: d,
+            outside_level,
+            ..
+        } => {
+            for (key, set) in [
+                ("normal", normal.is_some()),
+                ("serious", serious.is_some()),
+                ("hysteresis", hysteresis.is_some()),
+            ] {
+                if set {
+                    return Err(not_applicable(&spec.condition, key));
+                }
+            }
+            if let Some(x) = on_delay {
+                *d = x;
+            }
+            if let Some(l) = o.outside_level {
+                *outside_level = l;
             }
         }
         Condition::CommLost { .. } => {

@@ -382,6 +382,18 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Recordings kept",
     ),
     (
+        Kind::Nvr,
+        "disk_count",
+        "Số ổ cứng ghi hình",
+        "Recording disks",
+    ),
+    (
+        Kind::Nvr,
+        "disk_free_gb",
+        "Dung lượng trống ổ ghi hình",
+        "Free recording space",
+    ),
+    (
         Kind::Surge,
         "protector_tripped",
         "Chống sét đã tác động",
@@ -500,6 +512,18 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "maintenance_overrun",
         "Bảo trì quá giờ dự kiến",
         "Maintenance overrun",
+    ),
+    (
+        Kind::Gateway,
+        "outputs_ok",
+        "Còi và đèn báo hoạt động",
+        "Sirens and beacons working",
+    ),
+    (
+        Kind::Gateway,
+        "output_failures",
+        "Số lần điều khiển còi/đèn lỗi",
+        "Siren/beacon output failures",
     ),
     (
         Kind::Gateway,
@@ -680,6 +704,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "Recorder disk failed",
     ),
     (
+        Kind::Nvr,
+        "recording",
+        "Đầu ghi hình không ghi hình",
+        "Recorder not recording",
+    ),
+    (
         Kind::Surge,
         "protector_tripped",
         "Thiết bị chống sét lan truyền đã tác động",
@@ -714,6 +744,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "maintenance_overrun",
         "Cửa sổ bảo trì vẫn mở sau giờ kết thúc dự kiến",
         "A maintenance window is still open after its planned end",
+    ),
+    (
+        Kind::Gateway,
+        "outputs_ok",
+        "Còi hoặc đèn báo không điều khiển được: không giữ trạng thái đã ghi",
+        "A siren or beacon cannot be driven: it does not hold the state written",
     ),
     (
         Kind::Gateway,

@@ -26,6 +26,7 @@ mod mqtt; // MQTT sink against Mosquitto
 mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
 mod paging; // paging the on-call person: roster, SMS on the scripted modem, reply OK <no>, MQTT notify
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
+mod recorder; // camera recorders: the Hikvision NVR profile against snmpsim (hand-written and real recordings)
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod selfwatch; // the clock check against chronyd (under faketime)
 mod service; // sd_notify: READY, WATCHDOG, STATUS against a real NOTIFY_SOCKET
