@@ -473,6 +473,10 @@ pub struct EventDetail {
     /// The rack / position of the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// On a link alarm (`link_down`, `link_silent`): the ids of the devices behind the
+    /// lost link (src/rules/rootcause.rs). Left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behind: Vec<Arc<str>>,
     /// The event time in the site's time zone, RFC 3339 with the offset.
     pub local_ts: String,
     /// The operator of an `acked` (or other operator) transition, as they gave it.
@@ -497,6 +501,13 @@ pub struct EventDetail {
     /// may be wrong. Left out when false (src/selfwatch/).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clock_unsynced: bool,
+    /// Root-cause group id, set on child alarms of a link alarm: such children are
+    /// journaled but not paged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The incident this alarm belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 impl AlarmEvent {

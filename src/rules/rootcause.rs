@@ -1,0 +1,287 @@
+//! One alarm per root cause: the links several devices share, and whether a link is
+//! lost.
+//!
+//! A **link** is what several devices are reached through: a Modbus TCP endpoint
+//! (`host:port`, a TCP-to-RTU gateway with unit ids behind it), an RS-485 bus, or an
+//! SNMP agent (`host:port`) serving several logical devices. [`plan`] groups a site's
+//! devices by link; only links with two devices or more are tracked (a link with one
+//! device is that device: its own `comm_lost` is the root cause).
+//!
+//! [`Links`] follows each tracked link from the polls of its devices, without I/O or a
+//! clock (pure, tested with made-up polls):
+//!
+//! - A link is **lost** when the latest poll of *every* device behind it failed
+//!   (`comm_ok` false). One device that still answers means the link is up and the
+//!   silent ones are faults of their own.
+//! - **How** it is lost ([`Fault`]): [`Fault::Refused`] when a latest poll failed on
+//!   the link itself (connection refused, reset or dropped, port gone: every sample
+//!   `comm_error`); otherwise [`Fault::Silent`]: the link answers but the devices do not
+//!   (timeouts, or a TCP-to-RTU gateway's exception 0x0A/0x0B "target failed to
+//!   respond", which reach the samples as `device_exception` with no data).
+//! - A link is **back** as soon as one device behind it answers.
+//!
+//! The engine (`engine/links.rs`) turns this into one alarm per lost link (rule
+//! `link_down` or `link_silent` of a device standing for the link, id
+//! [`LinkKey::device_id`]) raised when the first device's `comm_lost` falls due; the
+//! devices' own `comm_lost` alarms raised while it stands carry its id as their
+//! `cause` (journaled, shown, not paged). See docs/ALARMS.md "One alarm per root
+//! cause".
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::model::{Device, Language, Poll, Quality};
+
+/// What a link is, as the site's config reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LinkKey {
+    /// A Modbus TCP endpoint (a TCP-to-RTU gateway, or one device with several unit
+    /// ids): `host:port`.
+    ModbusTcp {
+        /// Host name or address.
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+    /// An RS-485 bus, by its config id.
+    Bus(Arc<str>),
+    /// An SNMP agent: `host:port` (UDP).
+    Snmp {
+        /// Host name or address.
+        host: String,
+        /// UDP port.
+        port: u16,
+    },
+}
+
+impl LinkKey {
+    /// The id of the device that stands for the link in alarm events, MQTT topics and
+    /// the API: `link_` and the address with every character other than a letter,
+    /// digit, `_` or `-` replaced by `_` (`link_10_0_0_5_502`, `link_bus1`,
+    /// `link_snmp_10_0_0_7_161`).
+    pub fn device_id(&self) -> Arc<str> {
+        let raw = match self {
+            LinkKey::ModbusTcp { host, port } => format!("link_{host}_{port}"),
+            LinkKey::Bus(id) => format!("link_{id}"),
+            LinkKey::Snmp { host, port } => format!("link_snmp_{host}_{port}"),
+        };
+        let clean: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Arc::from(clean)
+    }
+
+    /// The link's human name (`Modbus TCP 10.0.0.5:502`, `RS-485 bus1`,
+    /// `SNMP 10.0.0.7:161`).
+    pub fn name(&self) -> String {
+        match self {
+            LinkKey::ModbusTcp { host, port } => format!("Modbus TCP {host}:{port}"),
+            LinkKey::Bus(id) => format!("RS-485 {id}"),
+            LinkKey::Snmp { host, port } => format!("SNMP {host}:{port}"),
+        }
+    }
+}
+
+/// A link and the devices behind it, in config order.
+#[derive(Debug, Clone)]
+pub struct LinkSpec {
+    /// The link.
+    pub key: LinkKey,
+    /// The devices reached through it (two or more).
+    pub devices: Vec<Device>,
+}
+
+/// Group devices by link, in order of first appearance; links with fewer than two
+/// devices are left out.
+pub fn plan(devices: impl IntoIterator<Item = (Device, LinkKey)>) -> Vec<LinkSpec> {
+    let mut out: Vec<LinkSpec> = Vec::new();
+    let mut at: HashMap<LinkKey, usize> = HashMap::new();
+    for (dev, key) in devices {
+        match at.get(&key) {
+            Some(&i) => out[i].devices.push(dev),
+            None => {
+                at.insert(key.clone(), out.len());
+                out.push(LinkSpec {
+                    key,
+                    devices: vec![dev],
+                });
+            }
+        }
+    }
+    out.retain(|l| l.devices.len() >= 2);
+    out
+}
+
+/// How a link is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The link itself fails: connection refused, reset or dropped, serial port gone.
+    Refused,
+    /// The link answers but no device behind it does (timeouts; a TCP-to-RTU
+    /// gateway's exception 0x0A/0x0B).
+    Silent,
+}
+
+impl Fault {
+    /// The rule name of its alarm: `link_down` or `link_silent`.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Fault::Refused => "link_down",
+            Fault::Silent => "link_silent",
+        }
+    }
+
+    /// Every rule name a link alarm can have.
+    pub const RULES: [&'static str; 2] = ["link_down", "link_silent"];
+
+    /// The failure of one poll: `None` when the device answered (`comm_ok`).
+    pub fn of(poll: &Poll) -> Option<Fault> {
+        if poll.comm_ok {
+            return None;
+        }
+        let answered = poll
+            .samples
+            .iter()
+            .any(|s| matches!(s.quality, Quality::Timeout | Quality::DeviceException));
+        Some(if answered {
+            Fault::Silent
+        } else {
+            Fault::Refused
+        })
+    }
+
+    /// What the alarm says, before the device list.
+    fn text(self, lang: Language, link: &LinkKey, n: usize) -> String {
+        let gateway = match (link, lang) {
+            (LinkKey::Bus(_), Language::Vi) => "bus",
+            (LinkKey::Bus(_), Language::En) => "bus",
+            (_, Language::Vi) => "cổng",
+            (_, Language::En) => "gateway",
+        };
+        match (self, lang) {
+            (Fault::Refused, Language::Vi) => format!(
+                "Mất đường truyền: {gateway} từ chối hoặc cắt kết nối; {n} thiết bị phía sau mất liên lạc"
+            ),
+            (Fault::Refused, Language::En) => format!(
+                "Link down: the {gateway} refuses or drops the connection; {n} devices behind it lost"
+            ),
+            (Fault::Silent, Language::Vi) => format!(
+                "Thiết bị phía sau không trả lời: {gateway} vẫn trả lời nhưng {n} thiết bị phía sau im lặng"
+            ),
+            (Fault::Silent, Language::En) => format!(
+                "Devices behind the link silent: the {gateway} answers but its {n} devices do not"
+            ),
+        }
+    }
+}
+
+/// The text of a link alarm raised: the fault and the devices behind the link, by id.
+pub fn raised_what(lang: Language, fault: Fault, spec: &LinkSpec) -> String {
+    let ids: Vec<&str> = spec.devices.iter().map(|d| &*d.id).collect();
+    format!(
+        "{}: {}",
+        fault.text(lang, &spec.key, ids.len()),
+        ids.join(", ")
+    )
+}
+
+/// The text of a link alarm cleared.
+pub fn cleared_what(lang: Language) -> String {
+    match lang {
+        Language::Vi => "Đường truyền đã hoạt động trở lại".into(),
+        Language::En => "Link back".into(),
+    }
+}
+
+/// One tracked link: the latest outcome of each device behind it.
+#[derive(Debug)]
+struct Tracked {
+    spec: LinkSpec,
+    /// Per device (as in `spec.devices`): `None` never polled; `Some(None)` answered;
+    /// `Some(Some(f))` failed.
+    latest: Vec<Option<Option<Fault>>>,
+}
+
+/// The state of every tracked link. See the [module docs](self).
+#[derive(Debug, Default)]
+pub struct Links {
+    links: Vec<Tracked>,
+    /// Device id → (link, position in the link).
+    by_device: HashMap<Arc<str>, (usize, usize)>,
+}
+
+impl Links {
+    /// Track `specs` (from [`plan`]). A device in two links counts in the first.
+    pub fn new(specs: Vec<LinkSpec>) -> Links {
+        let mut by_device = HashMap::new();
+        let links = specs
+            .into_iter()
+            .enumerate()
+            .map(|(l, spec)| {
+                for (j, d) in spec.devices.iter().enumerate() {
+                    by_device.entry(d.id.clone()).or_insert((l, j));
+                }
+                Tracked {
+                    latest: vec![None; spec.devices.len()],
+                    spec,
+                }
+            })
+            .collect();
+        Links { links, by_device }
+    }
+
+    /// Number of tracked links.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether no link is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The link `l`.
+    pub fn spec(&self, l: usize) -> &LinkSpec {
+        &self.links[l].spec
+    }
+
+    /// The link device `id` is behind, if tracked.
+    pub fn link_of(&self, id: &str) -> Option<usize> {
+        self.by_device.get(id).map(|&(l, _)| l)
+    }
+
+    /// Note a poll's outcome; the link of its device, if tracked.
+    pub fn observe(&mut self, poll: &Poll) -> Option<usize> {
+        let &(l, j) = self.by_device.get(&poll.device.id)?;
+        self.links[l].latest[j] = Some(Fault::of(poll));
+        Some(l)
+    }
+
+    /// How link `l` is lost, or `None` while it is up (some device answered on its
+    /// latest poll, or has not been polled yet).
+    pub fn lost(&self, l: usize) -> Option<Fault> {
+        let t = &self.links[l];
+        let mut fault = Fault::Silent;
+        for o in &t.latest {
+            match o {
+                Some(Some(f)) => {
+                    if *f == Fault::Refused {
+                        fault = Fault::Refused;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(fault)
+    }
+}
+
+#[cfg(test)]
+mod tests;
