@@ -149,6 +149,8 @@ pub struct Restored {
     pub condition: bool,
     /// Its shelving, if shelved.
     pub shelved: Option<Shelve>,
+    /// The link alarm it is a child of (its events' `cause`), if any.
+    pub cause: Option<Arc<str>>,
 }
 
 /// Why an acknowledgement was refused.
@@ -1244,7 +1246,7 @@ impl Engine {
                 acked: r.acked,
                 condition: r.condition,
                 shelved: r.shelved,
-                cause: None,
+                cause: r.cause,
             });
         }
     }

@@ -264,6 +264,13 @@ impl Links {
         Some(l)
     }
 
+    /// Whether some device behind link `l` answered on its latest poll: the link is up.
+    /// (`false` too while devices have not been polled yet, after a start: a link
+    /// alarm restored from the journal is not cleared before a device answers.)
+    pub fn up(&self, l: usize) -> bool {
+        self.links[l].latest.iter().any(|o| *o == Some(None))
+    }
+
     /// How link `l` is lost, or `None` while it is up (some device answered on its
     /// latest poll, or has not been polled yet).
     pub fn lost(&self, l: usize) -> Option<Fault> {

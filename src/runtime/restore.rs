@@ -182,6 +182,7 @@ fn fold(by_key: &mut HashMap<String, Seen>, ts: Timestamp, ev: &serde_json::Valu
                 acked,
                 condition,
                 shelved,
+                cause: ev.get("cause").and_then(|v| v.as_str()).map(Arc::from),
             },
             listed,
         },

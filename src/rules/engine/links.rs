@@ -14,7 +14,9 @@
 //!   `cause` (and keeps it on every later event of that instance). A `comm_lost`
 //!   raised before the link was lost (one device gone on its own) keeps no cause.
 //! - It clears on the first poll of any device behind the link that answers; the
-//!   children clear one by one as their devices answer.
+//!   children clear one by one as their devices answer. After a restart a restored
+//!   link alarm stands until a device answers (it is adopted, not raised again), and
+//!   restored children keep their `cause`.
 //! - Its level is the highest `comm_lost` level among the devices behind it.
 
 use std::sync::Arc;
@@ -121,18 +123,26 @@ impl Engine {
         now: Timestamp,
         events: &mut Vec<AlarmEvent>,
     ) -> Option<Arc<str>> {
-        match self.links.links.lost(l) {
-            None => {
-                self.link_clear(l, now, events);
-                None
-            }
-            Some(fault) => {
-                if self.links.cause[l].is_none() && self.devices[i].comm_due(now) {
-                    self.link_raise(l, fault, now, events);
-                }
-                self.links.cause[l].clone()
+        if self.links.links.up(l) {
+            self.link_clear(l, now, events);
+            return None;
+        }
+        let fault = self.links.links.lost(l)?;
+        if self.links.cause[l].is_none() {
+            // Standing already (restored after a restart): adopt it, raise nothing.
+            let standing = self.devices[self.links.slot[l]]
+                .rules
+                .iter()
+                .filter_map(|s| s.active.as_ref())
+                .find(|a| a.condition)
+                .map(|a| Arc::from(a.id.as_str()));
+            match standing {
+                Some(id) => self.links.cause[l] = Some(id),
+                None if self.devices[i].comm_due(now) => self.link_raise(l, fault, now, events),
+                None => {}
             }
         }
+        self.links.cause[l].clone()
     }
 
     fn link_raise(&mut self, l: usize, fault: Fault, now: Timestamp, events: &mut Vec<AlarmEvent>) {
@@ -143,16 +153,6 @@ impl Engine {
         let what = rootcause::raised_what(lang, fault, spec);
         let d = &mut self.devices[self.links.slot[l]];
         let dev = d.device.clone();
-        // Already standing (restored after a restart): adopt it.
-        if let Some(a) = d
-            .rules
-            .iter()
-            .filter_map(|s| s.active.as_ref())
-            .find(|a| a.condition)
-        {
-            self.links.cause[l] = Some(Arc::from(a.id.as_str()));
-            return;
-        }
         let Some(slot) = d.rules.iter_mut().find(|s| &*s.spec.name == fault.rule()) else {
             return;
         };

@@ -407,3 +407,62 @@ fn a_link_lost_again_after_its_clear_is_a_new_alarm_with_a_new_group_id() {
         8
     );
 }
+
+#[test]
+fn after_a_restart_a_restored_link_alarm_is_adopted_not_raised_again() {
+    use crate::rules::engine::Restored;
+    let mut s = Site::new();
+    let restored = |device: &str, rule: &str, no: u64, id: &str, cause: Option<&str>| Restored {
+        device: Arc::from(device),
+        rule: Arc::from(rule),
+        level: Level::Serious,
+        since: at(0.0),
+        id: id.into(),
+        value: None,
+        threshold: None,
+        message: String::new(),
+        no,
+        acked: None,
+        condition: true,
+        shelved: None,
+        cause: cause.map(Arc::from),
+    };
+    let mut list = vec![restored(
+        "link_10_0_0_5_502",
+        "link_down",
+        1,
+        "group-1",
+        None,
+    )];
+    for (k, d) in s.behind.iter().enumerate() {
+        list.push(restored(
+            &d.id,
+            "comm_lost",
+            2 + k as u64,
+            "x",
+            Some("group-1"),
+        ));
+    }
+    s.e.restore(list);
+    assert_eq!(
+        s.e.active()
+            .iter()
+            .filter(|a| a.cause.as_deref() == Some("group-1"))
+            .count(),
+        8
+    );
+    // Still down after the start: nothing raised, nothing cleared.
+    s.rounds(0..6, |_| Outcome::Refused);
+    assert!(s.events.is_empty(), "{:#?}", s.events);
+    // Back: the restored link alarm clears, the children keep their cause.
+    let back = s.round(6, |_| Outcome::Ok);
+    assert_eq!(
+        (&*back[0].rule, back[0].state),
+        ("link_down", AlarmState::Cleared)
+    );
+    assert!(
+        back.iter()
+            .filter(|e| &*e.rule == "comm_lost")
+            .all(|e| e.state == AlarmState::Cleared && e.detail.cause.as_deref() == Some("group-1"))
+    );
+}
