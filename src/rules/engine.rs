@@ -888,13 +888,16 @@ impl Engine {
             return events;
         };
         let now = poll.ts;
-        let cause = link.and_then(|l| self.link_step(l, i, now, &mut events));
+        let gate = match link {
+            Some(l) => self.link_step(l, i, now, &mut events),
+            None => links::Gate::Go(None),
+        };
         let out = &mut self.out;
         let d = &mut self.devices[i];
         d.first_seen.get_or_insert(now);
         if poll.comm_ok {
             d.comm_ok(out, now, &mut events);
-        } else {
+        } else if let links::Gate::Go(cause) = gate {
             d.check_comm(out, now, &mut events, cause.as_ref());
         }
         let dev = d.device.clone();
@@ -948,15 +951,16 @@ impl Engine {
     pub fn tick(&mut self, now: Timestamp) -> Vec<AlarmEvent> {
         let mut events = self.expire_shelves(now);
         for i in 0..self.devices.len() {
-            let cause = self
-                .links
-                .links
-                .link_of(&self.devices[i].device.id)
-                .and_then(|l| self.link_step(l, i, now, &mut events));
+            let gate = match self.links.links.link_of(&self.devices[i].device.id) {
+                Some(l) => self.link_step(l, i, now, &mut events),
+                None => links::Gate::Go(None),
+            };
             let out = &mut self.out;
             let d = &mut self.devices[i];
             d.first_seen.get_or_insert(now);
-            d.check_comm(out, now, &mut events, cause.as_ref());
+            if let links::Gate::Go(cause) = gate {
+                d.check_comm(out, now, &mut events, cause.as_ref());
+            }
             let dev = d.device.clone();
             let stale_ms = d.stale_ms;
             for slot in &mut d.rules {

@@ -19,6 +19,11 @@
 //!   (timeouts, or a TCP-to-RTU gateway's exception 0x0A/0x0B "target failed to
 //!   respond", which reach the samples as `device_exception` with no data).
 //! - A link is **back** as soon as one device behind it answers.
+//! - When a device's `comm_lost` falls due before every device behind its link was
+//!   polled again (a round of timeouts can take longer than the horizon), the
+//!   [`Verdict`] is to wait: until the link is known lost (then it is a child), until
+//!   another device answers after it fell silent (then it is its own alarm), or one
+//!   more horizon at most. Alarms of other devices and other rules never wait.
 //!
 //! The engine (`engine/links.rs`) turns this into one alarm per lost link (rule
 //! `link_down` or `link_silent` of a device standing for the link, id
@@ -30,7 +35,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Device, Language, Poll, Quality};
+use crate::model::{Device, Language, Poll, Quality, Timestamp};
 
 /// What a link is, as the site's config reaches it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -200,13 +205,37 @@ pub fn cleared_what(lang: Language) -> String {
     }
 }
 
-/// One tracked link: the latest outcome of each device behind it.
+/// A device's latest poll, as its link sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Seen {
+    /// When.
+    ts: Timestamp,
+    /// `None`: it answered.
+    fault: Option<Fault>,
+    /// Its first failed poll since it last answered (`None` while it answers).
+    silent_since: Option<Timestamp>,
+}
+
+/// One tracked link: the latest poll of each device behind it.
 #[derive(Debug)]
 struct Tracked {
     spec: LinkSpec,
-    /// Per device (as in `spec.devices`): `None` never polled; `Some(None)` answered;
-    /// `Some(Some(f))` failed.
-    latest: Vec<Option<Option<Fault>>>,
+    /// Per device (as in `spec.devices`); `None` until it is polled.
+    latest: Vec<Option<Seen>>,
+}
+
+/// What to make of a device's `comm_lost` that falls due behind a tracked link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The link is lost this way: the alarm is the link's, the device's a child.
+    Lost(Fault),
+    /// The device fails on its own: another device behind the link answered after it
+    /// fell silent.
+    Own,
+    /// Not known yet: some devices behind the link have not been polled since this one
+    /// fell silent (a slow round of timeouts). The device's `comm_lost` waits for
+    /// them, at most one more `comm_lost` horizon (the engine's cap).
+    Wait,
 }
 
 /// The state of every tracked link. See the [module docs](self).
@@ -260,7 +289,17 @@ impl Links {
     /// Note a poll's outcome; the link of its device, if tracked.
     pub fn observe(&mut self, poll: &Poll) -> Option<usize> {
         let &(l, j) = self.by_device.get(&poll.device.id)?;
-        self.links[l].latest[j] = Some(Fault::of(poll));
+        let slot = &mut self.links[l].latest[j];
+        let fault = Fault::of(poll);
+        let silent_since = match fault {
+            None => None,
+            Some(_) => Some(slot.and_then(|s| s.silent_since).unwrap_or(poll.ts)),
+        };
+        *slot = Some(Seen {
+            ts: poll.ts,
+            fault,
+            silent_since,
+        });
         Some(l)
     }
 
@@ -268,25 +307,47 @@ impl Links {
     /// (`false` too while devices have not been polled yet, after a start: a link
     /// alarm restored from the journal is not cleared before a device answers.)
     pub fn up(&self, l: usize) -> bool {
-        self.links[l].latest.iter().any(|o| *o == Some(None))
+        self.links[l]
+            .latest
+            .iter()
+            .any(|o| o.is_some_and(|s| s.fault.is_none()))
     }
 
-    /// How link `l` is lost, or `None` while it is up (some device answered on its
-    /// latest poll, or has not been polled yet).
+    /// How link `l` is lost, or `None` while it is not known lost (some device
+    /// answered on its latest poll, or has not been polled yet).
     pub fn lost(&self, l: usize) -> Option<Fault> {
-        let t = &self.links[l];
         let mut fault = Fault::Silent;
-        for o in &t.latest {
-            match o {
-                Some(Some(f)) => {
-                    if *f == Fault::Refused {
-                        fault = Fault::Refused;
-                    }
-                }
-                _ => return None,
+        for o in &self.links[l].latest {
+            match o.and_then(|s| s.fault) {
+                Some(Fault::Refused) => fault = Fault::Refused,
+                Some(Fault::Silent) => {}
+                None => return None,
             }
         }
         Some(fault)
+    }
+
+    /// The verdict on device `id`'s `comm_lost` falling due (see [`Verdict`]); `None`
+    /// when the device is behind no tracked link.
+    pub fn verdict(&self, id: &str) -> Option<Verdict> {
+        let &(l, j) = self.by_device.get(id)?;
+        if let Some(f) = self.lost(l) {
+            return Some(Verdict::Lost(f));
+        }
+        // Due without a failed poll of its own (the line is busy with other devices'
+        // timeouts): nothing is known about it yet.
+        let Some(since) = self.links[l].latest[j].and_then(|s| s.silent_since) else {
+            return Some(Verdict::Wait);
+        };
+        let answered_after = self.links[l]
+            .latest
+            .iter()
+            .any(|o| o.is_some_and(|s| s.fault.is_none() && s.ts > since));
+        Some(if answered_after {
+            Verdict::Own
+        } else {
+            Verdict::Wait
+        })
     }
 }
 

@@ -9,7 +9,8 @@
 //! What stays true:
 //! - The link alarm is raised at the moment the first device behind a lost link would
 //!   raise its `comm_lost`, and *before* it: its `seq` is lower than its children's.
-//!   No alarm waits for it and nothing else is delayed.
+//!   A `comm_lost` behind a link not judged yet (devices not polled since it fell
+//!   silent) waits for the verdict, at most one more horizon; nothing else waits.
 //! - While it stands, every `comm_lost` raised behind the link carries its `id` as
 //!   `cause` (and keeps it on every later event of that instance). A `comm_lost`
 //!   raised before the link was lost (one device gone on its own) keeps no cause.
@@ -25,7 +26,7 @@ use std::time::Duration;
 use super::{AlarmEvent, AlarmState, DeviceSlot, Engine, Level, Timestamp, Transition, Value};
 use crate::model::{DeviceMeta, Kind};
 use crate::rules::messages;
-use crate::rules::rootcause::{self, Fault, LinkSpec, Links};
+use crate::rules::rootcause::{self, Fault, LinkSpec, Links, Verdict};
 use crate::rules::spec::{Condition, RuleSpec};
 
 /// The article a link alarm cites: monitoring runs continuously (as `comm_lost`).
@@ -44,6 +45,14 @@ pub(super) struct LinkAlarms {
     level: Vec<Level>,
 }
 
+/// What device `i`'s `comm_lost` check does now.
+pub(super) enum Gate {
+    /// Check as usual; a raise carries this cause (the standing link alarm's id).
+    Go(Option<Arc<str>>),
+    /// Do not raise yet: its link is not judged (see [`Verdict::Wait`]).
+    Wait,
+}
+
 impl DeviceSlot {
     /// Whether a `comm_lost` of this device would be raised at `now` (silent for its
     /// horizon and not raised yet).
@@ -56,6 +65,14 @@ impl DeviceSlot {
                 matches!(s.spec.condition, Condition::CommLost { .. })
                     && !s.active.as_ref().is_some_and(|a| a.condition)
             })
+    }
+
+    /// Whether this device has been silent for twice its horizon: its `comm_lost`
+    /// waits no longer for its link's verdict.
+    fn comm_overdue(&self, now: Timestamp) -> bool {
+        self.last_ok
+            .or(self.first_seen)
+            .is_some_and(|r| now.millis() - r.millis() >= self.comm_horizon_ms.saturating_mul(2))
     }
 
     /// The level of this device's `comm_lost` rule, if it has one.
@@ -113,36 +130,41 @@ impl Engine {
         self.links = alarms;
     }
 
-    /// Link `l` after a poll of (or a tick for) device `i`: raise its alarm if it is
-    /// lost and device `i`'s `comm_lost` falls due now, clear it if it is back. The
-    /// group id for device `i`'s `comm_lost`, while the link alarm stands.
+    /// Link `l` after a poll of (or a tick for) device `i`: clear its alarm if it is
+    /// back; if device `i`'s `comm_lost` falls due now, judge it ([`Verdict`]): raise
+    /// the link alarm first when the link is lost, or hold the device's raise while the
+    /// link is not known yet (one more horizon at most).
     pub(super) fn link_step(
         &mut self,
         l: usize,
         i: usize,
         now: Timestamp,
         events: &mut Vec<AlarmEvent>,
-    ) -> Option<Arc<str>> {
+    ) -> Gate {
         if self.links.links.up(l) {
             self.link_clear(l, now, events);
-            return None;
         }
-        let fault = self.links.links.lost(l)?;
-        if self.links.cause[l].is_none() {
+        let verdict = self.links.links.verdict(&self.devices[i].device.id);
+        if self.links.cause[l].is_none() && matches!(verdict, Some(Verdict::Lost(_))) {
             // Standing already (restored after a restart): adopt it, raise nothing.
-            let standing = self.devices[self.links.slot[l]]
+            self.links.cause[l] = self.devices[self.links.slot[l]]
                 .rules
                 .iter()
                 .filter_map(|s| s.active.as_ref())
                 .find(|a| a.condition)
                 .map(|a| Arc::from(a.id.as_str()));
-            match standing {
-                Some(id) => self.links.cause[l] = Some(id),
-                None if self.devices[i].comm_due(now) => self.link_raise(l, fault, now, events),
-                None => {}
-            }
         }
-        self.links.cause[l].clone()
+        if self.links.cause[l].is_some() || !self.devices[i].comm_due(now) {
+            return Gate::Go(self.links.cause[l].clone());
+        }
+        match verdict {
+            Some(Verdict::Lost(fault)) => {
+                self.link_raise(l, fault, now, events);
+                Gate::Go(self.links.cause[l].clone())
+            }
+            Some(Verdict::Wait) if !self.devices[i].comm_overdue(now) => Gate::Wait,
+            _ => Gate::Go(None),
+        }
     }
 
     fn link_raise(&mut self, l: usize, fault: Fault, now: Timestamp, events: &mut Vec<AlarmEvent>) {

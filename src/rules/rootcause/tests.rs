@@ -466,3 +466,69 @@ fn after_a_restart_a_restored_link_alarm_is_adopted_not_raised_again() {
             .all(|e| e.state == AlarmState::Cleared && e.detail.cause.as_deref() == Some("group-1"))
     );
 }
+
+/// Timeouts of 1 s each make a round of eight devices (8 s) longer than the 6 s
+/// horizon: the first `comm_lost` falls due while the last devices were not asked
+/// yet. It waits for them; then one link alarm, eight children.
+#[test]
+fn a_slow_round_of_timeouts_waits_for_the_verdict_and_still_gives_one_link_alarm() {
+    let mut s = Site::new();
+    s.rounds(0..5, |_| Outcome::Ok);
+    let mut t = 10.0;
+    let mut got = Vec::new();
+    while t < 30.0 {
+        for (j, d) in s.behind.clone().iter().enumerate() {
+            let at_s = t + j as f64;
+            got.extend(s.e.tick(at(at_s - 0.5)));
+            got.extend(s.e.on_poll(&poll(d, at_s, Outcome::Timeout, 0.0)));
+        }
+        t += 8.0;
+    }
+    let link = raised(&got, "link_silent");
+    assert_eq!(link.len(), 1, "{got:#?}");
+    // th1 (last answer 8.0 s) is due at 14.0 s, but ups1 is asked only at 17.0 s.
+    assert_eq!(
+        link[0].ts,
+        at(17.0),
+        "the verdict comes with the last device's timeout"
+    );
+    let children = raised(&got, "comm_lost");
+    assert_eq!(children.len(), 8, "{got:#?}");
+    for c in &children {
+        assert_eq!(c.detail.cause.as_deref(), Some(link[0].id.as_str()));
+        assert!(
+            c.ts >= at(17.0) && c.ts <= at(18.5),
+            "{} at {:?}",
+            c.device,
+            c.ts
+        );
+    }
+    assert!(raised(&got, "link_down").is_empty());
+}
+
+/// A device whose link partner is polled rarely: its `comm_lost` waits one more
+/// horizon at most, then is raised as its own alarm.
+#[test]
+fn a_device_waits_for_its_links_verdict_one_horizon_at_most() {
+    let a = device(Kind::Climate, "a");
+    let b = device(Kind::Climate, "b");
+    let mut e = Engine::new(Arc::from("travinh"), Language::En, 1);
+    e.add_device(a.clone(), Duration::from_secs(2), defaults(Kind::Climate));
+    e.add_device(b.clone(), Duration::from_secs(60), defaults(Kind::Climate));
+    e.add_links(plan([(a.clone(), tcp("h", 1)), (b.clone(), tcp("h", 1))]));
+    let mut got = Vec::new();
+    got.extend(e.on_poll(&poll(&a, 0.0, Outcome::Ok, 22.0)));
+    got.extend(e.on_poll(&poll(&b, 0.5, Outcome::Ok, 22.0)));
+    let mut t = 2.0;
+    while t <= 14.0 {
+        got.extend(e.on_poll(&poll(&a, t, Outcome::Timeout, 0.0)));
+        got.extend(e.tick(at(t + 1.0)));
+        t += 2.0;
+    }
+    let lost = raised(&got, "comm_lost");
+    assert_eq!(lost.len(), 1, "{got:#?}");
+    // Due at 6 s (3 × 2 s), waited for b, raised on its own at 12 s (2 horizons).
+    assert_eq!(lost[0].ts, at(12.0));
+    assert_eq!(lost[0].detail.cause, None);
+    assert!(raised(&got, "link_silent").is_empty());
+}

@@ -1,0 +1,222 @@
+//! One alarm per root cause, end to end: the real binary, two pymodbus servers and
+//! Mosquitto. Eight XY-MD02 sensors (units 1–8) sit behind one Modbus TCP endpoint,
+//! as behind a TCP-to-RTU gateway; a ninth sensor has its own endpoint.
+//!
+//! - The endpoint killed (connections refused) → exactly one `link_down` alarm naming
+//!   the eight on MQTT and the API, raised before the eight `comm_lost`, which carry its
+//!   id as `cause`; the ninth sensor crossing its limit meanwhile alarms on its own
+//!   poll, not held back.
+//! - The endpoint back → the link alarm clears, then each child as its device answers.
+//! - The endpoint frozen (SIGSTOP: the TCP connection stands, nothing answers) →
+//!   `link_silent`, told apart from `link_down`.
+//!
+//! Fixture values: XY-MD02 input registers from its manual (value/10 °C): 0x00EB =
+//! 23.5 °C, 0x0131 = 30.5 °C (above the 27 °C normal limit; THRESHOLDS.md).
+
+use std::time::{Duration, Instant};
+
+use crate::e2e::{Gateway, site};
+use crate::peers::{
+    ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, MqttMessage, UnitSpec, free_port,
+    peer_tempdir, wait_until,
+};
+
+fn json(m: &MqttMessage) -> serde_json::Value {
+    serde_json::from_str(&m.payload_str()).unwrap_or(serde_json::Value::Null)
+}
+
+/// Alarm events on `<prefix>/alarms/events` of `rule` in `state`.
+fn events(m: &[MqttMessage], rule: &str, state: &str) -> Vec<serde_json::Value> {
+    m.iter()
+        .filter(|x| x.topic.ends_with("/alarms/events"))
+        .map(json)
+        .filter(|e| e["state"] == state && e["rule"] == rule)
+        .collect()
+}
+
+/// The site: th9 on its own endpoint (from [`site`], renamed), th1..th8 behind the
+/// shared one, every device polled every 500 ms (comm_lost after 1.5 s).
+fn site_text(web: u16, shared: u16, own: u16, sinks: &str) -> String {
+    let one = site("rc", web, own, 500, sinks).replace(
+        "id = \"th1\"\nlabel = \"TH-01\"",
+        "id = \"th9\"\nlabel = \"TH-09\"",
+    );
+    let mut text = one;
+    for u in 1..=8 {
+        text.push_str(&format!(
+            "\n[[devices]]\nid = \"th{u}\"\nroom = \"server1\"\nkind = \"climate\"\nprofile = \"xy-md02\"\n\
+             poll_interval_ms = 500\ntimeout_ms = 300\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\n\
+             port = {shared}\nunit_id = {u}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_alarm_is_not_held_back()
+ {
+    let mut spec = ModbusSpec::new();
+    for u in 1..=8 {
+        spec = spec.unit(u, UnitSpec::new().input(1, &[0x00EB, 0x0222]));
+    }
+    let mut shared = ModbusServer::start(spec);
+    let own =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("rootcause");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let text = site_text(free_port(), shared.addr().port(), own.addr().port(), &sinks);
+    let sub = broker.subscribe("dcgw/rc/#");
+    let gw = Gateway::start(&text, dir.path());
+    let log = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
+    let link_id = format!("link_127_0_0_1_{}", shared.addr().port());
+
+    // Every device answering.
+    wait_until("all nine sensors read", Duration::from_secs(20), || {
+        let r = gw.api("/api/v1/readings");
+        let good = r["readings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|x| x["point"] == "temperature_c" && x["quality"] == "good")
+                    .count()
+            })
+            .unwrap_or(0);
+        good == 9
+    })
+    .unwrap_or_else(|e| log(e.to_string()));
+
+    // The shared endpoint dies: connections refused.
+    shared.stop();
+    let got = sub
+        .wait_for(
+            |m| events(m, "comm_lost", "raised").len() >= 8,
+            Duration::from_secs(15),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    // Meanwhile th9 crosses its limit: its alarm on its own next poll.
+    let t_hot = Instant::now();
+    own.set_input(1, 1, &[0x0131]);
+    let hot = sub
+        .wait_for(
+            |m| !events(m, "temperature_high", "raised").is_empty(),
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    let took = t_hot.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "unrelated alarm took {took:?} during the storm"
+    );
+    let hot_ev = events(&hot, "temperature_high", "raised").remove(0);
+    assert_eq!(hot_ev["device"], "th9");
+    assert!(hot_ev.get("cause").is_none(), "{hot_ev}");
+
+    // Let any straggler arrive, then count.
+    std::thread::sleep(Duration::from_secs(2));
+    let all = sub.messages();
+    let links = events(&all, "link_down", "raised");
+    assert_eq!(links.len(), 1, "exactly one link alarm: {links:#?}");
+    assert!(events(&all, "link_silent", "raised").is_empty());
+    let link = &links[0];
+    assert_eq!(link["device"], link_id.as_str());
+    let group = link["id"].as_str().expect("event id").to_string();
+    let behind: Vec<&str> = link["behind"]
+        .as_array()
+        .expect("behind listed")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let want: Vec<String> = (1..=8).map(|u| format!("th{u}")).collect();
+    assert_eq!(behind, want);
+    let message = link["message"].as_str().unwrap();
+    for id in &want {
+        assert!(message.contains(id.as_str()), "{message}");
+    }
+    let children = events(&got, "comm_lost", "raised");
+    assert_eq!(events(&all, "comm_lost", "raised").len(), 8);
+    let link_seq = link["seq"].as_u64().unwrap();
+    for c in &children {
+        assert_eq!(c["cause"], group.as_str(), "{c}");
+        assert!(
+            c["seq"].as_u64().unwrap() > link_seq,
+            "link alarm first: {c}"
+        );
+        assert_ne!(c["device"], "th9");
+    }
+    // The retained active alarm of the link, and the API: one head, eight children.
+    assert!(
+        all.iter().any(
+            |m| m.topic == format!("dcgw/rc/alarms/active/{link_id}/link_down")
+                && json(m)["rule"] == "link_down"
+        ),
+        "retained active link alarm"
+    );
+    let api = gw.api("/api/v1/alarms");
+    let listed = api["alarms"].as_array().unwrap();
+    let head: Vec<_> = listed.iter().filter(|a| a["rule"] == "link_down").collect();
+    assert_eq!(head.len(), 1, "{api}");
+    assert_eq!(head[0]["id"], group.as_str());
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|a| a["rule"] == "comm_lost" && a["cause"] == group.as_str())
+            .count(),
+        8,
+        "{api}"
+    );
+    // No notification of any kind went out for the storm.
+    assert!(
+        all.iter().all(|m| !m.topic.contains("/notify/")),
+        "notifications: {:?}",
+        all.iter()
+            .filter(|m| m.topic.contains("/notify/"))
+            .map(|m| &m.topic)
+            .collect::<Vec<_>>()
+    );
+
+    // The endpoint comes back: the link alarm clears, then each child.
+    shared.start_again();
+    let back = sub
+        .wait_for(
+            |m| {
+                !events(m, "link_down", "cleared").is_empty()
+                    && events(m, "comm_lost", "cleared").len() >= 8
+            },
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    let cleared = events(&back, "link_down", "cleared").remove(0);
+    for c in events(&back, "comm_lost", "cleared") {
+        assert_eq!(c["cause"], group.as_str(), "{c}");
+        assert!(
+            c["seq"].as_u64() > cleared["seq"].as_u64(),
+            "link clears first"
+        );
+    }
+
+    // Frozen (SIGSTOP): connections stand, nothing answers → link_silent, not down.
+    shared.pause();
+    let silent = sub
+        .wait_for(
+            |m| !events(m, "link_silent", "raised").is_empty(),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    shared.resume();
+    let s = events(&silent, "link_silent", "raised").remove(0);
+    assert_eq!(s["device"], link_id.as_str());
+    assert!(
+        s["message"].as_str().unwrap().contains("answers"),
+        "{}",
+        s["message"]
+    );
+    assert_eq!(
+        events(&silent, "link_down", "raised").len(),
+        1,
+        "the frozen endpoint is not another link_down"
+    );
+}
