@@ -7,6 +7,8 @@
 //!   id as `cause`; the ninth sensor crossing its limit meanwhile alarms on its own
 //!   poll, not held back.
 //! - The endpoint back → the link alarm clears, then each child as its device answers.
+//! - The wall (headless Chromium) shows one banner for the link, expandable to the
+//!   eight, and th9's alarm as its own row.
 //! - The endpoint frozen (SIGSTOP: the TCP connection stands, nothing answers) →
 //!   `link_silent`, told apart from `link_down`.
 //!
@@ -177,6 +179,45 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
             .map(|m| &m.topic)
             .collect::<Vec<_>>()
     );
+
+    // The wall (headless Chromium): one banner for the lost link with its 8 children
+    // behind it, th9's alarm its own row; a touch on the banner shows the children.
+    crate::web::require_tools();
+    let mut browser = crate::web::Browser::start(&format!("http://{}/", gw.web));
+    let loaded = browser.recv(Duration::from_secs(60));
+    assert_eq!(loaded["ok"], true, "page did not load: {loaded:#}");
+    let banner = "#alarm-list .alarm.banner";
+    let snap = browser.wait_attr(banner, "count", "9");
+    let rows = snap["alarms"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "one banner and th9's row: {rows:#?}");
+    let head = rows.iter().find(|r| r["count"] == "9").unwrap();
+    assert_eq!(head["key"], format!("{link_id}/link_down").as_str());
+    assert_eq!(head["expanded"], "false");
+    assert!(
+        rows.iter().any(|r| r["key"] == "th9/temperature_high"),
+        "{rows:#?}"
+    );
+    let r = browser.send(serde_json::json!({ "cmd": "click", "selector": banner }));
+    assert_eq!(r["ok"], true, "{r}");
+    let snap = browser.wait_attr(banner, "expanded", "true");
+    let text = snap["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["count"] == "9")
+        .unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        text.matches("Communication lost").count(),
+        8,
+        "the 8 children under the banner: {text}"
+    );
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wall-rootcause.png");
+    let r = browser.send(serde_json::json!({ "cmd": "screenshot", "path": shot }));
+    assert_eq!(r["ok"], true, "screenshot: {r}");
+    browser.quit();
 
     // The endpoint comes back: the link alarm clears, then each child.
     shared.start_again();
