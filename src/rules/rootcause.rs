@@ -291,10 +291,7 @@ impl Links {
         let &(l, j) = self.by_device.get(&poll.device.id)?;
         let slot = &mut self.links[l].latest[j];
         let fault = Fault::of(poll);
-        let silent_since = match fault {
-            None => None,
-            Some(_) => Some(slot.and_then(|s| s.silent_since).unwrap_or(poll.ts)),
-        };
+        let silent_since = fault.map(|_| slot.and_then(|s| s.silent_since).unwrap_or(poll.ts));
         *slot = Some(Seen {
             ts: poll.ts,
             fault,
