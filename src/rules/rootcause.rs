@@ -162,27 +162,46 @@ impl Fault {
         })
     }
 
-    /// What the alarm says, before the device list.
+    /// What the alarm says, before the device list, by kind of link.
     fn text(self, lang: Language, link: &LinkKey, n: usize) -> String {
-        let gateway = match (link, lang) {
-            (LinkKey::Bus(_), Language::Vi) => "bus",
-            (LinkKey::Bus(_), Language::En) => "bus",
-            (_, Language::Vi) => "cổng",
-            (_, Language::En) => "gateway",
-        };
-        match (self, lang) {
-            (Fault::Refused, Language::Vi) => format!(
-                "Mất đường truyền: {gateway} từ chối hoặc cắt kết nối; {n} thiết bị phía sau mất liên lạc"
+        use Language::{En, Vi};
+        match (link, self, lang) {
+            (LinkKey::ModbusTcp { .. }, Fault::Refused, Vi) => format!(
+                "Mất đường truyền: cổng từ chối hoặc cắt kết nối; {n} thiết bị phía sau mất liên lạc"
             ),
-            (Fault::Refused, Language::En) => format!(
-                "Link down: the {gateway} refuses or drops the connection; {n} devices behind it lost"
+            (LinkKey::ModbusTcp { .. }, Fault::Refused, En) => format!(
+                "Link down: the gateway refuses or drops the connection; {n} devices behind it lost"
             ),
-            (Fault::Silent, Language::Vi) => format!(
-                "Thiết bị phía sau không trả lời: {gateway} vẫn trả lời nhưng {n} thiết bị phía sau im lặng"
+            (LinkKey::ModbusTcp { .. }, Fault::Silent, Vi) => format!(
+                "Thiết bị phía sau cổng im lặng: cổng vẫn trả lời nhưng {n} thiết bị phía sau không trả lời"
             ),
-            (Fault::Silent, Language::En) => format!(
-                "Devices behind the link silent: the {gateway} answers but its {n} devices do not"
+            (LinkKey::ModbusTcp { .. }, Fault::Silent, En) => format!(
+                "Devices behind the gateway silent: the gateway answers but its {n} devices do not"
             ),
+            (LinkKey::Bus(_), Fault::Refused, Vi) => {
+                format!("Mất bus RS-485: cổng nối tiếp lỗi; {n} thiết bị trên bus mất liên lạc")
+            }
+            (LinkKey::Bus(_), Fault::Refused, En) => {
+                format!("Bus down: the serial port fails; {n} devices on it lost")
+            }
+            (LinkKey::Bus(_), Fault::Silent, Vi) => format!(
+                "Bus RS-485 im lặng: không thiết bị nào trong {n} thiết bị trả lời (dây, điện trở cuối, nguồn)"
+            ),
+            (LinkKey::Bus(_), Fault::Silent, En) => {
+                format!("Bus silent: none of its {n} devices answers (wiring, termination, power)")
+            }
+            (LinkKey::Snmp { .. }, Fault::Refused, Vi) => {
+                format!("SNMP agent từ chối (cổng không tới được); {n} thiết bị mất liên lạc")
+            }
+            (LinkKey::Snmp { .. }, Fault::Refused, En) => {
+                format!("SNMP agent refuses (port unreachable); {n} devices it serves lost")
+            }
+            (LinkKey::Snmp { .. }, Fault::Silent, Vi) => {
+                format!("SNMP agent không trả lời; {n} thiết bị mất liên lạc")
+            }
+            (LinkKey::Snmp { .. }, Fault::Silent, En) => {
+                format!("SNMP agent not answering; {n} devices it serves lost")
+            }
         }
     }
 }

@@ -532,3 +532,86 @@ fn a_device_waits_for_its_links_verdict_one_horizon_at_most() {
     assert_eq!(lost[0].detail.cause, None);
     assert!(raised(&got, "link_silent").is_empty());
 }
+
+#[test]
+fn link_texts_name_the_kind_of_link_the_failure_and_every_device() {
+    let spec = |key: LinkKey| LinkSpec {
+        key,
+        devices: vec![device(Kind::Climate, "th1"), device(Kind::Ups, "ups1")],
+    };
+    let cases = [
+        (
+            tcp("h", 1),
+            Fault::Refused,
+            Language::En,
+            "Link down: the gateway refuses",
+        ),
+        (
+            tcp("h", 1),
+            Fault::Silent,
+            Language::En,
+            "the gateway answers but its 2 devices do not",
+        ),
+        (
+            tcp("h", 1),
+            Fault::Refused,
+            Language::Vi,
+            "cổng từ chối hoặc cắt kết nối",
+        ),
+        (tcp("h", 1), Fault::Silent, Language::Vi, "cổng vẫn trả lời"),
+        (
+            LinkKey::Bus(Arc::from("bus1")),
+            Fault::Refused,
+            Language::En,
+            "Bus down",
+        ),
+        (
+            LinkKey::Bus(Arc::from("bus1")),
+            Fault::Silent,
+            Language::En,
+            "Bus silent",
+        ),
+        (
+            LinkKey::Bus(Arc::from("bus1")),
+            Fault::Silent,
+            Language::Vi,
+            "Bus RS-485 im lặng",
+        ),
+        (
+            LinkKey::Snmp {
+                host: "a".into(),
+                port: 161,
+            },
+            Fault::Silent,
+            Language::En,
+            "SNMP agent not answering; 2 devices",
+        ),
+    ];
+    for (key, fault, lang, want) in cases {
+        let text = raised_what(lang, fault, &spec(key));
+        assert!(text.contains(want), "{text:?} lacks {want:?}");
+        assert!(text.ends_with(": th1, ups1"), "{text:?}");
+    }
+}
+
+#[test]
+fn a_devices_connection_names_its_link() {
+    use crate::sources::Connection;
+    let a = Connection::ModbusTcp {
+        host: "10.0.0.5".into(),
+        port: 502,
+        unit_id: 1,
+    };
+    let b = Connection::ModbusTcp {
+        host: "10.0.0.5".into(),
+        port: 502,
+        unit_id: 7,
+    };
+    assert_eq!(a.link(), b.link(), "unit ids behind one endpoint share it");
+    assert_eq!(a.link(), Some(tcp("10.0.0.5", 502)));
+    let rtu = Connection::ModbusRtu {
+        bus: Arc::from("bus1"),
+        unit_id: 3,
+    };
+    assert_eq!(rtu.link(), Some(LinkKey::Bus(Arc::from("bus1"))));
+}
