@@ -10,7 +10,8 @@
 //! - The wall (headless Chromium) shows one banner for the link, expandable to the
 //!   eight, and th9's alarm as its own row.
 //! - The endpoint frozen (SIGSTOP: the TCP connection stands, nothing answers) →
-//!   `link_silent`, told apart from `link_down`.
+//!   `link_silent`, told apart from `link_down`; so is a third endpoint that answers
+//!   exception 0x0B ("gateway target failed to respond") for its two unit ids.
 //!
 //! Fixture values: XY-MD02 input registers from its manual (value/10 °C): 0x00EB =
 //! 23.5 °C, 0x0131 = 30.5 °C (above the 27 °C normal limit; THRESHOLDS.md).
@@ -36,9 +37,24 @@ fn events(m: &[MqttMessage], rule: &str, state: &str) -> Vec<serde_json::Value> 
         .collect()
 }
 
+/// The same, of the devices th1..th8 (behind the shared endpoint) or of `device`.
+fn events_of(m: &[MqttMessage], rule: &str, state: &str, device: &str) -> Vec<serde_json::Value> {
+    events(m, rule, state)
+        .into_iter()
+        .filter(|e| match device {
+            "th1..th8" => e["device"]
+                .as_str()
+                .is_some_and(|d| d.len() == 3 && d.starts_with("th") && d != "th9"),
+            d => e["device"] == d,
+        })
+        .collect()
+}
+
 /// The site: th9 on its own endpoint (from [`site`], renamed), th1..th8 behind the
-/// shared one, every device polled every 500 ms (comm_lost after 1.5 s).
-fn site_text(web: u16, shared: u16, own: u16, sinks: &str) -> String {
+/// shared one, tx5 and tx6 (units 5 and 6) behind a third endpoint that only hosts
+/// unit 1 (pymodbus answers exception 0x0B, "gateway target failed to respond", for
+/// the others), every device polled every 500 ms (comm_lost after 1.5 s).
+fn site_text(web: u16, shared: u16, own: u16, gw0b: u16, sinks: &str) -> String {
     let one = site("rc", web, own, 500, sinks).replace(
         "id = \"th1\"\nlabel = \"TH-01\"",
         "id = \"th9\"\nlabel = \"TH-09\"",
@@ -49,6 +65,13 @@ fn site_text(web: u16, shared: u16, own: u16, sinks: &str) -> String {
             "\n[[devices]]\nid = \"th{u}\"\nroom = \"server1\"\nkind = \"climate\"\nprofile = \"xy-md02\"\n\
              poll_interval_ms = 500\ntimeout_ms = 300\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\n\
              port = {shared}\nunit_id = {u}\n"
+        ));
+    }
+    for u in [5, 6] {
+        text.push_str(&format!(
+            "\n[[devices]]\nid = \"tx{u}\"\nroom = \"server1\"\nkind = \"climate\"\nprofile = \"xy-md02\"\n\
+             poll_interval_ms = 500\ntimeout_ms = 300\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\n\
+             port = {gw0b}\nunit_id = {u}\n"
         ));
     }
     text
@@ -64,17 +87,54 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
     let mut shared = ModbusServer::start(spec);
     let own =
         ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let gw0b =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
     let broker = Mosquitto::start(MosquittoOpts::default());
     let dir = peer_tempdir("rootcause");
     let sinks = format!(
         "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
         broker.url()
     );
-    let text = site_text(free_port(), shared.addr().port(), own.addr().port(), &sinks);
+    let text = site_text(
+        free_port(),
+        shared.addr().port(),
+        own.addr().port(),
+        gw0b.addr().port(),
+        &sinks,
+    );
     let sub = broker.subscribe("dcgw/rc/#");
     let gw = Gateway::start(&text, dir.path());
     let log = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
     let link_id = format!("link_127_0_0_1_{}", shared.addr().port());
+    let link_0b = format!("link_127_0_0_1_{}", gw0b.addr().port());
+
+    // The third endpoint answers, with exception 0x0B for both its devices: the link
+    // is up, its devices silent: `link_silent`, not `link_down`.
+    let first = sub
+        .wait_for(
+            |m| {
+                !events_of(m, "link_silent", "raised", &link_0b).is_empty()
+                    && events_of(m, "comm_lost", "raised", "tx5").len()
+                        + events_of(m, "comm_lost", "raised", "tx6").len()
+                        == 2
+            },
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    let s0b = events_of(&first, "link_silent", "raised", &link_0b).remove(0);
+    assert!(
+        s0b["message"].as_str().unwrap().contains("answers"),
+        "{}",
+        s0b["message"]
+    );
+    assert!(events_of(&first, "link_down", "raised", &link_0b).is_empty());
+    for d in ["tx5", "tx6"] {
+        assert_eq!(
+            events_of(&first, "comm_lost", "raised", d)[0]["cause"],
+            s0b["id"],
+            "{d}"
+        );
+    }
 
     // Every device answering.
     wait_until("all nine sensors read", Duration::from_secs(20), || {
@@ -95,7 +155,7 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
     shared.stop();
     let got = sub
         .wait_for(
-            |m| events(m, "comm_lost", "raised").len() >= 8,
+            |m| events_of(m, "comm_lost", "raised", "th1..th8").len() >= 8,
             Duration::from_secs(15),
         )
         .unwrap_or_else(|e| log(e.to_string()));
@@ -122,7 +182,7 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
     let all = sub.messages();
     let links = events(&all, "link_down", "raised");
     assert_eq!(links.len(), 1, "exactly one link alarm: {links:#?}");
-    assert!(events(&all, "link_silent", "raised").is_empty());
+    assert!(events_of(&all, "link_silent", "raised", &link_id).is_empty());
     let link = &links[0];
     assert_eq!(link["device"], link_id.as_str());
     let group = link["id"].as_str().expect("event id").to_string();
@@ -138,8 +198,8 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
     for id in &want {
         assert!(message.contains(id.as_str()), "{message}");
     }
-    let children = events(&got, "comm_lost", "raised");
-    assert_eq!(events(&all, "comm_lost", "raised").len(), 8);
+    let children = events_of(&got, "comm_lost", "raised", "th1..th8");
+    assert_eq!(events_of(&all, "comm_lost", "raised", "th1..th8").len(), 8);
     let link_seq = link["seq"].as_u64().unwrap();
     for c in &children {
         assert_eq!(c["cause"], group.as_str(), "{c}");
@@ -170,6 +230,11 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
         8,
         "{api}"
     );
+    assert_eq!(
+        listed.iter().filter(|a| a["rule"] == "comm_lost").count(),
+        10,
+        "8 children of the dead endpoint, 2 of the 0x0B one: {api}"
+    );
     // No notification of any kind went out for the storm.
     assert!(
         all.iter().all(|m| !m.topic.contains("/notify/")),
@@ -186,10 +251,20 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
     let mut browser = crate::web::Browser::start(&format!("http://{}/", gw.web));
     let loaded = browser.recv(Duration::from_secs(60));
     assert_eq!(loaded["ok"], true, "page did not load: {loaded:#}");
-    let banner = "#alarm-list .alarm.banner";
+    let banner = format!(r#"#alarm-list .alarm.banner[data-key="{link_id}/link_down"]"#);
+    let banner = banner.as_str();
     let snap = browser.wait_attr(banner, "count", "9");
     let rows = snap["alarms"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "one banner and th9's row: {rows:#?}");
+    assert_eq!(
+        rows.len(),
+        3,
+        "a banner per lost link and th9's row: {rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["key"] == format!("{link_0b}/link_silent").as_str() && r["count"] == "3"),
+        "{rows:#?}"
+    );
     let head = rows.iter().find(|r| r["count"] == "9").unwrap();
     assert_eq!(head["key"], format!("{link_id}/link_down").as_str());
     assert_eq!(head["expanded"], "false");
@@ -224,14 +299,14 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
     let back = sub
         .wait_for(
             |m| {
-                !events(m, "link_down", "cleared").is_empty()
-                    && events(m, "comm_lost", "cleared").len() >= 8
+                !events_of(m, "link_down", "cleared", &link_id).is_empty()
+                    && events_of(m, "comm_lost", "cleared", "th1..th8").len() >= 8
             },
             Duration::from_secs(20),
         )
         .unwrap_or_else(|e| log(e.to_string()));
     let cleared = events(&back, "link_down", "cleared").remove(0);
-    for c in events(&back, "comm_lost", "cleared") {
+    for c in events_of(&back, "comm_lost", "cleared", "th1..th8") {
         assert_eq!(c["cause"], group.as_str(), "{c}");
         assert!(
             c["seq"].as_u64() > cleared["seq"].as_u64(),
@@ -243,12 +318,12 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
     shared.pause();
     let silent = sub
         .wait_for(
-            |m| !events(m, "link_silent", "raised").is_empty(),
+            |m| !events_of(m, "link_silent", "raised", &link_id).is_empty(),
             Duration::from_secs(20),
         )
         .unwrap_or_else(|e| log(e.to_string()));
     shared.resume();
-    let s = events(&silent, "link_silent", "raised").remove(0);
+    let s = events_of(&silent, "link_silent", "raised", &link_id).remove(0);
     assert_eq!(s["device"], link_id.as_str());
     assert!(
         s["message"].as_str().unwrap().contains("answers"),
