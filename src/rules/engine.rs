@@ -402,6 +402,10 @@ impl Emitter {
                 });
             }
         }
+        let cause = match t.state {
+            AlarmState::Raised => slot.active.as_ref().and_then(|a| a.cause.clone()),
+            _ => prior_cause,
+        };
         let detail = crate::model::EventDetail {
             gateway: self.gateway.clone(),
             no: slot.last_no,
@@ -424,10 +428,6 @@ impl Emitter {
             clock_unsynced: false,
             cause: None,
             incident: None,
-        };
-        let cause = match t.state {
-            AlarmState::Raised => slot.active.as_ref().and_then(|a| a.cause.clone()),
-            _ => prior_cause,
         };
         AlarmEvent {
             id,
