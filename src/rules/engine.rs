@@ -37,11 +37,11 @@ const DEFAULT_STALE_INTERVALS: u32 = 3;
 
 /// Evaluates alarm rules for a set of devices. See the [module docs](self).
 pub struct Engine {
+    /// Shared links and their alarms (`engine/links.rs`, one alarm per root cause).
+    links: links::LinkAlarms,
     out: Emitter,
     devices: Vec<DeviceSlot>,
     index: HashMap<Arc<str>, usize>,
-    /// Shared links and their alarms (`engine/links.rs`, one alarm per root cause).
-    links: links::LinkAlarms,
 }
 
 /// What every event needs besides the transition itself.
@@ -848,6 +848,7 @@ impl Engine {
     pub fn new(site: Arc<str>, language: Language, next_seq: u64) -> Engine {
         let site_hash = fnv1a(&site);
         Engine {
+            links: links::LinkAlarms::default(),
             out: Emitter {
                 site,
                 site_hash,
@@ -860,7 +861,6 @@ impl Engine {
             },
             devices: Vec::new(),
             index: HashMap::new(),
-            links: links::LinkAlarms::default(),
         }
     }
 
