@@ -12,9 +12,9 @@
 //!   (figures from `regulation/THRESHOLDS.md`).
 //! - [`derive`](mod@derive): derived points (dew point from temperature and humidity).
 //! - [`engine`]: the per-device, per-rule state machines ([`Engine`]).
-//! - [`messages`]: operator texts in Vietnamese (default) and English, one table.
 //! - [`rootcause`]: the links several devices share; one alarm per lost link, the
 //!   devices' own `comm_lost` its children (`cause`).
+//! - [`messages`]: operator texts in Vietnamese (default) and English, one table.
 //!
 //! # Semantics (what an operator can rely on)
 //!
@@ -73,8 +73,10 @@ pub mod derive;
 pub mod engine;
 pub mod maintenance;
 pub mod messages;
-pub mod rootcause;
 pub mod spec;
+
+// One alarm per root cause (docs/ALARMS.md).
+pub mod rootcause;
 
 pub use defaults::defaults;
 pub use derive::{derive, dew_point_c};
