@@ -25,7 +25,6 @@ mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
 mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
-mod rootcause; // one alarm per root cause: a dead Modbus TCP gateway in front of 8 devices
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod selfwatch; // the clock check against chronyd (under faketime)
 mod service; // sd_notify: READY, WATCHDOG, STATUS against a real NOTIFY_SOCKET
@@ -34,3 +33,6 @@ mod sms; // the SMS sink against a scripted modem on a socat pty (decoded by sms
 mod snmp;
 mod syslog; // the syslog sink against rsyslog: UDP, TCP, TLS, RELP; SIGKILL during a burst
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap
+
+// One alarm per root cause: a dead Modbus TCP gateway in front of 8 devices (docs/ALARMS.md).
+mod rootcause;
