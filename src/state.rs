@@ -224,6 +224,12 @@ pub struct Shared {
     /// The durable journal, for `GET /api/v1/journal`; `None` until the runtime
     /// opened it (the API then answers 503).
     pub journal: Option<Journal>,
+    /// The paging roster and the site's time zone, for `GET /api/v1/oncall`; `None`
+    /// without a `[paging]` table.
+    pub paging: Option<(
+        Arc<crate::paging::PagingConfig>,
+        crate::texts::time::SiteTime,
+    )>,
 }
 
 impl Shared {
@@ -234,6 +240,7 @@ impl Shared {
             live: Arc::new(RwLock::new(live)),
             updates,
             journal: None,
+            paging: None,
         }
     }
 

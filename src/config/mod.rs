@@ -153,6 +153,9 @@ pub struct Site {
     /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
     /// clock is then not checked).
     pub clock: Option<crate::selfwatch::ClockConfig>,
+    /// `[paging]`: people, roster, escalation (src/paging/); `None` without the table
+    /// (nobody is paged).
+    pub paging: Option<std::sync::Arc<crate::paging::PagingConfig>>,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -449,6 +452,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let devices = root.remove("devices");
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
+    let paging = crate::paging::config::validate(&mut r, root.remove("paging"), text);
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -468,6 +472,29 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     }
     validate(r, raw, raw_devices, sources, sinks, base).map(|mut site| {
         site.clock = clock;
+        if let Some(p) = &paging {
+            // A gap in the roster is a warning naming the hours (the fallback, if
+            // set, is paged then).
+            let gaps =
+                crate::paging::roster::gaps(p, crate::model::Timestamp::now(), &site.time, 7);
+            if !gaps.is_empty() {
+                let who = p.fallback.map_or(
+                    "nobody is paged then (set paging.fallback)".to_string(),
+                    |f| format!("the fallback {} is paged then", p.people[f].id),
+                );
+                site.warnings.push(Problem {
+                    file: origin.to_string(),
+                    line: p.at.0,
+                    column: p.at.1,
+                    context: "paging".into(),
+                    message: format!(
+                        "the roster leaves gaps in the coming 7 days ({who}): {}",
+                        gaps.join("; ")
+                    ),
+                });
+            }
+        }
+        site.paging = paging.map(std::sync::Arc::new);
         site
     })
 }
@@ -1100,6 +1127,7 @@ fn validate(
         shelve,
         maintenance,
         clock: None,
+        paging: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,
