@@ -5,7 +5,8 @@
 //! - The endpoint killed (connections refused) → exactly one `link_down` alarm naming
 //!   the eight on MQTT and the API, raised before the eight `comm_lost`, which carry its
 //!   id as `cause`; the ninth sensor crossing its limit meanwhile alarms on its own
-//!   poll, not held back.
+//!   poll, not held back. The person on call (`[paging]`, notifications on
+//!   `notify/an`) is paged for the link alarm and the ninth sensor, never for a child.
 //! - The endpoint back → the link alarm clears, then each child as its device answers.
 //! - The wall (headless Chromium) shows one banner for the link, expandable to the
 //!   eight, and th9's alarm as its own row.
@@ -91,8 +92,13 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
         ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
     let broker = Mosquitto::start(MosquittoOpts::default());
     let dir = peer_tempdir("rootcause");
+    // One person on call, paged for normal alarms too (the climate sensors' comm_lost
+    // and the link alarms are normal): the MQTT sink carries her notifications.
     let sinks = format!(
-        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n\n\
+         [paging]\npage_normal = true\nrepeat_min = 0\ncall_after_min = 0\n\n\
+         [[paging.people]]\nid = \"an\"\nphone = \"+84912345678\"\nlanguage = \"en\"\n\n\
+         [[paging.shifts]]\nperson = \"an\"\nwhen = [\"daily 00:00-24:00\"]\n",
         broker.url()
     );
     let text = site_text(
@@ -235,14 +241,39 @@ fn a_dead_gateway_in_front_of_eight_devices_is_one_link_alarm_and_an_unrelated_a
         10,
         "8 children of the dead endpoint, 2 of the 0x0B one: {api}"
     );
-    // No notification of any kind went out for the storm.
+    // People are paged for the link alarm, never for its children (the pager skips
+    // an event with `cause`): ground truth is what reached `notify/an` on the broker.
+    let link_no = link["no"].as_u64().expect("link alarm number");
+    let paged = sub
+        .wait_for(
+            |m| {
+                m.iter()
+                    .any(|x| x.topic == "dcgw/rc/notify/an" && json(x)["alarm"] == link_no)
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    let child_nos: Vec<u64> = events(&paged, "comm_lost", "raised")
+        .iter()
+        .filter_map(|c| c["no"].as_u64())
+        .collect();
+    assert_eq!(child_nos.len(), 10, "8 + 2 children");
+    let notified: Vec<serde_json::Value> = paged
+        .iter()
+        .filter(|x| x.topic == "dcgw/rc/notify/an")
+        .map(json)
+        .collect();
+    for n in &notified {
+        assert!(
+            n["alarm"]
+                .as_u64()
+                .is_none_or(|no| !child_nos.contains(&no)),
+            "a child was paged: {n}"
+        );
+    }
     assert!(
-        all.iter().all(|m| !m.topic.contains("/notify/")),
-        "notifications: {:?}",
-        all.iter()
-            .filter(|m| m.topic.contains("/notify/"))
-            .map(|m| &m.topic)
-            .collect::<Vec<_>>()
+        notified.iter().any(|n| n["alarm"] == hot_ev["no"]),
+        "the unrelated alarm is paged: {notified:#?}"
     );
 
     // The wall (headless Chromium): one banner for the lost link with its 8 children
