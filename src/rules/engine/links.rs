@@ -1,10 +1,11 @@
 //! The engine's side of one alarm per root cause ([`crate::rules::rootcause`]): the
 //! alarm of a lost link, and the `cause` of the devices' own `comm_lost` alarms.
 //!
-//! Each tracked link is a device of the engine (id [`LinkKey::device_id`], kind
-//! `gateway`, never polled, never "silent" itself) with two rules, `link_down` and
-//! `link_silent`, so its alarm is an instance like any other: numbered, listed,
-//! acknowledged, shelved, restored after a restart, with its key in MQTT topics.
+//! Each tracked link is a device of the engine (id
+//! [`LinkKey::device_id`](crate::rules::rootcause::LinkKey::device_id), kind `gateway`,
+//! never polled, never "silent" itself) with two rules, `link_down` and `link_silent`,
+//! so its alarm is an instance like any other: numbered, listed, acknowledged,
+//! shelved, restored after a restart, with its key in MQTT topics.
 //!
 //! What stays true:
 //! - The link alarm is raised at the moment the first device behind a lost link would
