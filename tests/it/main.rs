@@ -11,6 +11,9 @@
 mod peers;
 mod smoke;
 
+// One alarm per root cause: a dead Modbus TCP gateway in front of 8 devices (docs/ALARMS.md).
+mod rootcause;
+
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
 mod backup; // backup and restore of the state dir while records stream
 mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
@@ -34,6 +37,3 @@ mod sms; // the SMS sink against a scripted modem on a socat pty (decoded by sms
 mod snmp;
 mod syslog; // the syslog sink against rsyslog: UDP, TCP, TLS, RELP; SIGKILL during a burst
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap
-
-// One alarm per root cause: a dead Modbus TCP gateway in front of 8 devices (docs/ALARMS.md).
-mod rootcause;
