@@ -422,7 +422,8 @@
       if (a.point) who += ' — ' + (pe ? pe.def.label : a.point);
       if (names.length > 1) who = names.join(', ');
       li.append(el('span', 'who', who));
-      if (a.value !== null && a.value !== undefined) {
+      // A banner's value is the number of devices behind the link: its text says it.
+      if (a.value !== null && a.value !== undefined && !g.head) {
         const v = fmtValue(pe && pe.def, a.value);
         const vt = (v.text + (v.unit ? ' ' + v.unit : ''));
         const tt = a.threshold === null || a.threshold === undefined ? '—' :
