@@ -477,6 +477,10 @@ pub struct EventDetail {
     /// The rack / position of the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// On a link alarm (`link_down`, `link_silent`): the ids of the devices behind the
+    /// lost link (src/rules/rootcause.rs). Left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behind: Vec<Arc<str>>,
     /// The event time in the site's time zone, RFC 3339 with the offset.
     pub local_ts: String,
     /// The operator of an `acked` (or other operator) transition, as they gave it.

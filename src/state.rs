@@ -128,6 +128,10 @@ pub struct ActiveAlarm {
     /// Shelved by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shelved_by: Option<String>,
+    /// Root-cause group id: the `id` of the link alarm this alarm is a child of
+    /// (docs/ALARMS.md "One alarm per root cause").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// A value beyond a limit whose on-delay is still running: shown as "pending" (its own

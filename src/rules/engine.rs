@@ -37,6 +37,8 @@ const DEFAULT_STALE_INTERVALS: u32 = 3;
 
 /// Evaluates alarm rules for a set of devices. See the [module docs](self).
 pub struct Engine {
+    /// Shared links and their alarms (`engine/links.rs`, one alarm per root cause).
+    links: links::LinkAlarms,
     out: Emitter,
     devices: Vec<DeviceSlot>,
     index: HashMap<Arc<str>, usize>,
@@ -94,6 +96,8 @@ struct Active {
     condition: bool,
     /// Shelved: who, why, until when.
     shelved: Option<Shelve>,
+    /// Root-cause group id: the link alarm this alarm is a child of.
+    cause: Option<Arc<str>>,
 }
 
 /// A shelving of an alarm instance.
@@ -145,6 +149,8 @@ pub struct Restored {
     pub condition: bool,
     /// Its shelving, if shelved.
     pub shelved: Option<Shelve>,
+    /// The link alarm it is a child of (its events' `cause`), if any.
+    pub cause: Option<Arc<str>>,
 }
 
 /// Why an acknowledgement was refused.
@@ -290,6 +296,7 @@ impl Emitter {
             other => other,
         });
         t.threshold = t.threshold.map(round);
+        let prior_cause = slot.active.as_ref().and_then(|a| a.cause.clone());
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = event_id(self.site_hash, now, seq);
@@ -381,6 +388,7 @@ impl Emitter {
                     }
                 };
                 let shelved = same.and_then(|a| a.shelved.clone());
+                let cause = same.and_then(|a| a.cause.clone());
                 slot.active = Some(Active {
                     level: t.level,
                     since,
@@ -392,9 +400,14 @@ impl Emitter {
                     acked,
                     condition: true,
                     shelved,
+                    cause,
                 });
             }
         }
+        let cause = match t.state {
+            AlarmState::Raised => slot.active.as_ref().and_then(|a| a.cause.clone()),
+            _ => prior_cause,
+        };
         let detail = crate::model::EventDetail {
             gateway: self.gateway.clone(),
             no: slot.last_no,
@@ -402,6 +415,7 @@ impl Emitter {
             label: dev.label.clone(),
             room: dev.room.clone(),
             location: self.places.get(&dev.id).and_then(|p| p.1.clone()),
+            behind: Vec::new(),
             local_ts: self.time.rfc3339(now),
             by,
             comment,
@@ -432,7 +446,10 @@ impl Emitter {
             value: t.value,
             threshold: t.threshold,
             message: t.message,
-            detail,
+            detail: crate::model::EventDetail {
+                cause: cause.map(|c| c.to_string()),
+                ..detail
+            },
         }
     }
 }
@@ -626,7 +643,15 @@ impl DeviceSlot {
     }
 
     /// Raise `comm_lost` if the device has been silent for the horizon.
-    fn check_comm(&mut self, out: &mut Emitter, now: Timestamp, events: &mut Vec<AlarmEvent>) {
+    /// `cause`: the group id of the link alarm standing for this device's link, set on
+    /// the raise (and kept by the instance).
+    fn check_comm(
+        &mut self,
+        out: &mut Emitter,
+        now: Timestamp,
+        events: &mut Vec<AlarmEvent>,
+        cause: Option<&Arc<str>>,
+    ) {
         let Some(reference) = self.last_ok.or(self.first_seen) else {
             return;
         };
@@ -660,7 +685,14 @@ impl DeviceSlot {
                 threshold: Some(horizon_s),
                 message,
             };
-            events.push(out.emit(&dev, slot, now, t));
+            let mut ev = out.emit(&dev, slot, now, t);
+            if let Some(c) = cause {
+                ev.detail.cause = Some(c.to_string());
+                if let Some(a) = &mut slot.active {
+                    a.cause = Some(c.clone());
+                }
+            }
+            events.push(ev);
         }
     }
 
@@ -899,6 +931,7 @@ impl Engine {
     pub fn new(site: Arc<str>, language: Language, next_seq: u64) -> Engine {
         let site_hash = fnv1a(&site);
         Engine {
+            links: links::LinkAlarms::default(),
             out: Emitter {
                 site,
                 site_hash,
@@ -933,17 +966,22 @@ impl Engine {
     /// the derived sample.
     pub fn on_poll(&mut self, poll: &Poll) -> Vec<AlarmEvent> {
         let mut events = Vec::new();
+        let link = self.links.links.observe(poll);
         let Some(&i) = self.index.get(&poll.device.id) else {
             return events;
         };
+        let now = poll.ts;
+        let gate = match link {
+            Some(l) => self.link_step(l, i, now, &mut events),
+            None => links::Gate::Go(None),
+        };
         let out = &mut self.out;
         let d = &mut self.devices[i];
-        let now = poll.ts;
         d.first_seen.get_or_insert(now);
         if poll.comm_ok {
             d.comm_ok(out, now, &mut events);
-        } else {
-            d.check_comm(out, now, &mut events);
+        } else if let links::Gate::Go(cause) = gate {
+            d.check_comm(out, now, &mut events, cause.as_ref());
         }
         let dev = d.device.clone();
         let stale_ms = d.stale_ms;
@@ -1007,10 +1045,17 @@ impl Engine {
     /// raise `comm_lost` for silent devices.
     pub fn tick(&mut self, now: Timestamp) -> Vec<AlarmEvent> {
         let mut events = self.expire_shelves(now);
-        let out = &mut self.out;
-        for d in &mut self.devices {
+        for i in 0..self.devices.len() {
+            let gate = match self.links.links.link_of(&self.devices[i].device.id) {
+                Some(l) => self.link_step(l, i, now, &mut events),
+                None => links::Gate::Go(None),
+            };
+            let out = &mut self.out;
+            let d = &mut self.devices[i];
             d.first_seen.get_or_insert(now);
-            d.check_comm(out, now, &mut events);
+            if let links::Gate::Go(cause) = gate {
+                d.check_comm(out, now, &mut events, cause.as_ref());
+            }
             let dev = d.device.clone();
             let stale_ms = d.stale_ms;
             for slot in &mut d.rules {
@@ -1087,6 +1132,7 @@ impl Engine {
                         acked_at: a.acked.as_ref().map(|k| k.at),
                         shelved_until: a.shelved.as_ref().map(|k| k.until),
                         shelved_by: a.shelved.as_ref().map(|k| k.by.clone()),
+                        cause: a.cause.as_ref().map(|c| c.to_string()),
                     })
                 })
             })
@@ -1319,10 +1365,13 @@ impl Engine {
                 acked: r.acked,
                 condition: r.condition,
                 shelved: r.shelved,
+                cause: r.cause,
             });
         }
     }
 }
+
+mod links;
 
 #[cfg(test)]
 mod tests;

@@ -146,6 +146,18 @@ pub fn comm_restored(lang: Language, dev: &DeviceMeta, article: &str) -> String 
     finish(lang, dev, Phase::Cleared, what, article)
 }
 
+/// Text of an alarm whose `what` its rule writes itself (the link alarms of
+/// [`super::rootcause`]): raised at `level`, or cleared when `None`.
+pub fn with_what(
+    lang: Language,
+    dev: &DeviceMeta,
+    level: Option<Level>,
+    what: String,
+    article: &str,
+) -> String {
+    finish(lang, dev, phase(level), what, article)
+}
+
 /// The "Alarm messages" section of `docs/RULES.md`: the template and examples in both
 /// languages, written by the functions above.
 pub fn markdown() -> String {

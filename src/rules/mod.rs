@@ -13,6 +13,8 @@
 //! - [`derive`](mod@derive): derived points (dew point from temperature and humidity).
 //! - [`door`]: door access windows and the door rule (Art. 7.5).
 //! - [`engine`]: the per-device, per-rule state machines ([`Engine`]).
+//! - [`rootcause`]: the links several devices share; one alarm per lost link, the
+//!   devices' own `comm_lost` its children (`cause`).
 //! - [`messages`]: operator texts in Vietnamese (default) and English, one table.
 //!
 //! # Semantics (what an operator can rely on)
@@ -74,6 +76,9 @@ pub mod engine;
 pub mod maintenance;
 pub mod messages;
 pub mod spec;
+
+// One alarm per root cause (docs/ALARMS.md).
+pub mod rootcause;
 
 pub use defaults::defaults;
 pub use derive::{derive, dew_point_c};

@@ -276,6 +276,12 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         Duration::from_secs(1),
         crate::selfwatch::rules(site.clock.as_ref()),
     );
+    // One alarm per root cause: the links several devices share (src/rules/rootcause.rs).
+    engine.add_links(crate::rules::rootcause::plan(
+        site.devices
+            .iter()
+            .filter_map(|d| Some((d.meta.clone(), d.connection.link()?))),
+    ));
     if !restored.is_empty() {
         tracing::info!(
             alarms = restored.len(),

@@ -59,6 +59,25 @@ pub enum Connection {
 }
 
 impl Connection {
+    /// The link the device is reached through, shared with the other devices on it
+    /// (one alarm per root cause, [`crate::rules::rootcause`]): the Modbus TCP
+    /// endpoint, the RS-485 bus or the SNMP agent; `None` for GPIO contacts.
+    pub fn link(&self) -> Option<crate::rules::rootcause::LinkKey> {
+        use crate::rules::rootcause::LinkKey;
+        match self {
+            Connection::ModbusTcp { host, port, .. } => Some(LinkKey::ModbusTcp {
+                host: host.clone(),
+                port: *port,
+            }),
+            Connection::ModbusRtu { bus, .. } => Some(LinkKey::Bus(bus.clone())),
+            Connection::Snmp(c) => Some(LinkKey::Snmp {
+                host: c.host.clone(),
+                port: c.port,
+            }),
+            Connection::Gpio(_) => None,
+        }
+    }
+
     /// The protocol its profile must speak (as in the profile file).
     pub fn protocol(&self) -> &'static str {
         match self {

@@ -759,6 +759,7 @@ mod number_tests {
             no: 0,
             acked_by: None,
             acked_at: None,
+            cause: None,
             id: "x".into(),
             key: "th1/temperature_high".into(),
             device: "th1".into(),

@@ -41,6 +41,7 @@ fn alarm(level: Level) -> ActiveAlarm {
         no: 0,
         acked_by: None,
         acked_at: None,
+        cause: None,
         id: "0190a5b2-0000-7000-8000-000000000001".into(),
         key: "th1/temperature_high".into(),
         device: "th1".into(),

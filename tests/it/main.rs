@@ -11,6 +11,9 @@
 mod peers;
 mod smoke;
 
+// One alarm per root cause: a dead Modbus TCP gateway in front of 8 devices (docs/ALARMS.md).
+mod rootcause;
+
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
 mod backup; // backup and restore of the state dir while records stream
 mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
