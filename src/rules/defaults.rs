@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use crate::model::{Kind, Level};
 
-use super::spec::{Condition, RuleSpec};
+use super::spec::{Condition, Expr, RuleSpec, Term, Test};
 
 /// Climate on-delay, seconds (THRESHOLDS.md: "60 s for climate").
 const CLIMATE_DELAY_S: f64 = 60.0;
@@ -53,6 +53,73 @@ const DISK_DELAY_S: f64 = 300.0;
 const CLOCK_OFFSET_MS: f64 = 1000.0;
 /// Poll intervals of silence before communication is lost.
 const COMM_LOST_INTERVALS: u32 = 3;
+/// A UPS on battery is serious after this long unless its generator took the load
+/// (THRESHOLDS.md "Power": "serious after 60 s if the generator has not taken the
+/// load").
+pub const MAINS_FAILURE_S: f64 = 60.0;
+/// A UPS on battery longer than this is serious whatever the generator does (the
+/// margin: a generator that runs but whose power the UPS does not accept, an ATS that
+/// did not transfer). THRESHOLDS.md gives no figure; 5 min is 30 times the NFPA 110
+/// Type 10 start and leaves the UPS's walk-in and an ATS's transfer delay room.
+pub const ON_BATTERY_MARGIN_S: f64 = 300.0;
+/// Time a generator start has to reach rated voltage and frequency (NFPA 110 Type 10,
+/// THRESHOLDS.md "Power").
+pub const START_TO_RATED_S: f64 = 10.0;
+/// Rated generator phase voltage, V, unless a site sets `rated_voltage_v`: Vietnam's
+/// low-voltage network is 220/380 V (a 230 V set is inside the tolerance).
+pub const RATED_VOLTAGE_V: f64 = 220.0;
+/// Rated frequency, Hz (Vietnam: 50 Hz).
+pub const RATED_FREQUENCY_HZ: f64 = 50.0;
+/// "At rated voltage": within ±10 % (ours; NFPA 110 leaves the band to the maker, and
+/// ±10 % is the utilisation range IT power supplies are rated for).
+pub const RATED_VOLTAGE_TOLERANCE_PCT: f64 = 10.0;
+/// "At rated frequency": within ±5 % (ours; 47.5-52.5 Hz, the range a UPS accepts
+/// as input by default on the common models).
+pub const RATED_FREQUENCY_TOLERANCE_PCT: f64 = 5.0;
+/// Supply air above the set point by more than this raises (THRESHOLDS.md "Cooling").
+pub const SUPPLY_AIR_MARGIN_C: f64 = 3.0;
+/// ... for this long (THRESHOLDS.md "Cooling": "for 5 min").
+pub const SUPPLY_AIR_DELAY_S: f64 = 300.0;
+/// A generator controller's named alarm levels (THRESHOLDS.md "Power": shutdown
+/// alarms are serious; Art. 18.2: a warning is a normal incident).
+pub const GENERATOR_ALARM_LEVELS: &[(&str, Level)] = &[
+    ("warning", Level::Normal),
+    ("shutdown", Level::Serious),
+    ("electrical_trip", Level::Serious),
+];
+
+/// The `mains_failure` rule of a UPS: on battery for [`MAINS_FAILURE_S`] while its
+/// generator has not taken the load. Without a generator (`generator = None`) the
+/// generator can never take the load, so on battery alone is the condition. With a
+/// generator: it has not taken the load while its `engine_running` is not true (a
+/// silent generator counts as not running) or, with a transfer switch, while the
+/// switch's `position` is not `generator` (unknown counts as not).
+pub fn mains_failure(generator: Option<&Arc<str>>, ats: Option<&Arc<str>>) -> Arc<Expr> {
+    let on_battery = Expr::Term(Term {
+        device: None,
+        point: "on_battery",
+        test: Test::Is(true),
+        if_unknown: false,
+    });
+    let Some(g) = generator else {
+        return Arc::new(Expr::All(vec![on_battery]));
+    };
+    let mut not_on_load = vec![Expr::Term(Term {
+        device: Some(g.clone()),
+        point: "engine_running",
+        test: Test::Is(false),
+        if_unknown: true,
+    })];
+    if let Some(a) = ats {
+        not_on_load.push(Expr::Term(Term {
+            device: Some(a.clone()),
+            point: "position",
+            test: Test::IsNotValue("generator"),
+            if_unknown: true,
+        }));
+    }
+    Arc::new(Expr::All(vec![on_battery, Expr::Any(not_on_load)]))
+}
 
 fn spec(name: &str, point: &'static str, article: &'static str, condition: Condition) -> RuleSpec {
     RuleSpec {
@@ -170,6 +237,25 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
         // Art. 10.5: UPS carries the load when mains fail.
         Kind::Ups => vec![
             spec("on_battery", "on_battery", "10.5", flag(true, Normal, 0.0)),
+            // The power topology (`backed_by`) replaces the condition with the one
+            // naming the UPS's generator and transfer switch (`mains_failure`).
+            spec(
+                "mains_failure",
+                "on_battery",
+                "10.5",
+                Condition::Composite {
+                    expr: mains_failure(None, None),
+                    level: Serious,
+                    on_delay_s: MAINS_FAILURE_S,
+                    text: None,
+                },
+            ),
+            spec(
+                "on_battery_long",
+                "on_battery",
+                "10.5",
+                flag(true, Serious, ON_BATTERY_MARGIN_S),
+            ),
             spec(
                 "runtime_low",
                 "runtime_remaining_s",
@@ -233,7 +319,40 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "10.5",
                 below(Some(12.0), None, 0.2, ANALOG_DELAY_S),
             ),
-        ],
+            spec(
+                "not_at_rated",
+                "gen_frequency_hz",
+                "10.5",
+                Condition::StartToRated {
+                    within_s: START_TO_RATED_S,
+                    voltage_v: RATED_VOLTAGE_V,
+                    frequency_hz: RATED_FREQUENCY_HZ,
+                    voltage_tolerance_pct: RATED_VOLTAGE_TOLERANCE_PCT,
+                    frequency_tolerance_pct: RATED_FREQUENCY_TOLERANCE_PCT,
+                    level: Serious,
+                },
+            ),
+        ]
+        .into_iter()
+        // The controller's own named alarms (DSE GenComm page 154), one rule each,
+        // named after the point.
+        .chain(
+            crate::points::points_of(Kind::Generator)
+                .iter()
+                .filter(|p| p.ty == crate::points::PointType::Enum(crate::points::GENERATOR_ALARM))
+                .map(|p| {
+                    spec(
+                        p.name,
+                        p.name,
+                        "10.5",
+                        Condition::EnumLevel {
+                            levels: GENERATOR_ALARM_LEVELS,
+                            on_delay_s: 0.0,
+                        },
+                    )
+                }),
+        )
+        .collect(),
         // Art. 10.6: air conditioning holds the room temperature.
         Kind::Cooling => vec![
             spec("unit_stopped", "unit_on", "10.6", flag(false, Serious, 0.0)),
@@ -248,6 +367,43 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "filter_dirty",
                 "10.6",
                 flag(true, Normal, 0.0),
+            ),
+            spec(
+                "common_alarm",
+                "common_alarm",
+                "10.6",
+                flag(true, Normal, 0.0),
+            ),
+            spec(
+                "high_pressure",
+                "high_pressure_alarm",
+                "10.6",
+                flag(true, Serious, 0.0),
+            ),
+            spec(
+                "low_pressure",
+                "low_pressure_alarm",
+                "10.6",
+                flag(true, Serious, 0.0),
+            ),
+            spec(
+                "supply_air_high",
+                "supply_air_temperature_c",
+                "10.6",
+                Condition::Composite {
+                    expr: Arc::new(Expr::Term(Term {
+                        device: None,
+                        point: "supply_air_temperature_c",
+                        test: Test::AbovePoint {
+                            point: "setpoint_c",
+                            by: SUPPLY_AIR_MARGIN_C,
+                        },
+                        if_unknown: false,
+                    })),
+                    level: Normal,
+                    on_delay_s: SUPPLY_AIR_DELAY_S,
+                    text: None,
+                },
             ),
         ],
         // Art. 10.4: fire is always serious.
@@ -296,6 +452,16 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
             flag(true, Normal, 0.0),
         )],
         Kind::PowerMeter => vec![],
+        // Art. 10.5: the switch must move the load to the generator.
+        Kind::Ats => vec![
+            spec(
+                "transfer_failed",
+                "transfer_failed",
+                "10.5",
+                flag(true, Serious, 0.0),
+            ),
+            spec("fault", "fault", "10.5", flag(true, Serious, 0.0)),
+        ],
         // Art. 16.6: time synchronisation; Art. 10.1: monitoring runs without loss.
         Kind::Gateway => vec![
             spec(
@@ -521,6 +687,46 @@ pub fn markdown() -> String {
                     "—".into(),
                     "—".into(),
                 ),
+                Condition::EnumLevel { levels, on_delay_s } => (
+                    levels
+                        .iter()
+                        .map(|(v, l)| format!("{v} → {}", l.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    "by value".to_string(),
+                    "—".into(),
+                    format!("{on_delay_s} s"),
+                ),
+                Condition::Composite {
+                    expr,
+                    level,
+                    on_delay_s,
+                    ..
+                } => (
+                    expr.describe(),
+                    level.as_str().to_string(),
+                    "—".into(),
+                    format!("{on_delay_s} s"),
+                ),
+                Condition::StartToRated {
+                    within_s,
+                    voltage_v,
+                    frequency_hz,
+                    voltage_tolerance_pct,
+                    frequency_tolerance_pct,
+                    level,
+                } => (
+                    format!(
+                        "a start (`engine_running` false → true) not at {} V ±{} % and {} Hz ±{} % (`gen_voltage_l1_v`, `gen_frequency_hz`) within the time",
+                        super::messages::num(*voltage_v),
+                        super::messages::num(*voltage_tolerance_pct),
+                        super::messages::num(*frequency_hz),
+                        super::messages::num(*frequency_tolerance_pct)
+                    ),
+                    level.as_str().to_string(),
+                    "—".into(),
+                    format!("{within_s} s"),
+                ),
             };
             let _ = writeln!(
                 out,
@@ -583,6 +789,31 @@ mod tests {
                     (Condition::Above { .. } | Condition::Below { .. }, PointType::Number) => {}
                     (Condition::RateOfChange { .. }, PointType::Number) => {}
                     (Condition::Flag { .. }, PointType::Bool) => {}
+                    (Condition::EnumLevel { levels, .. }, PointType::Enum(names)) => {
+                        for (a, _) in *levels {
+                            assert!(names.contains(a), "{kind}/{}: {a}", r.name);
+                        }
+                    }
+                    (Condition::StartToRated { .. }, PointType::Number) => {
+                        for p in ["engine_running", "gen_voltage_l1_v", "gen_frequency_hz"] {
+                            assert!(lookup(kind, p).is_some(), "{kind}/{}: {p}", r.name);
+                        }
+                    }
+                    (Condition::Composite { expr, .. }, _) => {
+                        for t in expr.terms() {
+                            assert!(
+                                t.device.is_none(),
+                                "{kind}/{}: a default names a device",
+                                r.name
+                            );
+                            assert!(
+                                lookup(kind, t.point).is_some(),
+                                "{kind}/{}: {}",
+                                r.name,
+                                t.point
+                            );
+                        }
+                    }
                     (Condition::EnumNot { allowed, .. }, PointType::Enum(names)) => {
                         for a in *allowed {
                             assert!(

@@ -13,6 +13,8 @@
 //! - [`derive`](mod@derive): derived points (dew point from temperature and humidity).
 //! - [`engine`]: the per-device, per-rule state machines ([`Engine`]).
 //! - [`messages`]: operator texts in Vietnamese (default) and English, one table.
+//! - [`site`]: rules naming other devices, from config: the power topology
+//!   (`backed_by`) and the site's `[[composite_rules]]`.
 //!
 //! # Semantics (what an operator can rely on)
 //!
@@ -71,6 +73,7 @@ pub mod derive;
 pub mod engine;
 pub mod maintenance;
 pub mod messages;
+pub mod site;
 pub mod spec;
 
 pub use defaults::defaults;
