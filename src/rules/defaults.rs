@@ -736,9 +736,152 @@ pub fn markdown() -> String {
         }
     }
     out.push_str(CONTACTS_MD);
+    out.push_str(FAILURES_MD);
     out.push_str(&super::messages::markdown());
     out
 }
+
+/// The failures that matter (power topology, generator start, cooling, the site's
+/// own composite rules): how the rules above work together; part of `docs/RULES.md`.
+const FAILURES_MD: &str = r#"
+## Mains failure and the power topology
+
+A UPS names the generator and the transfer switch behind it:
+
+```toml
+[[devices]]
+id = "ups1"
+kind = "ups"
+profile = "apc-smart-ups"
+backed_by = { generator = "gen1", ats = "ats1" }   # both optional; `ats` needs `generator`
+```
+
+`check-config` refuses `backed_by` on another kind, an id no `[[devices]]` entry has, and
+a device of the wrong kind (`site.toml:13:27: devices[0] (ups1) .backed_by.generator:
+device "ats1" is a ats, not a generator`).
+
+From THRESHOLDS.md "Power" (Art. 10.5): *UPS on battery (mains lost): normal at once;
+serious after 60 s if the generator has not taken the load*, and *estimated runtime
+below 10 min: serious*. Per UPS:
+
+| Rule | Condition | Level | Default |
+|---|---|---|---|
+| `on_battery` | `on_battery` is true | normal | at once |
+| `mains_failure` | `on_battery` is true and the generator has not taken the load | serious | after 60 s (`on_delay_s`) |
+| `on_battery_long` | `on_battery` is true, whatever the generator does (the margin) | serious | after 300 s (`on_delay_s`) |
+| `runtime_low` | `runtime_remaining_s` below 600 | serious | at once |
+
+"The generator has not taken the load" is: its `engine_running` is not true, or (with a
+transfer switch) the switch's `position` is not `generator`. A generator or switch that
+gives no good reading within its staleness horizon (3 poll intervals) counts as *not*
+having taken the load: a silent generator must not hide a mains failure. An unknown
+`on_battery` raises nothing. Without `backed_by` nothing can take the load, so
+`mains_failure` is "on battery for 60 s". The alarm clears as soon as the generator
+runs and the switch is on `generator` (or the UPS leaves the battery).
+
+`on_battery_long` is the margin THRESHOLDS.md leaves open: 5 min (ours; 30 times the
+NFPA 110 Type 10 start, room for an ATS's transfer delay and the UPS's walk-in). It
+catches a generator that runs but whose power the UPS does not accept. A runtime the
+UPS reports as unknown or implausible (quality not `good`) never raises `runtime_low`
+(see the real-devices notes in PROFILES.md); `battery_low` watches the UPS's own flag.
+
+Every figure is overridable like any other rule (`[rules.mains_failure] on_delay_s =
+90`, per room, per device).
+
+## Generator
+
+- **The controller's own alarms** (DSE GenComm Page 154, PROFILES.md): one rule per
+  named alarm, named like its point (`alarm_fail_to_start`, `alarm_low_oil_pressure`,
+  ...); the controller's level decides ours: `warning` → normal, `shutdown` and
+  `electrical_trip` → serious (THRESHOLDS.md: a shutdown alarm from the controller is
+  serious; Art. 18.2: a warning is a normal incident). The alarm text names the alarm
+  and shows the controller's state (`Alarm: Fail to start (now Shutdown)`). "Fail to
+  start" is the controller's own judgement (its crank attempts), so it is this rule.
+- **Low fuel**: `fuel_low`, below 50 % normal, below 25 % serious (THRESHOLDS.md).
+- **Not at rated voltage and frequency within 10 s of a start** (`not_at_rated`, NFPA
+  110 Type 10, THRESHOLDS.md): a start is an `engine_running` false → true change
+  (a gateway that first sees the engine already running does not judge that start).
+  If no poll within 10 s of it shows `gen_voltage_l1_v` within ±10 % of 220 V and
+  `gen_frequency_hz` within ±5 % of 50 Hz, a serious alarm is raised at the 10 s mark
+  (the event's `value` is the time since the start, its `threshold` the limit); it
+  clears when the generator reaches rated values. Overrides: `on_delay_s` (the time
+  allowed), `rated_voltage_v`, `rated_frequency_hz`:
+
+  ```toml
+  [devices.rules.not_at_rated]
+  rated_voltage_v = 230
+  ```
+
+  The tolerances are ours (±10 % is the utilisation band IT power supplies are rated
+  for, ±5 % the input range common UPSs accept); NFPA 110 leaves the band to the maker.
+- **Fast polling**: a generator (kind `generator`, profile mapping `engine_running`)
+  is polled every 250 ms from the poll that first sees its engine running until a poll
+  shows it at rated values (±5 % of 50 or 60 Hz, ±10 % of 220/230/240/110/120 V), for
+  at most 30 s (`src/sources/modbus/fastpoll.rs`). The moment rated values are
+  reached is then known within 250 ms. The start itself is seen at the generator's
+  own poll interval: poll generators every 1 s (DSE modules answer that fast) so the
+  start is known within a second; GenComm has no "cranking" flag in the pages mapped.
+
+## Cooling
+
+From THRESHOLDS.md "Cooling" (Art. 10.6): unit stopped (`unit_stopped`) or in a
+critical alarm (`critical_alarm`; compressor high/low pressure also on their own:
+`high_pressure`, `low_pressure`) → serious; filter (`filter_dirty`) → normal; any other
+alarm of the unit (`common_alarm`) → normal (its critical causes are serious through
+the rules above); supply air more than 3 °C above the unit's set point for 5 min
+(`supply_air_high`, comparing `supply_air_temperature_c` with `setpoint_c` of the same
+unit) → normal. The Liebert iCOM Modbus profile has no supply/return air register yet
+(its Table 8 rows could not be read in a public copy, PROFILES.md): on such a unit
+`supply_air_high` stays silent until a site maps them (a profile in `profiles_dir`).
+
+## Transfer switch (`ats`)
+
+`transfer_failed` (the switch reports a failed transfer) and `fault` (any alarm of the
+switch: open/close failure, breaker trip) → serious at once (Art. 10.5: the switch must
+move the load to the generator). `mains_available`, `generator_available` and
+`position` are recorded (wall view, InfluxDB) and feed `mains_failure`; a mains loss
+itself is alarmed once, by the UPS (`on_battery`), not again by the switch.
+`comm_lost` of a switch is normal (THRESHOLDS.md names UPS, generator and fire panel as
+the serious ones).
+
+## Composite rules (a site's own)
+
+A site writes its own rules over the canonical points of named devices, without code,
+as `[[composite_rules]]` (the name `[[rules]]` is taken: `[rules.<name>]` tables are the
+overrides). The alarm belongs to `device`; it is raised when every condition of `all`
+and at least one of `any` (when given) hold continuously for `for_s` seconds, and
+cleared as soon as they do not:
+
+```toml
+[[composite_rules]]
+name = "ups_on_battery_generator_low_fuel"   # snake_case, unique among the device's rules
+device = "ups1"
+level = "serious"                            # normal | serious (Art. 18.2)
+for_s = 30                                   # default 0
+article = "10.5"                             # cited in the text; default 10.1
+text_vi = "UPS chạy pin, máy phát sắp hết nhiên liệu"
+text_en = "UPS on battery and the generator is low on fuel"   # default: text_vi
+all = [
+  { point = "on_battery", is = true },                          # the rule's device
+  { device = "gen1", point = "fuel_level_pct", below = 30 },
+]
+any = [
+  { device = "ats1", point = "position", is_not = "generator", if_unknown = true },
+  { device = "gen1", point = "mode", is = "manual" },
+]
+```
+
+One test per condition: `is` (`true`/`false` for a boolean, a value name for an
+enumeration), `is_not` (enumerations), `above` / `below` (numbers, strict). A condition
+whose point has no good reading within its device's staleness horizon counts as
+`if_unknown` (default `false`: missing data raises nothing). Rules are evaluated on
+every poll of any device and on the 1 s tick; acknowledging, shelving and maintenance
+work as for any alarm. `check-config` names every problem with file:line:column: an
+unknown device or point (listing the kind's points), a test that does not fit the
+point's type, an enumeration value that does not exist (listing the values), more or
+less than one test, no conditions, a bad level or `for_s`, a name the device already
+has.
+"#;
 
 /// How the contact kinds' defaults above apply to dry contacts (GPIO, DI modules),
 /// with the regulation digest they come from; part of `docs/RULES.md`.

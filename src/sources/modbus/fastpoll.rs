@@ -62,7 +62,8 @@ impl FastPoll {
     }
 
     /// Whether the device is being polled fast now.
-    pub(crate) fn active(&self) -> bool {
+    #[cfg(test)]
+    fn active(&self) -> bool {
         self.since.is_some()
     }
 
