@@ -43,6 +43,11 @@ pub struct Engine {
     /// Latest sample of every point of every device: time, and the value when good.
     /// Composite rules read other devices' points here.
     latest: HashMap<(Arc<str>, &'static str), Latest>,
+    /// The points composite rules read, per device: only these are kept in `latest`.
+    watched: HashMap<Arc<str>, std::collections::HashSet<&'static str>>,
+    /// Each device's staleness horizon, ms (a composite's term older than its
+    /// device's horizon is unknown).
+    stale: HashMap<Arc<str>, i64>,
 }
 
 /// Time of a point's latest sample, and its value when good.
@@ -954,6 +959,8 @@ impl Engine {
             devices: Vec::new(),
             index: HashMap::new(),
             latest: HashMap::new(),
+            watched: HashMap::new(),
+            stale: HashMap::new(),
         }
     }
 
@@ -961,6 +968,20 @@ impl Engine {
     /// dropped. Adding a device id again replaces its rules and forgets its state.
     pub fn add_device(&mut self, device: Device, poll_interval: Duration, rules: Vec<RuleSpec>) {
         let slot = DeviceSlot::new(device.clone(), poll_interval, rules);
+        self.stale.insert(device.id.clone(), slot.stale_ms);
+        for r in &slot.rules {
+            let Condition::Composite { expr, .. } = &r.spec.condition else {
+                continue;
+            };
+            for t in expr.terms() {
+                let id = t.device.clone().unwrap_or_else(|| device.id.clone());
+                let set = self.watched.entry(id).or_default();
+                set.insert(t.point);
+                if let super::spec::Test::AbovePoint { point, .. } = t.test {
+                    set.insert(point);
+                }
+            }
+        }
         match self.index.get(&device.id) {
             Some(&i) => self.devices[i] = slot,
             None => {
@@ -990,7 +1011,12 @@ impl Engine {
         }
         let dev = d.device.clone();
         let stale_ms = d.stale_ms;
-        for s in &poll.samples {
+        let watched = self.watched.get(&dev.id);
+        for s in poll
+            .samples
+            .iter()
+            .filter(|s| watched.is_some_and(|w| w.contains(s.point.name)))
+        {
             let good = match s {
                 Sample {
                     quality: Quality::Good,
@@ -1056,11 +1082,10 @@ impl Engine {
 
     /// Evaluate every composite rule at `now` against the latest samples.
     fn eval_composites(&mut self, now: Timestamp, events: &mut Vec<AlarmEvent>) {
-        let stale: HashMap<Arc<str>, i64> = self
-            .devices
-            .iter()
-            .map(|d| (d.device.id.clone(), d.stale_ms))
-            .collect();
+        if self.watched.is_empty() {
+            return;
+        }
+        let stale = &self.stale;
         let latest = &self.latest;
         let out = &mut self.out;
         for d in &mut self.devices {
