@@ -830,8 +830,10 @@ critical alarm (`critical_alarm`; compressor high/low pressure also on their own
 alarm of the unit (`common_alarm`) → normal (its critical causes are serious through
 the rules above); supply air more than 3 °C above the unit's set point for 5 min
 (`supply_air_high`, comparing `supply_air_temperature_c` with `setpoint_c` of the same
-unit) → normal. The Liebert iCOM Modbus profile has no supply/return air register yet
-(its Table 8 rows could not be read in a public copy, PROFILES.md): on such a unit
+unit) → normal. The Liebert SNMP profile (`liebert-gp-env`) gives supply and return air
+and the set point (LIEBERT-GP-ENVIRONMENTAL-MIB, PROFILES.md), so the rule works there.
+The Liebert iCOM Modbus profile has no supply/return air register yet (its Table 8 rows
+could not be read in a public copy, PROFILES.md: a documented gap): on such a unit
 `supply_air_high` stays silent until a site maps them (a profile in `profiles_dir`).
 
 ## Transfer switch (`ats`)
