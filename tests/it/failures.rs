@@ -47,7 +47,10 @@ fn power_server() -> ModbusServer {
                     .holding(1031, &[0x0000]) // 0 Hz: stopped
                     .holding(1032, &[0x0000, 0x0000]) // 0 V
                     .holding(1408, &[0x0000]) // D16: stopped
-                    .holding(39425, &[0x1111, 0x1111, 0x1111, 0x1111, 0x1111, 0x1111, 0x1111]), // D20-D23: not active
+                    .holding(
+                        39425,
+                        &[0x1111, 0x1111, 0x1111, 0x1111, 0x1111, 0x1111, 0x1111],
+                    ), // D20-D23: not active
             )
             .unit(
                 ATS,
@@ -163,7 +166,11 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
         Duration::from_secs(15),
     )
     .unwrap_or_else(|e| fail(e.to_string()));
-    assert!(events(&sub).iter().all(|e| e["state"] != "raised"), "{:?}", events(&sub));
+    assert!(
+        events(&sub).iter().all(|e| e["state"] != "raised"),
+        "{:?}",
+        events(&sub)
+    );
 
     // Mains fail: the UPS goes on battery, the generator stays stopped.
     let t0 = Instant::now();
@@ -194,10 +201,9 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
     assert_eq!(raised[0]["level"], "serious");
     assert_eq!(raised[0]["device"], "ups1");
     assert!(
-        raised[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Mains failure: the UPS is on battery and the generator has not taken the load"),
+        raised[0]["message"].as_str().unwrap().contains(
+            "Mains failure: the UPS is on battery and the generator has not taken the load"
+        ),
         "{}",
         raised[0]["message"]
     );

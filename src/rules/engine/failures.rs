@@ -616,7 +616,8 @@ fn mains_failure_with_topology_table() {
         s.silent("gen1", true);
         s.run(140);
     };
-    let table: [(&str, Script, Option<(i64, Level)>); 4] = [
+    type Want = Option<(i64, Level)>;
+    let table: [(&str, Script, Want); 4] = [
         (
             "generator stays stopped",
             gen_stays_stopped,
