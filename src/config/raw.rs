@@ -96,8 +96,8 @@ pub struct RawCondition {
     /// Strictly below this number.
     #[serde(default)]
     pub below: Option<Spanned<f64>>,
-    /// What the condition counts as while the point has no good, fresh value (default
-    /// `false`: missing data raises nothing).
+    /// What the condition counts as while the point has no good, fresh value. Not
+    /// given: unknown, and a rule whose outcome depends on it keeps its state.
     #[serde(default)]
     pub if_unknown: Option<bool>,
 }

@@ -99,7 +99,7 @@ pub fn mains_failure(generator: Option<&Arc<str>>, ats: Option<&Arc<str>>) -> Ar
         device: None,
         point: "on_battery",
         test: Test::Is(true),
-        if_unknown: false,
+        if_unknown: None,
     });
     let Some(g) = generator else {
         return Arc::new(Expr::All(vec![on_battery]));
@@ -108,14 +108,14 @@ pub fn mains_failure(generator: Option<&Arc<str>>, ats: Option<&Arc<str>>) -> Ar
         device: Some(g.clone()),
         point: "engine_running",
         test: Test::Is(false),
-        if_unknown: true,
+        if_unknown: Some(true),
     })];
     if let Some(a) = ats {
         not_on_load.push(Expr::Term(Term {
             device: Some(a.clone()),
             point: "position",
             test: Test::IsNotValue("generator"),
-            if_unknown: true,
+            if_unknown: Some(true),
         }));
     }
     Arc::new(Expr::All(vec![on_battery, Expr::Any(not_on_load)]))
@@ -398,7 +398,7 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                             point: "setpoint_c",
                             by: SUPPLY_AIR_MARGIN_C,
                         },
-                        if_unknown: false,
+                        if_unknown: None,
                     })),
                     level: Normal,
                     on_delay_s: SUPPLY_AIR_DELAY_S,
@@ -774,8 +774,10 @@ below 10 min: serious*. Per UPS:
 "The generator has not taken the load" is: its `engine_running` is not true, or (with a
 transfer switch) the switch's `position` is not `generator`. A generator or switch that
 gives no good reading within its staleness horizon (3 poll intervals) counts as *not*
-having taken the load: a silent generator must not hide a mains failure. An unknown
-`on_battery` raises nothing. Without `backed_by` nothing can take the load, so
+having taken the load: a silent generator must not hide a mains failure. While the
+UPS's own `on_battery` is unknown (its card silent or the value not good) the alarm
+keeps its state, raised or not, as any rule does on a bad sample; the UPS's
+`comm_lost` (serious) tells that story. Without `backed_by` nothing can take the load, so
 `mains_failure` is "on battery for 60 s". The alarm clears as soon as the generator
 runs and the switch is on `generator` (or the UPS leaves the battery).
 
@@ -876,7 +878,9 @@ any = [
 One test per condition: `is` (`true`/`false` for a boolean, a value name for an
 enumeration), `is_not` (enumerations), `above` / `below` (numbers, strict). A condition
 whose point has no good reading within its device's staleness horizon counts as
-`if_unknown` (default `false`: missing data raises nothing). Rules are evaluated on
+`if_unknown` when given; without it the condition is unknown, and a rule whose outcome
+depends on it (a false part decides `all`, a true part decides `any`) keeps its state:
+no raise, no clear, as a single-point rule on a bad sample. Rules are evaluated on
 every poll of any device and on the 1 s tick; acknowledging, shelving and maintenance
 work as for any alarm. `check-config` names every problem with file:line:column: an
 unknown device or point (listing the kind's points), a test that does not fit the

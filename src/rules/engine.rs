@@ -1109,7 +1109,11 @@ impl Engine {
                     }
                     v.clone()
                 };
-                let holds = expr.eval(&value);
+                // Unknown (a term without `if_unknown` has no fresh good value): the
+                // alarm keeps its state, a running on-delay neither restarts nor ends.
+                let Some(holds) = expr.eval(&value) else {
+                    continue;
+                };
                 let (level, on_delay_s, text) = (*level, *on_delay_s, text.clone());
                 let RuleState::Composite(since) = &mut slot.st else {
                     continue;

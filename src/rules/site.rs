@@ -369,7 +369,7 @@ fn condition(
         device,
         point: point.name,
         test,
-        if_unknown: raw.if_unknown.unwrap_or(false),
+        if_unknown: raw.if_unknown,
     }))
 }
 
@@ -555,7 +555,8 @@ any = [
         assert_eq!(terms.len(), 4);
         assert_eq!(terms[1].test, Test::Below(30.0));
         assert_eq!(terms[2].test, Test::IsNotValue("generator"));
-        assert!(terms[2].if_unknown);
+        assert_eq!(terms[2].if_unknown, Some(true));
+        assert_eq!(terms[0].if_unknown, None);
         assert!(matches!(&**expr, Expr::All(v) if v.len() == 3));
     }
 

@@ -156,10 +156,12 @@ pub struct Term {
     /// The test.
     pub test: Test,
     /// What the term counts as while the point has no good reading younger than the
-    /// device's staleness horizon (silent device, unknown value). Chosen per term so
-    /// that missing data errs on the side of the alarm where that is safe (a silent
-    /// generator is not "running").
-    pub if_unknown: bool,
+    /// device's staleness horizon (silent device, unknown value). `None`: unknown —
+    /// a rule whose outcome depends on it keeps its state (no raise, no clear), as a
+    /// single-point rule does on a bad sample. `Some(x)`: counts as `x`, so missing
+    /// data errs on the side of the alarm where that is safe (a silent generator is
+    /// not "running").
+    pub if_unknown: Option<bool>,
 }
 
 /// The test of a [`Term`].
@@ -199,27 +201,47 @@ impl Expr {
     }
 
     /// Evaluate with `value(device, point)`: the point's good, fresh value if any.
-    pub fn eval(&self, value: &PointValue<'_>) -> bool {
+    /// `None`: the outcome depends on a term that is unknown (three-valued logic: a
+    /// false part decides `All`, a true part decides `Any`, whatever is unknown).
+    pub fn eval(&self, value: &PointValue<'_>) -> Option<bool> {
         match self {
-            Expr::All(v) => v.iter().all(|e| e.eval(value)),
-            Expr::Any(v) => v.iter().any(|e| e.eval(value)),
+            Expr::All(v) => {
+                let parts: Vec<Option<bool>> = v.iter().map(|e| e.eval(value)).collect();
+                if parts.contains(&Some(false)) {
+                    Some(false)
+                } else if parts.contains(&None) {
+                    None
+                } else {
+                    Some(true)
+                }
+            }
+            Expr::Any(v) => {
+                let parts: Vec<Option<bool>> = v.iter().map(|e| e.eval(value)).collect();
+                if parts.contains(&Some(true)) {
+                    Some(true)
+                } else if parts.contains(&None) {
+                    None
+                } else {
+                    Some(false)
+                }
+            }
             Expr::Term(t) => match value(t.device.as_ref(), t.point) {
                 None => t.if_unknown,
                 Some(v) => match (&t.test, &v) {
-                    (Test::Is(b), Value::Bool(x)) => x == b,
-                    (Test::IsValue(s), Value::Enum(x)) => x == s,
-                    (Test::IsNotValue(s), Value::Enum(x)) => x != s,
+                    (Test::Is(b), Value::Bool(x)) => Some(x == b),
+                    (Test::IsValue(s), Value::Enum(x)) => Some(x == s),
+                    (Test::IsNotValue(s), Value::Enum(x)) => Some(x != s),
                     (Test::AbovePoint { point, by }, _) => {
                         match (
                             v.as_f64(),
                             value(t.device.as_ref(), point).and_then(|o| o.as_f64()),
                         ) {
-                            (Some(x), Some(o)) => x > o + by,
+                            (Some(x), Some(o)) => Some(x > o + by),
                             _ => t.if_unknown,
                         }
                     }
-                    (Test::Above(l), _) => v.as_f64().is_some_and(|x| x > *l),
-                    (Test::Below(l), _) => v.as_f64().is_some_and(|x| x < *l),
+                    (Test::Above(l), _) => v.as_f64().map(|x| x > *l).or(t.if_unknown),
+                    (Test::Below(l), _) => v.as_f64().map(|x| x < *l).or(t.if_unknown),
                     _ => t.if_unknown,
                 },
             },

@@ -743,18 +743,54 @@ fn composite_expression_logic_and_unknowns() {
             _ => None,
         })
     };
-    assert!(eval(Some(true), Some(false)));
-    assert!(eval(Some(true), None), "a silent generator is not running");
-    assert!(!eval(Some(true), Some(true)));
-    assert!(
-        !eval(None, Some(false)),
-        "unknown on_battery raises nothing"
+    assert_eq!(eval(Some(true), Some(false)), Some(true));
+    assert_eq!(
+        eval(Some(true), None),
+        Some(true),
+        "a silent generator is not running"
     );
-    assert!(!eval(Some(false), Some(false)));
-    assert!(Expr::All(vec![]).eval(&|_, _| None));
-    assert!(!Expr::Any(vec![]).eval(&|_, _| None));
+    assert_eq!(eval(Some(true), Some(true)), Some(false));
+    assert_eq!(eval(None, Some(false)), None, "unknown on_battery: unknown");
+    assert_eq!(
+        eval(None, Some(true)),
+        Some(false),
+        "a false part decides `all`"
+    );
+    assert_eq!(eval(Some(false), Some(false)), Some(false));
+    assert_eq!(Expr::All(vec![]).eval(&|_, _| None), Some(true));
+    assert_eq!(Expr::Any(vec![]).eval(&|_, _| None), Some(false));
     assert_eq!(
         expr.describe(),
         "this device: on_battery is true and (g: engine_running is false)"
     );
+}
+
+#[test]
+fn a_ups_that_falls_silent_keeps_its_mains_failure_state() {
+    let mut s = power_site();
+    s.set("ups1", &[("on_battery", b(true))]);
+    s.run(80);
+    assert_eq!(
+        s.raised("ups1", "mains_failure"),
+        Some((70, Level::Serious))
+    );
+    // The UPS card stops answering (as it may when the battery runs down): no clear.
+    s.silent("ups1", true);
+    s.run(200);
+    assert_eq!(s.cleared("ups1", "mains_failure"), None);
+    assert_eq!(
+        s.raised("ups1", "comm_lost").map(|r| r.1),
+        Some(Level::Serious)
+    );
+    // It answers again, still on battery, the generator now on load: cleared.
+    s.silent("ups1", false);
+    s.set("gen1", &[("engine_running", b(true))]);
+    s.set("ats1", &[("position", e("generator"))]);
+    s.run(210);
+    assert!(s.cleared("ups1", "mains_failure").is_some());
+    // And a silent UPS never raises it in the first place.
+    let mut quiet = power_site();
+    quiet.silent("ups1", true);
+    quiet.run(200);
+    assert_eq!(quiet.raised("ups1", "mains_failure"), None);
 }
