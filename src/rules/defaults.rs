@@ -805,7 +805,7 @@ Every figure is overridable like any other rule (`[rules.mains_failure] on_delay
   (a gateway that first sees the engine already running does not judge that start).
   If no poll within 10 s of it shows `gen_voltage_l1_v` within ±10 % of 220 V and
   `gen_frequency_hz` within ±5 % of 50 Hz, a serious alarm is raised at the 10 s mark
-  (the event's `value` is the time since the start, its `threshold` the limit); it
+  (the event, on `gen_frequency_hz`, carries the frequency seen and the rated one); it
   clears when the generator reaches rated values. Overrides: `on_delay_s` (the time
   allowed), `rated_voltage_v`, `rated_frequency_hz`:
 

@@ -214,6 +214,8 @@ struct StartState {
     running: Option<bool>,
     /// When the present start began; `None` when no start is being judged.
     start: Option<Timestamp>,
+    /// The latest good generator frequency, Hz (the event's value).
+    frequency: Option<f64>,
 }
 
 /// Sliding-window max and min (monotonic queues), amortised O(1) per sample.
@@ -883,6 +885,9 @@ fn eval_start(
                 _ => None,
             })
         };
+        if let Some(f) = good("gen_frequency_hz").and_then(|v| v.as_f64()) {
+            st.frequency = Some(f);
+        }
         if let Some(Value::Bool(running)) = good("engine_running") {
             if running && st.running == Some(false) {
                 st.start = Some(now);
@@ -905,6 +910,7 @@ fn eval_start(
             );
     }
     let elapsed = st.start.map(|s| now.secs_since(s));
+    let frequency = st.frequency;
     let state = if at_rated {
         st.start = None;
         if !active {
@@ -932,8 +938,10 @@ fn eval_start(
         comment: None,
         level,
         state,
-        value: elapsed.map(Value::Number),
-        threshold: Some(within_s),
+        // On the rule's point (`gen_frequency_hz`): the frequency then and the rated one;
+        // the time allowed is in the text.
+        value: frequency.map(Value::Number),
+        threshold: Some(frequency_hz),
         message,
     };
     events.push(out.emit(dev, slot, now, t));

@@ -250,7 +250,14 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
         .find(|e| e["rule"] == "not_at_rated")
         .unwrap();
     assert_eq!(nar["level"], "serious");
-    assert_eq!(nar["threshold"], 2.0);
+    // On `gen_frequency_hz`: the frequency seen and the rated one (the time is in the text).
+    assert_eq!(nar["threshold"], 50.0);
+    assert_eq!(nar["value"], 25.0);
+    assert!(
+        nar["message"].as_str().unwrap().contains("within 2 s"),
+        "{}",
+        nar["message"]
+    );
     // Rated values 3.5 s after the start (beyond the 2 s allowed).
     let rated_at = start + Duration::from_millis(3500);
     std::thread::sleep(rated_at.saturating_duration_since(Instant::now()));

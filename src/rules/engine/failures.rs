@@ -705,7 +705,8 @@ fn a_start_reaching_rated_after_14_s_raises_not_at_rated_at_10_s_and_clears() {
         .iter()
         .find(|ev| &*ev.rule == "not_at_rated")
         .unwrap();
-    assert_eq!(ev.threshold, Some(10.0));
+    assert_eq!(ev.threshold, Some(50.0));
+    assert_eq!(ev.value, Some(Value::Number(25.0)));
     assert!(ev.message.contains("within 10"), "{}", ev.message);
     s.set(
         "gen1",
