@@ -1204,6 +1204,19 @@ impl Engine {
                         since: st.since[level_index(level)].unwrap_or_default(),
                     });
                 }
+                // A composite whose condition holds but whose on-delay runs.
+                if let (RuleState::Composite(Some(since)), Condition::Composite { level, .. }) =
+                    (&slot.st, &slot.spec.condition)
+                    && slot.active.as_ref().is_none_or(|a| !a.condition)
+                {
+                    out.push(crate::state::Pending {
+                        device: d.device.id.clone(),
+                        point: slot.spec.point,
+                        rule: slot.spec.name.clone(),
+                        level: *level,
+                        since: *since,
+                    });
+                }
             }
         }
         out

@@ -656,11 +656,21 @@ fn mains_failure_with_topology_table() {
 fn mains_failure_clears_when_the_generator_takes_the_load() {
     let mut s = power_site();
     s.set("ups1", &[("on_battery", b(true))]);
+    s.run(30);
+    // Inside its 60 s: pending, not an alarm yet, not normal either.
+    let pending = s.e.pending();
+    assert!(
+        pending
+            .iter()
+            .any(|p| &*p.rule == "mains_failure" && p.level == Level::Serious && p.since == at(10)),
+        "{pending:?}"
+    );
     s.run(80);
     assert_eq!(
         s.raised("ups1", "mains_failure"),
         Some((70, Level::Serious))
     );
+    assert!(s.e.pending().iter().all(|p| &*p.rule != "mains_failure"));
     let raised = s
         .events
         .iter()
