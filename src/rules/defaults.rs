@@ -5,9 +5,12 @@
 //! article of decision 1289/QĐ-UBND it serves. Every figure is overridable per site,
 //! room and device ([`apply_override`](super::apply_override)).
 //!
-//! Only single-point conditions are here. Composite ones (UPS on battery ∧ generator
-//! not running, supply air above set point, generator not at rated voltage 10 s after
-//! a start) need several points and come with the alarm-lifecycle work.
+//! Besides single-point conditions, a few rules read several points: `mains_failure`
+//! (UPS on battery ∧ its generator not on load; the power topology in config names
+//! the generator and switch, [`mains_failure`]), `supply_air_high` (supply air above
+//! the unit's set point + 3 °C) and `not_at_rated` (a generator start not at rated
+//! voltage and frequency within 10 s). The site's own composite rules are read from
+//! config by [`super::site`].
 //!
 //! Choices the table leaves open, taken here:
 //! - On-delay 60 s for every analog threshold (climate per the table; the others so a
