@@ -765,6 +765,39 @@ mod tests {
     }
 
     #[test]
+    fn enumeration_from_a_nibble() {
+        // DSE GenComm page 154: four 4-bit alarm codes per register.
+        let mut m = map(
+            "alarm_fail_to_start",
+            RegType::U16,
+            ByteOrder::Big,
+            WordOrder::Big,
+            1.0,
+        );
+        m.nibble = Some(2);
+        m.enum_map = vec![(1, "inactive"), (2, "warning"), (3, "shutdown")];
+        m.unavailable = vec![15.0];
+        assert_eq!(
+            decode_registers(&m, &[0x1311]).value,
+            Some(Value::Enum("shutdown"))
+        );
+        assert_eq!(
+            decode_registers(&m, &[0x3133]).value,
+            Some(Value::Enum("inactive"))
+        );
+        assert_eq!(decode_registers(&m, &[0x1F11]).quality, Quality::Unknown);
+        assert_eq!(decode_registers(&m, &[0x1711]).quality, Quality::OutOfRange);
+        // And back: only the field changes.
+        assert_eq!(
+            encode(&m, &Value::Enum("warning")),
+            Ok(Encoded::RegisterNibble {
+                nibble: 2,
+                value: 2
+            })
+        );
+    }
+
+    #[test]
     fn enumeration_from_the_first_set_bit() {
         // APC UPSStatus_BF: bit 4 output off, 2 on battery, 3 bypass, 1 online.
         let mut m = map("mode", T::U16, B::Big, W::Big, 1.0);

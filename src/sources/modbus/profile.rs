@@ -1265,6 +1265,37 @@ mod tests {
     }
 
     #[test]
+    fn nibble_out_of_range_or_on_the_wrong_type_is_rejected() {
+        let body = |ty: &str, nibble: i64| {
+            format!(
+                "[[points]]\npoint = \"alarm_fail_to_start\"\ntable = \"holding\"\naddress = 4\ntype = \"{ty}\"\nnibble = {nibble}\nenum = {{ 1 = \"inactive\", 3 = \"shutdown\" }}\nsource = \"x\"\n"
+            )
+        };
+        let e = err_of(&body("u16", 4));
+        assert_eq!((e.line, e.column), (9, 10), "{e}");
+        assert!(
+            e.message.contains(
+                "nibble = 4 is out of range: a register has nibbles 0 (bits 0-3) to 3 (bits 12-15)"
+            ),
+            "{e}"
+        );
+        let e = err_of(&body("i16", 2));
+        assert!(
+            e.message
+                .contains("`nibble` needs type = \"u16\" on a holding or input register"),
+            "{e}"
+        );
+        // The shipped DSE map reads "fail to start" from bits 11-8 of 39428.
+        let (_, text) = shipped()
+            .into_iter()
+            .find(|(f, _)| *f == "dse-gencomm.toml")
+            .unwrap();
+        let p = parse(text, "dse-gencomm.toml").unwrap();
+        let f = p.point("alarm_fail_to_start").unwrap();
+        assert_eq!((f.address, f.nibble), (39428, Some(2)));
+    }
+
+    #[test]
     fn enum_value_outside_vocabulary_is_rejected() {
         let e = err_of(
             "[[points]]\npoint = \"mode\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nenum = { 0 = \"stop\", 1 = \"automatic\" }\nsource = \"x\"\n",
