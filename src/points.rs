@@ -198,6 +198,10 @@ static GENERATOR: &[PointDef] = &[
     num("fuel_level_pct", "%", 1, "Fuel tank level"),
     num("battery_voltage_v", "V", 1, "Starter battery voltage"),
     num("engine_hours_h", "h", 1, "Engine run hours"),
+    flag(
+        "engine_starting",
+        "Start sequence under way (pre-start, cranking), engine not yet running",
+    ),
     enumeration(
         "alarm_emergency_stop",
         GENERATOR_ALARM,

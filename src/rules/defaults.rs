@@ -804,8 +804,10 @@ Every figure is overridable like any other rule (`[rules.mains_failure] on_delay
   start" is the controller's own judgement (its crank attempts), so it is this rule.
 - **Low fuel**: `fuel_low`, below 50 % normal, below 25 % serious (THRESHOLDS.md).
 - **Not at rated voltage and frequency within 10 s of a start** (`not_at_rated`, NFPA
-  110 Type 10, THRESHOLDS.md): a start is an `engine_running` false → true change
-  (a gateway that first sees the engine already running does not judge that start).
+  110 Type 10, THRESHOLDS.md): a start begins at the first poll that sees the start
+  sequence (`engine_starting`: DSE "Pre-Start", the crank) or the engine running after
+  both were seen false (a gateway that first sees the engine already running does not
+  judge that start; a start sequence that ends without the engine running ends it).
   If no poll within 10 s of it shows `gen_voltage_l1_v` within ±10 % of 220 V and
   `gen_frequency_hz` within ±5 % of 50 Hz, a serious alarm is raised at the 10 s mark
   (the event, on `gen_frequency_hz`, carries the frequency seen and the rated one); it
@@ -820,12 +822,13 @@ Every figure is overridable like any other rule (`[rules.mains_failure] on_delay
   The tolerances are ours (±10 % is the utilisation band IT power supplies are rated
   for, ±5 % the input range common UPSs accept); NFPA 110 leaves the band to the maker.
 - **Fast polling**: a generator (kind `generator`, profile mapping `engine_running`)
-  is polled every 250 ms from the poll that first sees its engine running until a poll
-  shows it at rated values (±5 % of 50 or 60 Hz, ±10 % of 220/230/240/110/120 V), for
-  at most 30 s (`src/sources/modbus/fastpoll.rs`). The moment rated values are
-  reached is then known within 250 ms. The start itself is seen at the generator's
-  own poll interval: poll generators every 1 s (DSE modules answer that fast) so the
-  start is known within a second; GenComm has no "cranking" flag in the pages mapped.
+  is polled every 250 ms from the poll that first sees its start sequence or its engine
+  running until a poll shows it at rated values (±5 % of 50 or 60 Hz, ±10 % of
+  220/230/240/110/120 V), for at most 30 s (`src/sources/modbus/fastpoll.rs`). The
+  moment rated values are reached is then known within 250 ms. The start itself is
+  seen at the generator's own poll interval: poll generators every 1 s (DSE modules
+  answer that fast) so the start is known within a second. (The gateway cannot poll
+  faster before anything has started without polling fast all the time.)
 
 ## Cooling
 

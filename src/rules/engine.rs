@@ -210,7 +210,7 @@ struct LevelState {
 /// A generator start being watched (see [`Condition::StartToRated`]).
 #[derive(Default)]
 struct StartState {
-    /// `engine_running` as last read (good samples only).
+    /// `engine_running` (or `engine_starting`) as last read (good samples only).
     running: Option<bool>,
     /// When the present start began; `None` when no start is being judged.
     start: Option<Timestamp>,
@@ -846,8 +846,8 @@ fn eval_rate(
 }
 
 /// Judge a generator start (`StartToRated`): on a poll of the generator with
-/// `poll`, on a tick without. A start is an `engine_running` false → true change seen
-/// in good samples (a gateway that first sees the engine already running does not
+/// `poll`, on a tick without. A start is an `engine_running` (or `engine_starting`)
+/// false → true change seen in good samples (a gateway that first sees the engine already running does not
 /// judge that start).
 fn eval_start(
     out: &mut Emitter,
@@ -888,7 +888,14 @@ fn eval_start(
         if let Some(f) = good("gen_frequency_hz").and_then(|v| v.as_f64()) {
             st.frequency = Some(f);
         }
-        if let Some(Value::Bool(running)) = good("engine_running") {
+        // The engine turns or its start sequence runs (`engine_starting`, where the
+        // profile has it): a start begins at the first of the two.
+        let starting = good("engine_starting") == Some(Value::Bool(true));
+        let turning = match good("engine_running") {
+            Some(Value::Bool(r)) => Some(r || starting),
+            _ => starting.then_some(true),
+        };
+        if let Some(running) = turning {
             if running && st.running == Some(false) {
                 st.start = Some(now);
             }

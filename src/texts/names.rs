@@ -746,6 +746,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Switch position",
     ),
     (
+        Kind::Generator,
+        "engine_starting",
+        "Đang khởi động",
+        "Starting",
+    ),
+    (
         Kind::Cooling,
         "high_pressure_alarm",
         "Áp suất cao máy nén",

@@ -6,7 +6,7 @@
 //! Register fixtures are hand-written from the vendor documents as listed in
 //! `docs/PROFILES.md` (vector ids in the comments): APC UPSStatus_BF 0x0004 = on
 //! battery (A1), 0x0002 = online (A2); DSE engine state 1408 = 3 running / 0 stopped
-//! (D15, D16), generator L1-N voltage 1032-1033 = 0x08FC → 230.0 V (D7), frequency 1031
+//! (D15, D16), 1 = pre-start → `engine_starting` (D30), generator L1-N voltage 1032-1033 = 0x08FC → 230.0 V (D7), frequency 1031
 //! in 0.1 Hz; Page 154 offset 4 bits 11-8 = 3 "fail to start" shutdown (D24); ATS022
 //! 2002 switching status 0 = line N, 2 = line E (T3, T5).
 //!
@@ -228,9 +228,22 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
         "{journal}"
     );
 
-    // The generator starts but reaches only 100 V / 25 Hz: polled fast from the start.
+    // The generator's start sequence begins (pre-start, the crank), then it runs but
+    // reaches only 100 V / 25 Hz: polled fast from the start sequence on.
     let before = modbus.requests().len();
     let start = Instant::now();
+    modbus.set_holding(GEN, 1408, &[0x0001]); // D30: pre-start
+    sub.wait_for(
+        |m| {
+            m.iter()
+                .any(|x| x.topic == "dcgw/fl/gen1/engine_starting" && x.payload_str() == "true")
+        },
+        Duration::from_secs(3),
+    )
+    .unwrap_or_else(|e| fail(e.to_string()));
+    std::thread::sleep(
+        (start + Duration::from_millis(1000)).saturating_duration_since(Instant::now()),
+    );
     modbus.set_holding(GEN, 1031, &[0x00FA]); // 25.0 Hz
     modbus.set_holding(GEN, 1032, &[0x0000, 0x03E8]); // 100.0 V
     modbus.set_holding(GEN, 1408, &[0x0003]); // D15: running

@@ -805,3 +805,29 @@ fn a_ups_that_falls_silent_keeps_its_mains_failure_state() {
     quiet.run(200);
     assert_eq!(quiet.raised("ups1", "mains_failure"), None);
 }
+
+#[test]
+fn a_start_is_judged_from_the_start_sequence_when_the_profile_reports_it() {
+    let mut s = power_site();
+    // Pre-start at 10 s, running at 14 s, never at rated: raised 10 s after pre-start.
+    s.set("gen1", &[("engine_starting", b(true))]);
+    s.run(13);
+    s.set(
+        "gen1",
+        &[
+            ("engine_starting", b(false)),
+            ("engine_running", b(true)),
+            ("gen_voltage_l1_v", n(150.0)),
+            ("gen_frequency_hz", n(40.0)),
+        ],
+    );
+    s.run(30);
+    assert_eq!(s.raised("gen1", "not_at_rated"), Some((20, Level::Serious)));
+    // A start sequence that ends without the engine running ends the start.
+    let mut aborted = power_site();
+    aborted.set("gen1", &[("engine_starting", b(true))]);
+    aborted.run(13);
+    aborted.set("gen1", &[("engine_starting", b(false))]);
+    aborted.run(40);
+    assert_eq!(aborted.raised("gen1", "not_at_rated"), None);
+}

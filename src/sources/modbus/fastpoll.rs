@@ -2,8 +2,9 @@
 //! voltage and frequency within 10 s of a start, which a poll every 2 s cannot judge.
 //!
 //! A device of kind `generator` whose profile maps `engine_running` is polled every
-//! [`FAST_INTERVAL`] (250 ms) from the first poll that sees its engine running after
-//! it was seen stopped, until a poll shows it at rated values (generator frequency
+//! [`FAST_INTERVAL`] (250 ms) from the first poll that sees its start sequence
+//! (`engine_starting`, before the crank) or its engine running after it was seen
+//! stopped, until a poll shows it at rated values (generator frequency
 //! within ±5 % of 50 or 60 Hz and phase voltage within ±10 % of a standard phase
 //! voltage: 220, 230, 240, 110 or 120 V), at most for [`FAST_WINDOW`]. The rule that
 //! judges the start (`not_at_rated`, `src/rules/`) then sees the moment the generator
@@ -73,14 +74,21 @@ impl FastPoll {
         if !self.enabled || interval <= FAST_INTERVAL {
             return interval;
         }
-        if let Some(Value::Bool(running)) = good(poll, "engine_running") {
-            if *running && self.running == Some(false) {
+        // A start begins when the start sequence runs (`engine_starting`: DSE
+        // "pre-start", before the crank) or the engine turns, whichever is seen first.
+        let starting = good(poll, "engine_starting") == Some(&Value::Bool(true));
+        let turning = match good(poll, "engine_running") {
+            Some(Value::Bool(r)) => Some(*r || starting),
+            _ => starting.then_some(true),
+        };
+        if let Some(running) = turning {
+            if running && self.running == Some(false) {
                 self.since = Some(now);
             }
-            if !*running {
+            if !running {
                 self.since = None;
             }
-            self.running = Some(*running);
+            self.running = Some(running);
         }
         let at_rated = match (
             good(poll, "gen_frequency_hz"),
@@ -174,6 +182,24 @@ mod tests {
             FAST_INTERVAL
         );
         assert_eq!(f.after(&cranking, t0 + Duration::from_secs(52), two), two);
+    }
+
+    #[test]
+    fn the_start_sequence_before_the_crank_starts_fast_polling() {
+        let two = Duration::from_secs(2);
+        let t0 = Instant::now();
+        let mut f = FastPoll::new(Kind::Generator, true);
+        let stopped = poll(&[
+            ("engine_running", Value::Bool(false)),
+            ("engine_starting", Value::Bool(false)),
+        ]);
+        let pre_start = poll(&[
+            ("engine_running", Value::Bool(false)),
+            ("engine_starting", Value::Bool(true)),
+        ]);
+        assert_eq!(f.after(&stopped, t0, two), two);
+        assert_eq!(f.after(&pre_start, t0, two), FAST_INTERVAL);
+        assert_eq!(f.after(&stopped, t0 + two, two), two, "start aborted");
     }
 
     #[test]
