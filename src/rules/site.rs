@@ -211,10 +211,22 @@ pub(crate) fn composite_rules<'a>(
         }
         let expr = Expr::All(parts);
         let point = expr.terms().first().map_or("comm", |t| t.point);
-        let article: &'static str = match raw.article.as_ref().map(|a| a.get_ref().as_str()) {
+        let article: &'static str = match &raw.article {
             None => "10.1",
-            // Articles are few and the texts cite them for the rule's whole life.
-            Some(a) => Box::leak(a.to_string().into_boxed_str()),
+            Some(a) => match article(a.get_ref()) {
+                Some(a) => a,
+                None => {
+                    r.at(
+                        a.span(),
+                        ctx(".article"),
+                        format!(
+                            "article {:?}: write the regulation's article number, e.g. \"10.5\" or \"8.3a\"",
+                            a.get_ref()
+                        ),
+                    );
+                    continue;
+                }
+            },
         };
         let vi = raw.text_vi.get_ref().clone();
         let en = raw.text_en.clone().unwrap_or_else(|| vi.clone());
@@ -231,6 +243,31 @@ pub(crate) fn composite_rules<'a>(
             enabled: true,
         });
     }
+}
+
+/// An article number (`10.5`, `8.3a`) as a `&'static str`: each distinct one is kept
+/// once for the process's life (a config reload does not add copies).
+fn article(a: &str) -> Option<&'static str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    let ok = !a.is_empty()
+        && a.len() <= 8
+        && a.starts_with(|c: char| c.is_ascii_digit())
+        && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+    if !ok {
+        return None;
+    }
+    static SEEN: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = seen.get(a) {
+        return Some(s);
+    }
+    let s: &'static str = Box::leak(a.to_string().into_boxed_str());
+    seen.insert(s);
+    Some(s)
 }
 
 /// One condition: its device, point and test, checked against the vocabulary.
@@ -602,6 +639,11 @@ any = [
                 "for_s = 30",
                 "for_s = -1",
                 ".for_s: for_s = -1 is invalid: give seconds, 0 or more",
+            ),
+            (
+                "article = \"10.5\"",
+                "article = \"Điều 10\"",
+                ".article: article \"Điều 10\": write the regulation's article number, e.g. \"10.5\" or \"8.3a\"",
             ),
             (
                 "{ device = \"gen1\", point = \"mode\", is = \"manual\" }",
