@@ -65,6 +65,8 @@ pub const MAINS_FAILURE_S: f64 = 60.0;
 /// did not transfer). THRESHOLDS.md gives no figure; 5 min is 30 times the NFPA 110
 /// Type 10 start and leaves the UPS's walk-in and an ATS's transfer delay room.
 pub const ON_BATTERY_MARGIN_S: f64 = 300.0;
+/// Battery charge below this while on battery is serious (THRESHOLDS.md "Power").
+pub const CHARGE_LOW_ON_BATTERY_PCT: f64 = 50.0;
 /// Time a generator start has to reach rated voltage and frequency (NFPA 110 Type 10,
 /// THRESHOLDS.md "Power").
 pub const START_TO_RATED_S: f64 = 10.0;
@@ -258,6 +260,32 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "on_battery",
                 "10.5",
                 flag(true, Serious, ON_BATTERY_MARGIN_S),
+            ),
+            // THRESHOLDS.md "Power": battery charge below 50 % while on battery →
+            // serious (at once, like the runtime).
+            spec(
+                "charge_low_on_battery",
+                "battery_charge_pct",
+                "10.5",
+                Condition::Composite {
+                    expr: Arc::new(Expr::All(vec![
+                        Expr::Term(Term {
+                            device: None,
+                            point: "on_battery",
+                            test: Test::Is(true),
+                            if_unknown: None,
+                        }),
+                        Expr::Term(Term {
+                            device: None,
+                            point: "battery_charge_pct",
+                            test: Test::Below(CHARGE_LOW_ON_BATTERY_PCT),
+                            if_unknown: None,
+                        }),
+                    ])),
+                    level: Serious,
+                    on_delay_s: 0.0,
+                    text: None,
+                },
             ),
             spec(
                 "runtime_low",
@@ -765,7 +793,7 @@ device "ats1" is a ats, not a generator`).
 
 From THRESHOLDS.md "Power" (Art. 10.5): *UPS on battery (mains lost): normal at once;
 serious after 60 s if the generator has not taken the load*, and *estimated runtime
-below 10 min: serious*. Per UPS:
+below 10 min, or battery charge below 50 % while on battery: serious*. Per UPS:
 
 | Rule | Condition | Level | Default |
 |---|---|---|---|
@@ -773,6 +801,7 @@ below 10 min: serious*. Per UPS:
 | `mains_failure` | `on_battery` is true and the generator has not taken the load | serious | after 60 s (`on_delay_s`) |
 | `on_battery_long` | `on_battery` is true, whatever the generator does (the margin) | serious | after 300 s (`on_delay_s`) |
 | `runtime_low` | `runtime_remaining_s` below 600 | serious | at once |
+| `charge_low_on_battery` | `on_battery` is true and `battery_charge_pct` below 50 | serious | at once |
 
 "The generator has not taken the load" is: its `engine_running` is not true, or (with a
 transfer switch) the switch's `position` is not `generator`. A generator or switch that

@@ -149,6 +149,11 @@ pub const COMPOSITE_TEXTS: &[(&str, &str, &str)] = &[
         "Mains failure: the UPS is on battery and the generator has not taken the load",
     ),
     (
+        "charge_low_on_battery",
+        "UPS chạy bằng ắc quy và dung lượng ắc quy dưới 50 %",
+        "UPS on battery with the battery charge below 50 %",
+    ),
+    (
         "supply_air_high",
         "Nhiệt độ gió cấp cao hơn nhiệt độ cài đặt quá 3 °C",
         "Supply air more than 3 °C above the set point",
