@@ -40,6 +40,8 @@ pub enum Kind {
     PowerMeter,
     /// The gateway itself.
     Gateway,
+    /// Automatic transfer switch between mains and the standby generator.
+    Ats,
 }
 
 /// The systems of the data center (CONTRACTS.md, "Systems"): the one map from device
@@ -99,7 +101,7 @@ impl Kind {
     /// The system this kind of device belongs to (the one place this map is written).
     pub fn system(self) -> System {
         match self {
-            Kind::Ups | Kind::Generator | Kind::PowerMeter => System::Power,
+            Kind::Ups | Kind::Generator | Kind::PowerMeter | Kind::Ats => System::Power,
             Kind::Cooling => System::Cooling,
             Kind::Climate => System::Climate,
             Kind::FirePanel | Kind::Leak | Kind::Surge => System::FireSafety,
@@ -109,7 +111,7 @@ impl Kind {
     }
 
     /// Every kind, in documentation order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Ups,
         Kind::Generator,
         Kind::Cooling,
@@ -121,6 +123,7 @@ impl Kind {
         Kind::Surge,
         Kind::PowerMeter,
         Kind::Gateway,
+        Kind::Ats,
     ];
 
     /// The snake_case name used in config, MQTT, InfluxDB (measurement) and the API.
@@ -137,6 +140,7 @@ impl Kind {
             Kind::Surge => "surge",
             Kind::PowerMeter => "power_meter",
             Kind::Gateway => "gateway",
+            Kind::Ats => "ats",
         }
     }
 

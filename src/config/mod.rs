@@ -1024,6 +1024,15 @@ fn validate(
         }
     }
 
+    // Power topology and the site's composite rules (rules/site.rs).
+    rules::site::topology(&mut r, raw_devices.iter().map(|(d, _)| d), &mut devices);
+    rules::site::composite_rules(
+        &mut r,
+        raw_devices.iter().map(|(d, _)| d),
+        &raw.composite_rules,
+        &mut devices,
+    );
+
     // Web.
     let web_listen = match &raw.web.listen {
         None => default_listen(),

@@ -154,6 +154,7 @@ mod tests {
             acked_at: None,
             shelved_until: None,
             shelved_by: None,
+            cause: None,
         }
     }
 

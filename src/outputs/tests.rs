@@ -52,6 +52,7 @@ fn fire(no: u64, state: &'static str) -> ActiveAlarm {
         acked_at: None,
         shelved_until: None,
         shelved_by: None,
+        cause: None,
     }
 }
 

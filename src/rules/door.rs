@@ -654,6 +654,7 @@ door_open = { name = "GPIO6" }
                     acked: None,
                     condition: true,
                     shelved: None,
+                    cause: None,
                 })
                 .collect(),
         );

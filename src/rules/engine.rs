@@ -42,7 +42,18 @@ pub struct Engine {
     out: Emitter,
     devices: Vec<DeviceSlot>,
     index: HashMap<Arc<str>, usize>,
+    /// Latest sample of every point of every device: time, and the value when good.
+    /// Composite rules read other devices' points here.
+    latest: HashMap<(Arc<str>, &'static str), Latest>,
+    /// The points composite rules read, per device: only these are kept in `latest`.
+    watched: HashMap<Arc<str>, std::collections::HashSet<&'static str>>,
+    /// Each device's staleness horizon, ms (a composite's term older than its
+    /// device's horizon is unknown).
+    stale: HashMap<Arc<str>, i64>,
 }
+
+/// Time of a point's latest sample, and its value when good.
+type Latest = (Timestamp, Option<Value>);
 
 /// What every event needs besides the transition itself.
 struct Emitter {
@@ -176,8 +187,12 @@ pub enum AckError {
 }
 
 enum RuleState {
-    /// Above, Below, Flag, EnumNot.
+    /// Above, Below, Flag, EnumNot, EnumLevel.
     Levels(LevelState),
+    /// Composite: since when the condition has held.
+    Composite(Option<Timestamp>),
+    /// StartToRated.
+    Start(StartState),
     /// RateOfChange.
     Rate(Window),
     /// CommLost: its state is the device's `last_ok`.
@@ -198,6 +213,17 @@ struct LevelState {
     /// A level whose condition holds but whose on-delay has not run out: the value is
     /// "pending", never shown as normal.
     pending: Option<Level>,
+}
+
+/// A generator start being watched (see [`Condition::StartToRated`]).
+#[derive(Default)]
+struct StartState {
+    /// `engine_running` (or `engine_starting`) as last read (good samples only).
+    running: Option<bool>,
+    /// When the present start began; `None` when no start is being judged.
+    start: Option<Timestamp>,
+    /// The latest good generator frequency, Hz (the event's value).
+    frequency: Option<f64>,
 }
 
 /// Sliding-window max and min (monotonic queues), amortised O(1) per sample.
@@ -489,8 +515,14 @@ fn raw_level(cond: &Condition, v: &Value) -> Result<Option<Level>, ()> {
             Value::Enum(s) => Ok((!allowed.contains(s)).then_some(*level)),
             _ => Err(()),
         },
+        Condition::EnumLevel { levels, .. } => match v {
+            Value::Enum(s) => Ok(levels.iter().find(|(n, _)| n == s).map(|(_, l)| *l)),
+            _ => Err(()),
+        },
         Condition::RateOfChange { .. }
         | Condition::CommLost { .. }
+        | Condition::Composite { .. }
+        | Condition::StartToRated { .. }
         | Condition::DoorAccess { .. } => Err(()),
     }
 }
@@ -534,7 +566,8 @@ fn on_delay_ms(cond: &Condition) -> i64 {
         Condition::Above { on_delay_s, .. }
         | Condition::Below { on_delay_s, .. }
         | Condition::Flag { on_delay_s, .. }
-        | Condition::EnumNot { on_delay_s, .. } => ms(*on_delay_s),
+        | Condition::EnumNot { on_delay_s, .. }
+        | Condition::EnumLevel { on_delay_s, .. } => ms(*on_delay_s),
         _ => 0,
     }
 }
@@ -582,7 +615,9 @@ fn level_transition(
             };
             (Some(limit), msg)
         }
-        Condition::Flag { on_delay_s, .. } | Condition::EnumNot { on_delay_s, .. } => {
+        Condition::Flag { on_delay_s, .. }
+        | Condition::EnumNot { on_delay_s, .. }
+        | Condition::EnumLevel { on_delay_s, .. } => {
             let lvl = (state == AlarmState::Raised).then_some(level);
             (
                 None,
@@ -622,6 +657,8 @@ impl DeviceSlot {
                     Condition::RateOfChange { .. } => RuleState::Rate(Window::default()),
                     Condition::CommLost { .. } => RuleState::Comm,
                     Condition::DoorAccess { .. } => RuleState::Door(Default::default()),
+                    Condition::Composite { .. } => RuleState::Composite(None),
+                    Condition::StartToRated { .. } => RuleState::Start(StartState::default()),
                     _ => RuleState::Levels(LevelState::default()),
                 };
                 RuleSlot {
@@ -924,6 +961,115 @@ fn eval_rate(
     events.push(out.emit(dev, slot, now, t));
 }
 
+/// Judge a generator start (`StartToRated`): on a poll of the generator with
+/// `poll`, on a tick without. A start is an `engine_running` (or `engine_starting`)
+/// false → true change seen in good samples (a gateway that first sees the engine already running does not
+/// judge that start).
+fn eval_start(
+    out: &mut Emitter,
+    dev: &DeviceMeta,
+    slot: &mut RuleSlot,
+    now: Timestamp,
+    poll: Option<&Poll>,
+    events: &mut Vec<AlarmEvent>,
+) {
+    let Condition::StartToRated {
+        within_s,
+        voltage_v,
+        frequency_hz,
+        voltage_tolerance_pct,
+        frequency_tolerance_pct,
+        level,
+    } = slot.spec.condition
+    else {
+        return;
+    };
+    let RuleState::Start(st) = &mut slot.st else {
+        return;
+    };
+    let active = slot.active.as_ref().filter(|a| a.condition).is_some();
+    let mut at_rated = false;
+    if let Some(poll) = poll {
+        let good = |name: &str| {
+            poll.samples.iter().find_map(|s| match s {
+                Sample {
+                    quality: Quality::Good,
+                    value: Some(v),
+                    point,
+                    ..
+                } if point.name == name => Some(v.clone()),
+                _ => None,
+            })
+        };
+        if let Some(f) = good("gen_frequency_hz").and_then(|v| v.as_f64()) {
+            st.frequency = Some(f);
+        }
+        // The engine turns or its start sequence runs (`engine_starting`, where the
+        // profile has it): a start begins at the first of the two.
+        let starting = good("engine_starting") == Some(Value::Bool(true));
+        let turning = match good("engine_running") {
+            Some(Value::Bool(r)) => Some(r || starting),
+            _ => starting.then_some(true),
+        };
+        if let Some(running) = turning {
+            if running && st.running == Some(false) {
+                st.start = Some(now);
+            }
+            if !running {
+                st.start = None;
+            }
+            st.running = Some(running);
+        }
+        let within = |v: Option<Value>, rated: f64, tol: f64| {
+            v.and_then(|v| v.as_f64())
+                .is_some_and(|x| (x - rated).abs() <= rated * tol / 100.0)
+        };
+        at_rated = st.running == Some(true)
+            && within(good("gen_voltage_l1_v"), voltage_v, voltage_tolerance_pct)
+            && within(
+                good("gen_frequency_hz"),
+                frequency_hz,
+                frequency_tolerance_pct,
+            );
+    }
+    let elapsed = st.start.map(|s| now.secs_since(s));
+    let frequency = st.frequency;
+    let state = if at_rated {
+        st.start = None;
+        if !active {
+            return;
+        }
+        AlarmState::Cleared
+    } else {
+        match elapsed {
+            Some(e) if e >= within_s && !active => AlarmState::Raised,
+            _ => return,
+        }
+    };
+    let lvl = (state == AlarmState::Raised).then_some(level);
+    let message = messages::start_to_rated(
+        out.language,
+        dev,
+        within_s,
+        voltage_v,
+        frequency_hz,
+        lvl,
+        slot.spec.article,
+    );
+    let t = Transition {
+        by: None,
+        comment: None,
+        level,
+        state,
+        // On the rule's point (`gen_frequency_hz`): the frequency then and the rated one;
+        // the time allowed is in the text.
+        value: frequency.map(Value::Number),
+        threshold: Some(frequency_hz),
+        message,
+    };
+    events.push(out.emit(dev, slot, now, t));
+}
+
 impl Engine {
     /// An engine for a site. Texts are in `language`; the first event gets sequence
     /// number `next_seq` (the runtime takes it from [`crate::seq::SeqStore`] so `seq`
@@ -944,6 +1090,9 @@ impl Engine {
             },
             devices: Vec::new(),
             index: HashMap::new(),
+            latest: HashMap::new(),
+            watched: HashMap::new(),
+            stale: HashMap::new(),
         }
     }
 
@@ -951,6 +1100,20 @@ impl Engine {
     /// dropped. Adding a device id again replaces its rules and forgets its state.
     pub fn add_device(&mut self, device: Device, poll_interval: Duration, rules: Vec<RuleSpec>) {
         let slot = DeviceSlot::new(device.clone(), poll_interval, rules);
+        self.stale.insert(device.id.clone(), slot.stale_ms);
+        for r in &slot.rules {
+            let Condition::Composite { expr, .. } = &r.spec.condition else {
+                continue;
+            };
+            for t in expr.terms() {
+                let id = t.device.clone().unwrap_or_else(|| device.id.clone());
+                let set = self.watched.entry(id).or_default();
+                set.insert(t.point);
+                if let super::spec::Test::AbovePoint { point, .. } = t.test {
+                    set.insert(point);
+                }
+            }
+        }
         match self.index.get(&device.id) {
             Some(&i) => self.devices[i] = slot,
             None => {
@@ -985,7 +1148,31 @@ impl Engine {
         }
         let dev = d.device.clone();
         let stale_ms = d.stale_ms;
+        let watched = self.watched.get(&dev.id);
+        for s in poll
+            .samples
+            .iter()
+            .filter(|s| watched.is_some_and(|w| w.contains(s.point.name)))
+        {
+            let good = match s {
+                Sample {
+                    quality: Quality::Good,
+                    value: Some(v),
+                    ..
+                } => Some(v.clone()),
+                _ => None,
+            };
+            self.latest
+                .insert((dev.id.clone(), s.point.name), (now, good));
+        }
         for slot in &mut d.rules {
+            if let Condition::StartToRated { .. } = slot.spec.condition {
+                eval_start(out, &dev, slot, now, Some(poll), &mut events);
+                continue;
+            }
+            if let Condition::Composite { .. } = slot.spec.condition {
+                continue;
+            }
             let sample = poll
                 .samples
                 .iter()
@@ -1038,7 +1225,88 @@ impl Engine {
                 }
             }
         }
+        self.eval_composites(now, &mut events);
         events
+    }
+
+    /// Evaluate every composite rule at `now` against the latest samples.
+    fn eval_composites(&mut self, now: Timestamp, events: &mut Vec<AlarmEvent>) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let stale = &self.stale;
+        let latest = &self.latest;
+        let out = &mut self.out;
+        for d in &mut self.devices {
+            let dev = d.device.clone();
+            for slot in &mut d.rules {
+                let Condition::Composite {
+                    expr,
+                    level,
+                    on_delay_s,
+                    text,
+                } = &slot.spec.condition
+                else {
+                    continue;
+                };
+                let value = |device: Option<&Arc<str>>, point: &'static str| {
+                    let id = device.unwrap_or(&dev.id);
+                    let horizon = stale.get(id).copied()?;
+                    let (ts, v) = latest.get(&(id.clone(), point))?;
+                    if now.millis() - ts.millis() > horizon {
+                        return None;
+                    }
+                    v.clone()
+                };
+                // Unknown (a term without `if_unknown` has no fresh good value): the
+                // alarm keeps its state, a running on-delay neither restarts nor ends.
+                let Some(holds) = expr.eval(&value) else {
+                    continue;
+                };
+                let (level, on_delay_s, text) = (*level, *on_delay_s, text.clone());
+                let RuleState::Composite(since) = &mut slot.st else {
+                    continue;
+                };
+                let active = slot
+                    .active
+                    .as_ref()
+                    .filter(|a| a.condition)
+                    .map(|a| a.level);
+                let state = if holds {
+                    let s = *since.get_or_insert(now);
+                    if active.is_some() || now.millis() - s.millis() < ms(on_delay_s) {
+                        continue;
+                    }
+                    AlarmState::Raised
+                } else {
+                    *since = None;
+                    if active.is_none() {
+                        continue;
+                    }
+                    AlarmState::Cleared
+                };
+                let lvl = (state == AlarmState::Raised).then_some(level);
+                let message = messages::composite(
+                    out.language,
+                    &dev,
+                    &slot.spec.name,
+                    text.as_deref(),
+                    on_delay_s,
+                    lvl,
+                    slot.spec.article,
+                );
+                let t = Transition {
+                    by: None,
+                    comment: None,
+                    level: active.unwrap_or(level),
+                    state,
+                    value: None,
+                    threshold: None,
+                    message,
+                };
+                events.push(out.emit(&dev, slot, now, t));
+            }
+        }
     }
 
     /// Let time pass to `now`: complete on-delays whose condition still holds and
@@ -1061,8 +1329,10 @@ impl Engine {
             for slot in &mut d.rules {
                 eval_level(out, &dev, stale_ms, slot, now, None, &mut events);
                 eval_door(out, &dev, stale_ms, slot, now, &mut events);
+                eval_start(out, &dev, slot, now, None, &mut events);
             }
         }
+        self.eval_composites(now, &mut events);
         events
     }
 
@@ -1094,6 +1364,19 @@ impl Engine {
                         rule: slot.spec.name.clone(),
                         level,
                         since: st.since[level_index(level)].unwrap_or_default(),
+                    });
+                }
+                // A composite whose condition holds but whose on-delay runs.
+                if let (RuleState::Composite(Some(since)), Condition::Composite { level, .. }) =
+                    (&slot.st, &slot.spec.condition)
+                    && slot.active.as_ref().is_none_or(|a| !a.condition)
+                {
+                    out.push(crate::state::Pending {
+                        device: d.device.id.clone(),
+                        point: slot.spec.point,
+                        rule: slot.spec.name.clone(),
+                        level: *level,
+                        since: *since,
                     });
                 }
             }
@@ -1373,5 +1656,7 @@ impl Engine {
 
 mod links;
 
+#[cfg(test)]
+mod failures;
 #[cfg(test)]
 mod tests;

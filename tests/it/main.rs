@@ -19,6 +19,7 @@ mod backup; // backup and restore of the state dir while records stream
 mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
 mod commands; // commands from people and the alarm lifecycle: MQTT, the local socket
 mod e2e; // the data path end to end
+mod failures; // mains failure, generator start, controller alarms: the binary against pymodbus and Mosquitto
 mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RTU source
 mod gpio; // the GPIO source with the fake backend through the pipeline to Mosquitto
 mod grafana; // the generated Grafana dashboards against InfluxDB 1.6 and @grafana/schema
