@@ -56,6 +56,6 @@ for c in ["dc-gateway", "floor", "collectd"]:
         v = sorted(lat[c]["from_read_ms"]); p99 = f"{v[min(len(v)-1, int(0.99*len(v)))]:.0f}"
     print(f"| {site} | {c} | {st.mean(per1000(x) for x in xs):.4f} | {ratio(c,'floor')} | {ratio(c,'collectd')} | "
           f"{max(x['peak_rss_kb'] for x in xs)/1024:.1f} ({st.mean(x.get('rss_anon_kb',0) for x in xs)/1024:.1f} / {st.mean(x.get('rss_file_kb',0) for x in xs)/1024:.1f}) | "
-          f"{sum(x['missed'] for x in xs)} | {p99} |")
+          f"{sum(x['missed_polls'] for x in xs)} | {p99} |")
 PY
 done | tee "$out/scale.md"
