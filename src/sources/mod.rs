@@ -465,9 +465,16 @@ impl Sources {
         }
         // A trap from an agent triggers a confirming poll of it.
         let mut trap_agents = Vec::new();
+        // Every agent's requests go out on one socket per address family.
+        let shared = std::sync::Arc::new(snmp::SharedUdp::new());
         for (agent, engine_id) in self.snmp {
             let at = offsets.next().unwrap_or_default();
-            let task = snmp::spawn_at(agent.clone(), at, tx.clone());
+            let task = snmp::spawn_shared(
+                agent.clone(),
+                at,
+                tx.clone(),
+                Some(std::sync::Arc::clone(&shared)),
+            );
             if let Some(t) =
                 snmp::TrapAgent::for_agent(&agent, engine_id, Some(task.trigger.clone()))
             {
