@@ -23,6 +23,7 @@ pub mod durable;
 pub mod journal;
 pub mod metrics;
 pub mod model;
+pub mod outputs;
 pub mod paging;
 pub mod points;
 pub mod rules;

@@ -37,17 +37,21 @@ pub enum Verb {
     MaintenanceEnd,
     /// Send a test notification (`target`: a person).
     TestNotification,
+    /// Silence the sirens (`target`: `all` or empty, or an output id) for the alarms
+    /// sounding them now; a new alarm sounds them again.
+    Silence,
 }
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 6] = [
+    pub const ALL: [Verb; 7] = [
         Verb::Ack,
         Verb::Shelve,
         Verb::Unshelve,
         Verb::MaintenanceStart,
         Verb::MaintenanceEnd,
         Verb::TestNotification,
+        Verb::Silence,
     ];
 
     /// Its name on the wire.
@@ -59,6 +63,7 @@ impl Verb {
             Verb::MaintenanceStart => "maintenance_start",
             Verb::MaintenanceEnd => "maintenance_end",
             Verb::TestNotification => "test_notification",
+            Verb::Silence => "silence",
         }
     }
 }

@@ -52,6 +52,8 @@ pub(super) struct SelfMonitor {
     pub(super) watch: crate::selfwatch::Watch,
     /// Whether the configured state directory is in use (false: a volatile one).
     pub(super) state_ok: bool,
+    /// Sirens and beacons (their points `outputs_ok`, `output_failures`).
+    pub(super) outputs: crate::outputs::Handle,
     /// False while the web console is closed for an unsafe setting (src/web/auth.rs).
     pub(super) web_console_ok: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -69,6 +71,7 @@ impl SelfMonitor {
         };
         SelfMonitor {
             state_ok: true,
+            outputs: crate::outputs::Handle::default(),
             web_console_ok: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             device: Arc::new(crate::model::DeviceMeta {
                 id: Arc::from(id),
@@ -121,6 +124,7 @@ impl SelfMonitor {
         .flatten()
         .chain(own_points(queues))
         .chain(self.watch.samples())
+        .chain(self.outputs.samples())
         .collect();
         self.ticks += 1;
         let send = self.ticks % Self::EVERY == 1;
