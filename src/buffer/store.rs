@@ -170,6 +170,9 @@ pub struct Sqlite {
     path: String,
     queues: Vec<Option<QueueSql>>,
     dead_rows: u64,
+    /// A cap on the database's pages (SQLite's `max_page_count`), applied before each
+    /// transaction; 0: none. See [`Sqlite::with_page_limit`].
+    page_limit: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
 }
 
 /// Name of the database file inside the state directory.
@@ -190,6 +193,18 @@ impl Sqlite {
             reason: f.reason,
         })?;
         Sqlite::setup(conn, shown, true)
+    }
+
+    /// Cap the database at the number of pages `limit` holds (0: no cap), read again
+    /// before every transaction. Over it SQLite refuses writes with `SQLITE_FULL`
+    /// ("database or disk is full") exactly as on a full disk: the library tests of
+    /// the disk-full path use it where no small file system can be mounted.
+    pub fn with_page_limit(
+        mut self,
+        limit: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    ) -> Sqlite {
+        self.page_limit = Some(limit);
+        self
     }
 
     /// A private in-memory database: same behaviour, nothing durable. For tests and
@@ -240,6 +255,7 @@ impl Sqlite {
             conn,
             path,
             queues: Vec::new(),
+            page_limit: None,
             dead_rows: dead_rows.max(0) as u64,
         })
     }
@@ -322,6 +338,13 @@ impl Store for Sqlite {
 
     fn begin(&mut self) -> Result<(), Error> {
         if self.conn.is_autocommit() {
+            if let Some(l) = &self.page_limit {
+                let n = l.load(std::sync::atomic::Ordering::SeqCst);
+                let n = if n == 0 { 1_073_741_823 } else { n };
+                self.conn
+                    .pragma_update(None, "max_page_count", n)
+                    .map_err(|e| self.err("set max_page_count", e))?;
+            }
             self.conn
                 .execute_batch("BEGIN IMMEDIATE")
                 .map_err(|e| self.err("begin", e))?;

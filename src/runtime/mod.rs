@@ -248,6 +248,7 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     );
     let mut gateway = SelfMonitor::new(&site, watch);
     gateway.state_ok = state_problem.is_none();
+    gateway.storage = Some((buffer.clone(), journal.clone()));
     buffer.registry().add(
         site.devices
             .iter()

@@ -1,0 +1,270 @@
+//! Operating the gateway (issues 20 and 21): a state disk that fills while the gateway
+//! runs, config reload, the standby pair. Real binaries, real peers.
+//!
+//! The full disk is a real small file system: a tmpfs mounted in a private mount
+//! namespace (`unshare -rm`, no root needed where unprivileged user namespaces are
+//! enabled, as on Debian 12), filled and emptied by the test through
+//! `/proc/<pid>/root`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::e2e::site;
+use crate::peers::{
+    ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, UnitSpec, free_port, http_get, peer_tempdir,
+};
+
+fn sensor() -> ModbusServer {
+    ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])))
+}
+
+fn web_of(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("listen = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string()
+}
+
+/// Write zeros into `path` until the file system says it is full.
+fn fill(path: &Path) -> u64 {
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(k) => n += k as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    let _ = f.sync_all();
+    n
+}
+
+/// The timestamps (ms) of the readings in a queue of `buffer.db`, read with `sqlite3`
+/// beside the running gateway (SQLite resolves `/proc/<pid>/root`, so it is run inside
+/// the gateway's namespaces).
+fn queue_ts(gw: &Ns, db: &Path, queue: &str) -> Vec<i64> {
+    let out = gw
+        .enter("sqlite3")
+        .arg("-readonly")
+        .arg(db)
+        .arg(format!(
+            "SELECT ts FROM \"queue_{queue}\" WHERE alarm = 0 ORDER BY id"
+        ))
+        .output()
+        .expect("sqlite3 runs (apt-get install -y sqlite3)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+struct Ns {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Ns {
+    /// The gateway in its own mount namespace, its state dir a `size` tmpfs.
+    fn start(state: &Path, size: &str, cfg: &Path, log: PathBuf) -> Ns {
+        let child = Command::new("unshare")
+            .args(["-rm", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o size={size},mode=0700 tmpfs \"$0\" && exec \"$1\" run --config \"$2\""
+            ))
+            .arg(state)
+            .arg(env!("CARGO_BIN_EXE_dc-gateway"))
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("unshare runs (util-linux; unprivileged user namespaces enabled)");
+        Ns { child, log }
+    }
+
+    /// `path` (absolute) as the gateway sees it.
+    fn inside(&self, path: &Path) -> PathBuf {
+        Path::new(&format!("/proc/{}/root", self.child.id())).join(path.strip_prefix("/").unwrap())
+    }
+
+    /// `program` run inside the gateway's user and mount namespaces.
+    fn enter(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args([
+            "-t",
+            &self.child.id().to_string(),
+            "-U",
+            "-m",
+            "--preserve-credentials",
+        ])
+        .arg(program);
+        c
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_state_disk_that_fills_while_running_raises_disk_full_keeps_delivering_and_commits_after() {
+    let modbus = sensor();
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("ops-diskfull");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    // InfluxDB is down (nothing listens): readings pile up in its queue on disk, as
+    // in an outage, so the disk is written every commit.
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n\n[[sinks]]\nname = \"influx\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:{}?org=dc&bucket=b\"\n",
+        broker.url(),
+        free_port()
+    );
+    let text = site("df", free_port(), modbus.addr().port(), 500, &sinks)
+        + &format!(
+            "\n[storage]\nstate_dir = \"{}\"\ncommit_interval_ms = 200\n",
+            state.display()
+        );
+    let cfg = dir.path().join("site.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let web = web_of(&text);
+    let sub = broker.subscribe("dcgw/df/#");
+    let gw = Ns::start(&state, "6m", &cfg, dir.path().join("gateway.log"));
+    let db = state.join("buffer.db");
+    sub.wait_for(
+        |m| m.iter().any(|x| x.topic == "dcgw/df/th1/temperature_c"),
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    std::thread::sleep(Duration::from_secs(1));
+    let before = queue_ts(&gw, &db, "influx");
+    assert!(!before.is_empty(), "readings are queued for InfluxDB");
+    // The disk fills up.
+    let filler = gw.inside(&state.join("filler"));
+    let filled = fill(&filler);
+    assert!(filled > 1_000_000, "filled {filled} bytes");
+    let full_at = Instant::now();
+    sub.clear();
+    // The serious disk_full alarm reaches MQTT (from memory: nothing can be written),
+    // and readings go on flowing.
+    let got = sub
+        .wait_for(
+            |m| {
+                m.iter().any(|x| {
+                    x.topic == "dcgw/df/alarms/events"
+                        && x.payload_str().contains("\"disk_full\"")
+                        && x.payload_str().contains("\"raised\"")
+                        && x.payload_str().contains("\"serious\"")
+                })
+            },
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    assert!(full_at.elapsed() < Duration::from_secs(20));
+    let _ = got;
+    sub.clear();
+    sub.wait_for(
+        |m| {
+            m.iter()
+                .filter(|x| x.topic == "dcgw/df/th1/temperature_c")
+                .count()
+                >= 1
+        },
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("readings stop while the disk is full: {e}\n{}", gw.log()));
+    // /healthz says so with 503.
+    let h = http_get(&format!("http://{web}/healthz")).expect("healthz answers");
+    assert_eq!(h.status, 503, "{}", h.text());
+    assert!(
+        h.text().contains("writes to the state disk fail"),
+        "{}",
+        h.text()
+    );
+    assert!(h.text().contains("full"), "{}", h.text());
+    // Hold the disk full a little longer: readings wait in memory.
+    std::thread::sleep(Duration::from_secs(2));
+    let during = queue_ts(&gw, &db, "influx");
+    // Space back.
+    let freed_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    std::fs::remove_file(&filler).unwrap();
+    sub.wait_for(
+        |m| {
+            m.iter().any(|x| {
+                x.topic == "dcgw/df/alarms/events"
+                    && x.payload_str().contains("\"disk_full\"")
+                    && x.payload_str().contains("\"cleared\"")
+            })
+        },
+        Duration::from_secs(15),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    let h = http_get(&format!("http://{web}/healthz")).expect("healthz answers");
+    assert!(
+        !h.text().contains("writes to the state disk fail"),
+        "{}",
+        h.text()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let after = queue_ts(&gw, &db, "influx");
+    // Nothing committed lost: every reading queued before is still there.
+    for t in &before {
+        assert!(
+            after.contains(t),
+            "reading at {t} committed before the disk filled is lost"
+        );
+    }
+    // The held readings were committed: the queue covers the whole time the disk was
+    // full, from before it filled to after it had room, without a gap.
+    assert!(
+        after.len() > during.len() + 4,
+        "held readings committed: {} then {}",
+        during.len(),
+        after.len()
+    );
+    assert!(
+        after[0] <= before[0] && *after.last().unwrap() >= freed_ms,
+        "{after:?}"
+    );
+    let gaps: Vec<i64> = after.windows(2).map(|w| w[1] - w[0]).collect();
+    let worst = gaps.iter().copied().max().unwrap_or(0);
+    assert!(
+        worst < 2000,
+        "a gap of {worst} ms in the readings queued for InfluxDB"
+    );
+    // The journal has the alarm written while the disk was full (held, then written).
+    let out = gw
+        .enter(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["journal", "--kind", "alarm", "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let j = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        j.lines()
+            .any(|l| l.contains("\"disk_full\"") && l.contains("\"raised\"")),
+        "{j}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!gw.log().contains("panicked"), "{}", gw.log());
+}
