@@ -340,38 +340,61 @@ fn main() -> ExitCode {
         Command::CheckConfig {
             config: path,
             offline,
-        } => match {
+        } => {
             config::set_offline(offline);
-            config::load(&path)
-        } {
-            Ok(site) => {
-                if offline {
-                    eprintln!(
-                        "note: --offline: secrets (password, token, community and key files or variables) were not checked"
+            let loaded = config::load(&path);
+            // Every file the config names: exists, right kind, readable, private
+            // (src/config/files.rs).
+            let files = config::files::check_file(&path, offline);
+            for line in &files.not_checked {
+                eprintln!("note: {line}");
+            }
+            for w in &files.warnings {
+                eprintln!("warning: {w}");
+            }
+            match loaded {
+                Ok(site) if files.problems.is_empty() => {
+                    if offline {
+                        eprintln!(
+                            "note: --offline: secrets (password, token, community and key files or variables) were not checked"
+                        );
+                    }
+                    for w in &site.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    println!(
+                        "{}: OK — site {:?}, {} rooms, {} devices, {} sinks, {} named files checked",
+                        path.display(),
+                        site.name.as_ref(),
+                        site.rooms.len(),
+                        site.devices.len(),
+                        site.sinks.len(),
+                        files.checked
                     );
+                    for w in config::profiles::warnings(&site) {
+                        println!("warning: {w}");
+                    }
+                    ExitCode::SUCCESS
                 }
-                for w in &site.warnings {
-                    eprintln!("warning: {w}");
+                other => {
+                    let mut all = match other {
+                        Ok(_) => Vec::new(),
+                        Err(errs) => errs.0,
+                    };
+                    // A file the validation already refused (on its line) is reported once.
+                    for p in files.problems {
+                        if !all.iter().any(|q| q.line == p.line) {
+                            all.push(p);
+                        }
+                    }
+                    all.sort_by_key(|p| (p.line, p.column));
+                    let errs = config::ConfigErrors(all);
+                    eprintln!("{errs}");
+                    eprintln!("{} problem(s) found", errs.0.len());
+                    ExitCode::from(2)
                 }
-                println!(
-                    "{}: OK — site {:?}, {} rooms, {} devices, {} sinks",
-                    path.display(),
-                    site.name.as_ref(),
-                    site.rooms.len(),
-                    site.devices.len(),
-                    site.sinks.len()
-                );
-                for w in config::profiles::warnings(&site) {
-                    println!("warning: {w}");
-                }
-                ExitCode::SUCCESS
             }
-            Err(errs) => {
-                eprintln!("{errs}");
-                eprintln!("{} problem(s) found", errs.0.len());
-                ExitCode::from(2)
-            }
-        },
+        }
         other => {
             limit_malloc_arenas();
             init_tracing();

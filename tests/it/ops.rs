@@ -268,3 +268,91 @@ fn a_state_disk_that_fills_while_running_raises_disk_full_keeps_delivering_and_c
     );
     assert!(!gw.log().contains("panicked"), "{}", gw.log());
 }
+
+#[test]
+fn check_config_checks_every_named_file_at_its_place_and_offline_lists_the_board_s_own() {
+    let dir = peer_tempdir("ops-check");
+    let d = dir.path();
+    // A secret that is a FIFO (must not hang), a CA that is missing, a serial port that
+    // is a plain file, a state dir readable by everyone.
+    assert!(
+        Command::new("mkfifo")
+            .arg(d.join("pass"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(d.join("port"), "x").unwrap();
+    let state = d.join("state");
+    std::fs::create_dir(&state).unwrap();
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"mqtts://127.0.0.1:8883\"\nusername = \"gw\"\npassword = {{ file = \"pass\" }}\nca_file = \"{}/ca.pem\"\n\n[[sinks]]\nname = \"sms\"\nkind = \"sms\"\nport = \"port\"\nto = [\"+84900000000\"]\n",
+        d.display()
+    );
+    let text = site("chk", free_port(), 502, 1000, &sinks)
+        + &format!("\n[storage]\nstate_dir = \"{}\"\n", state.display());
+    let cfg = d.join("site.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let run = |offline: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dc-gateway"));
+        c.args(["check-config", "--config"]).arg(&cfg);
+        if offline {
+            c.arg("--offline");
+        }
+        let child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "check-config hung"
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(false);
+    assert_eq!(code, Some(2), "{err}");
+    let at = |needle: &str, col: usize| format!("{}:{}:{col}:", cfg.display(), line_of(needle));
+    assert!(
+        err.contains(&format!(
+            "{} sinks[0] (mqtt).password",
+            at("password = {", 12)
+        )),
+        "{err}"
+    );
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} sinks[0].ca_file: {}/ca.pem does not exist",
+            at("ca_file", 11),
+            d.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{} sinks[1].port:", at("port = \"port\"", 8))),
+        "{err}"
+    );
+    assert!(err.contains("not a character device"), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("restricts it to 0700"),
+        "{err}"
+    );
+    // Offline: the secret and the board's absolute paths are listed, not failed; the
+    // serial port given relative to the config is still checked.
+    let (code, err) = run(true);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("sinks[0].password.file:") && err.contains("not checked (--offline)"),
+        "{err}"
+    );
+    assert!(err.contains("ca.pem not checked (--offline)"), "{err}");
+    assert!(err.contains("not a character device"), "{err}");
+    assert!(!err.contains("does not exist"), "{err}");
+}
