@@ -222,10 +222,35 @@ enum Command {
         #[arg(long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// The running gateway's config (docs/OPERATIONS.md).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
     Rules,
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate a config and have the running gateway apply it (through its local
+    /// socket): refused with its errors if invalid, the running config kept; journaled
+    /// with its SHA-256 and who applied it.
+    Apply {
+        /// The config to apply; default: the file the gateway was started with.
+        file: Option<PathBuf>,
+        /// Who applies it (journaled); default: $SUDO_USER or $USER.
+        #[arg(long)]
+        by: Option<String>,
+        /// State directory of the running gateway; default: the running config's.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// The running gateway's config file (read for the state directory).
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
 }
 
 fn init_tracing() {
@@ -261,6 +286,37 @@ fn main() -> ExitCode {
             state_dir,
             config: path,
         } => send_command(&verb, target, by, comment, id, state_dir, &path),
+        Command::Config {
+            action:
+                ConfigAction::Apply {
+                    file,
+                    by,
+                    state_dir,
+                    config: path,
+                },
+        } => {
+            let by = by
+                .or_else(|| std::env::var("SUDO_USER").ok())
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into());
+            let target = match &file {
+                Some(f) => match std::fs::canonicalize(f) {
+                    Ok(p) => p.display().to_string(),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", f.display());
+                        return ExitCode::from(2);
+                    }
+                },
+                None => String::new(),
+            };
+            // The state directory: given, else the running config's, else the new one's.
+            let state_dir = match (state_dir, &file) {
+                (Some(d), _) => Some(d),
+                (None, Some(f)) if !path.exists() => state_dir_of(None, f).ok(),
+                _ => None,
+            };
+            send_command("config_apply", target, by, None, None, state_dir, &path)
+        }
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
@@ -427,16 +483,9 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             config: path,
             state_dir,
         } => {
-            let mut site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Some(dir) = state_dir {
-                site.storage.state_dir = dir;
-            }
-            let running = runtime::start(site).await?;
-            tracing::info!(web = %running.web_addr, "dc-gateway running");
-            wait_for_signal().await;
-            tracing::info!("stopping");
-            running.shutdown(std::time::Duration::from_secs(3)).await;
-            Ok(())
+            // Runs until SIGTERM or Ctrl-C; SIGHUP and `dc-gateway config apply`
+            // reload the config (src/runtime/reload.rs).
+            runtime::reload::run(path, state_dir).await
         }
         Command::Demo {
             listen,
@@ -564,6 +613,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Journal { .. }
         | Command::Dashboards { .. }
         | Command::Ack { .. }
+        | Command::Config { .. }
         | Command::Command { .. }
         | Command::Backup { .. }
         | Command::Restore { .. } => Ok(()),

@@ -37,17 +37,22 @@ pub enum Verb {
     MaintenanceEnd,
     /// Send a test notification (`target`: a person).
     TestNotification,
+    /// Validate and apply a site config (`target`: the file's absolute path; empty:
+    /// the file the gateway was started with). Only from the local socket; applied
+    /// by the runtime, not the hub (src/runtime/reload.rs).
+    ConfigApply,
 }
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 6] = [
+    pub const ALL: [Verb; 7] = [
         Verb::Ack,
         Verb::Shelve,
         Verb::Unshelve,
         Verb::MaintenanceStart,
         Verb::MaintenanceEnd,
         Verb::TestNotification,
+        Verb::ConfigApply,
     ];
 
     /// Its name on the wire.
@@ -59,6 +64,7 @@ impl Verb {
             Verb::MaintenanceStart => "maintenance_start",
             Verb::MaintenanceEnd => "maintenance_end",
             Verb::TestNotification => "test_notification",
+            Verb::ConfigApply => "config_apply",
         }
     }
 }
@@ -244,20 +250,43 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct Commands {
     tx: mpsc::Sender<Request>,
+    /// Where [`Verb::ConfigApply`] goes (the runtime's reload loop), if anywhere.
+    reload: Option<mpsc::Sender<Request>>,
 }
 
 impl Commands {
     /// A path into the hub and the hub's end of it.
     pub fn channel() -> (Commands, mpsc::Receiver<Request>) {
         let (tx, rx) = mpsc::channel(64);
-        (Commands { tx }, rx)
+        (Commands { tx, reload: None }, rx)
+    }
+
+    /// The same path, with [`Verb::ConfigApply`] handed to `reload` instead of the hub.
+    pub fn with_reload(mut self, reload: mpsc::Sender<Request>) -> Commands {
+        self.reload = Some(reload);
+        self
     }
 
     /// Hand `command` to the hub and wait (at most `timeout`) for its answer.
     pub async fn send(&self, command: Command, timeout: Duration) -> Reply {
         let id = command.id.clone();
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Request { command, reply }).await.is_err() {
+        let tx = if command.verb == Verb::ConfigApply {
+            // A config names files on the board: only its console may apply one.
+            if command.origin.entry != "socket" {
+                return Reply::error(
+                    &id,
+                    "config_apply is taken only from the board's local socket (dc-gateway config apply)",
+                );
+            }
+            match &self.reload {
+                Some(r) => r,
+                None => return Reply::error(&id, "this gateway cannot reload its config"),
+            }
+        } else {
+            &self.tx
+        };
+        if tx.send(Request { command, reply }).await.is_err() {
             return Reply::error(&id, "the gateway is stopping");
         }
         match tokio::time::timeout(timeout, rx).await {

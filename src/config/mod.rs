@@ -621,7 +621,7 @@ fn device_ctx(i: usize, d: &RawDevice, key: &str) -> String {
 }
 
 /// SHA-256 of `text`, hex.
-fn sha256_hex(text: &str) -> String {
+pub fn sha256_hex(text: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -242,11 +242,14 @@ pub enum Kind {
     /// The gateway's clock: not yet known synchronised at start, synchronised (with
     /// the offset found), or no longer synchronised (src/selfwatch/).
     Clock,
+    /// A config offered for reload was refused (with its errors, hash and author);
+    /// the running config stays.
+    ConfigRefused,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Alarm,
         Kind::Command,
         Kind::GatewayStart,
@@ -258,6 +261,7 @@ impl Kind {
         Kind::Incident,
         Kind::GeneratorRun,
         Kind::Clock,
+        Kind::ConfigRefused,
     ];
 
     /// The stored and serialised name (`gateway_start`).
@@ -274,6 +278,7 @@ impl Kind {
             Kind::Incident => "incident",
             Kind::GeneratorRun => "generator_run",
             Kind::Clock => "clock",
+            Kind::ConfigRefused => "config_refused",
         }
     }
 

@@ -356,3 +356,203 @@ fn check_config_checks_every_named_file_at_its_place_and_offline_lists_the_board
     assert!(err.contains("not a character device"), "{err}");
     assert!(!err.contains("does not exist"), "{err}");
 }
+
+/// The listed alarms: (rule, no, acked_by).
+fn listed(gw: &crate::e2e::Gateway) -> Vec<(String, u64, Option<String>)> {
+    let mut v: Vec<_> = gw.api("/api/v1/alarms")["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap_or_default().to_string(),
+                a["no"].as_u64().unwrap_or(0),
+                a["acked_by"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn journal(state: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["journal", "--json", "--kind", kind, "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn wait<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn config_reload_applies_a_new_limit_keeps_acked_alarms_and_refuses_a_broken_config() {
+    // 23.5 °C and 54.6 %RH: temperature_high above 20 is raised; humidity_high above 70
+    // is not, above 50 is.
+    let modbus = sensor();
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let dir = peer_tempdir("ops-reload");
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let with_humidity = |limit: u32| {
+        site("rl", 0, modbus.addr().port(), 500, &sinks)
+            .replace("[devices.rules.temperature_high]\non_delay_s = 0", &format!(
+                "[devices.rules.temperature_high]\non_delay_s = 0\nnormal = 20.0\n[devices.rules.humidity_high]\non_delay_s = 0\nnormal = {limit}.0"
+            ))
+    };
+    let port = free_port();
+    let first = with_humidity(70).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let sub = broker.subscribe("dcgw/rl/#");
+    let gw = crate::e2e::Gateway::start(&first, dir.path());
+    let state = dir.path().join("state");
+    let cfg = dir.path().join("site.toml");
+    let ctl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+            .args(args)
+            .arg("--state-dir")
+            .arg(&state)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let no = wait("temperature_high raised", Duration::from_secs(15), || {
+        listed(&gw)
+            .into_iter()
+            .find(|a| a.0 == "temperature_high")
+            .map(|a| a.1)
+    });
+    let (code, out) = ctl(&["ack", &no.to_string(), "--by", "an"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        listed(&gw),
+        vec![("temperature_high".into(), no, Some("an".into()))]
+    );
+
+    // SIGHUP with a new humidity limit: it applies; the acked alarm stays, same number.
+    let second = with_humidity(50).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&cfg, &second).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &gw.pid().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let now = wait(
+        "humidity_high raised after the reload",
+        Duration::from_secs(15),
+        || {
+            let l = listed(&gw);
+            l.iter().any(|a| a.0 == "humidity_high").then_some(l)
+        },
+    );
+    assert!(
+        now.contains(&("temperature_high".into(), no, Some("an".into()))),
+        "the acknowledged alarm keeps its number and acknowledgement: {now:?}\n{}",
+        gw.log()
+    );
+    let loaded = journal(&state, "config_loaded");
+    let last = loaded.last().unwrap();
+    assert_eq!(last["reason"], "reload", "{loaded:?}");
+    assert_eq!(last["by"], "unknown, edited on disk");
+    let sha = |text: &str| {
+        let out = Command::new("sha256sum")
+            .arg(dir.path().join(text))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(last["sha256"].as_str().unwrap(), sha("site.toml"));
+    assert_eq!(
+        std::fs::read_dir(state.join("config_versions"))
+            .unwrap()
+            .count(),
+        2,
+        "a copy of each applied config is kept"
+    );
+
+    // A broken config through `config apply`: refused with its errors, journaled, and the
+    // gateway keeps polling with the running config.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        second.replace("normal = 50.0", "normal = \"fifty\""),
+    )
+    .unwrap();
+    let (code, out) = ctl(&["config", "apply", "--by", "alice", broken.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("refused") && out.contains("broken.toml:"),
+        "{out}"
+    );
+    let r = journal(&state, "config_refused");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["by"], "alice");
+    assert_eq!(r[0]["sha256"].as_str().unwrap(), sha("broken.toml"));
+    assert!(
+        r[0]["errors"][0].as_str().unwrap().contains("broken.toml:"),
+        "{r:?}"
+    );
+    sub.clear();
+    sub.wait_for(
+        |m| {
+            m.iter()
+                .filter(|x| x.topic == "dcgw/rl/gateway/uptime_s")
+                .count()
+                >= 1
+                && m.iter().any(|x| {
+                    x.topic == "dcgw/rl/th1/temperature_c" || x.topic == "dcgw/rl/th1/comm"
+                })
+        },
+        Duration::from_secs(15),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "the gateway stopped after a refused config: {e}\n{}",
+            gw.log()
+        )
+    });
+    assert_eq!(
+        journal(&state, "config_loaded").len(),
+        loaded.len(),
+        "nothing applied"
+    );
+    assert_eq!(listed(&gw).len(), 2);
+
+    // A valid one through `config apply`, the back to 70: humidity_high clears, the
+    // author is journaled.
+    let third = dir.path().join("third.toml");
+    std::fs::write(&third, &first).unwrap();
+    let (code, out) = ctl(&["config", "apply", "--by", "bob", third.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("applied"), "{out}");
+    wait("humidity_high cleared", Duration::from_secs(15), || {
+        (listed(&gw) == vec![("temperature_high".into(), no, Some("an".into()))]).then_some(())
+    });
+    let last = journal(&state, "config_loaded").pop().unwrap();
+    assert_eq!(last["by"], "bob");
+    assert!(!gw.log().contains("panicked"));
+}
