@@ -154,6 +154,9 @@ pub struct Site {
     /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
     /// clock is then not checked).
     pub clock: Option<crate::selfwatch::ClockConfig>,
+    /// `[standby]`: this gateway's part in a standby pair; `None`: a gateway alone
+    /// (src/runtime/standby.rs).
+    pub standby: Option<crate::runtime::standby::StandbyConfig>,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -454,6 +457,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let devices = root.remove("devices");
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
+    let standby = crate::runtime::standby::validate(&mut r, root.remove("standby"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -473,6 +477,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     }
     validate(r, raw, raw_devices, sources, sinks, base).map(|mut site| {
         site.clock = clock;
+        site.standby = standby;
         site
     })
 }
@@ -1105,6 +1110,7 @@ fn validate(
         shelve,
         maintenance,
         clock: None,
+        standby: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,

@@ -21,6 +21,7 @@ mod hub;
 pub mod reload;
 mod restore;
 mod selfmon;
+pub mod standby;
 
 use std::time::Duration;
 

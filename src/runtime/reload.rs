@@ -94,6 +94,7 @@ fn keep_version(site: &Site, path: &Path) {
 /// SIGHUP and on `config_apply` (see the module docs). `state_dir` overrides the
 /// config's, for every config applied.
 pub async fn run(path: PathBuf, state_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use super::standby::Role;
     use tokio::signal::unix::{SignalKind, signal};
     let site = load(&path, &state_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (tx, mut rx) = mpsc::channel::<Request>(4);
@@ -102,12 +103,27 @@ pub async fn run(path: PathBuf, state_dir: Option<PathBuf>) -> anyhow::Result<()
         by,
         reason: reason.to_string(),
     };
-    let mut running = super::start_with(site.clone(), Some(hook(None, "start"))).await?;
+    // A standby pair (src/runtime/standby.rs): a secondary starts watching, not polling.
+    let mut watcher = super::standby::start(&site)?;
+    let mut running = match &watcher {
+        Some(w) if w.role() == Role::Secondary => {
+            tracing::info!(
+                peer = w.peer(),
+                takeover_s = w.takeover().as_secs(),
+                "standby: watching the primary; polling starts if it is absent for takeover_s"
+            );
+            None
+        }
+        _ => Some(super::start_with(site.clone(), Some(hook(None, "start"))).await?),
+    };
     keep_version(&site, &path);
     let mut current = site;
-    tracing::info!(web = %running.web_addr, "dc-gateway running");
+    if let Some(r) = &running {
+        tracing::info!(web = %r.web_addr, "dc-gateway running");
+    }
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut tick: u64 = 0;
     loop {
         let (file, by, reply) = tokio::select! {
             _ = term.recv() => break,
@@ -121,11 +137,58 @@ pub async fn run(path: PathBuf, state_dir: Option<PathBuf>) -> anyhow::Result<()
                 };
                 (file, req.command.by.clone(), Some((req.command.id.clone(), req.reply)))
             }
+            _ = async {
+                match watcher.as_mut() {
+                    Some(w) => w.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let Some(w) = watcher.as_ref() else { continue };
+                tick += 1;
+                match (w.should_be_active(), running.is_some()) {
+                    (true, false) => {
+                        tracing::warn!(peer = w.peer(), absent_s = w.takeover().as_secs(), "standby: the primary is absent; taking over polling and alarming");
+                        running = Some(super::start_with(current.clone(), Some(hook(None, "takeover"))).await?);
+                        tick = 0;
+                    }
+                    (false, true) if w.role() == Role::Secondary => {
+                        tracing::warn!(peer = w.peer(), "standby: the primary is back; handing back");
+                        if let Some(r) = running.take() {
+                            r.stop_for_reload().await;
+                        }
+                        // Past the broker's last will for the connection just closed.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        tick = 0;
+                    }
+                    _ => {}
+                }
+                w.announce(running.is_some(), tick).await;
+                continue;
+            }
         };
         tracing::info!(file = %file.display(), by = %by, "config reload asked");
-        let (r, site, outcome) = apply(running, current, &file, &by, &state_dir, &hook).await?;
-        running = r;
-        current = site;
+        let outcome = match running.take() {
+            Some(r) => {
+                let (r, site, outcome) = apply(r, current, &file, &by, &state_dir, &hook).await?;
+                running = Some(r);
+                current = site;
+                outcome
+            }
+            // A standby only validates: the config is used when it takes over.
+            None => match load(&file, &state_dir) {
+                Ok(site) => {
+                    current = site;
+                    Ok(format!(
+                        "config {} valid; this standby starts with it when it takes over",
+                        file.display()
+                    ))
+                }
+                Err(errs) => Err(format!(
+                    "config {} refused; the previous config stays:\n{errs}",
+                    file.display()
+                )),
+            },
+        };
         match &outcome {
             Ok(text) => tracing::info!(file = %file.display(), by = %by, "{text}"),
             Err(text) => tracing::error!(file = %file.display(), by = %by, "{text}"),
@@ -138,7 +201,9 @@ pub async fn run(path: PathBuf, state_dir: Option<PathBuf>) -> anyhow::Result<()
         }
     }
     tracing::info!("stopping");
-    running.shutdown(Duration::from_secs(3)).await;
+    if let Some(r) = running {
+        r.shutdown(Duration::from_secs(3)).await;
+    }
     Ok(())
 }
 

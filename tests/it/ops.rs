@@ -556,3 +556,163 @@ fn config_reload_applies_a_new_limit_keeps_acked_alarms_and_refuses_a_broken_con
     assert_eq!(last["by"], "bob");
     assert!(!gw.log().contains("panicked"));
 }
+
+/// The last retained-or-not payload seen on `topic`.
+fn last_on(sub: &crate::peers::MqttSubscriber, topic: &str) -> Option<String> {
+    sub.on_topic(topic).last().map(|m| m.payload_str())
+}
+
+fn raised_by(m: &[crate::peers::MqttMessage], gw: &str) -> usize {
+    m.iter()
+        .filter(|x| {
+            x.topic == "dcgw/sb/alarms/events"
+                && x.payload_str().contains(&format!("\"gateway\":\"{gw}\""))
+                && x.payload_str().contains("\"raised\"")
+        })
+        .count()
+}
+
+#[test]
+fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_back() {
+    const N: u64 = 3;
+    let modbus = sensor();
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let pair = |gw: &str, role: &str, peer: &str| {
+        let sinks = format!(
+            "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\nclient_id = \"dcgw-sb-{gw}\"\n\n[standby]\nrole = \"{role}\"\npeer = \"{peer}\"\ntakeover_s = {N}\n",
+            broker.url()
+        );
+        site("sb", free_port(), modbus.addr().port(), 500, &sinks)
+            .replace(
+                "language = \"en\"",
+                &format!("language = \"en\"\ngateway = \"{gw}\""),
+            )
+            .replace(
+                "[devices.rules.temperature_high]\non_delay_s = 0",
+                "[devices.rules.temperature_high]\non_delay_s = 0\nnormal = 20.0",
+            )
+    };
+    let sub = broker.subscribe("dcgw/sb/#");
+    let dir_a = peer_tempdir("ops-standby-a");
+    let mut a = crate::e2e::Gateway::start(&pair("gw-a", "primary", "gw-b"), dir_a.path());
+    // The secondary: no web server while it stands by, so started by hand.
+    let dir_b = peer_tempdir("ops-standby-b");
+    let cfg_b = dir_b.path().join("site.toml");
+    std::fs::write(&cfg_b, pair("gw-b", "secondary", "gw-a")).unwrap();
+    let log_b = dir_b.path().join("gateway.log");
+    let mut b = Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(["run", "--config"])
+        .arg(&cfg_b)
+        .arg("--state-dir")
+        .arg(dir_b.path().join("state"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_b).unwrap())
+        .spawn()
+        .unwrap();
+    let logs = |a: &crate::e2e::Gateway| {
+        format!(
+            "--- primary ---\n{}\n--- secondary ---\n{}",
+            a.log(),
+            std::fs::read_to_string(&log_b).unwrap_or_default()
+        )
+    };
+    sub.wait_for(
+        |m| {
+            raised_by(m, "gw-a") >= 1
+                && m.iter().any(|x| {
+                    x.topic == "dcgw/sb/gateways/gw-b/status" && x.payload_str() == "standby"
+                })
+        },
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| {
+        let _ = b.kill();
+        panic!("{e}\n{}", logs(&a))
+    });
+    // Both up: the secondary stands by; no alarm from it (more than N s).
+    std::thread::sleep(Duration::from_secs(N + 1));
+    assert_eq!(raised_by(&sub.messages(), "gw-b"), 0, "{}", logs(&a));
+    assert_eq!(
+        last_on(&sub, "dcgw/sb/gateways/gw-a/status").as_deref(),
+        Some("online")
+    );
+    assert_eq!(
+        last_on(&sub, "dcgw/sb/gateways/gw-b/status").as_deref(),
+        Some("standby")
+    );
+
+    // kill -9 the primary: the secondary announces online and alarms within N + 1 s
+    // (plus room for a loaded machine).
+    sub.clear();
+    let killed = Instant::now();
+    a.kill();
+    let got = sub
+        .wait_for(
+            |m| {
+                raised_by(m, "gw-b") >= 1
+                    && m.iter().any(|x| {
+                        x.topic == "dcgw/sb/gateways/gw-b/status" && x.payload_str() == "online"
+                    })
+            },
+            Duration::from_secs(N + 10),
+        )
+        .unwrap_or_else(|e| {
+            let _ = b.kill();
+            panic!("{e}\n{}", logs(&a))
+        });
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(N + 3),
+        "took over after {took:?}\n{}",
+        logs(&a)
+    );
+    assert!(
+        got.iter()
+            .any(|x| x.topic == "dcgw/sb/gateways/gw-a/status" && x.payload_str() == "offline")
+    );
+    sub.wait_for(
+        |m| m.iter().any(|x| x.topic == "dcgw/sb/th1/temperature_c"),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("the secondary does not poll: {e}\n{}", logs(&a)));
+
+    // The primary back: the secondary hands back within 2 × N s.
+    sub.clear();
+    let back = Instant::now();
+    a.restart();
+    sub.wait_for(
+        |m| {
+            m.iter()
+                .any(|x| x.topic == "dcgw/sb/gateways/gw-b/status" && x.payload_str() == "standby")
+        },
+        Duration::from_secs(2 * N + 10),
+    )
+    .unwrap_or_else(|e| {
+        let _ = b.kill();
+        panic!("{e}\n{}", logs(&a))
+    });
+    let overlap = back.elapsed();
+    assert!(
+        overlap < Duration::from_secs(2 * N),
+        "handed back after {overlap:?}\n{}",
+        logs(&a)
+    );
+    // One active again: the primary's events only, and the site status online.
+    sub.clear();
+    std::thread::sleep(Duration::from_secs(N + 3));
+    let m = sub.messages();
+    assert_eq!(raised_by(&m, "gw-b"), 0, "{}", logs(&a));
+    assert_eq!(
+        last_on(&sub, "dcgw/sb/gateway/status").as_deref(),
+        Some("online"),
+        "the site status is the active gateway's"
+    );
+    assert!(
+        m.iter().any(|x| x.topic == "dcgw/sb/th1/temperature_c"),
+        "{}",
+        logs(&a)
+    );
+    let _ = b.kill();
+    let _ = b.wait();
+    assert!(!logs(&a).contains("panicked"), "{}", logs(&a));
+}
