@@ -379,4 +379,30 @@ mod tests {
             serde_json::json!({"id":"c2","ok":false,"error":"no listed alarm 99"})
         );
     }
+
+    #[tokio::test]
+    async fn config_apply_goes_to_the_reload_path_and_only_from_the_local_socket() {
+        let (commands, mut hub) = Commands::channel();
+        let (tx, mut reload) = mpsc::channel(1);
+        let commands = commands.with_reload(tx);
+        let line =
+            br#"{"id":"r1","verb":"config_apply","target":"/etc/dc-gateway/site.toml","by":"an"}"#;
+        // From MQTT: refused, nothing reaches either path.
+        let r = commands
+            .send(parse(line, origin()).unwrap(), Duration::from_secs(1))
+            .await;
+        assert!(!r.ok && r.error.unwrap().contains("local socket"));
+        // From the socket: the reload path gets it, not the hub.
+        let socket = Origin {
+            entry: "socket".into(),
+            peer: "uid 0".into(),
+        };
+        let cmd = parse(line, socket).unwrap();
+        let sent = tokio::spawn(async move { commands.send(cmd, Duration::from_secs(5)).await });
+        let req = reload.recv().await.unwrap();
+        assert_eq!(req.command.target, "/etc/dc-gateway/site.toml");
+        req.reply.send(Reply::ok("r1", "applied")).unwrap();
+        assert!(sent.await.unwrap().ok);
+        assert!(hub.try_recv().is_err());
+    }
 }

@@ -296,14 +296,14 @@ impl Watcher {
                 now,
                 PublishOptions::at_most_once(),
             );
-            if tick % 5 == 0 {
+            if tick.is_multiple_of(5) {
                 let _ = self.client.try_publish(
                     self.site_status.as_str(),
                     "online",
                     PublishOptions::at_least_once().retained(),
                 );
             }
-        } else if tick % 5 == 0 {
+        } else if tick.is_multiple_of(5) {
             let _ = self.client.try_publish(
                 self.my_status.as_str(),
                 "standby",
