@@ -107,6 +107,11 @@ impl Running {
         {
             tracing::error!(error = %e, "could not commit the buffered records before the reload");
         }
+        // The trap receiver and the tasks the aborted ones spawned are dropped by the
+        // scheduler shortly after: give their sockets time to close before the next
+        // start binds the same ports.
+        drop(self);
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     /// Stop every task.

@@ -274,11 +274,22 @@ async fn apply(
         }
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "the new config cannot start; starting the previous one again");
-            let r = super::start_with(
-                current.clone(),
-                Some(hook(Some(by.to_string()), "reload_failed")),
-            )
-            .await?;
+            let back = || {
+                super::start_with(
+                    current.clone(),
+                    Some(hook(Some(by.to_string()), "reload_failed")),
+                )
+            };
+            let mut again = back().await;
+            for _ in 0..5 {
+                if again.is_ok() {
+                    break;
+                }
+                // A port of the stopped runtime may not be free yet.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                again = back().await;
+            }
+            let r = again?;
             refused(&r, file, by, vec![format!("cannot start: {e:#}")]);
             let text = format!(
                 "config {} valid but cannot start ({e:#}); the previous config runs again",

@@ -359,7 +359,13 @@ fn check_config_checks_every_named_file_at_its_place_and_offline_lists_the_board
 
 /// The listed alarms: (rule, no, acked_by).
 fn listed(gw: &crate::e2e::Gateway) -> Vec<(String, u64, Option<String>)> {
-    let mut v: Vec<_> = gw.api("/api/v1/alarms")["alarms"]
+    // While a reload restarts the runtime the page is briefly away: try again.
+    let doc = wait("the gateway API", Duration::from_secs(10), || {
+        http_get(&format!("http://{}/api/v1/alarms", gw.web))
+            .ok()
+            .and_then(|r| r.json().ok())
+    });
+    let mut v: Vec<_> = doc["alarms"]
         .as_array()
         .unwrap()
         .iter()
@@ -541,6 +547,39 @@ fn config_reload_applies_a_new_limit_keeps_acked_alarms_and_refuses_a_broken_con
         "nothing applied"
     );
     assert_eq!(listed(&gw).len(), 2);
+
+    // Valid but cannot start (its web port is taken): the previous config runs again
+    // and the reload is refused with the reason.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let blocked = dir.path().join("blocked.toml");
+    std::fs::write(
+        &blocked,
+        second.replace(
+            &format!("127.0.0.1:{port}"),
+            &format!("127.0.0.1:{taken_port}"),
+        ),
+    )
+    .unwrap();
+    let (code, out) = ctl(&[
+        "config",
+        "apply",
+        "--by",
+        "carol",
+        blocked.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("cannot start") && out.contains("previous config runs again"),
+        "{out}"
+    );
+    drop(taken);
+    assert_eq!(
+        listed(&gw).len(),
+        2,
+        "the previous config runs, alarms kept"
+    );
+    assert_eq!(journal(&state, "config_refused").len(), 2);
 
     // A valid one through `config apply`, the back to 70: humidity_high clears, the
     // author is journaled.
