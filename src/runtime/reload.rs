@@ -163,6 +163,13 @@ pub async fn run(path: PathBuf, state_dir: Option<PathBuf>) -> anyhow::Result<()
                     _ => {}
                 }
                 w.announce(running.is_some(), tick).await;
+                if let (Some(other), Some(r)) = (w.duplicate(), &running) {
+                    const SAME_NAME: &str = "another gateway runs under this gateway's name";
+                    let mut live = r.shared.write();
+                    if !live.degraded.iter().any(|l| l.starts_with(SAME_NAME)) {
+                        live.degraded.push(format!("{SAME_NAME} ({other}): give each gateway its own [site] gateway"));
+                    }
+                }
                 continue;
             }
         };

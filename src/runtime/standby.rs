@@ -132,6 +132,10 @@ pub struct Watcher {
     task: tokio::task::JoinHandle<()>,
     peer: Peer,
     started: Instant,
+    /// This process: `<host>/<pid>/<start ms>`, sent with every heartbeat.
+    instance: String,
+    /// Another process heartbeating under this gateway's own name (its instance).
+    duplicate: Option<String>,
 }
 
 impl Drop for Watcher {
@@ -162,7 +166,14 @@ pub fn start(site: &Site) -> anyhow::Result<Option<Watcher>> {
     let my_status = format!("{base}/{}/status", site.gateway);
     let my_heartbeat = format!("{base}/{}/heartbeat", site.gateway);
     let mut opts = MqttOptions::new(
-        format!("{}-{}-standby", mqtt.client_id, site.gateway),
+        // Its own id per process, so that two gateways sharing a name (a mistake it
+        // detects) do not also knock each other's watchers off the broker.
+        format!(
+            "{}-{}-standby-{}",
+            mqtt.client_id,
+            site.gateway,
+            std::process::id()
+        ),
         (mqtt.host.clone(), mqtt.port),
     );
     opts.set_keep_alive(5);
@@ -188,8 +199,15 @@ pub fn start(site: &Site) -> anyhow::Result<Option<Watcher>> {
         .try_build()
         .map_err(|e| anyhow::anyhow!("standby watcher: {e}"))?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    if cfg.peer == site.gateway.as_ref() {
+        anyhow::bail!(
+            "[standby] peer = {:?} is this gateway's own name ([site] gateway): each gateway of a pair needs its own name, and peer names the other",
+            cfg.peer
+        );
+    }
     let peer_status = format!("{base}/{}/status", cfg.peer);
     let peer_heartbeat = format!("{base}/{}/heartbeat", cfg.peer);
+    let own_heartbeat = my_heartbeat.clone();
     let connected_once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let task = {
         let client = client.clone();
@@ -199,7 +217,7 @@ pub fn start(site: &Site) -> anyhow::Result<Option<Watcher>> {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         connected_once.store(true, std::sync::atomic::Ordering::SeqCst);
-                        for t in [&peer_status, &peer_heartbeat] {
+                        for t in [&peer_status, &peer_heartbeat, &own_heartbeat] {
                             let _ = client.subscribe(t.as_str(), QoS::AtMostOnce).await;
                         }
                         let _ = tx.send((String::new(), Vec::new()));
@@ -230,6 +248,15 @@ pub fn start(site: &Site) -> anyhow::Result<Option<Watcher>> {
         task,
         peer: Peer::default(),
         started: Instant::now(),
+        instance: format!(
+            "{}/{}/{}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default(),
+            std::process::id(),
+            crate::model::Timestamp::now().millis()
+        ),
+        duplicate: None,
     }))
 }
 
@@ -244,7 +271,15 @@ impl Watcher {
         let got = tokio::time::timeout(HEARTBEAT, self.rx.recv()).await;
         if let Ok(Some((topic, payload))) = got {
             let text = String::from_utf8_lossy(&payload);
-            if topic.ends_with("/status") {
+            if topic == self.my_heartbeat {
+                // Our own name: either our own heartbeat coming back, or another
+                // gateway configured with this gateway's name.
+                let from = text.split_once(' ').map(|(_, i)| i.trim()).unwrap_or("");
+                if from != self.instance && self.duplicate.as_deref() != Some(from) {
+                    tracing::error!(gateway = %self.my_heartbeat, other = from, "another gateway runs under this gateway's name ([site] gateway): the two knock each other off the broker and their alarms mix; give each its own name");
+                    self.duplicate = Some(from.to_string());
+                }
+            } else if topic.ends_with("/status") {
                 self.peer.online = text.trim() == "online";
             } else if topic.ends_with("/heartbeat") {
                 self.peer.last_heartbeat = Some(Instant::now());
@@ -290,7 +325,11 @@ impl Watcher {
     /// `standby` status (retained) every 5 s.
     pub async fn announce(&self, active: bool, tick: u64) {
         if active {
-            let now = crate::model::Timestamp::now().millis().to_string();
+            let now = format!(
+                "{} {}",
+                crate::model::Timestamp::now().millis(),
+                self.instance
+            );
             let _ = self.client.try_publish(
                 self.my_heartbeat.as_str(),
                 now,
@@ -310,6 +349,11 @@ impl Watcher {
                 PublishOptions::at_least_once().retained(),
             );
         }
+    }
+
+    /// Another process seen heartbeating under this gateway's own name, if any.
+    pub fn duplicate(&self) -> Option<&str> {
+        self.duplicate.as_deref()
     }
 
     /// The peer's name.

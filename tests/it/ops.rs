@@ -755,3 +755,57 @@ fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_ba
     let _ = b.wait();
     assert!(!logs(&a).contains("panicked"), "{}", logs(&a));
 }
+
+#[test]
+fn a_second_gateway_under_the_same_name_is_reported_as_such() {
+    // The mistake: the pair's config copied to the second board without changing
+    // [site] gateway. Both run as gw-a; each sees the other's heartbeat on its own name.
+    let modbus = sensor();
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let same = || {
+        let sinks = format!(
+            "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n\n[standby]\nrole = \"primary\"\npeer = \"gw-b\"\ntakeover_s = 3\n",
+            broker.url()
+        );
+        site("id", free_port(), modbus.addr().port(), 500, &sinks)
+            .replace("language = \"en\"", "language = \"en\"\ngateway = \"gw-a\"")
+    };
+    let dir1 = peer_tempdir("ops-same-1");
+    let dir2 = peer_tempdir("ops-same-2");
+    let g1 = crate::e2e::Gateway::start(&same(), dir1.path());
+    let g2 = crate::e2e::Gateway::start(&same(), dir2.path());
+    for g in [&g1, &g2] {
+        let h = wait(
+            "healthz names the duplicate",
+            Duration::from_secs(15),
+            || {
+                http_get(&format!("http://{}/healthz", g.web))
+                    .ok()
+                    .filter(|h| {
+                        h.text()
+                            .contains("another gateway runs under this gateway's name")
+                    })
+            },
+        );
+        assert_eq!(h.status, 503, "{}", h.text());
+        assert!(
+            g.log()
+                .contains("another gateway runs under this gateway's name"),
+            "{}",
+            g.log()
+        );
+    }
+    // A lone gateway of a pair does not report itself.
+    drop(g2);
+    let dir3 = peer_tempdir("ops-same-3");
+    let lone = crate::e2e::Gateway::start(
+        &same().replace("gateway = \"gw-a\"", "gateway = \"gw-c\""),
+        dir3.path(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !lone.log().contains("another gateway runs under"),
+        "{}",
+        lone.log()
+    );
+}
