@@ -94,6 +94,11 @@ pub trait Store: Send {
     fn rollback(&mut self);
     /// Whether a transaction is open.
     fn in_transaction(&self) -> bool;
+    /// Write something small and commit it (outside any transaction): whether the
+    /// store takes writes again after a failure, when there is nothing else to write.
+    fn probe(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
     /// Add a row (inside a transaction).
     fn insert(&mut self, q: usize, row: NewRow<'_>) -> Result<(), Error>;
     /// Up to `limit` rows with `after < id <= upto`, in id order.
@@ -371,6 +376,35 @@ impl Store for Sqlite {
 
     fn in_transaction(&self) -> bool {
         !self.conn.is_autocommit()
+    }
+
+    fn probe(&mut self) -> Result<(), Error> {
+        self.begin()?;
+        let r = self
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', ?1)",
+                // A page's worth, as a batch of records would need; kept small after.
+                [format!(
+                    "{}{}",
+                    Timestamp::now().rfc3339(),
+                    " ".repeat(4096)
+                )],
+            )
+            .map_err(|e| self.err("probe", e));
+        match r {
+            Ok(_) => {
+                self.commit()?;
+                let _ = self
+                    .conn
+                    .execute("DELETE FROM meta WHERE key = 'write_probe'", []);
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
     }
 
     fn insert(&mut self, q: usize, row: NewRow<'_>) -> Result<(), Error> {

@@ -454,3 +454,52 @@ async fn a_full_disk_holds_records_in_memory_delivers_them_and_commits_them_once
     let q = buf.queue("influx", limits(1 << 30)).unwrap();
     assert_eq!(stamps(&all(&q).await), ts);
 }
+
+#[tokio::test]
+async fn a_full_disk_stays_reported_after_everything_held_was_delivered_until_a_write_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let store = store::Sqlite::open(dir.path())
+        .unwrap()
+        .with_page_limit(cap.clone());
+    let opts = Options {
+        commit_interval: Duration::from_millis(50),
+        commit_max_records: usize::MAX,
+    };
+    let buf = Buffer::start(store, opts, None).unwrap();
+    let q = buf.queue("mqtt", limits(1 << 30)).unwrap();
+    q.append(&alarm(1));
+    buf.flush_async().await.unwrap();
+    let all_of_it = all(&q).await;
+    q.ack(all_of_it[0].0, all_of_it[0].0);
+    buf.flush_async().await.unwrap();
+    cap.store(page_count(dir.path()), Ordering::SeqCst);
+    // Alarm events until one does not fit.
+    let mut ts = 2;
+    while buf.write_failure().is_none() && ts < 2000 {
+        q.append(&alarm(ts));
+        let _ = buf.flush_async().await;
+        ts += 1;
+    }
+    assert!(buf.write_failure().is_some(), "the cap must be reached");
+    // Everything held delivered from memory: nothing left to write, the disk still
+    // full (the committed rows stay: deleting them would free pages in the file).
+    let committed = q.counters().rows as usize;
+    let batch = q.read(i64::MIN, i64::MAX, 10_000).await.unwrap();
+    assert!(batch.len() > committed);
+    let (lo, hi) = (batch[committed].0, batch[batch.len() - 1].0);
+    q.ack(lo, hi);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(q.counters().pending, 0);
+    assert!(
+        buf.write_failure().is_some(),
+        "still full: not cleared by a commit of removals"
+    );
+    // Space back: the next probe clears it.
+    cap.store(0, Ordering::SeqCst);
+    let until = Instant::now() + Duration::from_secs(5);
+    while buf.write_failure().is_some() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(buf.write_failure().is_none());
+}

@@ -276,7 +276,7 @@ impl<S: Store> Service<S> {
             let t = t + self.opts.commit_interval;
             d = Some(d.map_or(t, |d| d.min(t)));
         }
-        if self.queues.iter().any(|q| !q.held.is_empty()) {
+        if self.queues.iter().any(|q| !q.held.is_empty()) || self.lock().failure.is_some() {
             let r = self.retry_at.unwrap_or_else(Instant::now);
             d = Some(d.map_or(r, |d| d.min(r)));
         }
@@ -292,7 +292,7 @@ impl<S: Store> Service<S> {
             return false;
         }
         let interval = self.opts.commit_interval;
-        if self.queues.iter().any(|q| !q.held.is_empty()) {
+        if self.queues.iter().any(|q| !q.held.is_empty()) || self.lock().failure.is_some() {
             return true;
         }
         let p = self.lock();
@@ -513,7 +513,7 @@ impl<S: Store> Service<S> {
             taken.iter().any(|q| !q.is_empty()) || self.queues.iter().any(|q| !q.held.is_empty());
         if !any && !self.store.in_transaction() {
             self.txn_since = None;
-            return Ok(());
+            return self.probe_if_failing();
         }
         let mut table_drops: Vec<Removed> = vec![Removed::default(); self.queues.len()];
         match self.write(&mut taken, &mut table_drops) {
@@ -525,7 +525,13 @@ impl<S: Store> Service<S> {
                     was_held[i] = !qs.held.is_empty();
                     qs.held.clear();
                 }
-                self.lock().failure = None;
+                // Only rows written say the disk takes writes again (a commit of
+                // removals alone may need no new space).
+                if taken.iter().any(|q| !q.is_empty()) || was_held.iter().any(|h| *h) {
+                    self.lock().failure = None;
+                } else {
+                    let _ = self.probe_if_failing();
+                }
                 if let Some((since, n)) = self.failing.take() {
                     tracing::info!(
                         failed_attempts = n,
@@ -555,6 +561,9 @@ impl<S: Store> Service<S> {
             }
             Err(e) => {
                 self.abort(&e);
+                // Cleared by the next commit that succeeds (a failed removal alone
+                // does not set it: nothing would clear it).
+                self.lock().failure = Some(e.to_string());
                 // What was being written is held in memory under ids of its own, and
                 // readable by the sinks at once (see the module docs).
                 for (i, items) in taken.into_iter().enumerate() {
@@ -691,13 +700,40 @@ impl<S: Store> Service<S> {
         Ok(removed)
     }
 
+    /// While writes fail and nothing is left to write (everything held was delivered
+    /// from memory), write a probe each retry: the failure ends only when the store
+    /// takes a write again.
+    fn probe_if_failing(&mut self) -> Result<(), Error> {
+        if self.lock().failure.is_none() {
+            return Ok(());
+        }
+        match self.store.probe() {
+            Ok(()) => {
+                self.lock().failure = None;
+                self.retry_at = None;
+                if let Some((since, n)) = self.failing.take() {
+                    tracing::info!(
+                        failed_attempts = n,
+                        down_s = since.elapsed().as_secs(),
+                        "buffer: the store accepts writes again"
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.retry_at = Some(Instant::now() + self.opts.commit_interval);
+                self.store_failed(&e);
+                Err(e)
+            }
+        }
+    }
+
     /// Roll back after a failure and read the counters again.
     fn abort(&mut self, e: &Error) {
         self.store.rollback();
         self.txn_since = None;
         self.retry_at = Some(Instant::now() + self.opts.commit_interval);
         self.store_failed(e);
-        self.lock().failure = Some(e.to_string());
         for i in 0..self.queues.len() {
             match self.store.summary(i) {
                 Ok(s) => {
