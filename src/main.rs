@@ -199,7 +199,8 @@ enum Command {
         config: PathBuf,
     },
     /// Send any command to the running gateway (through its local socket):
-    /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification.
+    /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification,
+    /// config_apply.
     Command {
         /// The verb.
         verb: String,

@@ -96,6 +96,9 @@ fn keep_version(site: &Site, path: &Path) {
 pub async fn run(path: PathBuf, state_dir: Option<PathBuf>) -> anyhow::Result<()> {
     use super::standby::Role;
     use tokio::signal::unix::{SignalKind, signal};
+    // Before anything starts: SIGHUP's default action would end the process.
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
     let site = load(&path, &state_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (tx, mut rx) = mpsc::channel::<Request>(4);
     let hook = |by: Option<String>, reason: &str| Hook {
@@ -121,8 +124,6 @@ pub async fn run(path: PathBuf, state_dir: Option<PathBuf>) -> anyhow::Result<()
     if let Some(r) = &running {
         tracing::info!(web = %r.web_addr, "dc-gateway running");
     }
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
     let mut tick: u64 = 0;
     loop {
         let (file, by, reply) = tokio::select! {
