@@ -281,6 +281,31 @@ fn inspect(want: Want, path: &Path) -> Result<Option<String>, String> {
             if !access(path, libc::R_OK | libc::X_OK) {
                 return Err(format!("{shown} cannot be read (mode {mode:04o})"));
             }
+            // Every profile file in it: a regular file the service can read.
+            let entries = std::fs::read_dir(path).map_err(|e| format!("{shown}: {e}"))?;
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().and_then(|x| x.to_str()) != Some("toml") {
+                    continue;
+                }
+                let Ok(m) = std::fs::metadata(&p) else {
+                    return Err(format!("{}: cannot be read", p.display()));
+                };
+                if !m.is_file() {
+                    return Err(format!(
+                        "profile {} is not a regular file ({})",
+                        p.display(),
+                        kind_of(&m.file_type())
+                    ));
+                }
+                if !access(&p, libc::R_OK) {
+                    return Err(format!(
+                        "profile {} cannot be read (mode {:04o})",
+                        p.display(),
+                        m.permissions().mode() & 0o777
+                    ));
+                }
+            }
             Ok(None)
         }
         Want::StateDir => {
@@ -387,6 +412,7 @@ mod tests {
         write(d, "notpem.pem", "hello\n", 0o644);
         write(d, "secret", "pw\n", 0o600);
         std::fs::create_dir(d.join("profiles")).unwrap();
+        write(&d.join("profiles"), "ups.toml", "[profile]\n", 0o644);
         let fifo = d.join("fifo");
         assert!(
             std::process::Command::new("mkfifo")
@@ -437,6 +463,29 @@ state_dir = "{}"
         assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
         assert!(r.warnings[0].message.contains("0755"));
         assert_eq!(r.checked, 10);
+    }
+
+    #[test]
+    fn a_profile_file_that_is_not_a_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let profiles = dir.path().join("profiles");
+        std::fs::create_dir_all(profiles.join("bad.toml")).unwrap();
+        let r = check(
+            "profiles_dir = \"profiles\"\n",
+            "site.toml",
+            dir.path(),
+            false,
+        );
+        let got = at(&r);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("site.toml:1:16: profiles_dir: profile "),
+            "{got:?}"
+        );
+        assert!(
+            got[0].contains("bad.toml is not a regular file (a directory)"),
+            "{got:?}"
+        );
     }
 
     #[test]
