@@ -22,6 +22,8 @@ pub mod durable;
 pub mod journal;
 pub mod metrics;
 pub mod model;
+pub mod paging;
+pub mod outputs;
 pub mod points;
 pub mod rules;
 pub mod runtime;

@@ -34,6 +34,10 @@ pub struct Metrics {
     pub sink_queued: Family<Labels, Gauge>,
     /// Alarm events by level and state.
     pub alarm_events: Family<Labels, Counter>,
+    /// Notifications to people by what they are (`page`, `repeat`, `escalation`,
+    /// `call`, `clear`, `summary`, `test`, `reply`), and texts storm control held
+    /// (`held`) (src/paging/).
+    pub notifications: Family<Labels, Counter>,
     /// Rejected input at the edges (malformed HTTP request, MQTT command, frame).
     pub bad_input: Family<Labels, Counter>,
     /// Bytes received on a Modbus line (RS-485 bus, TCP connection) that were not
@@ -42,6 +46,9 @@ pub struct Metrics {
     /// Frames on a Modbus line that were not an answer to the request (`line`,
     /// `reason`: `crc`, `stray`, `malformed`).
     pub line_bad_frames: Family<Labels, Counter>,
+    /// Failed writes of an output (siren, beacon) by output and reason (`write`,
+    /// `readback`: the output does not hold the state written).
+    pub output_failures: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -87,6 +94,12 @@ impl Metrics {
         );
         let alarm_events = Family::<Labels, Counter>::default();
         registry.register("alarm_events", "Alarm transitions", alarm_events.clone());
+        let notifications = Family::<Labels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications to people, and texts held by storm control",
+            notifications.clone(),
+        );
         let bad_input = Family::<Labels, Counter>::default();
         registry.register("bad_input", "Rejected malformed input", bad_input.clone());
         let line_discarded_bytes = Family::<Labels, Counter>::default();
@@ -101,6 +114,12 @@ impl Metrics {
             "Frames on a Modbus line that did not answer the request (CRC error, stray, malformed)",
             line_bad_frames.clone(),
         );
+        let output_failures = Family::<Labels, Counter>::default();
+        registry.register(
+            "output_failures",
+            "Failed output writes (siren, beacon) by reason",
+            output_failures.clone(),
+        );
         Metrics {
             registry,
             polls,
@@ -111,9 +130,11 @@ impl Metrics {
             sink_dead_lettered,
             sink_queued,
             alarm_events,
+            notifications,
             bad_input,
             line_discarded_bytes,
             line_bad_frames,
+            output_failures,
         }
     }
 

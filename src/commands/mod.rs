@@ -37,6 +37,9 @@ pub enum Verb {
     MaintenanceEnd,
     /// Send a test notification (`target`: a person).
     TestNotification,
+    /// Silence the sirens (`target`: `all` or empty, or an output id) for the alarms
+    /// sounding them now; a new alarm sounds them again.
+    Silence,
     /// Validate and apply a site config (`target`: the file's absolute path; empty:
     /// the file the gateway was started with). Only from the local socket; applied
     /// by the runtime, not the hub (src/runtime/reload.rs).
@@ -45,13 +48,14 @@ pub enum Verb {
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 7] = [
+    pub const ALL: [Verb; 8] = [
         Verb::Ack,
         Verb::Shelve,
         Verb::Unshelve,
         Verb::MaintenanceStart,
         Verb::MaintenanceEnd,
         Verb::TestNotification,
+        Verb::Silence,
         Verb::ConfigApply,
     ];
 
@@ -64,6 +68,7 @@ impl Verb {
             Verb::MaintenanceStart => "maintenance_start",
             Verb::MaintenanceEnd => "maintenance_end",
             Verb::TestNotification => "test_notification",
+            Verb::Silence => "silence",
             Verb::ConfigApply => "config_apply",
         }
     }

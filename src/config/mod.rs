@@ -151,9 +151,14 @@ pub struct Site {
     pub shelve: ShelvePolicy,
     /// Planned maintenance windows.
     pub maintenance: Vec<crate::rules::maintenance::Planned>,
+    /// Sirens and beacons.
+    pub outputs: Vec<crate::outputs::OutputConfig>,
     /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
     /// clock is then not checked).
     pub clock: Option<crate::selfwatch::ClockConfig>,
+    /// `[paging]`: people, roster, escalation (src/paging/); `None` without the table
+    /// (nobody is paged).
+    pub paging: Option<std::sync::Arc<crate::paging::PagingConfig>>,
     /// `[standby]`: this gateway's part in a standby pair; `None`: a gateway alone
     /// (src/runtime/standby.rs).
     pub standby: Option<crate::runtime::standby::StandbyConfig>,
@@ -457,6 +462,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let devices = root.remove("devices");
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
+    let paging = crate::paging::config::validate(&mut r, root.remove("paging"), text);
     let standby = crate::runtime::standby::validate(&mut r, root.remove("standby"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
@@ -477,6 +483,29 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     }
     validate(r, raw, raw_devices, sources, sinks, base).map(|mut site| {
         site.clock = clock;
+        if let Some(p) = &paging {
+            // A gap in the roster is a warning naming the hours (the fallback, if
+            // set, is paged then).
+            let gaps =
+                crate::paging::roster::gaps(p, crate::model::Timestamp::now(), &site.time, 7);
+            if !gaps.is_empty() {
+                let who = p.fallback.map_or(
+                    "nobody is paged then (set paging.fallback)".to_string(),
+                    |f| format!("the fallback {} is paged then", p.people[f].id),
+                );
+                site.warnings.push(Problem {
+                    file: origin.to_string(),
+                    line: p.at.0,
+                    column: p.at.1,
+                    context: "paging".into(),
+                    message: format!(
+                        "the roster leaves gaps in the coming 7 days ({who}): {}",
+                        gaps.join("; ")
+                    ),
+                });
+            }
+        }
+        site.paging = paging.map(std::sync::Arc::new);
         site.standby = standby;
         site
     })
@@ -1005,6 +1034,15 @@ fn validate(
         }
     }
 
+    // Power topology and the site's composite rules (rules/site.rs).
+    rules::site::topology(&mut r, raw_devices.iter().map(|(d, _)| d), &mut devices);
+    rules::site::composite_rules(
+        &mut r,
+        raw_devices.iter().map(|(d, _)| d),
+        &raw.composite_rules,
+        &mut devices,
+    );
+
     // Web.
     let web_listen = match &raw.web.listen {
         None => default_listen(),
@@ -1087,6 +1125,65 @@ fn validate(
             });
         }
     }
+    // Access windows of doors (Art. 7.5), attached to each door's `door_open` rule.
+    let kinds: HashMap<&str, Kind> = devices
+        .iter()
+        .map(|d: &DeviceConfig| (&*d.meta.id, d.meta.kind))
+        .collect();
+    let mut access = Vec::new();
+    for (i, w) in raw.access_windows.iter().enumerate() {
+        let device_kind = |id: &str| {
+            kinds
+                .get(id)
+                .copied()
+                .or_else(|| seen_ids.contains(id).then_some(Kind::Door))
+        };
+        match rules::door::validate(w, &device_kind, &|x| room_rules.contains_key(x)) {
+            Ok(a) => access.push(a),
+            Err(errs) => {
+                for (key, e) in errs {
+                    let span = match key {
+                        "target" => w.target.span(),
+                        "except" => w.except.as_ref().map_or(w.when.span(), |x| x.span()),
+                        _ => w.when.span(),
+                    };
+                    r.at(span, format!("access_windows[{i}] .{key}"), e.to_string());
+                }
+            }
+        }
+    }
+    for d in &mut devices {
+        let covering = rules::door::Windows::covering(&access, &d.meta.id, &d.meta.room);
+        for spec in &mut d.rules {
+            if let rules::Condition::DoorAccess { windows, .. } = &mut spec.condition
+                && !covering.is_empty()
+            {
+                *windows = Some(Arc::new(covering.clone()));
+            }
+        }
+    }
+    // Sirens and beacons.
+    let input_line = |at: &crate::sources::gpio::LineAt| {
+        devices.iter().find_map(|d| match &d.connection {
+            Connection::Gpio(g) => g
+                .lines
+                .iter()
+                .find(|(_, l)| l.at == *at)
+                .map(|(p, _)| format!("{} ({})", d.meta.id, p.name)),
+            _ => None,
+        })
+    };
+    let (outputs, problems) = crate::outputs::config::validate(
+        &raw.outputs,
+        &crate::outputs::config::Known {
+            rooms: &|x| room_rules.contains_key(x),
+            rules: &|x| all_rule_names.contains(x),
+            input_line: &input_line,
+        },
+    );
+    for (span, ctx, msg) in problems {
+        r.at(span, ctx, msg);
+    }
     let sources = sources.finish(&mut r, base, &storage.state_dir);
 
     if !r.problems.is_empty() {
@@ -1109,7 +1206,9 @@ fn validate(
         storage,
         shelve,
         maintenance,
+        outputs,
         clock: None,
+        paging: None,
         standby: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),

@@ -242,6 +242,9 @@ pub enum Kind {
     /// The gateway's clock: not yet known synchronised at start, synchronised (with
     /// the offset found), or no longer synchronised (src/selfwatch/).
     Clock,
+    /// Paging: a notification to a person (every attempt), a text received from a
+    /// phone, a trap not confirmed, a page held by storm control (src/paging/).
+    Notification,
     /// A config offered for reload was refused (with its errors, hash and author);
     /// the running config stays.
     ConfigRefused,
@@ -249,7 +252,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Alarm,
         Kind::Command,
         Kind::GatewayStart,
@@ -261,6 +264,7 @@ impl Kind {
         Kind::Incident,
         Kind::GeneratorRun,
         Kind::Clock,
+        Kind::Notification,
         Kind::ConfigRefused,
     ];
 
@@ -278,6 +282,7 @@ impl Kind {
             Kind::Incident => "incident",
             Kind::GeneratorRun => "generator_run",
             Kind::Clock => "clock",
+            Kind::Notification => "notification",
             Kind::ConfigRefused => "config_refused",
         }
     }

@@ -18,6 +18,7 @@
 //! device only slows its own poller task.
 
 mod hub;
+mod paging;
 pub mod reload;
 mod restore;
 mod selfmon;
@@ -57,6 +58,8 @@ pub struct Running {
     gateway: std::sync::Arc<str>,
     /// The sources' tasks and what must live as long as they do (the trap receiver).
     _sources: sources::Started,
+    /// Sirens and beacons: set to their stop state on an orderly stop.
+    outputs: crate::outputs::Handle,
 }
 
 impl Running {
@@ -64,6 +67,8 @@ impl Running {
     /// (confirmed by the broker, at most `timeout`), then stop every task. A crash or
     /// SIGKILL leaves that to the broker's last will instead.
     pub async fn shutdown(&self, timeout: Duration) {
+        // Sirens and beacons to their `on_stop` state while the task still runs.
+        self.outputs.stop(timeout).await;
         for m in &self.mqtt {
             if !m.shutdown(timeout).await {
                 tracing::warn!("MQTT broker did not confirm the offline status before shutdown");
@@ -307,6 +312,12 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
         Duration::from_secs(1),
         crate::selfwatch::rules(site.clock.as_ref()),
     );
+    // One alarm per root cause: the links several devices share (src/rules/rootcause.rs).
+    engine.add_links(crate::rules::rootcause::plan(
+        site.devices
+            .iter()
+            .filter_map(|d| Some((d.meta.clone(), d.connection.link()?))),
+    ));
     if !restored.is_empty() {
         tracing::info!(
             alarms = restored.len(),
@@ -355,7 +366,11 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
     if let Err(e) = crate::durable::restrict(&storage.state_dir) {
         tracing::warn!(dir = %storage.state_dir.display(), error = %e, "cannot restrict the state directory to the service's user");
     }
-    let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
+    let outputs = crate::outputs::Handle::new(&site);
+    let mut shared = Shared::new(initial_live(&site))
+        .with_journal(journal.clone())
+        .with_outputs(outputs.clone());
+    shared.paging = site.paging.clone().map(|p| (p, site.time.clone()));
     shared.write().maintenance = maintenance.started().to_vec();
     shared.write().degraded.extend(state_problem.clone());
     shared.write().alarms = engine.active();
@@ -425,7 +440,73 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
             }
         }));
     }
+    // Sirens and beacons follow the listed alarms (src/outputs/).
+    gateway.outputs = outputs.clone();
+    tasks.extend(outputs.spawn(shared.clone(), crate::sources::gpio::backend::current()));
     let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
+    // Paging (src/paging/): the pager in the hub, SMS replies through the command path.
+    let pager = site.paging.clone().map(|cfg| {
+        let to = paging::Paging {
+            outlets: sinks.outlets.clone(),
+            journal: journal.clone(),
+            gateway: site.gateway.clone(),
+        };
+        if !sinks.sms.is_empty() {
+            let (texts, merging) = paging::merge(&sinks.sms);
+            tasks.extend(merging);
+            tasks.push(tokio::spawn(paging::replies(
+                texts,
+                cfg.clone(),
+                commands.clone(),
+                to.clone(),
+            )));
+        }
+        let mut pager =
+            crate::paging::Pager::new(cfg, site.time.clone(), site.language, &site.gateway);
+        // Serious alarms standing unacknowledged across the restart: escalation goes on.
+        let now = Timestamp::now();
+        for a in engine.active().into_iter().filter(|a| a.state == "raised") {
+            let meta = site
+                .devices
+                .iter()
+                .find(|d| d.meta.id == a.device)
+                .map(|d| &d.meta);
+            let ev = crate::model::AlarmEvent {
+                id: a.id.clone(),
+                seq: 0,
+                ts: a.since,
+                site: site.name.clone(),
+                device: a.device.clone(),
+                kind: a.kind,
+                room: meta
+                    .map(|m| m.room.clone())
+                    .unwrap_or_else(|| std::sync::Arc::from("gateway")),
+                point: a.point,
+                rule: a.rule.clone(),
+                level: a.level,
+                state: crate::model::AlarmState::Raised,
+                value: a.value.clone(),
+                threshold: a.threshold,
+                message: a.message.clone(),
+                detail: crate::model::EventDetail {
+                    no: a.no,
+                    name: meta.map(|m| m.name.clone()).unwrap_or_default(),
+                    label: meta.and_then(|m| m.label.clone()),
+                    shelved_until: a.shelved_until,
+                    listed: true,
+                    ..Default::default()
+                },
+            };
+            pager.resume(&ev, now);
+        }
+        (pager, to)
+    });
+    let trap_points = site
+        .devices
+        .iter()
+        .filter(|d| d.profile.protocol() == "snmp")
+        .map(|d| (d.meta.id.clone(), d.profile.points().len()))
+        .collect();
     tasks.push(tokio::spawn(hub::run(hub::Hub {
         rx,
         engine,
@@ -440,6 +521,9 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
         gateway_name: site.gateway.clone(),
         shelve: site.shelve,
         maintenance,
+        pager,
+        trap_points,
+        outputs: outputs.clone(),
     })));
 
     Ok(Running {
@@ -452,5 +536,6 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
         journal,
         gateway: site.gateway.clone(),
         _sources: sources,
+        outputs,
     })
 }
