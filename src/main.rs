@@ -213,7 +213,7 @@ enum Command {
     },
     /// Send any command to the running gateway (through its local socket):
     /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification,
-    /// silence (`dc-gateway command silence all --by An`).
+    /// silence (`dc-gateway command silence all --by An`), config_apply.
     Command {
         /// The verb.
         verb: String,
@@ -270,6 +270,16 @@ enum Command {
 /// `dc-gateway config ...`
 #[derive(Subcommand)]
 enum ConfigCmd {
+    /// Validate a config and have the running gateway apply it (through its local
+    /// socket): refused with its errors if invalid, the running config kept; journaled
+    /// with its SHA-256 and who applied it (docs/OPERATIONS.md).
+    Apply {
+        /// The config to apply; default: the file the gateway was started with.
+        file: Option<PathBuf>,
+        /// Who applies it (journaled); default: $SUDO_USER or $USER.
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// List the versions: number, when first loaded, SHA-256, lines added/removed.
     History {
         /// Also print each version's changes against the one before.
@@ -337,6 +347,8 @@ fn config_command(
                     None => print!("{text}"),
                 }
             }
+            // Sent to the running gateway by the caller (`main`), never here.
+            ConfigCmd::Apply { .. } => anyhow::bail!("`config apply` goes to the running gateway"),
         }
         Ok(())
     };
@@ -524,6 +536,33 @@ fn main() -> ExitCode {
             config: path,
         } => user_command(action, state_dir, &path),
         Command::Config {
+            action: ConfigCmd::Apply { file, by },
+            state_dir,
+            config: path,
+        } => {
+            let by = by
+                .or_else(|| std::env::var("SUDO_USER").ok())
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into());
+            let target = match &file {
+                Some(f) => match std::fs::canonicalize(f) {
+                    Ok(p) => p.display().to_string(),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", f.display());
+                        return ExitCode::from(2);
+                    }
+                },
+                None => String::new(),
+            };
+            // The state directory: given, else the running config's, else the new one's.
+            let state_dir = match (state_dir, &file) {
+                (Some(d), _) => Some(d),
+                (None, Some(f)) if !path.exists() => state_dir_of(None, f).ok(),
+                _ => None,
+            };
+            send_command("config_apply", target, by, None, None, state_dir, &path)
+        }
+        Command::Config {
             action,
             state_dir,
             config: path,
@@ -612,38 +651,61 @@ fn main() -> ExitCode {
         Command::CheckConfig {
             config: path,
             offline,
-        } => match {
+        } => {
             config::set_offline(offline);
-            config::load(&path)
-        } {
-            Ok(site) => {
-                if offline {
-                    eprintln!(
-                        "note: --offline: secrets (password, token, community and key files or variables) were not checked"
+            let loaded = config::load(&path);
+            // Every file the config names: exists, right kind, readable, private
+            // (src/config/files.rs).
+            let files = config::files::check_file(&path, offline);
+            for line in &files.not_checked {
+                eprintln!("note: {line}");
+            }
+            for w in &files.warnings {
+                eprintln!("warning: {w}");
+            }
+            match loaded {
+                Ok(site) if files.problems.is_empty() => {
+                    if offline {
+                        eprintln!(
+                            "note: --offline: secrets (password, token, community and key files or variables) were not checked"
+                        );
+                    }
+                    for w in &site.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    println!(
+                        "{}: OK — site {:?}, {} rooms, {} devices, {} sinks, {} named files checked",
+                        path.display(),
+                        site.name.as_ref(),
+                        site.rooms.len(),
+                        site.devices.len(),
+                        site.sinks.len(),
+                        files.checked
                     );
+                    for w in config::profiles::warnings(&site) {
+                        println!("warning: {w}");
+                    }
+                    ExitCode::SUCCESS
                 }
-                for w in &site.warnings {
-                    eprintln!("warning: {w}");
+                other => {
+                    let mut all = match other {
+                        Ok(_) => Vec::new(),
+                        Err(errs) => errs.0,
+                    };
+                    // A file the validation already refused (on its line) is reported once.
+                    for p in files.problems {
+                        if !all.iter().any(|q| q.line == p.line) {
+                            all.push(p);
+                        }
+                    }
+                    all.sort_by_key(|p| (p.line, p.column));
+                    let errs = config::ConfigErrors(all);
+                    eprintln!("{errs}");
+                    eprintln!("{} problem(s) found", errs.0.len());
+                    ExitCode::from(2)
                 }
-                println!(
-                    "{}: OK — site {:?}, {} rooms, {} devices, {} sinks",
-                    path.display(),
-                    site.name.as_ref(),
-                    site.rooms.len(),
-                    site.devices.len(),
-                    site.sinks.len()
-                );
-                for w in config::profiles::warnings(&site) {
-                    println!("warning: {w}");
-                }
-                ExitCode::SUCCESS
             }
-            Err(errs) => {
-                eprintln!("{errs}");
-                eprintln!("{} problem(s) found", errs.0.len());
-                ExitCode::from(2)
-            }
-        },
+        }
         other => {
             limit_malloc_arenas();
             init_tracing();
@@ -676,16 +738,9 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             config: path,
             state_dir,
         } => {
-            let mut site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Some(dir) = state_dir {
-                site.storage.state_dir = dir;
-            }
-            let running = runtime::start(site).await?;
-            tracing::info!(web = %running.web_addr, "dc-gateway running");
-            wait_for_signal().await;
-            tracing::info!("stopping");
-            running.shutdown(std::time::Duration::from_secs(3)).await;
-            Ok(())
+            // Runs until SIGTERM or Ctrl-C; SIGHUP and `dc-gateway config apply`
+            // reload the config (src/runtime/reload.rs).
+            runtime::reload::run(path, state_dir).await
         }
         Command::Demo {
             listen,

@@ -508,6 +508,10 @@ static GATEWAY: &[PointDef] = &[
         "The state directory (queues, journal) can be written; false: the gateway runs on a volatile one",
     ),
     flag(
+        "state_writes_ok",
+        "The queues and the journal commit to disk; false: the disk is full or failing and records are held in memory",
+    ),
+    flag(
         "maintenance_overrun",
         "A maintenance window started by command is still open after its planned end",
     ),

@@ -9,6 +9,7 @@
 //! (kind default < site < room < device).
 
 pub mod history;
+pub mod files;
 pub mod profiles;
 pub mod raw;
 pub mod span;
@@ -161,6 +162,9 @@ pub struct Site {
     /// `[paging]`: people, roster, escalation (src/paging/); `None` without the table
     /// (nobody is paged).
     pub paging: Option<std::sync::Arc<crate::paging::PagingConfig>>,
+    /// `[standby]`: this gateway's part in a standby pair; `None`: a gateway alone
+    /// (src/runtime/standby.rs).
+    pub standby: Option<crate::runtime::standby::StandbyConfig>,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -452,8 +456,12 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// When set (`check-config --offline`, on a laptop without the site's secrets), secret
 /// files and variables are not read: each is reported as not checked and taken as
-/// empty. Never set while running.
+/// [`OFFLINE_SECRET`]. Never set while running.
 static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What a secret reads as under `--offline`: long enough for every length rule (SNMPv3
+/// pass phrases need 8 characters), so only the secret's form is judged.
+pub const OFFLINE_SECRET: &str = "(not checked: --offline)";
 
 /// Check configs without the site's secrets (`check-config --offline`).
 pub fn set_offline(on: bool) {
@@ -490,6 +498,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
     let paging = crate::paging::config::validate(&mut r, root.remove("paging"), text);
+    let standby = crate::runtime::standby::validate(&mut r, root.remove("standby"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -532,6 +541,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
             }
         }
         site.paging = paging.map(std::sync::Arc::new);
+        site.standby = standby;
         site
     })
 }
@@ -680,7 +690,7 @@ fn device_ctx(i: usize, d: &RawDevice, key: &str) -> String {
 }
 
 /// SHA-256 of `text`, hex.
-fn sha256_hex(text: &str) -> String {
+pub fn sha256_hex(text: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -1291,6 +1301,7 @@ fn validate(
         outputs,
         clock: None,
         paging: None,
+        standby: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         config_text: std::sync::Arc::from(r.text),
@@ -1323,7 +1334,7 @@ pub enum SecretError {
 /// relative paths are taken from `base`.
 pub fn read_secret(s: &RawSecret, base: &Path) -> Result<String, SecretError> {
     if OFFLINE.load(std::sync::atomic::Ordering::SeqCst) && !matches!(s, RawSecret::Inline(_)) {
-        return Ok(String::new());
+        return Ok(OFFLINE_SECRET.to_string());
     }
     match s {
         RawSecret::Inline(_) => Err(SecretError::Inline),

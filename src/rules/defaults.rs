@@ -608,6 +608,15 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "13.1",
                 flag(false, Serious, 0.0),
             ),
+            // Art. 13.1 again: a disk that fills (or fails) while the gateway runs; the
+            // records wait in memory, bounded, and are lost if it stops before space
+            // is back.
+            spec(
+                "disk_full",
+                "state_writes_ok",
+                "13.1",
+                flag(false, Serious, 0.0),
+            ),
             spec(
                 "maintenance_overrun",
                 "maintenance_overrun",

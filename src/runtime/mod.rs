@@ -19,8 +19,10 @@
 
 mod hub;
 mod paging;
+pub mod reload;
 mod restore;
 mod selfmon;
+pub mod standby;
 
 use std::time::Duration;
 
@@ -88,6 +90,33 @@ impl Running {
         {
             tracing::error!(error = %e, "could not commit the buffered readings on shutdown");
         }
+    }
+
+    /// Stop every task and wait until each is gone, then commit what the buffer holds:
+    /// the queues, the journal and the alarm state are on disk for the next
+    /// [`start_with`] (a config reload). No `offline` status is published.
+    pub async fn stop_for_reload(mut self) {
+        self.abort();
+        let tasks: Vec<_> = std::mem::take(&mut self.tasks)
+            .into_iter()
+            .chain(std::mem::take(&mut self._sources.tasks))
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        for m in std::mem::take(&mut self.mqtt) {
+            drop(m);
+        }
+        if let Some(b) = self.buffer.take()
+            && let Err(e) = b.flush_async().await
+        {
+            tracing::error!(error = %e, "could not commit the buffered records before the reload");
+        }
+        // The trap receiver and the tasks the aborted ones spawned are dropped by the
+        // scheduler shortly after: give their sockets time to close before the next
+        // start binds the same ports.
+        drop(self);
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     /// Stop every task.
@@ -180,7 +209,13 @@ fn state_dir_usable(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// Start the gateway for `site`: create, connect, run (see the module docs).
-pub async fn start(mut site: Site) -> anyhow::Result<Running> {
+pub async fn start(site: Site) -> anyhow::Result<Running> {
+    start_with(site, None).await
+}
+
+/// [`start`], taking config reloads from the local socket to `reload` and journaling
+/// who loaded this config (src/runtime/reload.rs).
+pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow::Result<Running> {
     for w in &site.warnings {
         tracing::warn!("{w}");
     }
@@ -265,6 +300,7 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         .as_ref()
         .map(|a| a.console_ok())
         .unwrap_or_default();
+    gateway.storage = Some((buffer.clone(), journal.clone()));
     buffer.registry().add(
         site.devices
             .iter()
@@ -337,6 +373,8 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             "devices": site.devices.len(),
             "sinks": site.sinks.len(),
             "version": config_version,
+            "reason": reload.as_ref().map_or("start", |h| h.reason.as_str()),
+            "by": reload.as_ref().and_then(|h| h.by.clone()),
         }),
     };
     if let Err(e) = journal.append_all(vec![started, loaded]) {
@@ -365,6 +403,10 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     shared.write().alarms = engine.active();
 
     let (commands, commands_rx) = Commands::channel();
+    let commands = match &reload {
+        Some(h) => commands.with_reload(h.tx.clone()),
+        None => commands,
+    };
 
     // 2. Connect.
     let sinks = sinks::registry::start(

@@ -513,6 +513,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "state_writes_ok",
+        "Ghi được hàng đợi và nhật ký xuống đĩa",
+        "Queues and journal written to disk",
+    ),
+    (
+        Kind::Gateway,
         "maintenance_overrun",
         "Bảo trì quá giờ dự kiến",
         "Maintenance overrun",
@@ -959,6 +965,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "state_dir_ok",
         "Không ghi được thư mục trạng thái: hàng đợi và nhật ký sẽ mất khi khởi động lại",
         "The state directory cannot be written: queues and the journal are lost at a restart",
+    ),
+    (
+        Kind::Gateway,
+        "state_writes_ok",
+        "Đĩa đầy hoặc lỗi: hàng đợi và nhật ký chỉ giữ trong bộ nhớ",
+        "The disk is full or failing: queues and the journal are held in memory only",
     ),
     (
         Kind::Gateway,

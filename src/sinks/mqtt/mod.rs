@@ -99,7 +99,7 @@
 //! `{reason="session_reset"}`.
 
 pub mod config;
-mod connection;
+pub(crate) mod connection;
 pub mod reconcile;
 pub mod topics;
 
