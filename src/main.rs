@@ -222,10 +222,127 @@ enum Command {
         #[arg(long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Incidents (Art. 18): list them, show one's report draft and timeline, close one.
+    Incident {
+        #[command(subcommand)]
+        action: IncidentAction,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
     Rules,
+}
+
+/// `dc-gateway incident ...`.
+#[derive(Subcommand)]
+enum IncidentAction {
+    /// List incidents, newest first (reads the journal; safe while the gateway runs).
+    List {
+        /// Site config file (state directory, names, time zone).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// State directory holding journal.db (overrides the config's).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// JSON as the API gives it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an incident's report draft with its timeline.
+    Show {
+        /// The incident's id (`SC-3`).
+        id: String,
+        /// Site config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// State directory holding journal.db.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Language: vi (default: the site's) or en.
+        #[arg(long)]
+        lang: Option<String>,
+        /// JSON as the API gives it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close an incident on the running gateway: --cause and --actions, or
+    /// --false-alarm with --reason.
+    Close {
+        /// The incident's id (`SC-3`).
+        id: String,
+        /// Who closes it.
+        #[arg(long)]
+        by: String,
+        /// The cause found.
+        #[arg(long)]
+        cause: Option<String>,
+        /// The actions taken.
+        #[arg(long)]
+        actions: Option<String>,
+        /// It was a false alarm (give --reason).
+        #[arg(long)]
+        false_alarm: bool,
+        /// Why it was a false alarm.
+        #[arg(long)]
+        reason: Option<String>,
+        /// State directory of the running gateway; default: the config's.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+}
+
+fn incident(action: IncidentAction) -> ExitCode {
+    use dc_gateway::records::cli;
+    let out = &mut std::io::stdout().lock();
+    let r = match action {
+        IncidentAction::List { config, state_dir, json } => {
+            cli::site(config.as_deref(), state_dir).and_then(|site| cli::list(&site, json, out).map(|_| ()))
+        }
+        IncidentAction::Show { id, config, state_dir, lang, json } => cli::site(config.as_deref(), state_dir)
+            .and_then(|site| {
+                let lang = cli::lang(lang.as_deref(), &site)?;
+                cli::show(&site, &id, lang, json, out)
+            }),
+        IncidentAction::Close { id, by, cause, actions, false_alarm, reason, state_dir, config: path } => {
+            let dir = match state_dir_of(state_dir, &path) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            let cmd = serde_json::json!({
+                "id": format!("cli-{}", uuid::Uuid::now_v7()),
+                "verb": "incident_close",
+                "target": id,
+                "by": by,
+                "cause": cause,
+                "actions": actions,
+                "false_alarm": false_alarm,
+                "reason": reason,
+            });
+            return match dc_gateway::commands::socket::send(&dir, &cmd) {
+                Ok(reply) => {
+                    println!("{}", serde_json::to_string(&reply).unwrap_or_default());
+                    if reply.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_tracing() {
@@ -261,6 +378,7 @@ fn main() -> ExitCode {
             state_dir,
             config: path,
         } => send_command(&verb, target, by, comment, id, state_dir, &path),
+        Command::Incident { action } => incident(action),
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
@@ -542,6 +660,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Dashboards { .. }
         | Command::Ack { .. }
         | Command::Command { .. }
+        | Command::Incident { .. }
         | Command::Backup { .. }
         | Command::Restore { .. } => Ok(()),
     }

@@ -220,6 +220,9 @@ pub struct Shared {
     /// The durable journal, for `GET /api/v1/journal`; `None` until the runtime
     /// opened it (the API then answers 503).
     pub journal: Option<Journal>,
+    /// The site as records need it (incidents, reports, history; src/records/);
+    /// `None` until the runtime set it (those APIs then answer 503).
+    pub records: Option<crate::records::Shared>,
 }
 
 impl Shared {
@@ -230,6 +233,7 @@ impl Shared {
             live: Arc::new(RwLock::new(live)),
             updates,
             journal: None,
+            records: None,
         }
     }
 
@@ -237,6 +241,13 @@ impl Shared {
     /// cloned for the web server: clones made earlier do not see it.
     pub fn with_journal(mut self, journal: Journal) -> Shared {
         self.journal = Some(journal);
+        self
+    }
+
+    /// The same state with the site information records need. Set it before the
+    /// handle is cloned for the web server.
+    pub fn with_records(mut self, records: crate::records::SiteInfo) -> Shared {
+        self.records = Some(std::sync::Arc::new(records));
         self
     }
 

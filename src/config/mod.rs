@@ -153,6 +153,8 @@ pub struct Site {
     /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
     /// clock is then not checked).
     pub clock: Option<crate::selfwatch::ClockConfig>,
+    /// `[incidents]`: when serious alarms become incidents, reminders (src/incidents/).
+    pub incidents: crate::incidents::IncidentConfig,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -449,6 +451,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let devices = root.remove("devices");
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
+    let incidents = crate::incidents::config::validate(&mut r, root.remove("incidents"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -468,6 +471,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     }
     validate(r, raw, raw_devices, sources, sinks, base).map(|mut site| {
         site.clock = clock;
+        site.incidents = incidents;
         site
     })
 }
@@ -1100,6 +1104,7 @@ fn validate(
         shelve,
         maintenance,
         clock: None,
+        incidents: crate::incidents::IncidentConfig::default(),
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,

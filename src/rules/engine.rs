@@ -412,6 +412,8 @@ impl Emitter {
             listed: slot.active.is_some(),
             // Set by the hub, which knows the clock (src/selfwatch/).
             clock_unsynced: false,
+            // Set by the hub's incidents (src/incidents/).
+            incident: None,
         };
         AlarmEvent {
             id,

@@ -44,6 +44,10 @@ pub(super) struct Hub {
     pub shelve: crate::config::ShelvePolicy,
     /// Maintenance windows.
     pub maintenance: Maintenance,
+    /// Incidents (Art. 18), restored from the journal.
+    pub incidents: crate::incidents::Incidents,
+    /// The site's time zone (reminder texts).
+    pub time: crate::texts::time::SiteTime,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -72,6 +76,8 @@ pub(super) async fn run(h: Hub) {
         gateway_name,
         shelve,
         mut maintenance,
+        incidents,
+        time,
     } = h;
     let mut out = Out {
         clock: gateway.watch.clone(),
@@ -81,6 +87,8 @@ pub(super) async fn run(h: Hub) {
         shared: shared.clone(),
         journal,
         gateway: gateway_name,
+        incidents,
+        time,
     };
     let mut sink_failing: Vec<bool> = Vec::new();
     // Journal entries past their retention go once a day (and at the first tick).
@@ -132,7 +140,11 @@ pub(super) async fn run(h: Hub) {
                     let _ = req.reply.send(again);
                     continue;
                 }
-                let (reply, events) = apply(&mut engine, &mut maintenance, &req.command, now, &shelve);
+                let (reply, events) = if req.command.verb == Verb::IncidentClose {
+                    (out.close_incident(&req.command, now), Vec::new())
+                } else {
+                    apply(&mut engine, &mut maintenance, &req.command, now, &shelve)
+                };
                 shared.write().maintenance = maintenance.started().to_vec();
                 answered.insert(&req.command.id, reply.clone());
                 out.command(&req.command, &reply, now);
@@ -198,6 +210,8 @@ pub(super) async fn run(h: Hub) {
                     let _ = shared.updates.send(Update::Device(i));
                 }
                 out.publish(events, &engine, &maintenance);
+                let changes = out.incidents.tick(now);
+                out.incident_changes(changes, now);
                 service.tick(&shared).await;
             }
         }
@@ -215,9 +229,73 @@ struct Out {
     shared: Shared,
     journal: Journal,
     gateway: Arc<str>,
+    /// Incidents: fed every alarm event, ticked, closed by command.
+    incidents: crate::incidents::Incidents,
+    /// The site's time zone (reminder texts).
+    time: crate::texts::time::SiteTime,
 }
 
 impl Out {
+    /// Journal incident changes; a reminder becomes a notification to each person of
+    /// `[incidents] notify`.
+    fn incident_changes(&self, changes: Vec<crate::incidents::Change>, now: Timestamp) {
+        if changes.is_empty() {
+            return;
+        }
+        let entries = changes
+            .iter()
+            .map(|c| {
+                tracing::info!(incident = %c.incident().id, event = c.event(), "incident");
+                self.entry(now, JKind::Incident, None, crate::incidents::journal_data(c))
+            })
+            .collect();
+        self.journal(entries);
+        for c in &changes {
+            if let crate::incidents::Change::Reminder { incident, before } = c {
+                for p in &self.incidents.config().notify {
+                    let text = crate::incidents::Incidents::reminder_text(incident, *before, &self.time, p.lang);
+                    let n = crate::sinks::Notification {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        ts: now,
+                        person: p.person.clone(),
+                        phone: p.phone.clone(),
+                        text,
+                        lang: match p.lang {
+                            crate::model::Language::Vi => "vi".into(),
+                            crate::model::Language::En => "en".into(),
+                        },
+                        alarm_no: None,
+                        call: false,
+                    };
+                    route(&self.outlets, Record::Notification(Arc::new(n)));
+                }
+            }
+        }
+    }
+
+    /// `incident_close`: applied, journaled (before the answer), answered.
+    fn close_incident(&mut self, c: &Command, now: Timestamp) -> Reply {
+        let req = crate::incidents::CloseRequest {
+            by: c.by.clone(),
+            cause: c.cause.clone(),
+            actions: c.actions.clone().or_else(|| c.comment.clone()),
+            false_alarm: c.false_alarm,
+            reason: c.reason.clone(),
+        };
+        match self.incidents.close(&c.target, &req, now) {
+            Ok(change) => {
+                let text = format!(
+                    "incident {} closed{}",
+                    change.incident().id,
+                    if c.false_alarm { " as a false alarm" } else { "" }
+                );
+                self.incident_changes(vec![change], now);
+                Reply::ok(&c.id, text)
+            }
+            Err(e) => Reply::error(&c.id, e.to_string()),
+        }
+    }
+
     fn entry(
         &self,
         ts: Timestamp,
@@ -313,6 +391,8 @@ impl Out {
                 ev.detail.clock_unsynced = true;
             }
         }
+        // Incidents: mark the events of alarms in one (before they are journaled).
+        let changes = self.incidents.on_events(&mut events);
         // On disk before any of these events can leave (src/seq.rs).
         self.seqs.cover(engine.next_seq());
         self.nos.cover(engine.next_no());
@@ -325,6 +405,9 @@ impl Out {
             })
             .collect();
         self.journal(entries);
+        if let Some(now) = events.last().map(|e| e.ts) {
+            self.incident_changes(changes, now);
+        }
         self.shared.write().alarms = engine.active();
         let m = crate::metrics::get();
         for ev in events {

@@ -277,7 +277,19 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             "alarm state restored from the journal"
         );
     }
+    // Incidents: as journaled, plus the serious alarms still active (they go on
+    // counting towards `open_after` from when they were raised).
+    let mut incidents = crate::incidents::Incidents::new(site.incidents.clone(), site.gateway.clone());
+    match crate::incidents::read_entries(&journal) {
+        Ok(entries) => incidents.restore(&entries),
+        Err(e) => tracing::error!(error = %e, "cannot read the incidents from the journal"),
+    }
     engine.restore(restored);
+    for a in engine.active() {
+        if a.level == crate::model::Level::Serious && a.state != "cleared" {
+            incidents.seed(a.kind, &a.key, a.no, &a.rule, &a.message, a.since);
+        }
+    }
     let started = crate::journal::NewEntry {
         ts: Timestamp::now(),
         kind: crate::journal::Kind::GatewayStart,
@@ -317,7 +329,9 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     if let Err(e) = crate::durable::restrict(&storage.state_dir) {
         tracing::warn!(dir = %storage.state_dir.display(), error = %e, "cannot restrict the state directory to the service's user");
     }
-    let shared = Shared::new(initial_live(&site)).with_journal(journal.clone());
+    let shared = Shared::new(initial_live(&site))
+        .with_journal(journal.clone())
+        .with_records(crate::records::SiteInfo::from_site(&site));
     shared.write().maintenance = maintenance.started().to_vec();
     shared.write().degraded.extend(state_problem.clone());
     shared.write().alarms = engine.active();
@@ -398,6 +412,8 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         gateway_name: site.gateway.clone(),
         shelve: site.shelve,
         maintenance,
+        incidents,
+        time: site.time.clone(),
     })));
 
     Ok(Running {

@@ -16,6 +16,7 @@
 //!   [`REFRESH_INTERVAL`], so a page never shows a picture that silently diverged.
 
 mod api;
+mod records;
 pub mod page;
 
 use std::future::Future;
@@ -110,6 +111,8 @@ fn app(shared: Shared, stop: watch::Receiver<bool>) -> Router {
         .route("/api/v1/sinks", get(api::sinks))
         .route("/api/v1/journal", get(api::journal))
         .route("/api/v1/events", get(api::events))
+        .route("/api/v1/incidents", get(records::incidents))
+        .route("/api/v1/incidents/{id}", get(records::incident))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .fallback(api::not_found)

@@ -1,0 +1,90 @@
+//! The records API: `GET /api/v1/incidents`, `GET /api/v1/incidents/{id}[?lang=en]`
+//! (the incident, its timeline and report draft), and the reports and history
+//! (src/records/). Every answer is built from the journal (and the on-board history)
+//! on a blocking thread, never from a sink, so it works without InfluxDB.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::api::{App, json, json_error, to_json};
+use crate::model::{Language, Timestamp};
+
+/// The value of `name` in a raw query string (no percent-decoding: the values used
+/// here are plain words).
+pub(crate) fn param<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
+    q?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// `lang=vi|en` (default: the site's).
+pub(crate) fn lang(q: Option<&str>, default: Language) -> Result<Language, Response> {
+    match param(q, "lang") {
+        None => Ok(default),
+        Some("vi") => Ok(Language::Vi),
+        Some("en") => Ok(Language::En),
+        Some(other) => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("query parameter \"lang\": {other:?} is not vi or en"),
+        )),
+    }
+}
+
+fn unavailable() -> Response {
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "records are not available on this gateway (no journal)",
+    )
+}
+
+/// Run `f` on a blocking thread; its error becomes a JSON 404 or 500.
+async fn blocking<T: serde::Serialize + Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::records::Error> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => json(StatusCode::OK, to_json(&v)),
+        Ok(Err(e @ crate::records::Error::UnknownIncident(_))) => {
+            json_error(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "web: record failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "web: record task failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "record failed")
+        }
+    }
+}
+
+/// `GET /api/v1/incidents` → `{"incidents": [ {id, system, opened_at, deadline,
+/// alarms, closed?, overdue, ...} ]}`, newest first.
+pub(crate) async fn incidents(State(app): State<App>) -> Response {
+    let Some(j) = app.shared.journal.clone() else {
+        return unavailable();
+    };
+    blocking(move || {
+        crate::records::incident_list(&j, Timestamp::now())
+            .map(|l| serde_json::json!({ "incidents": l }))
+    })
+    .await
+}
+
+/// `GET /api/v1/incidents/{id}[?lang=en]` → `{incident, overdue, draft: {title,
+/// sections, timeline}, text}`.
+pub(crate) async fn incident(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let (Some(j), Some(site)) = (app.shared.journal.clone(), app.shared.records.clone()) else {
+        return unavailable();
+    };
+    let lang = match lang(q.as_deref(), site.language) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    blocking(move || crate::records::incident_detail(&j, &site, &id, lang, Timestamp::now())).await
+}
