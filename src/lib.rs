@@ -19,6 +19,7 @@ pub mod config;
 pub mod dashboards;
 pub mod demo;
 pub mod durable;
+pub mod generator_runs;
 pub mod incidents;
 pub mod journal;
 pub mod metrics;

@@ -155,6 +155,8 @@ pub struct Site {
     pub clock: Option<crate::selfwatch::ClockConfig>,
     /// `[incidents]`: when serious alarms become incidents, reminders (src/incidents/).
     pub incidents: crate::incidents::IncidentConfig,
+    /// `[generator_runs]`: test windows, pass/fail criteria, nameplates.
+    pub generator_runs: crate::generator_runs::RunsConfig,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -452,6 +454,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
     let incidents = crate::incidents::config::validate(&mut r, root.remove("incidents"));
+    let generator_runs = crate::generator_runs::config::validate(&mut r, root.remove("generator_runs"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -472,6 +475,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     validate(r, raw, raw_devices, sources, sinks, base).map(|mut site| {
         site.clock = clock;
         site.incidents = incidents;
+        site.generator_runs = generator_runs;
         site
     })
 }
@@ -1105,6 +1109,7 @@ fn validate(
         maintenance,
         clock: None,
         incidents: crate::incidents::IncidentConfig::default(),
+        generator_runs: crate::generator_runs::RunsConfig::default(),
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,

@@ -531,6 +531,7 @@ pub fn markdown() -> String {
     }
     out.push_str(CONTACTS_MD);
     out.push_str(&super::messages::markdown());
+    out.push_str(&crate::generator_runs::rules_markdown());
     out
 }
 

@@ -48,6 +48,8 @@ pub(super) struct Hub {
     pub incidents: crate::incidents::Incidents,
     /// The site's time zone (reminder texts).
     pub time: crate::texts::time::SiteTime,
+    /// Generator runs (src/generator_runs/).
+    pub runs: crate::generator_runs::Runs,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -78,6 +80,7 @@ pub(super) async fn run(h: Hub) {
         mut maintenance,
         incidents,
         time,
+        runs,
     } = h;
     let mut out = Out {
         clock: gateway.watch.clone(),
@@ -89,6 +92,7 @@ pub(super) async fn run(h: Hub) {
         gateway: gateway_name,
         incidents,
         time,
+        runs,
     };
     let mut sink_failing: Vec<bool> = Vec::new();
     // Journal entries past their retention go once a day (and at the first tick).
@@ -119,6 +123,9 @@ pub(super) async fn run(h: Hub) {
                 };
                 rules::derive(&mut poll);
                 let events = engine.on_poll(&poll);
+                if let Some(run) = out.runs.on_poll(&poll) {
+                    out.generator_run(run);
+                }
                 let i = index.get(&poll.device.id).copied();
                 if let Some(i) = i {
                     let mut live = shared.write();
@@ -229,6 +236,8 @@ struct Out {
     shared: Shared,
     journal: Journal,
     gateway: Arc<str>,
+    /// Generator runs: fed every poll and alarm event.
+    runs: crate::generator_runs::Runs,
     /// Incidents: fed every alarm event, ticked, closed by command.
     incidents: crate::incidents::Incidents,
     /// The site's time zone (reminder texts).
@@ -236,6 +245,13 @@ struct Out {
 }
 
 impl Out {
+    /// Journal a finished generator run.
+    fn generator_run(&self, run: crate::generator_runs::Run) {
+        tracing::info!(device = %run.device, cause = run.cause.as_str(), duration_s = run.duration_s, passed = ?run.passed, "generator run");
+        let data = serde_json::to_value(&run).unwrap_or_default();
+        self.journal(vec![self.entry(run.end, JKind::GeneratorRun, Some(Arc::from(run.device.as_str())), data)]);
+    }
+
     /// Journal incident changes; a reminder becomes a notification to each person of
     /// `[incidents] notify`.
     fn incident_changes(&self, changes: Vec<crate::incidents::Change>, now: Timestamp) {
@@ -390,6 +406,9 @@ impl Out {
             for ev in &mut events {
                 ev.detail.clock_unsynced = true;
             }
+        }
+        for ev in &events {
+            self.runs.on_alarm(ev);
         }
         // Incidents: mark the events of alarms in one (before they are journaled).
         let changes = self.incidents.on_events(&mut events);

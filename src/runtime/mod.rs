@@ -414,6 +414,7 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         maintenance,
         incidents,
         time: site.time.clone(),
+        runs: crate::generator_runs::Runs::new(site.generator_runs.clone(), site.time.clone()),
     })));
 
     Ok(Running {
