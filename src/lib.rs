@@ -20,6 +20,7 @@ pub mod dashboards;
 pub mod demo;
 pub mod durable;
 pub mod generator_runs;
+pub mod history;
 pub mod incidents;
 pub mod journal;
 pub mod metrics;

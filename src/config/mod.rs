@@ -157,6 +157,8 @@ pub struct Site {
     pub incidents: crate::incidents::IncidentConfig,
     /// `[generator_runs]`: test windows, pass/fail criteria, nameplates.
     pub generator_runs: crate::generator_runs::RunsConfig,
+    /// `[history]`: budget and retention of the on-board history (src/history/).
+    pub history: crate::history::Options,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -455,6 +457,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
     let incidents = crate::incidents::config::validate(&mut r, root.remove("incidents"));
     let generator_runs = crate::generator_runs::config::validate(&mut r, root.remove("generator_runs"));
+    let history = crate::history::validate(&mut r, root.remove("history"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -476,6 +479,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
         site.clock = clock;
         site.incidents = incidents;
         site.generator_runs = generator_runs;
+        site.history = history;
         site
     })
 }
@@ -1110,6 +1114,7 @@ fn validate(
         clock: None,
         incidents: crate::incidents::IncidentConfig::default(),
         generator_runs: crate::generator_runs::RunsConfig::default(),
+        history: crate::history::Options::default(),
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,

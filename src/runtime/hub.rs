@@ -50,6 +50,8 @@ pub(super) struct Hub {
     pub time: crate::texts::time::SiteTime,
     /// Generator runs (src/generator_runs/).
     pub runs: crate::generator_runs::Runs,
+    /// The on-board history's writer (src/history/); `None` when it cannot be opened.
+    pub history: Option<crate::history::History>,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -81,7 +83,9 @@ pub(super) async fn run(h: Hub) {
         incidents,
         time,
         runs,
+        history,
     } = h;
+    let mut minutes = crate::history::Accumulator::default();
     let mut out = Out {
         clock: gateway.watch.clone(),
         seqs,
@@ -123,6 +127,9 @@ pub(super) async fn run(h: Hub) {
                 };
                 rules::derive(&mut poll);
                 let events = engine.on_poll(&poll);
+                if history.is_some() {
+                    minutes.add(&poll);
+                }
                 if let Some(run) = out.runs.on_poll(&poll) {
                     out.generator_run(run);
                 }
@@ -171,6 +178,10 @@ pub(super) async fn run(h: Hub) {
                     }
                 }
                 ticks += 1;
+                if let Some(h) = &history {
+                    minutes.add(&own);
+                    h.send(minutes.take_done(now));
+                }
                 let mut events = engine.on_poll(&own);
                 if send {
                     route(&out.outlets, Record::Poll(Arc::new(own)));

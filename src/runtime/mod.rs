@@ -415,6 +415,13 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         incidents,
         time: site.time.clone(),
         runs: crate::generator_runs::Runs::new(site.generator_runs.clone(), site.time.clone()),
+        history: match crate::history::History::start(&site.storage.state_dir, site.history) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::error!(error = %e, "the on-board history cannot be opened; reports will lack readings");
+                None
+            }
+        },
     })));
 
     Ok(Running {

@@ -88,3 +88,57 @@ pub(crate) async fn incident(
     };
     blocking(move || crate::records::incident_detail(&j, &site, &id, lang, Timestamp::now())).await
 }
+
+/// `GET /api/v1/history?device=&point=[&hours=24]` → `{device, point, unit, hours,
+/// points: [ {ts, n, min, mean, max} ]}`: the point's minutes from the on-board
+/// history (at most 35 days: `hours` 1 to 840), oldest first (the console's sparkline).
+pub(crate) async fn history(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+    let Some(site) = app.shared.records.clone() else {
+        return unavailable();
+    };
+    let q = q.as_deref();
+    let bad = |m: String| json_error(StatusCode::BAD_REQUEST, &m);
+    let Some(device) = param(q, "device").filter(|d| !d.is_empty()).map(str::to_string) else {
+        return bad("query parameter \"device\" is needed".into());
+    };
+    let Some(point) = param(q, "point").filter(|d| !d.is_empty()).map(str::to_string) else {
+        return bad("query parameter \"point\" is needed".into());
+    };
+    let hours = match param(q, "hours").map(str::parse::<u32>) {
+        None => 24,
+        Some(Ok(h)) if (1..=840).contains(&h) => h,
+        Some(_) => return bad("query parameter \"hours\": a whole number from 1 to 840".into()),
+    };
+    let Some(dev) = site.device(&device) else {
+        return json_error(StatusCode::NOT_FOUND, &format!("no device {device:?}"));
+    };
+    let Some(def) = crate::points::lookup(dev.kind, &point) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            &format!("device {device:?} ({}) has no point {point:?}", dev.kind),
+        );
+    };
+    let unit = def.unit;
+    let dir = site.state_dir.clone();
+    match tokio::task::spawn_blocking(move || {
+        let now = Timestamp::now();
+        let from = Timestamp(now.0 - i64::from(hours) * 3_600_000);
+        let rows = match crate::history::Store::open_read_only(&dir) {
+            Ok(s) => s.query(Some(&device), Some(&point), from, now, false)?,
+            Err(crate::history::Error::Missing { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(serde_json::json!({
+            "device": device, "point": point, "unit": unit, "hours": hours,
+            "points": rows.iter().map(|r| serde_json::json!({
+                "ts": r.ts, "n": r.n, "min": r.min, "mean": r.mean, "max": r.max,
+            })).collect::<Vec<_>>(),
+        }))
+    })
+    .await
+    {
+        Ok(Ok(v)) => json(StatusCode::OK, to_json(&v)),
+        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "history query failed"),
+    }
+}
