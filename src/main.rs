@@ -227,6 +227,30 @@ enum Command {
         #[command(subcommand)]
         action: IncidentAction,
     },
+    /// Make a report (Vietnamese by default) from the journal and the on-board
+    /// history: generator, environment, availability, equipment, incident.
+    Report {
+        /// generator | environment | availability | equipment | incident
+        kind: String,
+        /// The month, YYYY-MM (default: this month).
+        #[arg(long)]
+        month: Option<String>,
+        /// vi (default: the site's) or en.
+        #[arg(long)]
+        lang: Option<String>,
+        /// html (default), pdf, csv or json.
+        #[arg(long, default_value = "html")]
+        format: String,
+        /// Write to this file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Site config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// State directory (journal.db, history.db); overrides the config's.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
@@ -379,6 +403,20 @@ fn main() -> ExitCode {
             config: path,
         } => send_command(&verb, target, by, comment, id, state_dir, &path),
         Command::Incident { action } => incident(action),
+        Command::Report { kind, month, lang, format, out, config, state_dir } => {
+            use dc_gateway::records::cli;
+            let r = cli::site(config.as_deref(), state_dir).and_then(|site| {
+                let lang = cli::lang(lang.as_deref(), &site)?;
+                cli::report(&site, &kind, month.as_deref(), lang, &format, out.as_deref(), &mut std::io::stdout().lock())
+            });
+            match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
@@ -661,6 +699,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Ack { .. }
         | Command::Command { .. }
         | Command::Incident { .. }
+        | Command::Report { .. }
         | Command::Backup { .. }
         | Command::Restore { .. } => Ok(()),
     }

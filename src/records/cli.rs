@@ -117,3 +117,33 @@ pub fn show(site: &SiteInfo, id: &str, lang: Language, json: bool, out: &mut dyn
     }
     Ok(())
 }
+
+/// `report KIND --month YYYY-MM [--lang] [--format] [--out FILE]`: the report's
+/// bytes, written to `out` (stdout when `None`).
+pub fn report(
+    site: &SiteInfo,
+    kind: &str,
+    month: Option<&str>,
+    lang: Language,
+    format: &str,
+    out_file: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use super::reports::{self, Format, Kind, Month};
+    let r = |e: reports::Error| CliError::Usage(e.to_string());
+    let kind = Kind::parse(kind).map_err(r)?;
+    let format = Format::parse(format).map_err(r)?;
+    let now = Timestamp::now();
+    let month = match month {
+        Some(m) => Month::parse(m).map_err(r)?,
+        None => Month::of(now, &site.time),
+    };
+    let j = Journal::open_read_only(&site.state_dir)?;
+    let rep = reports::make(kind, site, &j, month, lang, now).map_err(r)?;
+    let bytes = reports::render(&rep, format).map_err(r)?;
+    match out_file {
+        Some(p) => std::fs::write(p, &bytes)?,
+        None => out.write_all(&bytes)?,
+    }
+    Ok(())
+}

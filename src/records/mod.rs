@@ -8,6 +8,7 @@
 //! `report` never disagree.
 
 pub mod cli;
+pub mod reports;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -204,5 +205,15 @@ pub fn incident_detail(
     })
 }
 
+/// Incidents opened in `[from, to)`, oldest first.
+pub fn incidents_of(j: &Journal, from: Timestamp, to: Timestamp) -> Result<Vec<Incident>, Error> {
+    Ok(incidents::load(j)?
+        .into_iter()
+        .filter(|i| i.opened_at >= from && i.opened_at < to)
+        .collect())
+}
+
 /// Shared handle for the web API.
 pub type Shared = Arc<SiteInfo>;
+#[cfg(test)]
+mod tests;

@@ -142,3 +142,60 @@ pub(crate) async fn history(State(app): State<App>, RawQuery(q): RawQuery) -> Re
         Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "history query failed"),
     }
 }
+
+/// `GET /api/v1/reports/{kind}?month=YYYY-MM[&lang=en][&format=html|pdf|csv|json]`:
+/// the report (default: this month, the site's language, HTML).
+pub(crate) async fn report(
+    State(app): State<App>,
+    Path(kind): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    use crate::records::reports::{self, Format, Kind, Month};
+    use axum::response::IntoResponse;
+    let (Some(j), Some(site)) = (app.shared.journal.clone(), app.shared.records.clone()) else {
+        return unavailable();
+    };
+    let q = q.as_deref();
+    let lang = match lang(q, site.language) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let bad = |e: reports::Error| json_error(StatusCode::BAD_REQUEST, &e.to_string());
+    let kind = match Kind::parse(&kind) {
+        Ok(k) => k,
+        Err(e) => return json_error(StatusCode::NOT_FOUND, &e.to_string()),
+    };
+    let format = match Format::parse(param(q, "format").unwrap_or("html")) {
+        Ok(f) => f,
+        Err(e) => return bad(e),
+    };
+    let now = Timestamp::now();
+    let month = match param(q, "month") {
+        Some(m) => match Month::parse(m) {
+            Ok(m) => m,
+            Err(e) => return bad(e),
+        },
+        None => Month::of(now, &site.time),
+    };
+    let made = tokio::task::spawn_blocking(move || {
+        let r = reports::make(kind, &site, &j, month, lang, now)?;
+        reports::render(&r, format)
+    })
+    .await;
+    match made {
+        Ok(Ok(bytes)) => (
+            StatusCode::OK,
+            [
+                (axum::http::header::CONTENT_TYPE, format.mime()),
+                (axum::http::header::CACHE_CONTROL, "no-store"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "web: report failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
+        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "report failed"),
+    }
+}
