@@ -25,6 +25,7 @@ mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
 mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
+mod records; // incidents, generator runs and reports: a DSE start replayed on pymodbus, the PDF by Chromium
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod selfwatch; // the clock check against chronyd (under faketime)
 mod service; // sd_notify: READY, WATCHDOG, STATUS against a real NOTIFY_SOCKET
