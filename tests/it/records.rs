@@ -242,3 +242,69 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
     assert_eq!(rows.as_array().map(Vec::len), Some(2), "{r}");
     assert_eq!(rows[1][4], "Mains failure");
 }
+
+fn gw_cmd(args: &[&str], state: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[test]
+fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through_the_cli() {
+    // XY-MD02 input register 1 = temperature ×0.1 (manual's example 0x0131 = 30.5 °C);
+    // 0x0150 = 33.6 °C is above the serious 32 °C (on-delay 0 in the test site).
+    let modbus = ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let dir = peer_tempdir("records-incident");
+    let extra = "[incidents]\nopen_after = \"2s\"\nreminders = [\"12h\", \"2h\"]\n";
+    let gw = Gateway::start(&crate::e2e::site("inc", free_port(), modbus.addr().port(), 500, extra), dir.path());
+    let log = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
+    let state = dir.path().join("state");
+    modbus.set_input(1, 1, &[0x0150]);
+    let list = || gw.api("/api/v1/incidents")["incidents"].as_array().cloned().unwrap_or_default();
+    wait_until("an incident", Duration::from_secs(15), || list().len() == 1).unwrap_or_else(|e| log(e.to_string()));
+    let i = &list()[0];
+    assert_eq!((i["id"].as_str(), i["system"].as_str()), (Some("SC-1"), Some("climate")), "{i}");
+    let ts = |v: &serde_json::Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    assert_eq!(ts(&i["deadline"]).as_millisecond() - ts(&i["opened_at"]).as_millisecond(), 24 * 3_600_000, "{i}");
+    let opened_after = ts(&i["opened_at"]).as_millisecond() - ts(&i["first_alarm_at"]).as_millisecond();
+    assert!((2_000..=4_000).contains(&opened_after), "opened {opened_after} ms after the alarm: {i}");
+    let no = i["alarms"][0]["no"].as_u64().unwrap();
+
+    // Acknowledged: the event carries the incident.
+    let (ok, out) = gw_cmd(&["ack", &no.to_string(), "--by", "an"], &state);
+    assert!(ok, "{out}");
+    let acked = gw.api("/api/v1/journal?kind=alarm")["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["state"] == "acked")
+        .cloned()
+        .expect("acked event journaled");
+    assert_eq!(acked["incident"], "SC-1", "{acked}");
+
+    // Closing without a cause is refused with the reason; with one it closes.
+    let (ok, out) = gw_cmd(&["incident", "close", "SC-1", "--by", "an"], &state);
+    assert!(!ok && out.contains("needs a cause and the actions taken"), "{out}");
+    let (ok, out) = gw_cmd(
+        &["incident", "close", "SC-1", "--by", "an", "--cause", "Điều hòa CRAC-1 dừng", "--actions", "Khởi động lại CRAC-1"],
+        &state,
+    );
+    assert!(ok, "{out}");
+    assert_eq!(list()[0]["closed"]["cause"], "Điều hòa CRAC-1 dừng");
+
+    // The draft from the CLI (reads the journal beside the running gateway).
+    let (ok, text) = gw_cmd(&["incident", "show", "SC-1"], &state);
+    assert!(ok, "{text}");
+    for want in ["BÁO CÁO SỰ CỐ SC-1", "Điều 18.5e", "Điều hòa CRAC-1 dừng", &format!("Cảnh báo {no} được xác nhận bởi an"), "Đóng sự cố bởi an"] {
+        assert!(text.contains(want), "{want:?} not in:\n{text}");
+    }
+    let (ok, listed) = gw_cmd(&["incident", "list"], &state);
+    assert!(ok && listed.starts_with("SC-1\tclosed\tclimate"), "{listed}");
+}
