@@ -322,15 +322,32 @@ fn incident(action: IncidentAction) -> ExitCode {
     use dc_gateway::records::cli;
     let out = &mut std::io::stdout().lock();
     let r = match action {
-        IncidentAction::List { config, state_dir, json } => {
-            cli::site(config.as_deref(), state_dir).and_then(|site| cli::list(&site, json, out).map(|_| ()))
-        }
-        IncidentAction::Show { id, config, state_dir, lang, json } => cli::site(config.as_deref(), state_dir)
-            .and_then(|site| {
-                let lang = cli::lang(lang.as_deref(), &site)?;
-                cli::show(&site, &id, lang, json, out)
-            }),
-        IncidentAction::Close { id, by, cause, actions, false_alarm, reason, state_dir, config: path } => {
+        IncidentAction::List {
+            config,
+            state_dir,
+            json,
+        } => cli::site(config.as_deref(), state_dir)
+            .and_then(|site| cli::list(&site, json, out).map(|_| ())),
+        IncidentAction::Show {
+            id,
+            config,
+            state_dir,
+            lang,
+            json,
+        } => cli::site(config.as_deref(), state_dir).and_then(|site| {
+            let lang = cli::lang(lang.as_deref(), &site)?;
+            cli::show(&site, &id, lang, json, out)
+        }),
+        IncidentAction::Close {
+            id,
+            by,
+            cause,
+            actions,
+            false_alarm,
+            reason,
+            state_dir,
+            config: path,
+        } => {
             let dir = match state_dir_of(state_dir, &path) {
                 Ok(d) => d,
                 Err(e) => {
@@ -351,7 +368,11 @@ fn incident(action: IncidentAction) -> ExitCode {
             return match dc_gateway::commands::socket::send(&dir, &cmd) {
                 Ok(reply) => {
                     println!("{}", serde_json::to_string(&reply).unwrap_or_default());
-                    if reply.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+                    if reply.ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -403,11 +424,27 @@ fn main() -> ExitCode {
             config: path,
         } => send_command(&verb, target, by, comment, id, state_dir, &path),
         Command::Incident { action } => incident(action),
-        Command::Report { kind, month, lang, format, out, config, state_dir } => {
+        Command::Report {
+            kind,
+            month,
+            lang,
+            format,
+            out,
+            config,
+            state_dir,
+        } => {
             use dc_gateway::records::cli;
             let r = cli::site(config.as_deref(), state_dir).and_then(|site| {
                 let lang = cli::lang(lang.as_deref(), &site)?;
-                cli::report(&site, &kind, month.as_deref(), lang, &format, out.as_deref(), &mut std::io::stdout().lock())
+                cli::report(
+                    &site,
+                    &kind,
+                    month.as_deref(),
+                    lang,
+                    &format,
+                    out.as_deref(),
+                    &mut std::io::stdout().lock(),
+                )
             });
             match r {
                 Ok(()) => ExitCode::SUCCESS,

@@ -158,17 +158,51 @@ pub(crate) fn validate(r: &mut Report<'_>, table: Option<Spanned<DeValue<'_>>>) 
             if x.is_finite() && (lo..=hi).contains(&x) {
                 *out = x;
             } else {
-                r.at(v.span(), format!("generator_runs.{key}"), format!("{x} is out of range: use {lo} to {hi}"));
+                r.at(
+                    v.span(),
+                    format!("generator_runs.{key}"),
+                    format!("{x} is out of range: use {lo} to {hi}"),
+                );
             }
         }
     };
     let mut minutes = c.min_run_s / 60.0;
-    num(&raw.min_run_minutes, "min_run_minutes", 1.0, 600.0, &mut minutes);
+    num(
+        &raw.min_run_minutes,
+        "min_run_minutes",
+        1.0,
+        600.0,
+        &mut minutes,
+    );
     c.min_run_s = minutes * 60.0;
-    num(&raw.min_load_pct, "min_load_pct", 0.0, 100.0, &mut c.min_load_pct);
-    num(&raw.max_start_s, "max_start_s", 1.0, 600.0, &mut c.max_start_s);
-    num(&raw.voltage_tolerance_pct, "voltage_tolerance_pct", 0.5, 50.0, &mut c.voltage_tolerance_pct);
-    num(&raw.frequency_tolerance_pct, "frequency_tolerance_pct", 0.5, 50.0, &mut c.frequency_tolerance_pct);
+    num(
+        &raw.min_load_pct,
+        "min_load_pct",
+        0.0,
+        100.0,
+        &mut c.min_load_pct,
+    );
+    num(
+        &raw.max_start_s,
+        "max_start_s",
+        1.0,
+        600.0,
+        &mut c.max_start_s,
+    );
+    num(
+        &raw.voltage_tolerance_pct,
+        "voltage_tolerance_pct",
+        0.5,
+        50.0,
+        &mut c.voltage_tolerance_pct,
+    );
+    num(
+        &raw.frequency_tolerance_pct,
+        "frequency_tolerance_pct",
+        0.5,
+        50.0,
+        &mut c.frequency_tolerance_pct,
+    );
     for (id, n) in raw.devices {
         let d = Nameplate::default();
         let positive = |x: Option<f64>| x.filter(|v| v.is_finite() && *v > 0.0);

@@ -306,7 +306,8 @@ impl Runs {
     fn mains(&self, poll: &Poll, np: &Nameplate) -> Option<bool> {
         flag(poll, "mains_available").or_else(|| {
             num(poll, "mains_voltage_l1_v").map(|v| {
-                (v - np.rated_voltage_v).abs() <= np.rated_voltage_v * self.cfg.voltage_tolerance_pct / 100.0
+                (v - np.rated_voltage_v).abs()
+                    <= np.rated_voltage_v * self.cfg.voltage_tolerance_pct / 100.0
             })
         })
     }
@@ -353,15 +354,20 @@ impl Runs {
 
         match (self.active.contains_key(&id), running) {
             (false, Some(true)) => {
-                let lost = last
-                    .mains_lost_at
-                    .filter(|t| ts.secs_since(*t) <= START_SIGNAL_WINDOW_S && last.mains == Some(false));
+                let lost = last.mains_lost_at.filter(|t| {
+                    ts.secs_since(*t) <= START_SIGNAL_WINDOW_S && last.mains == Some(false)
+                });
                 let start_signal = lost.unwrap_or(ts);
                 let cause = if lost.is_some() {
                     Cause::MainsFailure
-                } else if !self.cfg.test_windows.is_empty() && self.cfg.test_windows.contains(ts, &self.time) {
+                } else if !self.cfg.test_windows.is_empty()
+                    && self.cfg.test_windows.contains(ts, &self.time)
+                {
                     Cause::Test
-                } else if matches!(mode.as_deref().or(last.mode.as_deref()), Some("manual" | "test")) {
+                } else if matches!(
+                    mode.as_deref().or(last.mode.as_deref()),
+                    Some("manual" | "test")
+                ) {
                     Cause::Manual
                 } else {
                     Cause::Unknown
@@ -424,7 +430,8 @@ impl Runs {
         mode: Option<String>,
     ) {
         let l = self.last.entry(id.to_string()).or_default();
-        l.battery_recent.retain(|(t, _)| ts.secs_since(*t) <= CRANK_WINDOW_S);
+        l.battery_recent
+            .retain(|(t, _)| ts.secs_since(*t) <= CRANK_WINDOW_S);
         if let Some(b) = battery {
             l.battery_recent.push((ts, b));
         }
@@ -449,7 +456,10 @@ impl Runs {
         if a.rated_at.is_none() {
             let f_ok = freq.is_some_and(|f| (f - np.rated_frequency_hz).abs() <= ftol);
             let any_v = volts.iter().any(Option::is_some);
-            let v_ok = volts.iter().flatten().all(|v| (v - np.rated_voltage_v).abs() <= vtol);
+            let v_ok = volts
+                .iter()
+                .flatten()
+                .all(|v| (v - np.rated_voltage_v).abs() <= vtol);
             if f_ok && any_v && v_ok {
                 a.rated_at = Some(ts);
             }
@@ -477,7 +487,10 @@ impl Runs {
             (Some(k), Some(r)) => Some(k / r * 100.0),
             _ => num(poll, "load_pct"),
         };
-        let on_load = kw.map(|k| k > 0.0).or(pct.map(|p| p > 0.0)).unwrap_or(false);
+        let on_load = kw
+            .map(|k| k > 0.0)
+            .or(pct.map(|p| p > 0.0))
+            .unwrap_or(false);
         if on_load {
             if let Some(k) = kw {
                 a.kw.add(k);

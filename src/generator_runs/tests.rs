@@ -119,11 +119,45 @@ fn scenario(mains_v: f64, mode: &'static str, load_min: i64) -> Vec<(i64, S)> {
     }
     out.push((3000, S { batt: 19.8, ..base }));
     out.push((4000, S { batt: 20.6, ..base }));
-    let run = S { running: true, batt: 27.2, coolant: 40.0, oil: 300.0, ..base };
-    out.push((5000, S { v: 150.0, f: 35.0, batt: 22.0, ..run }));
-    out.push((6000, S { v: 200.0, f: 45.0, ..run }));
-    out.push((7000, S { v: 229.0, f: 49.8, ..run }));
-    let warm = S { v: 230.0, f: 50.0, coolant: 60.0, oil: 420.0, ..run };
+    let run = S {
+        running: true,
+        batt: 27.2,
+        coolant: 40.0,
+        oil: 300.0,
+        ..base
+    };
+    out.push((
+        5000,
+        S {
+            v: 150.0,
+            f: 35.0,
+            batt: 22.0,
+            ..run
+        },
+    ));
+    out.push((
+        6000,
+        S {
+            v: 200.0,
+            f: 45.0,
+            ..run
+        },
+    ));
+    out.push((
+        7000,
+        S {
+            v: 229.0,
+            f: 49.8,
+            ..run
+        },
+    ));
+    let warm = S {
+        v: 230.0,
+        f: 50.0,
+        coolant: 60.0,
+        oil: 420.0,
+        ..run
+    };
     let mut t = 10_000;
     while t < 60_000 {
         out.push((t, warm));
@@ -133,27 +167,53 @@ fn scenario(mains_v: f64, mode: &'static str, load_min: i64) -> Vec<(i64, S)> {
     for i in 0..n {
         let kw = if i % 2 == 0 { 38.0 } else { 42.0 };
         let oil = if i == 0 { 390.0 } else { 400.0 };
-        out.push((t, S { kw, coolant: 82.0, oil, ..warm }));
+        out.push((
+            t,
+            S {
+                kw,
+                coolant: 82.0,
+                oil,
+                ..warm
+            },
+        ));
         t += 10_000;
     }
     for _ in 0..6 {
-        out.push((t, S { coolant: 80.0, ..warm }));
+        out.push((
+            t,
+            S {
+                coolant: 80.0,
+                ..warm
+            },
+        ));
         t += 10_000;
     }
-    out.push((t, S { fuel: 78.0, hours: 1235.2, ..base }));
+    out.push((
+        t,
+        S {
+            fuel: 78.0,
+            hours: 1235.2,
+            ..base
+        },
+    ));
     out
 }
 
 fn replay(cfg: RunsConfig, steps: &[(i64, S)]) -> Vec<Run> {
     let g = Gen::new();
     let mut runs = Runs::new(cfg, crate::texts::time::SiteTime::default());
-    steps.iter().filter_map(|(ms, s)| runs.on_poll(&g.poll(*ms, *s))).collect()
+    steps
+        .iter()
+        .filter_map(|(ms, s)| runs.on_poll(&g.poll(*ms, *s)))
+        .collect()
 }
 
 #[test]
 fn a_monthly_test_of_35_minutes_on_load_passes_with_its_figures() {
     let runs = replay(cfg(), &scenario(230.0, "test", 35));
-    let [r] = runs.as_slice() else { panic!("{runs:?}") };
+    let [r] = runs.as_slice() else {
+        panic!("{runs:?}")
+    };
     assert_eq!(r.cause, Cause::Test);
     assert!(r.test);
     // Start at s 5; on load from s 60 for 210 polls (s 60 .. s 2150), cooling 6 polls
@@ -163,8 +223,22 @@ fn a_monthly_test_of_35_minutes_on_load_passes_with_its_figures() {
     assert_eq!(r.duration_s, 2215.0);
     // Rated at s 7, start signal = the start (mains healthy): 2 s.
     assert_eq!(r.time_to_rated_s, Some(2.0));
-    assert_eq!(r.load_kw, Some(Stats { min: 38.0, mean: 40.0, max: 42.0 }));
-    assert_eq!(r.load_pct, Some(Stats { min: 38.0, mean: 40.0, max: 42.0 }));
+    assert_eq!(
+        r.load_kw,
+        Some(Stats {
+            min: 38.0,
+            mean: 40.0,
+            max: 42.0
+        })
+    );
+    assert_eq!(
+        r.load_pct,
+        Some(Stats {
+            min: 38.0,
+            mean: 40.0,
+            max: 42.0
+        })
+    );
     // Under load ≥ 30 %: s 60 to s 2150 = 2090 s (34.8 min ≥ 30).
     assert_eq!(r.under_load_s, 2090.0);
     // Lowest battery around the crank: 19.8 V (s 3).
@@ -190,7 +264,9 @@ fn a_monthly_test_of_35_minutes_on_load_passes_with_its_figures() {
 fn the_same_start_during_a_mains_failure_is_classified_so() {
     // Mains at 0 V from s 0: the start signal is the first poll that saw it lost.
     let runs = replay(cfg(), &scenario(0.0, "auto", 35));
-    let [r] = runs.as_slice() else { panic!("{runs:?}") };
+    let [r] = runs.as_slice() else {
+        panic!("{runs:?}")
+    };
     assert_eq!(r.cause, Cause::MainsFailure);
     assert_eq!(r.start_signal, Timestamp(T));
     // Rated at s 7, counted from mains loss at s 0.
@@ -202,12 +278,20 @@ fn the_same_start_during_a_mains_failure_is_classified_so() {
 #[test]
 fn a_20_minute_test_fails_with_the_reason() {
     let runs = replay(cfg(), &scenario(230.0, "test", 20));
-    let [r] = runs.as_slice() else { panic!("{runs:?}") };
+    let [r] = runs.as_slice() else {
+        panic!("{runs:?}")
+    };
     // 120 polls on load: s 60 .. s 1250 = 1190 s = 19.8 min.
     assert_eq!(r.under_load_s, 1190.0);
     assert_eq!(r.passed, Some(false));
-    assert_eq!(r.reasons, vec!["ran 19.8 min at or above 30 % load (at least 30 min)".to_string()]);
-    assert_eq!(r.reasons_vi, vec!["chạy 19,8 phút với tải từ 30 % trở lên (tối thiểu 30 phút)".to_string()]);
+    assert_eq!(
+        r.reasons,
+        vec!["ran 19.8 min at or above 30 % load (at least 30 min)".to_string()]
+    );
+    assert_eq!(
+        r.reasons_vi,
+        vec!["chạy 19,8 phút với tải từ 30 % trở lên (tối thiểu 30 phút)".to_string()]
+    );
 }
 
 #[test]
@@ -222,12 +306,22 @@ fn a_slow_start_fails_and_a_manual_run_outside_the_window_is_manual() {
     }
     steps.insert(
         steps.iter().position(|(ms, _)| *ms == 20_000).unwrap(),
-        (17_000, S { f: 49.9, ..steps.iter().find(|(ms, _)| *ms == 20_000).unwrap().1 }),
+        (
+            17_000,
+            S {
+                f: 49.9,
+                ..steps.iter().find(|(ms, _)| *ms == 20_000).unwrap().1
+            },
+        ),
     );
     let runs = replay(cfg(), &steps);
     assert_eq!(runs[0].time_to_rated_s, Some(12.0));
     assert_eq!(runs[0].passed, Some(false));
-    assert!(runs[0].reasons[0].contains("after 12 s (at most 10 s)"), "{:?}", runs[0].reasons);
+    assert!(
+        runs[0].reasons[0].contains("after 12 s (at most 10 s)"),
+        "{:?}",
+        runs[0].reasons
+    );
 
     // Outside the window (shifted by 3 h), in manual mode.
     let late: Vec<(i64, S)> = scenario(230.0, "manual", 5)

@@ -100,10 +100,15 @@ pub struct RawHistory {
 }
 
 /// Validate `[history]` (taken out of the document by the loader).
-pub(crate) fn validate(r: &mut crate::config::Report<'_>, table: Option<Spanned<DeValue<'_>>>) -> Options {
+pub(crate) fn validate(
+    r: &mut crate::config::Report<'_>,
+    table: Option<Spanned<DeValue<'_>>>,
+) -> Options {
     let mut o = Options::default();
     let Some(t) = table else { return o };
-    let Some(raw) = r.parse_value::<RawHistory>(t, "history") else { return o };
+    let Some(raw) = r.parse_value::<RawHistory>(t, "history") else {
+        return o;
+    };
     if let Some(v) = &raw.max_bytes {
         if *v.get_ref() >= 1024 * 1024 {
             o.max_bytes = *v.get_ref();
@@ -115,14 +120,22 @@ pub(crate) fn validate(r: &mut crate::config::Report<'_>, table: Option<Spanned<
         if (2..=400).contains(v.get_ref()) {
             o.minute_days = *v.get_ref();
         } else {
-            r.at(v.span(), "history.minute_days", format!("{} is out of range: use 2 to 400", v.get_ref()));
+            r.at(
+                v.span(),
+                "history.minute_days",
+                format!("{} is out of range: use 2 to 400", v.get_ref()),
+            );
         }
     }
     if let Some(v) = &raw.hour_days {
         if (31..=3660).contains(v.get_ref()) {
             o.hour_days = *v.get_ref();
         } else {
-            r.at(v.span(), "history.hour_days", format!("{} is out of range: use 31 to 3660", v.get_ref()));
+            r.at(
+                v.span(),
+                "history.hour_days",
+                format!("{} is out of range: use 31 to 3660", v.get_ref()),
+            );
         }
     }
     o
@@ -201,7 +214,13 @@ impl Accumulator {
                     a.max = a.max.max(v);
                 }
                 other => {
-                    let fresh = Agg { minute, n: 1, sum: v, min: v, max: v };
+                    let fresh = Agg {
+                        minute,
+                        n: 1,
+                        sum: v,
+                        min: v,
+                        max: v,
+                    };
                     if let Some(a) = other {
                         let old = std::mem::replace(a, fresh);
                         self.done.push(row(&key.0, key.1, &old));
@@ -238,13 +257,21 @@ pub struct Store {
 
 impl Store {
     fn err(&self, op: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        move |e| Error::Store { path: self.path.clone(), op, reason: e.to_string() }
+        move |e| Error::Store {
+            path: self.path.clone(),
+            op,
+            reason: e.to_string(),
+        }
     }
 
     /// Open (create) `<dir>/history.db` for writing.
     pub fn open(dir: &Path, opts: Options) -> Result<Store, Error> {
         let path = dir.join(DB_FILE);
-        let fail = |f: statedb::Failure| Error::Store { path: path.clone(), op: f.op, reason: f.reason };
+        let fail = |f: statedb::Failure| Error::Store {
+            path: path.clone(),
+            op: f.op,
+            reason: f.reason,
+        };
         let _ = std::fs::create_dir_all(dir);
         let conn = statedb::open_rw(&path).map_err(fail)?;
         statedb::configure(&conn, true).map_err(fail)?;
@@ -269,8 +296,16 @@ impl Store {
         if !path.exists() {
             return Err(Error::Missing { path });
         }
-        let conn = statedb::open_ro(&path).map_err(|f| Error::Store { path: path.clone(), op: f.op, reason: f.reason })?;
-        Ok(Store { conn, path, opts: Options::default() })
+        let conn = statedb::open_ro(&path).map_err(|f| Error::Store {
+            path: path.clone(),
+            op: f.op,
+            reason: f.reason,
+        })?;
+        Ok(Store {
+            conn,
+            path,
+            opts: Options::default(),
+        })
     }
 
     /// Write finished minutes (and merge them into their hours), in one transaction.
@@ -281,7 +316,11 @@ impl Store {
         let path = self.path.clone();
         let e = |op: &'static str| {
             let path = path.clone();
-            move |e: rusqlite::Error| Error::Store { path: path.clone(), op, reason: e.to_string() }
+            move |e: rusqlite::Error| Error::Store {
+                path: path.clone(),
+                op,
+                reason: e.to_string(),
+            }
         };
         let tx = self.conn.transaction().map_err(e("begin"))?;
         {
@@ -303,8 +342,10 @@ impl Store {
                 let p = params![r.device, r.point, r.ts.0, r.n as i64, r.sum, r.min, r.max];
                 m.execute(p).map_err(e("insert minute"))?;
                 let hour = r.ts.0.div_euclid(HOUR_MS) * HOUR_MS;
-                h.execute(params![r.device, r.point, hour, r.n as i64, r.sum, r.min, r.max])
-                    .map_err(e("insert hour"))?;
+                h.execute(params![
+                    r.device, r.point, hour, r.n as i64, r.sum, r.min, r.max
+                ])
+                .map_err(e("insert hour"))?;
             }
         }
         tx.commit().map_err(e("commit"))
@@ -312,7 +353,11 @@ impl Store {
 
     /// Bytes used by rows (pages in use).
     pub fn used_bytes(&self) -> u64 {
-        let q = |sql: &str| self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0);
+        let q = |sql: &str| {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .unwrap_or(0)
+        };
         let pages = q("PRAGMA page_count") - q("PRAGMA freelist_count");
         (pages.max(0) as u64) * q("PRAGMA page_size").max(0) as u64
     }
@@ -323,11 +368,17 @@ impl Store {
         let day = 86_400_000i64;
         let mut n = self
             .conn
-            .execute("DELETE FROM minute WHERE ts < ?1", params![now.0 - i64::from(self.opts.minute_days) * day])
+            .execute(
+                "DELETE FROM minute WHERE ts < ?1",
+                params![now.0 - i64::from(self.opts.minute_days) * day],
+            )
             .map_err(self.err("prune minute"))? as u64;
         n += self
             .conn
-            .execute("DELETE FROM hour WHERE ts < ?1", params![now.0 - i64::from(self.opts.hour_days) * day])
+            .execute(
+                "DELETE FROM hour WHERE ts < ?1",
+                params![now.0 - i64::from(self.opts.hour_days) * day],
+            )
             .map_err(self.err("prune hour"))? as u64;
         for table in ["minute", "hour"] {
             let mut rounds = 0;
@@ -341,7 +392,10 @@ impl Store {
                 // A day of rows at a time.
                 n += self
                     .conn
-                    .execute(&format!("DELETE FROM {table} WHERE ts < ?1"), params![oldest + day])
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE ts < ?1"),
+                        params![oldest + day],
+                    )
                     .map_err(self.err("prune budget"))? as u64;
             }
         }
@@ -381,7 +435,8 @@ impl Store {
                 })
             })
             .map_err(self.err("query"))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err("read row"))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(self.err("read row"))
     }
 }
 

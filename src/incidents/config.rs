@@ -148,9 +148,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         total = total.saturating_add(n.saturating_mul(unit));
     }
     if !num.is_empty() {
-        return Err(format!(
-            "{s:?}: a number without a unit (s, m, h or d)"
-        ));
+        return Err(format!("{s:?}: a number without a unit (s, m, h or d)"));
     }
     Ok(Duration::from_secs(total))
 }
@@ -164,8 +162,10 @@ pub(crate) fn validate(r: &mut Report<'_>, table: Option<Spanned<DeValue<'_>>>) 
     let Some(raw) = r.parse_value::<RawIncidents>(table, "incidents") else {
         return c;
     };
-    let mut one = |v: &Spanned<String>, key: &str, min: Duration, max: Duration| {
-        match parse_duration(v.get_ref()) {
+    let mut one =
+        |v: &Spanned<String>, key: &str, min: Duration, max: Duration| match parse_duration(
+            v.get_ref(),
+        ) {
             Ok(d) if d >= min && d <= max => Some(d),
             Ok(_) => {
                 r.at(
@@ -184,15 +184,19 @@ pub(crate) fn validate(r: &mut Report<'_>, table: Option<Spanned<DeValue<'_>>>) 
                 r.at(v.span(), format!("incidents.{key}"), e);
                 None
             }
-        }
-    };
+        };
     if let Some(v) = &raw.open_after
         && let Some(d) = one(v, "open_after", Duration::ZERO, Duration::from_secs(86_400))
     {
         c.open_after = d;
     }
     if let Some(v) = &raw.join_window
-        && let Some(d) = one(v, "join_window", Duration::ZERO, Duration::from_secs(7 * 86_400))
+        && let Some(d) = one(
+            v,
+            "join_window",
+            Duration::ZERO,
+            Duration::from_secs(7 * 86_400),
+        )
     {
         c.join_window = d;
     }

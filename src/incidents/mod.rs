@@ -188,7 +188,9 @@ impl Change {
     /// The incident after the change.
     pub fn incident(&self) -> &Incident {
         match self {
-            Change::Opened(i) | Change::Joined(i) | Change::AlarmCleared(i) | Change::Closed(i) => i,
+            Change::Opened(i) | Change::Joined(i) | Change::AlarmCleared(i) | Change::Closed(i) => {
+                i
+            }
             Change::Reminder { incident, .. } => incident,
         }
     }
@@ -292,7 +294,15 @@ impl Incidents {
 
     /// A serious alarm still active after a restart (from the restored alarm list):
     /// it waits to qualify as if it had been seen raised at `since`.
-    pub fn seed(&mut self, kind: Kind, key: &str, no: u64, rule: &str, message: &str, since: Timestamp) {
+    pub fn seed(
+        &mut self,
+        kind: Kind,
+        key: &str,
+        no: u64,
+        rule: &str,
+        message: &str,
+        since: Timestamp,
+    ) {
         if self.member.contains_key(key) {
             return;
         }
@@ -361,7 +371,11 @@ impl Incidents {
                     ev.detail.incident = Some(id.clone());
                     self.member.remove(&key);
                     if let Some(inc) = self.all.iter_mut().find(|i| i.id == id) {
-                        for a in inc.alarms.iter_mut().filter(|a| a.key == key && a.cleared_at.is_none()) {
+                        for a in inc
+                            .alarms
+                            .iter_mut()
+                            .filter(|a| a.key == key && a.cleared_at.is_none())
+                        {
                             a.cleared_at = Some(ev.ts);
                         }
                         out.push(Change::AlarmCleared(inc.clone()));
@@ -458,7 +472,8 @@ impl Incidents {
             return Err(Error::Closed(inc.id.clone()));
         }
         let closure = if req.false_alarm {
-            let reason = non_empty(&req.reason).ok_or_else(|| Error::NeedsReason(inc.id.clone()))?;
+            let reason =
+                non_empty(&req.reason).ok_or_else(|| Error::NeedsReason(inc.id.clone()))?;
             Closure {
                 by: req.by.clone(),
                 at: now,
@@ -468,7 +483,8 @@ impl Incidents {
                 reason: Some(reason),
             }
         } else {
-            let (Some(cause), Some(actions)) = (non_empty(&req.cause), non_empty(&req.actions)) else {
+            let (Some(cause), Some(actions)) = (non_empty(&req.cause), non_empty(&req.actions))
+            else {
                 return Err(Error::NeedsCause(inc.id.clone()));
             };
             Closure {
@@ -524,7 +540,10 @@ pub fn fold(entries: &[Entry]) -> Vec<Incident> {
             continue;
         };
         let Ok(inc) = serde_json::from_value::<Incident>(v.clone()) else {
-            tracing::warn!(seq = e.seq, "journal: an incident entry cannot be read; skipped");
+            tracing::warn!(
+                seq = e.seq,
+                "journal: an incident entry cannot be read; skipped"
+            );
             continue;
         };
         match by_id.get(&inc.id) {

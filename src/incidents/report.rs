@@ -66,7 +66,14 @@ pub fn timeline(inc: &Incident, entries: &[Entry], lang: Language) -> Vec<Item> 
                 let by = s(d, "by");
                 let msg = s(d, "message");
                 let text = match (state, vi) {
-                    ("raised", true) => format!("Cảnh báo {no} ({}) phát sinh: {msg}", if level == "serious" { "nghiêm trọng" } else { "thông thường" }),
+                    ("raised", true) => format!(
+                        "Cảnh báo {no} ({}) phát sinh: {msg}",
+                        if level == "serious" {
+                            "nghiêm trọng"
+                        } else {
+                            "thông thường"
+                        }
+                    ),
                     ("raised", false) => format!("Alarm {no} ({level}) raised: {msg}"),
                     ("acked", true) => format!("Cảnh báo {no} được xác nhận bởi {by}"),
                     ("acked", false) => format!("Alarm {no} acknowledged by {by}"),
@@ -102,7 +109,11 @@ pub fn timeline(inc: &Incident, entries: &[Entry], lang: Language) -> Vec<Item> 
                 let text = if vi {
                     format!(
                         "Lệnh {verb} {target} của {by}: {}",
-                        if ok { "đã thực hiện" } else { "bị từ chối" }
+                        if ok {
+                            "đã thực hiện"
+                        } else {
+                            "bị từ chối"
+                        }
                     )
                 } else {
                     format!(
@@ -123,10 +134,19 @@ pub fn timeline(inc: &Incident, entries: &[Entry], lang: Language) -> Vec<Item> 
                     continue;
                 }
                 let event = s(d, "event");
-                let n = i.get("alarms").and_then(|a| a.as_array()).map(|a| a.len()).unwrap_or(0);
+                let n = i
+                    .get("alarms")
+                    .and_then(|a| a.as_array())
+                    .map(|a| a.len())
+                    .unwrap_or(0);
                 let text = match (event, vi) {
-                    ("opened", true) => format!("Mở sự cố {} (hạn báo cáo 24 giờ, Điều 18.5e)", inc.id),
-                    ("opened", false) => format!("Incident {} opened (24 h report deadline, Art. 18.5e)", inc.id),
+                    ("opened", true) => {
+                        format!("Mở sự cố {} (hạn báo cáo 24 giờ, Điều 18.5e)", inc.id)
+                    }
+                    ("opened", false) => format!(
+                        "Incident {} opened (24 h report deadline, Art. 18.5e)",
+                        inc.id
+                    ),
                     ("joined", true) => format!("Thêm cảnh báo vào sự cố (tổng {n})"),
                     ("joined", false) => format!("Alarm joined the incident ({n} in all)"),
                     ("alarm_cleared", true) => "Một cảnh báo của sự cố đã hết".to_string(),
@@ -139,8 +159,14 @@ pub fn timeline(inc: &Incident, entries: &[Entry], lang: Language) -> Vec<Item> 
                         "Report deadline reminder ({} h left)",
                         d.get("before_s").and_then(|x| x.as_u64()).unwrap_or(0) / 3600
                     ),
-                    ("closed", true) => format!("Đóng sự cố bởi {}", s(i.get("closed").unwrap_or(&serde_json::Value::Null), "by")),
-                    ("closed", false) => format!("Incident closed by {}", s(i.get("closed").unwrap_or(&serde_json::Value::Null), "by")),
+                    ("closed", true) => format!(
+                        "Đóng sự cố bởi {}",
+                        s(i.get("closed").unwrap_or(&serde_json::Value::Null), "by")
+                    ),
+                    ("closed", false) => format!(
+                        "Incident closed by {}",
+                        s(i.get("closed").unwrap_or(&serde_json::Value::Null), "by")
+                    ),
                     (other, _) => other.to_string(),
                 };
                 out.push(Item {
@@ -183,7 +209,11 @@ pub struct Draft {
 impl Draft {
     /// Plain text (the CLI, a copy into the official form).
     pub fn text(&self, time: &SiteTime, lang: Language) -> String {
-        let mut out = format!("{}\n{}\n\n", self.title, "=".repeat(self.title.chars().count()));
+        let mut out = format!(
+            "{}\n{}\n\n",
+            self.title,
+            "=".repeat(self.title.chars().count())
+        );
         for (h, body) in &self.sections {
             out.push_str(&format!("{h}\n{body}\n\n"));
         }
@@ -202,7 +232,11 @@ impl Draft {
 pub fn draft(inc: &Incident, timeline: Vec<Item>, cx: &Context<'_>, lang: Language) -> Draft {
     let vi = lang == Language::Vi;
     let t = |ts: Timestamp| cx.time.human(ts, lang);
-    let fill = if vi { "(cần bổ sung)" } else { "(to be completed)" };
+    let fill = if vi {
+        "(cần bổ sung)"
+    } else {
+        "(to be completed)"
+    };
     let devices: Vec<String> = inc
         .devices()
         .iter()
@@ -233,9 +267,15 @@ pub fn draft(inc: &Incident, timeline: Vec<Item>, cx: &Context<'_>, lang: Langua
         pick("đang mở", "open")
     };
     let sections = vec![
-        (pick("1. Đơn vị vận hành", "1. Operating unit"), cx.site_title.to_string()),
         (
-            pick("2. Thời điểm phát hiện sự cố", "2. When the incident was detected"),
+            pick("1. Đơn vị vận hành", "1. Operating unit"),
+            cx.site_title.to_string(),
+        ),
+        (
+            pick(
+                "2. Thời điểm phát hiện sự cố",
+                "2. When the incident was detected",
+            ),
             format!(
                 "{}: {}\n{}: {}",
                 pick("Cảnh báo đầu tiên", "First alarm"),
@@ -245,19 +285,28 @@ pub fn draft(inc: &Incident, timeline: Vec<Item>, cx: &Context<'_>, lang: Langua
             ),
         ),
         (
-            pick("3. Mức độ sự cố (Điều 18.2, 18.4)", "3. Level (Art. 18.2, 18.4)"),
+            pick(
+                "3. Mức độ sự cố (Điều 18.2, 18.4)",
+                "3. Level (Art. 18.2, 18.4)",
+            ),
             pick(
                 "Nghiêm trọng: ảnh hưởng trực tiếp đến hoạt động của Trung tâm dữ liệu",
                 "Serious: directly affects the operation of the data center",
             ),
         ),
         (
-            pick("4. Hệ thống và thiết bị bị ảnh hưởng", "4. Systems and equipment affected"),
+            pick(
+                "4. Hệ thống và thiết bị bị ảnh hưởng",
+                "4. Systems and equipment affected",
+            ),
             format!("{system}: {}", devices.join(", ")),
         ),
         (pick("5. Các cảnh báo", "5. Alarms"), alarms.join("\n")),
         (
-            pick("6. Đánh giá ảnh hưởng (Điều 18.4)", "6. Impact assessment (Art. 18.4)"),
+            pick(
+                "6. Đánh giá ảnh hưởng (Điều 18.4)",
+                "6. Impact assessment (Art. 18.4)",
+            ),
             fill.to_string(),
         ),
         (
@@ -277,7 +326,8 @@ pub fn draft(inc: &Incident, timeline: Vec<Item>, cx: &Context<'_>, lang: Langua
                 "8. Biện pháp cô lập, khắc phục đã thực hiện (Điều 18.1, 18.5)",
                 "8. Isolation and remedial actions taken (Art. 18.1, 18.5)",
             ),
-            c.and_then(|c| c.actions.clone()).unwrap_or_else(|| fill.to_string()),
+            c.and_then(|c| c.actions.clone())
+                .unwrap_or_else(|| fill.to_string()),
         ),
         (
             pick(
@@ -294,19 +344,30 @@ pub fn draft(inc: &Incident, timeline: Vec<Item>, cx: &Context<'_>, lang: Langua
             fill.to_string(),
         ),
         (
-            pick("11. Thời gian khắc phục xong (Điều 18.5đ)", "11. When the repair was finished (Art. 18.5đ)"),
+            pick(
+                "11. Thời gian khắc phục xong (Điều 18.5đ)",
+                "11. When the repair was finished (Art. 18.5đ)",
+            ),
             match last_clear {
-                Some(ts) => format!("{} ({})", t(ts), pick("cảnh báo cuối cùng hết", "last alarm cleared")),
+                Some(ts) => format!(
+                    "{} ({})",
+                    t(ts),
+                    pick("cảnh báo cuối cùng hết", "last alarm cleared")
+                ),
                 None => pick("chưa khắc phục xong", "not yet finished"),
             },
         ),
         (
-            pick("12. Hạn báo cáo cơ quan quản lý (Điều 18.5e)", "12. Report due to the managing agency (Art. 18.5e)"),
+            pick(
+                "12. Hạn báo cáo cơ quan quản lý (Điều 18.5e)",
+                "12. Report due to the managing agency (Art. 18.5e)",
+            ),
             format!("{} — {}", t(inc.deadline), deadline_state),
         ),
         (
             pick("13. Người lập báo cáo", "13. Reported by"),
-            c.map(|c| format!("{} ({})", c.by, t(c.at))).unwrap_or_else(|| fill.to_string()),
+            c.map(|c| format!("{} ({})", c.by, t(c.at)))
+                .unwrap_or_else(|| fill.to_string()),
         ),
     ];
     Draft {

@@ -14,7 +14,15 @@ const HOUR: i64 = 60 * MIN;
 /// 2026-11-25T08:00:00Z
 const T0: i64 = 1_795_593_600_000;
 
-fn ev(device: &str, kind: Kind, rule: &str, level: Level, state: AlarmState, ts: i64, no: u64) -> AlarmEvent {
+fn ev(
+    device: &str,
+    kind: Kind,
+    rule: &str,
+    level: Level,
+    state: AlarmState,
+    ts: i64,
+    no: u64,
+) -> AlarmEvent {
     AlarmEvent {
         id: format!("e-{device}-{rule}-{ts}"),
         seq: 0,
@@ -59,20 +67,38 @@ fn run_ticks(inc: &mut Incidents, from: i64, to: i64, step: i64) -> Vec<(i64, Ch
 #[test]
 fn serious_alarm_for_ten_minutes_opens_an_incident_due_in_24_hours_with_reminders() {
     let mut inc = incidents("[incidents]\nopen_after = \"10m\"\nreminders = [\"12h\", \"2h\"]\n");
-    let mut evs = vec![ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Raised, T0, 7)];
+    let mut evs = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Raised,
+        T0,
+        7,
+    )];
     assert!(inc.on_events(&mut evs).is_empty());
     assert_eq!(evs[0].detail.incident, None);
     // Nothing before 10 min.
     assert!(inc.tick(Timestamp(T0 + 10 * MIN - 1000)).is_empty());
     let ch = inc.tick(Timestamp(T0 + 10 * MIN));
-    let [Change::Opened(i)] = ch.as_slice() else { panic!("{ch:?}") };
+    let [Change::Opened(i)] = ch.as_slice() else {
+        panic!("{ch:?}")
+    };
     assert_eq!(i.id, "SC-1");
     assert_eq!(i.opened_at, Timestamp(T0 + 10 * MIN));
     assert_eq!(i.first_alarm_at, Timestamp(T0));
     assert_eq!(i.deadline, Timestamp(T0 + 10 * MIN + 24 * HOUR));
     assert_eq!(i.system, crate::model::System::Power);
     // Later events of the alarm carry the incident id.
-    let mut ack = vec![ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Acked, T0 + 11 * MIN, 7)];
+    let mut ack = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Acked,
+        T0 + 11 * MIN,
+        7,
+    )];
     inc.on_events(&mut ack);
     assert_eq!(ack[0].detail.incident.as_deref(), Some("SC-1"));
     // Reminders exactly at deadline - 12 h and deadline - 2 h (1-minute steps).
@@ -84,19 +110,52 @@ fn serious_alarm_for_ten_minutes_opens_an_incident_due_in_24_hours_with_reminder
             _ => None,
         })
         .collect();
-    assert_eq!(seen, vec![(opened + 12 * HOUR, 12 * 3600), (opened + 22 * HOUR, 2 * 3600)]);
-    assert!(inc.get("SC-1").is_some_and(|i| i.overdue(Timestamp(opened + 24 * HOUR))));
+    assert_eq!(
+        seen,
+        vec![
+            (opened + 12 * HOUR, 12 * 3600),
+            (opened + 22 * HOUR, 2 * 3600)
+        ]
+    );
+    assert!(
+        inc.get("SC-1")
+            .is_some_and(|i| i.overdue(Timestamp(opened + 24 * HOUR)))
+    );
 }
 
 #[test]
 fn a_short_serious_alarm_or_a_normal_one_opens_nothing() {
     let mut inc = incidents("");
     let mut evs = vec![
-        ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Raised, T0, 1),
-        ev("crac1", Kind::Cooling, "filter", Level::Normal, AlarmState::Raised, T0, 2),
+        ev(
+            "ups1",
+            Kind::Ups,
+            "on_battery",
+            Level::Serious,
+            AlarmState::Raised,
+            T0,
+            1,
+        ),
+        ev(
+            "crac1",
+            Kind::Cooling,
+            "filter",
+            Level::Normal,
+            AlarmState::Raised,
+            T0,
+            2,
+        ),
     ];
     inc.on_events(&mut evs);
-    let mut clear = vec![ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Cleared, T0 + 9 * MIN, 1)];
+    let mut clear = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Cleared,
+        T0 + 9 * MIN,
+        1,
+    )];
     inc.on_events(&mut clear);
     assert!(run_ticks(&mut inc, T0, T0 + 3 * HOUR, MIN).is_empty());
     assert!(inc.all().is_empty());
@@ -105,50 +164,126 @@ fn a_short_serious_alarm_or_a_normal_one_opens_nothing() {
 #[test]
 fn a_rule_marked_incident_opens_at_once_and_same_system_alarms_join() {
     let mut inc = incidents("[incidents]\nrules = [\"fire_alarm\"]\njoin_window = \"30m\"\n");
-    let mut evs = vec![ev("fp1", Kind::FirePanel, "fire_alarm", Level::Serious, AlarmState::Raised, T0, 1)];
+    let mut evs = vec![ev(
+        "fp1",
+        Kind::FirePanel,
+        "fire_alarm",
+        Level::Serious,
+        AlarmState::Raised,
+        T0,
+        1,
+    )];
     let ch = inc.on_events(&mut evs);
     assert!(matches!(ch.as_slice(), [Change::Opened(_)]), "{ch:?}");
     // A leak (same system: fire & safety) qualifying 20 min later joins.
-    let mut leak = vec![ev("leak1", Kind::Leak, "leak", Level::Serious, AlarmState::Raised, T0 + 10 * MIN, 2)];
+    let mut leak = vec![ev(
+        "leak1",
+        Kind::Leak,
+        "leak",
+        Level::Serious,
+        AlarmState::Raised,
+        T0 + 10 * MIN,
+        2,
+    )];
     inc.on_events(&mut leak);
     let ch = inc.tick(Timestamp(T0 + 20 * MIN));
-    let [Change::Joined(i)] = ch.as_slice() else { panic!("{ch:?}") };
+    let [Change::Joined(i)] = ch.as_slice() else {
+        panic!("{ch:?}")
+    };
     assert_eq!(i.alarms.len(), 2);
     // A UPS alarm (another system) opens its own.
-    let mut ups = vec![ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Raised, T0 + 10 * MIN, 3)];
+    let mut ups = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Raised,
+        T0 + 10 * MIN,
+        3,
+    )];
     inc.on_events(&mut ups);
     let ch = inc.tick(Timestamp(T0 + 21 * MIN));
-    assert!(matches!(ch.as_slice(), [Change::Opened(i)] if i.id == "SC-2"), "{ch:?}");
+    assert!(
+        matches!(ch.as_slice(), [Change::Opened(i)] if i.id == "SC-2"),
+        "{ch:?}"
+    );
     // Past the join window (30 min after the last join): a new incident.
-    let mut smoke = vec![ev("fp2", Kind::FirePanel, "fire_alarm", Level::Serious, AlarmState::Raised, T0 + 51 * MIN, 4)];
+    let mut smoke = vec![ev(
+        "fp2",
+        Kind::FirePanel,
+        "fire_alarm",
+        Level::Serious,
+        AlarmState::Raised,
+        T0 + 51 * MIN,
+        4,
+    )];
     let ch = inc.on_events(&mut smoke);
-    assert!(matches!(ch.as_slice(), [Change::Opened(i)] if i.id == "SC-3"), "{ch:?}");
+    assert!(
+        matches!(ch.as_slice(), [Change::Opened(i)] if i.id == "SC-3"),
+        "{ch:?}"
+    );
 }
 
 #[test]
 fn closing_needs_a_cause_and_actions_or_a_false_alarm_reason() {
     let mut inc = incidents("[incidents]\nopen_after = \"0s\"\n");
-    let mut evs = vec![ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Raised, T0, 1)];
+    let mut evs = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Raised,
+        T0,
+        1,
+    )];
     inc.on_events(&mut evs);
     let now = Timestamp(T0 + HOUR);
-    let by = |cause: Option<&str>, actions: Option<&str>, fa: bool, reason: Option<&str>| CloseRequest {
-        by: "an".into(),
-        cause: cause.map(str::to_string),
-        actions: actions.map(str::to_string),
-        false_alarm: fa,
-        reason: reason.map(str::to_string),
-    };
-    assert_eq!(inc.close("SC-1", &by(None, None, false, None), now), Err(Error::NeedsCause("SC-1".into())));
-    assert_eq!(inc.close("SC-1", &by(Some("mất điện lưới"), Some("  "), false, None), now), Err(Error::NeedsCause("SC-1".into())));
-    assert_eq!(inc.close("SC-1", &by(None, None, true, None), now), Err(Error::NeedsReason("SC-1".into())));
-    assert_eq!(inc.close("SC-9", &by(Some("x"), Some("y"), false, None), now), Err(Error::Unknown("SC-9".into())));
-    let msg = inc.close("SC-1", &by(None, None, false, None), now).unwrap_err().to_string();
-    assert!(msg.contains("cause") && msg.contains("false-alarm"), "{msg}");
-    let ok = inc.close("sc-1", &by(None, None, true, Some("cảm biến lỗi")), now).unwrap();
+    let by =
+        |cause: Option<&str>, actions: Option<&str>, fa: bool, reason: Option<&str>| CloseRequest {
+            by: "an".into(),
+            cause: cause.map(str::to_string),
+            actions: actions.map(str::to_string),
+            false_alarm: fa,
+            reason: reason.map(str::to_string),
+        };
+    assert_eq!(
+        inc.close("SC-1", &by(None, None, false, None), now),
+        Err(Error::NeedsCause("SC-1".into()))
+    );
+    assert_eq!(
+        inc.close(
+            "SC-1",
+            &by(Some("mất điện lưới"), Some("  "), false, None),
+            now
+        ),
+        Err(Error::NeedsCause("SC-1".into()))
+    );
+    assert_eq!(
+        inc.close("SC-1", &by(None, None, true, None), now),
+        Err(Error::NeedsReason("SC-1".into()))
+    );
+    assert_eq!(
+        inc.close("SC-9", &by(Some("x"), Some("y"), false, None), now),
+        Err(Error::Unknown("SC-9".into()))
+    );
+    let msg = inc
+        .close("SC-1", &by(None, None, false, None), now)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("cause") && msg.contains("false-alarm"),
+        "{msg}"
+    );
+    let ok = inc
+        .close("sc-1", &by(None, None, true, Some("cảm biến lỗi")), now)
+        .unwrap();
     let c = ok.incident().closed.clone().unwrap();
     assert!(c.false_alarm);
     assert_eq!(c.reason.as_deref(), Some("cảm biến lỗi"));
-    assert_eq!(inc.close("SC-1", &by(Some("x"), Some("y"), false, None), now), Err(Error::Closed("SC-1".into())));
+    assert_eq!(
+        inc.close("SC-1", &by(Some("x"), Some("y"), false, None), now),
+        Err(Error::Closed("SC-1".into()))
+    );
     // No reminder for a closed incident.
     assert!(run_ticks(&mut inc, T0 + HOUR, T0 + 30 * HOUR, 10 * MIN).is_empty());
 }
@@ -184,19 +319,51 @@ fn incidents_survive_a_restart_and_the_draft_holds_the_timeline() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(dir.path(), Options::default()).unwrap();
     let mut inc = incidents("[incidents]\nreminders = [\"12h\", \"2h\"]\n");
-    let mut raise = vec![ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Raised, T0, 5)];
+    let mut raise = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Raised,
+        T0,
+        5,
+    )];
     journal_changes(&j, &inc.on_events(&mut raise), T0);
     journal_events(&j, &raise);
     let ch = inc.tick(Timestamp(T0 + 10 * MIN));
     journal_changes(&j, &ch, T0 + 10 * MIN);
-    let mut ack = vec![ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Acked, T0 + 12 * MIN, 5)];
+    let mut ack = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Acked,
+        T0 + 12 * MIN,
+        5,
+    )];
     ack[0].detail.by = Some("an".into());
     journal_changes(&j, &inc.on_events(&mut ack), T0 + 12 * MIN);
     journal_events(&j, &ack);
     // A related normal alarm of the same device.
-    let other = vec![ev("ups1", Kind::Ups, "load_high", Level::Normal, AlarmState::Raised, T0 + 15 * MIN, 6)];
+    let other = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "load_high",
+        Level::Normal,
+        AlarmState::Raised,
+        T0 + 15 * MIN,
+        6,
+    )];
     journal_events(&j, &other);
-    let mut clear = vec![ev("ups1", Kind::Ups, "on_battery", Level::Serious, AlarmState::Cleared, T0 + 40 * MIN, 5)];
+    let mut clear = vec![ev(
+        "ups1",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Cleared,
+        T0 + 40 * MIN,
+        5,
+    )];
     let ch = inc.on_events(&mut clear);
     journal_events(&j, &clear);
     journal_changes(&j, &ch, T0 + 40 * MIN);
@@ -228,7 +395,10 @@ fn incidents_survive_a_restart_and_the_draft_holds_the_timeline() {
         .unwrap();
     journal_changes(&j, &[closed], opened + 23 * HOUR);
     let i = load(&j).unwrap().into_iter().next().unwrap();
-    assert_eq!(i.closed.as_ref().and_then(|c| c.cause.as_deref()), Some("Mất điện lưới"));
+    assert_eq!(
+        i.closed.as_ref().and_then(|c| c.cause.as_deref()),
+        Some("Mất điện lưới")
+    );
 
     // Timeline from the journal: raise, incident opened, ack, related alarm, clear, ..., closed.
     let (from, to) = span(&i, Timestamp(opened + 24 * HOUR));
@@ -282,9 +452,21 @@ fn incidents_survive_a_restart_and_the_draft_holds_the_timeline() {
 
 #[test]
 fn bad_incident_settings_are_reported_with_their_place() {
-    let text = "[site]\nname = \"s\"\n[incidents]\nopen_after = \"ten minutes\"\nreminders = [\"30h\"]\n";
-    let e = crate::config::parse(text, "site.toml", std::path::Path::new(".")).unwrap_err().to_string();
-    assert!(e.contains("site.toml:4:") && e.contains("incidents.open_after"), "{e}");
-    assert!(e.contains("site.toml:5:") && e.contains("incidents.reminders"), "{e}");
-    assert_eq!(config::parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+    let text =
+        "[site]\nname = \"s\"\n[incidents]\nopen_after = \"ten minutes\"\nreminders = [\"30h\"]\n";
+    let e = crate::config::parse(text, "site.toml", std::path::Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("site.toml:4:") && e.contains("incidents.open_after"),
+        "{e}"
+    );
+    assert!(
+        e.contains("site.toml:5:") && e.contains("incidents.reminders"),
+        "{e}"
+    );
+    assert_eq!(
+        config::parse_duration("1h30m"),
+        Ok(Duration::from_secs(5400))
+    );
 }

@@ -107,7 +107,13 @@ pub fn list(site: &SiteInfo, json: bool, out: &mut dyn Write) -> Result<usize, C
 }
 
 /// `incident show ID`: the report draft with its timeline.
-pub fn show(site: &SiteInfo, id: &str, lang: Language, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+pub fn show(
+    site: &SiteInfo,
+    id: &str,
+    lang: Language,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     let j = Journal::open_read_only(&site.state_dir)?;
     let d = incident_detail(&j, site, id, lang, Timestamp::now())?;
     if json {

@@ -143,12 +143,18 @@ impl Month {
     /// The month holding `ts` in the site's zone.
     pub fn of(ts: Timestamp, time: &crate::texts::time::SiteTime) -> Month {
         let z = time.zoned(ts);
-        Month { year: z.year(), month: z.month() }
+        Month {
+            year: z.year(),
+            month: z.month(),
+        }
     }
     /// `n` months earlier (or later with a negative `n`).
     pub fn minus(self, n: i32) -> Month {
         let i = i32::from(self.year) * 12 + i32::from(self.month) - 1 - n;
-        Month { year: (i.div_euclid(12)) as i16, month: (i.rem_euclid(12) + 1) as i8 }
+        Month {
+            year: (i.div_euclid(12)) as i16,
+            month: (i.rem_euclid(12) + 1) as i8,
+        }
     }
     /// First instant of the month in the site's zone.
     pub fn start(self, time: &crate::texts::time::SiteTime) -> Timestamp {
@@ -175,7 +181,9 @@ pub enum Cell {
 
 impl Cell {
     fn opt(v: Option<f64>) -> Cell {
-        v.filter(|x| x.is_finite()).map(Cell::Num).unwrap_or(Cell::Empty)
+        v.filter(|x| x.is_finite())
+            .map(Cell::Num)
+            .unwrap_or(Cell::Empty)
     }
     fn text(s: impl Into<String>) -> Cell {
         Cell::Text(s.into())
@@ -242,7 +250,11 @@ pub struct Report {
 }
 
 fn t(lang: Language, vi: &str, en: &str) -> String {
-    if lang == Language::Vi { vi.to_string() } else { en.to_string() }
+    if lang == Language::Vi {
+        vi.to_string()
+    } else {
+        en.to_string()
+    }
 }
 
 fn cols(lang: Language, list: &[(&str, &str)]) -> Vec<String> {
@@ -250,7 +262,12 @@ fn cols(lang: Language, list: &[(&str, &str)]) -> Vec<String> {
 }
 
 /// Every journal entry of `kind` between `from` and `to`, paged.
-pub fn entries(j: &Journal, kind: Option<JKind>, from: Timestamp, to: Timestamp) -> Result<Vec<Entry>, Error> {
+pub fn entries(
+    j: &Journal,
+    kind: Option<JKind>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<Entry>, Error> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
@@ -285,21 +302,40 @@ pub fn make(
     let from = month.start(&site.time);
     let to = month.minus(-1).start(&site.time);
     let (title, sections) = match kind {
-        Kind::Generator => (t(lang, "Nhật ký vận hành máy phát điện", "Generator log"), generator(site, j, from, to, lang)?),
+        Kind::Generator => (
+            t(lang, "Nhật ký vận hành máy phát điện", "Generator log"),
+            generator(site, j, from, to, lang)?,
+        ),
         Kind::Environment => (
-            t(lang, "Tổng hợp nhiệt độ, độ ẩm phòng máy", "Environment summary"),
+            t(
+                lang,
+                "Tổng hợp nhiệt độ, độ ẩm phòng máy",
+                "Environment summary",
+            ),
             environment(site, j, from, to, lang)?,
         ),
         Kind::Availability => (
-            t(lang, "Mức độ sẵn sàng của các hệ thống (Điều 26.9)", "Availability of the systems (Art. 26.9)"),
+            t(
+                lang,
+                "Mức độ sẵn sàng của các hệ thống (Điều 26.9)",
+                "Availability of the systems (Art. 26.9)",
+            ),
             availability(site, j, month, lang, now)?,
         ),
         Kind::Equipment => (
-            t(lang, "Danh mục thiết bị (Điều 9, 14.2)", "Equipment list (Art. 9, 14.2)"),
+            t(
+                lang,
+                "Danh mục thiết bị (Điều 9, 14.2)",
+                "Equipment list (Art. 9, 14.2)",
+            ),
             equipment(site, lang),
         ),
         Kind::Incident => (
-            t(lang, "Báo cáo sự cố (Điều 18)", "Incident reports (Art. 18)"),
+            t(
+                lang,
+                "Báo cáo sự cố (Điều 18)",
+                "Incident reports (Art. 18)",
+            ),
             incident(site, j, from, to, lang, now)?,
         ),
     };
@@ -326,14 +362,28 @@ pub fn make(
 
 fn local(site: &SiteInfo, ts: Timestamp) -> String {
     let z = site.time.zoned(ts);
-    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", z.year(), z.month(), z.day(), z.hour(), z.minute(), z.second())
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        z.year(),
+        z.month(),
+        z.day(),
+        z.hour(),
+        z.minute(),
+        z.second()
+    )
 }
 
 fn name(site: &SiteInfo, id: &str) -> String {
     site.device_name(id).unwrap_or_else(|| id.to_string())
 }
 
-fn generator(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang: Language) -> Result<Vec<Section>, Error> {
+fn generator(
+    site: &SiteInfo,
+    j: &Journal,
+    from: Timestamp,
+    to: Timestamp,
+    lang: Language,
+) -> Result<Vec<Section>, Error> {
     let runs: Vec<crate::generator_runs::Run> = entries(j, Some(JKind::GeneratorRun), from, to)?
         .into_iter()
         .filter_map(|e| serde_json::from_value(e.data).ok())
@@ -354,7 +404,11 @@ fn generator(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang:
             Some(false) => t(lang, "Không đạt", "Failed"),
             None => "—".into(),
         };
-        let reasons = if lang == Language::Vi { r.reasons_vi.join("; ") } else { r.reasons.join("; ") };
+        let reasons = if lang == Language::Vi {
+            r.reasons_vi.join("; ")
+        } else {
+            r.reasons.join("; ")
+        };
         rows.push(vec![
             Cell::text(name(site, &r.device)),
             Cell::text(local(site, r.start)),
@@ -378,8 +432,11 @@ fn generator(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang:
     }
     let tests = runs.iter().filter(|r| r.test).count();
     let passed = runs.iter().filter(|r| r.passed == Some(true)).count();
-    let generators: Vec<&super::DeviceInfo> =
-        site.devices.iter().filter(|d| d.kind == crate::model::Kind::Generator).collect();
+    let generators: Vec<&super::DeviceInfo> = site
+        .devices
+        .iter()
+        .filter(|d| d.kind == crate::model::Kind::Generator)
+        .collect();
     let mut lines = vec![format!(
         "{}: {} — {}: {} — {}: {}",
         t(lang, "Số lần chạy", "Runs"),
@@ -390,11 +447,18 @@ fn generator(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang:
         passed
     )];
     for g in generators {
-        if !runs.iter().any(|r| r.device == g.id && r.passed == Some(true)) {
+        if !runs
+            .iter()
+            .any(|r| r.device == g.id && r.passed == Some(true))
+        {
             lines.push(format!(
                 "{}: {}",
                 name(site, &g.id),
-                t(lang, "chưa có lần chạy thử đạt trong tháng (NFPA 110 §8.4)", "no passed test this month (NFPA 110 §8.4)")
+                t(
+                    lang,
+                    "chưa có lần chạy thử đạt trong tháng (NFPA 110 §8.4)",
+                    "no passed test this month (NFPA 110 §8.4)"
+                )
             ));
         }
     }
@@ -432,13 +496,43 @@ fn generator(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang:
 
 /// Bands of the environment report: (point, label vi, label en, low, high).
 const BANDS: [(&str, &str, &str, f64, f64); 4] = [
-    ("temperature_c", "Phút ngoài 18–27 °C", "Minutes outside 18–27 °C", 18.0, 27.0),
-    ("temperature_c", "Phút ngoài 15–32 °C", "Minutes outside 15–32 °C", 15.0, 32.0),
-    ("humidity_pct", "Phút độ ẩm trên 60 %", "Minutes above 60 % RH", f64::NEG_INFINITY, 60.0),
-    ("humidity_pct", "Phút độ ẩm ngoài 8–80 %", "Minutes outside 8–80 % RH", 8.0, 80.0),
+    (
+        "temperature_c",
+        "Phút ngoài 18–27 °C",
+        "Minutes outside 18–27 °C",
+        18.0,
+        27.0,
+    ),
+    (
+        "temperature_c",
+        "Phút ngoài 15–32 °C",
+        "Minutes outside 15–32 °C",
+        15.0,
+        32.0,
+    ),
+    (
+        "humidity_pct",
+        "Phút độ ẩm trên 60 %",
+        "Minutes above 60 % RH",
+        f64::NEG_INFINITY,
+        60.0,
+    ),
+    (
+        "humidity_pct",
+        "Phút độ ẩm ngoài 8–80 %",
+        "Minutes outside 8–80 % RH",
+        8.0,
+        80.0,
+    ),
 ];
 
-fn environment(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang: Language) -> Result<Vec<Section>, Error> {
+fn environment(
+    site: &SiteInfo,
+    j: &Journal,
+    from: Timestamp,
+    to: Timestamp,
+    lang: Language,
+) -> Result<Vec<Section>, Error> {
     let rows_all = match crate::history::Store::open_read_only(&site.state_dir) {
         Ok(s) => s.query(None, None, from, to, false)?,
         Err(crate::history::Error::Missing { .. }) => Vec::new(),
@@ -448,7 +542,12 @@ fn environment(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lan
     let incidents = incidents_of(j, from, to).map_err(|e| Error::Journal(e.to_string()))?;
     let mut rows = Vec::new();
     for (room, room_name) in &site.rooms {
-        let devices: Vec<&str> = site.devices.iter().filter(|d| &d.room == room).map(|d| d.id.as_str()).collect();
+        let devices: Vec<&str> = site
+            .devices
+            .iter()
+            .filter(|d| &d.room == room)
+            .map(|d| d.id.as_str())
+            .collect();
         let climate: Vec<&str> = site
             .devices
             .iter()
@@ -459,7 +558,10 @@ fn environment(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lan
             continue;
         }
         let of = |point: &str| -> Vec<&crate::history::Row> {
-            rows_all.iter().filter(|r| r.point == point && climate.contains(&r.device.as_str())).collect()
+            rows_all
+                .iter()
+                .filter(|r| r.point == point && climate.contains(&r.device.as_str()))
+                .collect()
         };
         let stats = |point: &str| -> (Option<f64>, Option<f64>, Option<f64>) {
             let rs = of(point);
@@ -477,7 +579,11 @@ fn environment(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lan
         let (tmin, tmean, tmax) = stats("temperature_c");
         let (hmin, hmean, hmax) = stats("humidity_pct");
         let mut row = vec![
-            Cell::text(if room_name.is_empty() { room.clone() } else { room_name.clone() }),
+            Cell::text(if room_name.is_empty() {
+                room.clone()
+            } else {
+                room_name.clone()
+            }),
             Cell::opt(tmin),
             Cell::opt(tmean),
             Cell::opt(tmax),
@@ -500,7 +606,10 @@ fn environment(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lan
                     && e.device.as_deref().is_some_and(|d| devices.contains(&d))
             })
             .count();
-        let inc = incidents.iter().filter(|i| i.devices().iter().any(|d| devices.contains(&d.as_str()))).count();
+        let inc = incidents
+            .iter()
+            .filter(|i| i.devices().iter().any(|d| devices.contains(&d.as_str())))
+            .count();
         row.push(Cell::Num(raised as f64));
         row.push(Cell::Num(inc as f64));
         rows.push(row);
@@ -518,9 +627,16 @@ fn environment(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lan
         ],
     );
     columns.extend(BANDS.iter().map(|(_, vi, en, _, _)| t(lang, vi, en)));
-    columns.extend(cols(lang, &[("Cảnh báo", "Alarms"), ("Sự cố", "Incidents")]));
+    columns.extend(cols(
+        lang,
+        &[("Cảnh báo", "Alarms"), ("Sự cố", "Incidents")],
+    ));
     Ok(vec![Section {
-        heading: t(lang, "Theo phòng (Điều 10.3, 10.6)", "Per room (Art. 10.3, 10.6)"),
+        heading: t(
+            lang,
+            "Theo phòng (Điều 10.3, 10.6)",
+            "Per room (Art. 10.3, 10.6)",
+        ),
         lines: vec![t(
             lang,
             "Ngưỡng theo hồ sơ Điều 10 (ASHRAE): số phút tính theo giá trị trung bình của từng phút.",
@@ -531,12 +647,21 @@ fn environment(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lan
 }
 
 /// Milliseconds of `[from, to)` during which a serious alarm of each system was active.
-pub fn serious_ms(site: &SiteInfo, alarms: &[Entry], from: Timestamp, to: Timestamp) -> HashMap<System, i64> {
+pub fn serious_ms(
+    site: &SiteInfo,
+    alarms: &[Entry],
+    from: Timestamp,
+    to: Timestamp,
+) -> HashMap<System, i64> {
     let mut open: HashMap<String, (System, i64)> = HashMap::new();
     let mut spans: HashMap<System, Vec<(i64, i64)>> = HashMap::new();
     for e in alarms {
-        let Some(dev) = e.device.as_deref() else { continue };
-        let Some(info) = site.device(dev) else { continue };
+        let Some(dev) = e.device.as_deref() else {
+            continue;
+        };
+        let Some(info) = site.device(dev) else {
+            continue;
+        };
         let sys = info.kind.system();
         let rule = e.data.get("rule").and_then(|x| x.as_str()).unwrap_or("");
         let key = format!("{dev}/{rule}");
@@ -584,12 +709,23 @@ pub fn serious_ms(site: &SiteInfo, alarms: &[Entry], from: Timestamp, to: Timest
     out
 }
 
-fn availability(site: &SiteInfo, j: &Journal, month: Month, lang: Language, now: Timestamp) -> Result<Vec<Section>, Error> {
+fn availability(
+    site: &SiteInfo,
+    j: &Journal,
+    month: Month,
+    lang: Language,
+    now: Timestamp,
+) -> Result<Vec<Section>, Error> {
     let end = month.minus(-1).start(&site.time);
     let periods = [(month, 1), (month.minus(5), 6), (month.minus(11), 12)];
     let first = periods[2].0.start(&site.time);
     // Alarms from a month earlier: an alarm raised before the period and still active.
-    let alarms = entries(j, Some(JKind::Alarm), Timestamp(first.0 - 31 * 86_400_000), end)?;
+    let alarms = entries(
+        j,
+        Some(JKind::Alarm),
+        Timestamp(first.0 - 31 * 86_400_000),
+        end,
+    )?;
     let systems: Vec<System> = System::ALL
         .into_iter()
         .filter(|s| site.devices.iter().any(|d| d.kind.system() == *s))
@@ -601,7 +737,10 @@ fn availability(site: &SiteInfo, j: &Journal, month: Month, lang: Language, now:
             let from = start_month.start(&site.time);
             let to = Timestamp(end.0.min(now.0.max(from.0)));
             let span = (to.0 - from.0).max(0);
-            let down = serious_ms(site, &alarms, from, to).get(&s).copied().unwrap_or(0);
+            let down = serious_ms(site, &alarms, from, to)
+                .get(&s)
+                .copied()
+                .unwrap_or(0);
             if i == 0 {
                 row.push(Cell::Num(down as f64 / 60_000.0));
             }
@@ -625,7 +764,10 @@ fn availability(site: &SiteInfo, j: &Journal, month: Month, lang: Language, now:
                 lang,
                 &[
                     ("Hệ thống", "System"),
-                    ("Phút có sự cố nghiêm trọng (tháng)", "Serious-alarm minutes (month)"),
+                    (
+                        "Phút có sự cố nghiêm trọng (tháng)",
+                        "Serious-alarm minutes (month)",
+                    ),
                     ("Sẵn sàng tháng (%)", "Month (%)"),
                     ("6 tháng (%)", "6 months (%)"),
                     ("12 tháng (%)", "12 months (%)"),
@@ -641,7 +783,12 @@ fn equipment(site: &SiteInfo, lang: Language) -> Vec<Section> {
         .devices
         .iter()
         .map(|d| {
-            let room = site.rooms.iter().find(|(id, _)| *id == d.room).map(|(_, n)| n.clone()).unwrap_or_else(|| d.room.clone());
+            let room = site
+                .rooms
+                .iter()
+                .find(|(id, _)| *id == d.room)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| d.room.clone());
             vec![
                 Cell::text(d.label.clone().unwrap_or_default()),
                 Cell::text(d.name.clone()),
@@ -657,7 +804,11 @@ fn equipment(site: &SiteInfo, lang: Language) -> Vec<Section> {
         .collect();
     vec![Section {
         heading: t(lang, "Thiết bị được giám sát", "Monitored equipment"),
-        lines: vec![format!("{}: {}", t(lang, "Số thiết bị", "Devices"), site.devices.len())],
+        lines: vec![format!(
+            "{}: {}",
+            t(lang, "Số thiết bị", "Devices"),
+            site.devices.len()
+        )],
         table: Some(Table {
             columns: cols(
                 lang,
@@ -678,7 +829,14 @@ fn equipment(site: &SiteInfo, lang: Language) -> Vec<Section> {
     }]
 }
 
-fn incident(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang: Language, now: Timestamp) -> Result<Vec<Section>, Error> {
+fn incident(
+    site: &SiteInfo,
+    j: &Journal,
+    from: Timestamp,
+    to: Timestamp,
+    lang: Language,
+    now: Timestamp,
+) -> Result<Vec<Section>, Error> {
     let list = incidents_of(j, from, to).map_err(|e| Error::Journal(e.to_string()))?;
     let mut rows = Vec::new();
     for i in &list {
@@ -699,8 +857,16 @@ fn incident(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang: 
         ]);
     }
     let mut sections = vec![Section {
-        heading: t(lang, "Danh sách sự cố trong tháng", "Incidents of the month"),
-        lines: vec![format!("{}: {}", t(lang, "Số sự cố", "Incidents"), list.len())],
+        heading: t(
+            lang,
+            "Danh sách sự cố trong tháng",
+            "Incidents of the month",
+        ),
+        lines: vec![format!(
+            "{}: {}",
+            t(lang, "Số sự cố", "Incidents"),
+            list.len()
+        )],
         table: Some(Table {
             columns: cols(
                 lang,
@@ -740,7 +906,10 @@ fn incident(site: &SiteInfo, j: &Journal, from: Timestamp, to: Timestamp, lang: 
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Printable HTML (A4 landscape, print CSS, fonts with Vietnamese glyphs).
@@ -772,7 +941,11 @@ pub fn html(r: &Report) -> String {
             for row in &t.rows {
                 out.push_str("<tr>");
                 for c in row {
-                    let class = if matches!(c, Cell::Num(_)) { " class=\"n\"" } else { "" };
+                    let class = if matches!(c, Cell::Num(_)) {
+                        " class=\"n\""
+                    } else {
+                        ""
+                    };
                     out.push_str(&format!("<td{class}>{}</td>", esc(&c.show(r.lang, 1))));
                 }
                 out.push_str("</tr>");
@@ -781,7 +954,11 @@ pub fn html(r: &Report) -> String {
                 out.push_str(&format!(
                     "<tr><td colspan=\"{}\">{}</td></tr>",
                     t.columns.len(),
-                    if r.lang == Language::Vi { "Không có dữ liệu" } else { "No data" }
+                    if r.lang == Language::Vi {
+                        "Không có dữ liệu"
+                    } else {
+                        "No data"
+                    }
                 ));
             }
             out.push_str("</tbody></table>");
@@ -820,7 +997,12 @@ pub fn csv(r: &Report) -> String {
         out.push_str(&t.columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(","));
         out.push('\n');
         for row in &t.rows {
-            out.push_str(&row.iter().map(|c| q(&c.machine())).collect::<Vec<_>>().join(","));
+            out.push_str(
+                &row.iter()
+                    .map(|c| q(&c.machine()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
             out.push('\n');
         }
     }
@@ -872,7 +1054,8 @@ pub fn pdf(html: &str, work: &Path) -> Result<Vec<u8>, Error> {
         .stderr(std::process::Stdio::null())
         .status()
         .map_err(|e| Error::Pdf(format!("{}: {e}", bin.display())))?;
-    let bytes = std::fs::read(&out).map_err(|e| Error::Pdf(format!("{} ({status}) wrote no PDF: {e}", bin.display())));
+    let bytes = std::fs::read(&out)
+        .map_err(|e| Error::Pdf(format!("{} ({status}) wrote no PDF: {e}", bin.display())));
     let _ = std::fs::remove_dir_all(&dir);
     bytes
 }

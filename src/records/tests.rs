@@ -28,8 +28,15 @@ fn site(dir: &std::path::Path) -> SiteInfo {
         title: "Trung tâm dữ liệu tỉnh Trà Vinh".into(),
         language: Language::Vi,
         time: Default::default(),
-        rooms: vec![("r1".into(), "Phòng máy chủ 1".into()), ("r2".into(), "Phòng máy phát".into())],
-        devices: vec![d("th1", Kind::Climate, "r1"), d("ups1", Kind::Ups, "r1"), d("gen1", Kind::Generator, "r2")],
+        rooms: vec![
+            ("r1".into(), "Phòng máy chủ 1".into()),
+            ("r2".into(), "Phòng máy phát".into()),
+        ],
+        devices: vec![
+            d("th1", Kind::Climate, "r1"),
+            d("ups1", Kind::Ups, "r1"),
+            d("gen1", Kind::Generator, "r2"),
+        ],
         state_dir: dir.to_path_buf(),
     }
 }
@@ -92,17 +99,73 @@ fn reports_of_a_simulated_month_match_the_input() {
     // Alarms: UPS serious 10 Nov 00:00 to 01:30 local (90 min); th1 normal twice; one
     // UPS serious in October (outside the month, cleared in October).
     let nov10 = NOV + 9 * 86_400_000;
-    alarm(&j, NOV - 60 * MIN, "ups1", "on_battery", "serious", "raised");
-    alarm(&j, NOV - 30 * MIN, "ups1", "on_battery", "serious", "cleared");
+    alarm(
+        &j,
+        NOV - 60 * MIN,
+        "ups1",
+        "on_battery",
+        "serious",
+        "raised",
+    );
+    alarm(
+        &j,
+        NOV - 30 * MIN,
+        "ups1",
+        "on_battery",
+        "serious",
+        "cleared",
+    );
     alarm(&j, nov10, "ups1", "on_battery", "serious", "raised");
-    alarm(&j, nov10 + 5 * MIN, "ups1", "on_battery", "serious", "acked");
-    alarm(&j, nov10 + 90 * MIN, "ups1", "on_battery", "serious", "cleared");
-    alarm(&j, day2 + 100 * MIN, "th1", "temperature_high", "normal", "raised");
-    alarm(&j, day2 + 140 * MIN, "th1", "temperature_high", "normal", "cleared");
-    alarm(&j, day2 + 200 * MIN, "th1", "humidity_high", "normal", "raised");
+    alarm(
+        &j,
+        nov10 + 5 * MIN,
+        "ups1",
+        "on_battery",
+        "serious",
+        "acked",
+    );
+    alarm(
+        &j,
+        nov10 + 90 * MIN,
+        "ups1",
+        "on_battery",
+        "serious",
+        "cleared",
+    );
+    alarm(
+        &j,
+        day2 + 100 * MIN,
+        "th1",
+        "temperature_high",
+        "normal",
+        "raised",
+    );
+    alarm(
+        &j,
+        day2 + 140 * MIN,
+        "th1",
+        "temperature_high",
+        "normal",
+        "cleared",
+    );
+    alarm(
+        &j,
+        day2 + 200 * MIN,
+        "th1",
+        "humidity_high",
+        "normal",
+        "raised",
+    );
     // An incident of the UPS alarm, opened 10 min after it, closed.
     let mut inc = crate::incidents::Incidents::new(Default::default(), Arc::from("gw"));
-    inc.seed(Kind::Ups, "ups1/on_battery", 1, "on_battery", "m", Timestamp(nov10));
+    inc.seed(
+        Kind::Ups,
+        "ups1/on_battery",
+        1,
+        "on_battery",
+        "m",
+        Timestamp(nov10),
+    );
     let mut changes = inc.tick(Timestamp(nov10 + 10 * MIN));
     changes.push(
         inc.close(
@@ -160,19 +223,30 @@ fn reports_of_a_simulated_month_match_the_input() {
     let r1 = &cells(&env, 0)[0];
     assert_eq!(r1[0], Cell::Text("Phòng máy chủ 1".into()));
     let figures: Vec<f64> = r1[1..].iter().map(num).collect();
-    assert_eq!(figures, vec![23.5, 25.5, 33.5, 49.5, 52.0, 70.5, 40.0, 10.0, 14.0, 0.0, 3.0, 1.0]);
+    assert_eq!(
+        figures,
+        vec![
+            23.5, 25.5, 33.5, 49.5, 52.0, 70.5, 40.0, 10.0, 14.0, 0.0, 3.0, 1.0
+        ]
+    );
 
     // Availability, power: 90 min of 43 200 in November; six months June–November
     // (183 days = 263 520 min); twelve months Dec 2025–Nov 2026 (365 days = 525 600
     // min) also hold the October alarm of 30 min: 120 min.
     let av = reports::make(RKind::Availability, &s, &j, month, Language::En, now).unwrap();
     let rows = cells(&av, 0);
-    let power = rows.iter().find(|r| r[0] == Cell::Text("Power".into())).unwrap();
+    let power = rows
+        .iter()
+        .find(|r| r[0] == Cell::Text("Power".into()))
+        .unwrap();
     assert_eq!(num(&power[1]), 90.0);
     assert!((num(&power[2]) - (1.0 - 90.0 / 43_200.0) * 100.0).abs() < 1e-9);
     assert!((num(&power[3]) - (1.0 - 120.0 / 263_520.0) * 100.0).abs() < 1e-9);
     assert!((num(&power[4]) - (1.0 - 120.0 / 525_600.0) * 100.0).abs() < 1e-9);
-    let climate = rows.iter().find(|r| r[0] == Cell::Text("Climate".into())).unwrap();
+    let climate = rows
+        .iter()
+        .find(|r| r[0] == Cell::Text("Climate".into()))
+        .unwrap();
     assert_eq!(num(&climate[2]), 100.0);
 
     // Generator log: one run, failed with its reason; CSV in machine numbers.
@@ -182,16 +256,30 @@ fn reports_of_a_simulated_month_match_the_input() {
     assert_eq!(num(&row[3]), 20.0);
     assert_eq!(row[4], Cell::Text("Chạy thử định kỳ".into()));
     assert_eq!(row[16], Cell::Text("Không đạt".into()));
-    assert!(g.sections[0].lines.iter().any(|l| l.contains("chưa có lần chạy thử đạt")));
+    assert!(
+        g.sections[0]
+            .lines
+            .iter()
+            .any(|l| l.contains("chưa có lần chạy thử đạt"))
+    );
     let csv = reports::csv(&g);
-    assert!(csv.contains(",6.5,30,35,40,35,19.8,80,78,8,1234.8,0,Không đạt,"), "{csv}");
+    assert!(
+        csv.contains(",6.5,30,35,40,35,19.8,80,78,8,1234.8,0,Không đạt,"),
+        "{csv}"
+    );
 
     // Incidents: SC-1 closed in time, its draft with the timeline.
     let i = reports::make(RKind::Incident, &s, &j, month, Language::Vi, now).unwrap();
     assert_eq!(cells(&i, 0).len(), 1);
     assert_eq!(cells(&i, 0)[0][5], Cell::Text("Đã đóng trong hạn".into()));
     let html = reports::html(&i);
-    for want in ["BÁO CÁO SỰ CỐ SC-1", "Mất điện lưới", "Cảnh báo 1", "<meta charset=\"utf-8\">", "@page"] {
+    for want in [
+        "BÁO CÁO SỰ CỐ SC-1",
+        "Mất điện lưới",
+        "Cảnh báo 1",
+        "<meta charset=\"utf-8\">",
+        "@page",
+    ] {
         assert!(html.contains(want), "{want}");
     }
 
@@ -206,8 +294,18 @@ fn reports_of_a_simulated_month_match_the_input() {
 
 #[test]
 fn bad_month_kind_and_format_are_refused_clearly() {
-    assert!(Month::parse("2026-13").unwrap_err().to_string().contains("YYYY-MM"));
-    assert!(RKind::parse("weather").unwrap_err().to_string().contains("generator, environment"));
+    assert!(
+        Month::parse("2026-13")
+            .unwrap_err()
+            .to_string()
+            .contains("YYYY-MM")
+    );
+    assert!(
+        RKind::parse("weather")
+            .unwrap_err()
+            .to_string()
+            .contains("generator, environment")
+    );
     assert!(reports::Format::parse("docx").is_err());
     assert_eq!(Month::parse("2026-01").unwrap().minus(1).text(), "2025-12");
 }

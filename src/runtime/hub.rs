@@ -260,7 +260,12 @@ impl Out {
     fn generator_run(&self, run: crate::generator_runs::Run) {
         tracing::info!(device = %run.device, cause = run.cause.as_str(), duration_s = run.duration_s, passed = ?run.passed, "generator run");
         let data = serde_json::to_value(&run).unwrap_or_default();
-        self.journal(vec![self.entry(run.end, JKind::GeneratorRun, Some(Arc::from(run.device.as_str())), data)]);
+        self.journal(vec![self.entry(
+            run.end,
+            JKind::GeneratorRun,
+            Some(Arc::from(run.device.as_str())),
+            data,
+        )]);
     }
 
     /// Journal incident changes; a reminder becomes a notification to each person of
@@ -273,14 +278,21 @@ impl Out {
             .iter()
             .map(|c| {
                 tracing::info!(incident = %c.incident().id, event = c.event(), "incident");
-                self.entry(now, JKind::Incident, None, crate::incidents::journal_data(c))
+                self.entry(
+                    now,
+                    JKind::Incident,
+                    None,
+                    crate::incidents::journal_data(c),
+                )
             })
             .collect();
         self.journal(entries);
         for c in &changes {
             if let crate::incidents::Change::Reminder { incident, before } = c {
                 for p in &self.incidents.config().notify {
-                    let text = crate::incidents::Incidents::reminder_text(incident, *before, &self.time, p.lang);
+                    let text = crate::incidents::Incidents::reminder_text(
+                        incident, *before, &self.time, p.lang,
+                    );
                     let n = crate::sinks::Notification {
                         id: uuid::Uuid::now_v7().to_string(),
                         ts: now,
@@ -314,7 +326,11 @@ impl Out {
                 let text = format!(
                     "incident {} closed{}",
                     change.incident().id,
-                    if c.false_alarm { " as a false alarm" } else { "" }
+                    if c.false_alarm {
+                        " as a false alarm"
+                    } else {
+                        ""
+                    }
                 );
                 self.incident_changes(vec![change], now);
                 Reply::ok(&c.id, text)

@@ -279,7 +279,8 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     }
     // Incidents: as journaled, plus the serious alarms still active (they go on
     // counting towards `open_after` from when they were raised).
-    let mut incidents = crate::incidents::Incidents::new(site.incidents.clone(), site.gateway.clone());
+    let mut incidents =
+        crate::incidents::Incidents::new(site.incidents.clone(), site.gateway.clone());
     match crate::incidents::read_entries(&journal) {
         Ok(entries) => incidents.restore(&entries),
         Err(e) => tracing::error!(error = %e, "cannot read the incidents from the journal"),

@@ -16,8 +16,8 @@
 //!   [`REFRESH_INTERVAL`], so a page never shows a picture that silently diverged.
 
 mod api;
-mod records;
 pub mod page;
+mod records;
 
 use std::future::Future;
 use std::time::Duration;

@@ -20,15 +20,15 @@ pub(crate) fn param<'a>(q: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 /// `lang=vi|en` (default: the site's).
-pub(crate) fn lang(q: Option<&str>, default: Language) -> Result<Language, Response> {
+pub(crate) fn lang(q: Option<&str>, default: Language) -> Result<Language, Box<Response>> {
     match param(q, "lang") {
         None => Ok(default),
         Some("vi") => Ok(Language::Vi),
         Some("en") => Ok(Language::En),
-        Some(other) => Err(json_error(
+        Some(other) => Err(Box::new(json_error(
             StatusCode::BAD_REQUEST,
             &format!("query parameter \"lang\": {other:?} is not vi or en"),
-        )),
+        ))),
     }
 }
 
@@ -84,7 +84,7 @@ pub(crate) async fn incident(
     };
     let lang = match lang(q.as_deref(), site.language) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     blocking(move || crate::records::incident_detail(&j, &site, &id, lang, Timestamp::now())).await
 }
@@ -98,10 +98,16 @@ pub(crate) async fn history(State(app): State<App>, RawQuery(q): RawQuery) -> Re
     };
     let q = q.as_deref();
     let bad = |m: String| json_error(StatusCode::BAD_REQUEST, &m);
-    let Some(device) = param(q, "device").filter(|d| !d.is_empty()).map(str::to_string) else {
+    let Some(device) = param(q, "device")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+    else {
         return bad("query parameter \"device\" is needed".into());
     };
-    let Some(point) = param(q, "point").filter(|d| !d.is_empty()).map(str::to_string) else {
+    let Some(point) = param(q, "point")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+    else {
         return bad("query parameter \"point\" is needed".into());
     };
     let hours = match param(q, "hours").map(str::parse::<u32>) {
@@ -158,7 +164,7 @@ pub(crate) async fn report(
     let q = q.as_deref();
     let lang = match lang(q, site.language) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let bad = |e: reports::Error| json_error(StatusCode::BAD_REQUEST, &e.to_string());
     let kind = match Kind::parse(&kind) {

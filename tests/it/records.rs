@@ -26,7 +26,9 @@
 use std::time::{Duration, Instant};
 
 use crate::e2e::Gateway;
-use crate::peers::{ModbusServer, ModbusSpec, UnitSpec, free_port, peer_tempdir, require_bin, wait_until};
+use crate::peers::{
+    ModbusServer, ModbusSpec, UnitSpec, free_port, peer_tempdir, require_bin, wait_until,
+};
 
 const HOURS_START_S: u32 = 4_444_200;
 const HOURS_END_S: u32 = 4_444_560;
@@ -97,10 +99,33 @@ fn apply(m: &ModbusServer, mode: u16, s: Step) {
     m.set_holding(1, 1408, &[s.state]);
     // Page 4 offsets 0..13: oil, coolant, (2), fuel, (4), battery, (6), gen f, V L1-L3.
     let [a, b] = u32s(s.gen_v10);
-    m.set_holding(1, 1024, &[s.oil, s.coolant, 0, s.fuel, 0, s.battery10, 0, s.gen_f10, a, b, a, b, a, b]);
+    m.set_holding(
+        1,
+        1024,
+        &[
+            s.oil,
+            s.coolant,
+            0,
+            s.fuel,
+            0,
+            s.battery10,
+            0,
+            s.gen_f10,
+            a,
+            b,
+            a,
+            b,
+            a,
+            b,
+        ],
+    );
     // Mains frequency and L1-L3 (offsets 35..41).
     let [c, d] = u32s(s.mains_v10);
-    m.set_holding(1, 1059, &[if s.mains_v10 > 0 { 500 } else { 0 }, c, d, c, d, c, d]);
+    m.set_holding(
+        1,
+        1059,
+        &[if s.mains_v10 > 0 { 500 } else { 0 }, c, d, c, d, c, d],
+    );
     let [w1, w2] = u32s(s.watts);
     m.set_holding(1, 1536, &[w1, w2]);
     m.set_holding(1, 1558, &[(s.watts / 100) as u16]);
@@ -123,40 +148,149 @@ fn replay(m: &ModbusServer, mode: u16, mains_fails: bool) {
     };
     let seq: Vec<(u64, Step)> = vec![
         (1000, idle),
-        (600, Step { mains_v10: if mains_fails { 0 } else { 2300 }, ..idle }), // start delay
-        (600, Step { state: 1, battery10: 198, ..idle }),                       // crank
-        (600, Step { state: 2, gen_v10: 1500, gen_f10: 350, battery10: 272, oil: 300, coolant: 40, ..idle }),
-        (1000, Step { state: 2, gen_v10: 2300, gen_f10: 500, battery10: 272, oil: 420, coolant: 60, ..idle }),
-        (1500, Step { state: 3, gen_v10: 2300, gen_f10: 500, watts: 38_000, battery10: 272, oil: 400, coolant: 82, ..idle }),
-        (1500, Step { state: 3, gen_v10: 2300, gen_f10: 500, watts: 42_000, battery10: 272, oil: 400, coolant: 82, ..idle }),
-        (1000, Step { state: 4, gen_v10: 2300, gen_f10: 500, battery10: 272, oil: 400, coolant: 80, ..idle }),
-        (1000, Step { fuel: 78, hours_s: HOURS_END_S, ..idle }),
+        (
+            600,
+            Step {
+                mains_v10: if mains_fails { 0 } else { 2300 },
+                ..idle
+            },
+        ), // start delay
+        (
+            600,
+            Step {
+                state: 1,
+                battery10: 198,
+                ..idle
+            },
+        ), // crank
+        (
+            600,
+            Step {
+                state: 2,
+                gen_v10: 1500,
+                gen_f10: 350,
+                battery10: 272,
+                oil: 300,
+                coolant: 40,
+                ..idle
+            },
+        ),
+        (
+            1000,
+            Step {
+                state: 2,
+                gen_v10: 2300,
+                gen_f10: 500,
+                battery10: 272,
+                oil: 420,
+                coolant: 60,
+                ..idle
+            },
+        ),
+        (
+            1500,
+            Step {
+                state: 3,
+                gen_v10: 2300,
+                gen_f10: 500,
+                watts: 38_000,
+                battery10: 272,
+                oil: 400,
+                coolant: 82,
+                ..idle
+            },
+        ),
+        (
+            1500,
+            Step {
+                state: 3,
+                gen_v10: 2300,
+                gen_f10: 500,
+                watts: 42_000,
+                battery10: 272,
+                oil: 400,
+                coolant: 82,
+                ..idle
+            },
+        ),
+        (
+            1000,
+            Step {
+                state: 4,
+                gen_v10: 2300,
+                gen_f10: 500,
+                battery10: 272,
+                oil: 400,
+                coolant: 80,
+                ..idle
+            },
+        ),
+        (
+            1000,
+            Step {
+                fuel: 78,
+                hours_s: HOURS_END_S,
+                ..idle
+            },
+        ),
     ];
     let seq: Vec<(u64, Step)> = seq
         .into_iter()
-        .map(|(ms, s)| (ms, if mains_fails && s.state > 0 { Step { mains_v10: 0, ..s } } else { s }))
+        .map(|(ms, s)| {
+            (
+                ms,
+                if mains_fails && s.state > 0 {
+                    Step { mains_v10: 0, ..s }
+                } else {
+                    s
+                },
+            )
+        })
         .collect();
     for (ms, s) in seq {
-        let s = if mains_fails && s.state == 0 && s.fuel == 78 { Step { mains_v10: 0, ..s } } else { s };
+        let s = if mains_fails && s.state == 0 && s.fuel == 78 {
+            Step { mains_v10: 0, ..s }
+        } else {
+            s
+        };
         apply(m, mode, s);
         std::thread::sleep(Duration::from_millis(ms));
     }
 }
 
 fn runs(gw: &Gateway) -> Vec<serde_json::Value> {
-    gw.api("/api/v1/journal?kind=generator_run")["entries"].as_array().cloned().unwrap_or_default()
+    gw.api("/api/v1/journal?kind=generator_run")["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]
 fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed() {
     let pdftotext = require_bin("pdftotext", "apt-get install -y poppler-utils");
     let pdffonts = require_bin("pdffonts", "apt-get install -y poppler-utils");
-    require_bin("chromium", "apt-get install -y --no-install-recommends chromium fonts-dejavu-core");
-    let modbus = ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().holding(0, &[0; 1800])));
-    apply(&modbus, 3, Step {
-        state: 0, mains_v10: 2300, gen_v10: 0, gen_f10: 0, watts: 0, battery10: 254, fuel: 80,
-        hours_s: HOURS_START_S, coolant: 30, oil: 0,
-    });
+    require_bin(
+        "chromium",
+        "apt-get install -y --no-install-recommends chromium fonts-dejavu-core",
+    );
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().holding(0, &[0; 1800])));
+    apply(
+        &modbus,
+        3,
+        Step {
+            state: 0,
+            mains_v10: 2300,
+            gen_v10: 0,
+            gen_f10: 0,
+            watts: 0,
+            battery10: 254,
+            fuel: 80,
+            hours_s: HOURS_START_S,
+            coolant: 30,
+            oil: 0,
+        },
+    );
     let dir = peer_tempdir("records");
     let gw = Gateway::start(&site(free_port(), modbus.addr().port()), dir.path());
     let log = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
@@ -164,16 +298,41 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
     // 1. A test in "test on load" mode (GenComm mode 3), mains present.
     let t0 = Instant::now();
     replay(&modbus, 3, false);
-    wait_until("the first run journaled", Duration::from_secs(10), || runs(&gw).len() == 1)
-        .unwrap_or_else(|e| log(e.to_string()));
+    wait_until("the first run journaled", Duration::from_secs(10), || {
+        runs(&gw).len() == 1
+    })
+    .unwrap_or_else(|e| log(e.to_string()));
     let r = &runs(&gw)[0];
     assert_eq!(r["device"], "gen1");
     assert_eq!(r["cause"], "test", "{r}");
     assert_eq!(r["battery_crank_v"], 19.8, "{r}");
-    assert_eq!((r["load_kw"]["min"].as_f64(), r["load_kw"]["max"].as_f64()), (Some(38.0), Some(42.0)), "{r}");
-    assert_eq!((r["load_pct"]["min"].as_f64(), r["load_pct"]["max"].as_f64()), (Some(38.0), Some(42.0)), "{r}");
-    assert_eq!((r["fuel_start_pct"].as_f64(), r["fuel_end_pct"].as_f64(), r["fuel_used_l"].as_f64()), (Some(80.0), Some(78.0), Some(8.0)), "{r}");
-    assert_eq!((r["engine_hours_start"].as_f64(), r["engine_hours_end"].as_f64()), (Some(1234.5), Some(1234.6)), "{r}");
+    assert_eq!(
+        (r["load_kw"]["min"].as_f64(), r["load_kw"]["max"].as_f64()),
+        (Some(38.0), Some(42.0)),
+        "{r}"
+    );
+    assert_eq!(
+        (r["load_pct"]["min"].as_f64(), r["load_pct"]["max"].as_f64()),
+        (Some(38.0), Some(42.0)),
+        "{r}"
+    );
+    assert_eq!(
+        (
+            r["fuel_start_pct"].as_f64(),
+            r["fuel_end_pct"].as_f64(),
+            r["fuel_used_l"].as_f64()
+        ),
+        (Some(80.0), Some(78.0), Some(8.0)),
+        "{r}"
+    );
+    assert_eq!(
+        (
+            r["engine_hours_start"].as_f64(),
+            r["engine_hours_end"].as_f64()
+        ),
+        (Some(1234.5), Some(1234.6)),
+        "{r}"
+    );
     assert_eq!(r["coolant_max_c"], 82.0, "{r}");
     // Running from the run-up (state 2) to the stop: 0.6 + 1 + 3 + 1 s = 5.6 s, within
     // a poll interval (and a loaded machine's slack) either side.
@@ -183,13 +342,21 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
     let ttr = r["time_to_rated_s"].as_f64().unwrap();
     assert!((0.2..=1.5).contains(&ttr), "time to rated {ttr}: {r}");
     assert_eq!(r["passed"], false, "{r}");
-    assert!(r["reasons"][0].as_str().unwrap().contains("(at least 1 min)"), "{r}");
+    assert!(
+        r["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("(at least 1 min)"),
+        "{r}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(30));
 
     // 2. The same run during a mains failure (controller in auto).
     replay(&modbus, 1, true);
-    wait_until("the second run journaled", Duration::from_secs(10), || runs(&gw).len() == 2)
-        .unwrap_or_else(|e| log(e.to_string()));
+    wait_until("the second run journaled", Duration::from_secs(10), || {
+        runs(&gw).len() == 2
+    })
+    .unwrap_or_else(|e| log(e.to_string()));
     let r = &runs(&gw)[1];
     assert_eq!(r["cause"], "mains_failure", "{r}");
     assert_eq!(r["test"], false);
@@ -200,12 +367,21 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
 
     // 3. The month's generator log as PDF (the real binary, beside the running gateway).
     let month = {
-        let z = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap());
+        let z =
+            jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap());
         format!("{:04}-{:02}", z.year(), z.month())
     };
     let pdf = dir.path().join("generator.pdf");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dc-gateway"))
-        .args(["report", "generator", "--month", &month, "--format", "pdf", "--config"])
+        .args([
+            "report",
+            "generator",
+            "--month",
+            &month,
+            "--format",
+            "pdf",
+            "--config",
+        ])
         .arg(dir.path().join("site.toml"))
         .arg("--state-dir")
         .arg(dir.path().join("state"))
@@ -213,31 +389,60 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
         .arg(&pdf)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = std::process::Command::new(&pdftotext).arg(&pdf).arg("-").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::process::Command::new(&pdftotext)
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
     // Headings and lines whole; table cells wrap in their columns, so their words.
-    for want in ["Nhật ký vận hành máy phát điện", "Trung tâm dữ liệu tỉnh Trà Vinh", "Các lần chạy máy phát", "Số lần chạy: 2 — chạy thử: 1 — đạt: 0",
-        "Máy phát 1 (MF-01): chưa có lần chạy thử đạt trong tháng"] {
-        assert!(text.contains(want), "{want:?} not in the PDF's text:\n{text}");
+    for want in [
+        "Nhật ký vận hành máy phát điện",
+        "Trung tâm dữ liệu tỉnh Trà Vinh",
+        "Các lần chạy máy phát",
+        "Số lần chạy: 2 — chạy thử: 1 — đạt: 0",
+        "Máy phát 1 (MF-01): chưa có lần chạy thử đạt trong tháng",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} not in the PDF's text:\n{text}"
+        );
     }
     let words: Vec<&str> = text.split_whitespace().collect();
-    for want in ["Chạy", "thử", "định", "kỳ", "Mất", "điện", "lưới", "Không", "đạt"] {
-        assert!(words.contains(&want), "{want:?} not in the PDF's text:\n{text}");
+    for want in [
+        "Chạy", "thử", "định", "kỳ", "Mất", "điện", "lưới", "Không", "đạt",
+    ] {
+        assert!(
+            words.contains(&want),
+            "{want:?} not in the PDF's text:\n{text}"
+        );
     }
-    let fonts = std::process::Command::new(&pdffonts).arg(&pdf).output().unwrap();
+    let fonts = std::process::Command::new(&pdffonts)
+        .arg(&pdf)
+        .output()
+        .unwrap();
     let fonts = String::from_utf8(fonts.stdout).unwrap();
     // name type encoding emb sub uni object ID: the DejaVu font embedded (emb = yes).
     assert!(
-        fonts.lines().any(|l| l.contains("DejaVuSans") && l.split_whitespace().rev().nth(4) == Some("yes")),
+        fonts
+            .lines()
+            .any(|l| l.contains("DejaVuSans") && l.split_whitespace().rev().nth(4) == Some("yes")),
         "no embedded DejaVu font:\n{fonts}"
     );
 
     // 4. The same report as JSON from the API holds both runs.
-    let r = crate::peers::http_get(&format!("http://{}/api/v1/reports/generator?month={month}&format=json&lang=en", gw.web))
-        .unwrap()
-        .json()
-        .unwrap();
+    let r = crate::peers::http_get(&format!(
+        "http://{}/api/v1/reports/generator?month={month}&format=json&lang=en",
+        gw.web
+    ))
+    .unwrap()
+    .json()
+    .unwrap();
     let rows = &r["sections"][0]["table"]["rows"];
     assert_eq!(rows.as_array().map(Vec::len), Some(2), "{r}");
     assert_eq!(rows[1][4], "Mains failure");
@@ -252,7 +457,11 @@ fn gw_cmd(args: &[&str], state: &std::path::Path) -> (bool, String) {
         .unwrap();
     (
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -260,21 +469,43 @@ fn gw_cmd(args: &[&str], state: &std::path::Path) -> (bool, String) {
 fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through_the_cli() {
     // XY-MD02 input register 1 = temperature ×0.1 (manual's example 0x0131 = 30.5 °C);
     // 0x0150 = 33.6 °C is above the serious 32 °C (on-delay 0 in the test site).
-    let modbus = ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
     let dir = peer_tempdir("records-incident");
     let extra = "[incidents]\nopen_after = \"2s\"\nreminders = [\"12h\", \"2h\"]\n";
-    let gw = Gateway::start(&crate::e2e::site("inc", free_port(), modbus.addr().port(), 500, extra), dir.path());
+    let gw = Gateway::start(
+        &crate::e2e::site("inc", free_port(), modbus.addr().port(), 500, extra),
+        dir.path(),
+    );
     let log = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
     let state = dir.path().join("state");
     modbus.set_input(1, 1, &[0x0150]);
-    let list = || gw.api("/api/v1/incidents")["incidents"].as_array().cloned().unwrap_or_default();
-    wait_until("an incident", Duration::from_secs(15), || list().len() == 1).unwrap_or_else(|e| log(e.to_string()));
+    let list = || {
+        gw.api("/api/v1/incidents")["incidents"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_until("an incident", Duration::from_secs(15), || list().len() == 1)
+        .unwrap_or_else(|e| log(e.to_string()));
     let i = &list()[0];
-    assert_eq!((i["id"].as_str(), i["system"].as_str()), (Some("SC-1"), Some("climate")), "{i}");
+    assert_eq!(
+        (i["id"].as_str(), i["system"].as_str()),
+        (Some("SC-1"), Some("climate")),
+        "{i}"
+    );
     let ts = |v: &serde_json::Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
-    assert_eq!(ts(&i["deadline"]).as_millisecond() - ts(&i["opened_at"]).as_millisecond(), 24 * 3_600_000, "{i}");
-    let opened_after = ts(&i["opened_at"]).as_millisecond() - ts(&i["first_alarm_at"]).as_millisecond();
-    assert!((2_000..=4_000).contains(&opened_after), "opened {opened_after} ms after the alarm: {i}");
+    assert_eq!(
+        ts(&i["deadline"]).as_millisecond() - ts(&i["opened_at"]).as_millisecond(),
+        24 * 3_600_000,
+        "{i}"
+    );
+    let opened_after =
+        ts(&i["opened_at"]).as_millisecond() - ts(&i["first_alarm_at"]).as_millisecond();
+    assert!(
+        (2_000..=4_000).contains(&opened_after),
+        "opened {opened_after} ms after the alarm: {i}"
+    );
     let no = i["alarms"][0]["no"].as_u64().unwrap();
 
     // Acknowledged: the event carries the incident.
@@ -291,9 +522,22 @@ fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through
 
     // Closing without a cause is refused with the reason; with one it closes.
     let (ok, out) = gw_cmd(&["incident", "close", "SC-1", "--by", "an"], &state);
-    assert!(!ok && out.contains("needs a cause and the actions taken"), "{out}");
+    assert!(
+        !ok && out.contains("needs a cause and the actions taken"),
+        "{out}"
+    );
     let (ok, out) = gw_cmd(
-        &["incident", "close", "SC-1", "--by", "an", "--cause", "Điều hòa CRAC-1 dừng", "--actions", "Khởi động lại CRAC-1"],
+        &[
+            "incident",
+            "close",
+            "SC-1",
+            "--by",
+            "an",
+            "--cause",
+            "Điều hòa CRAC-1 dừng",
+            "--actions",
+            "Khởi động lại CRAC-1",
+        ],
         &state,
     );
     assert!(ok, "{out}");
@@ -302,9 +546,18 @@ fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through
     // The draft from the CLI (reads the journal beside the running gateway).
     let (ok, text) = gw_cmd(&["incident", "show", "SC-1"], &state);
     assert!(ok, "{text}");
-    for want in ["BÁO CÁO SỰ CỐ SC-1", "Điều 18.5e", "Điều hòa CRAC-1 dừng", &format!("Cảnh báo {no} được xác nhận bởi an"), "Đóng sự cố bởi an"] {
+    for want in [
+        "BÁO CÁO SỰ CỐ SC-1",
+        "Điều 18.5e",
+        "Điều hòa CRAC-1 dừng",
+        &format!("Cảnh báo {no} được xác nhận bởi an"),
+        "Đóng sự cố bởi an",
+    ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
     let (ok, listed) = gw_cmd(&["incident", "list"], &state);
-    assert!(ok && listed.starts_with("SC-1\tclosed\tclimate"), "{listed}");
+    assert!(
+        ok && listed.starts_with("SC-1\tclosed\tclimate"),
+        "{listed}"
+    );
 }
