@@ -15,7 +15,7 @@
 //! `str` = varint byte length + UTF-8 bytes):
 //!
 //! ```text
-//! record  = tag:u8 (1 = poll, 2 = alarm event, 3 = notification) , payload
+//! record  = tag:u8 (1 = poll, 2 = alarm event, 3 = notification, 4 = generator run) , payload
 //! poll    = ts_ms:i64 , device , comm_ok:u8 , n:varint , sample × n
 //! device  = kind:u8 , id:str , room:str , has_label:u8 , [label:str]
 //! sample  = point:str , quality:u8 , value
@@ -27,6 +27,9 @@
 //!           has_alarm:u8 , [alarm_no:u64] , call:u8 , text:str
 //! ```
 //!
+//! generator_run = ts_ms:i64 , json:str   (the [`crate::generator_runs::RunRecord`])
+//!
+//! Generator runs (tag 4) were added in round 3, additively.
 //! Notifications (tag 3) were added in round 2, additively: a reader of the first
 //! release never meets one (it has no sink that takes them).
 //!
@@ -60,6 +63,8 @@ pub const TAG_POLL: u8 = 1;
 pub const TAG_ALARM: u8 = 2;
 /// Tag byte of a notification to a person.
 pub const TAG_NOTIFICATION: u8 = 3;
+/// Tag byte of a generator run.
+pub const TAG_GENERATOR_RUN: u8 = 4;
 
 /// Why a stored body could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -143,6 +148,11 @@ pub fn encode(rec: &Record, out: &mut Vec<u8>) {
             // Format 1 extension: the round-2 detail as JSON; absent in records of the
             // first release, which decode with an empty detail.
             string(&serde_json::to_string(&a.detail).unwrap_or_default(), out);
+        }
+        Record::GeneratorRun(g) => {
+            out.push(TAG_GENERATOR_RUN);
+            out.extend_from_slice(&g.run.end.0.to_le_bytes());
+            string(&serde_json::to_string(&**g).unwrap_or_default(), out);
         }
         Record::Notification(n) => {
             out.push(TAG_NOTIFICATION);
@@ -538,6 +548,17 @@ pub fn decode(body: &[u8], devices: &Registry) -> Result<Record, Error> {
                 alarm_no,
             })))
         }
+        TAG_GENERATOR_RUN => {
+            let _ts = r.i64("timestamp")?;
+            let json = r.str("generator run")?;
+            let run: crate::generator_runs::RunRecord =
+                serde_json::from_str(json).map_err(|e| Error::BadCode {
+                    what: "generator run JSON",
+                    code: 0,
+                    at: usize::try_from(e.column()).unwrap_or(0),
+                })?;
+            Ok(Record::GeneratorRun(Arc::new(run)))
+        }
         c => Err(Error::BadCode {
             what: "record tag",
             code: c.into(),
@@ -585,6 +606,13 @@ pub fn describe(body: &[u8]) -> String {
             let mut v = serde_json::to_value(&*a).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("type".into(), "alarm".into());
+            }
+            v.to_string()
+        }
+        Record::GeneratorRun(g) => {
+            let mut v = serde_json::to_value(&*g).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("type".into(), "generator_run".into());
             }
             v.to_string()
         }

@@ -193,6 +193,22 @@ pub struct Run {
     pub reasons_vi: Vec<String>,
 }
 
+/// A finished run as it leaves the gateway (InfluxDB measurement `generator_run`,
+/// MQTT `<prefix>/generator_runs/<device>`): the run and where the generator is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Site id.
+    pub site: String,
+    /// The generator's room.
+    pub room: String,
+    /// The sticker on the generator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The run.
+    #[serde(flatten)]
+    pub run: Run,
+}
+
 /// What the detector remembers of a generator between runs.
 #[derive(Debug, Clone, Default)]
 struct Last {

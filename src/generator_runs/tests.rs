@@ -332,3 +332,35 @@ fn a_slow_start_fails_and_a_manual_run_outside_the_window_is_manual() {
     assert_eq!(runs[0].cause, Cause::Manual);
     assert_eq!(runs[0].passed, None);
 }
+
+#[test]
+fn a_run_record_survives_the_durable_queue_encoding() {
+    let runs = replay(cfg(), &scenario(230.0, "test", 35));
+    let rec = crate::sinks::Record::GeneratorRun(Arc::new(RunRecord {
+        site: "tv".into(),
+        room: "r2".into(),
+        label: Some("MF-01".into()),
+        run: runs[0].clone(),
+    }));
+    let body = crate::buffer::codec::to_vec(&rec);
+    let back = crate::buffer::codec::decode(&body, &crate::buffer::codec::Registry::new()).unwrap();
+    let (crate::sinks::Record::GeneratorRun(a), crate::sinks::Record::GeneratorRun(b)) =
+        (&rec, &back)
+    else {
+        panic!("{back:?}")
+    };
+    assert_eq!(a, b);
+    assert!(rec.is_alarm(), "a generator run is kept like an alarm");
+    // One InfluxDB line, at the start, with the figures.
+    let mut buf = String::new();
+    crate::sinks::influx::line::encode_run(&mut buf, b).unwrap();
+    assert!(
+        buf.starts_with("generator_run,cause=test,device=gen1,label=MF-01,room=r2,site=tv "),
+        "{buf}"
+    );
+    assert!(
+        buf.contains("load_kw_max=42") && buf.contains("passed=true"),
+        "{buf}"
+    );
+    assert!(buf.trim_end().ends_with(&format!(" {}", T + 5000)), "{buf}");
+}

@@ -266,6 +266,24 @@ impl Out {
             Some(Arc::from(run.device.as_str())),
             data,
         )]);
+        let record = {
+            let live = self.shared.read();
+            let meta = live
+                .devices
+                .iter()
+                .find(|d| *d.meta.id == *run.device)
+                .map(|d| d.meta.clone());
+            crate::generator_runs::RunRecord {
+                site: live.site.clone(),
+                room: meta
+                    .as_ref()
+                    .map(|m| m.room.to_string())
+                    .unwrap_or_default(),
+                label: meta.and_then(|m| m.label.clone()),
+                run,
+            }
+        };
+        route(&self.outlets, Record::GeneratorRun(Arc::new(record)));
     }
 
     /// Journal incident changes; a reminder becomes a notification to each person of

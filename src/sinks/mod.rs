@@ -55,6 +55,9 @@ pub enum Record {
     Alarm(Arc<AlarmEvent>),
     /// A message to one person (an SMS text, a page); must never be lost.
     Notification(Arc<Notification>),
+    /// A finished generator run (src/generator_runs/); must never be lost. Taken by
+    /// sinks that take readings of the generator.
+    GeneratorRun(Arc<crate::generator_runs::RunRecord>),
 }
 
 /// A message to one person, made by whoever decides who is told what (the roster and
@@ -89,7 +92,10 @@ impl Record {
     /// Records that must never be lost: alarm events and notifications. They are kept
     /// before readings when a budget is exceeded, and retried while a far end is away.
     pub fn is_alarm(&self) -> bool {
-        matches!(self, Record::Alarm(_) | Record::Notification(_))
+        matches!(
+            self,
+            Record::Alarm(_) | Record::Notification(_) | Record::GeneratorRun(_)
+        )
     }
     /// Time of the record, for replay order and oldest-age reporting.
     pub fn ts(&self) -> crate::model::Timestamp {
@@ -97,6 +103,7 @@ impl Record {
             Record::Poll(p) => p.ts,
             Record::Alarm(a) => a.ts,
             Record::Notification(n) => n.ts,
+            Record::GeneratorRun(r) => r.run.end,
         }
     }
     /// Rough size in bytes, for budget accounting.
@@ -105,6 +112,7 @@ impl Record {
             Record::Poll(p) => 64 + p.samples.len() * 24,
             Record::Alarm(a) => 256 + a.message.len(),
             Record::Notification(n) => 128 + n.text.len(),
+            Record::GeneratorRun(_) => 1024,
         }
     }
 }

@@ -97,6 +97,11 @@ impl Route {
             // A notification is addressed to a person, not about a device: the
             // device filters do not apply.
             Record::Notification(_) => self.takes(Accept::Notifications),
+            // A record of the generator: where its readings go.
+            Record::GeneratorRun(r) => {
+                self.takes(Accept::Readings)
+                    && self.device(&r.run.device, &r.room, crate::model::Kind::Generator)
+            }
         }
     }
 }

@@ -27,13 +27,14 @@ use std::time::{Duration, Instant};
 
 use crate::e2e::Gateway;
 use crate::peers::{
-    ModbusServer, ModbusSpec, UnitSpec, free_port, peer_tempdir, require_bin, wait_until,
+    ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, UnitSpec, VictoriaMetrics, free_port,
+    peer_tempdir, require_bin, wait_until,
 };
 
 const HOURS_START_S: u32 = 4_444_200;
 const HOURS_END_S: u32 = 4_444_560;
 
-fn site(web: u16, modbus: u16) -> String {
+fn site(web: u16, modbus: u16, sinks: &str) -> String {
     format!(
         r#"
 [site]
@@ -71,6 +72,8 @@ timeout_ms = 150
 host = "127.0.0.1"
 port = {modbus}
 unit_id = 1
+
+{sinks}
 "#
     )
 }
@@ -291,8 +294,16 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
             oil: 0,
         },
     );
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let vm = VictoriaMetrics::start();
+    let sinks = format!(
+        "[[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n\n[[sinks]]\nname = \"influx\"\nkind = \"influx\"\nurl = \"{}?org=dc&bucket=facility\"\nflush_interval_ms = 200\n",
+        broker.url(),
+        vm.base_url()
+    );
+    let sub = broker.subscribe("dcgw/rec/generator_runs/#");
     let dir = peer_tempdir("records");
-    let gw = Gateway::start(&site(free_port(), modbus.addr().port()), dir.path());
+    let gw = Gateway::start(&site(free_port(), modbus.addr().port(), &sinks), dir.path());
     let log = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
 
     // 1. A test in "test on load" mode (GenComm mode 3), mains present.
@@ -364,6 +375,45 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
     // From the mains loss: start delay 0.6 + crank 0.6 + run-up 0.6 s = 1.8 s.
     let ttr = r["time_to_rated_s"].as_f64().unwrap();
     assert!((1.2..=2.6).contains(&ttr), "time to rated {ttr}: {r}");
+
+    // Both runs on MQTT (QoS 1, JSON) and in InfluxDB (measurement generator_run).
+    let msgs = sub
+        .wait_for(|m| m.len() >= 2, Duration::from_secs(10))
+        .unwrap_or_else(|e| log(e.to_string()));
+    let on_mqtt: Vec<serde_json::Value> = msgs
+        .iter()
+        .map(|m| serde_json::from_slice(&m.payload).unwrap())
+        .collect();
+    assert!(
+        msgs.iter()
+            .all(|m| m.topic == "dcgw/rec/generator_runs/gen1")
+    );
+    assert_eq!(
+        (on_mqtt[0]["cause"].as_str(), on_mqtt[1]["cause"].as_str()),
+        (Some("test"), Some("mains_failure"))
+    );
+    assert_eq!(
+        (on_mqtt[0]["label"].as_str(), on_mqtt[0]["room"].as_str()),
+        (Some("MF-01"), Some("genroom"))
+    );
+    let max = vm
+        .wait_samples(
+            "generator_run_load_kw_max",
+            |s| s.len() >= 2,
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| log(e.to_string()));
+    assert!(
+        max.iter()
+            .all(|s| s.value == 42.0 && s.labels.get("device").map(String::as_str) == Some("gen1")),
+        "{max:?}"
+    );
+    let mut causes: Vec<&str> = max
+        .iter()
+        .filter_map(|s| s.labels.get("cause").map(String::as_str))
+        .collect();
+    causes.sort();
+    assert_eq!(causes, vec!["mains_failure", "test"]);
 
     // 3. The month's generator log as PDF (the real binary, beside the running gateway).
     let month = {
