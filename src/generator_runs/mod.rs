@@ -44,6 +44,8 @@ pub use config::{Nameplate, RunsConfig};
 pub const START_SIGNAL_WINDOW_S: f64 = 60.0;
 /// The crank dip of the starter battery is looked for this long after the start.
 pub const CRANK_WINDOW_S: f64 = 15.0;
+/// A generator without a passed test for longer than this is overdue (monthly tests).
+pub const TEST_OVERDUE_MS: i64 = 31 * 86_400_000;
 
 /// Why the generator ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +254,12 @@ pub struct Runs {
     time: SiteTime,
     last: HashMap<String, Last>,
     active: HashMap<String, Active>,
+    /// The generators of the site.
+    generators: Vec<String>,
+    /// The last passed test of each generator.
+    last_passed: HashMap<String, Timestamp>,
+    /// Since when tests are counted (the journal's first entry).
+    since: Timestamp,
 }
 
 fn num(poll: &Poll, name: &str) -> Option<f64> {
@@ -306,7 +314,52 @@ impl Runs {
             time,
             last: HashMap::new(),
             active: HashMap::new(),
+            generators: Vec::new(),
+            last_passed: HashMap::new(),
+            since: Timestamp(i64::MAX),
         }
+    }
+
+    /// The site's generators, the passed tests journaled before (entries of kind
+    /// `generator_run`) and since when the journal counts (its first entry).
+    pub fn restore(
+        &mut self,
+        generators: Vec<String>,
+        runs: &[crate::journal::Entry],
+        since: Timestamp,
+    ) {
+        self.generators = generators;
+        self.since = since;
+        for e in runs {
+            if let Ok(r) = serde_json::from_value::<Run>(e.data.clone())
+                && r.passed == Some(true)
+            {
+                let t = self.last_passed.entry(r.device.clone()).or_insert(r.end);
+                *t = (*t).max(r.end);
+            }
+        }
+    }
+
+    /// Whether tests are watched: test windows configured and generators on the site.
+    pub fn watches_tests(&self) -> bool {
+        !self.cfg.test_windows.is_empty() && !self.generators.is_empty()
+    }
+
+    /// Whether a generator has gone [`TEST_OVERDUE_MS`] without a passed test (only
+    /// when test windows are configured): the gateway's `generator_test_overdue`.
+    pub fn test_overdue(&self, now: Timestamp) -> bool {
+        if self.cfg.test_windows.is_empty() || self.since.0 == i64::MAX {
+            return false;
+        }
+        self.generators.iter().any(|g| {
+            let from = self
+                .last_passed
+                .get(g)
+                .copied()
+                .unwrap_or(self.since)
+                .max(self.since);
+            now.0 - from.0 > TEST_OVERDUE_MS
+        })
     }
 
     /// The settings.
@@ -427,6 +480,9 @@ impl Runs {
             (true, Some(false)) => {
                 let a = self.active.remove(&id)?;
                 let run = self.finish(&id, a, poll, &np);
+                if run.passed == Some(true) {
+                    self.last_passed.insert(id.clone(), run.end);
+                }
                 self.remember(&id, ts, battery, fuel, hours, mode);
                 return Some(run);
             }

@@ -364,3 +364,42 @@ fn a_run_record_survives_the_durable_queue_encoding() {
     );
     assert!(buf.trim_end().ends_with(&format!(" {}", T + 5000)), "{buf}");
 }
+
+#[test]
+fn a_month_without_a_passed_test_is_overdue_until_one_passes() {
+    let mut runs = Runs::new(cfg(), crate::texts::time::SiteTime::default());
+    let day = 86_400_000i64;
+    // The journal starts 40 days before the test; no passed test in it.
+    runs.restore(vec!["gen1".into()], &[], Timestamp(T - 40 * day));
+    assert!(runs.watches_tests());
+    assert!(runs.test_overdue(Timestamp(T)));
+    // 31 days after the journal started: not yet.
+    assert!(!runs.test_overdue(Timestamp(T - 9 * day)));
+    let g = Gen::new();
+    let done: Vec<Run> = scenario(230.0, "test", 35)
+        .iter()
+        .filter_map(|(ms, s)| runs.on_poll(&g.poll(*ms, *s)))
+        .collect();
+    assert_eq!(done[0].passed, Some(true));
+    assert!(!runs.test_overdue(Timestamp(T + 30 * day)));
+    assert!(runs.test_overdue(Timestamp(T + 32 * day)));
+    // A failed test does not count; a passed one journaled before a restart does.
+    let mut again = Runs::new(cfg(), crate::texts::time::SiteTime::default());
+    let entry = crate::journal::Entry {
+        seq: 1,
+        ts: done[0].end,
+        kind: crate::journal::Kind::GeneratorRun,
+        gateway: "gw".into(),
+        device: Some("gen1".into()),
+        data: serde_json::to_value(&done[0]).unwrap(),
+    };
+    again.restore(vec!["gen1".into()], &[entry], Timestamp(T - 40 * day));
+    assert!(!again.test_overdue(Timestamp(T + 30 * day)));
+    // Without test windows nothing is watched.
+    let mut none = Runs::new(
+        RunsConfig::default(),
+        crate::texts::time::SiteTime::default(),
+    );
+    none.restore(vec!["gen1".into()], &[], Timestamp(T - 400 * day));
+    assert!(!none.watches_tests() && !none.test_overdue(Timestamp(T)));
+}

@@ -168,7 +168,7 @@ pub(super) async fn run(h: Hub) {
             }
             _ = tick.tick() => {
                 let now = Timestamp::now();
-                let (own, send) = gateway.poll(now, &queues, out.journal.used_pct(), maintenance.overrun(now));
+                let (mut own, send) = gateway.poll(now, &queues, out.journal.used_pct(), maintenance.overrun(now));
                 out.sinks_failing(now, &queues, &mut sink_failing);
                 if ticks % 86_400 == 0 {
                     match out.journal.prune(now) {
@@ -178,6 +178,16 @@ pub(super) async fn run(h: Hub) {
                     }
                 }
                 ticks += 1;
+                // The monthly generator test (src/generator_runs/): the gateway's own point.
+                if out.runs.watches_tests()
+                    && let Some(point) = crate::points::lookup(crate::model::Kind::Gateway, "generator_test_overdue")
+                {
+                    own.samples.push(crate::model::Sample {
+                        point,
+                        value: Some(crate::model::Value::Bool(out.runs.test_overdue(now))),
+                        quality: Quality::Good,
+                    });
+                }
                 if let Some(h) = &history {
                     minutes.add(&own);
                     h.send(minutes.take_done(now));

@@ -415,7 +415,29 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         maintenance,
         incidents,
         time: site.time.clone(),
-        runs: crate::generator_runs::Runs::new(site.generator_runs.clone(), site.time.clone()),
+        runs: {
+            let mut runs = crate::generator_runs::Runs::new(site.generator_runs.clone(), site.time.clone());
+            let generators = site
+                .devices
+                .iter()
+                .filter(|d| d.meta.kind == crate::model::Kind::Generator)
+                .map(|d| d.meta.id.to_string())
+                .collect();
+            let first = journal
+                .query(&crate::journal::Query { limit: 1, ..Default::default() })
+                .ok()
+                .and_then(|e| e.first().map(|e| e.ts))
+                .unwrap_or_else(Timestamp::now);
+            let past = crate::records::reports::entries(
+                &journal,
+                Some(crate::journal::Kind::GeneratorRun),
+                Timestamp(0),
+                Timestamp(i64::MAX),
+            )
+            .unwrap_or_default();
+            runs.restore(generators, &past, first);
+            runs
+        },
         history: match crate::history::History::start(&site.storage.state_dir, site.history) {
             Ok(h) => Some(h),
             Err(e) => {

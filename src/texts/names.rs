@@ -567,6 +567,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Điện áp nguồn thấp",
         "Under-voltage",
     ),
+    (
+        Kind::Gateway,
+        "generator_test_overdue",
+        "Quá hạn chạy thử máy phát",
+        "Generator test overdue",
+    ),
 ];
 
 /// `(kind, point, Vietnamese, English)`: the alarm condition of boolean and state
@@ -732,6 +738,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "undervoltage",
         "Nguồn cấp cho gateway bị thấp áp",
         "Gateway power supply under-voltage",
+    ),
+    (
+        Kind::Gateway,
+        "generator_test_overdue",
+        "Máy phát chưa được chạy thử đạt yêu cầu trong hơn 31 ngày",
+        "No passed generator test for more than 31 days",
     ),
 ];
 
