@@ -115,6 +115,7 @@ fn app(shared: Shared, stop: watch::Receiver<bool>) -> Router {
         .route("/api/v1/incidents/{id}", get(records::incident))
         .route("/api/v1/history", get(records::history))
         .route("/api/v1/reports/{kind}", get(records::report))
+        .route("/records", get(records::page))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .fallback(api::not_found)

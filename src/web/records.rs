@@ -205,3 +205,140 @@ pub(crate) async fn report(
         Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "report failed"),
     }
 }
+
+/// `GET /records[?lang=en]`: the console's records page — this month's and last
+/// month's reports (HTML, PDF, CSV, JSON) and the incidents with their drafts. Plain
+/// server-made HTML, no script: it works on any browser of the operations room.
+pub(crate) async fn page(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+    use axum::response::IntoResponse;
+    let (Some(j), Some(site)) = (app.shared.journal.clone(), app.shared.records.clone()) else {
+        return unavailable();
+    };
+    let lang = match lang(q.as_deref(), site.language) {
+        Ok(l) => l,
+        Err(r) => return *r,
+    };
+    let now = Timestamp::now();
+    let incidents = tokio::task::spawn_blocking(move || crate::records::incident_list(&j, now))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    (
+        StatusCode::OK,
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        records_html(&site, &incidents, lang, now),
+    )
+        .into_response()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The records page's HTML.
+pub(crate) fn records_html(
+    site: &crate::records::SiteInfo,
+    incidents: &[crate::records::Listed],
+    lang: Language,
+    now: Timestamp,
+) -> String {
+    use crate::records::reports::Month;
+    let vi = lang == Language::Vi;
+    let t = |a: &'static str, b: &'static str| if vi { a } else { b };
+    let l = if vi { "vi" } else { "en" };
+    let this = Month::of(now, &site.time);
+    let mut out = format!(
+        "<!doctype html><html lang=\"{l}\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>body{{font-family:'Noto Sans','DejaVu Sans',sans-serif;margin:1.5em}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:3px 6px}}</style></head><body>\
+         <h1>{}</h1><p>{}</p><h2>{}</h2><table><tr><th>{}</th>",
+        t("Hồ sơ", "Records"),
+        esc(&site.title),
+        t(
+            "Báo cáo lập từ nhật ký và lịch sử trên gateway (không cần InfluxDB).",
+            "Reports made from the gateway's journal and history (no InfluxDB needed)."
+        ),
+        t("Báo cáo", "Reports"),
+        t("Báo cáo", "Report"),
+    );
+    let months = [this, this.minus(1)];
+    for m in months {
+        out.push_str(&format!("<th>{}</th>", m.text()));
+    }
+    out.push_str("</tr>");
+    let kinds = [
+        ("generator", "Nhật ký máy phát điện", "Generator log"),
+        (
+            "environment",
+            "Nhiệt độ, độ ẩm phòng máy",
+            "Environment summary",
+        ),
+        (
+            "availability",
+            "Mức độ sẵn sàng (Điều 26.9)",
+            "Availability (Art. 26.9)",
+        ),
+        ("equipment", "Danh mục thiết bị", "Equipment list"),
+        (
+            "incident",
+            "Báo cáo sự cố (Điều 18)",
+            "Incident reports (Art. 18)",
+        ),
+    ];
+    for (kind, a, b) in kinds {
+        out.push_str(&format!("<tr><td>{}</td>", t(a, b)));
+        for m in months {
+            out.push_str("<td>");
+            for f in ["html", "pdf", "csv", "json"] {
+                out.push_str(&format!(
+                    "<a href=\"/api/v1/reports/{kind}?month={}&amp;lang={l}&amp;format={f}\">{}</a> ",
+                    m.text(),
+                    f.to_uppercase()
+                ));
+            }
+            out.push_str("</td>");
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str(&format!(
+        "</table><h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        t("Sự cố", "Incidents"),
+        t("Mã", "Id"),
+        t("Hệ thống", "System"),
+        t("Mở lúc", "Opened"),
+        t("Hạn báo cáo", "Report due"),
+        t("Trạng thái", "State"),
+    ));
+    for i in incidents {
+        let inc = &i.incident;
+        let state = match &inc.closed {
+            Some(c) if c.false_alarm => t("Báo động giả", "False alarm"),
+            Some(_) => t("Đã đóng", "Closed"),
+            None if i.overdue => t("QUÁ HẠN", "OVERDUE"),
+            None => t("Đang mở", "Open"),
+        };
+        out.push_str(&format!(
+            "<tr><td><a href=\"/api/v1/incidents/{id}?lang={l}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(crate::texts::names::system(inc.system, lang)),
+            esc(&site.time.human(inc.opened_at, lang)),
+            esc(&site.time.human(inc.deadline, lang)),
+            state,
+            id = esc(&inc.id),
+        ));
+    }
+    if incidents.is_empty() {
+        out.push_str(&format!(
+            "<tr><td colspan=\"5\">{}</td></tr>",
+            t("Chưa có sự cố", "No incidents")
+        ));
+    }
+    out.push_str("</table></body></html>\n");
+    out
+}

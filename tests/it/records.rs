@@ -605,6 +605,17 @@ fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through
     ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
+    // The console's records page lists it and links the month's reports.
+    let page = crate::peers::http_get(&format!("http://{}/records", gw.web)).unwrap();
+    let html = page.text();
+    assert_eq!(page.status, 200);
+    for want in [
+        "href=\"/api/v1/incidents/SC-1?lang=en\"",
+        "Closed",
+        "/api/v1/reports/generator?month=",
+    ] {
+        assert!(html.contains(want), "{want:?} not in:\n{html}");
+    }
     let (ok, listed) = gw_cmd(&["incident", "list"], &state);
     assert!(
         ok && listed.starts_with("SC-1\tclosed\tclimate"),
