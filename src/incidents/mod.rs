@@ -13,6 +13,8 @@
 //!   the same system ([`crate::model::Kind::system`]) whose last qualifying alarm is at
 //!   most `join_window` old, else it opens a new incident. An alarm is in at most one
 //!   incident.
+//! - An alarm raised while its device is in a maintenance window (Art. 8.3a) opens
+//!   no incident.
 //! - The report deadline is 24 hours after the incident opened (Art. 18.5e; the
 //!   gateway "detects" the incident when the alarm qualifies). Each configured
 //!   reminder fires once, at `deadline - reminder`, while the incident is open;
@@ -339,6 +341,11 @@ impl Incidents {
         let key = ev.key();
         let mut out = Vec::new();
         match ev.state {
+            // An alarm of a device in a maintenance window (Art. 8.3a) is recorded,
+            // not paged, and opens no incident.
+            AlarmState::Raised if ev.level == Level::Serious && ev.detail.in_maintenance => {
+                self.waiting.remove(&key);
+            }
             AlarmState::Raised if ev.level == Level::Serious => {
                 if !self.member.contains_key(&key) && !self.waiting.contains_key(&key) {
                     let at_once = self.cfg.rules.iter().any(|r| **r == *ev.rule);

@@ -157,6 +157,18 @@ fn a_short_serious_alarm_or_a_normal_one_opens_nothing() {
         1,
     )];
     inc.on_events(&mut clear);
+    // A serious alarm in a maintenance window (Art. 8.3a) opens none either.
+    let mut maint = vec![ev(
+        "ups2",
+        Kind::Ups,
+        "on_battery",
+        Level::Serious,
+        AlarmState::Raised,
+        T0,
+        3,
+    )];
+    maint[0].detail.in_maintenance = true;
+    inc.on_events(&mut maint);
     assert!(run_ticks(&mut inc, T0, T0 + 3 * HOUR, MIN).is_empty());
     assert!(inc.all().is_empty());
 }
