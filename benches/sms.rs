@@ -144,6 +144,7 @@ fn main() -> ExitCode {
                     lang: "vi".into(),
                     alarm_no: Some(k as u64),
                     call: false,
+                    attempt: 1,
                 };
                 let t0 = Instant::now();
                 q.push(Record::Notification(Arc::new(n)));

@@ -102,6 +102,18 @@ enum Command {
         #[arg(long)]
         call: Option<String>,
     },
+    /// Who is on call now and next (the `[paging]` roster), and the roster's gaps.
+    Oncall {
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// At this time instead of now: RFC 3339 or relative (+8h, -1d).
+        #[arg(long, allow_hyphen_values = true)]
+        at: Option<String>,
+        /// Print JSON (as `GET /api/v1/oncall`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the journal (alarms, commands, starts, config loads, ...), oldest first.
     /// Reads only: safe while the gateway runs.
     Journal {
@@ -122,7 +134,8 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
         /// Only entries of this kind (alarm, command, gateway_start, gateway_stop,
-        /// config_loaded, sink_failed, sink_recovered, login, incident, generator_run).
+        /// config_loaded, sink_failed, sink_recovered, login, incident, generator_run,
+        /// clock, notification).
         #[arg(long)]
         kind: Option<String>,
         /// At most this many entries (default: all).
@@ -458,6 +471,11 @@ fn main() -> ExitCode {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
         }
+        Command::Oncall {
+            config: path,
+            at,
+            json,
+        } => oncall(&path, at.as_deref(), json),
         Command::Journal {
             state_dir,
             config: config_path,
@@ -732,6 +750,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Points
         | Command::Rules
         | Command::Journal { .. }
+        | Command::Oncall { .. }
         | Command::Dashboards { .. }
         | Command::Ack { .. }
         | Command::Command { .. }
@@ -739,6 +758,56 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Report { .. }
         | Command::Backup { .. }
         | Command::Restore { .. } => Ok(()),
+    }
+}
+
+/// `dc-gateway oncall`: who is on call at `at` (default now) and next.
+fn oncall(path: &std::path::Path, at: Option<&str>, json: bool) -> ExitCode {
+    let site = match config::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let now = dc_gateway::model::Timestamp::now();
+    // `+8h` is `-8h` mirrored around now.
+    let ahead = at.and_then(|a| a.trim().strip_prefix('+'));
+    let parsed = match (ahead, at) {
+        (Some(rest), _) => Some(
+            dc_gateway::journal::cli::parse_time(&format!("-{rest}"), now)
+                .map(|t| dc_gateway::model::Timestamp(now.0 + (now.0 - t.0))),
+        ),
+        (None, a) => a.map(|a| dc_gateway::journal::cli::parse_time(a, now)),
+    };
+    let at = match parsed {
+        None => now,
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            eprintln!("error: --at: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(paging) = &site.paging else {
+        eprintln!(
+            "error: {} has no [paging] table: nobody is paged",
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    };
+    let report = dc_gateway::paging::roster::report(paging, at, &site.time);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    if report.now.is_none() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Metrics {
     pub sink_queued: Family<Labels, Gauge>,
     /// Alarm events by level and state.
     pub alarm_events: Family<Labels, Counter>,
+    /// Notifications to people by what they are (`page`, `repeat`, `escalation`,
+    /// `call`, `clear`, `summary`, `test`, `reply`), and texts storm control held
+    /// (`held`) (src/paging/).
+    pub notifications: Family<Labels, Counter>,
     /// Rejected input at the edges (malformed HTTP request, MQTT command, frame).
     pub bad_input: Family<Labels, Counter>,
     /// Bytes received on a Modbus line (RS-485 bus, TCP connection) that were not
@@ -87,6 +91,12 @@ impl Metrics {
         );
         let alarm_events = Family::<Labels, Counter>::default();
         registry.register("alarm_events", "Alarm transitions", alarm_events.clone());
+        let notifications = Family::<Labels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications to people, and texts held by storm control",
+            notifications.clone(),
+        );
         let bad_input = Family::<Labels, Counter>::default();
         registry.register("bad_input", "Rejected malformed input", bad_input.clone());
         let line_discarded_bytes = Family::<Labels, Counter>::default();
@@ -111,6 +121,7 @@ impl Metrics {
             sink_dead_lettered,
             sink_queued,
             alarm_events,
+            notifications,
             bad_input,
             line_discarded_bytes,
             line_bad_frames,

@@ -497,6 +497,10 @@ pub struct EventDetail {
     /// may be wrong. Left out when false (src/selfwatch/).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clock_unsynced: bool,
+    /// Root-cause group id, set on child alarms of a link alarm: such children are
+    /// journaled but not paged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// The incident this alarm belongs to (`SC-<n>`, src/incidents/), once its alarm
     /// qualified as an incident (Art. 18).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -223,6 +223,12 @@ pub struct Shared {
     /// The site as records need it (incidents, reports, history; src/records/);
     /// `None` until the runtime set it (those APIs then answer 503).
     pub records: Option<crate::records::Shared>,
+    /// The paging roster and the site's time zone, for `GET /api/v1/oncall`; `None`
+    /// without a `[paging]` table.
+    pub paging: Option<(
+        Arc<crate::paging::PagingConfig>,
+        crate::texts::time::SiteTime,
+    )>,
 }
 
 impl Shared {
@@ -234,6 +240,7 @@ impl Shared {
             updates,
             journal: None,
             records: None,
+            paging: None,
         }
     }
 

@@ -24,12 +24,16 @@
 //!           point:str , rule:str , level:u8 , state:u8 , value ,
 //!           has_threshold:u8 , [threshold:f64] , message:str , [detail:str]
 //! notification = ts_ms:i64 , id:str , person:str , phone:str , lang:str ,
-//!           has_alarm:u8 , [alarm_no:u64] , call:u8 , text:str
+//!           has_alarm:u8 , [alarm_no:u64] , call:u8 , text:str , [attempt:u32]
 //! ```
 //!
 //! generator_run = ts_ms:i64 , json:str   (the [`crate::generator_runs::RunRecord`])
 //!
 //! Generator runs (tag 4) were added in round 3, additively.
+//!
+//! `attempt` (little-endian u32) was added with paging; a notification written
+//! without it decodes as attempt 1.
+//!
 //! Notifications (tag 3) were added in round 2, additively: a reader of the first
 //! release never meets one (it has no sink that takes them).
 //!
@@ -170,6 +174,7 @@ pub fn encode(rec: &Record, out: &mut Vec<u8>) {
             }
             out.push(u8::from(n.call));
             string(&n.text, out);
+            out.extend_from_slice(&n.attempt.to_le_bytes());
         }
     }
 }
@@ -537,7 +542,15 @@ pub fn decode(body: &[u8], devices: &Registry) -> Result<Record, Error> {
             };
             let call = r.u8("call")? != 0;
             let text = r.str("text")?.to_string();
+            // Written before paging: no attempt, which is the first.
+            let attempt = if r.b.len() == r.at {
+                1
+            } else {
+                let b = r.take(4, "attempt")?;
+                u32::from_le_bytes(b.try_into().unwrap_or([1, 0, 0, 0]))
+            };
             Ok(Record::Notification(Arc::new(crate::sinks::Notification {
+                attempt,
                 call,
                 id,
                 ts,
@@ -746,6 +759,7 @@ mod tests {
             lang: "vi".into(),
             alarm_no,
             call: alarm_no.is_none(),
+            attempt: 3,
         }))
     }
 
@@ -755,12 +769,19 @@ mod tests {
             let body = to_vec(&rec);
             assert!(is_alarm(&body), "kept like an alarm event");
             same(&rec, &decode(&body, &Registry::new()).unwrap());
-            for cut in 0..body.len() {
+            for cut in (0..body.len()).filter(|c| *c != body.len() - 4) {
                 assert!(
                     decode(&body[..cut], &Registry::new()).is_err(),
                     "cut at {cut}"
                 );
             }
+            // A notification written before paging has no attempt: the first.
+            let Record::Notification(old) =
+                decode(&body[..body.len() - 4], &Registry::new()).unwrap()
+            else {
+                panic!("not a notification")
+            };
+            assert_eq!(old.attempt, 1);
         }
         let d: serde_json::Value =
             serde_json::from_str(&describe(&to_vec(&notification(Some(7))))).unwrap();

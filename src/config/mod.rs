@@ -159,6 +159,9 @@ pub struct Site {
     pub generator_runs: crate::generator_runs::RunsConfig,
     /// `[history]`: budget and retention of the on-board history (src/history/).
     pub history: crate::history::Options,
+    /// `[paging]`: people, roster, escalation (src/paging/); `None` without the table
+    /// (nobody is paged).
+    pub paging: Option<std::sync::Arc<crate::paging::PagingConfig>>,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
@@ -459,6 +462,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let generator_runs =
         crate::generator_runs::config::validate(&mut r, root.remove("generator_runs"));
     let history = crate::history::validate(&mut r, root.remove("history"));
+    let paging = crate::paging::config::validate(&mut r, root.remove("paging"), text);
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -481,6 +485,29 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
         site.incidents = incidents;
         site.generator_runs = generator_runs;
         site.history = history;
+        if let Some(p) = &paging {
+            // A gap in the roster is a warning naming the hours (the fallback, if
+            // set, is paged then).
+            let gaps =
+                crate::paging::roster::gaps(p, crate::model::Timestamp::now(), &site.time, 7);
+            if !gaps.is_empty() {
+                let who = p.fallback.map_or(
+                    "nobody is paged then (set paging.fallback)".to_string(),
+                    |f| format!("the fallback {} is paged then", p.people[f].id),
+                );
+                site.warnings.push(Problem {
+                    file: origin.to_string(),
+                    line: p.at.0,
+                    column: p.at.1,
+                    context: "paging".into(),
+                    message: format!(
+                        "the roster leaves gaps in the coming 7 days ({who}): {}",
+                        gaps.join("; ")
+                    ),
+                });
+            }
+        }
+        site.paging = paging.map(std::sync::Arc::new);
         site
     })
 }
@@ -1116,6 +1143,7 @@ fn validate(
         incidents: crate::incidents::IncidentConfig::default(),
         generator_runs: crate::generator_runs::RunsConfig::default(),
         history: crate::history::Options::default(),
+        paging: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
         warnings: r.warnings,

@@ -218,11 +218,14 @@ pub enum Kind {
     /// The gateway's clock: not yet known synchronised at start, synchronised (with
     /// the offset found), or no longer synchronised (src/selfwatch/).
     Clock,
+    /// Paging: a notification to a person (every attempt), a text received from a
+    /// phone, a trap not confirmed, a page held by storm control (src/paging/).
+    Notification,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Alarm,
         Kind::Command,
         Kind::GatewayStart,
@@ -234,6 +237,7 @@ impl Kind {
         Kind::Incident,
         Kind::GeneratorRun,
         Kind::Clock,
+        Kind::Notification,
     ];
 
     /// The stored and serialised name (`gateway_start`).
@@ -250,6 +254,7 @@ impl Kind {
             Kind::Incident => "incident",
             Kind::GeneratorRun => "generator_run",
             Kind::Clock => "clock",
+            Kind::Notification => "notification",
         }
     }
 

@@ -412,6 +412,7 @@ impl Emitter {
             listed: slot.active.is_some(),
             // Set by the hub, which knows the clock (src/selfwatch/).
             clock_unsynced: false,
+            cause: None,
             // Set by the hub's incidents (src/incidents/).
             incident: None,
         };

@@ -52,6 +52,13 @@ pub(super) struct Hub {
     pub runs: crate::generator_runs::Runs,
     /// The on-board history's writer (src/history/); `None` when it cannot be opened.
     pub history: Option<crate::history::History>,
+    /// Who is paged (src/paging/), and where its notifications go; `None` without a
+    /// `[paging]` table.
+    pub pager: Option<(crate::paging::Pager, super::paging::Paging)>,
+    /// SNMP devices and how many points a poll of theirs carries: a poll with fewer
+    /// is one an SNMP trap made (a trap sets only the points its rule names), whose
+    /// alarms wait for the confirming poll before they are paged.
+    pub trap_points: std::collections::HashMap<Arc<str>, usize>,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -84,9 +91,12 @@ pub(super) async fn run(h: Hub) {
         time,
         runs,
         history,
+        pager,
+        trap_points,
     } = h;
     let mut minutes = crate::history::Accumulator::default();
     let mut out = Out {
+        pager,
         clock: gateway.watch.clone(),
         seqs,
         nos,
@@ -125,6 +135,9 @@ pub(super) async fn run(h: Hub) {
                     polls_open = false;
                     continue;
                 };
+                let from_trap = trap_points.get(&poll.device.id).is_some_and(|n| poll.samples.len() < *n);
+                let confirming = trap_points.contains_key(&poll.device.id) && !from_trap;
+                let device = poll.device.id.clone();
                 rules::derive(&mut poll);
                 let events = engine.on_poll(&poll);
                 if history.is_some() {
@@ -144,7 +157,10 @@ pub(super) async fn run(h: Hub) {
                     let _ = shared.updates.send(Update::Device(i));
                 }
                 service.polled(i, &shared);
-                out.publish(events, &engine, &maintenance);
+                out.publish_from(events, &engine, &maintenance, from_trap);
+                if confirming {
+                    out.confirmed(&device);
+                }
             }
             Some(req) = commands.recv() => {
                 let now = Timestamp::now();
@@ -156,6 +172,8 @@ pub(super) async fn run(h: Hub) {
                 }
                 let (reply, events) = if req.command.verb == Verb::IncidentClose {
                     (out.close_incident(&req.command, now), Vec::new())
+                } else if req.command.verb == Verb::TestNotification {
+                    (out.test_notification(&req.command, now), Vec::new())
                 } else {
                     apply(&mut engine, &mut maintenance, &req.command, now, &shelve)
                 };
@@ -240,6 +258,7 @@ pub(super) async fn run(h: Hub) {
                 out.publish(events, &engine, &maintenance);
                 let changes = out.incidents.tick(now);
                 out.incident_changes(changes, now);
+                out.page_tick(now);
                 service.tick(&shared).await;
             }
         }
@@ -249,6 +268,8 @@ pub(super) async fn run(h: Hub) {
 /// Where the hub's alarm events go: the reservations on disk first, then the live
 /// state and every sink whose route takes them.
 struct Out {
+    /// The pager and where its notifications go.
+    pager: Option<(crate::paging::Pager, super::paging::Paging)>,
     /// Whether the clock is known synchronised (events are marked when not).
     clock: crate::selfwatch::Watch,
     seqs: SeqStore,
@@ -333,6 +354,8 @@ impl Out {
                         },
                         alarm_no: None,
                         call: false,
+                        // About no alarm (CONTRACTS.md "Notifications").
+                        attempt: 1,
                     };
                     route(&self.outlets, Record::Notification(Arc::new(n)));
                 }
@@ -444,11 +467,60 @@ impl Out {
         }
     }
 
+    /// The pager's tick: repeats, calls, escalation, storm summaries, the daily test.
+    fn page_tick(&mut self, now: Timestamp) {
+        if let Some((pager, to)) = &mut self.pager {
+            to.deliver(pager.tick(now), now);
+        }
+    }
+
+    /// A poll of an SNMP device that no trap made: alarms its traps raised are paged.
+    fn confirmed(&mut self, device: &str) {
+        if let Some((pager, to)) = &mut self.pager {
+            let now = Timestamp::now();
+            to.deliver(pager.confirmed(device, now), now);
+        }
+    }
+
+    /// `test_notification`: a test text to `target` (a person id), or to the person on
+    /// call when no target is given.
+    fn test_notification(&mut self, c: &Command, now: Timestamp) -> Reply {
+        let Some((pager, to)) = &mut self.pager else {
+            return Reply::error(
+                &c.id,
+                "no [paging] roster is configured: nobody to send a test to",
+            );
+        };
+        match pager.test(Some(c.target.as_str()), now) {
+            Ok(o) => {
+                let who = o
+                    .notices
+                    .first()
+                    .map(|n| n.person.clone())
+                    .unwrap_or_default();
+                to.deliver(o, now);
+                Reply::ok(&c.id, format!("test notification sent to {who}"))
+            }
+            Err(e) => Reply::error(&c.id, e),
+        }
+    }
+
     fn publish(
+        &mut self,
+        events: Vec<crate::model::AlarmEvent>,
+        engine: &Engine,
+        maintenance: &Maintenance,
+    ) {
+        self.publish_from(events, engine, maintenance, false);
+    }
+
+    /// Publish events; `from_trap`: they came from a poll an SNMP trap made.
+    fn publish_from(
         &mut self,
         mut events: Vec<crate::model::AlarmEvent>,
         engine: &Engine,
         maintenance: &Maintenance,
+        from_trap: bool,
     ) {
         if events.is_empty() {
             return;
@@ -481,6 +553,12 @@ impl Out {
         self.journal(entries);
         if let Some(now) = events.last().map(|e| e.ts) {
             self.incident_changes(changes, now);
+        }
+        // Who is told (after the journal has the events, before they leave).
+        if let Some((pager, to)) = &mut self.pager {
+            for ev in &events {
+                to.deliver(pager.on_event(ev, from_trap, ev.ts), ev.ts);
+            }
         }
         self.shared.write().alarms = engine.active();
         let m = crate::metrics::get();

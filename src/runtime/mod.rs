@@ -18,6 +18,7 @@
 //! device only slows its own poller task.
 
 mod hub;
+mod paging;
 mod restore;
 mod selfmon;
 
@@ -330,9 +331,10 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     if let Err(e) = crate::durable::restrict(&storage.state_dir) {
         tracing::warn!(dir = %storage.state_dir.display(), error = %e, "cannot restrict the state directory to the service's user");
     }
-    let shared = Shared::new(initial_live(&site))
+    let mut shared = Shared::new(initial_live(&site))
         .with_journal(journal.clone())
         .with_records(crate::records::SiteInfo::from_site(&site));
+    shared.paging = site.paging.clone().map(|p| (p, site.time.clone()));
     shared.write().maintenance = maintenance.started().to_vec();
     shared.write().degraded.extend(state_problem.clone());
     shared.write().alarms = engine.active();
@@ -399,6 +401,69 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         }));
     }
     let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
+    // Paging (src/paging/): the pager in the hub, SMS replies through the command path.
+    let pager = site.paging.clone().map(|cfg| {
+        let to = paging::Paging {
+            outlets: sinks.outlets.clone(),
+            journal: journal.clone(),
+            gateway: site.gateway.clone(),
+        };
+        if !sinks.sms.is_empty() {
+            let (texts, merging) = paging::merge(&sinks.sms);
+            tasks.extend(merging);
+            tasks.push(tokio::spawn(paging::replies(
+                texts,
+                cfg.clone(),
+                commands.clone(),
+                to.clone(),
+            )));
+        }
+        let mut pager =
+            crate::paging::Pager::new(cfg, site.time.clone(), site.language, &site.gateway);
+        // Serious alarms standing unacknowledged across the restart: escalation goes on.
+        let now = Timestamp::now();
+        for a in engine.active().into_iter().filter(|a| a.state == "raised") {
+            let meta = site
+                .devices
+                .iter()
+                .find(|d| d.meta.id == a.device)
+                .map(|d| &d.meta);
+            let ev = crate::model::AlarmEvent {
+                id: a.id.clone(),
+                seq: 0,
+                ts: a.since,
+                site: site.name.clone(),
+                device: a.device.clone(),
+                kind: a.kind,
+                room: meta
+                    .map(|m| m.room.clone())
+                    .unwrap_or_else(|| std::sync::Arc::from("gateway")),
+                point: a.point,
+                rule: a.rule.clone(),
+                level: a.level,
+                state: crate::model::AlarmState::Raised,
+                value: a.value.clone(),
+                threshold: a.threshold,
+                message: a.message.clone(),
+                detail: crate::model::EventDetail {
+                    no: a.no,
+                    name: meta.map(|m| m.name.clone()).unwrap_or_default(),
+                    label: meta.and_then(|m| m.label.clone()),
+                    shelved_until: a.shelved_until,
+                    listed: true,
+                    ..Default::default()
+                },
+            };
+            pager.resume(&ev, now);
+        }
+        (pager, to)
+    });
+    let trap_points = site
+        .devices
+        .iter()
+        .filter(|d| d.profile.protocol() == "snmp")
+        .map(|d| (d.meta.id.clone(), d.profile.points().len()))
+        .collect();
     tasks.push(tokio::spawn(hub::run(hub::Hub {
         rx,
         engine,
@@ -445,6 +510,8 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
                 None
             }
         },
+        pager,
+        trap_points,
     })));
 
     Ok(Running {

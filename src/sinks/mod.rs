@@ -86,6 +86,9 @@ pub struct Notification {
     /// of sending the text: a ring wakes people, a text does not. Channels that
     /// cannot ring (MQTT) deliver the text.
     pub call: bool,
+    /// Attempt number: the nth notification about this alarm to this person (1 for
+    /// one about no alarm); the queue's own retries re-send the same attempt.
+    pub attempt: u32,
 }
 
 impl Record {

@@ -448,6 +448,8 @@ pub struct Started {
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The MQTT connections, for the orderly `offline` status at shutdown.
     pub mqtt: Vec<MqttHandle>,
+    /// The SMS modems, for the texts they receive (replies to pages).
+    pub sms: Vec<super::sms::SmsHandle>,
 }
 
 /// Start every sink behind its queue in `buffer` (reopened after a restart).
@@ -463,6 +465,7 @@ pub fn start(
         outlets: Vec::new(),
         tasks: Vec::new(),
         mqtt: Vec::new(),
+        sms: Vec::new(),
     };
     for e in entries {
         let max_bytes = storage.max_bytes(&e.name, e.config.default_max_bytes());
@@ -496,6 +499,7 @@ pub fn start(
             SinkConfig::Sms(cfg) => {
                 let sink = SmsSink::start(&e.name, cfg);
                 let handle = sink.handle();
+                s.sms.push(handle.clone());
                 worker::spawn_on(buffer, sink, super::sms::queue_config(cfg, max_bytes))
                     .map(|(q, h)| (q.with_points(Arc::new(move || handle.samples())), h))
             }

@@ -447,6 +447,43 @@ pub(crate) async fn journal(State(app): State<App>, RawQuery(q): RawQuery) -> Re
     }
 }
 
+/// `GET /api/v1/oncall[?at=RFC3339|-1h]`: who is on call then and next, and the
+/// roster's gaps in the coming 7 days ([`crate::paging::roster::Report`]). 404 without
+/// a `[paging]` table.
+pub(crate) async fn oncall(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+    let now = Timestamp::now();
+    let mut at = now;
+    for pair in q
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+        if k != "at" {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("unknown parameter {k:?}: use at"),
+            );
+        }
+        match journal::cli::parse_time(v.trim(), now) {
+            Ok(t) => at = t,
+            Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("at: {e}")),
+        }
+    }
+    let Some((paging, time)) = app.shared.paging.clone() else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "no [paging] roster is configured on this gateway",
+        );
+    };
+    json(
+        StatusCode::OK,
+        to_json(&crate::paging::roster::report(&paging, at, &time)),
+    )
+}
+
 /// `GET /healthz`: 200 `ok` while pollers and sinks progress, else 503 with the reason.
 pub(crate) async fn healthz(State(app): State<App>) -> Response {
     let (status, text) = {

@@ -110,6 +110,7 @@ fn app(shared: Shared, stop: watch::Receiver<bool>) -> Router {
         .route("/api/v1/alarms", get(api::alarms))
         .route("/api/v1/sinks", get(api::sinks))
         .route("/api/v1/journal", get(api::journal))
+        .route("/api/v1/oncall", get(api::oncall))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/incidents", get(records::incidents))
         .route("/api/v1/incidents/{id}", get(records::incident))

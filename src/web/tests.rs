@@ -767,3 +767,43 @@ async fn without_a_journal_the_api_says_so() {
     assert_eq!(ctype, "application/json");
     assert!(json(&body)["error"].as_str().unwrap().contains("journal"));
 }
+
+#[tokio::test]
+async fn oncall_says_who_is_on_call_at_a_time_and_404_without_a_roster() {
+    let (status, _, body) = get(&site(), "/api/v1/oncall").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(json(&body)["error"].as_str().unwrap().contains("[paging]"));
+
+    let mut cfg = crate::paging::PagingConfig::with_people(vec![crate::paging::Person {
+        id: "an".into(),
+        name: "Nguyễn Văn An".into(),
+        phone: "+84912345678".into(),
+        language: crate::model::Language::Vi,
+        role: None,
+        sms: true,
+        call: true,
+    }]);
+    cfg.shifts = vec![crate::paging::config::Shift {
+        person: 0,
+        when: crate::schedule::Schedule::parse(&["Mon-Fri 08:00-17:00"]).unwrap(),
+        holidays: true,
+    }];
+    let mut shared = site();
+    shared.paging = Some((
+        std::sync::Arc::new(cfg),
+        crate::texts::time::SiteTime::new("Asia/Ho_Chi_Minh").unwrap(),
+    ));
+    // Monday 2026-12-07 09:00 +07:00: on call; next change 17:00, nobody then.
+    let (status, _, body) = get(&shared, "/api/v1/oncall?at=2026-12-07T02:00:00Z").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v = json(&body);
+    assert_eq!(v["now"]["person"], "an");
+    assert_eq!(v["now"]["source"], "shift");
+    assert_eq!(v["local"], "2026-12-07T09:00:00.000+07:00");
+    assert!(v["next"].is_null(), "nobody after 17:00: {v}");
+    assert!(!v["gaps"].as_array().unwrap().is_empty());
+    let (status, _, _) = get(&shared, "/api/v1/oncall?at=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = get(&shared, "/api/v1/oncall?when=1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -238,6 +238,7 @@ async fn readings_and_alarm_lifecycle_arrive_as_the_contract_says() {
         lang: "vi".into(),
         alarm_no: Some(7),
         call: false,
+        attempt: 1,
     };
     assert_eq!(
         sink.deliver(&[Record::Notification(Arc::new(n.clone()))])

@@ -25,6 +25,7 @@ fn note(id: &str, text: &str, call: bool) -> Notification {
         lang: "vi".into(),
         alarm_no: Some(123),
         call,
+        attempt: 1,
     }
 }
 

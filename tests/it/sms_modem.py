@@ -28,7 +28,9 @@ Behaviour and where it comes from:
 - `ATD<number>;` (V.250 §6.3.1 with `;` for voice, TS 27.007 §6.2): `OK` at once, as
   the EC25 and SIM7600 do for a voice call; `AT+CHUP` (TS 27.007 §6.5) hangs up.
 
-Control (the test writes the file named by --control): `normal`, `error` (every command
+Control (the test writes the file named by --control): `text <+number> <text>` (a
+text arrives from that number: stored at a new index and announced by `+CMTI`, TS 27.005
+§3.4.1; the control goes back to `normal`), `normal`, `error` (every command
 answered `ERROR`), `silent` (no answer at all). The first `--cms-first` AT+CMGS
 commands are refused with `+CMS ERROR: 331`.
 
@@ -72,12 +74,20 @@ stored = {
 }
 
 
-def deliver_ucs2(sender_semi_octets, text):
+def deliver_ucs2(sender_semi_octets, text, digits=11):
     """An SMS-DELIVER (TS 23.040 §9.2.2.1) with no SMSC (00), first octet 0x04
     (MTI deliver, no more messages), international sender, DCS 0x08 (UCS-2)."""
     ud = text.encode("utf-16-be")
-    return ("00" + "04" + "0B91" + sender_semi_octets + "00" + "08"
+    return ("00" + "04" + "%02X" % digits + "91" + sender_semi_octets + "00" + "08"
             + "52104211450000" + "%02X" % len(ud) + ud.hex().upper())
+
+
+def semi_octets(digits):
+    """An address in semi-octets (TS 23.040 §9.1.2.3): digit pairs swapped, an odd
+    count padded with F."""
+    if len(digits) % 2:
+        digits += "F"
+    return "".join(digits[i + 1] + digits[i] for i in range(0, len(digits), 2))
 
 
 # The text that arrives with +CMTI: "OK 123" from +84912345678.
@@ -233,7 +243,18 @@ buf = b""
 while True:
     b = port.read(64)
     if not b:
-        if control() == "reset":
+        c = control()
+        if c.startswith("text "):
+            _, number, body = c.split(" ", 2)
+            digits = number.lstrip("+")
+            i = max([9] + list(stored)) + 1
+            stored[i] = deliver_ucs2(semi_octets(digits), body, len(digits))
+            with open(args.control, "w") as f:
+                f.write("normal")
+            note(incoming=i, sender=number, text=body)
+            port.write(b'\r\n+CMTI: "SM",%d\r\n' % i)
+            port.flush()
+        if c == "reset":
             # The modem restarts on its own (a power glitch, a firmware watchdog): it
             # comes back with its defaults, echo on and text mode, and says RDY (Quectel
             # EC25 manual §1.4: "RDY" once the module is ready).

@@ -877,6 +877,14 @@ async fn on_battery_trap_gives_a_poll_within_1s_then_a_confirming_poll() {
     assert!(confirm.comm_ok);
     assert_val(&confirm, "on_battery", Value::Bool(true));
     assert_num(&confirm, "battery_charge_pct", 64.0);
+    // The hub tells a trap's poll from a poll by this (docs/PAGING.md, "Page only on
+    // what is confirmed"): a poll has one sample per mapped point, a trap's fewer.
+    assert!(
+        p.samples.len() < ups.points.len(),
+        "{} samples",
+        p.samples.len()
+    );
+    assert_eq!(confirm.samples.len(), ups.points.len());
     task.handle.abort();
 }
 

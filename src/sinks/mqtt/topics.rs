@@ -131,7 +131,8 @@ impl Topics {
 
 /// Payload of a notification on `<prefix>/notify/<person>` (CONTRACTS.md
 /// "Notifications"): `id`, `person`, `alarm` (the instance `no`, or null), `text`,
-/// `channel` (`mqtt`), `attempt` (1: the queue's retries re-send the same id).
+/// `channel` (`mqtt`), `attempt` (the paging attempt: the nth notification about the
+/// alarm to the person; the queue's retries re-send the same id and attempt).
 pub fn notify_payload(n: &crate::sinks::Notification) -> Vec<u8> {
     serde_json::json!({
         "id": n.id,
@@ -140,7 +141,7 @@ pub fn notify_payload(n: &crate::sinks::Notification) -> Vec<u8> {
         "text": n.text,
         "lang": n.lang,
         "channel": "mqtt",
-        "attempt": 1,
+        "attempt": n.attempt,
     })
     .to_string()
     .into_bytes()

@@ -65,6 +65,9 @@ pub struct Shared {
     pub incoming: Mutex<Vec<Incoming>>,
     /// Message references waiting for a report: mr → notification id.
     pub(crate) waiting: Mutex<HashMap<u8, Arc<str>>>,
+    /// Who wants each received text (the paging replies): a full or closed channel
+    /// loses the text for that subscriber only (logged).
+    pub(crate) subscribers: Mutex<Vec<mpsc::Sender<Incoming>>>,
 }
 
 /// A handle on a running modem: its state, the reports and texts it received.
@@ -97,6 +100,16 @@ impl SmsHandle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+    /// Every text received from now on (replies to pages: "OK 123").
+    pub fn subscribe(&self) -> mpsc::Receiver<Incoming> {
+        let (tx, rx) = mpsc::channel(64);
+        self.shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+        rx
     }
     /// The gateway points of the modem's state.
     pub fn samples(&self) -> Vec<(&'static str, crate::model::Value)> {
@@ -194,6 +207,11 @@ impl SmsSink {
     }
 
     async fn one(&mut self, n: &super::Notification) -> Result<(), Outcome> {
+        // A person who takes no texts (MQTT only) has no phone in the notification.
+        if n.phone.is_empty() {
+            tracing::debug!(sink = %self.name, id = %n.id, person = %n.person, "notification without a phone: not for SMS");
+            return Ok(());
+        }
         if n.call {
             if !pdu::valid_number(&n.phone) {
                 return Err(Outcome::Rejected {
@@ -298,6 +316,7 @@ pub async fn probe(
             lang: "vi".into(),
             alarm_no: None,
             call: is_call,
+            attempt: 1,
         };
         let outcome = sink.deliver(&[Record::Notification(Arc::new(n))]).await;
         let done = outcome == Outcome::Delivered;

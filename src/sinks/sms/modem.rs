@@ -485,7 +485,20 @@ fn keep(shared: &Shared, index: u32, hex: &str, len: Option<usize>) {
     match pdu::deliver(hex, len) {
         Ok(message) => {
             tracing::info!(index, from = %message.from, text = %message.text, "SMS received");
-            keep_last(&shared.incoming, Incoming { index, message });
+            let text = Incoming { index, message };
+            shared
+                .subscribers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|s| match s.try_send(text.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(index, "received SMS not handed on: its reader is behind");
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                });
+            keep_last(&shared.incoming, text);
         }
         Err(e) => tracing::warn!(index, error = %e, "received SMS not decoded; deleted"),
     }

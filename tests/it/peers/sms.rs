@@ -59,6 +59,14 @@ impl ScriptedModem {
         std::fs::write(&self.control, mode).expect("control file");
     }
 
+    /// A text from `from` (E.164) arrives at the modem (stored, announced by `+CMTI`).
+    /// The control file is replaced whole, so the script never reads half of it.
+    pub fn receive(&self, from: &str, text: &str) {
+        let tmp = self.control.with_extension("new");
+        std::fs::write(&tmp, format!("text {from} {text}")).expect("control file");
+        std::fs::rename(&tmp, &self.control).expect("control file");
+    }
+
     /// The log so far, one JSON value per line.
     pub fn entries(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
