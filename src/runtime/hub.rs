@@ -50,6 +50,9 @@ pub(super) struct Hub {
     pub time: crate::texts::time::SiteTime,
     /// Generator runs (src/generator_runs/).
     pub runs: crate::generator_runs::Runs,
+    /// The paging roster: incident reminders go to the person on call when
+    /// `[incidents] notify` names nobody.
+    pub oncall: Option<Arc<crate::paging::PagingConfig>>,
     /// The on-board history's writer (src/history/); `None` when it cannot be opened.
     pub history: Option<crate::history::History>,
     /// Who is paged (src/paging/), and where its notifications go; `None` without a
@@ -90,6 +93,7 @@ pub(super) async fn run(h: Hub) {
         incidents,
         time,
         runs,
+        oncall,
         history,
         pager,
         trap_points,
@@ -107,6 +111,7 @@ pub(super) async fn run(h: Hub) {
         incidents,
         time,
         runs,
+        oncall,
     };
     let mut sink_failing: Vec<bool> = Vec::new();
     // Journal entries past their retention go once a day (and at the first tick).
@@ -278,6 +283,8 @@ struct Out {
     shared: Shared,
     journal: Journal,
     gateway: Arc<str>,
+    /// The paging roster (incident reminders to the person on call).
+    oncall: Option<Arc<crate::paging::PagingConfig>>,
     /// Generator runs: fed every poll and alarm event.
     runs: crate::generator_runs::Runs,
     /// Incidents: fed every alarm event, ticked, closed by command.
@@ -338,7 +345,23 @@ impl Out {
         self.journal(entries);
         for c in &changes {
             if let crate::incidents::Change::Reminder { incident, before } = c {
-                for p in &self.incidents.config().notify {
+                let mut people = self.incidents.config().notify.clone();
+                if people.is_empty()
+                    && let Some(pc) = &self.oncall
+                    && let Some(o) = crate::paging::roster::on_call(pc, now, &self.time)
+                    && let Some(p) = pc.people.get(o.person)
+                {
+                    people.push(crate::incidents::config::Person {
+                        person: p.id.clone(),
+                        phone: if p.sms {
+                            p.phone.clone()
+                        } else {
+                            String::new()
+                        },
+                        lang: p.language,
+                    });
+                }
+                for p in &people {
                     let text = crate::incidents::Incidents::reminder_text(
                         incident, *before, &self.time, p.lang,
                     );

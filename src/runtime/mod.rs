@@ -503,6 +503,7 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             runs.restore(generators, &past, first);
             runs
         },
+        oncall: site.paging.clone(),
         history: match crate::history::History::start(&site.storage.state_dir, site.history) {
             Ok(h) => Some(h),
             Err(e) => {

@@ -524,7 +524,16 @@ fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through
     let modbus =
         ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
     let dir = peer_tempdir("records-incident");
-    let extra = "[incidents]\nopen_after = \"2s\"\nreminders = [\"12h\", \"2h\"]\n";
+    // A reminder 24 h before the deadline falls due at once: it reaches the person on
+    // MQTT (`<prefix>/notify/<person>`).
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let notes = broker.subscribe("dcgw/inc/notify/#");
+    let extra = format!(
+        "[incidents]\nopen_after = \"2s\"\nreminders = [\"24h\", \"2h\"]\nnotify = [{{ person = \"an\" }}]\n\n\
+         [[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
+        broker.url()
+    );
+    let extra = extra.as_str();
     let gw = Gateway::start(
         &crate::e2e::site("inc", free_port(), modbus.addr().port(), 500, extra),
         dir.path(),
@@ -559,6 +568,20 @@ fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through
         "opened {opened_after} ms after the alarm: {i}"
     );
     let no = i["alarms"][0]["no"].as_u64().unwrap();
+    let note = notes
+        .wait_for(|m| !m.is_empty(), Duration::from_secs(10))
+        .unwrap_or_else(|e| log(e.to_string()));
+    assert_eq!(note[0].topic, "dcgw/inc/notify/an");
+    let text = serde_json::from_slice::<serde_json::Value>(&note[0].payload).unwrap()["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        text.starts_with("Nhắc: sự cố SC-1")
+            && text.contains("Điều 18.5e")
+            && text.contains("còn 24 giờ"),
+        "{text}"
+    );
 
     // Acknowledged: the event carries the incident.
     let (ok, out) = gw_cmd(&["ack", &no.to_string(), "--by", "an"], &state);
