@@ -346,12 +346,13 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
     );
     assert_eq!(r["coolant_max_c"], 82.0, "{r}");
     // Running from the run-up (state 2) to the stop: 0.6 + 1 + 3 + 1 s = 5.6 s, within
-    // a poll interval (and a loaded machine's slack) either side.
+    // a poll interval either side, plus the control round trips of each step and a
+    // loaded machine's slack.
     let d = r["duration_s"].as_f64().unwrap();
-    assert!((5.0..=7.0).contains(&d), "duration {d}: {r}");
+    assert!((5.0..=8.0).contains(&d), "duration {d}: {r}");
     // Rated one step (0.6 s) after the engine ran.
     let ttr = r["time_to_rated_s"].as_f64().unwrap();
-    assert!((0.2..=1.5).contains(&ttr), "time to rated {ttr}: {r}");
+    assert!((0.2..=2.0).contains(&ttr), "time to rated {ttr}: {r}");
     assert_eq!(r["passed"], false, "{r}");
     assert!(
         r["reasons"][0]
@@ -374,7 +375,7 @@ fn a_generator_run_replayed_through_pymodbus_is_recorded_classified_and_printed(
     assert!(r["passed"].is_null());
     // From the mains loss: start delay 0.6 + crank 0.6 + run-up 0.6 s = 1.8 s.
     let ttr = r["time_to_rated_s"].as_f64().unwrap();
-    assert!((1.2..=2.6).contains(&ttr), "time to rated {ttr}: {r}");
+    assert!((1.2..=3.2).contains(&ttr), "time to rated {ttr}: {r}");
 
     // Both runs on MQTT (QoS 1, JSON) and in InfluxDB (measurement generator_run).
     let msgs = sub
