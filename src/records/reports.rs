@@ -15,7 +15,8 @@
 //! - **Availability** of a system: the share of the period without a serious alarm
 //!   of one of its devices (from raise to clear, or to a fall to normal), over the
 //!   month, the six months and the twelve months ending with it (Art. 26.9). Periods
-//!   end at `now` when it is earlier.
+//!   end at `now` when it is earlier. Beside it, how much of the month the gateway
+//!   itself was watching (minutes with its own `uptime_s` in the history).
 //! - **Equipment**: the configured devices (Art. 9.1đ, 14.1, 14.2).
 //! - **Incidents**: those opened in the month, each with its report draft.
 
@@ -752,13 +753,41 @@ fn availability(
         }
         rows.push(row);
     }
+    let mut lines = vec![t(
+        lang,
+        "Sẵn sàng = phần thời gian không có cảnh báo nghiêm trọng của thiết bị thuộc hệ thống.",
+        "Availability = share of the time without a serious alarm on a device of the system.",
+    )];
+    // How much of the month the gateway itself was watching: minutes with its own
+    // readings (`uptime_s`, every second while it runs) in the on-board history.
+    let from = month.start(&site.time);
+    let to = Timestamp(end.0.min(now.0.max(from.0)));
+    if to.0 > from.0 {
+        let watched = match crate::history::Store::open_read_only(&site.state_dir) {
+            Ok(h) => h
+                .query(None, Some("uptime_s"), from, to, false)?
+                .into_iter()
+                .filter(|r| r.device == "gateway" || r.device == "gateway-self")
+                .map(|r| r.ts)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            Err(crate::history::Error::Missing { .. }) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let minutes = ((to.0 - from.0) / 60_000).max(1);
+        let pct = crate::texts::number::display(watched as f64 / minutes as f64 * 100.0, 1, lang);
+        lines.push(match lang {
+            Language::Vi => {
+                format!("Gateway giám sát {watched} trong {minutes} phút của tháng ({pct} %).")
+            }
+            Language::En => format!(
+                "The gateway was watching {watched} of the month's {minutes} minutes ({pct} %)."
+            ),
+        });
+    }
     Ok(vec![Section {
         heading: t(lang, "Theo hệ thống", "Per system"),
-        lines: vec![t(
-            lang,
-            "Sẵn sàng = phần thời gian không có cảnh báo nghiêm trọng của thiết bị thuộc hệ thống.",
-            "Availability = share of the time without a serious alarm on a device of the system.",
-        )],
+        lines,
         table: Some(Table {
             columns: cols(
                 lang,

@@ -92,6 +92,15 @@ fn reports_of_a_simulated_month_match_the_input() {
     rows.extend(minutes("humidity_pct", day2, 126, 50.0));
     rows.extend(minutes("humidity_pct", day2 + 126 * MIN, 14, 70.0));
     rows.extend(minutes("temperature_c", NOV - 10 * MIN, 1, 40.0));
+    // The gateway's own uptime for 2 days (2880 minutes) of the month's 43 200.
+    rows.extend(
+        minutes("uptime_s", NOV, 2880, 1.0)
+            .into_iter()
+            .map(|mut r| {
+                r.device = "gateway".into();
+                r
+            }),
+    );
     {
         let mut h = crate::history::Store::open(dir.path(), Default::default()).unwrap();
         h.write(&rows).unwrap();
@@ -243,6 +252,14 @@ fn reports_of_a_simulated_month_match_the_input() {
     assert!((num(&power[2]) - (1.0 - 90.0 / 43_200.0) * 100.0).abs() < 1e-9);
     assert!((num(&power[3]) - (1.0 - 120.0 / 263_520.0) * 100.0).abs() < 1e-9);
     assert!((num(&power[4]) - (1.0 - 120.0 / 525_600.0) * 100.0).abs() < 1e-9);
+    assert!(
+        av.sections[0]
+            .lines
+            .iter()
+            .any(|l| l == "The gateway was watching 2880 of the month's 43200 minutes (6.7 %)."),
+        "{:?}",
+        av.sections[0].lines
+    );
     let climate = rows
         .iter()
         .find(|r| r[0] == Cell::Text("Climate".into()))
