@@ -568,7 +568,7 @@ pub fn decode(body: &[u8], devices: &Registry) -> Result<Record, Error> {
                 serde_json::from_str(json).map_err(|e| Error::BadCode {
                     what: "generator run JSON",
                     code: 0,
-                    at: usize::try_from(e.column()).unwrap_or(0),
+                    at: e.column(),
                 })?;
             Ok(Record::GeneratorRun(Arc::new(run)))
         }
