@@ -631,6 +631,30 @@ fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through
     ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
+    // The history API (sparklines): the point's minutes; bad queries refused clearly.
+    let get = |path: &str| crate::peers::http_get(&format!("http://{}{path}", gw.web)).unwrap();
+    let h = get("/api/v1/history?device=th1&point=temperature_c&hours=1");
+    assert_eq!(h.status, 200, "{}", h.text());
+    let h = h.json().unwrap();
+    assert_eq!(
+        (h["unit"].as_str(), h["hours"].as_u64()),
+        (Some("°C"), Some(1)),
+        "{h}"
+    );
+    assert!(h["points"].is_array(), "{h}");
+    let bad = get("/api/v1/history?point=temperature_c");
+    assert!(
+        bad.status == 400 && bad.text().contains("device") && bad.text().contains("is needed"),
+        "{}",
+        bad.text()
+    );
+    let bad = get("/api/v1/history?device=th1&point=load_kw");
+    assert!(
+        bad.status == 404 && bad.text().contains("has no point"),
+        "{}",
+        bad.text()
+    );
+
     // The console's records page lists it and links the month's reports.
     let page = crate::peers::http_get(&format!("http://{}/records", gw.web)).unwrap();
     let html = page.text();
