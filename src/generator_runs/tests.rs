@@ -89,7 +89,8 @@ impl Gen {
 }
 
 /// A start as the DSE 7320 runs it with its default timers (start delay 5 s, crank up
-/// to 10 s, warm-up then on load, cooling 60 s; DSE 7320 operator manual, "Timers"),
+/// to 10 s, warm-up then on load, cooling 60 s; DSE 7320 operator manual, "Timers" —
+/// *verify*: the figures were not checked against a primary copy here),
 /// polled every second around the start and every 10 s after:
 /// - s 0–2: stopped, battery 25.4 V; s 3–4 cranking: battery dips to 19.8 V (s 3) and
 ///   20.6 V (s 4); s 5 the engine runs (150 V, 35 Hz), s 6 200 V / 45 Hz,

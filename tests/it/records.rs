@@ -4,10 +4,11 @@
 //! poppler's `pdftotext` and `pdffonts`).
 //!
 //! The replay follows a DSE 7320's documented start sequence (DSE 7320 operator
-//! manual, 057-074, "Automatic mode" / "Timers": start delay, pre-heat, crank with the
+//! manual, "Automatic mode" / "Timers": start delay, pre-heat, crank with the
 //! starter battery dipping, "Safety on" run-up to rated, warm-up off load, on load,
 //! return delay, cooling down off load, stop), with every timer shortened to
-//! fractions of a second (the long timelines are the library's tests,
+//! fractions of a second (timer names as in that manual; no primary copy of it was at
+//! hand to check the default values: *verify*) (the long timelines are the library's tests,
 //! src/generator_runs/tests.rs). Engine state codes are GenComm Page 5 offset 128
 //! (0 stopped, 1 pre-start, 2 warming up, 3 running, 4 cooling down), as the profile
 //! cites. Registers are raw GenComm values: battery ×0.1 V, frequency ×0.1 Hz,
