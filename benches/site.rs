@@ -4,13 +4,17 @@
 //! installs the peers). In one run on this machine it:
 //!
 //! 1. starts a simulated site in this process: N Modbus TCP devices (the crate's own
-//!    simulator, `dc_gateway::sim`), each on its own loopback port, unit id 1, with M
-//!    holding registers mapped to canonical generator points (`configs::BENCH_POINTS`);
+//!    simulator, `dc_gateway::sim`), each on its own loopback port (or `--units U` of
+//!    them behind one port, unit ids 1..U), with M holding registers mapped to
+//!    canonical generator points (`configs::BENCH_POINTS`); with `--snmp-agents K`, K
+//!    UPS-MIB agents (snmpsimd) for dc-gateway; with `--all-sinks`, a pty modem and a
+//!    syslog drain for dc-gateway's SMS and syslog sinks;
 //! 2. starts Mosquitto and VictoriaMetrics, and an independent MQTT subscriber on `#`
 //!    that counts each contender's readings per second;
 //! 3. runs each contender alone for the same window, alternately (A B C A B C ...) for
 //!    R rounds: dc-gateway (`dc-gateway run`: rules, MQTT + InfluxDB sinks; with
-//!    `--gateway-bin-b` a second dc-gateway binary on the same site file), collectd
+//!    `--gateway-bin-b` a second dc-gateway binary on the same site file), the floor
+//!    (a bare tokio-modbus client: `site/extras.rs`), collectd
 //!    (`modbus` + `mqtt`), Node-RED (`modbus-read` → `function` → `mqtt out`), every
 //!    device polled every second and every value published as its own MQTT message;
 //! 4. measures per run, over the window only: CPU seconds (user + system, children
@@ -31,6 +35,8 @@
 mod args;
 #[path = "site/configs.rs"]
 mod configs;
+#[path = "site/extras.rs"]
+mod extras;
 #[path = "site/procs.rs"]
 mod procs;
 #[path = "site/report.rs"]
@@ -62,6 +68,20 @@ const NODE_RED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/node-re
 const GATEWAY_SETUP: &str = "`dc-gateway run`: default Article 10 rules (+ `fuel_low` on-delay 0), MQTT and InfluxDB (v2 API on VictoriaMetrics) sinks, web server";
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = argv.iter().position(|a| a == "--floor-client") {
+        return match argv.get(i + 1).map(|p| extras::floor_client(Path::new(p))) {
+            Some(Ok(())) => ExitCode::SUCCESS,
+            Some(Err(e)) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+            None => {
+                eprintln!("--floor-client needs the plan file");
+                ExitCode::from(2)
+            }
+        };
+    }
     let args = match args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(msg) => {
@@ -102,8 +122,10 @@ struct Bench<'a> {
     sub: Subscriber,
     alarms: mpsc::UnboundedReceiver<AlarmMsg>,
     gateway_web_port: u16,
-    /// Mosquitto's and VictoriaMetrics' PIDs.
-    peer_pids: [u32; 2],
+    /// Mosquitto's, VictoriaMetrics' and snmpsimd's PIDs.
+    peer_pids: Vec<u32>,
+    /// The floor client's work list (`--floor-client`).
+    floor_plan: PathBuf,
 }
 
 fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
@@ -128,6 +150,9 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
         "node-red",
         "mosquitto",
         "victoria",
+        "floor",
+        "snmp",
+        "modem",
     ] {
         mkdir(&out.join(d))?;
     }
@@ -140,29 +165,60 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
             .map_err(|e| format!("bench profile: {e}"))?,
     );
     let mut values = Vec::new();
-    let mut device_ports = Vec::new();
+    let mut devices = Vec::new();
     let mut servers = Vec::new();
-    for _ in 0..args.devices {
-        let mut dev = SimDevice::new(1, Arc::clone(&profile));
-        for p in configs::BENCH_POINTS.iter().take(args.registers) {
-            dev = dev
-                .with(p.point, (p.value)())
-                .map_err(|e| format!("simulator: {e}"))?;
+    let mut index = 0;
+    while index < args.devices {
+        let mut units = Vec::new();
+        let first = index;
+        while index < args.devices && units.len() < args.units {
+            let unit = u8::try_from(units.len() + 1).map_err(|_| "unit id")?;
+            let mut dev = SimDevice::new(unit, Arc::clone(&profile));
+            for p in configs::BENCH_POINTS.iter().take(args.registers) {
+                dev = dev
+                    .with(p.point, (p.value)())
+                    .map_err(|e| format!("simulator: {e}"))?;
+            }
+            values.push(Arc::clone(&dev.values));
+            units.push(dev);
+            index += 1;
         }
-        values.push(Arc::clone(&dev.values));
         let (addr, task) = rt
             .block_on(sim::serve(
                 "127.0.0.1:0".parse().map_err(|_| "address")?,
-                vec![dev],
+                units,
             ))
             .map_err(|e| format!("simulator: {e}"))?;
-        device_ports.push(addr.port());
+        for (k, _) in (first..index).enumerate() {
+            devices.push((addr.port(), u8::try_from(k + 1).map_err(|_| "unit id")?));
+        }
         servers.push(task);
     }
     eprintln!(
-        "  simulator: {} devices on ports {}..",
-        args.devices, device_ports[0]
+        "  simulator: {} devices on {} endpoints from port {}",
+        args.devices,
+        servers.len(),
+        devices[0].0
     );
+    let agents = if args.snmp_agents > 0 {
+        let a = extras::Agents::start(&out.join("snmp"), args.snmp_agents)?;
+        eprintln!("  snmpsimd: {} UPS-MIB agents", a.ports.len());
+        Some(a)
+    } else {
+        None
+    };
+    let (modem, syslog) = if args.all_sinks {
+        let m = extras::Modem::start(&out.join("modem"))?;
+        let d = extras::SyslogDrain::start()?;
+        eprintln!(
+            "  modem on {}, syslog drain on UDP {}",
+            m.port.display(),
+            d.port
+        );
+        (Some(m), Some(d))
+    } else {
+        (None, None)
+    };
 
     // Broker and database.
     let mqtt_port = procs::free_port()?;
@@ -203,13 +259,27 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
     }
 
     let endpoints = Endpoints {
-        device_ports,
+        devices,
+        snmp_ports: agents.as_ref().map(|a| a.ports.clone()).unwrap_or_default(),
+        extra_sinks: match (&syslog, &modem) {
+            (Some(d), Some(m)) => Some((d.port, m.port.display().to_string())),
+            _ => None,
+        },
         registers: args.registers,
         mqtt_port,
         influx_port,
     };
     let gateway_web_port = procs::free_port()?;
     let queue = write_configs(args, &out, &endpoints, gateway_web_port)?;
+    let floor_plan = out.join("floor/plan.txt");
+    write(
+        &floor_plan,
+        &extras::floor_plan(args.registers, &configs::by_endpoint(&endpoints)),
+    )?;
+    let mut peer_pids = vec![mosquitto.pid(), victoria.pid()];
+    if let Some(a) = &agents {
+        peer_pids.push(a.pid());
+    }
     let versions = versions(args, &queue);
     let mut bench = Bench {
         args,
@@ -219,7 +289,8 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
         sub,
         alarms,
         gateway_web_port,
-        peer_pids: [mosquitto.pid(), victoria.pid()],
+        peer_pids,
+        floor_plan,
     };
 
     let mut runs = Vec::new();
@@ -278,6 +349,20 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
     )?;
     eprintln!("results: {}", out.join("results.md").display());
 
+    if let Some(m) = &modem {
+        eprintln!(
+            "modem: {} texts sent by the SMS sink",
+            m.sent.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    if let Some(d) = &syslog {
+        eprintln!(
+            "syslog drain: {} messages",
+            d.received.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    drop(agents);
+    drop(modem);
     bench.sub.stop();
     mosquitto.stop(Duration::from_secs(5));
     victoria.stop(Duration::from_secs(10));
@@ -311,7 +396,8 @@ impl Bench<'_> {
                 cmd.arg("run")
                     .arg("--config")
                     .arg(out.join("gateway/site.toml"))
-                    .env("DCGW_INFLUX_TOKEN", "bench");
+                    .env("DCGW_INFLUX_TOKEN", "bench")
+                    .env("DCGW_SNMP_COMMUNITY", "public");
                 let log = out.join(format!("gateway/gateway{}.log", gateway_suffix(c)));
                 Proc::spawn(c.name(), &mut cmd, &log)?
             }
@@ -329,6 +415,21 @@ impl Bench<'_> {
                         .arg(out.join(conf)),
                     &out.join("collectd/collectd.log"),
                 )?
+            }
+            Contender::Floor => {
+                let exe = std::env::current_exe()
+                    .map_err(|e| format!("floor: where is this benchmark binary? {e}"))?;
+                let mut p = Proc::spawn(
+                    "floor",
+                    Command::new(exe)
+                        .arg("--floor-client")
+                        .arg(&self.floor_plan),
+                    &out.join("floor/floor.log"),
+                )?;
+                // It publishes nothing: wait for its first polls, then the warm-up.
+                std::thread::sleep(Duration::from_secs(2) + self.args.warmup);
+                p.check_alive()?;
+                return Ok(p);
             }
             Contender::NodeRed => {
                 let dir = out.join("node-red");
@@ -408,6 +509,10 @@ impl Bench<'_> {
             v.record_polls(false);
         }
         let peak_rss_kb = procs::status_kb(pid, "VmHWM").unwrap_or(0);
+        // Where the memory is at the end of the window: anonymous pages (heap, stacks,
+        // SQLite caches) and file pages (the code and read-only data actually touched).
+        let rss_anon_kb = procs::status_kb(pid, "RssAnon").unwrap_or(0);
+        let rss_file_kb = procs::status_kb(pid, "RssFile").unwrap_or(0);
         p.check_alive()?;
         // The gateway's own account of its sinks, kept beside the results.
         if c.is_gateway()
@@ -457,6 +562,8 @@ impl Bench<'_> {
             min_bin: bins.iter().copied().min().unwrap_or(0),
             max_bin: bins.iter().copied().max().unwrap_or(0),
             peak_rss_kb,
+            rss_anon_kb,
+            rss_file_kb,
             missed,
             late,
             max_gap_ms: max_gap,
@@ -487,7 +594,7 @@ impl Bench<'_> {
                 Contender::Collectd => {
                     "`threshold` → `exec` NotificationExec → `mosquitto_pub` (QoS 1)".into()
                 }
-                Contender::NodeRed => String::new(),
+                Contender::NodeRed | Contender::Floor => String::new(),
             },
             changes,
             from_read_ms: Vec::new(),
@@ -623,7 +730,7 @@ fn parse_alarm(c: Contender, m: &AlarmMsg) -> Option<(usize, bool)> {
             };
             Some((dev_index(dev)?, up))
         }
-        Contender::NodeRed => None,
+        Contender::NodeRed | Contender::Floor => None,
     }
 }
 
@@ -647,6 +754,8 @@ fn write_configs(args: &Args, out: &Path, e: &Endpoints, web_port: u16) -> Resul
                     .arg("check-config")
                     .arg("--config")
                     .arg(&site_file)
+                    .env("DCGW_INFLUX_TOKEN", "bench")
+                    .env("DCGW_SNMP_COMMUNITY", "public")
                     .output()
                     .map(|o| (*bin, o))
                     .map_err(|e| format!("cannot run {}: {e}", bin.display()))
@@ -813,6 +922,12 @@ fn versions(args: &Args, queue: &str) -> Vec<(String, String)> {
             ),
         ));
     }
+    if args.contenders.contains(&Contender::Floor) {
+        v.push((
+            "floor".into(),
+            "this benchmark binary with `--floor-client`: tokio-modbus 0.17, one thread, the same reads on the same connections, nothing decoded or published".into(),
+        ));
+    }
     v.push(("Mosquitto".into(), dpkg("mosquitto")));
     v.push(("VictoriaMetrics".into(), dpkg("victoria-metrics")));
     v
@@ -838,6 +953,7 @@ fn results_json(
                 "missed_polls": r.missed, "late_polls": r.late, "max_gap_ms": r.max_gap_ms,
                 "harness_cpu_s": r.harness_cpu_s, "peers_cpu_s": r.peers_cpu_s,
                 "other_cpu_s": r.other_cpu_s,
+                "rss_anon_kb": r.rss_anon_kb, "rss_file_kb": r.rss_file_kb,
             })
         })
         .collect();
@@ -860,6 +976,7 @@ fn results_json(
         "machine": report::machine(),
         "devices": args.devices, "registers": args.registers, "seconds": args.seconds,
         "rounds": args.rounds, "quick": args.quick,
+        "units": args.units, "snmp_agents": args.snmp_agents, "all_sinks": args.all_sinks,
         "versions": versions.iter().map(|(k, v)| json!({"name": k, "version": v})).collect::<Vec<_>>(),
         "runs": runs, "alarm_latency": lat,
     });

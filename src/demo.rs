@@ -2,7 +2,7 @@
 //!
 //! Starts the device simulator on a free loopback port, then runs the ordinary gateway
 //! against it with an embedded site: `config/demo.toml` (the normal site, 8 devices in
-//! 3 rooms) or, with `--site large`, `config/demo-large.toml` (62 devices in 6 rooms,
+//! 3 rooms) or, with `--site large`, `config/demo-large.toml` (63 devices in 6 rooms,
 //! every kind with a shipped Modbus profile). The demo goes through the same config
 //! validation, pollers, rules, sinks and web server as a real site: only the devices
 //! are simulated. One climate sensor per site (`th-a3`, `th-b1`) makes a periodic
@@ -32,7 +32,7 @@ pub enum DemoSite {
     /// 8 devices in 3 rooms (`config/demo.toml`).
     #[default]
     Normal,
-    /// 62 devices in 6 rooms, every kind with a shipped Modbus profile
+    /// 63 devices in 6 rooms, every kind with a shipped Modbus profile
     /// (`config/demo-large.toml`).
     Large,
 }
@@ -259,9 +259,9 @@ mod tests {
     use crate::sources::modbus::profile;
 
     #[test]
-    fn large_site_has_60_devices_in_6_rooms_covering_every_kind_with_a_modbus_profile() {
+    fn large_site_has_63_devices_in_6_rooms_covering_every_kind_with_a_modbus_profile() {
         let site = site_of(DemoSite::Large, 5020, "127.0.0.1:0".parse().unwrap()).unwrap();
-        assert_eq!(site.devices.len(), 62);
+        assert_eq!(site.devices.len(), 63);
         assert_eq!(site.rooms.len(), 6);
         for r in &site.rooms {
             let n = site

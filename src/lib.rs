@@ -25,6 +25,7 @@ pub mod incidents;
 pub mod journal;
 pub mod metrics;
 pub mod model;
+pub mod outputs;
 pub mod paging;
 pub mod points;
 pub mod records;

@@ -60,7 +60,7 @@ enum Command {
         /// address instead of starting them in this process.
         #[arg(long)]
         simulator: Option<std::net::SocketAddr>,
-        /// Which built-in site: `normal` (8 devices) or `large` (62 devices, 6 rooms).
+        /// Which built-in site: `normal` (8 devices) or `large` (63 devices, 6 rooms).
         #[arg(long, value_enum, default_value = "normal")]
         site: demo::DemoSite,
     },
@@ -212,7 +212,8 @@ enum Command {
         config: PathBuf,
     },
     /// Send any command to the running gateway (through its local socket):
-    /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification.
+    /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification,
+    /// silence (`dc-gateway command silence all --by An`).
     Command {
         /// The verb.
         verb: String,

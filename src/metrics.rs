@@ -46,6 +46,9 @@ pub struct Metrics {
     /// Frames on a Modbus line that were not an answer to the request (`line`,
     /// `reason`: `crc`, `stray`, `malformed`).
     pub line_bad_frames: Family<Labels, Counter>,
+    /// Failed writes of an output (siren, beacon) by output and reason (`write`,
+    /// `readback`: the output does not hold the state written).
+    pub output_failures: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -111,6 +114,12 @@ impl Metrics {
             "Frames on a Modbus line that did not answer the request (CRC error, stray, malformed)",
             line_bad_frames.clone(),
         );
+        let output_failures = Family::<Labels, Counter>::default();
+        registry.register(
+            "output_failures",
+            "Failed output writes (siren, beacon) by reason",
+            output_failures.clone(),
+        );
         Metrics {
             registry,
             polls,
@@ -125,6 +134,7 @@ impl Metrics {
             bad_input,
             line_discarded_bytes,
             line_bad_frames,
+            output_failures,
         }
     }
 

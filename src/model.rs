@@ -40,6 +40,8 @@ pub enum Kind {
     PowerMeter,
     /// The gateway itself.
     Gateway,
+    /// Automatic transfer switch between mains and the standby generator.
+    Ats,
 }
 
 /// The systems of the data center (CONTRACTS.md, "Systems"): the one map from device
@@ -99,7 +101,7 @@ impl Kind {
     /// The system this kind of device belongs to (the one place this map is written).
     pub fn system(self) -> System {
         match self {
-            Kind::Ups | Kind::Generator | Kind::PowerMeter => System::Power,
+            Kind::Ups | Kind::Generator | Kind::PowerMeter | Kind::Ats => System::Power,
             Kind::Cooling => System::Cooling,
             Kind::Climate => System::Climate,
             Kind::FirePanel | Kind::Leak | Kind::Surge => System::FireSafety,
@@ -109,7 +111,7 @@ impl Kind {
     }
 
     /// Every kind, in documentation order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Ups,
         Kind::Generator,
         Kind::Cooling,
@@ -121,6 +123,7 @@ impl Kind {
         Kind::Surge,
         Kind::PowerMeter,
         Kind::Gateway,
+        Kind::Ats,
     ];
 
     /// The snake_case name used in config, MQTT, InfluxDB (measurement) and the API.
@@ -137,11 +140,16 @@ impl Kind {
             Kind::Surge => "surge",
             Kind::PowerMeter => "power_meter",
             Kind::Gateway => "gateway",
+            Kind::Ats => "ats",
         }
     }
 
-    /// Parse a kind name.
+    /// Parse a kind name. `camera_recorder` is another name of `nvr` (the systems
+    /// map in CONTRACTS.md names it so).
     pub fn parse(s: &str) -> Option<Kind> {
+        if s == "camera_recorder" {
+            return Some(Kind::Nvr);
+        }
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
@@ -473,6 +481,10 @@ pub struct EventDetail {
     /// The rack / position of the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// On a link alarm (`link_down`, `link_silent`): the ids of the devices behind the
+    /// lost link (src/rules/rootcause.rs). Left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behind: Vec<Arc<str>>,
     /// The event time in the site's time zone, RFC 3339 with the offset.
     pub local_ts: String,
     /// The operator of an `acked` (or other operator) transition, as they gave it.

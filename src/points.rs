@@ -11,7 +11,7 @@
 use crate::model::Kind;
 
 /// Version of the vocabulary below, bumped on every change.
-pub const VOCABULARY_VERSION: &str = "1.6";
+pub const VOCABULARY_VERSION: &str = "1.7";
 
 /// What kind of value a point carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,19 @@ pub const UPS_OUTPUT_SOURCE: &[&str] = &[
 pub const UPS_BATTERY_STATUS: &[&str] = &["unknown", "normal", "low", "depleted", "fault"];
 /// Generator controller mode.
 pub const GENERATOR_MODE: &[&str] = &["unknown", "stop", "auto", "manual", "test"];
+/// State of one of a generator controller's own named alarms (DSE GenComm page 154
+/// alarm codes reduce to it): `warning` → normal, `shutdown` and `electrical_trip` →
+/// serious; `indication` is an active condition that is not an alarm.
+pub const GENERATOR_ALARM: &[&str] = &[
+    "inactive",
+    "warning",
+    "shutdown",
+    "electrical_trip",
+    "disabled",
+    "indication",
+];
+/// Where an automatic transfer switch connects the load.
+pub const ATS_POSITION: &[&str] = &["unknown", "mains", "generator", "off", "transferring"];
 
 static UPS: &[PointDef] = &[
     enumeration("output_source", UPS_OUTPUT_SOURCE, "What feeds the load"),
@@ -185,6 +198,174 @@ static GENERATOR: &[PointDef] = &[
     num("fuel_level_pct", "%", 1, "Fuel tank level"),
     num("battery_voltage_v", "V", 1, "Starter battery voltage"),
     num("engine_hours_h", "h", 1, "Engine run hours"),
+    flag(
+        "engine_starting",
+        "Start sequence under way (pre-start, cranking), engine not yet running",
+    ),
+    enumeration(
+        "alarm_emergency_stop",
+        GENERATOR_ALARM,
+        "Controller alarm: Emergency stop",
+    ),
+    enumeration(
+        "alarm_low_oil_pressure",
+        GENERATOR_ALARM,
+        "Controller alarm: Low oil pressure",
+    ),
+    enumeration(
+        "alarm_high_coolant_temperature",
+        GENERATOR_ALARM,
+        "Controller alarm: High coolant temperature",
+    ),
+    enumeration(
+        "alarm_low_coolant_temperature",
+        GENERATOR_ALARM,
+        "Controller alarm: Low coolant temperature",
+    ),
+    enumeration(
+        "alarm_under_speed",
+        GENERATOR_ALARM,
+        "Controller alarm: Under speed",
+    ),
+    enumeration(
+        "alarm_over_speed",
+        GENERATOR_ALARM,
+        "Controller alarm: Over speed",
+    ),
+    enumeration(
+        "alarm_under_frequency",
+        GENERATOR_ALARM,
+        "Controller alarm: Generator under frequency",
+    ),
+    enumeration(
+        "alarm_over_frequency",
+        GENERATOR_ALARM,
+        "Controller alarm: Generator over frequency",
+    ),
+    enumeration(
+        "alarm_low_voltage",
+        GENERATOR_ALARM,
+        "Controller alarm: Generator low voltage",
+    ),
+    enumeration(
+        "alarm_high_voltage",
+        GENERATOR_ALARM,
+        "Controller alarm: Generator high voltage",
+    ),
+    enumeration(
+        "alarm_battery_low_voltage",
+        GENERATOR_ALARM,
+        "Controller alarm: Battery low voltage",
+    ),
+    enumeration(
+        "alarm_battery_high_voltage",
+        GENERATOR_ALARM,
+        "Controller alarm: Battery high voltage",
+    ),
+    enumeration(
+        "alarm_charge_alternator_failure",
+        GENERATOR_ALARM,
+        "Controller alarm: Charge alternator failure",
+    ),
+    enumeration(
+        "alarm_fail_to_start",
+        GENERATOR_ALARM,
+        "Controller alarm: Fail to start",
+    ),
+    enumeration(
+        "alarm_fail_to_stop",
+        GENERATOR_ALARM,
+        "Controller alarm: Fail to stop",
+    ),
+    enumeration(
+        "alarm_gen_fail_to_close",
+        GENERATOR_ALARM,
+        "Controller alarm: Generator fail to close",
+    ),
+    enumeration(
+        "alarm_mains_fail_to_close",
+        GENERATOR_ALARM,
+        "Controller alarm: Mains fail to close",
+    ),
+    enumeration(
+        "alarm_oil_pressure_sender_fault",
+        GENERATOR_ALARM,
+        "Controller alarm: Oil pressure sender fault",
+    ),
+    enumeration(
+        "alarm_loss_of_magnetic_pickup",
+        GENERATOR_ALARM,
+        "Controller alarm: Loss of magnetic pick-up",
+    ),
+    enumeration(
+        "alarm_magnetic_pickup_open_circuit",
+        GENERATOR_ALARM,
+        "Controller alarm: Magnetic pick-up open circuit",
+    ),
+    enumeration(
+        "alarm_high_current",
+        GENERATOR_ALARM,
+        "Controller alarm: Generator high current",
+    ),
+    enumeration(
+        "alarm_calibration_lost",
+        GENERATOR_ALARM,
+        "Controller alarm: Calibration lost",
+    ),
+    enumeration(
+        "alarm_low_fuel_level",
+        GENERATOR_ALARM,
+        "Controller alarm: Low fuel level",
+    ),
+    enumeration(
+        "alarm_can_ecu_warning",
+        GENERATOR_ALARM,
+        "Controller alarm: CAN ECU warning",
+    ),
+    enumeration(
+        "alarm_can_ecu_shutdown",
+        GENERATOR_ALARM,
+        "Controller alarm: CAN ECU shutdown",
+    ),
+    enumeration(
+        "alarm_can_ecu_data_fail",
+        GENERATOR_ALARM,
+        "Controller alarm: CAN ECU data fail",
+    ),
+    enumeration(
+        "alarm_low_oil_level_switch",
+        GENERATOR_ALARM,
+        "Controller alarm: Low oil level switch",
+    ),
+    enumeration(
+        "alarm_high_temperature_switch",
+        GENERATOR_ALARM,
+        "Controller alarm: High temperature switch",
+    ),
+];
+
+static ATS: &[PointDef] = &[
+    enumeration(
+        "position",
+        ATS_POSITION,
+        "Which source the switch connects the load to",
+    ),
+    flag(
+        "mains_available",
+        "Mains (normal source) within limits as the switch sees it",
+    ),
+    flag(
+        "generator_available",
+        "Generator (emergency source) within limits as the switch sees it",
+    ),
+    flag(
+        "transfer_failed",
+        "The switch failed to transfer (open or close failure)",
+    ),
+    flag(
+        "fault",
+        "The switch reports an alarm (breaker trip, external alarm)",
+    ),
 ];
 
 static COOLING: &[PointDef] = &[
@@ -209,6 +390,14 @@ static COOLING: &[PointDef] = &[
     ),
     num("setpoint_c", "°C", 1, "Temperature set point"),
     num("humidity_pct", "%", 1, "Return air relative humidity"),
+    flag(
+        "high_pressure_alarm",
+        "Compressor high (head) pressure alarm",
+    ),
+    flag(
+        "low_pressure_alarm",
+        "Compressor low (suction) pressure alarm",
+    ),
 ];
 
 static CLIMATE: &[PointDef] = &[
@@ -245,6 +434,13 @@ static NVR: &[PointDef] = &[
     flag("recording", "Recorder is recording"),
     flag("disk_fault", "A recording disk has failed"),
     num("retention_days", "d", 0, "Days of recordings kept"),
+    num("disk_count", "", 0, "Recording disks the recorder reports"),
+    num(
+        "disk_free_gb",
+        "GB",
+        1,
+        "Free space on the recording disks, summed (a recorder that overwrites its oldest recordings runs near 0)",
+    ),
 ];
 
 static SURGE: &[PointDef] = &[flag(
@@ -314,6 +510,16 @@ static GATEWAY: &[PointDef] = &[
     flag(
         "maintenance_overrun",
         "A maintenance window started by command is still open after its planned end",
+    ),
+    flag(
+        "outputs_ok",
+        "Every siren and beacon output holds the state written (read back)",
+    ),
+    num(
+        "output_failures",
+        "",
+        0,
+        "Failed siren and beacon output writes and read-backs since the start",
     ),
     num(
         "clock_offset_ms",
@@ -390,6 +596,7 @@ pub fn points_of(kind: Kind) -> &'static [PointDef] {
         Kind::Surge => SURGE,
         Kind::PowerMeter => POWER_METER,
         Kind::Gateway => GATEWAY,
+        Kind::Ats => ATS,
     }
 }
 

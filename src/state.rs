@@ -128,6 +128,10 @@ pub struct ActiveAlarm {
     /// Shelved by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shelved_by: Option<String>,
+    /// Root-cause group id: the `id` of the link alarm this alarm is a child of
+    /// (docs/ALARMS.md "One alarm per root cause").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// A value beyond a limit whose on-delay is still running: shown as "pending" (its own
@@ -229,6 +233,8 @@ pub struct Shared {
         Arc<crate::paging::PagingConfig>,
         crate::texts::time::SiteTime,
     )>,
+    /// Sirens and beacons, for `GET /api/v1/outputs` (empty without outputs).
+    pub outputs: crate::outputs::Handle,
 }
 
 impl Shared {
@@ -241,7 +247,15 @@ impl Shared {
             journal: None,
             records: None,
             paging: None,
+            outputs: crate::outputs::Handle::default(),
         }
+    }
+
+    /// The same state with the site's outputs (set before the handle is cloned, as
+    /// for the journal).
+    pub fn with_outputs(mut self, outputs: crate::outputs::Handle) -> Shared {
+        self.outputs = outputs;
+        self
     }
 
     /// The same state with the journal the API reads. Set it before the handle is

@@ -93,7 +93,7 @@ pub fn configure(conn: &Connection, wal: bool) -> Result<(), Failure> {
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA journal_size_limit = 4194304;
-         PRAGMA cache_size = -8192;
+         PRAGMA cache_size = -2048;
          CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )
     .map_err(|e| Failure::sql("create tables", e))

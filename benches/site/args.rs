@@ -23,12 +23,21 @@ pub enum Contender {
     Collectd,
     /// Node-RED 4 with node-red-contrib-modbus 5.23.3.
     NodeRed,
+    /// The floor: a bare tokio-modbus client making the same requests on the same
+    /// connections, decoding and publishing nothing (this benchmark binary run with
+    /// `--floor-client`). No gateway can poll the site for less.
+    Floor,
 }
 
 impl Contender {
     /// The contenders of a run without `--only`, in run order (A B C per round);
     /// `--gateway-bin-b` adds [`Contender::GatewayB`] after dc-gateway.
-    pub const ALL: [Contender; 3] = [Contender::Gateway, Contender::Collectd, Contender::NodeRed];
+    pub const ALL: [Contender; 4] = [
+        Contender::Gateway,
+        Contender::Floor,
+        Contender::Collectd,
+        Contender::NodeRed,
+    ];
 
     /// Whether this is a dc-gateway binary (started, configured and measured alike).
     pub fn is_gateway(self) -> bool {
@@ -42,6 +51,7 @@ impl Contender {
             Contender::GatewayB => "dc-gateway-b",
             Contender::Collectd => "collectd",
             Contender::NodeRed => "node-red",
+            Contender::Floor => "floor",
         }
     }
 
@@ -53,6 +63,7 @@ impl Contender {
             Contender::Gateway | Contender::GatewayB => "gw",
             Contender::Collectd => "cd",
             Contender::NodeRed => "nr",
+            Contender::Floor => "floor",
         }
     }
 
@@ -62,6 +73,7 @@ impl Contender {
             "dc-gateway-b" | "gateway-b" | "gw-b" => Some(Contender::GatewayB),
             "collectd" | "cd" => Some(Contender::Collectd),
             "node-red" | "nodered" | "nr" => Some(Contender::NodeRed),
+            "floor" => Some(Contender::Floor),
             _ => None,
         }
     }
@@ -70,8 +82,17 @@ impl Contender {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Args {
-    /// Simulated devices (N), each on its own TCP port.
+    /// Simulated devices (N).
     pub devices: usize,
+    /// Devices (unit ids) behind one simulated TCP endpoint: 1 = one port per device;
+    /// more = N/U endpoints, as Modbus TCP gateways in front of RS-485 lines.
+    pub units: usize,
+    /// SNMP agents (snmpsim) added to dc-gateway's site, polled every `SNMP_INTERVAL_S`.
+    pub snmp_agents: usize,
+    /// dc-gateway with every sink of the round configured: besides MQTT and InfluxDB, a
+    /// syslog sink (UDP to the harness) and an SMS sink on a pty modem answered by the
+    /// harness. The journal is always on.
+    pub all_sinks: bool,
     /// Holding registers per device (M), one value each.
     pub registers: usize,
     /// Measurement window per contender and round.
@@ -102,13 +123,19 @@ site benchmark: dc-gateway beside collectd and Node-RED on one simulated Modbus 
 
 usage: cargo bench --bench site -- [FLAGS]      (or benches/run.sh [FLAGS])
 
-  --devices N          simulated Modbus TCP devices, one port each        (100)
+  --devices N          simulated Modbus TCP devices                       (100)
+  --units U            devices (unit ids) per TCP endpoint; 1 = one port
+                       per device                                         (1)
+  --snmp-agents K      SNMP agents (snmpsim, UPS-MIB) added to dc-gateway's
+                       site, polled every 5 s                             (0)
+  --all-sinks          dc-gateway also with a syslog sink (UDP) and an SMS
+                       sink on a pty modem answered by the harness
   --registers M        holding registers per device, at most 20           (20)
   --seconds S          measurement window per contender and round         (60)
   --rounds R           rounds; contenders run alternately A B C A B C ... (3)
   --warmup S           seconds between first delivered value and window   (5)
   --only LIST          comma-separated: dc-gateway,dc-gateway-b,collectd,
-                       node-red                                           (all)
+                       node-red,floor                                     (all)
   --alarm-changes K    register changes for the alarm latency, 0 = skip   (400)
   --quick              smoke run: N=10, S=10, R=1, warmup 2, K=40
   --gateway-bin PATH   dc-gateway binary to measure (default: this build's)
@@ -130,6 +157,9 @@ fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, Strin
 pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut a = Args {
         devices: 100,
+        units: 1,
+        snmp_agents: 0,
+        all_sinks: false,
         registers: 20,
         seconds: 60,
         rounds: 3,
@@ -153,6 +183,9 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 a.devices = value(&flag, it.next())?;
                 explicit.push("devices");
             }
+            "--units" => a.units = value(&flag, it.next())?,
+            "--snmp-agents" => a.snmp_agents = value(&flag, it.next())?,
+            "--all-sinks" => a.all_sinks = true,
             "--registers" => {
                 a.registers = value(&flag, it.next())?;
                 explicit.push("registers");
@@ -181,7 +214,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                     .map(|s| {
                         Contender::parse(s.trim()).ok_or_else(|| {
                             format!(
-                                "--only: unknown contender {s:?} (dc-gateway, dc-gateway-b, collectd, node-red)"
+                                "--only: unknown contender {s:?} (dc-gateway, dc-gateway-b, collectd, node-red, floor)"
                             )
                         })
                     })
@@ -217,8 +250,14 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             a.alarm_changes = 40;
         }
     }
-    if a.devices == 0 || a.devices > 999 {
-        return Err(format!("--devices {}: use 1 to 999", a.devices));
+    if a.devices == 0 || a.devices > 5000 {
+        return Err(format!("--devices {}: use 1 to 5000", a.devices));
+    }
+    if a.units == 0 || a.units > 247 {
+        return Err(format!(
+            "--units {}: use 1 to 247 (Modbus unit ids)",
+            a.units
+        ));
     }
     if a.registers == 0 || a.registers > MAX_REGISTERS {
         return Err(format!(
@@ -247,7 +286,7 @@ impl Args {
         match c {
             Contender::Gateway => Some(&self.gateway_bin),
             Contender::GatewayB => self.gateway_bin_b.as_deref(),
-            Contender::Collectd | Contender::NodeRed => None,
+            Contender::Collectd | Contender::NodeRed | Contender::Floor => None,
         }
     }
 

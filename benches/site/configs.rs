@@ -181,8 +181,13 @@ pub fn profile(m: usize) -> String {
 
 /// Ports and addresses every config needs.
 pub struct Endpoints {
-    /// Simulator port of device `i`.
-    pub device_ports: Vec<u16>,
+    /// Simulator port and unit id of device `i`.
+    pub devices: Vec<(u16, u8)>,
+    /// SNMP agents' UDP ports (snmpsim), polled by dc-gateway only.
+    pub snmp_ports: Vec<u16>,
+    /// With `--all-sinks`: the UDP port the harness drains syslog on, and the pty the
+    /// SMS sink opens (the harness answers as a modem on the other end).
+    pub extra_sinks: Option<(u16, String)>,
     /// Registers per device.
     pub registers: usize,
     /// Mosquitto port.
@@ -206,20 +211,55 @@ pub fn gateway_site(e: &Endpoints, web_port: u16, durable: bool) -> String {
          [[rooms]]\nid = \"hall\"\nname = \"Benchmark hall\"\n\n\
          [web]\nlisten = \"127.0.0.1:{web_port}\"\n\n\
          [rules.fuel_low]\non_delay_s = 0\n\n\
-         [sinks.mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\nprefix = \"gw\"\nclient_id = \"dcgw-bench\"\n\n\
-         [sinks.influx]\nurl = \"http://127.0.0.1:{}?org=bench&bucket=bench\"\n",
+         [[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"mqtt://127.0.0.1:{}\"\nprefix = \"gw\"\nclient_id = \"dcgw-bench\"\n\n\
+         [[sinks]]\nname = \"influx\"\nkind = \"influx\"\nurl = \"http://127.0.0.1:{}?org=bench&bucket=bench\"\n\
+         token = {{ env = \"DCGW_INFLUX_TOKEN\" }}\n",
         e.mqtt_port, e.influx_port
     );
-    for (i, port) in e.device_ports.iter().enumerate() {
+    if let Some((syslog_port, modem)) = &e.extra_sinks {
+        let _ = write!(
+            s,
+            "\n[[sinks]]\nname = \"syslog\"\nkind = \"syslog\"\nurl = \"udp://127.0.0.1:{syslog_port}\"\n\
+             \n[[sinks]]\nname = \"sms\"\nkind = \"sms\"\nport = \"{modem}\"\n"
+        );
+    }
+    for (i, (port, unit)) in e.devices.iter().enumerate() {
         let id = device_id(i);
         let _ = write!(
             s,
             "\n[[devices]]\nid = \"{id}\"\nname = \"Generator {id}\"\nroom = \"hall\"\nkind = \"generator\"\n\
              profile = \"{PROFILE_ID}\"\npoll_interval_ms = 1000\n\
-             [devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = 1\n"
+             [devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = {unit}\n"
+        );
+    }
+    for (i, port) in e.snmp_ports.iter().enumerate() {
+        let _ = write!(
+            s,
+            "\n[[devices]]\nid = \"ups{:03}\"\nname = \"UPS {}\"\nroom = \"hall\"\nkind = \"ups\"\n\
+             profile = \"ups-mib\"\npoll_interval_ms = {}\n\
+             [devices.snmp]\nhost = \"127.0.0.1\"\nport = {port}\nversion = \"2c\"\ncommunity = {{ env = \"DCGW_SNMP_COMMUNITY\" }}\n",
+            i + 1,
+            i + 1,
+            SNMP_INTERVAL_S * 1000
         );
     }
     s
+}
+
+/// Poll interval of the SNMP agents (`--snmp-agents`), seconds.
+pub const SNMP_INTERVAL_S: u64 = 5;
+
+/// The devices grouped by endpoint, in order of first appearance: (port, [(device
+/// index, unit id)]).
+pub fn by_endpoint(e: &Endpoints) -> Vec<(u16, Vec<(usize, u8)>)> {
+    let mut out: Vec<(u16, Vec<(usize, u8)>)> = Vec::new();
+    for (i, (port, unit)) in e.devices.iter().enumerate() {
+        match out.iter_mut().find(|(p, _)| p == port) {
+            Some((_, units)) => units.push((i, *unit)),
+            None => out.push((*port, vec![(i, *unit)])),
+        }
+    }
+    out
 }
 
 /// collectd.conf: `modbus` (one `Data` per register, one `Host` per device, `Interval
@@ -242,16 +282,21 @@ pub fn collectd_conf(e: &Endpoints, base_dir: &str, alarm_script: Option<&str>) 
             "  <Data \"r{r:02}\">\n    RegisterBase {r}\n    RegisterType Uint16\n    RegisterCmd ReadHolding\n    Type gauge\n    Instance \"r{r:02}\"\n  </Data>\n"
         );
     }
-    for (i, port) in e.device_ports.iter().enumerate() {
-        let id = device_id(i);
+    for (port, units) in by_endpoint(e) {
+        let host = device_id(units[0].0);
         let _ = write!(
             s,
-            "  <Host \"{id}\">\n    Address \"127.0.0.1\"\n    Port \"{port}\"\n    Interval 1\n    <Slave 1>\n      Instance \"{id}\"\n"
+            "  <Host \"{host}\">\n    Address \"127.0.0.1\"\n    Port \"{port}\"\n    Interval 1\n"
         );
-        for r in 0..e.registers {
-            let _ = writeln!(s, "      Collect \"r{r:02}\"");
+        for (i, unit) in units {
+            let id = device_id(i);
+            let _ = write!(s, "    <Slave {unit}>\n      Instance \"{id}\"\n");
+            for r in 0..e.registers {
+                let _ = writeln!(s, "      Collect \"r{r:02}\"");
+            }
+            s.push_str("    </Slave>\n");
         }
-        s.push_str("    </Slave>\n  </Host>\n");
+        s.push_str("  </Host>\n");
     }
     s.push_str("</Plugin>\n\n");
     let _ = write!(
@@ -322,10 +367,10 @@ pub fn node_red_flows(e: &Endpoints) -> String {
             "expiry": "", "broker": "broker1", "x": 600, "y": 100, "wires": []
         }),
     ];
-    for (i, port) in e.device_ports.iter().enumerate() {
-        let id = device_id(i);
+    for (port, units) in by_endpoint(e) {
+        let c = units[0].0;
         nodes.push(json!({
-            "id": format!("client{i}"), "type": "modbus-client", "name": id,
+            "id": format!("client{c}"), "type": "modbus-client", "name": device_id(c),
             "clienttype": "tcp", "bufferCommands": true, "stateLogEnabled": false,
             "queueLogEnabled": false, "failureLogEnabled": true,
             "tcpHost": "127.0.0.1", "tcpPort": port.to_string(), "tcpType": "DEFAULT",
@@ -335,15 +380,18 @@ pub fn node_red_flows(e: &Endpoints) -> String {
             "unit_id": "1", "commandDelay": "1", "clientTimeout": "1000",
             "reconnectOnTimeout": true, "reconnectTimeout": "2000", "parallelUnitIdsAllowed": true
         }));
-        nodes.push(json!({
+        for (i, unit) in units {
+            let id = device_id(i);
+            nodes.push(json!({
             "id": format!("read{i}"), "type": "modbus-read", "z": "tab1", "name": id,
             "topic": format!("nr/{id}"), "showStatusActivities": false, "logIOActivities": false,
-            "showErrors": false, "unitid": "1", "dataType": "HoldingRegister", "adr": "0",
+            "showErrors": false, "unitid": unit.to_string(), "dataType": "HoldingRegister", "adr": "0",
             "quantity": e.registers.to_string(), "rate": "1", "rateUnit": "s",
-            "delayOnStart": false, "startDelayTime": "", "server": format!("client{i}"),
+            "delayOnStart": false, "startDelayTime": "", "server": format!("client{c}"),
             "useIOFile": false, "ioFile": "", "useIOForPayload": false, "emptyMsgOnFail": false,
             "x": 150, "y": 100 + 40 * i, "wires": [["split1"], []]
         }));
+        }
     }
     serde_json::to_string_pretty(&serde_json::Value::Array(nodes)).unwrap_or_default()
 }

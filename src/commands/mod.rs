@@ -40,11 +40,14 @@ pub enum Verb {
     /// Close an incident (`target`: its id, `SC-3`): `cause` and `actions`, or
     /// `false_alarm` with a `reason` (src/incidents/).
     IncidentClose,
+    /// Silence the sirens (`target`: `all` or empty, or an output id) for the alarms
+    /// sounding them now; a new alarm sounds them again.
+    Silence,
 }
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 7] = [
+    pub const ALL: [Verb; 8] = [
         Verb::Ack,
         Verb::Shelve,
         Verb::Unshelve,
@@ -52,6 +55,7 @@ impl Verb {
         Verb::MaintenanceEnd,
         Verb::TestNotification,
         Verb::IncidentClose,
+        Verb::Silence,
     ];
 
     /// Its name on the wire.
@@ -64,6 +68,7 @@ impl Verb {
             Verb::MaintenanceEnd => "maintenance_end",
             Verb::TestNotification => "test_notification",
             Verb::IncidentClose => "incident_close",
+            Verb::Silence => "silence",
         }
     }
 }

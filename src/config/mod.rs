@@ -150,6 +150,8 @@ pub struct Site {
     pub shelve: ShelvePolicy,
     /// Planned maintenance windows.
     pub maintenance: Vec<crate::rules::maintenance::Planned>,
+    /// Sirens and beacons.
+    pub outputs: Vec<crate::outputs::OutputConfig>,
     /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
     /// clock is then not checked).
     pub clock: Option<crate::selfwatch::ClockConfig>,
@@ -1035,6 +1037,15 @@ fn validate(
         }
     }
 
+    // Power topology and the site's composite rules (rules/site.rs).
+    rules::site::topology(&mut r, raw_devices.iter().map(|(d, _)| d), &mut devices);
+    rules::site::composite_rules(
+        &mut r,
+        raw_devices.iter().map(|(d, _)| d),
+        &raw.composite_rules,
+        &mut devices,
+    );
+
     // Web.
     let web_listen = match &raw.web.listen {
         None => default_listen(),
@@ -1117,6 +1128,65 @@ fn validate(
             });
         }
     }
+    // Access windows of doors (Art. 7.5), attached to each door's `door_open` rule.
+    let kinds: HashMap<&str, Kind> = devices
+        .iter()
+        .map(|d: &DeviceConfig| (&*d.meta.id, d.meta.kind))
+        .collect();
+    let mut access = Vec::new();
+    for (i, w) in raw.access_windows.iter().enumerate() {
+        let device_kind = |id: &str| {
+            kinds
+                .get(id)
+                .copied()
+                .or_else(|| seen_ids.contains(id).then_some(Kind::Door))
+        };
+        match rules::door::validate(w, &device_kind, &|x| room_rules.contains_key(x)) {
+            Ok(a) => access.push(a),
+            Err(errs) => {
+                for (key, e) in errs {
+                    let span = match key {
+                        "target" => w.target.span(),
+                        "except" => w.except.as_ref().map_or(w.when.span(), |x| x.span()),
+                        _ => w.when.span(),
+                    };
+                    r.at(span, format!("access_windows[{i}] .{key}"), e.to_string());
+                }
+            }
+        }
+    }
+    for d in &mut devices {
+        let covering = rules::door::Windows::covering(&access, &d.meta.id, &d.meta.room);
+        for spec in &mut d.rules {
+            if let rules::Condition::DoorAccess { windows, .. } = &mut spec.condition
+                && !covering.is_empty()
+            {
+                *windows = Some(Arc::new(covering.clone()));
+            }
+        }
+    }
+    // Sirens and beacons.
+    let input_line = |at: &crate::sources::gpio::LineAt| {
+        devices.iter().find_map(|d| match &d.connection {
+            Connection::Gpio(g) => g
+                .lines
+                .iter()
+                .find(|(_, l)| l.at == *at)
+                .map(|(p, _)| format!("{} ({})", d.meta.id, p.name)),
+            _ => None,
+        })
+    };
+    let (outputs, problems) = crate::outputs::config::validate(
+        &raw.outputs,
+        &crate::outputs::config::Known {
+            rooms: &|x| room_rules.contains_key(x),
+            rules: &|x| all_rule_names.contains(x),
+            input_line: &input_line,
+        },
+    );
+    for (span, ctx, msg) in problems {
+        r.at(span, ctx, msg);
+    }
     let sources = sources.finish(&mut r, base, &storage.state_dir);
 
     if !r.problems.is_empty() {
@@ -1139,6 +1209,7 @@ fn validate(
         storage,
         shelve,
         maintenance,
+        outputs,
         clock: None,
         incidents: crate::incidents::IncidentConfig::default(),
         generator_runs: crate::generator_runs::RunsConfig::default(),

@@ -36,9 +36,88 @@ pub struct RawSite {
     /// Planned maintenance windows (Art. 8.3a).
     #[serde(default)]
     pub maintenance: Vec<RawMaintenance>,
+    /// Sirens and beacons driven by alarms (docs/GPIO.md, "Outputs").
+    #[serde(default)]
+    pub outputs: Vec<crate::outputs::RawOutput>,
+    /// Approved access windows of doors (Art. 7.5).
+    #[serde(default)]
+    pub access_windows: Vec<crate::rules::door::RawAccessWindow>,
     /// Durable state: where it lives and how much disk each sink's queue may use.
     #[serde(default)]
     pub storage: RawStorage,
+    /// The site's own rules over points of named devices (`[[composite_rules]]`,
+    /// docs/RULES.md "Composite rules").
+    #[serde(default)]
+    pub composite_rules: Vec<Spanned<RawCompositeRule>>,
+}
+
+/// `[[composite_rules]]`: an alarm when all of `all` and (if given) any of `any` hold
+/// for `for_s`. The alarm belongs to `device`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompositeRule {
+    /// Rule name, snake_case, unique among the device's rules (`hot_aisle_no_cooling`).
+    pub name: Spanned<String>,
+    /// The device the alarm belongs to; conditions without `device` read its points.
+    pub device: Spanned<String>,
+    /// `normal` or `serious` (Art. 18.2).
+    pub level: Spanned<String>,
+    /// How long the condition must hold before raising, seconds (default 0).
+    #[serde(default)]
+    pub for_s: Option<Spanned<f64>>,
+    /// Article of the regulation the rule serves, cited in the text (default `10.1`).
+    #[serde(default)]
+    pub article: Option<Spanned<String>>,
+    /// The alarm text in Vietnamese (the condition, as people should read it).
+    pub text_vi: Spanned<String>,
+    /// The alarm text in English (default: the Vietnamese one).
+    #[serde(default)]
+    pub text_en: Option<String>,
+    /// Conditions that must all hold.
+    #[serde(default)]
+    pub all: Vec<Spanned<RawCondition>>,
+    /// Conditions of which at least one must hold (when given).
+    #[serde(default)]
+    pub any: Vec<Spanned<RawCondition>>,
+}
+
+/// One condition of a `[[composite_rules]]` entry: a point and exactly one test.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    /// Device id (default: the rule's device).
+    #[serde(default)]
+    pub device: Option<Spanned<String>>,
+    /// Canonical point of that device.
+    pub point: Spanned<String>,
+    /// Equals: `true`/`false` for a boolean point, a value name for an enumeration.
+    #[serde(default)]
+    pub is: Option<Spanned<toml::Value>>,
+    /// Not equal to this value name (enumerations).
+    #[serde(default)]
+    pub is_not: Option<Spanned<String>>,
+    /// Strictly above this number.
+    #[serde(default)]
+    pub above: Option<Spanned<f64>>,
+    /// Strictly below this number.
+    #[serde(default)]
+    pub below: Option<Spanned<f64>>,
+    /// What the condition counts as while the point has no good, fresh value. Not
+    /// given: unknown, and a rule whose outcome depends on it keeps its state.
+    #[serde(default)]
+    pub if_unknown: Option<bool>,
+}
+
+/// `backed_by` of a UPS: the standby generator and the transfer switch behind it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackedBy {
+    /// Device id of the generator (kind `generator`).
+    #[serde(default)]
+    pub generator: Option<Spanned<String>>,
+    /// Device id of the transfer switch (kind `ats`).
+    #[serde(default)]
+    pub ats: Option<Spanned<String>>,
 }
 
 /// `[site]`
@@ -149,6 +228,10 @@ pub struct RawDevice {
     /// also the per-point level).
     #[serde(default)]
     pub rules: BTreeMap<String, Spanned<RawRuleOverride>>,
+    /// Power topology, UPS only: `backed_by = { generator = "gen1", ats = "ats1" }`
+    /// (docs/RULES.md "Power topology").
+    #[serde(default)]
+    pub backed_by: Option<Spanned<RawBackedBy>>,
 }
 
 /// An override of one alarm rule. Unset fields keep the inherited value.
@@ -163,8 +246,16 @@ pub struct RawRuleOverride {
     pub serious: Option<f64>,
     /// Distance back inside the limit before the alarm clears.
     pub hysteresis: Option<f64>,
-    /// How long the condition must hold before raising.
+    /// How long the condition must hold before raising (for `not_at_rated`: the time
+    /// a start is allowed to reach rated voltage and frequency).
     pub on_delay_s: Option<f64>,
+    /// Level of a door opened outside its access windows (`normal` or `serious`;
+    /// the `door_open` rule only).
+    pub outside_level: Option<crate::model::Level>,
+    /// `not_at_rated` only: the generator's rated phase voltage, V (default 220).
+    pub rated_voltage_v: Option<f64>,
+    /// `not_at_rated` only: the generator's rated frequency, Hz (default 50).
+    pub rated_frequency_hz: Option<f64>,
 }
 
 /// A secret: never inline; read from a file or an environment variable.

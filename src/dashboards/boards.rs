@@ -104,6 +104,7 @@ fn headline(kind: Kind) -> &'static [&'static str] {
             "frequency_hz",
         ],
         Kind::Gateway => &["buffer_used_pct", "sink_failing_s", "sink_auth_failed"],
+        Kind::Ats => &["position", "mains_available", "generator_available"],
     }
 }
 
@@ -478,6 +479,7 @@ fn kind_title(ctx: &Ctx<'_>, kind: Kind) -> &'static str {
         Kind::Surge => ("Chống sét", "Surge protection"),
         Kind::PowerMeter => ("Điện lưới, ATS", "Mains and ATS"),
         Kind::Gateway => ("Gateway", "Gateway"),
+        Kind::Ats => ("Bộ chuyển nguồn tự động (ATS)", "Transfer switch (ATS)"),
     };
     match ctx.site.language {
         Language::En => en,

@@ -179,6 +179,13 @@ pub fn value_mappings(rules: &[RuleSpec], point: &PointDef, texts: (&str, &str))
                         *fine = OK;
                     }
                 }
+                // A door open is an alarm (outside its access windows) at this level.
+                if let Condition::DoorAccess { outside_level, .. } = &r.condition {
+                    color_true = level_color(*outside_level);
+                    if color_false == INFO {
+                        color_false = OK;
+                    }
+                }
             }
             vec![json!({
                 "type": "value",

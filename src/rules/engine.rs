@@ -37,10 +37,23 @@ const DEFAULT_STALE_INTERVALS: u32 = 3;
 
 /// Evaluates alarm rules for a set of devices. See the [module docs](self).
 pub struct Engine {
+    /// Shared links and their alarms (`engine/links.rs`, one alarm per root cause).
+    links: links::LinkAlarms,
     out: Emitter,
     devices: Vec<DeviceSlot>,
     index: HashMap<Arc<str>, usize>,
+    /// Latest sample of every point of every device: time, and the value when good.
+    /// Composite rules read other devices' points here.
+    latest: HashMap<(Arc<str>, &'static str), Latest>,
+    /// The points composite rules read, per device: only these are kept in `latest`.
+    watched: HashMap<Arc<str>, std::collections::HashSet<&'static str>>,
+    /// Each device's staleness horizon, ms (a composite's term older than its
+    /// device's horizon is unknown).
+    stale: HashMap<Arc<str>, i64>,
 }
+
+/// Time of a point's latest sample, and its value when good.
+type Latest = (Timestamp, Option<Value>);
 
 /// What every event needs besides the transition itself.
 struct Emitter {
@@ -94,6 +107,8 @@ struct Active {
     condition: bool,
     /// Shelved: who, why, until when.
     shelved: Option<Shelve>,
+    /// Root-cause group id: the link alarm this alarm is a child of.
+    cause: Option<Arc<str>>,
 }
 
 /// A shelving of an alarm instance.
@@ -145,6 +160,8 @@ pub struct Restored {
     pub condition: bool,
     /// Its shelving, if shelved.
     pub shelved: Option<Shelve>,
+    /// The link alarm it is a child of (its events' `cause`), if any.
+    pub cause: Option<Arc<str>>,
 }
 
 /// Why an acknowledgement was refused.
@@ -170,12 +187,18 @@ pub enum AckError {
 }
 
 enum RuleState {
-    /// Above, Below, Flag, EnumNot.
+    /// Above, Below, Flag, EnumNot, EnumLevel.
     Levels(LevelState),
+    /// Composite: since when the condition has held.
+    Composite(Option<Timestamp>),
+    /// StartToRated.
+    Start(StartState),
     /// RateOfChange.
     Rate(Window),
     /// CommLost: its state is the device's `last_ok`.
     Comm,
+    /// DoorAccess.
+    Door(super::door::DoorState),
 }
 
 #[derive(Default)]
@@ -190,6 +213,17 @@ struct LevelState {
     /// A level whose condition holds but whose on-delay has not run out: the value is
     /// "pending", never shown as normal.
     pending: Option<Level>,
+}
+
+/// A generator start being watched (see [`Condition::StartToRated`]).
+#[derive(Default)]
+struct StartState {
+    /// `engine_running` (or `engine_starting`) as last read (good samples only).
+    running: Option<bool>,
+    /// When the present start began; `None` when no start is being judged.
+    start: Option<Timestamp>,
+    /// The latest good generator frequency, Hz (the event's value).
+    frequency: Option<f64>,
 }
 
 /// Sliding-window max and min (monotonic queues), amortised O(1) per sample.
@@ -288,6 +322,7 @@ impl Emitter {
             other => other,
         });
         t.threshold = t.threshold.map(round);
+        let prior_cause = slot.active.as_ref().and_then(|a| a.cause.clone());
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = event_id(self.site_hash, now, seq);
@@ -379,6 +414,7 @@ impl Emitter {
                     }
                 };
                 let shelved = same.and_then(|a| a.shelved.clone());
+                let cause = same.and_then(|a| a.cause.clone());
                 slot.active = Some(Active {
                     level: t.level,
                     since,
@@ -390,9 +426,14 @@ impl Emitter {
                     acked,
                     condition: true,
                     shelved,
+                    cause,
                 });
             }
         }
+        let cause = match t.state {
+            AlarmState::Raised => slot.active.as_ref().and_then(|a| a.cause.clone()),
+            _ => prior_cause,
+        };
         let detail = crate::model::EventDetail {
             gateway: self.gateway.clone(),
             no: slot.last_no,
@@ -400,6 +441,7 @@ impl Emitter {
             label: dev.label.clone(),
             room: dev.room.clone(),
             location: self.places.get(&dev.id).and_then(|p| p.1.clone()),
+            behind: Vec::new(),
             local_ts: self.time.rfc3339(now),
             by,
             comment,
@@ -431,7 +473,10 @@ impl Emitter {
             value: t.value,
             threshold: t.threshold,
             message: t.message,
-            detail,
+            detail: crate::model::EventDetail {
+                cause: cause.map(|c| c.to_string()),
+                ..detail
+            },
         }
     }
 }
@@ -471,7 +516,15 @@ fn raw_level(cond: &Condition, v: &Value) -> Result<Option<Level>, ()> {
             Value::Enum(s) => Ok((!allowed.contains(s)).then_some(*level)),
             _ => Err(()),
         },
-        Condition::RateOfChange { .. } | Condition::CommLost { .. } => Err(()),
+        Condition::EnumLevel { levels, .. } => match v {
+            Value::Enum(s) => Ok(levels.iter().find(|(n, _)| n == s).map(|(_, l)| *l)),
+            _ => Err(()),
+        },
+        Condition::RateOfChange { .. }
+        | Condition::CommLost { .. }
+        | Condition::Composite { .. }
+        | Condition::StartToRated { .. }
+        | Condition::DoorAccess { .. } => Err(()),
     }
 }
 
@@ -514,7 +567,8 @@ fn on_delay_ms(cond: &Condition) -> i64 {
         Condition::Above { on_delay_s, .. }
         | Condition::Below { on_delay_s, .. }
         | Condition::Flag { on_delay_s, .. }
-        | Condition::EnumNot { on_delay_s, .. } => ms(*on_delay_s),
+        | Condition::EnumNot { on_delay_s, .. }
+        | Condition::EnumLevel { on_delay_s, .. } => ms(*on_delay_s),
         _ => 0,
     }
 }
@@ -562,7 +616,9 @@ fn level_transition(
             };
             (Some(limit), msg)
         }
-        Condition::Flag { on_delay_s, .. } | Condition::EnumNot { on_delay_s, .. } => {
+        Condition::Flag { on_delay_s, .. }
+        | Condition::EnumNot { on_delay_s, .. }
+        | Condition::EnumLevel { on_delay_s, .. } => {
             let lvl = (state == AlarmState::Raised).then_some(level);
             (
                 None,
@@ -601,6 +657,9 @@ impl DeviceSlot {
                 let st = match spec.condition {
                     Condition::RateOfChange { .. } => RuleState::Rate(Window::default()),
                     Condition::CommLost { .. } => RuleState::Comm,
+                    Condition::DoorAccess { .. } => RuleState::Door(Default::default()),
+                    Condition::Composite { .. } => RuleState::Composite(None),
+                    Condition::StartToRated { .. } => RuleState::Start(StartState::default()),
                     _ => RuleState::Levels(LevelState::default()),
                 };
                 RuleSlot {
@@ -622,7 +681,15 @@ impl DeviceSlot {
     }
 
     /// Raise `comm_lost` if the device has been silent for the horizon.
-    fn check_comm(&mut self, out: &mut Emitter, now: Timestamp, events: &mut Vec<AlarmEvent>) {
+    /// `cause`: the group id of the link alarm standing for this device's link, set on
+    /// the raise (and kept by the instance).
+    fn check_comm(
+        &mut self,
+        out: &mut Emitter,
+        now: Timestamp,
+        events: &mut Vec<AlarmEvent>,
+        cause: Option<&Arc<str>>,
+    ) {
         let Some(reference) = self.last_ok.or(self.first_seen) else {
             return;
         };
@@ -656,7 +723,14 @@ impl DeviceSlot {
                 threshold: Some(horizon_s),
                 message,
             };
-            events.push(out.emit(&dev, slot, now, t));
+            let mut ev = out.emit(&dev, slot, now, t);
+            if let Some(c) = cause {
+                ev.detail.cause = Some(c.to_string());
+                if let Some(a) = &mut slot.active {
+                    a.cause = Some(c.clone());
+                }
+            }
+            events.push(ev);
         }
     }
 
@@ -756,6 +830,84 @@ fn eval_level(
     }
 }
 
+/// Evaluate a door rule at `now` (after a sample, or on a tick): see [`super::door`].
+fn eval_door(
+    out: &mut Emitter,
+    dev: &DeviceMeta,
+    stale_ms: i64,
+    slot: &mut RuleSlot,
+    now: Timestamp,
+    events: &mut Vec<AlarmEvent>,
+) {
+    let Condition::DoorAccess {
+        level,
+        outside_level,
+        on_delay_s,
+        windows,
+    } = &slot.spec.condition
+    else {
+        return;
+    };
+    let RuleState::Door(st) = &mut slot.st else {
+        return;
+    };
+    let in_window = windows
+        .as_ref()
+        .filter(|w| !w.is_empty())
+        .map(|w| w.contains(now, &out.time));
+    let Some(verdict) = st.judge(now, in_window, ms(*on_delay_s), stale_ms) else {
+        return;
+    };
+    let new = verdict.level(*level, *outside_level);
+    let cur = slot
+        .active
+        .as_ref()
+        .filter(|a| a.condition)
+        .map(|a| a.level);
+    let (state, lvl) = match (cur, new) {
+        (None, None) => return,
+        (Some(a), Some(b)) if a == b => return,
+        (_, Some(b)) => (AlarmState::Raised, b),
+        (Some(a), None) => (AlarmState::Cleared, a),
+    };
+    let lang = out.language;
+    let art = slot.spec.article;
+    let value = Value::Bool(verdict.open);
+    let message = match state {
+        AlarmState::Raised if verdict.outside && Some(lvl) == Some(*outside_level) => {
+            super::door::outside_text(lang, dev, lvl, art)
+        }
+        AlarmState::Raised => messages::condition(
+            lang,
+            dev,
+            slot.spec.point,
+            Some(&value),
+            *on_delay_s,
+            Some(lvl),
+            art,
+        ),
+        _ => messages::condition(
+            lang,
+            dev,
+            slot.spec.point,
+            Some(&value),
+            *on_delay_s,
+            None,
+            art,
+        ),
+    };
+    let t = Transition {
+        by: None,
+        comment: None,
+        level: lvl,
+        state,
+        value: Some(value),
+        threshold: None,
+        message,
+    };
+    events.push(out.emit(dev, slot, now, t));
+}
+
 /// Evaluate a rate-of-change rule on a new good number.
 fn eval_rate(
     out: &mut Emitter,
@@ -810,6 +962,115 @@ fn eval_rate(
     events.push(out.emit(dev, slot, now, t));
 }
 
+/// Judge a generator start (`StartToRated`): on a poll of the generator with
+/// `poll`, on a tick without. A start is an `engine_running` (or `engine_starting`)
+/// false → true change seen in good samples (a gateway that first sees the engine already running does not
+/// judge that start).
+fn eval_start(
+    out: &mut Emitter,
+    dev: &DeviceMeta,
+    slot: &mut RuleSlot,
+    now: Timestamp,
+    poll: Option<&Poll>,
+    events: &mut Vec<AlarmEvent>,
+) {
+    let Condition::StartToRated {
+        within_s,
+        voltage_v,
+        frequency_hz,
+        voltage_tolerance_pct,
+        frequency_tolerance_pct,
+        level,
+    } = slot.spec.condition
+    else {
+        return;
+    };
+    let RuleState::Start(st) = &mut slot.st else {
+        return;
+    };
+    let active = slot.active.as_ref().filter(|a| a.condition).is_some();
+    let mut at_rated = false;
+    if let Some(poll) = poll {
+        let good = |name: &str| {
+            poll.samples.iter().find_map(|s| match s {
+                Sample {
+                    quality: Quality::Good,
+                    value: Some(v),
+                    point,
+                    ..
+                } if point.name == name => Some(v.clone()),
+                _ => None,
+            })
+        };
+        if let Some(f) = good("gen_frequency_hz").and_then(|v| v.as_f64()) {
+            st.frequency = Some(f);
+        }
+        // The engine turns or its start sequence runs (`engine_starting`, where the
+        // profile has it): a start begins at the first of the two.
+        let starting = good("engine_starting") == Some(Value::Bool(true));
+        let turning = match good("engine_running") {
+            Some(Value::Bool(r)) => Some(r || starting),
+            _ => starting.then_some(true),
+        };
+        if let Some(running) = turning {
+            if running && st.running == Some(false) {
+                st.start = Some(now);
+            }
+            if !running {
+                st.start = None;
+            }
+            st.running = Some(running);
+        }
+        let within = |v: Option<Value>, rated: f64, tol: f64| {
+            v.and_then(|v| v.as_f64())
+                .is_some_and(|x| (x - rated).abs() <= rated * tol / 100.0)
+        };
+        at_rated = st.running == Some(true)
+            && within(good("gen_voltage_l1_v"), voltage_v, voltage_tolerance_pct)
+            && within(
+                good("gen_frequency_hz"),
+                frequency_hz,
+                frequency_tolerance_pct,
+            );
+    }
+    let elapsed = st.start.map(|s| now.secs_since(s));
+    let frequency = st.frequency;
+    let state = if at_rated {
+        st.start = None;
+        if !active {
+            return;
+        }
+        AlarmState::Cleared
+    } else {
+        match elapsed {
+            Some(e) if e >= within_s && !active => AlarmState::Raised,
+            _ => return,
+        }
+    };
+    let lvl = (state == AlarmState::Raised).then_some(level);
+    let message = messages::start_to_rated(
+        out.language,
+        dev,
+        within_s,
+        voltage_v,
+        frequency_hz,
+        lvl,
+        slot.spec.article,
+    );
+    let t = Transition {
+        by: None,
+        comment: None,
+        level,
+        state,
+        // On the rule's point (`gen_frequency_hz`): the frequency then and the rated one;
+        // the time allowed is in the text.
+        value: frequency.map(Value::Number),
+        threshold: Some(frequency_hz),
+        message,
+    };
+    events.push(out.emit(dev, slot, now, t));
+}
+
 impl Engine {
     /// An engine for a site. Texts are in `language`; the first event gets sequence
     /// number `next_seq` (the runtime takes it from [`crate::seq::SeqStore`] so `seq`
@@ -817,6 +1078,7 @@ impl Engine {
     pub fn new(site: Arc<str>, language: Language, next_seq: u64) -> Engine {
         let site_hash = fnv1a(&site);
         Engine {
+            links: links::LinkAlarms::default(),
             out: Emitter {
                 site,
                 site_hash,
@@ -829,6 +1091,9 @@ impl Engine {
             },
             devices: Vec::new(),
             index: HashMap::new(),
+            latest: HashMap::new(),
+            watched: HashMap::new(),
+            stale: HashMap::new(),
         }
     }
 
@@ -836,6 +1101,20 @@ impl Engine {
     /// dropped. Adding a device id again replaces its rules and forgets its state.
     pub fn add_device(&mut self, device: Device, poll_interval: Duration, rules: Vec<RuleSpec>) {
         let slot = DeviceSlot::new(device.clone(), poll_interval, rules);
+        self.stale.insert(device.id.clone(), slot.stale_ms);
+        for r in &slot.rules {
+            let Condition::Composite { expr, .. } = &r.spec.condition else {
+                continue;
+            };
+            for t in expr.terms() {
+                let id = t.device.clone().unwrap_or_else(|| device.id.clone());
+                let set = self.watched.entry(id).or_default();
+                set.insert(t.point);
+                if let super::spec::Test::AbovePoint { point, .. } = t.test {
+                    set.insert(point);
+                }
+            }
+        }
         match self.index.get(&device.id) {
             Some(&i) => self.devices[i] = slot,
             None => {
@@ -851,21 +1130,50 @@ impl Engine {
     /// the derived sample.
     pub fn on_poll(&mut self, poll: &Poll) -> Vec<AlarmEvent> {
         let mut events = Vec::new();
+        let link = self.links.links.observe(poll);
         let Some(&i) = self.index.get(&poll.device.id) else {
             return events;
         };
+        let now = poll.ts;
+        let gate = match link {
+            Some(l) => self.link_step(l, i, now, &mut events),
+            None => links::Gate::Go(None),
+        };
         let out = &mut self.out;
         let d = &mut self.devices[i];
-        let now = poll.ts;
         d.first_seen.get_or_insert(now);
         if poll.comm_ok {
             d.comm_ok(out, now, &mut events);
-        } else {
-            d.check_comm(out, now, &mut events);
+        } else if let links::Gate::Go(cause) = gate {
+            d.check_comm(out, now, &mut events, cause.as_ref());
         }
         let dev = d.device.clone();
         let stale_ms = d.stale_ms;
+        let watched = self.watched.get(&dev.id);
+        for s in poll
+            .samples
+            .iter()
+            .filter(|s| watched.is_some_and(|w| w.contains(s.point.name)))
+        {
+            let good = match s {
+                Sample {
+                    quality: Quality::Good,
+                    value: Some(v),
+                    ..
+                } => Some(v.clone()),
+                _ => None,
+            };
+            self.latest
+                .insert((dev.id.clone(), s.point.name), (now, good));
+        }
         for slot in &mut d.rules {
+            if let Condition::StartToRated { .. } = slot.spec.condition {
+                eval_start(out, &dev, slot, now, Some(poll), &mut events);
+                continue;
+            }
+            if let Condition::Composite { .. } = slot.spec.condition {
+                continue;
+            }
             let sample = poll
                 .samples
                 .iter()
@@ -885,6 +1193,18 @@ impl Engine {
             };
             match slot.spec.condition {
                 Condition::CommLost { .. } => continue,
+                Condition::DoorAccess { .. } => {
+                    let open = good.and_then(|v| match v {
+                        Value::Bool(b) => Some(*b),
+                        Value::Number(x) if x.is_finite() => Some(*x != 0.0),
+                        _ => None,
+                    });
+                    if let RuleState::Door(st) = &mut slot.st {
+                        st.observe(now, open);
+                    }
+                    eval_door(out, &dev, stale_ms, slot, now, &mut events);
+                    continue;
+                }
                 Condition::RateOfChange { .. } => {
                     if let Some(x) = good.and_then(Value::as_f64).filter(|x| x.is_finite()) {
                         eval_rate(out, &dev, slot, now, x, &mut events);
@@ -906,23 +1226,114 @@ impl Engine {
                 }
             }
         }
+        self.eval_composites(now, &mut events);
         events
+    }
+
+    /// Evaluate every composite rule at `now` against the latest samples.
+    fn eval_composites(&mut self, now: Timestamp, events: &mut Vec<AlarmEvent>) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let stale = &self.stale;
+        let latest = &self.latest;
+        let out = &mut self.out;
+        for d in &mut self.devices {
+            let dev = d.device.clone();
+            for slot in &mut d.rules {
+                let Condition::Composite {
+                    expr,
+                    level,
+                    on_delay_s,
+                    text,
+                } = &slot.spec.condition
+                else {
+                    continue;
+                };
+                let value = |device: Option<&Arc<str>>, point: &'static str| {
+                    let id = device.unwrap_or(&dev.id);
+                    let horizon = stale.get(id).copied()?;
+                    let (ts, v) = latest.get(&(id.clone(), point))?;
+                    if now.millis() - ts.millis() > horizon {
+                        return None;
+                    }
+                    v.clone()
+                };
+                // Unknown (a term without `if_unknown` has no fresh good value): the
+                // alarm keeps its state, a running on-delay neither restarts nor ends.
+                let Some(holds) = expr.eval(&value) else {
+                    continue;
+                };
+                let (level, on_delay_s, text) = (*level, *on_delay_s, text.clone());
+                let RuleState::Composite(since) = &mut slot.st else {
+                    continue;
+                };
+                let active = slot
+                    .active
+                    .as_ref()
+                    .filter(|a| a.condition)
+                    .map(|a| a.level);
+                let state = if holds {
+                    let s = *since.get_or_insert(now);
+                    if active.is_some() || now.millis() - s.millis() < ms(on_delay_s) {
+                        continue;
+                    }
+                    AlarmState::Raised
+                } else {
+                    *since = None;
+                    if active.is_none() {
+                        continue;
+                    }
+                    AlarmState::Cleared
+                };
+                let lvl = (state == AlarmState::Raised).then_some(level);
+                let message = messages::composite(
+                    out.language,
+                    &dev,
+                    &slot.spec.name,
+                    text.as_deref(),
+                    on_delay_s,
+                    lvl,
+                    slot.spec.article,
+                );
+                let t = Transition {
+                    by: None,
+                    comment: None,
+                    level: active.unwrap_or(level),
+                    state,
+                    value: None,
+                    threshold: None,
+                    message,
+                };
+                events.push(out.emit(&dev, slot, now, t));
+            }
+        }
     }
 
     /// Let time pass to `now`: complete on-delays whose condition still holds and
     /// raise `comm_lost` for silent devices.
     pub fn tick(&mut self, now: Timestamp) -> Vec<AlarmEvent> {
         let mut events = self.expire_shelves(now);
-        let out = &mut self.out;
-        for d in &mut self.devices {
+        for i in 0..self.devices.len() {
+            let gate = match self.links.links.link_of(&self.devices[i].device.id) {
+                Some(l) => self.link_step(l, i, now, &mut events),
+                None => links::Gate::Go(None),
+            };
+            let out = &mut self.out;
+            let d = &mut self.devices[i];
             d.first_seen.get_or_insert(now);
-            d.check_comm(out, now, &mut events);
+            if let links::Gate::Go(cause) = gate {
+                d.check_comm(out, now, &mut events, cause.as_ref());
+            }
             let dev = d.device.clone();
             let stale_ms = d.stale_ms;
             for slot in &mut d.rules {
                 eval_level(out, &dev, stale_ms, slot, now, None, &mut events);
+                eval_door(out, &dev, stale_ms, slot, now, &mut events);
+                eval_start(out, &dev, slot, now, None, &mut events);
             }
         }
+        self.eval_composites(now, &mut events);
         events
     }
 
@@ -932,6 +1343,19 @@ impl Engine {
         let mut out = Vec::new();
         for d in &self.devices {
             for slot in &d.rules {
+                if let (RuleState::Door(st), Condition::DoorAccess { level, .. }) =
+                    (&slot.st, &slot.spec.condition)
+                    && let Some(since) = st.open_since()
+                    && slot.active.as_ref().is_none_or(|a| !a.condition)
+                {
+                    out.push(crate::state::Pending {
+                        device: d.device.id.clone(),
+                        point: slot.spec.point,
+                        rule: slot.spec.name.clone(),
+                        level: *level,
+                        since,
+                    });
+                }
                 if let RuleState::Levels(st) = &slot.st
                     && let Some(level) = st.pending
                 {
@@ -941,6 +1365,19 @@ impl Engine {
                         rule: slot.spec.name.clone(),
                         level,
                         since: st.since[level_index(level)].unwrap_or_default(),
+                    });
+                }
+                // A composite whose condition holds but whose on-delay runs.
+                if let (RuleState::Composite(Some(since)), Condition::Composite { level, .. }) =
+                    (&slot.st, &slot.spec.condition)
+                    && slot.active.as_ref().is_none_or(|a| !a.condition)
+                {
+                    out.push(crate::state::Pending {
+                        device: d.device.id.clone(),
+                        point: slot.spec.point,
+                        rule: slot.spec.name.clone(),
+                        level: *level,
+                        since: *since,
                     });
                 }
             }
@@ -979,6 +1416,7 @@ impl Engine {
                         acked_at: a.acked.as_ref().map(|k| k.at),
                         shelved_until: a.shelved.as_ref().map(|k| k.until),
                         shelved_by: a.shelved.as_ref().map(|k| k.by.clone()),
+                        cause: a.cause.as_ref().map(|c| c.to_string()),
                     })
                 })
             })
@@ -1194,6 +1632,12 @@ impl Engine {
             };
             self.out.next_no = self.out.next_no.max(r.no + 1);
             slot.last_no = r.no;
+            if let (RuleState::Door(st), Condition::DoorAccess { outside_level, .. }) =
+                (&mut slot.st, &slot.spec.condition)
+                && r.condition
+            {
+                st.resume(r.since, r.level == *outside_level);
+            }
             slot.active = Some(Active {
                 level: r.level,
                 since: r.since,
@@ -1205,10 +1649,15 @@ impl Engine {
                 acked: r.acked,
                 condition: r.condition,
                 shelved: r.shelved,
+                cause: r.cause,
             });
         }
     }
 }
 
+mod links;
+
+#[cfg(test)]
+mod failures;
 #[cfg(test)]
 mod tests;

@@ -140,10 +140,104 @@ pub fn comm_lost(
     finish(lang, dev, Phase::Raised(level), what, article)
 }
 
+/// The gateway's own texts of its built-in composite rules `(rule, Vietnamese,
+/// English)`.
+pub const COMPOSITE_TEXTS: &[(&str, &str, &str)] = &[
+    (
+        "mains_failure",
+        "Mất điện lưới: UPS chạy bằng ắc quy và máy phát chưa nhận tải",
+        "Mains failure: the UPS is on battery and the generator has not taken the load",
+    ),
+    (
+        "charge_low_on_battery",
+        "UPS chạy bằng ắc quy và dung lượng ắc quy dưới 50 %",
+        "UPS on battery with the battery charge below 50 %",
+    ),
+    (
+        "supply_air_high",
+        "Nhiệt độ gió cấp cao hơn nhiệt độ cài đặt quá 3 °C",
+        "Supply air more than 3 °C above the set point",
+    ),
+];
+
+/// Text of a composite rule: the site's own text when given, else the gateway's for
+/// the rule name, with the time it must hold: `Sự cố nghiêm trọng: ups1 — Mất điện
+/// lưới: UPS chạy bằng ắc quy và máy phát chưa nhận tải quá 1 phút; ...`.
+pub fn composite(
+    lang: Language,
+    dev: &DeviceMeta,
+    rule: &str,
+    text: Option<&(String, String)>,
+    on_delay_s: f64,
+    level: Option<Level>,
+    article: &str,
+) -> String {
+    let base = match text {
+        Some((vi, en)) => crate::texts::pick(lang, vi.as_str(), en.as_str()).to_string(),
+        None => COMPOSITE_TEXTS
+            .iter()
+            .find(|(r, _, _)| *r == rule)
+            .map_or_else(
+                || rule.to_string(),
+                |(_, vi, en)| crate::texts::pick(lang, *vi, *en).to_string(),
+            ),
+    };
+    let what = if on_delay_s > 0.0 && level.is_some() {
+        format!(
+            "{base} {} {}",
+            crate::texts::words::phrase(crate::texts::words::Phrase::ForMoreThan, lang),
+            number::duration(on_delay_s, lang)
+        )
+    } else {
+        base
+    };
+    finish(lang, dev, phase(level), what, article)
+}
+
+/// Text of a generator start judged against NFPA 110 Type 10: `Máy phát không đạt
+/// điện áp và tần số định mức (220 V, 50 Hz) trong 10 giây sau khi khởi động`.
+pub fn start_to_rated(
+    lang: Language,
+    dev: &DeviceMeta,
+    within_s: f64,
+    voltage_v: f64,
+    frequency_hz: f64,
+    level: Option<Level>,
+    article: &str,
+) -> String {
+    let secs = number::duration(within_s, lang);
+    let (v, f) = (num(voltage_v), num(frequency_hz));
+    let what = match (level.is_some(), lang) {
+        (true, Language::En) => format!(
+            "Generator not at rated voltage and frequency ({v} V, {f} Hz) within {secs} of its start"
+        ),
+        (true, _) => format!(
+            "Máy phát không đạt điện áp và tần số định mức ({v} V, {f} Hz) trong {secs} sau khi khởi động"
+        ),
+        (false, Language::En) => {
+            format!("Generator at rated voltage and frequency ({v} V, {f} Hz)")
+        }
+        (false, _) => format!("Máy phát đã đạt điện áp và tần số định mức ({v} V, {f} Hz)"),
+    };
+    finish(lang, dev, phase(level), what, article)
+}
+
 /// Text of communication restored.
 pub fn comm_restored(lang: Language, dev: &DeviceMeta, article: &str) -> String {
     let what = alarm::comm_restored(lang).to_string();
     finish(lang, dev, Phase::Cleared, what, article)
+}
+
+/// Text of an alarm whose `what` its rule writes itself (the link alarms of
+/// [`super::rootcause`]): raised at `level`, or cleared when `None`.
+pub fn with_what(
+    lang: Language,
+    dev: &DeviceMeta,
+    level: Option<Level>,
+    what: String,
+    article: &str,
+) -> String {
+    finish(lang, dev, phase(level), what, article)
 }
 
 /// The "Alarm messages" section of `docs/RULES.md`: the template and examples in both

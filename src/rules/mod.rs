@@ -11,8 +11,13 @@
 //! - [`defaults`](mod@defaults): the "Article 10 profile", the rules every device kind gets by default
 //!   (figures from `regulation/THRESHOLDS.md`).
 //! - [`derive`](mod@derive): derived points (dew point from temperature and humidity).
+//! - [`door`]: door access windows and the door rule (Art. 7.5).
 //! - [`engine`]: the per-device, per-rule state machines ([`Engine`]).
+//! - [`rootcause`]: the links several devices share; one alarm per lost link, the
+//!   devices' own `comm_lost` its children (`cause`).
 //! - [`messages`]: operator texts in Vietnamese (default) and English, one table.
+//! - [`site`]: rules naming other devices, from config: the power topology
+//!   (`backed_by`) and the site's `[[composite_rules]]`.
 //!
 //! # Semantics (what an operator can rely on)
 //!
@@ -48,6 +53,22 @@
 //! **Boolean and state rules** (`Flag`, `EnumNot`) raise at their fixed level after the
 //! on-delay and clear as soon as the value leaves the condition.
 //!
+//! **Named alarms** (`EnumLevel`): an enumeration value carries its own level (a
+//! generator controller's `warning` → normal, `shutdown` → serious); a change of value
+//! changes the level like an escalation.
+//!
+//! **Composite rules** read the latest good samples of any device's points; a sample
+//! older than its device's staleness horizon is unknown. Three-valued: a false part
+//! decides `all`, a true part decides `any`; a term that is unknown counts as its
+//! `if_unknown` when it has one, else the outcome may be unknown, and then the alarm
+//! keeps its state (no raise, no clear, the on-delay neither restarts nor completes).
+//! They are evaluated after every poll and on every tick, raise after their on-delay
+//! (pending meanwhile) and clear at once.
+//!
+//! **A generator start** (`StartToRated`) is `engine_running` false → true in good
+//! samples; without a poll at rated voltage and frequency within the time allowed it
+//! raises at the deadline (on a tick), and clears on the first poll at rated values.
+//!
 //! **Rate of change** raises when max − min of the good samples within the window
 //! exceeds `max_delta`, and clears when it no longer does; it has no on-delay (the
 //! window is its filter) and is evaluated on polls only. The event's `value` is the
@@ -68,10 +89,15 @@
 
 pub mod defaults;
 pub mod derive;
+pub mod door;
 pub mod engine;
 pub mod maintenance;
 pub mod messages;
+pub mod site;
 pub mod spec;
+
+// One alarm per root cause (docs/ALARMS.md).
+pub mod rootcause;
 
 pub use defaults::defaults;
 pub use derive::{derive, dew_point_c};

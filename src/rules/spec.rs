@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use crate::config::raw::RawRuleOverride;
-use crate::model::Level;
+use crate::model::{Level, Value};
 
 /// One alarm rule of one device.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +86,20 @@ pub enum Condition {
         /// Level of the alarm.
         level: Level,
     },
+    /// A door (Art. 7.5): open outside its access windows raises at once at
+    /// `outside_level`; inside one, open longer than `on_delay_s` raises at `level`
+    /// ([`super::door`]).
+    DoorAccess {
+        /// Level of a door open too long inside a window (or with no window).
+        level: Level,
+        /// Level of a door open outside every access window.
+        outside_level: Level,
+        /// How long a door may stay open inside a window, seconds.
+        on_delay_s: f64,
+        /// The access windows covering the door (`None`: none; only the long-open
+        /// alarm then applies).
+        windows: Option<std::sync::Arc<super::door::Windows>>,
+    },
     /// No poll with `comm_ok` for `intervals` poll intervals (point `"comm"`).
     CommLost {
         /// Number of poll intervals of silence that raise.
@@ -93,6 +107,196 @@ pub enum Condition {
         /// Level of the alarm.
         level: Level,
     },
+    /// An enumeration point whose values carry their own level (a generator
+    /// controller's named alarm: `warning` → normal, `shutdown` → serious); any other
+    /// value is no alarm.
+    EnumLevel {
+        /// `(value, level)` pairs.
+        levels: &'static [(&'static str, Level)],
+        /// How long the condition must hold before raising, seconds.
+        on_delay_s: f64,
+    },
+    /// A condition over points of one or more devices (UPS on battery ∧ generator not
+    /// on load; a site's own `[[rules]]`), see [`Expr`].
+    Composite {
+        /// What must hold.
+        expr: Arc<Expr>,
+        /// Level of the alarm.
+        level: Level,
+        /// How long the condition must hold before raising, seconds.
+        on_delay_s: f64,
+        /// The site's own texts for the condition `(Vietnamese, English)`; `None`:
+        /// the gateway's text for the rule name.
+        text: Option<Arc<(String, String)>>,
+    },
+    /// A generator start (`engine_running` false → true) must reach rated voltage
+    /// (`gen_voltage_l1_v`) and frequency (`gen_frequency_hz`) within `within_s`
+    /// (NFPA 110 Type 10). Raises at the deadline when not reached; clears once the
+    /// generator is at rated values.
+    StartToRated {
+        /// Seconds from the start allowed to reach rated values.
+        within_s: f64,
+        /// Rated phase voltage, V.
+        voltage_v: f64,
+        /// Rated frequency, Hz.
+        frequency_hz: f64,
+        /// Allowed deviation of the voltage, percent of rated.
+        voltage_tolerance_pct: f64,
+        /// Allowed deviation of the frequency, percent of rated.
+        frequency_tolerance_pct: f64,
+        /// Level of the alarm.
+        level: Level,
+    },
+}
+
+/// A condition over canonical points, possibly of several devices.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// Every part holds (an empty list holds).
+    All(Vec<Expr>),
+    /// At least one part holds (an empty list does not).
+    Any(Vec<Expr>),
+    /// One point's test.
+    Term(Term),
+}
+
+/// One point's test inside an [`Expr`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    /// Device id; `None`: the device the rule belongs to.
+    pub device: Option<Arc<str>>,
+    /// Canonical point of that device.
+    pub point: &'static str,
+    /// The test.
+    pub test: Test,
+    /// What the term counts as while the point has no good reading younger than the
+    /// device's staleness horizon (silent device, unknown value). `None`: unknown —
+    /// a rule whose outcome depends on it keeps its state (no raise, no clear), as a
+    /// single-point rule does on a bad sample. `Some(x)`: counts as `x`, so missing
+    /// data errs on the side of the alarm where that is safe (a silent generator is
+    /// not "running").
+    pub if_unknown: Option<bool>,
+}
+
+/// The test of a [`Term`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// A boolean point equals this.
+    Is(bool),
+    /// An enumeration point has this value.
+    IsValue(&'static str),
+    /// An enumeration point does not have this value.
+    IsNotValue(&'static str),
+    /// A number is above this (strictly).
+    Above(f64),
+    /// A number is below this (strictly).
+    Below(f64),
+    /// A number is above another point of the same device plus `by` (supply air above
+    /// the set point + 3 °C); unknown while either is.
+    AbovePoint {
+        /// The other point.
+        point: &'static str,
+        /// Margin, in the points' unit.
+        by: f64,
+    },
+}
+
+/// How an [`Expr`] reads a point: `(device, point)` → its good, fresh value (device
+/// `None`: the rule's own device).
+pub type PointValue<'a> = dyn Fn(Option<&Arc<str>>, &'static str) -> Option<Value> + 'a;
+
+impl Expr {
+    /// Every term, depth first.
+    pub fn terms(&self) -> Vec<&Term> {
+        match self {
+            Expr::Term(t) => vec![t],
+            Expr::All(v) | Expr::Any(v) => v.iter().flat_map(Expr::terms).collect(),
+        }
+    }
+
+    /// Evaluate with `value(device, point)`: the point's good, fresh value if any.
+    /// `None`: the outcome depends on a term that is unknown (three-valued logic: a
+    /// false part decides `All`, a true part decides `Any`, whatever is unknown).
+    pub fn eval(&self, value: &PointValue<'_>) -> Option<bool> {
+        match self {
+            Expr::All(v) => {
+                let parts: Vec<Option<bool>> = v.iter().map(|e| e.eval(value)).collect();
+                if parts.contains(&Some(false)) {
+                    Some(false)
+                } else if parts.contains(&None) {
+                    None
+                } else {
+                    Some(true)
+                }
+            }
+            Expr::Any(v) => {
+                let parts: Vec<Option<bool>> = v.iter().map(|e| e.eval(value)).collect();
+                if parts.contains(&Some(true)) {
+                    Some(true)
+                } else if parts.contains(&None) {
+                    None
+                } else {
+                    Some(false)
+                }
+            }
+            Expr::Term(t) => match value(t.device.as_ref(), t.point) {
+                None => t.if_unknown,
+                Some(v) => match (&t.test, &v) {
+                    (Test::Is(b), Value::Bool(x)) => Some(x == b),
+                    (Test::IsValue(s), Value::Enum(x)) => Some(x == s),
+                    (Test::IsNotValue(s), Value::Enum(x)) => Some(x != s),
+                    (Test::AbovePoint { point, by }, _) => {
+                        match (
+                            v.as_f64(),
+                            value(t.device.as_ref(), point).and_then(|o| o.as_f64()),
+                        ) {
+                            (Some(x), Some(o)) => Some(x > o + by),
+                            _ => t.if_unknown,
+                        }
+                    }
+                    (Test::Above(l), _) => v.as_f64().map(|x| x > *l).or(t.if_unknown),
+                    (Test::Below(l), _) => v.as_f64().map(|x| x < *l).or(t.if_unknown),
+                    _ => t.if_unknown,
+                },
+            },
+        }
+    }
+
+    /// The condition in words for the documentation: `ups: on_battery is true and
+    /// (gen1: engine_running is false or ...)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Expr::Term(t) => {
+                let dev = t.device.as_deref().unwrap_or("this device");
+                let test = match &t.test {
+                    Test::Is(b) => format!("is {b}"),
+                    Test::IsValue(s) => format!("is {s}"),
+                    Test::IsNotValue(s) => format!("is not {s}"),
+                    Test::Above(x) => format!("above {}", super::messages::num(*x)),
+                    Test::Below(x) => format!("below {}", super::messages::num(*x)),
+                    Test::AbovePoint { point, by } => {
+                        format!("above {point} + {}", super::messages::num(*by))
+                    }
+                };
+                format!("{dev}: {} {test}", t.point)
+            }
+            Expr::All(v) | Expr::Any(v) => {
+                let sep = if matches!(self, Expr::All(_)) {
+                    " and "
+                } else {
+                    " or "
+                };
+                let parts: Vec<String> = v
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Term(_) => e.describe(),
+                        _ => format!("({})", e.describe()),
+                    })
+                    .collect();
+                parts.join(sep)
+            }
+        }
+    }
 }
 
 impl Condition {
@@ -104,7 +308,11 @@ impl Condition {
             Condition::Flag { .. } => "boolean",
             Condition::EnumNot { .. } => "state",
             Condition::RateOfChange { .. } => "rate-of-change",
+            Condition::DoorAccess { .. } => "door-access",
             Condition::CommLost { .. } => "communication-loss",
+            Condition::EnumLevel { .. } => "named-alarm",
+            Condition::Composite { .. } => "composite",
+            Condition::StartToRated { .. } => "start-to-rated",
         }
     }
 }
@@ -167,8 +375,12 @@ pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), Ov
     let not_applicable = |cond: &Condition, key: &'static str| {
         let ty = cond.type_name();
         let hint = match cond {
-            Condition::Flag { .. } | Condition::EnumNot { .. } => {
-                "; only `enabled` and `on_delay_s` do".to_string()
+            Condition::Flag { .. }
+            | Condition::EnumNot { .. }
+            | Condition::EnumLevel { .. }
+            | Condition::Composite { .. } => "; only `enabled` and `on_delay_s` do".to_string(),
+            Condition::StartToRated { .. } => {
+                "; only `enabled`, `on_delay_s` (the time allowed), `rated_voltage_v` and `rated_frequency_hz` do".to_string()
             }
             Condition::RateOfChange {
                 level: Level::Normal,
@@ -179,6 +391,9 @@ pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), Ov
                 ..
             } => "; only `enabled` and `serious` (the allowed change) do".to_string(),
             Condition::CommLost { .. } => "; only `enabled` does".to_string(),
+            Condition::DoorAccess { .. } => {
+                "; only `enabled`, `on_delay_s` and `outside_level` do".to_string()
+            }
             Condition::Above { .. } | Condition::Below { .. } => String::new(),
         };
         let article = if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
@@ -213,11 +428,24 @@ pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), Ov
         v => Ok(v),
     };
 
+    if !matches!(spec.condition, Condition::StartToRated { .. }) {
+        for (key, set) in [
+            ("rated_voltage_v", o.rated_voltage_v.is_some()),
+            ("rated_frequency_hz", o.rated_frequency_hz.is_some()),
+        ] {
+            if set {
+                return Err(not_applicable(&spec.condition, key));
+            }
+        }
+    }
     let normal = finite("normal", o.normal)?;
     let serious = finite("serious", o.serious)?;
     let hysteresis = non_negative("hysteresis", o.hysteresis)?;
     let on_delay = non_negative("on_delay_s", o.on_delay_s)?;
 
+    if o.outside_level.is_some() && !matches!(spec.condition, Condition::DoorAccess { .. }) {
+        return Err(not_applicable(&spec.condition, "outside_level"));
+    }
     let mut cond = spec.condition.clone();
     match &mut cond {
         Condition::Above {
@@ -245,7 +473,45 @@ pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), Ov
                 *d = x;
             }
         }
-        Condition::Flag { on_delay_s: d, .. } | Condition::EnumNot { on_delay_s: d, .. } => {
+        Condition::StartToRated {
+            within_s,
+            voltage_v,
+            frequency_hz,
+            ..
+        } => {
+            for (key, set) in [
+                ("normal", normal.is_some()),
+                ("serious", serious.is_some()),
+                ("hysteresis", hysteresis.is_some()),
+            ] {
+                if set {
+                    return Err(not_applicable(&spec.condition, key));
+                }
+            }
+            if let Some(x) = on_delay {
+                *within_s = x;
+            }
+            for (key, v, slot) in [
+                ("rated_voltage_v", o.rated_voltage_v, voltage_v),
+                ("rated_frequency_hz", o.rated_frequency_hz, frequency_hz),
+            ] {
+                if let Some(x) = v {
+                    if !x.is_finite() || x <= 0.0 {
+                        return Err(OverrideError::BadNumber {
+                            rule: rule.clone(),
+                            key,
+                            value: x,
+                            why: "a rated value must be a positive number",
+                        });
+                    }
+                    *slot = x;
+                }
+            }
+        }
+        Condition::Flag { on_delay_s: d, .. }
+        | Condition::EnumNot { on_delay_s: d, .. }
+        | Condition::EnumLevel { on_delay_s: d, .. }
+        | Condition::Composite { on_delay_s: d, .. } => {
             for (key, set) in [
                 ("normal", normal.is_some()),
                 ("serious", serious.is_some()),
@@ -287,6 +553,27 @@ pub fn apply_override(spec: &mut RuleSpec, o: &RawRuleOverride) -> Result<(), Ov
                     });
                 }
                 *max_delta = x;
+            }
+        }
+        Condition::DoorAccess {
+            on_delay_s: d,
+            outside_level,
+            ..
+        } => {
+            for (key, set) in [
+                ("normal", normal.is_some()),
+                ("serious", serious.is_some()),
+                ("hysteresis", hysteresis.is_some()),
+            ] {
+                if set {
+                    return Err(not_applicable(&spec.condition, key));
+                }
+            }
+            if let Some(x) = on_delay {
+                *d = x;
+            }
+            if let Some(l) = o.outside_level {
+                *outside_level = l;
             }
         }
         Condition::CommLost { .. } => {

@@ -62,6 +62,8 @@ pub(super) struct Hub {
     /// is one an SNMP trap made (a trap sets only the points its rule names), whose
     /// alarms wait for the confirming poll before they are paged.
     pub trap_points: std::collections::HashMap<Arc<str>, usize>,
+    /// Sirens and beacons (the `silence` command).
+    pub outputs: crate::outputs::Handle,
 }
 
 /// Put `rec` into the queue of every sink whose route takes it.
@@ -97,6 +99,7 @@ pub(super) async fn run(h: Hub) {
         history,
         pager,
         trap_points,
+        outputs,
     } = h;
     let mut minutes = crate::history::Accumulator::default();
     let mut out = Out {
@@ -179,6 +182,12 @@ pub(super) async fn run(h: Hub) {
                     (out.close_incident(&req.command, now), Vec::new())
                 } else if req.command.verb == Verb::TestNotification {
                     (out.test_notification(&req.command, now), Vec::new())
+                } else if req.command.verb == Verb::Silence {
+                    let r = outputs.silence(&engine.active(), &req.command.target);
+                    (match r {
+                        Ok(text) => Reply::ok(&req.command.id, text),
+                        Err(e) => Reply::error(&req.command.id, e),
+                    }, Vec::new())
                 } else {
                     apply(&mut engine, &mut maintenance, &req.command, now, &shelve)
                 };

@@ -56,6 +56,8 @@ pub struct Running {
     gateway: std::sync::Arc<str>,
     /// The sources' tasks and what must live as long as they do (the trap receiver).
     _sources: sources::Started,
+    /// Sirens and beacons: set to their stop state on an orderly stop.
+    outputs: crate::outputs::Handle,
 }
 
 impl Running {
@@ -63,6 +65,8 @@ impl Running {
     /// (confirmed by the broker, at most `timeout`), then stop every task. A crash or
     /// SIGKILL leaves that to the broker's last will instead.
     pub async fn shutdown(&self, timeout: Duration) {
+        // Sirens and beacons to their `on_stop` state while the task still runs.
+        self.outputs.stop(timeout).await;
         for m in &self.mqtt {
             if !m.shutdown(timeout).await {
                 tracing::warn!("MQTT broker did not confirm the offline status before shutdown");
@@ -272,6 +276,12 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         Duration::from_secs(1),
         crate::selfwatch::rules(site.clock.as_ref()),
     );
+    // One alarm per root cause: the links several devices share (src/rules/rootcause.rs).
+    engine.add_links(crate::rules::rootcause::plan(
+        site.devices
+            .iter()
+            .filter_map(|d| Some((d.meta.clone(), d.connection.link()?))),
+    ));
     if !restored.is_empty() {
         tracing::info!(
             alarms = restored.len(),
@@ -331,9 +341,11 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     if let Err(e) = crate::durable::restrict(&storage.state_dir) {
         tracing::warn!(dir = %storage.state_dir.display(), error = %e, "cannot restrict the state directory to the service's user");
     }
+    let outputs = crate::outputs::Handle::new(&site);
     let mut shared = Shared::new(initial_live(&site))
         .with_journal(journal.clone())
-        .with_records(crate::records::SiteInfo::from_site(&site));
+        .with_records(crate::records::SiteInfo::from_site(&site))
+        .with_outputs(outputs.clone());
     shared.paging = site.paging.clone().map(|p| (p, site.time.clone()));
     shared.write().maintenance = maintenance.started().to_vec();
     shared.write().degraded.extend(state_problem.clone());
@@ -400,6 +412,9 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             }
         }));
     }
+    // Sirens and beacons follow the listed alarms (src/outputs/).
+    gateway.outputs = outputs.clone();
+    tasks.extend(outputs.spawn(shared.clone(), crate::sources::gpio::backend::current()));
     let intervals: Vec<Duration> = site.devices.iter().map(|d| d.poll_interval).collect();
     // Paging (src/paging/): the pager in the hub, SMS replies through the command path.
     let pager = site.paging.clone().map(|cfg| {
@@ -513,6 +528,7 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         },
         pager,
         trap_points,
+        outputs: outputs.clone(),
     })));
 
     Ok(Running {
@@ -525,5 +541,6 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
         journal,
         gateway: site.gateway.clone(),
         _sources: sources,
+        outputs,
     })
 }

@@ -182,6 +182,7 @@ fn fold(by_key: &mut HashMap<String, Seen>, ts: Timestamp, ev: &serde_json::Valu
                 acked,
                 condition,
                 shelved,
+                cause: ev.get("cause").and_then(|v| v.as_str()).map(Arc::from),
             },
             listed,
         },
@@ -304,5 +305,48 @@ mod tests {
         // An acknowledged alarm keeps the text of its raise and the time it was raised.
         assert_eq!(got[0].message, "raised th1/temperature_high");
         assert_eq!(got[0].since, Timestamp(1_001));
+    }
+
+    #[test]
+    fn a_child_of_a_link_alarm_comes_back_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path(), Options::default()).unwrap();
+        let mut link = ev(
+            1,
+            "link_h_502",
+            "link_down",
+            "raised",
+            "normal",
+            1,
+            true,
+            None,
+        );
+        link.data["behind"] = serde_json::json!(["th1", "th2"]);
+        let mut child = ev(2, "th1", "comm_lost", "raised", "normal", 2, true, None);
+        child.data["cause"] = "id-1".into();
+        let mut acked = ev(
+            3,
+            "th1",
+            "comm_lost",
+            "acked",
+            "normal",
+            2,
+            true,
+            Some("An"),
+        );
+        acked.data["cause"] = "id-1".into();
+        j.append_all(vec![link, child, acked]).unwrap();
+        let got = listed_alarms(&j).unwrap();
+        let causes: Vec<(String, Option<&str>)> = got
+            .iter()
+            .map(|r| (format!("{}/{}", r.device, r.rule), r.cause.as_deref()))
+            .collect();
+        assert_eq!(
+            causes,
+            vec![
+                ("link_h_502/link_down".to_string(), None),
+                ("th1/comm_lost".to_string(), Some("id-1")),
+            ]
+        );
     }
 }

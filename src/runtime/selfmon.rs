@@ -52,6 +52,8 @@ pub(super) struct SelfMonitor {
     pub(super) watch: crate::selfwatch::Watch,
     /// Whether the configured state directory is in use (false: a volatile one).
     pub(super) state_ok: bool,
+    /// Sirens and beacons (their points `outputs_ok`, `output_failures`).
+    pub(super) outputs: crate::outputs::Handle,
 }
 
 impl SelfMonitor {
@@ -67,6 +69,7 @@ impl SelfMonitor {
         };
         SelfMonitor {
             state_ok: true,
+            outputs: crate::outputs::Handle::default(),
             device: Arc::new(crate::model::DeviceMeta {
                 id: Arc::from(id),
                 name: "dc-gateway".into(),
@@ -113,6 +116,7 @@ impl SelfMonitor {
         .flatten()
         .chain(own_points(queues))
         .chain(self.watch.samples())
+        .chain(self.outputs.samples())
         .collect();
         self.ticks += 1;
         let send = self.ticks % Self::EVERY == 1;

@@ -442,6 +442,12 @@ impl Values {
                 };
                 area.set(map.address, new, now_ms);
             }
+            Encoded::RegisterNibble { nibble, value } => {
+                let old = area.slot_mut(map.address).map(|s| s.value).unwrap_or(0);
+                let shift = 4 * u16::from(nibble);
+                let new = (old & !(0xF << shift)) | ((value & 0xF) << shift);
+                area.set(map.address, new, now_ms);
+            }
         }
         inner.current[i] = Some(value);
     }

@@ -59,6 +59,25 @@ pub enum Connection {
 }
 
 impl Connection {
+    /// The link the device is reached through, shared with the other devices on it
+    /// (one alarm per root cause, [`crate::rules::rootcause`]): the Modbus TCP
+    /// endpoint, the RS-485 bus or the SNMP agent; `None` for GPIO contacts.
+    pub fn link(&self) -> Option<crate::rules::rootcause::LinkKey> {
+        use crate::rules::rootcause::LinkKey;
+        match self {
+            Connection::ModbusTcp { host, port, .. } => Some(LinkKey::ModbusTcp {
+                host: host.clone(),
+                port: *port,
+            }),
+            Connection::ModbusRtu { bus, .. } => Some(LinkKey::Bus(bus.clone())),
+            Connection::Snmp(c) => Some(LinkKey::Snmp {
+                host: c.host.clone(),
+                port: c.port,
+            }),
+            Connection::Gpio(_) => None,
+        }
+    }
+
     /// The protocol its profile must speak (as in the profile file).
     pub fn protocol(&self) -> &'static str {
         match self {
@@ -446,9 +465,16 @@ impl Sources {
         }
         // A trap from an agent triggers a confirming poll of it.
         let mut trap_agents = Vec::new();
+        // Every agent's requests go out on one socket per address family.
+        let shared = std::sync::Arc::new(snmp::SharedUdp::new());
         for (agent, engine_id) in self.snmp {
             let at = offsets.next().unwrap_or_default();
-            let task = snmp::spawn_at(agent.clone(), at, tx.clone());
+            let task = snmp::spawn_shared(
+                agent.clone(),
+                at,
+                tx.clone(),
+                Some(std::sync::Arc::clone(&shared)),
+            );
             if let Some(t) =
                 snmp::TrapAgent::for_agent(&agent, engine_id, Some(task.trigger.clone()))
             {

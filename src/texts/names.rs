@@ -26,6 +26,10 @@ pub fn kind(kind: Kind, lang: Language) -> &'static str {
         Kind::Surge => ("Chống sét lan truyền", "Surge protector"),
         Kind::PowerMeter => ("Đồng hồ đo điện", "Power meter"),
         Kind::Gateway => ("Gateway giám sát", "Monitoring gateway"),
+        Kind::Ats => (
+            "Bộ chuyển nguồn tự động (ATS)",
+            "Automatic transfer switch (ATS)",
+        ),
     };
     pick(lang, vi, en)
 }
@@ -382,6 +386,18 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Recordings kept",
     ),
     (
+        Kind::Nvr,
+        "disk_count",
+        "Số ổ cứng ghi hình",
+        "Recording disks",
+    ),
+    (
+        Kind::Nvr,
+        "disk_free_gb",
+        "Dung lượng trống ổ ghi hình",
+        "Free recording space",
+    ),
+    (
         Kind::Surge,
         "protector_tripped",
         "Chống sét đã tác động",
@@ -503,6 +519,18 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "outputs_ok",
+        "Còi và đèn báo hoạt động",
+        "Sirens and beacons working",
+    ),
+    (
+        Kind::Gateway,
+        "output_failures",
+        "Số lần điều khiển còi/đèn lỗi",
+        "Siren/beacon output failures",
+    ),
+    (
+        Kind::Gateway,
         "clock_offset_ms",
         "Độ lệch đồng hồ",
         "Clock offset",
@@ -573,6 +601,217 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Quá hạn chạy thử máy phát",
         "Generator test overdue",
     ),
+    (
+        Kind::Generator,
+        "alarm_emergency_stop",
+        "Báo động: Dừng khẩn cấp",
+        "Alarm: Emergency stop",
+    ),
+    (
+        Kind::Generator,
+        "alarm_low_oil_pressure",
+        "Báo động: Áp suất dầu thấp",
+        "Alarm: Low oil pressure",
+    ),
+    (
+        Kind::Generator,
+        "alarm_high_coolant_temperature",
+        "Báo động: Nhiệt độ nước làm mát cao",
+        "Alarm: High coolant temperature",
+    ),
+    (
+        Kind::Generator,
+        "alarm_low_coolant_temperature",
+        "Báo động: Nhiệt độ nước làm mát thấp",
+        "Alarm: Low coolant temperature",
+    ),
+    (
+        Kind::Generator,
+        "alarm_under_speed",
+        "Báo động: Tốc độ thấp",
+        "Alarm: Under speed",
+    ),
+    (
+        Kind::Generator,
+        "alarm_over_speed",
+        "Báo động: Quá tốc độ",
+        "Alarm: Over speed",
+    ),
+    (
+        Kind::Generator,
+        "alarm_under_frequency",
+        "Báo động: Tần số máy phát thấp",
+        "Alarm: Generator under frequency",
+    ),
+    (
+        Kind::Generator,
+        "alarm_over_frequency",
+        "Báo động: Tần số máy phát cao",
+        "Alarm: Generator over frequency",
+    ),
+    (
+        Kind::Generator,
+        "alarm_low_voltage",
+        "Báo động: Điện áp máy phát thấp",
+        "Alarm: Generator low voltage",
+    ),
+    (
+        Kind::Generator,
+        "alarm_high_voltage",
+        "Báo động: Điện áp máy phát cao",
+        "Alarm: Generator high voltage",
+    ),
+    (
+        Kind::Generator,
+        "alarm_battery_low_voltage",
+        "Báo động: Điện áp ắc quy đề thấp",
+        "Alarm: Battery low voltage",
+    ),
+    (
+        Kind::Generator,
+        "alarm_battery_high_voltage",
+        "Báo động: Điện áp ắc quy đề cao",
+        "Alarm: Battery high voltage",
+    ),
+    (
+        Kind::Generator,
+        "alarm_charge_alternator_failure",
+        "Báo động: Hỏng máy phát sạc",
+        "Alarm: Charge alternator failure",
+    ),
+    (
+        Kind::Generator,
+        "alarm_fail_to_start",
+        "Báo động: Không khởi động được",
+        "Alarm: Fail to start",
+    ),
+    (
+        Kind::Generator,
+        "alarm_fail_to_stop",
+        "Báo động: Không dừng được",
+        "Alarm: Fail to stop",
+    ),
+    (
+        Kind::Generator,
+        "alarm_gen_fail_to_close",
+        "Báo động: Không đóng được aptomat máy phát",
+        "Alarm: Generator fail to close",
+    ),
+    (
+        Kind::Generator,
+        "alarm_mains_fail_to_close",
+        "Báo động: Không đóng được aptomat lưới",
+        "Alarm: Mains fail to close",
+    ),
+    (
+        Kind::Generator,
+        "alarm_oil_pressure_sender_fault",
+        "Báo động: Hỏng cảm biến áp suất dầu",
+        "Alarm: Oil pressure sender fault",
+    ),
+    (
+        Kind::Generator,
+        "alarm_loss_of_magnetic_pickup",
+        "Báo động: Mất tín hiệu cảm biến tốc độ",
+        "Alarm: Loss of magnetic pick-up",
+    ),
+    (
+        Kind::Generator,
+        "alarm_magnetic_pickup_open_circuit",
+        "Báo động: Hở mạch cảm biến tốc độ",
+        "Alarm: Magnetic pick-up open circuit",
+    ),
+    (
+        Kind::Generator,
+        "alarm_high_current",
+        "Báo động: Dòng máy phát cao",
+        "Alarm: Generator high current",
+    ),
+    (
+        Kind::Generator,
+        "alarm_calibration_lost",
+        "Báo động: Mất hiệu chuẩn",
+        "Alarm: Calibration lost",
+    ),
+    (
+        Kind::Generator,
+        "alarm_low_fuel_level",
+        "Báo động: Mức nhiên liệu thấp",
+        "Alarm: Low fuel level",
+    ),
+    (
+        Kind::Generator,
+        "alarm_can_ecu_warning",
+        "Báo động: Cảnh báo từ ECU (CAN)",
+        "Alarm: CAN ECU warning",
+    ),
+    (
+        Kind::Generator,
+        "alarm_can_ecu_shutdown",
+        "Báo động: ECU (CAN) dừng máy",
+        "Alarm: CAN ECU shutdown",
+    ),
+    (
+        Kind::Generator,
+        "alarm_can_ecu_data_fail",
+        "Báo động: Mất dữ liệu ECU (CAN)",
+        "Alarm: CAN ECU data fail",
+    ),
+    (
+        Kind::Generator,
+        "alarm_low_oil_level_switch",
+        "Báo động: Công tắc mức dầu thấp",
+        "Alarm: Low oil level switch",
+    ),
+    (
+        Kind::Generator,
+        "alarm_high_temperature_switch",
+        "Báo động: Công tắc nhiệt độ cao",
+        "Alarm: High temperature switch",
+    ),
+    (
+        Kind::Ats,
+        "position",
+        "Vị trí chuyển mạch",
+        "Switch position",
+    ),
+    (
+        Kind::Generator,
+        "engine_starting",
+        "Đang khởi động",
+        "Starting",
+    ),
+    (
+        Kind::Cooling,
+        "high_pressure_alarm",
+        "Áp suất cao máy nén",
+        "Compressor high pressure",
+    ),
+    (
+        Kind::Cooling,
+        "low_pressure_alarm",
+        "Áp suất thấp máy nén",
+        "Compressor low pressure",
+    ),
+    (
+        Kind::Ats,
+        "mains_available",
+        "Điện lưới sẵn sàng",
+        "Mains available",
+    ),
+    (
+        Kind::Ats,
+        "generator_available",
+        "Máy phát sẵn sàng",
+        "Generator available",
+    ),
+    (
+        Kind::Ats,
+        "transfer_failed",
+        "Chuyển nguồn thất bại",
+        "Transfer failed",
+    ),
+    (Kind::Ats, "fault", "Lỗi ATS", "ATS fault"),
 ];
 
 /// `(kind, point, Vietnamese, English)`: the alarm condition of boolean and state
@@ -686,6 +925,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "Recorder disk failed",
     ),
     (
+        Kind::Nvr,
+        "recording",
+        "Đầu ghi hình không ghi hình",
+        "Recorder not recording",
+    ),
+    (
         Kind::Surge,
         "protector_tripped",
         "Thiết bị chống sét lan truyền đã tác động",
@@ -723,6 +968,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "outputs_ok",
+        "Còi hoặc đèn báo không điều khiển được: không giữ trạng thái đã ghi",
+        "A siren or beacon cannot be driven: it does not hold the state written",
+    ),
+    (
+        Kind::Gateway,
         "clock_server_reachable",
         "Không kết nối được máy chủ thời gian (NTP)",
         "No NTP server answers",
@@ -745,6 +996,30 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "Máy phát chưa được chạy thử đạt yêu cầu trong hơn 31 ngày",
         "No passed generator test for more than 31 days",
     ),
+    (
+        Kind::Ats,
+        "transfer_failed",
+        "ATS chuyển nguồn thất bại",
+        "Transfer switch failed to transfer",
+    ),
+    (
+        Kind::Ats,
+        "fault",
+        "ATS báo lỗi",
+        "Transfer switch reports an alarm",
+    ),
+    (
+        Kind::Cooling,
+        "high_pressure_alarm",
+        "Máy nén báo áp suất cao",
+        "Compressor high pressure alarm",
+    ),
+    (
+        Kind::Cooling,
+        "low_pressure_alarm",
+        "Máy nén báo áp suất thấp",
+        "Compressor low pressure alarm",
+    ),
 ];
 
 /// `(value, Vietnamese, English)` for enumeration values.
@@ -763,6 +1038,15 @@ const ENUM_VALUES: &[(&str, &str, &str)] = &[
     ("low", "Yếu", "Low"),
     ("depleted", "Cạn", "Depleted"),
     ("fault", "Lỗi", "Fault"),
+    ("inactive", "Không tác động", "Inactive"),
+    ("warning", "Cảnh báo", "Warning"),
+    ("shutdown", "Dừng máy", "Shutdown"),
+    ("electrical_trip", "Cắt điện", "Electrical trip"),
+    ("disabled", "Không dùng", "Disabled"),
+    ("indication", "Chỉ báo", "Indication"),
+    ("mains", "Điện lưới", "Mains"),
+    ("generator", "Máy phát", "Generator"),
+    ("transferring", "Đang chuyển", "Transferring"),
 ];
 
 #[cfg(test)]

@@ -417,6 +417,20 @@ pub(crate) async fn sinks(State(app): State<App>) -> Response {
 }
 
 #[derive(Serialize)]
+struct OutputsBody<'a> {
+    outputs: &'a [crate::outputs::Status],
+}
+
+/// `GET /api/v1/outputs`: every siren and beacon, the state the alarms want, the
+/// state read back after the last write, and its failures.
+pub(crate) async fn outputs(State(app): State<App>) -> Response {
+    let body = to_json(&OutputsBody {
+        outputs: &app.shared.outputs.status(),
+    });
+    json(StatusCode::OK, body)
+}
+
+#[derive(Serialize)]
 struct JournalBody {
     entries: Vec<journal::Entry>,
 }
@@ -745,6 +759,7 @@ mod number_tests {
             no: 0,
             acked_by: None,
             acked_at: None,
+            cause: None,
             id: "x".into(),
             key: "th1/temperature_high".into(),
             device: "th1".into(),

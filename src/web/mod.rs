@@ -109,6 +109,7 @@ fn app(shared: Shared, stop: watch::Receiver<bool>) -> Router {
         .route("/api/v1/readings", get(api::readings))
         .route("/api/v1/alarms", get(api::alarms))
         .route("/api/v1/sinks", get(api::sinks))
+        .route("/api/v1/outputs", get(api::outputs))
         .route("/api/v1/journal", get(api::journal))
         .route("/api/v1/oncall", get(api::oncall))
         .route("/api/v1/events", get(api::events))

@@ -104,6 +104,7 @@ fn tile_points(kind: Kind) -> &'static [&'static str] {
             "frequency_hz",
         ],
         Kind::Gateway => &["buffer_used_pct", "clock_synced"],
+        Kind::Ats => &["position", "mains_available", "generator_available"],
     }
 }
 

@@ -41,6 +41,7 @@ fn alarm(level: Level) -> ActiveAlarm {
         no: 0,
         acked_by: None,
         acked_at: None,
+        cause: None,
         id: "0190a5b2-0000-7000-8000-000000000001".into(),
         key: "th1/temperature_high".into(),
         device: "th1".into(),
@@ -370,6 +371,37 @@ async fn alarms_and_sinks_have_the_contract_shape() {
     ] {
         assert!(s.get(k).is_some(), "sink entry lacks {k}: {s}");
     }
+
+    // No outputs configured: an empty list.
+    let (status, _, body) = get(&shared, "/api/v1/outputs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["outputs"], serde_json::json!([]));
+    // One siren not written yet: its id, nothing read back.
+    let siren = crate::outputs::OutputConfig {
+        id: "siren1".into(),
+        name: "siren1".into(),
+        drive: crate::outputs::Drive::Siren,
+        level: crate::model::Level::Serious,
+        kinds: Vec::new(),
+        rooms: Vec::new(),
+        rules: Vec::new(),
+        on_stop: crate::outputs::OnStop::Off,
+        driver: crate::outputs::Driver::Coil {
+            addr: "127.0.0.1:502".into(),
+            unit: 1,
+            coil: 16,
+            timeout: std::time::Duration::from_secs(1),
+        },
+    };
+    let shared = shared.with_outputs(crate::outputs::Handle::with(
+        vec![siren],
+        Default::default(),
+    ));
+    let (_, _, body) = get(&shared, "/api/v1/outputs").await;
+    let o = &json(&body)["outputs"][0];
+    assert_eq!(o["id"], "siren1");
+    assert!(o["held"].is_null(), "{o}");
+    assert_eq!(o["failures"], 0);
 }
 
 #[tokio::test]

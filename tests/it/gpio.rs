@@ -415,3 +415,231 @@ fn probe_of_a_gpio_device_without_its_line_is_a_clear_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Sirens and beacons on the DO coils of an ADAM-6050 (pymodbus serving its map:
+/// DO 0 = coil 16, DO 1 = coil 17; *ADAM-6000 Series User Manual*, Appendix B.2),
+/// through the whole gateway. The coil states are read from pymodbus, not from the
+/// gateway: a closed fire contact sets the siren and the beacon; acknowledging stops
+/// the siren, the beacon stays while the alarm is listed; a new alarm sounds the siren
+/// again and `silence` (a journaled command) stops it; an orderly stop switches every
+/// output off.
+#[test]
+fn siren_coil_follows_the_fire_alarm_ack_and_silence() {
+    use crate::peers::{ModbusServer, ModbusSpec, UnitSpec};
+    let dir = peer_tempdir("siren");
+    let module = ModbusServer::start(
+        ModbusSpec::new().unit(1, UnitSpec::new().coils(0, &[false; 18]).strict()),
+    );
+    let port = module.addr().port();
+    let text = format!(
+        "[site]\nname = \"sr\"\nlanguage = \"en\"\n[[rooms]]\nid = \"server1\"\n\
+         [web]\nlisten = \"127.0.0.1:{web}\"\n[storage]\nstate_dir = \"{state}\"\n\
+         [[devices]]\nid = \"facp1\"\nroom = \"server1\"\nkind = \"fire_panel\"\nprofile = \"adam-6050-fire-panel\"\n\
+         poll_interval_ms = 200\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = 1\n\
+         [[outputs]]\nid = \"siren1\"\ndrive = \"siren\"\nkinds = [\"fire_panel\", \"leak\"]\n\
+         [outputs.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = 1\ncoil = 16\n\
+         [[outputs]]\nid = \"beacon1\"\ndrive = \"beacon\"\n\
+         [outputs.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = 1\ncoil = 17\n",
+        web = free_port(),
+        state = dir.path().join("state").display(),
+    );
+    let gw = Gw::start(&text);
+    let running = gw.running.as_ref().unwrap();
+    let outputs = || module.coils(1, 16, 2);
+    let wait = |what: &str, want: [bool; 2]| {
+        let end = Instant::now() + Duration::from_secs(3);
+        while outputs() != want {
+            assert!(
+                Instant::now() < end,
+                "{what}: coils {:?}, want {want:?}",
+                outputs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let n = std::cell::Cell::new(0);
+    let command = |verb: &str, target: &str| {
+        n.set(n.get() + 1);
+        let id = format!("c-{verb}-{}", n.get());
+        let body = serde_json::json!({"id": id, "verb": verb, "target": target, "by": "An"});
+        let origin = dc_gateway::commands::Origin {
+            entry: "test".into(),
+            peer: "it".into(),
+        };
+        let cmd = dc_gateway::commands::parse(body.to_string().as_bytes(), origin).unwrap();
+        gw.rt
+            .block_on(running.commands.send(cmd, Duration::from_secs(5)))
+    };
+    let listed = || running.shared.read().alarms.clone();
+
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(outputs(), [false, false], "nothing listed");
+    assert!(
+        module.request_count_fc(1, 5) >= 2,
+        "both outputs written at the start (function 05)"
+    );
+
+    module.set_coils(1, 0, &[true]);
+    wait("fire alarm: siren and beacon on", [true, true]);
+    let no = listed()
+        .iter()
+        .find(|a| &*a.rule == "fire_alarm")
+        .map(|a| a.no)
+        .unwrap();
+    let r = command("ack", &no.to_string());
+    assert!(r.ok, "{r:?}");
+    wait("acknowledged: siren off, beacon on", [false, true]);
+
+    // The contact opens: cleared and acknowledged, the alarm leaves the list.
+    module.set_coils(1, 0, &[false]);
+    wait("nothing listed: beacon off", [false, false]);
+
+    // A new fire alarm sounds the siren again; silence stops it, the beacon stays.
+    module.set_coils(1, 0, &[true]);
+    wait("new alarm", [true, true]);
+    let r = command("silence", "all");
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.result.as_deref(), Some("1 siren silenced"));
+    wait("silenced", [false, true]);
+    let r = command("silence", "nope");
+    assert_eq!(r.error.as_deref(), Some("no output \"nope\""));
+    let status = running.shared.read().alarms.len();
+    assert_eq!(status, 1, "silence does not touch the alarm");
+    // The page's API shows what the outputs hold.
+    let api = crate::peers::http_get(&format!("http://{}/api/v1/outputs", running.web_addr))
+        .unwrap()
+        .json()
+        .unwrap();
+    let held: Vec<(String, bool)> = api["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap().to_string(), o["held"] == true))
+        .collect();
+    assert_eq!(
+        held,
+        vec![("siren1".to_string(), false), ("beacon1".to_string(), true)]
+    );
+
+    // Someone switches the siren on by hand at the module: put back within 5 s.
+    module.set_coils(1, 16, &[true]);
+    let end = Instant::now() + Duration::from_secs(7);
+    while outputs() != [false, true] {
+        assert!(Instant::now() < end, "siren not put back: {:?}", outputs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The silence is journaled with its origin.
+    let journal =
+        dc_gateway::journal::Journal::open(&dir.path().join("state"), Default::default()).unwrap();
+    let entries = journal
+        .query(&dc_gateway::journal::Query {
+            kind: Some(dc_gateway::journal::Kind::Command),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.data["verb"] == "silence" && e.data["reply"]["ok"] == true),
+        "{entries:?}"
+    );
+
+    // Orderly stop: every output off, although the alarm is listed.
+    drop(gw);
+    assert_eq!(outputs(), [false, false], "stop state");
+}
+
+/// Two doors on two ADAM-6050 modules (pymodbus units 1 and 2, DI 5 = door contact),
+/// through the whole gateway: `door-in` is covered by an access window that holds all
+/// day, `door-out` only by one on a past date. Opening `door-out` is a serious alarm at
+/// once (`outside_level = "serious"`); opening `door-in` is recorded and pending (an
+/// alarm only after 5 min open), not an alarm.
+#[test]
+fn door_on_a_di_module_inside_and_outside_an_access_window() {
+    use crate::peers::{ModbusServer, ModbusSpec, UnitSpec};
+    let dir = peer_tempdir("door-window");
+    let module = ModbusServer::start(
+        ModbusSpec::new()
+            .unit(1, UnitSpec::new().coils(0, &[false; 18]).strict())
+            .unit(2, UnitSpec::new().coils(0, &[false; 18]).strict()),
+    );
+    let port = module.addr().port();
+    let mut text = format!(
+        "[site]\nname = \"dw\"\nlanguage = \"en\"\n[[rooms]]\nid = \"server1\"\n\
+         [web]\nlisten = \"127.0.0.1:{}\"\n[storage]\nstate_dir = \"{}\"\n\
+         [rules.door_open]\noutside_level = \"serious\"\n\
+         [[access_windows]]\ntarget = \"door-in\"\nwhen = [\"daily 00:00-24:00\"]\n\
+         [[access_windows]]\ntarget = \"door-out\"\nwhen = [\"2020-01-01\"]\n",
+        free_port(),
+        dir.path().join("state").display(),
+    );
+    for (id, unit) in [("door-in", 1), ("door-out", 2)] {
+        text += &format!(
+            "[[devices]]\nid = \"{id}\"\nroom = \"server1\"\nkind = \"door\"\nprofile = \"adam-6050-door\"\n\
+             poll_interval_ms = 200\n[devices.modbus_tcp]\nhost = \"127.0.0.1\"\nport = {port}\nunit_id = {unit}\n"
+        );
+    }
+    let gw = Gw::start(&text);
+    let running = gw.running.as_ref().unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(running.shared.read().alarms.is_empty());
+
+    module.set_coils(1, 5, &[true]);
+    module.set_coils(2, 5, &[true]);
+    let t = Instant::now();
+    let alarm = loop {
+        let found = running
+            .shared
+            .read()
+            .alarms
+            .iter()
+            .find(|a| &*a.device == "door-out")
+            .cloned();
+        if let Some(a) = found {
+            break a;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "no alarm for door-out"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        (&*alarm.rule, alarm.level),
+        ("door_open", dc_gateway::model::Level::Serious)
+    );
+    assert!(
+        alarm.message.contains("outside an approved access window"),
+        "{}",
+        alarm.message
+    );
+    // door-in: open inside its window, pending, no alarm (the hub's 1 s tick has run).
+    std::thread::sleep(Duration::from_millis(1500));
+    let live = running.shared.read();
+    assert!(
+        !live.alarms.iter().any(|a| &*a.device == "door-in"),
+        "{:?}",
+        live.alarms
+    );
+    assert!(
+        live.pending.iter().any(|p| &*p.device == "door-in"),
+        "{:?}",
+        live.pending
+    );
+    drop(live);
+    // Closing clears door-out's alarm (serious: listed, cleared, until acknowledged).
+    module.set_coils(2, 5, &[false]);
+    let t = Instant::now();
+    while !running
+        .shared
+        .read()
+        .alarms
+        .iter()
+        .any(|a| &*a.device == "door-out" && a.state == "cleared")
+    {
+        assert!(t.elapsed() < Duration::from_secs(3), "door-out not cleared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

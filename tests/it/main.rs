@@ -11,11 +11,15 @@
 mod peers;
 mod smoke;
 
+// One alarm per root cause: a dead Modbus TCP gateway in front of 8 devices (docs/ALARMS.md).
+mod rootcause;
+
 // One module per area; add yours below (file `tests/it/<area>.rs` or `tests/it/<area>/mod.rs`):
 mod backup; // backup and restore of the state dir while records stream
 mod buffer; // the durable buffer: outages, SIGKILL, broker restart, dead letters, budget
 mod commands; // commands from people and the alarm lifecycle: MQTT, the local socket
 mod e2e; // the data path end to end
+mod failures; // mains failure, generator start, controller alarms: the binary against pymodbus and Mosquitto
 mod firmware; // the sensor node firmware (node-sim) on a pty: mbpoll and the RTU source
 mod gpio; // the GPIO source with the fake backend through the pipeline to Mosquitto
 mod grafana; // the generated Grafana dashboards against InfluxDB 1.6 and @grafana/schema
@@ -26,6 +30,7 @@ mod mqtt; // MQTT sink against Mosquitto
 mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
 mod paging; // paging the on-call person: roster, SMS on the scripted modem, reply OK <no>, MQTT notify
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
+mod recorder; // camera recorders: the Hikvision NVR profile against snmpsim (hand-written and real recordings)
 mod records; // incidents, generator runs and reports: a DSE start replayed on pymodbus, the PDF by Chromium
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod selfwatch; // the clock check against chronyd (under faketime)

@@ -152,6 +152,7 @@ const DSE: u8 = 2;
 const APC: u8 = 3;
 const LIEBERT: u8 = 4;
 const SDM: u8 = 5;
+const ATS: u8 = 6;
 
 /// docs/PROFILES.md vectors, served in phases: the first phase is the server's initial
 /// table, later phases change registers while the bus runs.
@@ -194,6 +195,16 @@ const PHASES: &[&[Vector]] = &[
         v("S5", SDM, Ir, 62, &[0xBF7A, 0xE148], "power_factor", Num(-0.98)),
         v("S6", SDM, Ir, 70, &[0x4248, 0x0000], "frequency_hz", Num(50.0)),
         v("S7", SDM, Ir, 72, &[0x4640, 0xE600], "energy_kwh", Num(12345.5)),
+        v("D20", DSE, Hr, 39425, &[0x1111], "alarm_emergency_stop", Enum("inactive")),
+        v("D20", DSE, Hr, 39425, &[0x1111], "alarm_low_coolant_temperature", Enum("inactive")),
+        v("D21", DSE, Hr, 39428, &[0x1111], "alarm_fail_to_start", Enum("inactive")),
+        v("D22", DSE, Hr, 39430, &[0x1111], "alarm_low_fuel_level", Enum("inactive")),
+        v("D23", DSE, Hr, 39431, &[0x1111], "alarm_can_ecu_shutdown", Enum("inactive")),
+        v("T1", ATS, Hr, 2000, &[0x0000], "mains_available", Bool(true)),
+        v("T2", ATS, Hr, 2001, &[0x0001], "generator_available", Bool(false)),
+        v("T3", ATS, Hr, 2002, &[0x0000], "position", Enum("mains")),
+        v("T3", ATS, Hr, 2002, &[0x0000], "transfer_failed", Bool(false)),
+        v("T4", ATS, Hr, 2007, &[0x0000], "fault", Bool(false)),
     ],
     &[
         v("D2", DSE, Hr, 1024, &[0xFFFC], "oil_pressure_kpa", UNKNOWN),
@@ -211,6 +222,11 @@ const PHASES: &[&[Vector]] = &[
         v("L2", LIEBERT, Ir, 99, &[0x0002], "unit_on", Bool(false)),
         v("L5", LIEBERT, Ir, 101, &[0x0008], "common_alarm", Bool(false)),
         v("L11", LIEBERT, Di, 33, &[0, 1, 0, 0, 0, 0], "critical_alarm", Bool(true)),
+        v("L11", LIEBERT, Di, 33, &[0, 1, 0, 0, 0, 0], "high_pressure_alarm", Bool(false)),
+        v("D24", DSE, Hr, 39428, &[0x1311], "alarm_fail_to_start", Enum("shutdown")),
+        v("D25", DSE, Hr, 39425, &[0x2111], "alarm_emergency_stop", Enum("warning")),
+        v("T5", ATS, Hr, 2002, &[0x0002], "position", Enum("generator")),
+        v("T6", ATS, Hr, 2000, &[0x0001], "mains_available", Bool(false)),
     ],
     &[
         v("D5", DSE, Hr, 1025, &[0x7FFE], "coolant_temperature_c", UNKNOWN),
@@ -220,6 +236,11 @@ const PHASES: &[&[Vector]] = &[
         v("L3", LIEBERT, Ir, 99, &[0x0000], "unit_on", Bool(false)),
         v("L8", LIEBERT, Ir, 101, &[0x0020], "common_alarm", Bool(true)),
         v("L12", LIEBERT, Di, 33, &[0, 0, 1, 0, 0, 0], "critical_alarm", Bool(false)),
+        v("D26", DSE, Hr, 39428, &[0x1411], "alarm_fail_to_start", Enum("electrical_trip")),
+        v("D27", DSE, Hr, 39430, &[0x1121], "alarm_low_fuel_level", Enum("warning")),
+        v("T7", ATS, Hr, 2002, &[0x0004], "transfer_failed", Bool(true)),
+        v("T7", ATS, Hr, 2002, &[0x0004], "position", Enum("unknown")),
+        v("T8", ATS, Hr, 2007, &[0x0400], "fault", Bool(true)),
     ],
     &[
         v("D18", DSE, Hr, 1408, &[0x0004], "engine_running", Bool(true)),
@@ -227,6 +248,12 @@ const PHASES: &[&[Vector]] = &[
         v("A17", APC, Hr, 0, &[0x0000, 0x0010], "output_source", Enum("off")),
         v("L9", LIEBERT, Ir, 99, &[0x0003], "unit_on", OUT_OF_RANGE),
         v("L13", LIEBERT, Di, 33, &[0, 0, 0, 0, 0, 1], "critical_alarm", Bool(true)),
+        v("L14", LIEBERT, Di, 33, &[0, 0, 0, 1, 0, 1], "high_pressure_alarm", Bool(true)),
+        v("L14", LIEBERT, Di, 33, &[0, 0, 0, 1, 0, 1], "low_pressure_alarm", Bool(false)),
+        v("L14", LIEBERT, Di, 33, &[0, 0, 0, 1, 0, 1], "critical_alarm", Bool(true)),
+        v("D28", DSE, Hr, 39425, &[0xF111], "alarm_emergency_stop", UNKNOWN),
+        v("D29", DSE, Hr, 39428, &[0x1A11], "alarm_fail_to_start", Enum("indication")),
+        v("T9", ATS, Hr, 2000, &[0x0009], "mains_available", OUT_OF_RANGE),
     ],
 ];
 
@@ -280,7 +307,7 @@ fn unit_spec(vectors: impl Iterator<Item = Vector>) -> UnitSpec {
 async fn shipped_profiles_on_one_bus_decode_the_vendor_vectors() {
     let pty = PtyPair::start();
     let mut spec = ModbusSpec::new();
-    for unit in [XY, DSE, APC, LIEBERT, SDM] {
+    for unit in [XY, DSE, APC, LIEBERT, SDM, ATS] {
         spec = spec.unit(
             unit,
             unit_spec(PHASES[0].iter().copied().filter(|v| v.unit == unit)),
@@ -318,6 +345,14 @@ async fn shipped_profiles_on_one_bus_decode_the_vendor_vectors() {
             Kind::PowerMeter,
             SDM,
             shipped("sdm630.toml"),
+            300,
+            200,
+        ),
+        device(
+            "rtu-ats",
+            Kind::Ats,
+            ATS,
+            shipped("abb-ats022.toml"),
             300,
             200,
         ),
@@ -396,6 +431,12 @@ async fn shipped_profiles_on_one_bus_decode_the_vendor_vectors() {
         ("rtu-liebert", "unit_stopped"),
         ("rtu-liebert", "critical_alarm"),
         ("rtu-dse", "mode_not_auto"),
+        ("rtu-dse", "alarm_fail_to_start"),
+        ("rtu-dse", "alarm_emergency_stop"),
+        ("rtu-dse", "alarm_low_fuel_level"),
+        ("rtu-ats", "transfer_failed"),
+        ("rtu-ats", "fault"),
+        ("rtu-liebert", "high_pressure"),
     ] {
         assert!(
             raised.contains(&(device.to_string(), rule.to_string())),
@@ -406,9 +447,11 @@ async fn shipped_profiles_on_one_bus_decode_the_vendor_vectors() {
     // Ground truth: every request the bus carried went to one of the five units, and
     // each device's reads were merged (the DSE map needs 7 requests, not 18).
     let reqs = server.requests();
-    assert!(reqs.iter().all(|r| (1..=5).contains(&r.unit)), "{reqs:?}");
+    assert!(reqs.iter().all(|r| (1..=6).contains(&r.unit)), "{reqs:?}");
+    // 7 for pages 3-7 and one for the named alarms of page 154.
     let dse_per_poll = shipped("dse-gencomm.toml").plan().reads.len();
-    assert_eq!(dse_per_poll, 7);
+    assert_eq!(dse_per_poll, 8);
+    assert_eq!(shipped("abb-ats022.toml").plan().reads.len(), 1);
     let counts = server.counts();
     assert_eq!(counts.exceptions_for(DSE), 0, "{counts:?}");
 }
@@ -956,8 +999,9 @@ async fn probe_reads_an_rtu_device_once_with_raw_registers() {
     let report = modbus::probe_rtu(&b, &b.devices[0])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(report.requests.len(), 7, "{report}");
-    assert_eq!(server.request_count(DSE), 7);
+    // Pages 3-7 in 7 requests, the page 154 named alarms in one more.
+    assert_eq!(report.requests.len(), 8, "{report}");
+    assert_eq!(server.request_count(DSE), 8);
     let point = |name: &str| report.points.iter().find(|p| p.point == name).unwrap();
     // D9: raw 0x0001 0x86A0 → 100 kW.
     let load = point("load_kw");

@@ -27,7 +27,7 @@ fn web_dir() -> PathBuf {
 }
 
 /// Fails (never skips) when a tool the test needs is missing.
-fn require_tools() {
+pub(crate) fn require_tools() {
     let pw = web_dir().join("node_modules/playwright-core/package.json");
     assert!(
         pw.exists(),
@@ -171,7 +171,7 @@ fn site() -> Shared {
 
 /// The Node driver: one JSON line per answer, read on a thread so every wait has a
 /// deadline. Dropping it kills the browser script.
-struct Browser {
+pub(crate) struct Browser {
     child: Child,
     stdin: ChildStdin,
     lines: Receiver<String>,
@@ -179,7 +179,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn start(url: &str) -> Browser {
+    pub(crate) fn start(url: &str) -> Browser {
         let script = web_dir().join("wall.mjs");
         let mut child = Command::new("node")
             .arg(&script)
@@ -218,14 +218,14 @@ impl Browser {
         }
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn recv(&mut self, timeout: Duration) -> Json {
+    pub(crate) fn recv(&mut self, timeout: Duration) -> Json {
         match self.lines.recv_timeout(timeout) {
             Ok(line) => serde_json::from_str(&line).unwrap_or_else(|e| {
                 panic!(
@@ -246,7 +246,7 @@ impl Browser {
         }
     }
 
-    fn send(&mut self, cmd: Json) -> Json {
+    pub(crate) fn send(&mut self, cmd: Json) -> Json {
         writeln!(self.stdin, "{cmd}")
             .unwrap_or_else(|e| panic!("writing to wall.mjs: {e}\nstderr:\n{}", self.stderr()));
         self.stdin.flush().ok();
@@ -254,7 +254,7 @@ impl Browser {
     }
 
     /// Waits until the element's `data-<attr>` equals `equals`; returns the snapshot.
-    fn wait_attr(&mut self, selector: &str, attr: &str, equals: &str) -> Json {
+    pub(crate) fn wait_attr(&mut self, selector: &str, attr: &str, equals: &str) -> Json {
         let r = self.send(json!({
             "cmd": "wait", "selector": selector, "attr": attr, "equals": equals, "timeout_ms": 10_000
         }));
@@ -269,7 +269,7 @@ impl Browser {
 
 impl Browser {
     /// Asks the script to close the browser and checks it exits cleanly.
-    fn quit(mut self) {
+    pub(crate) fn quit(mut self) {
         let _ = writeln!(self.stdin, "{}", json!({ "cmd": "quit" }));
         let _ = self.stdin.flush();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -463,6 +463,7 @@ fn wall_page_follows_values_and_alarms_without_reload() {
             no: 0,
             acked_by: None,
             acked_at: None,
+            cause: None,
             id: "0190a5b2-0000-7000-8000-000000000001".into(),
             key: "ups1/load_high".into(),
             device: "ups1".into(),
@@ -482,6 +483,7 @@ fn wall_page_follows_values_and_alarms_without_reload() {
             no: 0,
             acked_by: None,
             acked_at: None,
+            cause: None,
             id: "0190a5b2-0000-7000-8000-000000000002".into(),
             key: "th1/temperature_high".into(),
             device: "th1".into(),

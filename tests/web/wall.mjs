@@ -16,6 +16,7 @@
 //         -> {"ok":true,"viewport":{w,h},"scroll":{w,h},"pages":n,"cards":[{device,
 //             x,y,w,h,value_px,visible}]}: every tile's box and its main value's
 //             font size in CSS px
+//     {"cmd":"click","selector":CSS}  -> {"ok":true,"snapshot":{...}}
 //     {"cmd":"screenshot","path":FILE,"full_page":false}
 //     {"cmd":"quit"}
 // A snapshot lists every card, point and alarm with its data- attributes and text,
@@ -198,6 +199,9 @@ for await (const line of rl) {
         }),
       }));
       out({ ok: true, ...g });
+    } else if (cmd.cmd === 'click') {
+      await page.click(cmd.selector, { timeout: cmd.timeout_ms || 5_000 });
+      out({ ok: true, snapshot: await snapshot() });
     } else if (cmd.cmd === 'screenshot') {
       await page.screenshot({ path: cmd.path, fullPage: !!cmd.full_page });
       out({ ok: true, path: cmd.path });

@@ -109,6 +109,25 @@ pub trait Backend: Send + Sync + 'static {
     /// Request `lines` as inputs with edge detection on both edges, under the consumer
     /// label `consumer` (shown by `gpioinfo`).
     fn request(&self, consumer: &str, lines: &[LineSpec]) -> Result<Box<dyn Lines>, Error>;
+    /// Request one line as an output (a siren's or beacon's relay driver), set to the
+    /// logical value `active` at once. `bias` does not apply to outputs.
+    fn request_output(
+        &self,
+        consumer: &str,
+        line: &LineSpec,
+        active: bool,
+    ) -> Result<Box<dyn OutputLine>, Error>;
+}
+
+/// A requested output line; released when dropped (the kernel then keeps or drops
+/// the level as the chip's driver does: see docs/GPIO.md, "Outputs").
+pub trait OutputLine: Send {
+    /// Set its logical value (`true`: active).
+    fn set(&mut self, active: bool) -> Result<(), Error>;
+    /// Read its logical value back.
+    fn get(&mut self) -> Result<bool, Error>;
+    /// Where it was found (`gpiochip0:20`).
+    fn found(&self) -> String;
 }
 
 /// Requested lines; released when dropped.

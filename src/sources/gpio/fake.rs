@@ -19,6 +19,10 @@ struct FakeLine {
     name: String,
     level: bool,
     held: Option<(bool, Bias)>,
+    /// Requested as an output (active-low of the request).
+    output: Option<bool>,
+    /// The pad is stuck at this level whatever is written (a shorted driver).
+    stuck: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -65,6 +69,8 @@ impl FakeGpio {
                     name: n.to_string(),
                     level: true,
                     held: None,
+                    output: None,
+                    stuck: None,
                 })
                 .collect(),
             failing: false,
@@ -129,6 +135,29 @@ impl FakeGpio {
             .and_then(|l| l.held)
     }
 
+    /// The physical level of a line requested as an output (`None` while it is not
+    /// one): what a relay driver on the pin would see.
+    pub fn output_level(&self, chip: &str, offset: u32) -> Option<bool> {
+        let s = self.lock();
+        let c = s.chips.iter().find(|c| c.name == chip)?;
+        let l = c.lines.get(offset as usize)?;
+        l.output.map(|_| l.level)
+    }
+
+    /// Make a line's pad stuck at `level` (an output whose driver does not follow:
+    /// its read-back then differs), or free it (`None`).
+    pub fn set_stuck(&self, chip: &str, offset: u32, level: Option<bool>) {
+        let mut s = self.lock();
+        if let Some(c) = s.chips.iter_mut().find(|c| c.name == chip)
+            && let Some(l) = c.lines.get_mut(offset as usize)
+        {
+            l.stuck = level;
+            if let Some(v) = level {
+                l.level = v;
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -138,7 +167,71 @@ fn chip_matches(name: &str, wanted: &str) -> bool {
     name == wanted || wanted.strip_prefix("/dev/") == Some(name)
 }
 
+/// Find a line: (chip index, offset).
+fn find(s: &State, at: &LineAt) -> Result<(usize, u32), Error> {
+    let found = match at {
+        LineAt::Name(n) => s.chips.iter().enumerate().find_map(|(ci, c)| {
+            c.lines
+                .iter()
+                .position(|l| &l.name == n)
+                .map(|o| (ci, o as u32))
+        }),
+        LineAt::Offset { chip, offset } => {
+            let ci = s
+                .chips
+                .iter()
+                .position(|c| chip_matches(&c.name, chip))
+                .ok_or_else(|| Error::Chip {
+                    chip: chip.clone(),
+                    reason: "No such file or directory".into(),
+                })?;
+            (*offset < s.chips[ci].lines.len() as u32).then_some((ci, *offset))
+        }
+    };
+    found.ok_or_else(|| match at {
+        LineAt::Name(n) => Error::NoSuchLine(n.clone()),
+        other => Error::Request {
+            lines: other.to_string(),
+            reason: "Invalid argument: no such offset".into(),
+        },
+    })
+}
+
 impl Backend for FakeGpio {
+    fn request_output(
+        &self,
+        _consumer: &str,
+        spec: &LineSpec,
+        active: bool,
+    ) -> Result<Box<dyn super::backend::OutputLine>, Error> {
+        let mut s = self.lock();
+        let (ci, o) = find(&s, &spec.at)?;
+        if s.chips[ci].failing {
+            return Err(Error::Chip {
+                chip: s.chips[ci].name.clone(),
+                reason: "device gone".into(),
+            });
+        }
+        let line = &mut s.chips[ci].lines[o as usize];
+        if line.held.is_some() {
+            return Err(Error::Request {
+                lines: spec.at.to_string(),
+                reason: "Device or resource busy".into(),
+            });
+        }
+        line.held = Some((spec.active_low, spec.bias));
+        line.output = Some(spec.active_low);
+        let mut out = FakeOutput {
+            gpio: self.clone(),
+            at: (ci, o),
+            active_low: spec.active_low,
+            name: format!("{}:{o}", s.chips[ci].name),
+        };
+        drop(s);
+        out.set_level(active != spec.active_low);
+        Ok(Box::new(out))
+    }
+
     fn request(&self, _consumer: &str, specs: &[LineSpec]) -> Result<Box<dyn Lines>, Error> {
         let mut s = self.lock();
         let mut found = Vec::new();
@@ -235,6 +328,58 @@ impl Lines for FakeLines {
 
     fn found(&self) -> Vec<String> {
         self.names.clone()
+    }
+}
+
+struct FakeOutput {
+    gpio: FakeGpio,
+    at: (usize, u32),
+    active_low: bool,
+    name: String,
+}
+
+impl FakeOutput {
+    fn set_level(&mut self, level: bool) {
+        let mut s = self.gpio.lock();
+        let l = &mut s.chips[self.at.0].lines[self.at.1 as usize];
+        l.level = l.stuck.unwrap_or(level);
+    }
+}
+
+impl super::backend::OutputLine for FakeOutput {
+    fn set(&mut self, active: bool) -> Result<(), Error> {
+        let failing = {
+            let s = self.gpio.lock();
+            let c = &s.chips[self.at.0];
+            c.failing.then(|| c.name.clone())
+        };
+        if let Some(chip) = failing {
+            return Err(Error::Read(format!("{chip}: device gone")));
+        }
+        self.set_level(active != self.active_low);
+        Ok(())
+    }
+
+    fn get(&mut self) -> Result<bool, Error> {
+        let s = self.gpio.lock();
+        let c = &s.chips[self.at.0];
+        if c.failing {
+            return Err(Error::Read(format!("{}: device gone", c.name)));
+        }
+        Ok(c.lines[self.at.1 as usize].level != self.active_low)
+    }
+
+    fn found(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Drop for FakeOutput {
+    fn drop(&mut self) {
+        let mut s = self.gpio.lock();
+        let l = &mut s.chips[self.at.0].lines[self.at.1 as usize];
+        l.held = None;
+        l.output = None;
     }
 }
 

@@ -32,6 +32,18 @@ impl Backend for Kernel {
             reason: "GPIO character devices exist only on Linux".into(),
         })
     }
+
+    fn request_output(
+        &self,
+        _consumer: &str,
+        _line: &super::backend::LineSpec,
+        _active: bool,
+    ) -> Result<Box<dyn super::backend::OutputLine>, super::backend::Error> {
+        Err(super::backend::Error::Chip {
+            chip: "gpiochip".into(),
+            reason: "GPIO character devices exist only on Linux".into(),
+        })
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -69,6 +81,15 @@ mod linux {
     }
 
     impl Backend for Kernel {
+        fn request_output(
+            &self,
+            consumer: &str,
+            line: &LineSpec,
+            active: bool,
+        ) -> Result<Box<dyn super::super::backend::OutputLine>, Error> {
+            request_output(consumer, line, active)
+        }
+
         fn request(&self, consumer: &str, specs: &[LineSpec]) -> Result<Box<dyn Lines>, Error> {
             // Resolve every line to (chip path, offset).
             let mut at: Vec<(PathBuf, u32)> = Vec::with_capacity(specs.len());
@@ -187,6 +208,71 @@ mod linux {
                 rx,
             }))
         }
+    }
+
+    /// One output line (a siren's relay driver).
+    struct KernelOutput {
+        req: gpiocdev::Request,
+        offset: u32,
+        found: String,
+    }
+
+    impl super::super::backend::OutputLine for KernelOutput {
+        fn set(&mut self, active: bool) -> Result<(), Error> {
+            let v = if active {
+                Value::Active
+            } else {
+                Value::Inactive
+            };
+            self.req
+                .set_value(self.offset, v)
+                .map_err(|e| Error::Read(e.to_string()))
+        }
+
+        fn get(&mut self) -> Result<bool, Error> {
+            self.req
+                .value(self.offset)
+                .map(|v| v == Value::Active)
+                .map_err(|e| Error::Read(e.to_string()))
+        }
+
+        fn found(&self) -> String {
+            self.found.clone()
+        }
+    }
+
+    pub(super) fn request_output(
+        consumer: &str,
+        spec: &LineSpec,
+        active: bool,
+    ) -> Result<Box<dyn super::super::backend::OutputLine>, Error> {
+        let (chip, offset) = match &spec.at {
+            LineAt::Name(n) => {
+                let f = gpiocdev::find_named_line(n).ok_or_else(|| Error::NoSuchLine(n.clone()))?;
+                (f.chip, f.info.offset)
+            }
+            LineAt::Offset { chip, offset } => (chip_path(chip), *offset),
+        };
+        let mut b = gpiocdev::Request::builder();
+        b.on_chip(&chip).with_consumer(consumer).with_line(offset);
+        if spec.active_low {
+            b.as_active_low();
+        }
+        b.as_output(if active {
+            Value::Active
+        } else {
+            Value::Inactive
+        });
+        let req = b.request().map_err(|e| Error::Request {
+            lines: format!("{}:{offset}", chip.display()),
+            reason: e.to_string(),
+        })?;
+        let name = chip.file_name().map(|n| n.to_string_lossy().to_string());
+        Ok(Box::new(KernelOutput {
+            req,
+            offset,
+            found: format!("{}:{offset}", name.unwrap_or_default()),
+        }))
     }
 
     impl Lines for KernelLines {

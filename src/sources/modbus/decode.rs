@@ -58,6 +58,13 @@ pub enum Encoded {
         /// New state of the bit.
         set: bool,
     },
+    /// One 4-bit field of the register at the point's address; the others are kept.
+    RegisterNibble {
+        /// Field number (0 = bits 0-3).
+        nibble: u8,
+        /// New value of the field, 0-15.
+        value: u16,
+    },
 }
 
 /// A value that cannot be encoded for a point.
@@ -132,7 +139,10 @@ fn raw_of(map: &PointMap, regs: &[u16]) -> Option<Raw> {
     let (bo, wo) = (map.byte_order, map.word_order);
     Some(match map.ty {
         RegType::U16 | RegType::Bool => {
-            let r = order_bytes(regs[0], bo);
+            let mut r = order_bytes(regs[0], bo);
+            if let Some(n) = map.nibble {
+                r = (r >> (4 * n)) & 0xF;
+            }
             Raw::Int {
                 value: i64::from(r),
                 pattern: u32::from(r),
@@ -356,6 +366,12 @@ pub fn encode(map: &PointMap, value: &Value) -> Result<Encoded, EncodeError> {
                 .find(|(_, n)| n == name)
                 .map(|(c, _)| *c)
                 .ok_or(EncodeError::UnmappedEnum { point, name })?;
+            if let Some(nibble) = map.nibble {
+                return Ok(Encoded::RegisterNibble {
+                    nibble,
+                    value: (code & 0xF) as u16,
+                });
+            }
             encode_int(map, code, code as f64)
         }
         (PointType::Number, Value::Number(v)) => {
@@ -454,6 +470,7 @@ mod tests {
             false_values: Vec::new(),
             any_of: Vec::new(),
             first_set_bit: false,
+            nibble: None,
         }
     }
 
@@ -744,6 +761,39 @@ mod tests {
             decode_bits(&m, &[false; 3]).quality,
             Quality::CommError,
             "short read"
+        );
+    }
+
+    #[test]
+    fn enumeration_from_a_nibble() {
+        // DSE GenComm page 154: four 4-bit alarm codes per register.
+        let mut m = map(
+            "alarm_fail_to_start",
+            RegType::U16,
+            ByteOrder::Big,
+            WordOrder::Big,
+            1.0,
+        );
+        m.nibble = Some(2);
+        m.enum_map = vec![(1, "inactive"), (2, "warning"), (3, "shutdown")];
+        m.unavailable = vec![15.0];
+        assert_eq!(
+            decode_registers(&m, &[0x1311]).value,
+            Some(Value::Enum("shutdown"))
+        );
+        assert_eq!(
+            decode_registers(&m, &[0x3133]).value,
+            Some(Value::Enum("inactive"))
+        );
+        assert_eq!(decode_registers(&m, &[0x1F11]).quality, Quality::Unknown);
+        assert_eq!(decode_registers(&m, &[0x1711]).quality, Quality::OutOfRange);
+        // And back: only the field changes.
+        assert_eq!(
+            encode(&m, &Value::Enum("warning")),
+            Ok(Encoded::RegisterNibble {
+                nibble: 2,
+                value: 2
+            })
         );
     }
 

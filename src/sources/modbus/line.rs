@@ -107,7 +107,8 @@ pub(crate) async fn run<L: Link>(
             stations[i].offline(ls.quality, &ls.detail)
         };
 
-        let interval = stations[i].dev.poll_interval;
+        // A generator that starts is polled fast until rated (sources/modbus/fastpoll.rs).
+        let interval = stations[i].interval_after(&poll);
         due[i] = next_due(due[i], interval, Instant::now());
         if tx.send(poll).await.is_err() {
             tracing::debug!(line = %name, "modbus line stopped: receiver gone");

@@ -12,10 +12,13 @@
 //!   whatever happens. A device that does not answer is backed off without slowing the
 //!   others; a failed link is reopened.
 //! - [`probe`]: read one device once for the CLI (`dc-gateway probe`).
+//! - [`fastpoll`]: a generator that starts is polled every 250 ms until it is at rated
+//!   voltage and frequency (NFPA 110 Type 10 is judged on it).
 
 pub(crate) mod buses;
 pub mod config;
 pub mod decode;
+pub mod fastpoll;
 mod line;
 pub mod plan;
 pub mod probe;

@@ -36,6 +36,7 @@
 //! scale = 0.1                       # value = raw * scale + offset
 //! offset = 0.0
 //! bit = 3                           # bool from one register bit (0 = least significant)
+//! nibble = 3                        # u16: one 4-bit field (0 = bits 0-3, 3 = bits 12-15)
 //! enum = { 0 = "stop", 1 = "auto" } # raw integer -> canonical enumeration name
 //! unavailable = [32767]             # raw values meaning "not available" -> unknown
 //! min = -40.0                       # valid range after scaling -> out_of_range
@@ -93,6 +94,10 @@ pub fn shipped() -> Vec<(&'static str, &'static str)> {
         (
             "dse-gencomm.toml",
             include_str!("../../../config/profiles/dse-gencomm.toml"),
+        ),
+        (
+            "abb-ats022.toml",
+            include_str!("../../../config/profiles/abb-ats022.toml"),
         ),
         (
             "apc-smart-ups.toml",
@@ -338,6 +343,10 @@ pub struct PointMap {
     /// For an enumeration from a bit field: `enum_map` holds `(1 << bit, name)` in
     /// priority order and the first set bit wins.
     pub first_set_bit: bool,
+    /// For a `u16` register packing four 4-bit fields (DSE GenComm page 154 named
+    /// alarms): the field read, 0 = bits 0-3 … 3 = bits 12-15; `enum`, `unavailable`
+    /// and the codes then apply to the field's value 0-15. `None`: the whole register.
+    pub nibble: Option<u8>,
 }
 
 impl PointMap {
@@ -478,6 +487,8 @@ struct RawPoint {
     offset: Option<f64>,
     #[serde(default)]
     bit: Option<Spanned<i64>>,
+    #[serde(default)]
+    nibble: Option<Spanned<i64>>,
     #[serde(default, rename = "enum")]
     enum_map: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     #[serde(default)]
@@ -780,6 +791,29 @@ impl Validator<'_> {
                 }
             }
         };
+        let nibble = match &rp.nibble {
+            None => None,
+            Some(n) => {
+                let v = *n.get_ref();
+                if !(0..=3).contains(&v) {
+                    self.err(
+                        n.span(),
+                        format!(
+                            "point `{name}`: nibble = {v} is out of range: a register has nibbles 0 (bits 0-3) to 3 (bits 12-15)"
+                        ),
+                    );
+                    None
+                } else if ty != Some(RegType::U16) || table.is_some_and(Table::is_bits) {
+                    self.err(
+                        n.span(),
+                        format!("point `{name}`: `nibble` needs type = \"u16\" on a holding or input register"),
+                    );
+                    None
+                } else {
+                    Some(v as u8)
+                }
+            }
+        };
         let scale = checks::scale(&mut self.errors, name, &rp.scale);
         let offset = rp.offset.unwrap_or(0.0);
         let (min, max) = checks::range(&mut self.errors, name, &rp.min, &rp.max);
@@ -890,6 +924,7 @@ impl Validator<'_> {
             false_values,
             any_of: if any_of.len() > 1 { any_of } else { Vec::new() },
             first_set_bit,
+            nibble,
         })
     }
 
@@ -1227,6 +1262,37 @@ mod tests {
         );
         assert_eq!((e.line, e.column), (9, 7), "{e}");
         assert!(e.message.contains("bit = 16"), "{e}");
+    }
+
+    #[test]
+    fn nibble_out_of_range_or_on_the_wrong_type_is_rejected() {
+        let body = |ty: &str, nibble: i64| {
+            format!(
+                "[[points]]\npoint = \"alarm_fail_to_start\"\ntable = \"holding\"\naddress = 4\ntype = \"{ty}\"\nnibble = {nibble}\nenum = {{ 1 = \"inactive\", 3 = \"shutdown\" }}\nsource = \"x\"\n"
+            )
+        };
+        let e = err_of(&body("u16", 4));
+        assert_eq!((e.line, e.column), (9, 10), "{e}");
+        assert!(
+            e.message.contains(
+                "nibble = 4 is out of range: a register has nibbles 0 (bits 0-3) to 3 (bits 12-15)"
+            ),
+            "{e}"
+        );
+        let e = err_of(&body("i16", 2));
+        assert!(
+            e.message
+                .contains("`nibble` needs type = \"u16\" on a holding or input register"),
+            "{e}"
+        );
+        // The shipped DSE map reads "fail to start" from bits 11-8 of 39428.
+        let (_, text) = shipped()
+            .into_iter()
+            .find(|(f, _)| *f == "dse-gencomm.toml")
+            .unwrap();
+        let p = parse(text, "dse-gencomm.toml").unwrap();
+        let f = p.point("alarm_fail_to_start").unwrap();
+        assert_eq!((f.address, f.nibble), (39428, Some(2)));
     }
 
     #[test]

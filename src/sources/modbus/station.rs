@@ -124,6 +124,8 @@ pub(crate) struct Station {
     last_failure: (Quality, String),
     health: Health,
     labels: metrics::Labels,
+    /// Fast polling while a generator starts (`super::fastpoll`).
+    fast: super::fastpoll::FastPoll,
 }
 
 fn result_label(q: Quality) -> &'static str {
@@ -211,7 +213,15 @@ impl Station {
             "modbus device",
             format!("{line} unit {}", dev.unit_id),
         );
+        let fast = super::fastpoll::FastPoll::new(
+            dev.meta.kind,
+            dev.profile
+                .points
+                .iter()
+                .any(|p| p.point.name == "engine_running"),
+        );
         Station {
+            fast,
             dev,
             line,
             reads,
@@ -221,6 +231,13 @@ impl Station {
             health,
             labels,
         }
+    }
+
+    /// The interval to this device's next tick after `poll`: its own, or 250 ms
+    /// while a generator starts (`super::fastpoll`).
+    pub(crate) fn interval_after(&mut self, poll: &Poll) -> Duration {
+        self.fast
+            .after(poll, tokio::time::Instant::now(), self.dev.poll_interval)
     }
 
     /// Whether the device did not answer on its last tick.

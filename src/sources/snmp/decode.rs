@@ -225,6 +225,22 @@ pub fn decode_column(map: &OidPoint, aggregate: &Aggregate, rows: &[&SnmpValue])
     match aggregate {
         Aggregate::Contains(m) => Decoded::good(Value::Bool(rows.iter().any(|v| m.matches(v)))),
         Aggregate::Count => decode_raw(map, rows.len() as f64),
+        Aggregate::Any => {
+            if rows.is_empty() {
+                return Decoded::because(Quality::NoSuchObject, "the column has no rows");
+            }
+            let mut any = false;
+            for v in rows {
+                match raw_number(v) {
+                    Ok(r) => {
+                        any |= r.value().fract() == 0.0
+                            && map.true_values.contains(&(r.value() as i64))
+                    }
+                    Err((q, note)) => return Decoded::because(q, note),
+                }
+            }
+            Decoded::good(Value::Bool(any))
+        }
         Aggregate::First => match rows.first() {
             Some(v) => decode_value(map, v),
             None => Decoded::because(Quality::NoSuchObject, "the column has no rows"),
@@ -428,6 +444,20 @@ mod tests {
             decode_value(&m, &SnmpValue::IpAddress([1, 2, 3, 4])).quality,
             Quality::OutOfRange
         );
+    }
+
+    #[test]
+    fn any_row_in_true_values_is_true() {
+        let mut m = map("disk_fault", Kind::Nvr);
+        m.true_values = vec![2, 3];
+        let any = |v: &[i32]| {
+            let rows: Vec<SnmpValue> = v.iter().map(|x| SnmpValue::Integer(*x)).collect();
+            let d = decode_column(&m, &Aggregate::Any, &rows.iter().collect::<Vec<_>>());
+            (d.quality, d.value)
+        };
+        assert_eq!(any(&[0, 5, 0]), (Quality::Good, Some(Value::Bool(false))));
+        assert_eq!(any(&[0, 3]), (Quality::Good, Some(Value::Bool(true))));
+        assert_eq!(any(&[]).0, Quality::NoSuchObject);
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub use config::{
     RawTrapUser, TrapConfig, V3User, validate_agent, validate_traps,
 };
 pub use poller::{
-    AgentTask, Error, PollTrigger, ProbePoint, ProbeReport, SnmpAgent, probe, spawn, spawn_at,
-    spawn_with_trigger,
+    AgentTask, Error, PollTrigger, ProbePoint, ProbeReport, SharedUdp, SnmpAgent, probe, spawn,
+    spawn_at, spawn_shared, spawn_with_trigger,
 };
 pub use profile::{ProfileError, SnmpProfile, parse_profile, parse_profile_all, shipped_profiles};
 pub use state::init_state_dir;

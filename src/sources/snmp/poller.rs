@@ -38,6 +38,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_snmp::transport::UdpTransport;
 use async_snmp::{Auth, Client, ErrorStatus, Oid, Retry, UsmConfig, VarBind, WalkOptions};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
@@ -161,8 +162,18 @@ pub fn spawn(agent: SnmpAgent, tx: mpsc::Sender<Poll>) -> AgentTask {
 /// Start polling an agent, the first regular poll `offset` from now (see
 /// [`crate::sources::stagger`]); a trap triggers a poll at any time.
 pub fn spawn_at(agent: SnmpAgent, offset: Duration, tx: mpsc::Sender<Poll>) -> AgentTask {
+    spawn_shared(agent, offset, tx, None)
+}
+
+/// As [`spawn_at`], the agent's requests on the gateway's shared sockets when given.
+pub fn spawn_shared(
+    agent: SnmpAgent,
+    offset: Duration,
+    tx: mpsc::Sender<Poll>,
+    shared: Option<Arc<SharedUdp>>,
+) -> AgentTask {
     let trigger = PollTrigger::new();
-    let handle = tokio::spawn(run(agent, tx, trigger.clone(), offset));
+    let handle = tokio::spawn(run(agent, tx, trigger.clone(), offset, shared));
     AgentTask { handle, trigger }
 }
 
@@ -173,11 +184,18 @@ pub fn spawn_with_trigger(
     tx: mpsc::Sender<Poll>,
     trigger: PollTrigger,
 ) -> JoinHandle<()> {
-    tokio::spawn(run(agent, tx, trigger, Duration::ZERO))
+    tokio::spawn(run(agent, tx, trigger, Duration::ZERO, None))
 }
 
-async fn run(agent: SnmpAgent, tx: mpsc::Sender<Poll>, trigger: PollTrigger, offset: Duration) {
+async fn run(
+    agent: SnmpAgent,
+    tx: mpsc::Sender<Poll>,
+    trigger: PollTrigger,
+    offset: Duration,
+    shared: Option<Arc<SharedUdp>>,
+) {
     let mut poller = Poller::new(agent);
+    poller.shared = shared;
     let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + offset,
         poller.agent.poll_interval,
@@ -199,8 +217,49 @@ async fn run(agent: SnmpAgent, tx: mpsc::Sender<Poll>, trigger: PollTrigger, off
     }
 }
 
-/// Build the async-snmp client of an agent (no network I/O beyond name resolution).
+/// The UDP sockets the agents of one gateway share: one per address family, bound on
+/// first use, each with one receive loop and one 64 KiB receive buffer. A client of its
+/// own per agent (what [`client`] makes for `probe`) costs a socket, a task and that
+/// buffer each: about 90 KiB of memory per agent, measured (docs/BENCHMARKS.md).
+/// Replies are told apart by source address and request id, as with one socket each.
+#[derive(Default)]
+pub struct SharedUdp {
+    v4: tokio::sync::OnceCell<UdpTransport>,
+    v6: tokio::sync::OnceCell<UdpTransport>,
+}
+
+impl SharedUdp {
+    /// Sockets not yet bound.
+    pub fn new() -> SharedUdp {
+        SharedUdp::default()
+    }
+
+    async fn transport(&self, v6: bool) -> Result<&UdpTransport, String> {
+        let (cell, bind) = if v6 {
+            (&self.v6, "[::]:0")
+        } else {
+            (&self.v4, "0.0.0.0:0")
+        };
+        cell.get_or_try_init(|| async { UdpTransport::bind(bind).await })
+            .await
+            .map_err(|e| format!("cannot open the SNMP UDP socket ({bind}): {e}"))
+    }
+}
+
+/// Whether `host:port` names an IPv6 address literally (`[::1]:161`).
+fn ipv6_literal(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.is_ipv6())
+}
+
+/// Build the async-snmp client of an agent on a socket of its own (no network I/O
+/// beyond name resolution).
 pub async fn client(agent: &SnmpAgent) -> Result<Client, Error> {
+    client_on(agent, None).await
+}
+
+/// Build the async-snmp client of an agent, on the gateway's shared sockets when given.
+pub async fn client_on(agent: &SnmpAgent, shared: Option<&SharedUdp>) -> Result<Client, Error> {
     let setup = |reason: String| Error::Setup {
         device: agent.meta.id.to_string(),
         addr: agent.addr.clone(),
@@ -247,7 +306,19 @@ pub async fn client(agent: &SnmpAgent) -> Result<Client, Error> {
             .allow_unauthenticated_v3_time_correction(true)
             .strict_source(true);
     }
-    b.connect().await.map_err(|e| setup(e.to_string()))
+    let Some(shared) = shared else {
+        return b.connect().await.map_err(|e| setup(e.to_string()));
+    };
+    let v6 = ipv6_literal(&agent.addr);
+    let t = shared.transport(v6).await.map_err(setup)?;
+    match b.clone().build_with(t).await {
+        // A host name with IPv6 addresses only: the other family's socket.
+        Err(_) if !v6 && agent.addr.parse::<std::net::SocketAddr>().is_err() => {
+            let t6 = shared.transport(true).await.map_err(setup)?;
+            b.build_with(t6).await.map_err(|e| setup(e.to_string()))
+        }
+        r => r.map_err(|e| setup(e.to_string())),
+    }
 }
 
 /// How a failed request reads: quality, metric result label, detail for the log.
@@ -629,6 +700,8 @@ pub fn decode_reading(
 struct Poller {
     agent: SnmpAgent,
     client: Option<Client>,
+    /// The gateway's shared sockets (`None`: a socket of its own).
+    shared: Option<Arc<SharedUdp>>,
     rates: Vec<RateState>,
     found: state::FoundRows,
     health: Health,
@@ -647,6 +720,7 @@ impl Poller {
         Poller {
             agent,
             client: None,
+            shared: None,
             rates,
             found: state::FoundRows::default(),
             health,
@@ -657,7 +731,7 @@ impl Poller {
     /// One poll of every OID; never fails, never panics.
     async fn cycle(&mut self) -> Poll {
         if self.client.is_none() {
-            match client(&self.agent).await {
+            match client_on(&self.agent, self.shared.as_deref()).await {
                 Ok(c) => self.client = Some(c),
                 Err(e) => {
                     let f = Failure {

@@ -38,7 +38,7 @@
 //! [[points]]
 //! point = "load_pct"
 //! walk = "1.3.6.1.2.1.33.1.4.4.1.5"    # walk a column ...
-//! aggregate = "max"                    # ... first | max | min | sum | count | contains
+//! aggregate = "max"                    # ... first | max | min | sum | count | contains | any
 //! source = "..."
 //!
 //! [[points]]
@@ -133,6 +133,10 @@ pub fn shipped_profiles() -> Vec<(&'static str, &'static str)> {
             include_str!("../../../config/profiles/netbotz-climate.toml"),
         ),
         (
+            "hikvision-nvr.toml",
+            include_str!("../../../config/profiles/hikvision-nvr.toml"),
+        ),
+        (
             "netbotz-door.toml",
             include_str!("../../../config/profiles/netbotz-door.toml"),
         ),
@@ -158,6 +162,9 @@ pub enum Aggregate {
     Count,
     /// True when a row's value equals this.
     Contains(Match),
+    /// A boolean true when any row's raw integer is one of the point's `true_values`
+    /// (a disk table where one failed disk is a fault).
+    Any,
 }
 
 impl Aggregate {
@@ -170,6 +177,7 @@ impl Aggregate {
             Aggregate::Sum => "sum",
             Aggregate::Count => "count",
             Aggregate::Contains(_) => "contains",
+            Aggregate::Any => "any",
         }
     }
 }
@@ -578,6 +586,7 @@ impl Validator<'_> {
                     Some((_, "min")) => Some(Aggregate::Min),
                     Some((_, "sum")) => Some(Aggregate::Sum),
                     Some((_, "count")) => Some(Aggregate::Count),
+                    Some((_, "any")) => Some(Aggregate::Any),
                     Some((span, "contains")) => match &rp.match_value {
                         Some(m) => match Match::parse(m.get_ref()) {
                             Some(m) => Some(Aggregate::Contains(m)),
@@ -592,7 +601,7 @@ impl Validator<'_> {
                         }
                     },
                     Some((span, other)) => {
-                        self.err(span, format!("point `{name}`: unknown aggregate {other:?}: use first, max, min, sum, count or contains"));
+                        self.err(span, format!("point `{name}`: unknown aggregate {other:?}: use first, max, min, sum, count, contains or any"));
                         None
                     }
                 };
@@ -715,8 +724,14 @@ impl Validator<'_> {
                             format!("point `{name}` is a number: remove `true_values`"),
                         );
                     }
-                    if matches!(aggregate, Some(Aggregate::Contains(_))) {
-                        self.err(sp.span(), format!("point `{name}` is a number: aggregate = \"contains\" gives a boolean"));
+                    if matches!(aggregate, Some(Aggregate::Contains(_) | Aggregate::Any)) {
+                        self.err(
+                            sp.span(),
+                            format!(
+                                "point `{name}` is a number: aggregate = \"{}\" gives a boolean",
+                                aggregate.as_ref().map_or("", |a| a.as_str())
+                            ),
+                        );
                     }
                 }
                 PointType::Enum(names) => {
@@ -728,7 +743,12 @@ impl Validator<'_> {
                     }
                     if matches!(
                         aggregate,
-                        Some(Aggregate::Contains(_) | Aggregate::Count | Aggregate::Sum)
+                        Some(
+                            Aggregate::Contains(_)
+                                | Aggregate::Count
+                                | Aggregate::Sum
+                                | Aggregate::Any
+                        )
                     ) {
                         self.err(
                             sp.span(),
@@ -1213,6 +1233,21 @@ mod tests {
         assert!(rule.matches(&parse_oid("1.3.6.1.2.1.33.2.0.1").unwrap(), true, &[]));
         assert!(!rule.matches(&parse_oid("1.3.6.1.2.1.33.2.0.1").unwrap(), false, &[]));
         assert!(!rule.matches(&parse_oid("1.3.6.1.2.1.33.2.2").unwrap(), true, &[]));
+    }
+
+    #[test]
+    fn aggregate_any_needs_a_boolean_with_true_values() {
+        let e = err_of(
+            "[[points]]\npoint = \"load_pct\"\nwalk = \"1.3.6.1\"\naggregate = \"any\"\nsource = \"x\"\n",
+        );
+        assert!(
+            e.message.contains("aggregate = \"any\" gives a boolean"),
+            "{e}"
+        );
+        let e = err_of(
+            "[[points]]\npoint = \"on_battery\"\nwalk = \"1.3.6.1\"\naggregate = \"any\"\nsource = \"x\"\n",
+        );
+        assert!(e.message.contains("add `true_values`"), "{e}");
     }
 
     #[test]

@@ -314,9 +314,14 @@
   }
 
   // Alarms are grouped so one cause is one row: by the event's `cause` when the
-  // gateway sends one, all lost-communication alarms together, else by device.
+  // gateway sends one (the link alarm whose `id` is that cause heads the group: one
+  // banner, expandable to its children), all lost-communication alarms together,
+  // else by device.
+  let heads = new Set();
+  const expanded = new Set();
   function groupKey(a) {
     if (a.cause) return 'cause:' + a.cause;
+    if (heads.has(a.id)) return 'cause:' + a.id;
     if (a.rule === 'comm_lost') return 'comm_lost';
     return 'device:' + a.device;
   }
@@ -350,6 +355,8 @@
     }
     alarmSig = sig;
     alarmWhen.length = 0;
+    heads = new Set();
+    sorted.forEach(function (a) { if (a.cause) heads.add(a.cause); });
     const groups = [];
     const byKey = new Map();
     sorted.forEach(function (a) {
@@ -357,6 +364,12 @@
       let g = byKey.get(k);
       if (!g) { g = { key: k, list: [] }; byKey.set(k, g); groups.push(g); }
       g.list.push(a);
+    });
+    // The root cause's own alarm first in its group: the banner is the link alarm.
+    groups.forEach(function (g) {
+      const i = g.list.findIndex(function (a) { return heads.has(a.id); });
+      if (i > 0) g.list.unshift(g.list.splice(i, 1)[0]);
+      g.head = i >= 0;
     });
     setData($('alarms'), 'count', String(sorted.length));
     setData($('alarms'), 'groups', String(groups.length));
@@ -376,6 +389,19 @@
       li.dataset.point = a.point;
       li.dataset.group = g.key;
       li.dataset.count = String(g.list.length);
+      if (g.head) {
+        // One banner per root cause; a touch (or Enter) shows its children.
+        li.classList.add('banner');
+        li.dataset.expanded = String(expanded.has(g.key));
+        li.tabIndex = 0;
+        const toggle = function () {
+          if (expanded.has(g.key)) expanded.delete(g.key); else expanded.add(g.key);
+          alarmSig = null;
+          renderAlarms();
+        };
+        li.addEventListener('click', toggle);
+        li.addEventListener('keydown', function (e) { if (e.key === 'Enter') toggle(); });
+      }
       li.append(el('span', 'level', (a.no ? '#' + a.no + ' ' : '') + (S.level[a.level] || a.level) +
         (a.state && a.state !== 'raised' && S.state[a.state] ? ' · ' + S.state[a.state] : '')));
       // The row's level label already says "Serious incident": do not repeat it at
@@ -396,12 +422,27 @@
       if (a.point) who += ' — ' + (pe ? pe.def.label : a.point);
       if (names.length > 1) who = names.join(', ');
       li.append(el('span', 'who', who));
-      if (a.value !== null && a.value !== undefined) {
+      // A banner's value is the number of devices behind the link: its text says it.
+      if (a.value !== null && a.value !== undefined && !g.head) {
         const v = fmtValue(pe && pe.def, a.value);
         const vt = (v.text + (v.unit ? ' ' + v.unit : ''));
         const tt = a.threshold === null || a.threshold === undefined ? '—' :
           fmtValue(pe && pe.def, a.threshold).text + (v.unit ? ' ' + v.unit : '');
         li.append(el('span', 'detail', fill(S.value_threshold, { v: vt, t: tt })));
+      }
+      if (g.head && expanded.has(g.key)) {
+        const kids = el('ol', 'children');
+        g.list.slice(1).forEach(function (x) {
+          // The child's own text, without the level word the banner already says.
+          let m = x.message || '';
+          const p = (S.level[x.level] || '') + ' ';
+          if (p.length > 1 && m.indexOf(p) === 0) m = m.slice(p.length);
+          const k = el('li', 'child', m);
+          k.dataset.key = x.key;
+          k.dataset.level = x.level;
+          kids.append(k);
+        });
+        li.append(kids);
       }
       return li;
     }));
