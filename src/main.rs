@@ -261,6 +261,35 @@ enum Command {
         #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Incidents (Art. 18): list them, show one's report draft and timeline, close one.
+    Incident {
+        #[command(subcommand)]
+        action: IncidentAction,
+    },
+    /// Make a report (Vietnamese by default) from the journal and the on-board
+    /// history: generator, environment, availability, equipment, incident.
+    Report {
+        /// generator | environment | availability | equipment | incident
+        kind: String,
+        /// The month, YYYY-MM (default: this month).
+        #[arg(long)]
+        month: Option<String>,
+        /// vi (default: the site's) or en.
+        #[arg(long)]
+        lang: Option<String>,
+        /// html (default), pdf, csv or json.
+        #[arg(long, default_value = "html")]
+        format: String,
+        /// Write to this file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Site config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// State directory (journal.db, history.db); overrides the config's.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
@@ -497,6 +526,139 @@ fn user_command(action: UserCmd, state_dir: Option<PathBuf>, path: &std::path::P
     }
 }
 
+/// `dc-gateway incident ...`.
+#[derive(Subcommand)]
+enum IncidentAction {
+    /// List incidents, newest first (reads the journal; safe while the gateway runs).
+    List {
+        /// Site config file (state directory, names, time zone).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// State directory holding journal.db (overrides the config's).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// JSON as the API gives it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an incident's report draft with its timeline.
+    Show {
+        /// The incident's id (`SC-3`).
+        id: String,
+        /// Site config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// State directory holding journal.db.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Language: vi (default: the site's) or en.
+        #[arg(long)]
+        lang: Option<String>,
+        /// JSON as the API gives it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close an incident on the running gateway: --cause and --actions, or
+    /// --false-alarm with --reason.
+    Close {
+        /// The incident's id (`SC-3`).
+        id: String,
+        /// Who closes it.
+        #[arg(long)]
+        by: String,
+        /// The cause found.
+        #[arg(long)]
+        cause: Option<String>,
+        /// The actions taken.
+        #[arg(long)]
+        actions: Option<String>,
+        /// It was a false alarm (give --reason).
+        #[arg(long)]
+        false_alarm: bool,
+        /// Why it was a false alarm.
+        #[arg(long)]
+        reason: Option<String>,
+        /// State directory of the running gateway; default: the config's.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Site config file.
+        #[arg(long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+}
+
+fn incident(action: IncidentAction) -> ExitCode {
+    use dc_gateway::records::cli;
+    let out = &mut std::io::stdout().lock();
+    let r = match action {
+        IncidentAction::List {
+            config,
+            state_dir,
+            json,
+        } => cli::site(config.as_deref(), state_dir)
+            .and_then(|site| cli::list(&site, json, out).map(|_| ())),
+        IncidentAction::Show {
+            id,
+            config,
+            state_dir,
+            lang,
+            json,
+        } => cli::site(config.as_deref(), state_dir).and_then(|site| {
+            let lang = cli::lang(lang.as_deref(), &site)?;
+            cli::show(&site, &id, lang, json, out)
+        }),
+        IncidentAction::Close {
+            id,
+            by,
+            cause,
+            actions,
+            false_alarm,
+            reason,
+            state_dir,
+            config: path,
+        } => {
+            let dir = match state_dir_of(state_dir, &path) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            let cmd = serde_json::json!({
+                "id": format!("cli-{}", uuid::Uuid::now_v7()),
+                "verb": "incident_close",
+                "target": id,
+                "by": by,
+                "cause": cause,
+                "actions": actions,
+                "false_alarm": false_alarm,
+                "reason": reason,
+            });
+            return match dc_gateway::commands::socket::send(&dir, &cmd) {
+                Ok(reply) => {
+                    println!("{}", serde_json::to_string(&reply).unwrap_or_default());
+                    if reply.ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DCGW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -567,6 +729,37 @@ fn main() -> ExitCode {
             state_dir,
             config: path,
         } => config_command(action, state_dir, &path),
+        Command::Incident { action } => incident(action),
+        Command::Report {
+            kind,
+            month,
+            lang,
+            format,
+            out,
+            config,
+            state_dir,
+        } => {
+            use dc_gateway::records::cli;
+            let r = cli::site(config.as_deref(), state_dir).and_then(|site| {
+                let lang = cli::lang(lang.as_deref(), &site)?;
+                cli::report(
+                    &site,
+                    &kind,
+                    month.as_deref(),
+                    lang,
+                    &format,
+                    out.as_deref(),
+                    &mut std::io::stdout().lock(),
+                )
+            });
+            match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
@@ -872,6 +1065,8 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Dashboards { .. }
         | Command::Ack { .. }
         | Command::Command { .. }
+        | Command::Incident { .. }
+        | Command::Report { .. }
         | Command::Backup { .. }
         | Command::Restore { .. } => Ok(()),
     }

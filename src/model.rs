@@ -513,7 +513,8 @@ pub struct EventDetail {
     /// journaled but not paged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
-    /// The incident this alarm belongs to, if any.
+    /// The incident this alarm belongs to (`SC-<n>`, src/incidents/), once its alarm
+    /// qualified as an incident (Art. 18).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
 }

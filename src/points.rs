@@ -11,7 +11,7 @@
 use crate::model::Kind;
 
 /// Version of the vocabulary below, bumped on every change.
-pub const VOCABULARY_VERSION: &str = "1.6";
+pub const VOCABULARY_VERSION: &str = "1.7";
 
 /// What kind of value a point carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -583,6 +583,10 @@ static GATEWAY: &[PointDef] = &[
     flag(
         "undervoltage",
         "The board's firmware reports under-voltage now (Raspberry Pi)",
+    ),
+    flag(
+        "generator_test_overdue",
+        "A generator has had no passed test for more than 31 days while test windows are configured (NFPA 110 §8.4, monthly)",
     ),
 ];
 

@@ -224,6 +224,9 @@ pub struct Shared {
     /// The durable journal, for `GET /api/v1/journal`; `None` until the runtime
     /// opened it (the API then answers 503).
     pub journal: Option<Journal>,
+    /// The site as records need it (incidents, reports, history; src/records/);
+    /// `None` until the runtime set it (those APIs then answer 503).
+    pub records: Option<crate::records::Shared>,
     /// The paging roster and the site's time zone, for `GET /api/v1/oncall`; `None`
     /// without a `[paging]` table.
     pub paging: Option<(
@@ -242,6 +245,7 @@ impl Shared {
             live: Arc::new(RwLock::new(live)),
             updates,
             journal: None,
+            records: None,
             paging: None,
             outputs: crate::outputs::Handle::default(),
         }
@@ -258,6 +262,13 @@ impl Shared {
     /// cloned for the web server: clones made earlier do not see it.
     pub fn with_journal(mut self, journal: Journal) -> Shared {
         self.journal = Some(journal);
+        self
+    }
+
+    /// The same state with the site information records need. Set it before the
+    /// handle is cloned for the web server.
+    pub fn with_records(mut self, records: crate::records::SiteInfo) -> Shared {
+        self.records = Some(std::sync::Arc::new(records));
         self
     }
 

@@ -55,6 +55,7 @@ APT_PACKAGES=(
     rsyslog rsyslog-relp rsyslog-gnutls # syslog receiver: imudp, imtcp, imrelp, TLS (gtls)
     lintian dpkg-dev binutils   # the Debian package test: lintian, dpkg-shlibdeps, strip
     chrony faketime             # NTP server for the clock check, with a known offset
+    poppler-utils fonts-dejavu-core # report PDFs: pdftotext/pdffonts; a font with Vietnamese glyphs
     ca-certificates
     sqlite3                     # reading buffer.db beside a running gateway
     util-linux                  # unshare, nsenter: a small tmpfs state disk in a mount namespace

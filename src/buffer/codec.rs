@@ -15,7 +15,7 @@
 //! `str` = varint byte length + UTF-8 bytes):
 //!
 //! ```text
-//! record  = tag:u8 (1 = poll, 2 = alarm event, 3 = notification) , payload
+//! record  = tag:u8 (1 = poll, 2 = alarm event, 3 = notification, 4 = generator run) , payload
 //! poll    = ts_ms:i64 , device , comm_ok:u8 , n:varint , sample × n
 //! device  = kind:u8 , id:str , room:str , has_label:u8 , [label:str]
 //! sample  = point:str , quality:u8 , value
@@ -25,12 +25,12 @@
 //!           has_threshold:u8 , [threshold:f64] , message:str , [detail:str]
 //! notification = ts_ms:i64 , id:str , person:str , phone:str , lang:str ,
 //!           has_alarm:u8 , [alarm_no:u64] , call:u8 , text:str , [attempt:u32]
+//! generator_run = ts_ms:i64 , json:str   (tag 4; the [`crate::generator_runs::RunRecord`])
 //! audit   = ts_ms:i64 , json:str        (tag 5; [`crate::sinks::Audit`] as JSON)
 //! ```
 //!
-//! Audit records (tag 5, logins, account changes, commands, config loads for sinks
-//! that accept `audit`) were added with the web console, additively; tag 4 is left to
-//! generator runs.
+//! Generator runs (tag 4) and audit records (tag 5: logins, account changes, commands,
+//! config loads for sinks that accept `audit`) were added in round 3, additively.
 //!
 //! `attempt` (little-endian u32) was added with paging; a notification written
 //! without it decodes as attempt 1.
@@ -70,6 +70,8 @@ pub const TAG_ALARM: u8 = 2;
 pub const TAG_NOTIFICATION: u8 = 3;
 /// Tag byte of an audit record (a journal entry for sinks that accept `audit`).
 pub const TAG_AUDIT: u8 = 5;
+/// Tag byte of a generator run.
+pub const TAG_GENERATOR_RUN: u8 = 4;
 
 /// Why a stored body could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -153,6 +155,11 @@ pub fn encode(rec: &Record, out: &mut Vec<u8>) {
             // Format 1 extension: the round-2 detail as JSON; absent in records of the
             // first release, which decode with an empty detail.
             string(&serde_json::to_string(&a.detail).unwrap_or_default(), out);
+        }
+        Record::GeneratorRun(g) => {
+            out.push(TAG_GENERATOR_RUN);
+            out.extend_from_slice(&g.run.end.0.to_le_bytes());
+            string(&serde_json::to_string(&**g).unwrap_or_default(), out);
         }
         Record::Notification(n) => {
             out.push(TAG_NOTIFICATION);
@@ -573,6 +580,17 @@ pub fn decode(body: &[u8], devices: &Registry) -> Result<Record, Error> {
                 })?;
             Ok(Record::Audit(Arc::new(a)))
         }
+        TAG_GENERATOR_RUN => {
+            let _ts = r.i64("timestamp")?;
+            let json = r.str("generator run")?;
+            let run: crate::generator_runs::RunRecord =
+                serde_json::from_str(json).map_err(|e| Error::BadCode {
+                    what: "generator run JSON",
+                    code: 0,
+                    at: e.column(),
+                })?;
+            Ok(Record::GeneratorRun(Arc::new(run)))
+        }
         c => Err(Error::BadCode {
             what: "record tag",
             code: c.into(),
@@ -620,6 +638,13 @@ pub fn describe(body: &[u8]) -> String {
             let mut v = serde_json::to_value(&*a).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("type".into(), "alarm".into());
+            }
+            v.to_string()
+        }
+        Record::GeneratorRun(g) => {
+            let mut v = serde_json::to_value(&*g).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("type".into(), "generator_run".into());
             }
             v.to_string()
         }

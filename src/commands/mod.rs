@@ -37,6 +37,9 @@ pub enum Verb {
     MaintenanceEnd,
     /// Send a test notification (`target`: a person).
     TestNotification,
+    /// Close an incident (`target`: its id, `SC-3`): `cause` and `actions`, or
+    /// `false_alarm` with a `reason` (src/incidents/).
+    IncidentClose,
     /// Silence the sirens (`target`: `all` or empty, or an output id) for the alarms
     /// sounding them now; a new alarm sounds them again.
     Silence,
@@ -48,13 +51,14 @@ pub enum Verb {
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 8] = [
+    pub const ALL: [Verb; 9] = [
         Verb::Ack,
         Verb::Shelve,
         Verb::Unshelve,
         Verb::MaintenanceStart,
         Verb::MaintenanceEnd,
         Verb::TestNotification,
+        Verb::IncidentClose,
         Verb::Silence,
         Verb::ConfigApply,
     ];
@@ -68,6 +72,7 @@ impl Verb {
             Verb::MaintenanceStart => "maintenance_start",
             Verb::MaintenanceEnd => "maintenance_end",
             Verb::TestNotification => "test_notification",
+            Verb::IncidentClose => "incident_close",
             Verb::Silence => "silence",
             Verb::ConfigApply => "config_apply",
         }
@@ -107,6 +112,15 @@ pub struct Command {
     /// For how long (`shelve`; default and maximum in the site's `[alarms]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minutes: Option<u32>,
+    /// `incident_close`: the cause found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// `incident_close`: the actions taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<String>,
+    /// `incident_close`: it was a false alarm (`reason` says why).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub false_alarm: bool,
 }
 
 fn unknown_origin() -> Origin {
@@ -233,6 +247,21 @@ pub fn parse(bytes: &[u8], origin: Origin) -> Result<Command, Reply> {
         return Err(Reply::error(
             &id,
             format!("reason longer than {MAX_COMMENT} bytes"),
+        ));
+    }
+    if [&cmd.cause, &cmd.actions]
+        .iter()
+        .any(|x| x.as_ref().is_some_and(|r| r.len() > MAX_COMMENT))
+    {
+        return Err(Reply::error(
+            &id,
+            format!("cause or actions longer than {MAX_COMMENT} bytes"),
+        ));
+    }
+    if cmd.verb == Verb::IncidentClose && cmd.target.trim().is_empty() {
+        return Err(Reply::error(
+            &id,
+            "incident_close needs a \"target\": the incident's id (SC-3)",
         ));
     }
     if cmd.minutes == Some(0) {

@@ -159,6 +159,12 @@ pub struct Site {
     /// `[clock]`: the NTP check of the gateway's clock; `None` without the table (the
     /// clock is then not checked).
     pub clock: Option<crate::selfwatch::ClockConfig>,
+    /// `[incidents]`: when serious alarms become incidents, reminders (src/incidents/).
+    pub incidents: crate::incidents::IncidentConfig,
+    /// `[generator_runs]`: test windows, pass/fail criteria, nameplates.
+    pub generator_runs: crate::generator_runs::RunsConfig,
+    /// `[history]`: budget and retention of the on-board history (src/history/).
+    pub history: crate::history::Options,
     /// `[paging]`: people, roster, escalation (src/paging/); `None` without the table
     /// (nobody is paged).
     pub paging: Option<std::sync::Arc<crate::paging::PagingConfig>>,
@@ -497,6 +503,10 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let devices = root.remove("devices");
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
+    let incidents = crate::incidents::config::validate(&mut r, root.remove("incidents"));
+    let generator_runs =
+        crate::generator_runs::config::validate(&mut r, root.remove("generator_runs"));
+    let history = crate::history::validate(&mut r, root.remove("history"));
     let paging = crate::paging::config::validate(&mut r, root.remove("paging"), text);
     let standby = crate::runtime::standby::validate(&mut r, root.remove("standby"));
     let sources = Validator::new(&mut r, &mut root);
@@ -518,6 +528,9 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     }
     validate(r, raw, raw_devices, sources, sinks, base).map(|mut site| {
         site.clock = clock;
+        site.incidents = incidents;
+        site.generator_runs = generator_runs;
+        site.history = history;
         if let Some(p) = &paging {
             // A gap in the roster is a warning naming the hours (the fallback, if
             // set, is paged then).
@@ -1300,6 +1313,9 @@ fn validate(
         maintenance,
         outputs,
         clock: None,
+        incidents: crate::incidents::IncidentConfig::default(),
+        generator_runs: crate::generator_runs::RunsConfig::default(),
+        history: crate::history::Options::default(),
         paging: None,
         standby: None,
         config_sha256: sha256_hex(r.text),

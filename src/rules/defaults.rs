@@ -679,6 +679,15 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "10.1",
                 flag(true, Normal, 0.0),
             ),
+            // THRESHOLDS.md "Generator test log" (NFPA 110 §8.4: monthly): a site with
+            // test windows and no passed test of a generator for 31 days (Art. 10.5:
+            // the generator must carry the load when mains fail).
+            spec(
+                "generator_test_missed",
+                "generator_test_overdue",
+                "10.5",
+                flag(true, Normal, 0.0),
+            ),
         ],
     };
     let comm_level = match kind {
@@ -831,6 +840,7 @@ pub fn markdown() -> String {
     out.push_str(CONTACTS_MD);
     out.push_str(FAILURES_MD);
     out.push_str(&super::messages::markdown());
+    out.push_str(&crate::generator_runs::rules_markdown());
     out
 }
 

@@ -455,6 +455,7 @@ impl Emitter {
             // Set by the hub, which knows the clock (src/selfwatch/).
             clock_unsynced: false,
             cause: None,
+            // Set by the hub's incidents (src/incidents/).
             incident: None,
         };
         AlarmEvent {

@@ -44,6 +44,17 @@ pub(super) struct Hub {
     pub shelve: crate::config::ShelvePolicy,
     /// Maintenance windows.
     pub maintenance: Maintenance,
+    /// Incidents (Art. 18), restored from the journal.
+    pub incidents: crate::incidents::Incidents,
+    /// The site's time zone (reminder texts).
+    pub time: crate::texts::time::SiteTime,
+    /// Generator runs (src/generator_runs/).
+    pub runs: crate::generator_runs::Runs,
+    /// The paging roster: incident reminders go to the person on call when
+    /// `[incidents] notify` names nobody.
+    pub oncall: Option<Arc<crate::paging::PagingConfig>>,
+    /// The on-board history's writer (src/history/); `None` when it cannot be opened.
+    pub history: Option<crate::history::History>,
     /// Who is paged (src/paging/), and where its notifications go; `None` without a
     /// `[paging]` table.
     pub pager: Option<(crate::paging::Pager, super::paging::Paging)>,
@@ -81,10 +92,16 @@ pub(super) async fn run(h: Hub) {
         gateway_name,
         shelve,
         mut maintenance,
+        incidents,
+        time,
+        runs,
+        oncall,
+        history,
         pager,
         trap_points,
         outputs,
     } = h;
+    let mut minutes = crate::history::Accumulator::default();
     let mut out = Out {
         pager,
         clock: gateway.watch.clone(),
@@ -94,6 +111,10 @@ pub(super) async fn run(h: Hub) {
         shared: shared.clone(),
         journal,
         gateway: gateway_name,
+        incidents,
+        time,
+        runs,
+        oncall,
     };
     let mut sink_failing: Vec<bool> = Vec::new();
     // Journal entries past their retention go once a day (and at the first tick).
@@ -127,6 +148,12 @@ pub(super) async fn run(h: Hub) {
                 let device = poll.device.id.clone();
                 rules::derive(&mut poll);
                 let events = engine.on_poll(&poll);
+                if history.is_some() {
+                    minutes.add(&poll);
+                }
+                if let Some(run) = out.runs.on_poll(&poll) {
+                    out.generator_run(run);
+                }
                 let i = index.get(&poll.device.id).copied();
                 if let Some(i) = i {
                     let mut live = shared.write();
@@ -151,7 +178,9 @@ pub(super) async fn run(h: Hub) {
                     let _ = req.reply.send(again);
                     continue;
                 }
-                let (reply, events) = if req.command.verb == Verb::TestNotification {
+                let (reply, events) = if req.command.verb == Verb::IncidentClose {
+                    (out.close_incident(&req.command, now), Vec::new())
+                } else if req.command.verb == Verb::TestNotification {
                     (out.test_notification(&req.command, now), Vec::new())
                 } else if req.command.verb == Verb::Silence {
                     let r = outputs.silence(&engine.active(), &req.command.target);
@@ -171,7 +200,7 @@ pub(super) async fn run(h: Hub) {
             }
             _ = tick.tick() => {
                 let now = Timestamp::now();
-                let (own, send) = gateway.poll(now, &queues, out.journal.used_pct(), maintenance.overrun(now));
+                let (mut own, send) = gateway.poll(now, &queues, out.journal.used_pct(), maintenance.overrun(now));
                 gateway.mark_degraded(gateway.write_failure().as_deref(), &shared);
                 out.sinks_failing(now, &queues, &mut sink_failing);
                 if ticks % 86_400 == 0 {
@@ -182,6 +211,20 @@ pub(super) async fn run(h: Hub) {
                     }
                 }
                 ticks += 1;
+                // The monthly generator test (src/generator_runs/): the gateway's own point.
+                if out.runs.watches_tests()
+                    && let Some(point) = crate::points::lookup(crate::model::Kind::Gateway, "generator_test_overdue")
+                {
+                    own.samples.push(crate::model::Sample {
+                        point,
+                        value: Some(crate::model::Value::Bool(out.runs.test_overdue(now))),
+                        quality: Quality::Good,
+                    });
+                }
+                if let Some(h) = &history {
+                    minutes.add(&own);
+                    h.send(minutes.take_done(now));
+                }
                 let mut events = engine.on_poll(&own);
                 if send {
                     route(&out.outlets, Record::Poll(Arc::new(own)));
@@ -228,6 +271,8 @@ pub(super) async fn run(h: Hub) {
                     let _ = shared.updates.send(Update::Device(i));
                 }
                 out.publish(events, &engine, &maintenance);
+                let changes = out.incidents.tick(now);
+                out.incident_changes(changes, now);
                 out.page_tick(now);
                 service.tick(&shared).await;
             }
@@ -248,9 +293,136 @@ struct Out {
     shared: Shared,
     journal: Journal,
     gateway: Arc<str>,
+    /// The paging roster (incident reminders to the person on call).
+    oncall: Option<Arc<crate::paging::PagingConfig>>,
+    /// Generator runs: fed every poll and alarm event.
+    runs: crate::generator_runs::Runs,
+    /// Incidents: fed every alarm event, ticked, closed by command.
+    incidents: crate::incidents::Incidents,
+    /// The site's time zone (reminder texts).
+    time: crate::texts::time::SiteTime,
 }
 
 impl Out {
+    /// Journal a finished generator run.
+    fn generator_run(&self, run: crate::generator_runs::Run) {
+        tracing::info!(device = %run.device, cause = run.cause.as_str(), duration_s = run.duration_s, passed = ?run.passed, "generator run");
+        let data = serde_json::to_value(&run).unwrap_or_default();
+        self.journal(vec![self.entry(
+            run.end,
+            JKind::GeneratorRun,
+            Some(Arc::from(run.device.as_str())),
+            data,
+        )]);
+        let record = {
+            let live = self.shared.read();
+            let meta = live
+                .devices
+                .iter()
+                .find(|d| *d.meta.id == *run.device)
+                .map(|d| d.meta.clone());
+            crate::generator_runs::RunRecord {
+                site: live.site.clone(),
+                room: meta
+                    .as_ref()
+                    .map(|m| m.room.to_string())
+                    .unwrap_or_default(),
+                label: meta.and_then(|m| m.label.clone()),
+                run,
+            }
+        };
+        route(&self.outlets, Record::GeneratorRun(Arc::new(record)));
+    }
+
+    /// Journal incident changes; a reminder becomes a notification to each person of
+    /// `[incidents] notify`.
+    fn incident_changes(&self, changes: Vec<crate::incidents::Change>, now: Timestamp) {
+        if changes.is_empty() {
+            return;
+        }
+        let entries = changes
+            .iter()
+            .map(|c| {
+                tracing::info!(incident = %c.incident().id, event = c.event(), "incident");
+                self.entry(
+                    now,
+                    JKind::Incident,
+                    None,
+                    crate::incidents::journal_data(c),
+                )
+            })
+            .collect();
+        self.journal(entries);
+        for c in &changes {
+            if let crate::incidents::Change::Reminder { incident, before } = c {
+                let mut people = self.incidents.config().notify.clone();
+                if people.is_empty()
+                    && let Some(pc) = &self.oncall
+                    && let Some(o) = crate::paging::roster::on_call(pc, now, &self.time)
+                    && let Some(p) = pc.people.get(o.person)
+                {
+                    people.push(crate::incidents::config::Person {
+                        person: p.id.clone(),
+                        phone: if p.sms {
+                            p.phone.clone()
+                        } else {
+                            String::new()
+                        },
+                        lang: p.language,
+                    });
+                }
+                for p in &people {
+                    let text = crate::incidents::Incidents::reminder_text(
+                        incident, *before, &self.time, p.lang,
+                    );
+                    let n = crate::sinks::Notification {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        ts: now,
+                        person: p.person.clone(),
+                        phone: p.phone.clone(),
+                        text,
+                        lang: match p.lang {
+                            crate::model::Language::Vi => "vi".into(),
+                            crate::model::Language::En => "en".into(),
+                        },
+                        alarm_no: None,
+                        call: false,
+                        // About no alarm (CONTRACTS.md "Notifications").
+                        attempt: 1,
+                    };
+                    route(&self.outlets, Record::Notification(Arc::new(n)));
+                }
+            }
+        }
+    }
+
+    /// `incident_close`: applied, journaled (before the answer), answered.
+    fn close_incident(&mut self, c: &Command, now: Timestamp) -> Reply {
+        let req = crate::incidents::CloseRequest {
+            by: c.by.clone(),
+            cause: c.cause.clone(),
+            actions: c.actions.clone().or_else(|| c.comment.clone()),
+            false_alarm: c.false_alarm,
+            reason: c.reason.clone(),
+        };
+        match self.incidents.close(&c.target, &req, now) {
+            Ok(change) => {
+                let text = format!(
+                    "incident {} closed{}",
+                    change.incident().id,
+                    if c.false_alarm {
+                        " as a false alarm"
+                    } else {
+                        ""
+                    }
+                );
+                self.incident_changes(vec![change], now);
+                Reply::ok(&c.id, text)
+            }
+            Err(e) => Reply::error(&c.id, e.to_string()),
+        }
+    }
+
     fn entry(
         &self,
         ts: Timestamp,
@@ -395,6 +567,11 @@ impl Out {
                 ev.detail.clock_unsynced = true;
             }
         }
+        for ev in &events {
+            self.runs.on_alarm(ev);
+        }
+        // Incidents: mark the events of alarms in one (before they are journaled).
+        let changes = self.incidents.on_events(&mut events);
         // On disk before any of these events can leave (src/seq.rs).
         self.seqs.cover(engine.next_seq());
         self.nos.cover(engine.next_no());
@@ -407,6 +584,9 @@ impl Out {
             })
             .collect();
         self.journal(entries);
+        if let Some(now) = events.last().map(|e| e.ts) {
+            self.incident_changes(changes, now);
+        }
         // Who is told (after the journal has the events, before they leave).
         if let Some((pager, to)) = &mut self.pager {
             for ev in &events {

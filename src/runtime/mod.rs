@@ -336,7 +336,20 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
             "alarm state restored from the journal"
         );
     }
+    // Incidents: as journaled, plus the serious alarms still active (they go on
+    // counting towards `open_after` from when they were raised).
+    let mut incidents =
+        crate::incidents::Incidents::new(site.incidents.clone(), site.gateway.clone());
+    match crate::incidents::read_entries(&journal) {
+        Ok(entries) => incidents.restore(&entries),
+        Err(e) => tracing::error!(error = %e, "cannot read the incidents from the journal"),
+    }
     engine.restore(restored);
+    for a in engine.active() {
+        if a.level == crate::model::Level::Serious && a.state != "cleared" {
+            incidents.seed(a.kind, &a.key, a.no, &a.rule, &a.message, a.since);
+        }
+    }
     let started = crate::journal::NewEntry {
         ts: Timestamp::now(),
         kind: crate::journal::Kind::GatewayStart,
@@ -396,6 +409,7 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
     let outputs = crate::outputs::Handle::new(&site);
     let mut shared = Shared::new(initial_live(&site))
         .with_journal(journal.clone())
+        .with_records(crate::records::SiteInfo::from_site(&site))
         .with_outputs(outputs.clone());
     shared.paging = site.paging.clone().map(|p| (p, site.time.clone()));
     shared.write().maintenance = maintenance.started().to_vec();
@@ -558,6 +572,39 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
         gateway_name: site.gateway.clone(),
         shelve: site.shelve,
         maintenance,
+        incidents,
+        time: site.time.clone(),
+        runs: {
+            let mut runs = crate::generator_runs::Runs::new(site.generator_runs.clone(), site.time.clone());
+            let generators = site
+                .devices
+                .iter()
+                .filter(|d| d.meta.kind == crate::model::Kind::Generator)
+                .map(|d| d.meta.id.to_string())
+                .collect();
+            let first = journal
+                .query(&crate::journal::Query { limit: 1, ..Default::default() })
+                .ok()
+                .and_then(|e| e.first().map(|e| e.ts))
+                .unwrap_or_else(Timestamp::now);
+            let past = crate::records::reports::entries(
+                &journal,
+                Some(crate::journal::Kind::GeneratorRun),
+                Timestamp(0),
+                Timestamp(i64::MAX),
+            )
+            .unwrap_or_default();
+            runs.restore(generators, &past, first);
+            runs
+        },
+        oncall: site.paging.clone(),
+        history: match crate::history::History::start(&site.storage.state_dir, site.history) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::error!(error = %e, "the on-board history cannot be opened; reports will lack readings");
+                None
+            }
+        },
         pager,
         trap_points,
         outputs: outputs.clone(),

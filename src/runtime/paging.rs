@@ -183,6 +183,9 @@ pub(super) async fn replies(
                     comment,
                     reason: None,
                     minutes: None,
+                    cause: None,
+                    actions: None,
+                    false_alarm: false,
                 };
                 let r = commands.send(cmd, Duration::from_secs(30)).await;
                 if r.ok {

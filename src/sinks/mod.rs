@@ -55,6 +55,9 @@ pub enum Record {
     Alarm(Arc<AlarmEvent>),
     /// A message to one person (an SMS text, a page); must never be lost.
     Notification(Arc<Notification>),
+    /// A finished generator run (src/generator_runs/); must never be lost. Taken by
+    /// sinks that take readings of the generator.
+    GeneratorRun(Arc<crate::generator_runs::RunRecord>),
     /// An audit entry of the journal (a login, an account change, a command, a config
     /// load) for sinks that accept `audit`; kept like an alarm event.
     Audit(Arc<Audit>),
@@ -143,7 +146,7 @@ impl Record {
     pub fn is_alarm(&self) -> bool {
         matches!(
             self,
-            Record::Alarm(_) | Record::Notification(_) | Record::Audit(_)
+            Record::Alarm(_) | Record::Notification(_) | Record::Audit(_) | Record::GeneratorRun(_)
         )
     }
     /// Time of the record, for replay order and oldest-age reporting.
@@ -153,6 +156,7 @@ impl Record {
             Record::Alarm(a) => a.ts,
             Record::Notification(n) => n.ts,
             Record::Audit(a) => a.ts,
+            Record::GeneratorRun(r) => r.run.end,
         }
     }
     /// Rough size in bytes, for budget accounting.
@@ -162,6 +166,7 @@ impl Record {
             Record::Alarm(a) => 256 + a.message.len(),
             Record::Notification(n) => 128 + n.text.len(),
             Record::Audit(a) => 128 + a.data.to_string().len(),
+            Record::GeneratorRun(_) => 1024,
         }
     }
 }

@@ -126,6 +126,11 @@ impl Route {
             Record::Notification(_) => self.takes(Accept::Notifications),
             // Audit entries are about people's actions, not devices: no device filter.
             Record::Audit(_) => self.takes(Accept::Audit),
+            // A record of the generator: where its readings go.
+            Record::GeneratorRun(r) => {
+                self.takes(Accept::Readings)
+                    && self.device(&r.run.device, &r.room, crate::model::Kind::Generator)
+            }
         }
     }
 }

@@ -603,6 +603,11 @@ fn describe(r: &Record) -> String {
         Record::Alarm(a) => format!("alarm {} seq {}", a.key(), a.seq),
         Record::Notification(n) => format!("notification {} to {}", n.id, n.person),
         Record::Audit(a) => format!("audit {} ({})", a.id, a.kind),
+        Record::GeneratorRun(r) => format!(
+            "generator run of {} at {}",
+            r.run.device,
+            r.run.start.rfc3339()
+        ),
     }
 }
 

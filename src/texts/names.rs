@@ -608,6 +608,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "Under-voltage",
     ),
     (
+        Kind::Gateway,
+        "generator_test_overdue",
+        "Quá hạn chạy thử máy phát",
+        "Generator test overdue",
+    ),
+    (
         Kind::Generator,
         "alarm_emergency_stop",
         "Báo động: Dừng khẩn cấp",
@@ -1007,6 +1013,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "undervoltage",
         "Nguồn cấp cho gateway bị thấp áp",
         "Gateway power supply under-voltage",
+    ),
+    (
+        Kind::Gateway,
+        "generator_test_overdue",
+        "Máy phát chưa được chạy thử đạt yêu cầu trong hơn 31 ngày",
+        "No passed generator test for more than 31 days",
     ),
     (
         Kind::Ats,

@@ -348,7 +348,7 @@ struct ErrorBody<'a> {
     error: &'a str,
 }
 
-fn to_json<T: Serialize>(v: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|e| {
         // Our shapes always serialise; say so loudly if one ever does not.
         tracing::error!(error = %e, "web: JSON encoding failed");
@@ -357,7 +357,7 @@ fn to_json<T: Serialize>(v: &T) -> String {
 }
 
 /// A JSON answer that no cache keeps.
-fn json(status: StatusCode, body: String) -> Response {
+pub(crate) fn json(status: StatusCode, body: String) -> Response {
     (
         status,
         [
@@ -372,7 +372,7 @@ fn json(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     json(status, to_json(&ErrorBody { error: message }))
 }
 

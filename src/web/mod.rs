@@ -20,6 +20,7 @@ pub mod auth;
 mod console;
 pub mod page;
 pub mod serve;
+mod records;
 
 use std::future::Future;
 use std::time::Duration;
@@ -140,6 +141,11 @@ fn app(
         .route("/api/v1/journal", get(api::journal))
         .route("/api/v1/oncall", get(api::oncall))
         .route("/api/v1/events", get(api::events))
+        .route("/api/v1/incidents", get(records::incidents))
+        .route("/api/v1/incidents/{id}", get(records::incident))
+        .route("/api/v1/history", get(records::history))
+        .route("/api/v1/reports/{kind}", get(records::report))
+        .route("/records", get(records::page))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/login", get(console::login_page).post(auth::login))

@@ -32,6 +32,7 @@ mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyz
 mod paging; // paging the on-call person: roster, SMS on the scripted modem, reply OK <no>, MQTT notify
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
 mod recorder; // camera recorders: the Hikvision NVR profile against snmpsim (hand-written and real recordings)
+mod records; // incidents, generator runs and reports: a DSE start replayed on pymodbus, the PDF by Chromium
 mod rtu; // Modbus RTU buses on socat pty pairs: pymodbus RTU and fault-injection slaves
 mod selfwatch; // the clock check against chronyd (under faketime)
 mod service; // sd_notify: READY, WATCHDOG, STATUS against a real NOTIFY_SOCKET

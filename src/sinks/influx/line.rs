@@ -298,6 +298,59 @@ pub fn encode_alarm(buf: &mut String, ev: &AlarmEvent) -> Option<Range<usize>> {
     line.finish(ev.ts.millis())
 }
 
+/// A finished generator run: measurement `generator_run`, tags `site`, `room`,
+/// `device` (+ `label`), `cause`; fields the run's figures (docs/INTERFACES.md); time
+/// = the start.
+pub fn encode_run(buf: &mut String, r: &crate::generator_runs::RunRecord) -> Option<Range<usize>> {
+    let run = &r.run;
+    let mut line = Line::start(buf, "generator_run");
+    let mut tags = vec![
+        ("cause", run.cause.as_str()),
+        ("device", run.device.as_str()),
+        ("room", r.room.as_str()),
+        ("site", r.site.as_str()),
+    ];
+    if let Some(l) = &r.label {
+        tags.insert(2, ("label", l.as_str()));
+    }
+    line.tags(&mut tags);
+    line.field_f64("duration_s", run.duration_s);
+    line.field_i64("cause_code", run.cause.code());
+    line.field_bool("test", run.test);
+    if let Some(p) = run.passed {
+        line.field_bool("passed", p);
+    }
+    let opt = [
+        ("time_to_rated_s", run.time_to_rated_s),
+        ("load_kw_min", run.load_kw.map(|s| s.min)),
+        ("load_kw_mean", run.load_kw.map(|s| s.mean)),
+        ("load_kw_max", run.load_kw.map(|s| s.max)),
+        ("load_pct_min", run.load_pct.map(|s| s.min)),
+        ("load_pct_mean", run.load_pct.map(|s| s.mean)),
+        ("load_pct_max", run.load_pct.map(|s| s.max)),
+        ("under_load_s", Some(run.under_load_s)),
+        ("frequency_hz_mean", run.frequency_hz.map(|s| s.mean)),
+        ("coolant_max_c", run.coolant_max_c),
+        ("oil_pressure_min_kpa", run.oil_pressure_min_kpa),
+        ("battery_crank_v", run.battery_crank_v),
+        ("fuel_start_pct", run.fuel_start_pct),
+        ("fuel_end_pct", run.fuel_end_pct),
+        ("fuel_used_l", run.fuel_used_l),
+        ("engine_hours_start", run.engine_hours_start),
+        ("engine_hours_end", run.engine_hours_end),
+    ];
+    for (k, v) in opt {
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            line.field_f64(k, v);
+        }
+    }
+    line.field_i64("alarms", run.alarms.len() as i64);
+    if !run.reasons.is_empty() {
+        line.field_str("reasons", &run.reasons.join("; "));
+    }
+    line.finish(run.start.millis())
+}
+
 /// One encoded line: which record it came from and where it is in the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineRef {
@@ -333,6 +386,7 @@ impl Encoded {
                 // Not a measurement: the registry never routes notifications here.
                 Record::Notification(_) => None,
                 Record::Audit(_) => None,
+                Record::GeneratorRun(r) => encode_run(&mut self.body, r),
             };
             if let Some(span) = span {
                 self.lines.push(LineRef { record: i, span });

@@ -23,6 +23,8 @@
 //!   [`Outcome::Retry`] for the whole batch, promptly: `deliver` never waits longer
 //!   than `ack_timeout`, and returns at once while disconnected. Within a batch,
 //!   alarms are published in batch order (the client keeps publishes FIFO).
+//! - **Generator runs** (`Record::GeneratorRun`) are published QoS 1 (not retained) to
+//!   `<prefix>/generator_runs/<device>` as JSON (the run, `site`, `room`, `label`).
 //! - **Notifications** (`Record::Notification`) are published QoS 1 (not retained) to
 //!   `<prefix>/notify/<person>` as JSON (`topics::notify_payload`), with the same
 //!   PUBACK rule as alarm events, so a site can bridge them to other channels.
@@ -571,6 +573,42 @@ impl MqttSink {
                         return self.retry("MQTT connection lost during the batch".to_string());
                     }
                     let payload = topics::notify_payload(n);
+                    match tokio::time::timeout_at(
+                        deadline,
+                        self.client.publish_tracked(
+                            topic,
+                            payload,
+                            PublishOptions::at_least_once(),
+                        ),
+                    )
+                    .await
+                    {
+                        Ok(Ok(notice)) => notices.push((i, notice)),
+                        Ok(Err(e)) => {
+                            self.count_error("publish");
+                            return self.retry(format!("MQTT client refused the publish: {e}"));
+                        }
+                        Err(_) => {
+                            self.count_error("queue_timeout");
+                            return self.retry(format!(
+                                "MQTT client queue full for {:?}",
+                                self.ack_timeout
+                            ));
+                        }
+                    }
+                }
+                Record::GeneratorRun(r) => {
+                    let topic = match self.topics.generator_run(&r.run.device) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            rejected.push((i, e.to_string()));
+                            continue;
+                        }
+                    };
+                    if !self.connected() {
+                        return self.retry("MQTT connection lost during the batch".to_string());
+                    }
+                    let payload = serde_json::to_vec(&**r).unwrap_or_default();
                     match tokio::time::timeout_at(
                         deadline,
                         self.client.publish_tracked(

@@ -125,6 +125,13 @@ impl Topics {
     pub fn audit(&self) -> String {
         format!("{}/audit", self.prefix)
     }
+
+    /// `<prefix>/generator_runs/<device>`: each finished generator run (QoS 1, not
+    /// retained, JSON as in the journal plus `site`, `room`, `label`).
+    pub fn generator_run(&self, device: &str) -> Result<String, TopicError> {
+        check("device", device)?;
+        Ok(format!("{}/generator_runs/{device}", self.prefix))
+    }
 }
 
 /// Payload of a notification on `<prefix>/notify/<person>` (CONTRACTS.md
