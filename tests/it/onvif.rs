@@ -112,6 +112,14 @@ fn retention_below_30_days_is_an_alarm_and_a_wrong_password_an_auth_error() {
         (r31["value"].as_f64().unwrap() - 31.0).abs() < 0.01,
         "{r31}"
     );
+    let rec31 = readings["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["device"] == "nvr31" && r["point"] == "recording")
+        .unwrap()
+        .clone();
+    assert_eq!(rec31["value"], true, "{rec31}");
     let alarms = gw.api("/api/v1/alarms");
     let list = alarms["alarms"].as_array().unwrap();
     assert!(

@@ -12,7 +12,6 @@
 
 pub mod soap;
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -304,11 +303,7 @@ pub fn samples(dev: &OnvifDevice, r: &Result<soap::Summary, soap::Error>) -> Vec
             Ok(s) => {
                 let value = match p.name {
                     "retention_days" => Value::Number(s.retention_days()),
-                    _ => Value::Bool(
-                        s.recordings > 0
-                            && (now - s.data_until).as_seconds_f64()
-                                <= dev.conn.max_age.as_secs_f64(),
-                    ),
+                    _ => Value::Bool(is_recording(s, now, dev.conn.max_age)),
                 };
                 Sample {
                     point: p,
@@ -327,6 +322,12 @@ pub fn samples(dev: &OnvifDevice, r: &Result<soap::Summary, soap::Error>) -> Vec
             },
         })
         .collect()
+}
+
+/// Whether a recorder records: it has recordings and its newest data is at most
+/// `max_age` old at `now`.
+pub fn is_recording(s: &soap::Summary, now: time::OffsetDateTime, max_age: Duration) -> bool {
+    s.recordings > 0 && (now - s.data_until).as_seconds_f64() <= max_age.as_secs_f64()
 }
 
 fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
@@ -405,7 +406,47 @@ pub async fn probe(dev: &OnvifDevice) -> Result<String, crate::sources::Error> {
     Ok(out)
 }
 
-/// Where the raw table is in the file.
-pub fn span(raw: &Spanned<RawOnvif>) -> Range<usize> {
-    raw.span()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn recording_needs_recordings_and_recent_data() {
+        let now = datetime!(2026-12-05 03:00 UTC);
+        let s = |until, n| soap::Summary {
+            data_from: datetime!(2026-11-01 00:00 UTC),
+            data_until: until,
+            recordings: n,
+        };
+        let age = Duration::from_secs(300);
+        assert!(is_recording(
+            &s(datetime!(2026-12-05 02:56 UTC), 3),
+            now,
+            age
+        ));
+        assert!(!is_recording(
+            &s(datetime!(2026-12-05 02:54 UTC), 3),
+            now,
+            age
+        ));
+        assert!(!is_recording(&s(now, 0), now, age));
+    }
+
+    #[test]
+    fn profile_takes_only_what_recording_search_gives() {
+        let p = parse_profile(shipped_profiles()[0].1, "onvif-recorder.toml").unwrap();
+        assert_eq!(p.kind, Kind::Nvr);
+        let names: Vec<&str> = p.points.iter().map(|d| d.name).collect();
+        assert_eq!(names, ["retention_days", "recording"]);
+        let bad = shipped_profiles()[0]
+            .1
+            .replace("point = \"recording\"", "point = \"disk_fault\"");
+        let e = parse_profile(&bad, "x.toml").unwrap_err();
+        assert!(
+            e.message.contains("ONVIF Recording Search gives only"),
+            "{}",
+            e.message
+        );
+    }
 }

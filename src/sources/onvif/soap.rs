@@ -134,8 +134,8 @@ pub fn parse_reply(status: u16, body: &str, user: &str) -> Result<Summary, Error
     let garbled = |detail: String| Error::Garbled { status, detail };
     let doc = match roxmltree::Document::parse(body) {
         Ok(d) => d,
-        Err(e) if status == 401 => {
-            let _ = e;
+        // A 401 often has an HTML or empty body.
+        Err(_) if status == 401 => {
             return Err(Error::NotAuthorized {
                 user: user.into(),
                 detail: "HTTP 401 Unauthorized".into(),
