@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::{DeviceProfile, Problem};
 use crate::sources::modbus::profile;
-use crate::sources::{gpio, snmp};
+use crate::sources::{gpio, onvif, snmp};
 
 /// What [`load_all`] found.
 #[derive(Debug, Default)]
@@ -37,7 +37,8 @@ pub fn load_all(dir: Option<&Path>) -> Loaded {
     let shipped = profile::shipped()
         .into_iter()
         .chain(snmp::shipped_profiles())
-        .chain(gpio::shipped_profiles());
+        .chain(gpio::shipped_profiles())
+        .chain(onvif::shipped_profiles());
     for (file, text) in shipped {
         match parse_any(text, &format!("<shipped>/{file}")) {
             Ok(p) => {
@@ -138,6 +139,9 @@ pub fn parse_any(text: &str, origin: &str) -> Result<DeviceProfile, Problem> {
         Some("snmp") => snmp::parse_profile(text, origin)
             .map(|p| DeviceProfile::Snmp(Arc::new(p)))
             .map_err(|e| problem(e.line, e.column, e.message)),
+        Some("onvif") => onvif::parse_profile(text, origin)
+            .map(|p| DeviceProfile::Onvif(Arc::new(p)))
+            .map_err(|e| problem(e.line, e.column, e.message)),
         Some("gpio") => gpio::parse_profile(text, origin)
             .map(|p| DeviceProfile::Gpio(Arc::new(p)))
             .map_err(|e| problem(e.line, e.column, e.message)),
@@ -147,7 +151,7 @@ pub fn parse_any(text: &str, origin: &str) -> Result<DeviceProfile, Problem> {
         Some(other) => Err(problem(
             1,
             1,
-            format!("unknown protocol {other:?}: use \"modbus\", \"snmp\" or \"gpio\""),
+            format!("unknown protocol {other:?}: use \"modbus\", \"snmp\", \"gpio\" or \"onvif\""),
         )),
     }
 }

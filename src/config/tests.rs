@@ -70,6 +70,7 @@ fn shipped_sample_config_is_valid() {
         std::env::set_var("DCGW_INFLUX_TOKEN", "token");
         std::env::set_var("DCGW_UPS_AUTH_KEY", "auth-key-of-the-sample");
         std::env::set_var("DCGW_UPS_PRIV_KEY", "priv-key-of-the-sample");
+        std::env::set_var("DCGW_NVR_PASSWORD", "nvr-password-of-the-sample");
     }
     let site = parse(&text, "site.sample.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(site.mqtt().unwrap().password.as_deref(), Some("secret"));

@@ -15,6 +15,7 @@
 pub mod gpio;
 pub mod health;
 pub mod modbus;
+pub mod onvif;
 mod probe_table;
 mod profile_checks;
 pub mod snmp;
@@ -56,6 +57,8 @@ pub enum Connection {
     Snmp(AgentConnection),
     /// Contacts on GPIO lines.
     Gpio(gpio::GpioConnection),
+    /// A camera recorder's ONVIF Recording Search service.
+    Onvif(onvif::OnvifConnection),
 }
 
 impl Connection {
@@ -75,6 +78,7 @@ impl Connection {
                 port: c.port,
             }),
             Connection::Gpio(_) => None,
+            Connection::Onvif(_) => None,
         }
     }
 
@@ -84,6 +88,7 @@ impl Connection {
             Connection::ModbusTcp { .. } | Connection::ModbusRtu { .. } => "modbus",
             Connection::Snmp(_) => "snmp",
             Connection::Gpio(_) => "gpio",
+            Connection::Onvif(_) => "onvif",
         }
     }
 }
@@ -99,11 +104,14 @@ pub enum RawConnection {
     Snmp(Box<Spanned<snmp::RawSnmp>>),
     /// `[devices.gpio]`
     Gpio(Spanned<gpio::RawGpio>),
+    /// `[devices.onvif]`
+    Onvif(Spanned<onvif::RawOnvif>),
 }
 
 impl RawConnection {
     /// The keys of a device table that are connections, one per variant.
-    pub const KEYS: &'static [&'static str] = &["modbus_tcp", "modbus_rtu", "snmp", "gpio"];
+    pub const KEYS: &'static [&'static str] =
+        &["modbus_tcp", "modbus_rtu", "snmp", "gpio", "onvif"];
 
     /// Read the connection table under `key` (one of [`Self::KEYS`]).
     pub fn parse(key: &str, value: Spanned<DeValue<'_>>) -> Result<RawConnection, toml::de::Error> {
@@ -111,6 +119,7 @@ impl RawConnection {
             "modbus_tcp" => RawConnection::ModbusTcp(from_value(value)?),
             "modbus_rtu" => RawConnection::ModbusRtu(from_value(value)?),
             "gpio" => RawConnection::Gpio(from_value(value)?),
+            "onvif" => RawConnection::Onvif(from_value(value)?),
             _ => RawConnection::Snmp(Box::new(from_value(value)?)),
         })
     }
@@ -122,6 +131,7 @@ impl RawConnection {
             RawConnection::ModbusRtu(_) => "modbus_rtu",
             RawConnection::Snmp(_) => "snmp",
             RawConnection::Gpio(_) => "gpio",
+            RawConnection::Onvif(_) => "onvif",
         }
     }
 
@@ -132,6 +142,7 @@ impl RawConnection {
             RawConnection::ModbusRtu(m) => m.span(),
             RawConnection::Snmp(m) => m.span(),
             RawConnection::Gpio(m) => m.span(),
+            RawConnection::Onvif(m) => m.span(),
         }
     }
 }
@@ -145,6 +156,8 @@ pub enum DeviceProfile {
     Snmp(Arc<SnmpProfile>),
     /// The contact points of a GPIO device.
     Gpio(Arc<gpio::GpioProfile>),
+    /// The points of an ONVIF recorder.
+    Onvif(Arc<onvif::OnvifProfile>),
 }
 
 impl DeviceProfile {
@@ -154,6 +167,7 @@ impl DeviceProfile {
             DeviceProfile::Modbus(p) => &p.id,
             DeviceProfile::Snmp(p) => &p.id,
             DeviceProfile::Gpio(p) => &p.id,
+            DeviceProfile::Onvif(p) => &p.id,
         }
     }
     /// Device kind the profile is for.
@@ -162,6 +176,7 @@ impl DeviceProfile {
             DeviceProfile::Modbus(p) => p.kind,
             DeviceProfile::Snmp(p) => p.kind,
             DeviceProfile::Gpio(p) => p.kind,
+            DeviceProfile::Onvif(p) => p.kind,
         }
     }
     /// Protocol name, as in the profile file.
@@ -170,6 +185,7 @@ impl DeviceProfile {
             DeviceProfile::Modbus(_) => "modbus",
             DeviceProfile::Snmp(_) => "snmp",
             DeviceProfile::Gpio(_) => "gpio",
+            DeviceProfile::Onvif(_) => "onvif",
         }
     }
     /// The canonical points the profile maps, in profile order.
@@ -178,6 +194,7 @@ impl DeviceProfile {
             DeviceProfile::Modbus(p) => p.points.iter().map(|m| m.point).collect(),
             DeviceProfile::Snmp(p) => p.points.iter().map(|m| m.point).collect(),
             DeviceProfile::Gpio(p) => p.points.clone(),
+            DeviceProfile::Onvif(p) => p.points.clone(),
         }
     }
     /// The Modbus map, if this is one.
@@ -331,6 +348,7 @@ impl Validator {
                 g,
                 profile.and_then(|p| p.gpio()).map(|p| p.as_ref()),
             ),
+            RawConnection::Onvif(o) => onvif::connection(r, d, o, base),
         }
     }
 
@@ -392,6 +410,7 @@ pub struct Sources {
     rtu: Vec<modbus::RtuBus>,
     snmp: Vec<(snmp::SnmpAgent, Option<Vec<u8>>)>,
     gpio: Vec<gpio::GpioDevice>,
+    onvif: Vec<onvif::OnvifDevice>,
     traps: Option<TrapConfig>,
     state_dir: PathBuf,
     shortest: Duration,
@@ -425,6 +444,7 @@ impl Sources {
             rtu,
             snmp,
             gpio: gpio::devices(site),
+            onvif: onvif::devices(site),
             traps: site.sources.snmp_traps.clone(),
             state_dir: site.storage.state_dir.clone(),
             shortest: site
@@ -438,7 +458,7 @@ impl Sources {
 
     /// Number of source tasks.
     pub fn len(&self) -> usize {
-        self.tcp.len() + self.rtu.len() + self.snmp.len() + self.gpio.len()
+        self.tcp.len() + self.rtu.len() + self.snmp.len() + self.gpio.len() + self.onvif.len()
     }
 
     /// Whether there is no source task.
@@ -481,6 +501,10 @@ impl Sources {
                 trap_agents.push(t);
             }
             tasks.push(task.handle);
+        }
+        for dev in self.onvif {
+            let at = offsets.next().unwrap_or_default();
+            tasks.push(onvif::spawn_at(dev, at, tx.clone()));
         }
         // GPIO devices wait on edges, not on a schedule: no start offset.
         if !self.gpio.is_empty() {
@@ -535,6 +559,10 @@ pub async fn probe(site: &Site, d: &DeviceConfig) -> Result<String, Error> {
         Connection::Gpio(_) => {
             let dev = gpio::device(d).ok_or_else(|| no_profile(d))?;
             Ok(gpio::probe(&dev, gpio::backend::current().as_ref())?)
+        }
+        Connection::Onvif(_) => {
+            let dev = onvif::device(d).ok_or_else(|| no_profile(d))?;
+            onvif::probe(&dev).await
         }
     }
 }

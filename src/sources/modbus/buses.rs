@@ -451,7 +451,7 @@ unit_id = 2
             (
                 "no connection at all",
                 BASE.replace("[devices.modbus_rtu]\nbus = \"bus1\"\nunit_id = 2\n", ""),
-                "site.toml:25:6: devices[1] (th2) .modbus_tcp: no connection: add one of the tables [devices.modbus_tcp], [devices.modbus_rtu], [devices.snmp], [devices.gpio]",
+                "site.toml:25:6: devices[1] (th2) .modbus_tcp: no connection: add one of the tables [devices.modbus_tcp], [devices.modbus_rtu], [devices.snmp], [devices.gpio], [devices.onvif]",
             ),
         ];
         let mut failures = Vec::new();
