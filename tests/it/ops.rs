@@ -640,7 +640,13 @@ fn raised_by(m: &[crate::peers::MqttMessage], gw: &str) -> usize {
 #[test]
 fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_back() {
     const N: u64 = 3;
-    let modbus = sensor();
+    // The same sensor behind two unit ids: the primary polls unit 1, the secondary unit 2,
+    // so the server's request log tells who polls when.
+    let modbus = ModbusServer::start(
+        ModbusSpec::new()
+            .unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222]))
+            .unit(2, UnitSpec::new().input(1, &[0x00EB, 0x0222])),
+    );
     let broker = Mosquitto::start(MosquittoOpts::default());
     let pair = |gw: &str, role: &str, peer: &str| {
         let sinks = format!(
@@ -656,6 +662,21 @@ fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_ba
                 "[devices.rules.temperature_high]\non_delay_s = 0",
                 "[devices.rules.temperature_high]\non_delay_s = 0\nnormal = 20.0",
             )
+            .replace(
+                "unit_id = 1",
+                if role == "primary" { "unit_id = 1" } else { "unit_id = 2" },
+            )
+    };
+    // Wait until `unit`'s request count passes `from`; how long that took.
+    let polled_after = |unit: u8, from: u64, limit: Duration| -> Option<Duration> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if modbus.request_count(unit) > from {
+                return Some(t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     };
     let sub = broker.subscribe("dcgw/sb/#");
     let dir_a = peer_tempdir("ops-standby-a");
@@ -694,9 +715,16 @@ fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_ba
         let _ = b.kill();
         panic!("{e}\n{}", logs(&a))
     });
-    // Both up: the secondary stands by; no alarm from it (more than N s).
+    // Both up: the secondary stands by; no alarm from it and no request (more than N s).
+    let standby_requests = modbus.request_count(2);
     std::thread::sleep(Duration::from_secs(N + 1));
     assert_eq!(raised_by(&sub.messages(), "gw-b"), 0, "{}", logs(&a));
+    assert_eq!(
+        modbus.request_count(2),
+        standby_requests,
+        "the secondary polled while standing by\n{}",
+        logs(&a)
+    );
     assert_eq!(
         last_on(&sub, "dcgw/sb/gateways/gw-a/status").as_deref(),
         Some("online")
@@ -709,8 +737,16 @@ fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_ba
     // kill -9 the primary: the secondary announces online and alarms within N + 1 s
     // (plus room for a loaded machine).
     sub.clear();
+    let before_kill = modbus.request_count(2);
     let killed = Instant::now();
     a.kill();
+    // The pymodbus request log: the secondary's first request within N + 1 s.
+    let first_poll = polled_after(2, before_kill, Duration::from_secs(N + 10));
+    assert!(
+        first_poll.is_some_and(|d| d <= Duration::from_secs(N + 1)),
+        "the secondary's first request came after {first_poll:?} (N = {N} s)\n{}",
+        logs(&a)
+    );
     let got = sub
         .wait_for(
             |m| {
@@ -743,24 +779,53 @@ fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_ba
 
     // The primary back: the secondary hands back within 2 × N s.
     sub.clear();
+    let primary_before = modbus.request_count(1);
+    let secondary_before = modbus.request_count(2);
     let back = Instant::now();
     a.restart();
-    sub.wait_for(
-        |m| {
-            m.iter()
-                .any(|x| x.topic == "dcgw/sb/gateways/gw-b/status" && x.payload_str() == "standby")
-        },
-        Duration::from_secs(2 * N + 10),
-    )
-    .unwrap_or_else(|e| {
+    // Watch the request log and the status topic together for 2 × N + 2 s: the
+    // primary's first request, the secondary's last one, and when it said `standby`.
+    let (mut first_primary, mut last_secondary, mut standby_at) = (None, None, None);
+    let mut seen = secondary_before;
+    while back.elapsed() < Duration::from_secs(2 * N + 2) {
+        if first_primary.is_none() && modbus.request_count(1) > primary_before {
+            first_primary = Some(back.elapsed());
+        }
+        let n = modbus.request_count(2);
+        if n != seen {
+            seen = n;
+            last_secondary = Some(back.elapsed());
+        }
+        if standby_at.is_none()
+            && sub.messages().iter().any(|x| {
+                x.topic == "dcgw/sb/gateways/gw-b/status" && x.payload_str() == "standby"
+            })
+        {
+            standby_at = Some(back.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first_primary = first_primary
+        .unwrap_or_else(|| panic!("the restarted primary does not poll\n{}", logs(&a)));
+    let overlap = standby_at.unwrap_or_else(|| {
         let _ = b.kill();
-        panic!("{e}\n{}", logs(&a))
+        panic!("the secondary never went back to standby\n{}", logs(&a))
     });
-    let overlap = back.elapsed();
     assert!(
         overlap < Duration::from_secs(2 * N),
         "handed back after {overlap:?}\n{}",
         logs(&a)
+    );
+    // Double polling, from the request log: the secondary's last request after the
+    // primary's first — under the stated bound (docs/OPERATIONS.md: < 2 × N s).
+    let double = last_secondary.map_or(Duration::ZERO, |l| l.saturating_sub(first_primary));
+    assert!(
+        double < Duration::from_secs(2 * N),
+        "both polled for {double:?} (primary's first request {first_primary:?} after its restart)\n{}",
+        logs(&a)
+    );
+    eprintln!(
+        "standby pair: the secondary's first request {first_poll:?} after the kill; primary's first request {first_primary:?} after its restart, secondary's last {last_secondary:?}, double polling {double:?}, standby after {overlap:?}"
     );
     // One active again: the primary's events only, and the site status online.
     sub.clear();
