@@ -210,7 +210,11 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
     let (modem, syslog) = if args.all_sinks {
         let m = extras::Modem::start(&out.join("modem"))?;
         let d = extras::SyslogDrain::start()?;
-        eprintln!("  modem on {}, syslog drain on UDP {}", m.port.display(), d.port);
+        eprintln!(
+            "  modem on {}, syslog drain on UDP {}",
+            m.port.display(),
+            d.port
+        );
         (Some(m), Some(d))
     } else {
         (None, None)
@@ -346,10 +350,16 @@ fn run(rt: &tokio::runtime::Runtime, args: &Args) -> Result<(), String> {
     eprintln!("results: {}", out.join("results.md").display());
 
     if let Some(m) = &modem {
-        eprintln!("modem: {} texts sent by the SMS sink", m.sent.load(std::sync::atomic::Ordering::Relaxed));
+        eprintln!(
+            "modem: {} texts sent by the SMS sink",
+            m.sent.load(std::sync::atomic::Ordering::Relaxed)
+        );
     }
     if let Some(d) = &syslog {
-        eprintln!("syslog drain: {} messages", d.received.load(std::sync::atomic::Ordering::Relaxed));
+        eprintln!(
+            "syslog drain: {} messages",
+            d.received.load(std::sync::atomic::Ordering::Relaxed)
+        );
     }
     drop(agents);
     drop(modem);
@@ -411,7 +421,9 @@ impl Bench<'_> {
                     .map_err(|e| format!("floor: where is this benchmark binary? {e}"))?;
                 let mut p = Proc::spawn(
                     "floor",
-                    Command::new(exe).arg("--floor-client").arg(&self.floor_plan),
+                    Command::new(exe)
+                        .arg("--floor-client")
+                        .arg(&self.floor_plan),
                     &out.join("floor/floor.log"),
                 )?;
                 // It publishes nothing: wait for its first polls, then the warm-up.

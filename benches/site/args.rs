@@ -254,7 +254,10 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         return Err(format!("--devices {}: use 1 to 5000", a.devices));
     }
     if a.units == 0 || a.units > 247 {
-        return Err(format!("--units {}: use 1 to 247 (Modbus unit ids)", a.units));
+        return Err(format!(
+            "--units {}: use 1 to 247 (Modbus unit ids)",
+            a.units
+        ));
     }
     if a.registers == 0 || a.registers > MAX_REGISTERS {
         return Err(format!(

@@ -381,8 +381,8 @@ pub fn node_red_flows(e: &Endpoints) -> String {
             "reconnectOnTimeout": true, "reconnectTimeout": "2000", "parallelUnitIdsAllowed": true
         }));
         for (i, unit) in units {
-        let id = device_id(i);
-        nodes.push(json!({
+            let id = device_id(i);
+            nodes.push(json!({
             "id": format!("read{i}"), "type": "modbus-read", "z": "tab1", "name": id,
             "topic": format!("nr/{id}"), "showStatusActivities": false, "logIOActivities": false,
             "showErrors": false, "unitid": unit.to_string(), "dataType": "HoldingRegister", "adr": "0",

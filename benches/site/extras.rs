@@ -270,7 +270,10 @@ impl Agents {
         std::fs::write(data.join("public.snmprec"), UPS_RECORDING)
             .map_err(|e| format!("snmprec: {e}"))?;
         // snmpsimd drops to nobody: the folders must be readable (cache writable) by it.
-        let _ = Command::new("chmod").args(["-R", "a+rwX"]).arg(dir).status();
+        let _ = Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(dir)
+            .status();
         let mut ports = Vec::with_capacity(k);
         for _ in 0..k {
             let p = UdpSocket::bind("127.0.0.1:0")
@@ -300,7 +303,9 @@ impl Agents {
                 break;
             }
             if std::time::Instant::now() > deadline {
-                return Err(format!("snmpsimd did not listen on {k} endpoints within 60 s"));
+                return Err(format!(
+                    "snmpsimd did not listen on {k} endpoints within 60 s"
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

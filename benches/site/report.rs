@@ -223,9 +223,17 @@ pub fn markdown(
         if args.snmp_agents == 0 {
             "none".to_string()
         } else {
-            format!("{} (snmpsimd, UPS-MIB, every {} s, dc-gateway only)", args.snmp_agents, super::configs::SNMP_INTERVAL_S)
+            format!(
+                "{} (snmpsimd, UPS-MIB, every {} s, dc-gateway only)",
+                args.snmp_agents,
+                super::configs::SNMP_INTERVAL_S
+            )
         },
-        if args.all_sinks { ", syslog (UDP), SMS (pty modem)" } else { "" }
+        if args.all_sinks {
+            ", syslog (UDP), SMS (pty modem)"
+        } else {
+            ""
+        }
     );
     for (name, v) in versions {
         let _ = writeln!(s, "- {name}: {v}");
@@ -278,8 +286,7 @@ pub fn markdown(
             .collect();
         spread(&v)
     };
-    let ratio =
-        |c: Contender, f: &dyn Fn(&RunResult) -> f64| ratio_to(Contender::Collectd, c, f);
+    let ratio = |c: Contender, f: &dyn Fn(&RunResult) -> f64| ratio_to(Contender::Collectd, c, f);
     for c in &args.contenders {
         let c = *c;
         let cpu = spread(&of(c).map(|r| r.cpu_per_1000()).collect::<Vec<_>>());
@@ -287,8 +294,16 @@ pub fn markdown(
         let del = spread(&of(c).map(|r| r.delivered_per_s()).collect::<Vec<_>>());
         let missed = spread(&of(c).map(|r| r.missed as f64).collect::<Vec<_>>());
         let late = spread(&of(c).map(|r| r.late as f64).collect::<Vec<_>>());
-        let anon = spread(&of(c).map(|r| r.rss_anon_kb as f64 / 1024.0).collect::<Vec<_>>());
-        let file = spread(&of(c).map(|r| r.rss_file_kb as f64 / 1024.0).collect::<Vec<_>>());
+        let anon = spread(
+            &of(c)
+                .map(|r| r.rss_anon_kb as f64 / 1024.0)
+                .collect::<Vec<_>>(),
+        );
+        let file = spread(
+            &of(c)
+                .map(|r| r.rss_file_kb as f64 / 1024.0)
+                .collect::<Vec<_>>(),
+        );
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} |",
@@ -368,7 +383,11 @@ pub fn markdown(
         );
     }
     if has(Contender::Gateway) {
-        let rss = spread(&of(Contender::Gateway).map(|r| r.rss_mib()).collect::<Vec<_>>());
+        let rss = spread(
+            &of(Contender::Gateway)
+                .map(|r| r.rss_mib())
+                .collect::<Vec<_>>(),
+        );
         let everything = args.all_sinks && args.registers == 20;
         let goal = match args.devices {
             100 if everything => Some(12.0),
