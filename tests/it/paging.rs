@@ -774,3 +774,156 @@ when = ["daily 00:00-24:00"]
         "a refusing, then silent modem delivered a text?"
     );
 }
+
+/// Nobody answers, end to end: the person on call is texted, rung after `call_after_min`
+/// and, still unacknowledged, the escalation step `next` texts the person whose turn
+/// comes next in the rotation (on the modem and on `notify/<person>`), saying who did
+/// not answer; that person's reply acknowledges the alarm. The real binary runs on the
+/// wall clock, so the minutes are decimals (a call after 0.1 min, the step after
+/// 0.15 min instead of 5 and 15; docs/PAGING.md); the 15- and 45-minute timeline itself is
+/// the library's injected-clock test.
+#[test]
+fn no_reply_rings_and_escalates_to_the_next_person() {
+    const NEXT: &str = "+84987654322";
+    let pty = PtyPair::start();
+    let modem = ScriptedModem::start(&pty.device, 0);
+    let modbus =
+        ModbusServer::start(ModbusSpec::new().unit(1, UnitSpec::new().input(1, &[0x00EB, 0x0222])));
+    let broker = Mosquitto::start(MosquittoOpts::default());
+    let sub = broker.subscribe("dcgw/pgesc/notify/#");
+    let dir = peer_tempdir("paging-escalate");
+    // An's turn started two days ago (weekly turns); Binh's is next.
+    let start = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_sub(jiff::Span::new().days(2))
+        .unwrap();
+    let extra = format!(
+        r#"[[sinks]]
+name = "mqtt"
+kind = "mqtt"
+url = "mqtt://127.0.0.1:{mqtt}"
+accepts = ["notifications"]
+
+[[sinks]]
+name = "modem"
+kind = "sms"
+port = "{port}"
+command_timeout_ms = 1500
+call_ring_s = 1
+
+[paging]
+repeat_min = 0
+call_after_min = 0.1
+page_normal = false
+escalate = [ {{ after_min = 0.15, to = "next" }} ]
+
+[[paging.people]]
+id = "an"
+name = "An"
+phone = "{PHONE}"
+language = "en"
+
+[[paging.people]]
+id = "binh"
+name = "Binh"
+phone = "{NEXT}"
+language = "en"
+
+[[paging.rotations]]
+people = ["an", "binh"]
+start = "{start} 00:00"
+every_days = 7
+"#,
+        mqtt = broker.port,
+        port = pty.gateway.display(),
+    );
+    let gw = Gateway::start(
+        &site("pgesc", free_port(), modbus.addr().port(), 500, &extra),
+        dir.path(),
+    );
+    let oncall = gw.api("/api/v1/oncall");
+    assert_eq!(oncall["now"]["person"], "an", "{oncall}");
+    wait("the modem set up", Duration::from_secs(15), &gw, || {
+        modem.entries().iter().any(|e| e["cmd"] == "AT+CSQ")
+    });
+    // 40 °C: serious.
+    modbus.set_input(1, 1, &[0x0190]);
+    let is_page = |t: &Json| {
+        t["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("Serious incident #"))
+    };
+    wait("the page to An", Duration::from_secs(10), &gw, || {
+        texts_to(&modem, PHONE).iter().any(is_page)
+    });
+    let paged = Instant::now();
+    let content = texts_to(&modem, PHONE).into_iter().find(is_page).unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let no: u64 = content
+        .split_once('#')
+        .and_then(|(_, r)| r.split(':').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no alarm number in {content}"));
+    assert!(
+        texts_to(&modem, NEXT).is_empty(),
+        "Binh texted with the first page"
+    );
+    // No reply: An's phone rings (ATD<number>; at the modem), then Binh is texted.
+    wait("the call to An", Duration::from_secs(15), &gw, || {
+        modem
+            .entries()
+            .iter()
+            .any(|e| e["call"].as_str() == Some(PHONE))
+    });
+    let rang = paged.elapsed();
+    let escalated = |t: &Json| {
+        t["content"].as_str().is_some_and(|c| {
+            c.starts_with("Escalated: An has not acknowledged in ")
+                && c.contains(&format!("\"OK {no}\""))
+        })
+    };
+    wait(
+        "the escalation to Binh",
+        Duration::from_secs(15),
+        &gw,
+        || texts_to(&modem, NEXT).iter().any(escalated),
+    );
+    let stepped = paged.elapsed();
+    // Rung at about 6 s, escalated at about 9 s after the page (the hub ticks every
+    // second; the page itself left up to a second after the alarm).
+    assert!(
+        rang >= Duration::from_secs(4) && stepped >= Duration::from_secs(7) && rang <= stepped,
+        "rang after {rang:?}, escalated after {stepped:?}"
+    );
+    assert!(
+        !modem
+            .entries()
+            .iter()
+            .any(|e| e["call"].as_str() == Some(NEXT)),
+        "Binh rung before call_after_min of his own"
+    );
+    // The same on MQTT for bridges: Binh's notification about the alarm.
+    sub.wait_for(
+        |m| {
+            m.iter().any(|x| {
+                x.topic == "dcgw/pgesc/notify/binh"
+                    && serde_json::from_str::<Json>(&x.payload_str())
+                        .is_ok_and(|n| n["alarm"] == no && n["person"] == "binh")
+            })
+        },
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
+    // Binh answers: acknowledged, by Binh.
+    modem.receive(NEXT, &format!("OK {no}"));
+    wait("the acknowledgement", Duration::from_secs(10), &gw, || {
+        gw.api("/api/v1/alarms")["alarms"]
+            .as_array()
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["no"] == no && x["state"] == "acked" && x["acked_by"] == "binh")
+            })
+    });
+}
