@@ -119,11 +119,11 @@ fn main() -> ExitCode {
     if only.as_deref() != Some("rule") {
         enqueue_to_cmgs(&rt, count);
     }
-    if only.as_deref() != Some("enqueue") {
-        if let Err(e) = rule_to_cmgs(&rt, count) {
-            eprintln!("rule fires -> AT+CMGS: {e}");
-            return ExitCode::FAILURE;
-        }
+    if only.as_deref() != Some("enqueue")
+        && let Err(e) = rule_to_cmgs(&rt, count)
+    {
+        eprintln!("rule fires -> AT+CMGS: {e}");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
