@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![allow(clippy::new_without_default)]
 
+pub mod accounts;
 pub mod backup;
 pub mod buffer;
 pub mod commands;

@@ -135,7 +135,7 @@ enum Command {
         device: Option<String>,
         /// Only entries of this kind (alarm, command, gateway_start, gateway_stop,
         /// config_loaded, sink_failed, sink_recovered, login, incident, generator_run,
-        /// clock, notification).
+        /// clock, notification, account).
         #[arg(long)]
         kind: Option<String>,
         /// At most this many entries (default: all).
@@ -213,7 +213,7 @@ enum Command {
     },
     /// Send any command to the running gateway (through its local socket):
     /// ack, shelve, unshelve, maintenance_start, maintenance_end, test_notification,
-    /// silence (`dc-gateway command silence all --by An`).
+    /// silence (`dc-gateway command silence all --by An`), config_apply.
     Command {
         /// The verb.
         verb: String,
@@ -236,10 +236,265 @@ enum Command {
         #[arg(long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Accounts of the web console and API tokens (docs/ACCOUNTS.md), on the board's
+    /// console. Passwords are read from standard input, one line.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserCmd,
+        /// State directory holding accounts.json; default: the config's.
+        #[arg(long, global = true)]
+        state_dir: Option<PathBuf>,
+        /// Site config file (read for the state directory when --state-dir is not given).
+        #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// The config versions the gateway loaded (kept in the state directory).
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConfigCmd,
+        /// State directory holding config-history/; default: the config's.
+        #[arg(long, global = true)]
+        state_dir: Option<PathBuf>,
+        /// Site config file (read for the state directory when --state-dir is not given).
+        #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Print the canonical point vocabulary as Markdown (docs/POINTS.md).
     Points,
     /// Print the default alarm rules (Article 10 profile) as Markdown (docs/RULES.md).
     Rules,
+}
+
+/// `dc-gateway config ...`
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate a config and have the running gateway apply it (through its local
+    /// socket): refused with its errors if invalid, the running config kept; journaled
+    /// with its SHA-256 and who applied it (docs/OPERATIONS.md).
+    Apply {
+        /// The config to apply; default: the file the gateway was started with.
+        file: Option<PathBuf>,
+        /// Who applies it (journaled); default: $SUDO_USER or $USER.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// List the versions: number, when first loaded, SHA-256, lines added/removed.
+    History {
+        /// Also print each version's changes against the one before.
+        #[arg(long)]
+        diff: bool,
+    },
+    /// Print one version's text (default: the newest) or write it to a file.
+    Export {
+        /// Version number (`config history`).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Write it here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn config_command(
+    action: ConfigCmd,
+    state_dir: Option<PathBuf>,
+    path: &std::path::Path,
+) -> ExitCode {
+    use dc_gateway::config::history;
+    let run = || -> anyhow::Result<()> {
+        let dir = state_dir_of(state_dir, path)?;
+        let versions = history::list(&dir)?;
+        match action {
+            ConfigCmd::History { diff } => {
+                if versions.is_empty() {
+                    println!(
+                        "no config version stored yet in {}",
+                        dir.join(history::DIR).display()
+                    );
+                }
+                let mut prev: Option<String> = None;
+                for v in &versions {
+                    let text = history::text(&dir, v.version)?;
+                    let (added, removed) =
+                        history::diff_counts(prev.as_deref().unwrap_or(""), &text);
+                    println!(
+                        "{:>4}  {}  sha256 {}  +{added} -{removed}  {}",
+                        v.version,
+                        v.ts.rfc3339(),
+                        &v.sha256[..v.sha256.len().min(16)],
+                        v.origin
+                    );
+                    if diff && let Some(p) = &prev {
+                        print!("{}", history::diff(p, &text, 2));
+                    }
+                    prev = Some(text);
+                }
+            }
+            ConfigCmd::Export { version, out } => {
+                let n = match version {
+                    Some(n) => n,
+                    None => versions
+                        .last()
+                        .map(|v| v.version)
+                        .ok_or_else(|| history::Error::Empty(dir.join(history::DIR)))?,
+                };
+                let text = history::text(&dir, n)?;
+                match out {
+                    Some(p) => std::fs::write(&p, text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                    None => print!("{text}"),
+                }
+            }
+            // Sent to the running gateway by the caller (`main`), never here.
+            ConfigCmd::Apply { .. } => anyhow::bail!("`config apply` goes to the running gateway"),
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `dc-gateway user ...`
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// Login name.
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Do not ask for a new password at the first login (scripted provisioning).
+        #[arg(long)]
+        no_change_required: bool,
+    },
+    /// Set (reset) a user's password, read from standard input; it must be changed at
+    /// the next login unless --no-change-required.
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Do not ask for a new password at the next login.
+        #[arg(long)]
+        no_change_required: bool,
+    },
+    /// Lock a user until `user unlock`.
+    Lock {
+        /// Login name.
+        name: String,
+    },
+    /// Lift a lockout (after wrong passwords or `user lock`).
+    Unlock {
+        /// Login name.
+        name: String,
+    },
+    /// Disable a user.
+    Disable {
+        /// Login name.
+        name: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Login name.
+        name: String,
+    },
+    /// Change a user's role.
+    Role {
+        /// Login name.
+        name: String,
+        /// viewer, operator or admin.
+        role: String,
+    },
+    /// Make an API token with a role, or a kiosk token for the wall TV (printed once).
+    TokenAdd {
+        /// What it is for (`wall TV`, `nagios`).
+        name: String,
+        /// viewer, operator or admin (ignored with --kiosk).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Wall view only.
+        #[arg(long)]
+        kiosk: bool,
+    },
+    /// Revoke a token by its id.
+    TokenRevoke {
+        /// The token's id (`user list`).
+        id: String,
+    },
+    /// List users and tokens.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn user_command(action: UserCmd, state_dir: Option<PathBuf>, path: &std::path::Path) -> ExitCode {
+    use dc_gateway::accounts::{Role, cli::Action};
+    let role = |r: &str| {
+        Role::parse(r)
+            .ok_or_else(|| anyhow::anyhow!("unknown role {r:?}: viewer, operator or admin"))
+    };
+    let action = (|| -> anyhow::Result<Action> {
+        Ok(match action {
+            UserCmd::Add {
+                name,
+                role: r,
+                no_change_required,
+            } => Action::Add {
+                name,
+                role: role(&r)?,
+                must_change: !no_change_required,
+            },
+            UserCmd::Passwd {
+                name,
+                no_change_required,
+            } => Action::Passwd {
+                name,
+                must_change: !no_change_required,
+            },
+            UserCmd::Lock { name } => Action::Lock(name),
+            UserCmd::Unlock { name } => Action::Unlock(name),
+            UserCmd::Disable { name } => Action::Disable(name),
+            UserCmd::Enable { name } => Action::Enable(name),
+            UserCmd::Role { name, role: r } => Action::Role(name, role(&r)?),
+            UserCmd::TokenAdd {
+                name,
+                role: r,
+                kiosk,
+            } => Action::TokenAdd {
+                name,
+                role: role(&r)?,
+                kiosk,
+            },
+            UserCmd::TokenRevoke { id } => Action::TokenRevoke(id),
+            UserCmd::List { json } => Action::List { json },
+        })
+    })();
+    let run = action.and_then(|a| {
+        let dir = state_dir_of(state_dir, path)?;
+        Ok(dc_gateway::accounts::cli::run(
+            &a,
+            &dir,
+            &mut std::io::stdin().lock(),
+        )?)
+    });
+    match run {
+        Ok(out) => {
+            println!("{}", out.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_tracing() {
@@ -275,6 +530,43 @@ fn main() -> ExitCode {
             state_dir,
             config: path,
         } => send_command(&verb, target, by, comment, id, state_dir, &path),
+        Command::User {
+            action,
+            state_dir,
+            config: path,
+        } => user_command(action, state_dir, &path),
+        Command::Config {
+            action: ConfigCmd::Apply { file, by },
+            state_dir,
+            config: path,
+        } => {
+            let by = by
+                .or_else(|| std::env::var("SUDO_USER").ok())
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into());
+            let target = match &file {
+                Some(f) => match std::fs::canonicalize(f) {
+                    Ok(p) => p.display().to_string(),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", f.display());
+                        return ExitCode::from(2);
+                    }
+                },
+                None => String::new(),
+            };
+            // The state directory: given, else the running config's, else the new one's.
+            let state_dir = match (state_dir, &file) {
+                (Some(d), _) => Some(d),
+                (None, Some(f)) if !path.exists() => state_dir_of(None, f).ok(),
+                _ => None,
+            };
+            send_command("config_apply", target, by, None, None, state_dir, &path)
+        }
+        Command::Config {
+            action,
+            state_dir,
+            config: path,
+        } => config_command(action, state_dir, &path),
         Command::Rules => {
             print!("{}", dc_gateway::rules::defaults::markdown());
             ExitCode::SUCCESS
@@ -359,38 +651,61 @@ fn main() -> ExitCode {
         Command::CheckConfig {
             config: path,
             offline,
-        } => match {
+        } => {
             config::set_offline(offline);
-            config::load(&path)
-        } {
-            Ok(site) => {
-                if offline {
-                    eprintln!(
-                        "note: --offline: secrets (password, token, community and key files or variables) were not checked"
+            let loaded = config::load(&path);
+            // Every file the config names: exists, right kind, readable, private
+            // (src/config/files.rs).
+            let files = config::files::check_file(&path, offline);
+            for line in &files.not_checked {
+                eprintln!("note: {line}");
+            }
+            for w in &files.warnings {
+                eprintln!("warning: {w}");
+            }
+            match loaded {
+                Ok(site) if files.problems.is_empty() => {
+                    if offline {
+                        eprintln!(
+                            "note: --offline: secrets (password, token, community and key files or variables) were not checked"
+                        );
+                    }
+                    for w in &site.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    println!(
+                        "{}: OK — site {:?}, {} rooms, {} devices, {} sinks, {} named files checked",
+                        path.display(),
+                        site.name.as_ref(),
+                        site.rooms.len(),
+                        site.devices.len(),
+                        site.sinks.len(),
+                        files.checked
                     );
+                    for w in config::profiles::warnings(&site) {
+                        println!("warning: {w}");
+                    }
+                    ExitCode::SUCCESS
                 }
-                for w in &site.warnings {
-                    eprintln!("warning: {w}");
+                other => {
+                    let mut all = match other {
+                        Ok(_) => Vec::new(),
+                        Err(errs) => errs.0,
+                    };
+                    // A file the validation already refused (on its line) is reported once.
+                    for p in files.problems {
+                        if !all.iter().any(|q| q.line == p.line) {
+                            all.push(p);
+                        }
+                    }
+                    all.sort_by_key(|p| (p.line, p.column));
+                    let errs = config::ConfigErrors(all);
+                    eprintln!("{errs}");
+                    eprintln!("{} problem(s) found", errs.0.len());
+                    ExitCode::from(2)
                 }
-                println!(
-                    "{}: OK — site {:?}, {} rooms, {} devices, {} sinks",
-                    path.display(),
-                    site.name.as_ref(),
-                    site.rooms.len(),
-                    site.devices.len(),
-                    site.sinks.len()
-                );
-                for w in config::profiles::warnings(&site) {
-                    println!("warning: {w}");
-                }
-                ExitCode::SUCCESS
             }
-            Err(errs) => {
-                eprintln!("{errs}");
-                eprintln!("{} problem(s) found", errs.0.len());
-                ExitCode::from(2)
-            }
-        },
+        }
         other => {
             limit_malloc_arenas();
             init_tracing();
@@ -423,16 +738,9 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             config: path,
             state_dir,
         } => {
-            let mut site = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Some(dir) = state_dir {
-                site.storage.state_dir = dir;
-            }
-            let running = runtime::start(site).await?;
-            tracing::info!(web = %running.web_addr, "dc-gateway running");
-            wait_for_signal().await;
-            tracing::info!("stopping");
-            running.shutdown(std::time::Duration::from_secs(3)).await;
-            Ok(())
+            // Runs until SIGTERM or Ctrl-C; SIGHUP and `dc-gateway config apply`
+            // reload the config (src/runtime/reload.rs).
+            runtime::reload::run(path, state_dir).await
         }
         Command::Demo {
             listen,
@@ -559,6 +867,8 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Rules
         | Command::Journal { .. }
         | Command::Oncall { .. }
+        | Command::User { .. }
+        | Command::Config { .. }
         | Command::Dashboards { .. }
         | Command::Ack { .. }
         | Command::Command { .. }

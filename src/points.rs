@@ -508,6 +508,10 @@ static GATEWAY: &[PointDef] = &[
         "The state directory (queues, journal) can be written; false: the gateway runs on a volatile one",
     ),
     flag(
+        "state_writes_ok",
+        "The queues and the journal commit to disk; false: the disk is full or failing and records are held in memory",
+    ),
+    flag(
         "maintenance_overrun",
         "A maintenance window started by command is still open after its planned end",
     ),
@@ -520,6 +524,10 @@ static GATEWAY: &[PointDef] = &[
         "",
         0,
         "Failed siren and beacon output writes and read-backs since the start",
+    ),
+    flag(
+        "web_console_ok",
+        "The web console is open; false: closed for an unsafe setting (default admin password, no TLS where required, unreadable accounts)",
     ),
     num(
         "clock_offset_ms",

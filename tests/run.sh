@@ -56,6 +56,8 @@ APT_PACKAGES=(
     lintian dpkg-dev binutils   # the Debian package test: lintian, dpkg-shlibdeps, strip
     chrony faketime             # NTP server for the clock check, with a known offset
     ca-certificates
+    sqlite3                     # reading buffer.db beside a running gateway
+    util-linux                  # unshare, nsenter: a small tmpfs state disk in a mount namespace
 )
 APT_UPDATED=0
 

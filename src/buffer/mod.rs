@@ -36,8 +36,13 @@
 //!   that, counted as dropped; this only happens when the disk stalls for long).
 //!   Workers read in batches. Nothing else is held.
 //! - A failing disk (full, I/O error) never stops the gateway: the transaction is
-//!   rolled back, records stay pending (bounded), the error is logged and counted in
-//!   `dcgw_sink_errors{sink="buffer"}`, and the write is retried each commit interval.
+//!   rolled back, the records it was writing are **held** in memory under the ids
+//!   they were given (bounded per queue by [`Limits::max_pending`]: the oldest readings
+//!   go first, counted; alarm events last), the sinks read and deliver them as if
+//!   committed, the error is logged and counted in `dcgw_sink_errors{sink="buffer"}`,
+//!   [`Buffer::write_failure`] says why (the runtime raises the serious `disk_full`
+//!   alarm), and the write is retried each commit interval: once space is back, what
+//!   is held and not yet delivered is committed under the same ids.
 //!
 //! # On-disk format (version 1)
 //!
@@ -203,6 +208,9 @@ pub(crate) struct QueueShared {
     /// so counters never show them nowhere.
     pub committing: AtomicU64,
     pub committing_bytes: AtomicU64,
+    /// Records held in memory while the disk cannot be written (and their bytes).
+    pub held: AtomicU64,
+    pub held_bytes: AtomicU64,
     /// Signalled when records were committed (the worker waits on it).
     pub notify: Notify,
 }
@@ -222,6 +230,8 @@ impl QueueShared {
             dead_lettered: AtomicU64::new(0),
             committing: AtomicU64::new(0),
             committing_bytes: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            held_bytes: AtomicU64::new(0),
             notify: Notify::new(),
         }
     }
@@ -311,6 +321,18 @@ impl Buffer {
         self.inner.path.as_deref()
     }
 
+    /// Why the buffer cannot write (a full or failing disk: the store's own message),
+    /// or `None` while commits succeed. Records are held in memory meanwhile and the
+    /// sinks go on delivering them.
+    pub fn write_failure(&self) -> Option<String> {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failure
+            .clone()
+    }
+
     /// The commit policy.
     pub fn options(&self) -> Options {
         self.inner.opts
@@ -371,7 +393,8 @@ pub struct QueueCounters {
     pub bytes: u64,
     /// Committed alarm events.
     pub alarms: u64,
-    /// Records waiting for the next commit.
+    /// Records waiting for the next commit (including those held in memory while the
+    /// disk cannot be written).
     pub pending: u64,
     /// Their bytes.
     pub pending_bytes: u64,
@@ -535,9 +558,10 @@ impl DiskQueue {
         self.shared.notify.notify_one();
     }
 
-    /// Committed records ready to read (including an in-flight batch).
+    /// Records ready to read: committed (including an in-flight batch), and those held
+    /// in memory while the disk cannot be written.
     pub fn rows(&self) -> u64 {
-        self.shared.rows.load(Ordering::Relaxed)
+        self.shared.rows.load(Ordering::Relaxed) + self.shared.held.load(Ordering::Relaxed)
     }
 
     /// The highest id given so far.
@@ -568,7 +592,12 @@ impl DiskQueue {
         // twice for an instant but never missed.
         let committing = s.committing.load(Ordering::SeqCst);
         let committing_bytes = s.committing_bytes.load(Ordering::SeqCst);
-        let (pending, pending_bytes) = (pending + committing, pending_bytes + committing_bytes);
+        let held = s.held.load(Ordering::SeqCst);
+        let held_bytes = s.held_bytes.load(Ordering::SeqCst);
+        let (pending, pending_bytes) = (
+            pending + committing + held,
+            pending_bytes + committing_bytes + held_bytes,
+        );
         let committed = self.oldest_committed();
         let oldest = match (committed, pending_oldest) {
             (Some(c), Some(p)) => Some(Timestamp(c.0.min(p))),

@@ -94,6 +94,11 @@ pub trait Store: Send {
     fn rollback(&mut self);
     /// Whether a transaction is open.
     fn in_transaction(&self) -> bool;
+    /// Write something small and commit it (outside any transaction): whether the
+    /// store takes writes again after a failure, when there is nothing else to write.
+    fn probe(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
     /// Add a row (inside a transaction).
     fn insert(&mut self, q: usize, row: NewRow<'_>) -> Result<(), Error>;
     /// Up to `limit` rows with `after < id <= upto`, in id order.
@@ -170,6 +175,9 @@ pub struct Sqlite {
     path: String,
     queues: Vec<Option<QueueSql>>,
     dead_rows: u64,
+    /// A cap on the database's pages (SQLite's `max_page_count`), applied before each
+    /// transaction; 0: none. See [`Sqlite::with_page_limit`].
+    page_limit: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
 }
 
 /// Name of the database file inside the state directory.
@@ -190,6 +198,18 @@ impl Sqlite {
             reason: f.reason,
         })?;
         Sqlite::setup(conn, shown, true)
+    }
+
+    /// Cap the database at the number of pages `limit` holds (0: no cap), read again
+    /// before every transaction. Over it SQLite refuses writes with `SQLITE_FULL`
+    /// ("database or disk is full") exactly as on a full disk: the library tests of
+    /// the disk-full path use it where no small file system can be mounted.
+    pub fn with_page_limit(
+        mut self,
+        limit: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    ) -> Sqlite {
+        self.page_limit = Some(limit);
+        self
     }
 
     /// A private in-memory database: same behaviour, nothing durable. For tests and
@@ -240,6 +260,7 @@ impl Sqlite {
             conn,
             path,
             queues: Vec::new(),
+            page_limit: None,
             dead_rows: dead_rows.max(0) as u64,
         })
     }
@@ -322,6 +343,13 @@ impl Store for Sqlite {
 
     fn begin(&mut self) -> Result<(), Error> {
         if self.conn.is_autocommit() {
+            if let Some(l) = &self.page_limit {
+                let n = l.load(std::sync::atomic::Ordering::SeqCst);
+                let n = if n == 0 { 1_073_741_823 } else { n };
+                self.conn
+                    .pragma_update(None, "max_page_count", n)
+                    .map_err(|e| self.err("set max_page_count", e))?;
+            }
             self.conn
                 .execute_batch("BEGIN IMMEDIATE")
                 .map_err(|e| self.err("begin", e))?;
@@ -348,6 +376,35 @@ impl Store for Sqlite {
 
     fn in_transaction(&self) -> bool {
         !self.conn.is_autocommit()
+    }
+
+    fn probe(&mut self) -> Result<(), Error> {
+        self.begin()?;
+        let r = self
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', ?1)",
+                // A page's worth, as a batch of records would need; kept small after.
+                [format!(
+                    "{}{}",
+                    Timestamp::now().rfc3339(),
+                    " ".repeat(4096)
+                )],
+            )
+            .map_err(|e| self.err("probe", e));
+        match r {
+            Ok(_) => {
+                self.commit()?;
+                let _ = self
+                    .conn
+                    .execute("DELETE FROM meta WHERE key = 'write_probe'", []);
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
     }
 
     fn insert(&mut self, q: usize, row: NewRow<'_>) -> Result<(), Error> {

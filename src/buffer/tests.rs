@@ -353,3 +353,153 @@ fn carrying_over_never_overwrites_a_queue_of_the_new_name() {
     );
     assert!(!empty.path().join(store::DB_FILE).exists());
 }
+
+/// Pages in use by the committed database (a second connection, as `sqlite3` would).
+fn page_count(dir: &std::path::Path) -> u32 {
+    let c = rusqlite::Connection::open(dir.join(store::DB_FILE)).unwrap();
+    c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn a_full_disk_holds_records_in_memory_delivers_them_and_commits_them_once_space_is_back() {
+    // SQLite's own SQLITE_FULL, from a page cap (max_page_count) the test can lift.
+    let dir = tempfile::tempdir().unwrap();
+    let cap = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let store = store::Sqlite::open(dir.path())
+        .unwrap()
+        .with_page_limit(cap.clone());
+    let opts = Options {
+        commit_interval: Duration::from_millis(50),
+        commit_max_records: usize::MAX,
+    };
+    let buf = Buffer::start(store, opts, None).unwrap();
+    let q = buf
+        .queue(
+            "influx",
+            Limits {
+                max_bytes: 1 << 30,
+                max_pending: 300,
+            },
+        )
+        .unwrap();
+    q.append(&poll(1));
+    buf.flush_async().await.unwrap();
+    assert!(buf.write_failure().is_none());
+    // The disk is full: not one more page.
+    cap.store(page_count(dir.path()), Ordering::SeqCst);
+    q.append(&alarm(2));
+    for ts in 3..403 {
+        q.append(&poll(ts));
+    }
+    q.append(&alarm(403));
+    let err = buf.flush_async().await.unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    let why = buf.write_failure().expect("the failure is reported");
+    assert!(why.contains("full"), "{why}");
+    // Bounded: 300 held (what fitted in the last free page was committed before the
+    // disk filled), the oldest readings dropped and counted, alarm events kept.
+    let c = q.counters();
+    assert!(
+        c.rows >= 1 && c.rows < 100,
+        "committed before full: {}",
+        c.rows
+    );
+    assert_eq!(c.pending, 300);
+    assert_eq!(
+        c.rows + c.pending + c.dropped,
+        403,
+        "every record accounted for"
+    );
+    // The sink goes on delivering live: committed rows, then the held ones.
+    let batch = q.read(i64::MIN, i64::MAX, 1000).await.unwrap();
+    assert_eq!(batch.len() as u64, c.rows + 300);
+    let ts: Vec<i64> = stamps(&batch);
+    assert_eq!(ts[0], 1);
+    assert!(
+        ts.contains(&2) && ts.contains(&403),
+        "the alarm events are readable"
+    );
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "in order");
+    q.release();
+    let batch = q.read(i64::MIN, i64::MAX, 50).await.unwrap();
+    let (lo, hi) = (batch[0].0, batch[49].0);
+    q.ack(lo, hi);
+    // Retries keep failing while the disk is full; nothing is lost or duplicated.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(buf.write_failure().is_some());
+    let left = c.rows + 300 - 50;
+    let now = q.counters();
+    assert_eq!(now.rows + now.pending, left);
+    // Space back: what is held is committed, under the ids it was read with.
+    cap.store(0, Ordering::SeqCst);
+    let until = Instant::now() + Duration::from_secs(5);
+    while buf.write_failure().is_some() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        buf.write_failure().is_none(),
+        "the retry commits once space is back"
+    );
+    let rest = all(&q).await;
+    assert_eq!(rest.len() as u64, left);
+    assert!(rest[0].0 > hi, "ids continue after the acked batch");
+    assert_eq!(q.counters().pending, 0);
+    let ts = stamps(&rest);
+    assert_eq!(*ts.last().unwrap(), 403, "the last alarm event is kept");
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "in order, no duplicate");
+    // Durable: a reopen finds the same records.
+    drop(q);
+    drop(buf);
+    let buf = Buffer::open(dir.path(), opts).unwrap();
+    let q = buf.queue("influx", limits(1 << 30)).unwrap();
+    assert_eq!(stamps(&all(&q).await), ts);
+}
+
+#[tokio::test]
+async fn a_full_disk_stays_reported_after_everything_held_was_delivered_until_a_write_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let store = store::Sqlite::open(dir.path())
+        .unwrap()
+        .with_page_limit(cap.clone());
+    let opts = Options {
+        commit_interval: Duration::from_millis(50),
+        commit_max_records: usize::MAX,
+    };
+    let buf = Buffer::start(store, opts, None).unwrap();
+    let q = buf.queue("mqtt", limits(1 << 30)).unwrap();
+    q.append(&alarm(1));
+    buf.flush_async().await.unwrap();
+    let all_of_it = all(&q).await;
+    q.ack(all_of_it[0].0, all_of_it[0].0);
+    buf.flush_async().await.unwrap();
+    cap.store(page_count(dir.path()), Ordering::SeqCst);
+    // Alarm events until one does not fit.
+    let mut ts = 2;
+    while buf.write_failure().is_none() && ts < 2000 {
+        q.append(&alarm(ts));
+        let _ = buf.flush_async().await;
+        ts += 1;
+    }
+    assert!(buf.write_failure().is_some(), "the cap must be reached");
+    // Everything held delivered from memory: nothing left to write, the disk still
+    // full (the committed rows stay: deleting them would free pages in the file).
+    let committed = q.counters().rows as usize;
+    let batch = q.read(i64::MIN, i64::MAX, 10_000).await.unwrap();
+    assert!(batch.len() > committed);
+    let (lo, hi) = (batch[committed].0, batch[batch.len() - 1].0);
+    q.ack(lo, hi);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(q.counters().pending, 0);
+    assert!(
+        buf.write_failure().is_some(),
+        "still full: not cleared by a commit of removals"
+    );
+    // Space back: the next probe clears it.
+    cap.store(0, Ordering::SeqCst);
+    let until = Instant::now() + Duration::from_secs(5);
+    while buf.write_failure().is_some() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(buf.write_failure().is_none());
+}

@@ -14,6 +14,15 @@
 //! - A failed transaction is rolled back, the records it was writing go back to the
 //!   front of the pending area, the counters are read again from the store, and the
 //!   next attempt waits one commit interval. Nothing here panics.
+//! - **Held records** (a full or failing disk): the records a failed commit was
+//!   writing keep the ids they were given and wait in memory, per queue, beside the
+//!   committed rows: a [`Cmd::Read`] returns them after the committed rows, so the
+//!   sinks go on delivering live while nothing can be written; an ack removes them from
+//!   memory. Every later commit writes them first, under the same ids, so an id read
+//!   once never names another record. Held records are bounded by
+//!   [`Limits::max_pending`] per queue (the oldest readings outside the batch being
+//!   delivered go first, counted as dropped; alarm events only when no reading is
+//!   left). [`Pending::failure`] says why writing fails, until a commit succeeds.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +67,9 @@ pub(crate) struct Pending {
     /// An alarm event is pending: commit now.
     pub urgent: bool,
     pub total: usize,
+    /// Why the last commit failed (`None` once one succeeded): the disk is full or
+    /// failing, and records are held in memory.
+    pub failure: Option<String>,
 }
 
 /// A reply callback (works from async and blocking callers alike).
@@ -107,6 +119,9 @@ struct QState {
     oldest_ts: Option<i64>,
     drops_unlogged: u64,
     drops_logged_at: Option<Instant>,
+    /// Records a failed commit was writing, with the ids they keep (see the module
+    /// docs: held records).
+    held: VecDeque<(i64, Item)>,
 }
 
 impl QState {
@@ -118,6 +133,35 @@ impl QState {
         s.oldest_ts
             .store(self.oldest_ts.unwrap_or(i64::MAX), Ordering::Relaxed);
         s.last_id.store(self.next_id - 1, Ordering::Relaxed);
+        s.held.store(self.held.len() as u64, Ordering::SeqCst);
+        s.held_bytes.store(
+            self.held.iter().map(|(_, it)| it.size()).sum(),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Bring the held records down to `max`: the oldest readings outside the batch
+    /// being delivered first, then the oldest alarm events outside it. Returns
+    /// (dropped, alarm events).
+    fn trim_held(&mut self, max: usize) -> (u64, u64) {
+        let (mut n, mut a) = (0, 0);
+        let busy = self.inflight;
+        let free = |id: i64| busy.is_none_or(|(lo, hi)| id < lo || id > hi);
+        for alarm in [false, true] {
+            while self.held.len() > max {
+                let Some(pos) = self
+                    .held
+                    .iter()
+                    .position(|(id, it)| it.alarm == alarm && free(*id))
+                else {
+                    break;
+                };
+                self.held.remove(pos);
+                n += 1;
+                a += u64::from(alarm);
+            }
+        }
+        (n, a)
     }
 
     fn sub(&mut self, r: Removed) {
@@ -232,6 +276,10 @@ impl<S: Store> Service<S> {
             let t = t + self.opts.commit_interval;
             d = Some(d.map_or(t, |d| d.min(t)));
         }
+        if self.queues.iter().any(|q| !q.held.is_empty()) || self.lock().failure.is_some() {
+            let r = self.retry_at.unwrap_or_else(Instant::now);
+            d = Some(d.map_or(r, |d| d.min(r)));
+        }
         match (d, self.retry_at) {
             (Some(d), Some(r)) => Some(d.max(r)),
             (d, _) => d,
@@ -244,6 +292,9 @@ impl<S: Store> Service<S> {
             return false;
         }
         let interval = self.opts.commit_interval;
+        if self.queues.iter().any(|q| !q.held.is_empty()) || self.lock().failure.is_some() {
+            return true;
+        }
         let p = self.lock();
         p.urgent
             || p.total >= self.opts.commit_max_records
@@ -262,7 +313,21 @@ impl<S: Store> Service<S> {
                 limit,
                 done,
             } => {
-                let r = self.store.read(q, after, upto, limit);
+                let mut r = self.store.read(q, after, upto, limit);
+                if let (Ok(rows), Some(qs)) = (&mut r, self.queues.get(q)) {
+                    // Held records follow the committed ones (their ids are higher).
+                    let room = limit.saturating_sub(rows.len());
+                    rows.extend(
+                        qs.held
+                            .iter()
+                            .filter(|(id, _)| *id > after && *id <= upto)
+                            .take(room)
+                            .map(|(id, it)| Row {
+                                id: *id,
+                                body: it.body.clone(),
+                            }),
+                    );
+                }
                 if let (Ok(rows), Some(qs)) = (&r, self.queues.get_mut(q)) {
                     qs.inflight = match (rows.first(), rows.last()) {
                         (Some(a), Some(b)) => Some((a.id, b.id)),
@@ -315,6 +380,7 @@ impl<S: Store> Service<S> {
             oldest_ts: sum.oldest_ts,
             drops_unlogged: 0,
             drops_logged_at: None,
+            held: VecDeque::new(),
         };
         qs.publish();
         if sum.rows > 0 {
@@ -351,6 +417,38 @@ impl<S: Store> Service<S> {
     ) -> Result<(), Error> {
         if q >= self.queues.len() {
             return Ok(());
+        }
+        // Held records leave memory whatever the store does next.
+        let qs = &mut self.queues[q];
+        if !qs.held.is_empty() {
+            let before = qs.held.len();
+            let mut refused = 0u64;
+            qs.held.retain(|(id, _)| {
+                let in_range = range.is_some_and(|(lo, hi)| *id >= lo && *id <= hi);
+                let bad_one = bad.iter().any(|(b, _)| b == id);
+                if bad_one {
+                    refused += 1;
+                }
+                !(in_range || bad_one)
+            });
+            if refused > 0 {
+                // The dead-letter table cannot be written while the disk fails: the
+                // record is counted and logged, not kept.
+                tracing::error!(sink = %qs.shared.name, records = refused, "records refused for good while the disk cannot be written: counted as dead-lettered, not stored");
+                qs.shared
+                    .dead_lettered
+                    .fetch_add(refused, Ordering::Relaxed);
+                metrics::get()
+                    .sink_dead_lettered
+                    .get_or_create(&metrics::labels(&[("sink", &qs.shared.name)]))
+                    .inc_by(refused);
+            }
+            if qs.held.len() != before {
+                if range.is_some() {
+                    qs.inflight = None;
+                }
+                qs.publish();
+            }
         }
         self.begin()?;
         let now = Timestamp::now();
@@ -411,16 +509,29 @@ impl<S: Store> Service<S> {
             p.urgent = false;
             t
         };
-        let any = taken.iter().any(|q| !q.is_empty());
+        let any =
+            taken.iter().any(|q| !q.is_empty()) || self.queues.iter().any(|q| !q.held.is_empty());
         if !any && !self.store.in_transaction() {
             self.txn_since = None;
-            return Ok(());
+            return self.probe_if_failing();
         }
         let mut table_drops: Vec<Removed> = vec![Removed::default(); self.queues.len()];
         match self.write(&mut taken, &mut table_drops) {
             Ok(()) => {
                 self.txn_since = None;
                 self.retry_at = None;
+                let mut was_held = vec![false; self.queues.len()];
+                for (i, qs) in self.queues.iter_mut().enumerate() {
+                    was_held[i] = !qs.held.is_empty();
+                    qs.held.clear();
+                }
+                // Only rows written say the disk takes writes again (a commit of
+                // removals alone may need no new space).
+                if taken.iter().any(|q| !q.is_empty()) || was_held.iter().any(|h| *h) {
+                    self.lock().failure = None;
+                } else {
+                    let _ = self.probe_if_failing();
+                }
                 if let Some((since, n)) = self.failing.take() {
                     tracing::info!(
                         failed_attempts = n,
@@ -430,7 +541,7 @@ impl<S: Store> Service<S> {
                 }
                 for (i, items) in taken.iter().enumerate() {
                     let drops = table_drops.get(i).copied().unwrap_or_default();
-                    if items.is_empty() && drops.rows == 0 {
+                    if items.is_empty() && drops.rows == 0 && !was_held[i] {
                         continue;
                     }
                     let oldest = self.store.oldest_ts(i).ok().flatten();
@@ -450,34 +561,30 @@ impl<S: Store> Service<S> {
             }
             Err(e) => {
                 self.abort(&e);
-                // Put what was being written back in front of what arrived since.
-                let mut p = self.lock();
+                // Cleared by the next commit that succeeds (a failed removal alone
+                // does not set it: nothing would clear it).
+                self.lock().failure = Some(e.to_string());
+                // What was being written is held in memory under ids of its own, and
+                // readable by the sinks at once (see the module docs).
                 for (i, items) in taken.into_iter().enumerate() {
-                    if items.is_empty() || i >= p.queues.len() {
+                    let Some(qs) = self.queues.get_mut(i) else {
                         continue;
+                    };
+                    let fresh = !items.is_empty();
+                    for it in items {
+                        let id = qs.next_id;
+                        qs.next_id += 1;
+                        qs.held.push_back((id, it));
                     }
-                    let bytes: u64 = items.iter().map(Item::size).sum();
-                    let n = items.len();
-                    let later = std::mem::replace(&mut p.queues[i], items);
-                    p.queues[i].extend(later);
-                    p.bytes[i] += bytes;
-                    p.total += n;
-                    p.since.get_or_insert_with(Instant::now);
-                }
-                for qs in &self.queues {
+                    let max = qs.shared.limits.max_pending.max(1);
+                    let (n, a) = qs.trim_held(max);
+                    qs.dropped(n, a);
                     qs.shared.committing.store(0, Ordering::SeqCst);
                     qs.shared.committing_bytes.store(0, Ordering::SeqCst);
-                }
-                let over: Vec<(usize, u64, u64)> = (0..self.queues.len())
-                    .filter_map(|i| {
-                        let max = self.queues[i].shared.limits.max_pending.max(1);
-                        let (n, a) = trim_pending(&mut p, i, max);
-                        (n > 0).then_some((i, n, a))
-                    })
-                    .collect();
-                drop(p);
-                for (i, n, a) in over {
-                    self.queues[i].dropped(n, a);
+                    qs.publish();
+                    if fresh {
+                        qs.shared.notify.notify_one();
+                    }
                 }
                 Err(e)
             }
@@ -489,9 +596,35 @@ impl<S: Store> Service<S> {
         taken: &mut [VecDeque<Item>],
         table_drops: &mut [Removed],
     ) -> Result<(), Error> {
+        // While writes fail, removals (deliveries) are committed on their own first:
+        // a delete may still fit where new rows do not, and then delivered records do
+        // not come back.
+        if self.failing.is_some() && self.store.in_transaction() {
+            self.store.commit()?;
+        }
         self.begin()?;
         for (i, items) in taken.iter_mut().enumerate() {
-            if items.is_empty() || i >= self.queues.len() {
+            if i >= self.queues.len() {
+                continue;
+            }
+            {
+                let qs = &mut self.queues[i];
+                for (id, it) in qs.held.iter() {
+                    self.store.insert(
+                        i,
+                        NewRow {
+                            id: *id,
+                            ts: it.ts,
+                            alarm: it.alarm,
+                            body: &it.body,
+                        },
+                    )?;
+                    qs.rows += 1;
+                    qs.bytes += it.size();
+                    qs.alarms += u64::from(it.alarm);
+                }
+            }
+            if items.is_empty() {
                 continue;
             }
             table_drops[i] = self.make_room(i, items)?;
@@ -567,6 +700,34 @@ impl<S: Store> Service<S> {
         Ok(removed)
     }
 
+    /// While writes fail and nothing is left to write (everything held was delivered
+    /// from memory), write a probe each retry: the failure ends only when the store
+    /// takes a write again.
+    fn probe_if_failing(&mut self) -> Result<(), Error> {
+        if self.lock().failure.is_none() {
+            return Ok(());
+        }
+        match self.store.probe() {
+            Ok(()) => {
+                self.lock().failure = None;
+                self.retry_at = None;
+                if let Some((since, n)) = self.failing.take() {
+                    tracing::info!(
+                        failed_attempts = n,
+                        down_s = since.elapsed().as_secs(),
+                        "buffer: the store accepts writes again"
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.retry_at = Some(Instant::now() + self.opts.commit_interval);
+                self.store_failed(&e);
+                Err(e)
+            }
+        }
+    }
+
     /// Roll back after a failure and read the counters again.
     fn abort(&mut self, e: &Error) {
         self.store.rollback();
@@ -582,7 +743,13 @@ impl<S: Store> Service<S> {
                     qs.alarms = s.alarms;
                     qs.oldest_ts = s.oldest_ts;
                     qs.next_id = qs.next_id.max(s.max_id + 1);
-                    qs.inflight = None;
+                    // A batch of held records being delivered stays in flight.
+                    if qs
+                        .inflight
+                        .is_some_and(|(lo, _)| !qs.held.iter().any(|(id, _)| *id == lo))
+                    {
+                        qs.inflight = None;
+                    }
                     qs.publish();
                 }
                 Err(e) => {

@@ -40,11 +40,15 @@ pub enum Verb {
     /// Silence the sirens (`target`: `all` or empty, or an output id) for the alarms
     /// sounding them now; a new alarm sounds them again.
     Silence,
+    /// Validate and apply a site config (`target`: the file's absolute path; empty:
+    /// the file the gateway was started with). Only from the local socket; applied
+    /// by the runtime, not the hub (src/runtime/reload.rs).
+    ConfigApply,
 }
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 7] = [
+    pub const ALL: [Verb; 8] = [
         Verb::Ack,
         Verb::Shelve,
         Verb::Unshelve,
@@ -52,6 +56,7 @@ impl Verb {
         Verb::MaintenanceEnd,
         Verb::TestNotification,
         Verb::Silence,
+        Verb::ConfigApply,
     ];
 
     /// Its name on the wire.
@@ -64,6 +69,7 @@ impl Verb {
             Verb::MaintenanceEnd => "maintenance_end",
             Verb::TestNotification => "test_notification",
             Verb::Silence => "silence",
+            Verb::ConfigApply => "config_apply",
         }
     }
 }
@@ -249,20 +255,43 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct Commands {
     tx: mpsc::Sender<Request>,
+    /// Where [`Verb::ConfigApply`] goes (the runtime's reload loop), if anywhere.
+    reload: Option<mpsc::Sender<Request>>,
 }
 
 impl Commands {
     /// A path into the hub and the hub's end of it.
     pub fn channel() -> (Commands, mpsc::Receiver<Request>) {
         let (tx, rx) = mpsc::channel(64);
-        (Commands { tx }, rx)
+        (Commands { tx, reload: None }, rx)
+    }
+
+    /// The same path, with [`Verb::ConfigApply`] handed to `reload` instead of the hub.
+    pub fn with_reload(mut self, reload: mpsc::Sender<Request>) -> Commands {
+        self.reload = Some(reload);
+        self
     }
 
     /// Hand `command` to the hub and wait (at most `timeout`) for its answer.
     pub async fn send(&self, command: Command, timeout: Duration) -> Reply {
         let id = command.id.clone();
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Request { command, reply }).await.is_err() {
+        let tx = if command.verb == Verb::ConfigApply {
+            // A config names files on the board: only its console may apply one.
+            if command.origin.entry != "socket" {
+                return Reply::error(
+                    &id,
+                    "config_apply is taken only from the board's local socket (dc-gateway config apply)",
+                );
+            }
+            match &self.reload {
+                Some(r) => r,
+                None => return Reply::error(&id, "this gateway cannot reload its config"),
+            }
+        } else {
+            &self.tx
+        };
+        if tx.send(Request { command, reply }).await.is_err() {
             return Reply::error(&id, "the gateway is stopping");
         }
         match tokio::time::timeout(timeout, rx).await {
@@ -354,5 +383,31 @@ mod tests {
             j,
             serde_json::json!({"id":"c2","ok":false,"error":"no listed alarm 99"})
         );
+    }
+
+    #[tokio::test]
+    async fn config_apply_goes_to_the_reload_path_and_only_from_the_local_socket() {
+        let (commands, mut hub) = Commands::channel();
+        let (tx, mut reload) = mpsc::channel(1);
+        let commands = commands.with_reload(tx);
+        let line =
+            br#"{"id":"r1","verb":"config_apply","target":"/etc/dc-gateway/site.toml","by":"an"}"#;
+        // From MQTT: refused, nothing reaches either path.
+        let r = commands
+            .send(parse(line, origin()).unwrap(), Duration::from_secs(1))
+            .await;
+        assert!(!r.ok && r.error.unwrap().contains("local socket"));
+        // From the socket: the reload path gets it, not the hub.
+        let socket = Origin {
+            entry: "socket".into(),
+            peer: "uid 0".into(),
+        };
+        let cmd = parse(line, socket).unwrap();
+        let sent = tokio::spawn(async move { commands.send(cmd, Duration::from_secs(5)).await });
+        let req = reload.recv().await.unwrap();
+        assert_eq!(req.command.target, "/etc/dc-gateway/site.toml");
+        req.reply.send(Reply::ok("r1", "applied")).unwrap();
+        assert!(sent.await.unwrap().ok);
+        assert!(hub.try_recv().is_err());
     }
 }

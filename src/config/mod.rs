@@ -8,6 +8,8 @@
 //! secrets resolved, rule overrides applied in the documented order
 //! (kind default < site < room < device).
 
+pub mod history;
+pub mod files;
 pub mod profiles;
 pub mod raw;
 pub mod span;
@@ -142,6 +144,8 @@ pub struct Site {
     pub sources: SourcesConfig,
     /// Web listen address.
     pub web_listen: SocketAddr,
+    /// `[web]` settings beyond the address: TLS, sessions, connection caps.
+    pub web: WebConfig,
     /// Where readings and alarm events go, in config order.
     pub sinks: Vec<SinkEntry>,
     /// Durable state: the sink buffers.
@@ -158,10 +162,15 @@ pub struct Site {
     /// `[paging]`: people, roster, escalation (src/paging/); `None` without the table
     /// (nobody is paged).
     pub paging: Option<std::sync::Arc<crate::paging::PagingConfig>>,
+    /// `[standby]`: this gateway's part in a standby pair; `None`: a gateway alone
+    /// (src/runtime/standby.rs).
+    pub standby: Option<crate::runtime::standby::StandbyConfig>,
     /// SHA-256 of the site file's text (hex), journaled with every load.
     pub config_sha256: String,
     /// Where the site file was read from.
     pub config_origin: String,
+    /// The site file's text as loaded (kept as a config version, src/config/history.rs).
+    pub config_text: std::sync::Arc<str>,
     /// What was read but should be written differently (an old form): each with its
     /// place and the form to use. `check-config` prints them; `run` logs them.
     pub warnings: Vec<Problem>,
@@ -354,6 +363,36 @@ fn validate_storage(
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 5_000;
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
+/// `[web]` settings beyond the listen address (docs/ACCOUNTS.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// PEM certificate (chain) for HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    pub tls_key_file: Option<PathBuf>,
+    /// Seconds without a request that end a session.
+    pub session_idle_s: u64,
+    /// Seconds after the login that end a session.
+    pub session_max_s: u64,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Open connections from one client address at most.
+    pub max_connections_per_address: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            tls_cert_file: None,
+            tls_key_file: None,
+            session_idle_s: 1800,
+            session_max_s: 43_200,
+            max_connections: 256,
+            max_connections_per_address: 32,
+        }
+    }
+}
+
 /// Default web listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -417,8 +456,12 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// When set (`check-config --offline`, on a laptop without the site's secrets), secret
 /// files and variables are not read: each is reported as not checked and taken as
-/// empty. Never set while running.
+/// [`OFFLINE_SECRET`]. Never set while running.
 static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What a secret reads as under `--offline`: long enough for every length rule (SNMPv3
+/// pass phrases need 8 characters), so only the secret's form is judged.
+pub const OFFLINE_SECRET: &str = "(not checked: --offline)";
 
 /// Check configs without the site's secrets (`check-config --offline`).
 pub fn set_offline(on: bool) {
@@ -455,6 +498,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
     let paging = crate::paging::config::validate(&mut r, root.remove("paging"), text);
+    let standby = crate::runtime::standby::validate(&mut r, root.remove("standby"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")
     else {
@@ -497,6 +541,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
             }
         }
         site.paging = paging.map(std::sync::Arc::new);
+        site.standby = standby;
         site
     })
 }
@@ -645,7 +690,7 @@ fn device_ctx(i: usize, d: &RawDevice, key: &str) -> String {
 }
 
 /// SHA-256 of `text`, hex.
-fn sha256_hex(text: &str) -> String {
+pub fn sha256_hex(text: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -1052,6 +1097,62 @@ fn validate(
         },
     };
 
+    let mut web = WebConfig::default();
+    match (&raw.web.tls_cert_file, &raw.web.tls_key_file) {
+        (Some(c), Some(k)) => {
+            web.tls_cert_file = Some(c.get_ref().clone());
+            web.tls_key_file = Some(k.get_ref().clone());
+        }
+        (Some(x), None) | (None, Some(x)) => r.at(
+            x.span(),
+            "web",
+            "tls_cert_file and tls_key_file go together: give both or neither".to_string(),
+        ),
+        (None, None) => {}
+    }
+    for (v, field, lo, out) in [
+        (
+            &raw.web.session_idle_s,
+            "web.session_idle_s",
+            1u64,
+            &mut web.session_idle_s,
+        ),
+        (
+            &raw.web.session_max_s,
+            "web.session_max_s",
+            1,
+            &mut web.session_max_s,
+        ),
+    ] {
+        if let Some(v) = v {
+            if *v.get_ref() < lo {
+                r.at(v.span(), field, "must be at least 1".to_string());
+            } else {
+                *out = *v.get_ref();
+            }
+        }
+    }
+    for (v, field, out) in [
+        (
+            &raw.web.max_connections,
+            "web.max_connections",
+            &mut web.max_connections,
+        ),
+        (
+            &raw.web.max_connections_per_address,
+            "web.max_connections_per_address",
+            &mut web.max_connections_per_address,
+        ),
+    ] {
+        if let Some(v) = v {
+            if *v.get_ref() < 4 {
+                r.at(v.span(), field, "must be at least 4".to_string());
+            } else {
+                *out = *v.get_ref();
+            }
+        }
+    }
+
     // Sinks, then what needs their names (budgets) and the state directory.
     let room_ids: HashSet<String> = room_rules.keys().cloned().collect();
     let known = crate::sinks::registry::Known {
@@ -1192,6 +1293,7 @@ fn validate(
         devices,
         sources,
         web_listen,
+        web,
         sinks,
         storage,
         shelve,
@@ -1199,8 +1301,10 @@ fn validate(
         outputs,
         clock: None,
         paging: None,
+        standby: None,
         config_sha256: sha256_hex(r.text),
         config_origin: r.origin.to_string(),
+        config_text: std::sync::Arc::from(r.text),
         warnings: r.warnings,
     })
 }
@@ -1230,7 +1334,7 @@ pub enum SecretError {
 /// relative paths are taken from `base`.
 pub fn read_secret(s: &RawSecret, base: &Path) -> Result<String, SecretError> {
     if OFFLINE.load(std::sync::atomic::Ordering::SeqCst) && !matches!(s, RawSecret::Inline(_)) {
-        return Ok(String::new());
+        return Ok(OFFLINE_SECRET.to_string());
     }
     match s {
         RawSecret::Inline(_) => Err(SecretError::Inline),

@@ -189,6 +189,25 @@ pub struct RawWeb {
     /// Listen address; loopback by default. Bind it to the management address only.
     #[serde(default)]
     pub listen: Option<Spanned<String>>,
+    /// PEM certificate (chain) for HTTPS; with `tls_key_file`. Required once accounts
+    /// exist, except on a loopback address.
+    #[serde(default)]
+    pub tls_cert_file: Option<Spanned<PathBuf>>,
+    /// PEM private key for HTTPS; with `tls_cert_file`.
+    #[serde(default)]
+    pub tls_key_file: Option<Spanned<PathBuf>>,
+    /// A session ends after this many seconds without a request (default 1800).
+    #[serde(default)]
+    pub session_idle_s: Option<Spanned<u64>>,
+    /// A session ends this many seconds after the login (default 43200).
+    #[serde(default)]
+    pub session_max_s: Option<Spanned<u64>>,
+    /// Open connections at most (default 256).
+    #[serde(default)]
+    pub max_connections: Option<Spanned<usize>>,
+    /// Open connections from one client address at most (default 32).
+    #[serde(default)]
+    pub max_connections_per_address: Option<Spanned<usize>>,
 }
 
 /// `[[devices]]`

@@ -370,3 +370,34 @@ fn a_huge_or_non_utf8_site_file_is_refused_with_its_place() {
         "{e}"
     );
 }
+
+#[test]
+fn standby_is_read_with_its_limits_and_errors_at_their_place() {
+    let ok = format!("{BASE}\n[standby]\nrole = \"secondary\"\npeer = \"gw-a\"\ntakeover_s = 5\n");
+    let site = parse(&ok, "site.toml", Path::new(".")).unwrap();
+    let s = site.standby.unwrap();
+    assert_eq!(s.role, crate::runtime::standby::Role::Secondary);
+    assert_eq!((s.peer.as_str(), s.takeover.as_secs()), ("gw-a", 5));
+    assert!(
+        parse(BASE, "site.toml", Path::new("."))
+            .unwrap()
+            .standby
+            .is_none()
+    );
+    let line = BASE.lines().count() + 5;
+    let bad = format!("{BASE}\n[standby]\nrole = \"secondary\"\npeer = \"gw-a\"\ntakeover_s = 1\n");
+    let err = parse(&bad, "site.toml", Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "site.toml:{line}:14: standby.takeover_s: use 2 to 600"
+        )),
+        "{err}"
+    );
+    let bad = format!("{BASE}\n[standby]\nrole = \"third\"\npeer = \"gw-a\"\n");
+    let err = parse(&bad, "site.toml", Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("standby") && err.contains("third"), "{err}");
+}

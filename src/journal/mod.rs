@@ -16,6 +16,15 @@
 //!   budget) from its `journal_used_pct` point. Only [`Journal::prune`] deletes, and only
 //!   entries older than [`Options::retention_days`] (at least
 //!   [`MIN_RETENTION_DAYS`]).
+//! - **A full or failing disk** loses no entry that fits in memory: an append the
+//!   database refuses is **held** in memory (at most [`MAX_HELD`] entries; beyond it
+//!   the oldest entries that are not alarm transitions go first, counted and logged)
+//!   and reported as [`Error::Held`]; every later append, and [`Journal::retry_held`]
+//!   (the hub calls it every second), first writes what is held, in order, so `seq`
+//!   follows the order things happened. [`Journal::write_failure`] says why writing
+//!   fails until it succeeds again (the runtime raises the serious `disk_full` alarm).
+//!   A held entry gets its `seq` when written; it is not in [`Journal::query`] until
+//!   then, and is lost if the gateway stops before the disk has room again.
 //! - **Readable while the gateway runs:** [`Journal::open_read_only`] (used by
 //!   `dc-gateway journal`) reads beside the writer; it never writes.
 //! - **Formats that last:** `meta.format_version` names the layout. An older file is
@@ -44,6 +53,7 @@
 
 pub mod cli;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -73,6 +83,9 @@ pub const DEFAULT_LIMIT: usize = 1000;
 
 /// Most entries one [`Query`] returns (a larger `limit` is lowered to this).
 pub const MAX_LIMIT: usize = 10_000;
+
+/// Most entries held in memory while the database cannot be written.
+pub const MAX_HELD: usize = 10_000;
 
 /// Migrations: `MIGRATIONS[i]` turns format `i` into format `i + 1` (format 0 is an
 /// empty file). Each runs in the same transaction as the version update.
@@ -151,6 +164,17 @@ pub enum Error {
         /// This build's version.
         supported: u32,
     },
+    /// The database refused the write (a full or failing disk): the entries are held in
+    /// memory and written with the next append or [`Journal::retry_held`].
+    #[error("journal {}: cannot be written ({reason}); {held} entries held in memory until it can", path.display())]
+    Held {
+        /// The database file.
+        path: PathBuf,
+        /// The database's message.
+        reason: String,
+        /// Entries held now.
+        held: usize,
+    },
     /// An entry's `data` is not a JSON object.
     #[error("journal entry of kind {kind}: data must be a JSON object, got {got}")]
     NotAnObject {
@@ -221,11 +245,17 @@ pub enum Kind {
     /// Paging: a notification to a person (every attempt), a text received from a
     /// phone, a trap not confirmed, a page held by storm control (src/paging/).
     Notification,
+    /// An account or token was made, changed, locked, unlocked or removed
+    /// (src/accounts/; logins themselves are [`Kind::Login`]).
+    Account,
+    /// A config offered for reload was refused (with its errors, hash and author);
+    /// the running config stays.
+    ConfigRefused,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Alarm,
         Kind::Command,
         Kind::GatewayStart,
@@ -238,6 +268,8 @@ impl Kind {
         Kind::GeneratorRun,
         Kind::Clock,
         Kind::Notification,
+        Kind::Account,
+        Kind::ConfigRefused,
     ];
 
     /// The stored and serialised name (`gateway_start`).
@@ -255,6 +287,8 @@ impl Kind {
             Kind::GeneratorRun => "generator_run",
             Kind::Clock => "clock",
             Kind::Notification => "notification",
+            Kind::Account => "account",
+            Kind::ConfigRefused => "config_refused",
         }
     }
 
@@ -426,6 +460,19 @@ struct Inner {
     path: PathBuf,
     opts: Options,
     used: AtomicU64,
+    /// Where committed entries are also sent (the audit forwarder to the sinks).
+    tap: Mutex<Option<tokio::sync::mpsc::Sender<Entry>>>,
+    held: Mutex<Held>,
+}
+
+/// Entries the database refused, waiting in memory (see the module docs).
+#[derive(Default)]
+struct Held {
+    entries: VecDeque<NewEntry>,
+    /// Why the last write failed; `None` once one succeeded.
+    failure: Option<String>,
+    /// Entries dropped over [`MAX_HELD`] since start.
+    dropped: u64,
 }
 
 /// The open journal: cheap to clone, shared by every task that writes or reads it.
@@ -518,6 +565,8 @@ impl Journal {
                 path,
                 opts,
                 used: AtomicU64::new(0),
+                tap: Mutex::new(None),
+                held: Mutex::new(Held::default()),
             }),
         };
         j.refresh_used(&j.conn())?;
@@ -565,29 +614,150 @@ impl Journal {
         Ok(used)
     }
 
-    /// Append an entry; it is committed and fsynced when this returns `Ok`.
+    /// Append an entry; it is committed and fsynced when this returns `Ok`. When the
+    /// database refuses the write, the entry is held in memory and [`Error::Held`]
+    /// returned (see the module docs).
     pub fn append(&self, e: NewEntry) -> Result<Entry, Error> {
-        let conn = self.conn();
-        let entry = self.insert(&conn, e)?;
-        if let Err(err) = self.refresh_used(&conn) {
-            // The entry is committed; a failed measurement only delays the figure.
-            tracing::warn!(error = %err, "journal: cannot measure its size");
+        let mut out = self.append_all(vec![e])?;
+        out.pop().ok_or_else(|| Error::Store {
+            path: self.inner.path.clone(),
+            op: "append",
+            reason: "no entry written".into(),
+        })
+    }
+
+    fn forward(&self, entries: &[Entry]) {
+        if let Some(tx) = self
+            .inner
+            .tap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            for e in entries {
+                // The journal holds the entry whatever happens here; a full tap only
+                // means a forwarder that fell behind.
+                if tx.try_send(e.clone()).is_err() {
+                    tracing::warn!(
+                        seq = e.seq,
+                        "journal: entry not forwarded (tap full or closed)"
+                    );
+                }
+            }
         }
-        Ok(entry)
     }
 
     /// Append several entries in one transaction: all committed and fsynced when it
-    /// returns, or none (an alarm storm costs one fsync, not one per event).
+    /// returns, or none (an alarm storm costs one fsync, not one per event). Entries
+    /// held from earlier failures are written first, in the same transaction; when
+    /// the database refuses, all of them are held and [`Error::Held`] returned.
     pub fn append_all(&self, entries: Vec<NewEntry>) -> Result<Vec<Entry>, Error> {
-        if entries.is_empty() {
+        if let Some(bad) = entries
+            .iter()
+            .find(|e| !e.data.is_object() && !e.data.is_null())
+        {
+            return Err(Error::NotAnObject {
+                kind: bad.kind,
+                got: json_type(&bad.data),
+            });
+        }
+        let mut held = self.held();
+        if entries.is_empty() && held.entries.is_empty() {
             return Ok(Vec::new());
         }
+        let earlier = held.entries.len();
+        let all: Vec<NewEntry> = held.entries.drain(..).chain(entries).collect();
         let conn = self.conn();
+        match self.write(&conn, all.clone()) {
+            Ok(mut out) => {
+                if held.failure.take().is_some() {
+                    tracing::info!(
+                        written = earlier,
+                        dropped = held.dropped,
+                        "journal: writes succeed again; the entries held in memory are written"
+                    );
+                }
+                if let Err(err) = self.refresh_used(&conn) {
+                    // The entries are committed; a failed measurement only delays the figure.
+                    tracing::warn!(error = %err, "journal: cannot measure its size");
+                }
+                Ok(out.split_off(earlier))
+            }
+            Err(err) => {
+                let reason = match &err {
+                    Error::Store { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                held.entries.extend(all);
+                let mut dropped = 0;
+                while held.entries.len() > MAX_HELD {
+                    let pos = held
+                        .entries
+                        .iter()
+                        .position(|e| e.kind != Kind::Alarm)
+                        .unwrap_or(0);
+                    held.entries.remove(pos);
+                    dropped += 1;
+                }
+                held.dropped += dropped;
+                if dropped > 0 {
+                    tracing::error!(
+                        dropped,
+                        held = MAX_HELD,
+                        "journal: too many entries held in memory; the oldest were dropped"
+                    );
+                }
+                held.failure = Some(reason.clone());
+                Err(Error::Held {
+                    path: self.inner.path.clone(),
+                    reason,
+                    held: held.entries.len(),
+                })
+            }
+        }
+    }
+
+    /// Write the entries held in memory, if any (the hub calls this every second).
+    /// Returns how many were written.
+    pub fn retry_held(&self) -> Result<usize, Error> {
+        let n = self.held().entries.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        self.append_all(Vec::new()).map(|_| n)
+    }
+
+    /// Why the journal cannot be written (the database's message), or `None` while
+    /// writes succeed.
+    pub fn write_failure(&self) -> Option<String> {
+        self.held().failure.clone()
+    }
+
+    /// Entries held in memory, waiting for the disk.
+    pub fn held_entries(&self) -> usize {
+        self.held().entries.len()
+    }
+
+    /// Cap the database at `pages` pages (SQLite's `max_page_count`; 0: no cap): over
+    /// it SQLite refuses writes with `SQLITE_FULL`, as on a full disk. For the tests.
+    #[cfg(test)]
+    pub(crate) fn cap_pages(&self, pages: u32) {
+        let conn = self.conn();
+        let n = if pages == 0 { 1_073_741_823 } else { pages };
+        let _ = conn.pragma_update(None, "max_page_count", n);
+    }
+
+    fn held(&self) -> MutexGuard<'_, Held> {
+        self.inner.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Insert `entries` in one transaction.
+    fn write(&self, conn: &Connection, entries: Vec<NewEntry>) -> Result<Vec<Entry>, Error> {
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|err| self.err("begin", err))?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
-            match self.insert(&conn, e) {
+            match self.insert(conn, e) {
                 Ok(x) => out.push(x),
                 Err(err) => {
                     let _ = conn.execute_batch("ROLLBACK");
@@ -595,12 +765,18 @@ impl Journal {
                 }
             }
         }
-        conn.execute_batch("COMMIT")
-            .map_err(|err| self.err("commit", err))?;
-        if let Err(err) = self.refresh_used(&conn) {
-            tracing::warn!(error = %err, "journal: cannot measure its size");
+        if let Err(err) = conn.execute_batch("COMMIT") {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(self.err("commit", err));
         }
+        self.forward(&out);
         Ok(out)
+    }
+
+    /// Send every entry committed from now on also to `tx` (after the commit; an entry
+    /// that does not fit is logged and stays only in the journal).
+    pub fn tap(&self, tx: tokio::sync::mpsc::Sender<Entry>) {
+        *self.inner.tap.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
     }
 
     fn insert(&self, conn: &Connection, e: NewEntry) -> Result<Entry, Error> {

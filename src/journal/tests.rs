@@ -354,7 +354,8 @@ fn failures_to_write_are_errors_not_panics() {
     let err = ro
         .append(entry(T0, Kind::Alarm, None, json!({})))
         .unwrap_err();
-    assert!(matches!(err, Error::Store { op: "append", .. }), "{err}");
+    // A write the database refuses is held in memory, not lost (a full disk).
+    assert!(matches!(err, Error::Held { held: 1, .. }), "{err}");
     assert!(err.to_string().contains("journal.db"), "{err}");
     assert_eq!(j.query(&Query::default()).unwrap().len(), 1);
     // Data that is not an object is refused.
@@ -481,4 +482,61 @@ fn print_pages_through_everything_asked_for() {
         ..Query::default()
     };
     assert_eq!(cli::print(&j, &q, false, &tz, &mut out).unwrap(), 4);
+}
+
+#[test]
+fn a_full_disk_holds_entries_in_memory_and_writes_them_in_order_once_space_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = open(dir.path());
+    let first = j
+        .append(entry(T0, Kind::GatewayStart, None, json!({})))
+        .unwrap();
+    // SQLite's own SQLITE_FULL: not one page more than the file has.
+    let pages: u32 = {
+        let c = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap()
+    };
+    j.cap_pages(pages);
+    let big = "x".repeat(3000);
+    let mut refused = 0;
+    for i in 1..=20 {
+        let kind = if i % 2 == 0 {
+            Kind::Alarm
+        } else {
+            Kind::Command
+        };
+        match j.append(entry(
+            T0 + i,
+            kind,
+            Some("ups1"),
+            json!({"i": i, "pad": big}),
+        )) {
+            Ok(_) => {}
+            Err(Error::Held { reason, held, .. }) => {
+                refused += 1;
+                assert!(reason.contains("full"), "{reason}");
+                assert!(held >= 1);
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused > 0, "the cap must refuse some appends");
+    assert!(j.write_failure().unwrap().contains("full"));
+    let held = j.held_entries();
+    assert!(held >= refused, "{held} held, {refused} refused");
+    assert!(j.retry_held().is_err(), "still full");
+    // Space back: the next retry writes everything, in order, with increasing seq.
+    j.cap_pages(0);
+    assert_eq!(j.retry_held().unwrap(), held);
+    assert!(j.write_failure().is_none());
+    assert_eq!(j.held_entries(), 0);
+    let all = j.query(&Query::default()).unwrap();
+    assert_eq!(all.len(), 21);
+    assert_eq!(all[0], first);
+    let order: Vec<i64> = all
+        .iter()
+        .map(|e| e.data["i"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(order, (0..=20).collect::<Vec<_>>());
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
 }

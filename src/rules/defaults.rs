@@ -608,11 +608,29 @@ pub fn defaults(kind: Kind) -> Vec<RuleSpec> {
                 "13.1",
                 flag(false, Serious, 0.0),
             ),
+            // Art. 13.1 again: a disk that fills (or fails) while the gateway runs; the
+            // records wait in memory, bounded, and are lost if it stops before space
+            // is back.
+            spec(
+                "disk_full",
+                "state_writes_ok",
+                "13.1",
+                flag(false, Serious, 0.0),
+            ),
             spec(
                 "maintenance_overrun",
                 "maintenance_overrun",
                 "8.3a",
                 flag(true, Normal, 0.0),
+            ),
+            // Art. 12.2a: default passwords are changed before use; Art. 11.1/16.3:
+            // management only over a protected channel. An unsafe setting closes the
+            // web console (src/web/auth.rs) and is itself a serious alarm.
+            spec(
+                "web_console_disabled",
+                "web_console_ok",
+                "12.2a",
+                flag(false, Serious, 0.0),
             ),
             // The board itself (docs/SELFWATCH.md; THRESHOLDS.md has no figures for
             // it, these are ours). The durable state (Art. 13.1) needs disk: normal

@@ -172,6 +172,7 @@ pub(super) async fn run(h: Hub) {
             _ = tick.tick() => {
                 let now = Timestamp::now();
                 let (own, send) = gateway.poll(now, &queues, out.journal.used_pct(), maintenance.overrun(now));
+                gateway.mark_degraded(gateway.write_failure().as_deref(), &shared);
                 out.sinks_failing(now, &queues, &mut sink_failing);
                 if ticks % 86_400 == 0 {
                     match out.journal.prune(now) {

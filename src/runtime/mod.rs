@@ -19,8 +19,10 @@
 
 mod hub;
 mod paging;
+pub mod reload;
 mod restore;
 mod selfmon;
+pub mod standby;
 
 use std::time::Duration;
 
@@ -88,6 +90,33 @@ impl Running {
         {
             tracing::error!(error = %e, "could not commit the buffered readings on shutdown");
         }
+    }
+
+    /// Stop every task and wait until each is gone, then commit what the buffer holds:
+    /// the queues, the journal and the alarm state are on disk for the next
+    /// [`start_with`] (a config reload). No `offline` status is published.
+    pub async fn stop_for_reload(mut self) {
+        self.abort();
+        let tasks: Vec<_> = std::mem::take(&mut self.tasks)
+            .into_iter()
+            .chain(std::mem::take(&mut self._sources.tasks))
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        for m in std::mem::take(&mut self.mqtt) {
+            drop(m);
+        }
+        if let Some(b) = self.buffer.take()
+            && let Err(e) = b.flush_async().await
+        {
+            tracing::error!(error = %e, "could not commit the buffered records before the reload");
+        }
+        // The trap receiver and the tasks the aborted ones spawned are dropped by the
+        // scheduler shortly after: give their sockets time to close before the next
+        // start binds the same ports.
+        drop(self);
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     /// Stop every task.
@@ -180,7 +209,13 @@ fn state_dir_usable(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// Start the gateway for `site`: create, connect, run (see the module docs).
-pub async fn start(mut site: Site) -> anyhow::Result<Running> {
+pub async fn start(site: Site) -> anyhow::Result<Running> {
+    start_with(site, None).await
+}
+
+/// [`start`], taking config reloads from the local socket to `reload` and journaling
+/// who loaded this config (src/runtime/reload.rs).
+pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow::Result<Running> {
     for w in &site.warnings {
         tracing::warn!("{w}");
     }
@@ -240,6 +275,10 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     // The journal: alarm state after a restart, commands, the gateway's own history.
     let journal = crate::journal::Journal::open(&storage.state_dir, storage.journal.clone())
         .with_context(|| format!("cannot open the journal in {}", storage.state_dir.display()))?;
+    // Audit entries (logins, account changes, commands, config loads) also go to the
+    // sinks that accept `audit` (src/sinks/route.rs `forward_audit`).
+    let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(1024);
+    journal.tap(audit_tx);
     let restored = restore::listed_alarms(&journal)
         .with_context(|| "cannot read the alarm state from the journal".to_string())?;
     // The clock and the board, measured beside the hub (src/selfwatch/).
@@ -253,6 +292,15 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     );
     let mut gateway = SelfMonitor::new(&site, watch);
     gateway.state_ok = state_problem.is_none();
+    // The web console's logins (src/web/auth.rs): closed, with the serious
+    // web_console_disabled alarm, while a setting is unsafe; monitoring goes on.
+    let web_options = crate::web::options_for(&site, &storage.state_dir, web_addr, &journal);
+    gateway.web_console_ok = web_options
+        .auth
+        .as_ref()
+        .map(|a| a.console_ok())
+        .unwrap_or_default();
+    gateway.storage = Some((buffer.clone(), journal.clone()));
     buffer.registry().add(
         site.devices
             .iter()
@@ -300,6 +348,20 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             "listed_alarms": engine.active().len(),
         }),
     };
+    // Every loaded config is kept as a numbered version (Art. 11.7, 11.8).
+    let config_version = match crate::config::history::keep(
+        &storage.state_dir,
+        &site.config_text,
+        &site.config_sha256,
+        &site.config_origin,
+        Timestamp::now(),
+    ) {
+        Ok((v, _)) => Some(v.version),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot keep a copy of the loaded config");
+            None
+        }
+    };
     let loaded = crate::journal::NewEntry {
         ts: Timestamp::now(),
         kind: crate::journal::Kind::ConfigLoaded,
@@ -310,6 +372,9 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
             "origin": site.config_origin,
             "devices": site.devices.len(),
             "sinks": site.sinks.len(),
+            "version": config_version,
+            "reason": reload.as_ref().map_or("start", |h| h.reason.as_str()),
+            "by": reload.as_ref().and_then(|h| h.by.clone()),
         }),
     };
     if let Err(e) = journal.append_all(vec![started, loaded]) {
@@ -338,6 +403,10 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     shared.write().alarms = engine.active();
 
     let (commands, commands_rx) = Commands::channel();
+    let commands = match &reload {
+        Some(h) => commands.with_reload(h.tx.clone()),
+        None => commands,
+    };
 
     // 2. Connect.
     let sinks = sinks::registry::start(
@@ -353,6 +422,10 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
 
     // 3. Run.
     let mut tasks = sinks.tasks;
+    tasks.push(tokio::spawn(sinks::forward_audit(
+        audit_rx,
+        sinks.outlets.clone(),
+    )));
     tasks.extend(watch_tasks);
     // The broker's retained alarm states agree with the listed alarms (after a restart).
     for e in &site.sinks {
@@ -392,8 +465,14 @@ pub async fn start(mut site: Site) -> anyhow::Result<Running> {
     }
     {
         let shared = shared.clone();
+        let web_options = crate::web::Options {
+            commands: Some(commands.clone()),
+            ..web_options
+        };
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = crate::web::serve(listener, shared).await {
+            if let Err(e) =
+                crate::web::serve_with(listener, shared, web_options, std::future::pending()).await
+            {
                 tracing::error!(error = %e, "web server stopped");
             }
         }));

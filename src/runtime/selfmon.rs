@@ -54,7 +54,14 @@ pub(super) struct SelfMonitor {
     pub(super) state_ok: bool,
     /// Sirens and beacons (their points `outputs_ok`, `output_failures`).
     pub(super) outputs: crate::outputs::Handle,
+    /// False while the web console is closed for an unsafe setting (src/web/auth.rs).
+    pub(super) web_console_ok: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The durable state whose writes are watched (`state_writes_ok`, `disk_full`).
+    pub(super) storage: Option<(crate::buffer::Buffer, crate::journal::Journal)>,
 }
+
+/// How a `/healthz` reason about failing writes starts (replaced as it changes).
+const WRITES_FAILING: &str = "writes to the state disk fail";
 
 impl SelfMonitor {
     /// Ticks between two gateway readings sent to the sinks.
@@ -70,6 +77,8 @@ impl SelfMonitor {
         SelfMonitor {
             state_ok: true,
             outputs: crate::outputs::Handle::default(),
+            web_console_ok: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            storage: None,
             device: Arc::new(crate::model::DeviceMeta {
                 id: Arc::from(id),
                 name: "dc-gateway".into(),
@@ -83,6 +92,48 @@ impl SelfMonitor {
         }
     }
 
+    /// Why the queues or the journal cannot write, if they cannot (a full or failing
+    /// disk). Journal entries held in memory are written again first.
+    pub(super) fn write_failure(&self) -> Option<String> {
+        let (buffer, journal) = self.storage.as_ref()?;
+        if journal.held_entries() > 0
+            && let Err(e) = journal.retry_held()
+        {
+            tracing::debug!(error = %e, "journal entries still held in memory");
+        }
+        let b = buffer
+            .write_failure()
+            .map(|why| format!("sink queues: {why}"));
+        let j = journal.write_failure().map(|why| {
+            format!(
+                "journal: {why} ({} entries held in memory)",
+                journal.held_entries()
+            )
+        });
+        match (b, j) {
+            (None, None) => None,
+            (b, j) => Some(b.into_iter().chain(j).collect::<Vec<_>>().join("; ")),
+        }
+    }
+
+    /// Keep the `/healthz` reason about failing writes up to date (once a second).
+    pub(super) fn mark_degraded(&self, failure: Option<&str>, shared: &crate::state::Shared) {
+        let line = failure.map(|why| {
+            format!("{WRITES_FAILING} ({why}); records are held in memory within a budget and committed once there is space")
+        });
+        let has = shared
+            .read()
+            .degraded
+            .iter()
+            .find(|l| l.starts_with(WRITES_FAILING))
+            .cloned();
+        if has != line {
+            let mut live = shared.write();
+            live.degraded.retain(|l| !l.starts_with(WRITES_FAILING));
+            live.degraded.extend(line);
+        }
+    }
+
     /// This second's reading, and whether it goes to the sinks.
     pub(super) fn poll(
         &mut self,
@@ -91,6 +142,7 @@ impl SelfMonitor {
         journal_pct: f64,
         maintenance_overrun: bool,
     ) -> (Poll, bool) {
+        let writes_ok = self.write_failure().is_none();
         let used = queues.iter().map(SinkQueue::used_pct).fold(0.0, f64::max);
         let sample = |name: &str, value: crate::model::Value| {
             points::lookup(Kind::Gateway, name).map(|point| crate::model::Sample {
@@ -110,7 +162,13 @@ impl SelfMonitor {
             num("journal_used_pct", (journal_pct * 10.0).round() / 10.0),
             flag("sink_auth_failed", auth_failed),
             flag("state_dir_ok", self.state_ok),
+            flag("state_writes_ok", writes_ok),
             flag("maintenance_overrun", maintenance_overrun),
+            flag(
+                "web_console_ok",
+                self.web_console_ok
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         ]
         .into_iter()
         .flatten()

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use crate::model::{AlarmEvent, Poll};
 pub use registry::{SinkConfig, SinkEntry, Started};
-pub use route::{Accept, Route};
+pub use route::{Accept, Route, forward_audit};
 
 /// A sink URL that cannot be used, with the reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -55,6 +55,55 @@ pub enum Record {
     Alarm(Arc<AlarmEvent>),
     /// A message to one person (an SMS text, a page); must never be lost.
     Notification(Arc<Notification>),
+    /// An audit entry of the journal (a login, an account change, a command, a config
+    /// load) for sinks that accept `audit`; kept like an alarm event.
+    Audit(Arc<Audit>),
+}
+
+/// A journal entry forwarded to the sinks that accept `audit` (the SOC's syslog): the
+/// entry as journaled, with an `id` (`<gateway>-<seq>`) consumers de-duplicate by.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Audit {
+    /// `<gateway>-<seq>`: unique, the same on every retry.
+    pub id: String,
+    /// The journal's `seq`.
+    pub seq: i64,
+    /// When it happened.
+    pub ts: crate::model::Timestamp,
+    /// The gateway that journaled it.
+    pub gateway: String,
+    /// The journal entry kind (`login`, `account`, `command`, `config_loaded`, ...).
+    pub kind: String,
+    /// The device concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The entry's own fields.
+    pub data: serde_json::Value,
+}
+
+impl Audit {
+    /// Journal entry kinds that are audit records (Art. 11.7: who did what, when).
+    pub const KINDS: [crate::journal::Kind; 6] = [
+        crate::journal::Kind::Login,
+        crate::journal::Kind::Account,
+        crate::journal::Kind::Command,
+        crate::journal::Kind::ConfigLoaded,
+        crate::journal::Kind::GatewayStart,
+        crate::journal::Kind::GatewayStop,
+    ];
+
+    /// The audit record of a journal entry, if its kind is one of [`Audit::KINDS`].
+    pub fn of(e: &crate::journal::Entry) -> Option<Audit> {
+        Audit::KINDS.contains(&e.kind).then(|| Audit {
+            id: format!("{}-{}", e.gateway, e.seq),
+            seq: e.seq,
+            ts: e.ts,
+            gateway: e.gateway.clone(),
+            kind: e.kind.as_str().to_string(),
+            device: e.device.clone(),
+            data: e.data.clone(),
+        })
+    }
 }
 
 /// A message to one person, made by whoever decides who is told what (the roster and
@@ -92,7 +141,10 @@ impl Record {
     /// Records that must never be lost: alarm events and notifications. They are kept
     /// before readings when a budget is exceeded, and retried while a far end is away.
     pub fn is_alarm(&self) -> bool {
-        matches!(self, Record::Alarm(_) | Record::Notification(_))
+        matches!(
+            self,
+            Record::Alarm(_) | Record::Notification(_) | Record::Audit(_)
+        )
     }
     /// Time of the record, for replay order and oldest-age reporting.
     pub fn ts(&self) -> crate::model::Timestamp {
@@ -100,6 +152,7 @@ impl Record {
             Record::Poll(p) => p.ts,
             Record::Alarm(a) => a.ts,
             Record::Notification(n) => n.ts,
+            Record::Audit(a) => a.ts,
         }
     }
     /// Rough size in bytes, for budget accounting.
@@ -108,6 +161,7 @@ impl Record {
             Record::Poll(p) => 64 + p.samples.len() * 24,
             Record::Alarm(a) => 256 + a.message.len(),
             Record::Notification(n) => 128 + n.text.len(),
+            Record::Audit(a) => 128 + a.data.to_string().len(),
         }
     }
 }

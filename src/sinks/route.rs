@@ -47,6 +47,33 @@ impl Accept {
     }
 }
 
+/// Forward audit entries of the journal (see [`crate::sinks::Audit::KINDS`]) to the
+/// sinks whose route takes `audit`, until the journal is gone. Other entries are
+/// dropped here (they are in the journal).
+pub async fn forward_audit(
+    mut rx: tokio::sync::mpsc::Receiver<crate::journal::Entry>,
+    outlets: Vec<(Route, crate::sinks::worker::SinkQueue)>,
+) {
+    let outlets: Vec<_> = outlets
+        .into_iter()
+        .filter(|(r, _)| r.takes(Accept::Audit))
+        .collect();
+    while let Some(e) = rx.recv().await {
+        if outlets.is_empty() {
+            continue;
+        }
+        let Some(a) = crate::sinks::Audit::of(&e) else {
+            continue;
+        };
+        let rec = Record::Audit(Arc::new(a));
+        for (route, q) in &outlets {
+            if route.passes(&rec) {
+                q.push(rec.clone());
+            }
+        }
+    }
+}
+
 /// What a sink takes. The default of a sink kind is set by its registry entry.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Route {
@@ -97,6 +124,8 @@ impl Route {
             // A notification is addressed to a person, not about a device: the
             // device filters do not apply.
             Record::Notification(_) => self.takes(Accept::Notifications),
+            // Audit entries are about people's actions, not devices: no device filter.
+            Record::Audit(_) => self.takes(Accept::Audit),
         }
     }
 }

@@ -602,6 +602,7 @@ fn describe(r: &Record) -> String {
         Record::Poll(p) => format!("poll of {} at {}", p.device.id, p.ts.rfc3339()),
         Record::Alarm(a) => format!("alarm {} seq {}", a.key(), a.seq),
         Record::Notification(n) => format!("notification {} to {}", n.id, n.person),
+        Record::Audit(a) => format!("audit {} ({})", a.id, a.kind),
     }
 }
 

@@ -513,6 +513,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "state_writes_ok",
+        "Ghi được hàng đợi và nhật ký xuống đĩa",
+        "Queues and journal written to disk",
+    ),
+    (
+        Kind::Gateway,
         "maintenance_overrun",
         "Bảo trì quá giờ dự kiến",
         "Maintenance overrun",
@@ -528,6 +534,12 @@ const POINTS: &[(Kind, &str, &str, &str)] = &[
         "output_failures",
         "Số lần điều khiển còi/đèn lỗi",
         "Siren/beacon output failures",
+    ),
+    (
+        Kind::Gateway,
+        "web_console_ok",
+        "Bảng điều khiển web mở",
+        "Web console open",
     ),
     (
         Kind::Gateway,
@@ -956,6 +968,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
     ),
     (
         Kind::Gateway,
+        "state_writes_ok",
+        "Đĩa đầy hoặc lỗi: hàng đợi và nhật ký chỉ giữ trong bộ nhớ",
+        "The disk is full or failing: queues and the journal are held in memory only",
+    ),
+    (
+        Kind::Gateway,
         "maintenance_overrun",
         "Cửa sổ bảo trì vẫn mở sau giờ kết thúc dự kiến",
         "A maintenance window is still open after its planned end",
@@ -965,6 +983,12 @@ const CONDITIONS: &[(Kind, &str, &str, &str)] = &[
         "outputs_ok",
         "Còi hoặc đèn báo không điều khiển được: không giữ trạng thái đã ghi",
         "A siren or beacon cannot be driven: it does not hold the state written",
+    ),
+    (
+        Kind::Gateway,
+        "web_console_ok",
+        "Bảng điều khiển web bị tắt vì cấu hình không an toàn (mật khẩu quản trị mặc định hoặc thiếu TLS); giám sát vẫn chạy",
+        "The web console is closed for an unsafe setting (default admin password or missing TLS); monitoring goes on",
     ),
     (
         Kind::Gateway,

@@ -53,6 +53,16 @@ pub(crate) struct App {
     pub(crate) shared: Shared,
     /// Turns `true` when the server shuts down; ends the event streams.
     pub(crate) stop: watch::Receiver<bool>,
+    /// Logins, sessions and tokens (src/web/auth.rs).
+    pub(crate) auth: std::sync::Arc<super::auth::Auth>,
+    /// The way into the hub for commands (none: this server takes none).
+    pub(crate) commands: Option<crate::commands::Commands>,
+}
+
+impl axum::extract::FromRef<App> for std::sync::Arc<super::auth::Auth> {
+    fn from_ref(app: &App) -> Self {
+        app.auth.clone()
+    }
 }
 
 /// Seconds between keep-alive comments on an idle event stream.
@@ -591,8 +601,29 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 // Event stream
 
 /// `GET /api/v1/events`.
-pub(crate) async fn events(
-    State(app): State<App>,
+/// Event streams open at once in this process, at most: each holds a connection and a
+/// subscription; the rest of the descriptors stay for the sources (docs/ACCOUNTS.md).
+pub const MAX_EVENT_STREAMS: usize = 64;
+
+static EVENT_STREAMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_EVENT_STREAMS);
+
+pub(crate) async fn events(State(app): State<App>) -> Response {
+    let Ok(permit) = EVENT_STREAMS.try_acquire() else {
+        tracing::warn!(
+            max = MAX_EVENT_STREAMS,
+            "web: too many event streams; refusing one"
+        );
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("too many live clients (at most {MAX_EVENT_STREAMS}); try again later"),
+        );
+    };
+    event_stream(app, permit).into_response()
+}
+
+fn event_stream(
+    app: App,
+    permit: tokio::sync::SemaphorePermit<'static>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribe before the first refresh is built, so no update falls in between.
     let updates = app.shared.updates.subscribe();
@@ -604,6 +635,7 @@ pub(crate) async fn events(
         tick,
         stop: app.stop,
         stop_live: true,
+        _permit: permit,
     };
     let stream = futures_util::stream::unfold(st, |mut st| async move {
         let ev = st.next().await?;
@@ -619,6 +651,8 @@ struct EventState {
     stop: watch::Receiver<bool>,
     /// False once the stop sender is gone (no shutdown will ever be signalled).
     stop_live: bool,
+    /// This stream's place among [`MAX_EVENT_STREAMS`], given back when it ends.
+    _permit: tokio::sync::SemaphorePermit<'static>,
 }
 
 impl EventState {

@@ -15,15 +15,23 @@
 //!   refresh instead of a gap; every client also gets a full refresh every
 //!   [`REFRESH_INTERVAL`], so a page never shows a picture that silently diverged.
 
-mod api;
+pub(crate) mod api;
+pub mod auth;
+mod console;
 pub mod page;
+pub mod serve;
 
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::sync::watch;
+
+use self::auth::{Auth, AuthOptions};
+use crate::commands::Commands;
 
 use crate::state::Shared;
 
@@ -89,20 +97,40 @@ pub enum Error {
     },
 }
 
-/// The whole HTTP application over the shared live state.
+/// The whole HTTP application over the shared live state, without accounts (reading
+/// open, no state change) and without commands.
 ///
 /// Routes: `GET /` (wall view), `GET /api/v1/readings`, `GET /api/v1/alarms`,
 /// `GET /api/v1/sinks`, `GET /api/v1/journal`, `GET /api/v1/events` (server-sent events), `GET /healthz`,
-/// `GET /metrics`.
+/// `GET /metrics`; the console's `GET /login`, `POST /login`, `POST /logout`,
+/// `POST /login/password`, `GET /api/v1/session`, `GET /console`,
+/// `POST /api/v1/commands`.
 pub fn router(shared: Shared) -> Router {
     // Without a shutdown signal the event streams end only when their client leaves.
     let (_never, stop) = watch::channel(false);
-    app(shared, stop)
+    app(
+        shared,
+        stop,
+        Arc::new(Auth::new(AuthOptions::default())),
+        None,
+    )
+}
+
+/// [`router`] with accounts and commands.
+pub fn router_with(shared: Shared, auth: Arc<Auth>, commands: Option<Commands>) -> Router {
+    let (_never, stop) = watch::channel(false);
+    app(shared, stop, auth, commands)
 }
 
 /// The application with a stop signal for the event streams: graceful shutdown waits
-/// for open responses, and an event stream never ends on its own.
-fn app(shared: Shared, stop: watch::Receiver<bool>) -> Router {
+/// for open responses, and an event stream never ends on its own. Every route, also
+/// one added later, sits behind [`auth::layer`].
+fn app(
+    shared: Shared,
+    stop: watch::Receiver<bool>,
+    auth: Arc<Auth>,
+    commands: Option<Commands>,
+) -> Router {
     Router::new()
         .route("/", get(page::wall))
         .route("/api/v1/readings", get(api::readings))
@@ -114,9 +142,25 @@ fn app(shared: Shared, stop: watch::Receiver<bool>) -> Router {
         .route("/api/v1/events", get(api::events))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
+        .route("/login", get(console::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/login/password", post(auth::change_password))
+        .route("/api/v1/session", get(auth::session))
+        .route("/console", get(console::console_page))
+        .route("/api/v1/commands", post(console::post_command))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .with_state(api::App { shared, stop })
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            auth::layer,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(serve::MAX_BODY_BYTES))
+        .with_state(api::App {
+            shared,
+            stop,
+            auth,
+            commands,
+        })
 }
 
 /// Serve [`router`] on an already bound listener until the process ends or the
@@ -135,18 +179,107 @@ pub async fn serve_until<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_with(listener, shared, Options::default(), shutdown).await
+}
+
+/// What the web server needs beside the live picture.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Logins, sessions and tokens.
+    pub auth: Option<Arc<Auth>>,
+    /// The way into the hub for `POST /api/v1/commands`.
+    pub commands: Option<Commands>,
+    /// TLS for the page (none: plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connection limits and timeouts.
+    pub limits: serve::Limits,
+}
+
+/// The web server's options for a site: accounts in `state_dir`, login entries in
+/// `journal`, TLS from `[web]`'s files, session and connection limits. TLS files that
+/// cannot be used are logged and leave the page on plain HTTP; where TLS is required
+/// (accounts on a non-loopback address) that closes the console instead of stopping
+/// the gateway.
+pub fn options_for(
+    site: &crate::config::Site,
+    state_dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+    journal: &crate::journal::Journal,
+) -> Options {
+    let w = &site.web;
+    let mut problem = None;
+    let tls = match (&w.tls_cert_file, &w.tls_key_file) {
+        (Some(c), Some(k)) => match serve::tls_config(c, k) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, "web: TLS files cannot be used; the page is served without TLS");
+                problem = Some(format!("the TLS files cannot be used ({e})"));
+                None
+            }
+        },
+        _ => None,
+    };
+    let tls_problem = if tls.is_some() || addr.ip().is_loopback() {
+        None
+    } else {
+        Some(format!(
+            "accounts exist but the page on {addr} has no TLS: {}; set [web] tls_cert_file and tls_key_file, or listen on loopback",
+            problem.unwrap_or_else(|| "no certificate configured".into())
+        ))
+    };
+    let auth = Auth::new(AuthOptions {
+        state_dir: Some(state_dir.to_path_buf()),
+        journal: Some(journal.clone()),
+        gateway: site.gateway.clone(),
+        tls: tls.is_some(),
+        tls_problem,
+        limits: auth::SessionLimits {
+            idle: Duration::from_secs(w.session_idle_s),
+            max: Duration::from_secs(w.session_max_s),
+        },
+        clock: Arc::new(crate::model::Timestamp::now),
+    });
+    Options {
+        auth: Some(Arc::new(auth)),
+        commands: None,
+        tls,
+        limits: serve::Limits {
+            max_connections: w.max_connections,
+            max_per_address: w.max_connections_per_address,
+            ..serve::Limits::default()
+        },
+    }
+}
+
+/// Serve the application with `opts` until `shutdown` resolves, then stop accepting
+/// and let open requests finish (event streams are cut).
+pub async fn serve_with<F>(
+    listener: tokio::net::TcpListener,
+    shared: Shared,
+    opts: Options,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "web server listening");
+        tracing::info!(%addr, tls = opts.tls.is_some(), "web server listening");
     }
     let (stop_tx, stop) = watch::channel(false);
-    let signal = async move {
+    let auth = opts
+        .auth
+        .unwrap_or_else(|| Arc::new(Auth::new(AuthOptions::default())));
+    auth.check().await;
+    let router = app(shared, stop, auth, opts.commands);
+    serve::run(listener, router, opts.tls, opts.limits, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
-    };
-    axum::serve(listener, app(shared, stop))
-        .with_graceful_shutdown(signal)
-        .await
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod auth_tests;

@@ -418,12 +418,24 @@ async fn unknown_path_is_404_json_and_wrong_method_405() {
         assert_eq!(ctype, "application/json");
         assert!(json(&body)["error"].as_str().unwrap().contains(path));
     }
+    // Without accounts no state change exists (CONTRACTS.md Round 2): refused before
+    // routing, whatever the path.
     let (status, ctype, body) = request(&shared, "POST", "/api/v1/readings").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(ctype, "application/json");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("dc-gateway user add")
+    );
+    let (status, _, _) = request(&shared, "DELETE", "/").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A wrong method that is not a change is still a JSON 405.
+    let (status, ctype, body) = request(&shared, "GET", "/api/v1/commands").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(ctype, "application/json");
-    assert!(json(&body)["error"].as_str().unwrap().contains("POST"));
-    let (status, _, _) = request(&shared, "DELETE", "/").await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(json(&body)["error"].as_str().unwrap().contains("GET"));
 }
 
 #[tokio::test]

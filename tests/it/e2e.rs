@@ -94,6 +94,11 @@ impl Gateway {
         }
     }
 
+    /// The running process's id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// The gateway's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -27,6 +27,7 @@ mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod journal; // `dc-gateway journal` (the real binary) reading the durable journal
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
+mod ops; // operating the gateway: a state disk that fills while running (tmpfs in a mount namespace), config reload, the standby pair
 mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
 mod paging; // paging the on-call person: roster, SMS on the scripted modem, reply OK <no>, MQTT notify
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)
@@ -39,3 +40,4 @@ mod sms; // the SMS sink against a scripted modem on a socat pty (decoded by sms
 mod snmp;
 mod syslog; // the syslog sink against rsyslog: UDP, TCP, TLS, RELP; SIGKILL during a burst
 mod web; // the local web page in headless Chromium // SNMP source and trap receiver against snmpd, snmpsim and snmptrap
+mod web_auth; // logins, sessions, tokens, the console in Chromium, slowloris (the real binary)

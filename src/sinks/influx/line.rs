@@ -332,6 +332,7 @@ impl Encoded {
                 Record::Alarm(a) => encode_alarm(&mut self.body, a),
                 // Not a measurement: the registry never routes notifications here.
                 Record::Notification(_) => None,
+                Record::Audit(_) => None,
             };
             if let Some(span) = span {
                 self.lines.push(LineRef { record: i, span });

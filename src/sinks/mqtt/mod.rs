@@ -99,7 +99,7 @@
 //! `{reason="session_reset"}`.
 
 pub mod config;
-mod connection;
+pub(crate) mod connection;
 pub mod reconcile;
 pub mod topics;
 
@@ -527,6 +527,37 @@ impl MqttSink {
                     }
                     offline_polls += u64::from(lost);
                     bad_topic_polls += u64::from(bad && !lost);
+                }
+                // An MQTT sink configured to accept `audit`: `<prefix>/audit`, QoS 1,
+                // the record as JSON (docs/ACCOUNTS.md).
+                Record::Audit(a) => {
+                    if !self.connected() {
+                        return self.retry("MQTT connection lost during the batch".to_string());
+                    }
+                    let payload = serde_json::to_vec(&**a).unwrap_or_default();
+                    match tokio::time::timeout_at(
+                        deadline,
+                        self.client.publish_tracked(
+                            self.topics.audit(),
+                            payload,
+                            PublishOptions::at_least_once(),
+                        ),
+                    )
+                    .await
+                    {
+                        Ok(Ok(notice)) => notices.push((i, notice)),
+                        Ok(Err(e)) => {
+                            self.count_error("publish");
+                            return self.retry(format!("MQTT client refused the publish: {e}"));
+                        }
+                        Err(_) => {
+                            self.count_error("queue_timeout");
+                            return self.retry(format!(
+                                "MQTT client queue full for {:?}",
+                                self.ack_timeout
+                            ));
+                        }
+                    }
                 }
                 Record::Notification(n) => {
                     let topic = match self.topics.notify(&n.person) {

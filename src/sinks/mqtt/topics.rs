@@ -120,6 +120,11 @@ impl Topics {
         check("person", person)?;
         Ok(format!("{}/notify/{person}", self.prefix))
     }
+
+    /// `<prefix>/audit`: audit records, for a sink configured to accept `audit`.
+    pub fn audit(&self) -> String {
+        format!("{}/audit", self.prefix)
+    }
 }
 
 /// Payload of a notification on `<prefix>/notify/<person>` (CONTRACTS.md

@@ -214,6 +214,51 @@ pub fn alarm(h: &Header, ev: &AlarmEvent, max_bytes: usize) -> Vec<u8> {
     )
 }
 
+/// Fields of an audit record's data that go into the structured data, by name.
+const AUDIT_PARAMS: [&str; 12] = [
+    "event", "user", "ip", "by", "subject", "origin", "role", "reason", "verb", "target", "sha256",
+    "version",
+];
+
+/// An audit record (a login, an account change, a command, a config load) as one
+/// RFC 5424 message: MSGID `audit`, severity notice (5), or warning (4) for failures,
+/// lockouts and refusals; structured data `id`, `seq`, `kind`, `gateway`, `device` and
+/// the data's well-known fields ([`AUDIT_PARAMS`]); the whole data as JSON for text.
+pub fn audit(h: &Header, a: &crate::sinks::Audit, max_bytes: usize) -> Vec<u8> {
+    let mut params: Vec<(&'static str, String)> = vec![
+        ("id", a.id.clone()),
+        ("seq", a.seq.to_string()),
+        ("kind", a.kind.clone()),
+        ("gateway", a.gateway.clone()),
+    ];
+    if let Some(d) = &a.device {
+        params.push(("device", d.clone()));
+    }
+    for name in AUDIT_PARAMS {
+        match a.data.get(name) {
+            Some(serde_json::Value::String(s)) => params.push((name, s.clone())),
+            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                params.push((name, v.to_string()))
+            }
+            _ => {}
+        }
+    }
+    let event = a.data.get("event").and_then(|v| v.as_str()).unwrap_or("");
+    let warning = matches!(
+        event,
+        "failure" | "lockout" | "refused_locked" | "refused_disabled" | "refused_address"
+    ) || a.data.get("ok") == Some(&serde_json::Value::Bool(false));
+    encode(
+        h,
+        if warning { 4 } else { 5 },
+        &a.ts.rfc3339(),
+        "audit",
+        &params,
+        &a.data.to_string(),
+        max_bytes,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -319,5 +364,30 @@ mod tests {
         assert_eq!(header_field("gw 1\tä", 255), "gw_1__");
         assert_eq!(header_field("", 255), "-");
         assert_eq!(header_field("abcdef", 3), "abc");
+    }
+
+    #[test]
+    fn an_audit_record_is_one_message_with_its_fields_as_structured_data() {
+        let a = crate::sinks::Audit {
+            id: "gw-tv1-9".into(),
+            seq: 9,
+            ts: Timestamp(1_795_593_600_123),
+            gateway: "gw-tv1".into(),
+            kind: "login".into(),
+            device: None,
+            data: serde_json::json!({"event": "lockout", "user": "an\"]x", "ip": "10.0.0.9", "origin": "web", "failures": 5}),
+        };
+        let m = String::from_utf8(audit(&header(), &a, 2048)).unwrap();
+        assert!(m.starts_with("<132>1 2026-11-25T08:00:00.123Z gw-tv1 dc-gateway - audit [dcgw@32473 id=\"gw-tv1-9\" seq=\"9\" kind=\"login\" gateway=\"gw-tv1\" event=\"lockout\" user=\"an\\\"\\]x\" ip=\"10.0.0.9\" origin=\"web\"] \u{feff}{"), "{m}");
+        assert!(m.contains("\"failures\":5"), "the whole data as text: {m}");
+        let ok = crate::sinks::Audit {
+            data: serde_json::json!({"event": "login", "user": "an"}),
+            ..a
+        };
+        assert!(
+            String::from_utf8(audit(&header(), &ok, 2048))
+                .unwrap()
+                .starts_with("<133>")
+        );
     }
 }

@@ -80,10 +80,14 @@ impl SyslogSink {
         let acked = &mut self.acked;
         match self.conn.as_mut() {
             Some(Conn::Relp(session)) => session
-                .send(msgs, |i| {
-                    if let Some(Record::Alarm(ev)) = batch.get(i) {
+                .send(msgs, |i| match batch.get(i) {
+                    Some(Record::Alarm(ev)) => {
                         acked.insert(ev.id.clone());
                     }
+                    Some(Record::Audit(a)) => {
+                        acked.insert(a.id.clone());
+                    }
+                    _ => {}
                 })
                 .await
                 .map_err(|source| transport::Error::Relp { addr, source }),
@@ -135,6 +139,10 @@ impl Sink for SyslogSink {
                 Record::Alarm(ev) if !(relp && self.acked.contains(&ev.id)) => Some((
                     i,
                     message::alarm(&self.header, ev, self.cfg.max_message_bytes),
+                )),
+                Record::Audit(a) if !(relp && self.acked.contains(&a.id)) => Some((
+                    i,
+                    message::audit(&self.header, a, self.cfg.max_message_bytes),
                 )),
                 // Readings never reach this sink (its kind cannot take them).
                 _ => None,

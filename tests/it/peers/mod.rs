@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 pub use http::{HttpResponse, http_get, http_post, http_request};
 pub use influx::Influx1;
 pub use modbus::{ModbusCounts, ModbusRequest, ModbusServer, ModbusSpec, UnitSpec};
-pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts};
+pub use mqtt::{Mosquitto, MosquittoOpts, MqttMessage, MqttSubscriber, SubOpts, make_tls_files};
 pub(crate) use process::PeerProcess;
 pub use pty::PtyPair;
 pub use sms::ScriptedModem;

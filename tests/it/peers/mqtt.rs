@@ -305,7 +305,7 @@ pub(super) fn openssl_in(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
 
 /// Makes `ca.pem` (CA) and `server.pem`/`server.key` (for IP:127.0.0.1 and localhost,
 /// signed by the CA) in `dir`, all world-readable.
-pub(super) fn make_tls_files(dir: &std::path::Path) {
+pub fn make_tls_files(dir: &std::path::Path) {
     let run = openssl_in(dir);
     write_file(
         &dir.join("server.ext"),
