@@ -101,8 +101,9 @@ pub struct RawRotation {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
-    /// Minutes after the first page without an acknowledgement.
-    pub after_min: Spanned<u32>,
+    /// Minutes after the first page without an acknowledgement; decimals allowed
+    /// (`0.1` = 6 s), more than 0 and at most 1440.
+    pub after_min: Spanned<f64>,
     /// Who: a person id, `next` (the person on call after the current one), or
     /// `role:<role>` (every person with that role).
     pub to: Spanned<String>,
@@ -591,16 +592,20 @@ pub(crate) fn validate(
                 } else {
                     find(r, &c, &s.to, format!("paging.escalate[{i}] .to")).map(StepTo::Person)
                 };
-                if *s.after_min.get_ref() == 0 {
+                let after = *s.after_min.get_ref();
+                let ok = after.is_finite() && after > 0.0 && after <= 1440.0;
+                if !ok {
                     r.at(
                         s.after_min.span(),
                         format!("paging.escalate[{i}] .after_min"),
-                        "0: an escalation step comes after the first page; use at least 1",
+                        format!(
+                            "{after}: an escalation step comes after the first page; use more than 0, at most 1440 minutes"
+                        ),
                     );
                 }
-                if let Some(to) = to {
+                if let (Some(to), true) = (to, ok) {
                     c.escalate.push(Step {
-                        after: mins(*s.after_min.get_ref()),
+                        after: Duration::from_secs_f64(after * 60.0),
                         to,
                     });
                 }

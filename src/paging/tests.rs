@@ -504,7 +504,7 @@ name = "tv"
 
 [paging]
 fallback = "chi"
-escalate = [ { after_min = 15, to = "next" }, { after_min = 45, to = "zed" } ]
+escalate = [ { after_min = 15, to = "next" }, { after_min = 45, to = "zed" }, { after_min = 0, to = "next" } ]
 
 [[paging.people]]
 id = "an"
@@ -536,6 +536,12 @@ when = ["Mon-Fri 25:00-08:00"]
         has("paging.escalate[1] .to: no person \"zed\""),
         "{errs:#?}"
     );
+    assert!(
+        has(
+            "site.toml:7:93: paging.escalate[2] .after_min: 0: an escalation step comes after the first page"
+        ),
+        "{errs:#?}"
+    );
     assert!(has("paging.shifts[0] .when: schedule entry"), "{errs:#?}");
 }
 
@@ -548,6 +554,7 @@ name = "tv"
 [paging]
 repeat_min = 5
 call_after_min = 2.5
+escalate = [ { after_min = 0.1, to = "next" } ]
 
 [[paging.people]]
 id = "an"
@@ -567,6 +574,8 @@ when = ["daily 08:00-20:00"]
     );
     let p = site.paging.unwrap();
     assert_eq!(p.repeat, Duration::from_secs(300));
+    // Escalation steps in decimal minutes too (a test site's 6 s).
+    assert_eq!(p.escalate[0].after, Duration::from_secs(6));
     assert_eq!(p.call_after, Duration::from_secs(150));
     assert_eq!(p.people[0].phone, "+84912345678");
     assert_eq!(p.by_phone("84912345678").map(|x| x.id.as_str()), Some("an"));
