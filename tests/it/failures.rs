@@ -20,8 +20,12 @@ use std::time::{Duration, Instant};
 
 use crate::e2e::Gateway;
 use crate::peers::{
-    ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, UnitSpec, free_port, peer_tempdir,
+    ModbusServer, ModbusSpec, Mosquitto, MosquittoOpts, PtyPair, ScriptedModem, UnitSpec,
+    free_port, peer_tempdir,
 };
+
+/// The on-call engineer's phone.
+const PHONE: &str = "+84987654321";
 
 const UPS: u8 = 1;
 const GEN: u8 = 2;
@@ -61,7 +65,7 @@ fn power_server() -> ModbusServer {
     )
 }
 
-fn site(web: u16, modbus: u16, mqtt: &str) -> String {
+fn site(web: u16, modbus: u16, mqtt: &str, modem: &str) -> String {
     format!(
         r#"
 [site]
@@ -122,6 +126,25 @@ unit_id = 3
 name = "mqtt"
 kind = "mqtt"
 url = "{mqtt}"
+
+[[sinks]]
+name = "modem"
+kind = "sms"
+port = "{modem}"
+command_timeout_ms = 1500
+
+[paging]
+page_normal = false
+
+[[paging.people]]
+id = "an"
+name = "Nguyen Van An"
+phone = "{PHONE}"
+language = "en"
+
+[[paging.shifts]]
+person = "an"
+when = ["daily 00:00-24:00"]
 "#
     )
 }
@@ -144,10 +167,17 @@ fn has(events: &[serde_json::Value], device: &str, rule: &str, state: &str) -> b
 fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
     let modbus = power_server();
     let broker = Mosquitto::start(MosquittoOpts::default());
+    let pty = PtyPair::start();
+    let modem = ScriptedModem::start(&pty.device, 0);
     let dir = peer_tempdir("failures");
     let sub = broker.subscribe("dcgw/fl/#");
     let gw = Gateway::start(
-        &site(free_port(), modbus.addr().port(), &broker.url()),
+        &site(
+            free_port(),
+            modbus.addr().port(),
+            &broker.url(),
+            &pty.gateway.display().to_string(),
+        ),
         dir.path(),
     );
     let fail = |e: String| -> ! { panic!("{e}\n--- gateway log ---\n{}", gw.log()) };
@@ -171,6 +201,14 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
         "{:?}",
         events(&sub)
     );
+    // The modem set up before anything happens (its start is not the figure here).
+    let set_up = Instant::now();
+    while !modem.entries().iter().any(|e| e["cmd"] == "AT+CSQ") {
+        if set_up.elapsed() > Duration::from_secs(15) {
+            fail("the modem was not set up within 15 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Mains fail: the UPS goes on battery, the generator stays stopped.
     let t0 = Instant::now();
@@ -208,6 +246,33 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
         raised[0]["message"]
     );
     assert!(has(&ev, "ups1", "on_battery", "raised"));
+    // The person on call gets it by SMS within 10 s of the rule firing (the PDU decoded
+    // by the scripted modem's independent decoder).
+    let fired = Instant::now();
+    let paged = loop {
+        if let Some(t) = crate::paging::texts_to(&modem, PHONE).into_iter().find(|t| {
+            t["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("Serious incident #") && c.contains("Mains failure"))
+        }) {
+            break t;
+        }
+        if fired.elapsed() > Duration::from_secs(10) {
+            fail(format!(
+                "no SMS about the mains failure within 10 s; texts: {:?}",
+                crate::paging::texts_to(&modem, PHONE)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        paged["content"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("#{}", raised[0]["no"])),
+        "{paged} vs {}",
+        raised[0]
+    );
     // The same alarm in the API and the journal.
     let alarms = gw.api("/api/v1/alarms");
     assert!(
@@ -348,7 +413,7 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
 #[test]
 fn check_config_names_a_bad_topology_and_a_bad_composite_rule() {
     let dir = peer_tempdir("failures-check");
-    let text = site(free_port(), 5020, "mqtt://127.0.0.1:1883")
+    let text = site(free_port(), 5020, "mqtt://127.0.0.1:1883", "/dev/null")
         .replace("ats = \"ats1\"", "ats = \"ats9\"")
         + r#"
 [[composite_rules]]

@@ -26,7 +26,7 @@ type Concat = (Option<u64>, Vec<(u64, String)>, u64);
 
 /// The whole texts sent to `to`, in order: the parts of a concatenated text (one
 /// reference) joined, each as `{"content": ...}`; only complete texts.
-fn texts_to(modem: &ScriptedModem, to: &str) -> Vec<Json> {
+pub(crate) fn texts_to(modem: &ScriptedModem, to: &str) -> Vec<Json> {
     // (concatenation reference, parts received (number, text), parts in all)
     let mut out: Vec<Concat> = Vec::new();
     for e in modem.entries() {
