@@ -115,7 +115,7 @@ fn entry_contains(e: &Entry, dt: DateTime) -> bool {
         if from < to {
             day_ok(date) && m >= from && m < to
         } else {
-            (day_ok(date) && m >= from) || (yesterday.is_some_and(|y| day_ok(y)) && m < to)
+            (day_ok(date) && m >= from) || (yesterday.is_some_and(day_ok) && m < to)
         }
     };
     match e {

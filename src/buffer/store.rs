@@ -559,6 +559,57 @@ impl Store for Sqlite {
     }
 }
 
+/// Carry queues over to new names before the buffer opens: for each `(old, new)`, the
+/// table of queue `old` becomes queue `new`'s, when `old` exists on disk and `new` does
+/// not yet (a sink renamed in the config keeps what it had not delivered). Returns the
+/// renames done. A state directory without a buffer file is left alone.
+pub fn carry_over_queues(
+    dir: &Path,
+    renames: &[(String, String)],
+) -> Result<Vec<(String, String)>, Error> {
+    let path = dir.join(DB_FILE);
+    if renames.is_empty() || !path.exists() {
+        return Ok(Vec::new());
+    }
+    let shown = path.display().to_string();
+    let conn = statedb::open_rw(&path).map_err(|f| Error::Store {
+        path: shown.clone(),
+        op: f.op,
+        reason: f.reason,
+    })?;
+    conn.busy_timeout(statedb::BUSY_TIMEOUT)
+        .map_err(|e| sql_err(&shown, "busy_timeout", e))?;
+    let exists = |name: &str| -> Result<bool, Error> {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [format!("queue_{name}")],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .map_err(|e| sql_err(&shown, "list queues", e))
+    };
+    let mut done = Vec::new();
+    for (old, new) in renames {
+        if !valid_queue_name(old) || !valid_queue_name(new) {
+            return Err(Error::BadName {
+                name: if valid_queue_name(old) {
+                    new.clone()
+                } else {
+                    old.clone()
+                },
+            });
+        }
+        if exists(old)? && !exists(new)? {
+            conn.execute_batch(&format!(
+                "ALTER TABLE \"queue_{old}\" RENAME TO \"queue_{new}\""
+            ))
+            .map_err(|e| sql_err(&shown, "rename queue", e))?;
+            done.push((old.clone(), new.clone()));
+        }
+    }
+    Ok(done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,55 +721,4 @@ mod tests {
         let e = Sqlite::open(dir.path()).err().unwrap();
         assert!(e.to_string().contains("99"), "{e}");
     }
-}
-
-/// Carry queues over to new names before the buffer opens: for each `(old, new)`, the
-/// table of queue `old` becomes queue `new`'s, when `old` exists on disk and `new` does
-/// not yet (a sink renamed in the config keeps what it had not delivered). Returns the
-/// renames done. A state directory without a buffer file is left alone.
-pub fn carry_over_queues(
-    dir: &Path,
-    renames: &[(String, String)],
-) -> Result<Vec<(String, String)>, Error> {
-    let path = dir.join(DB_FILE);
-    if renames.is_empty() || !path.exists() {
-        return Ok(Vec::new());
-    }
-    let shown = path.display().to_string();
-    let conn = statedb::open_rw(&path).map_err(|f| Error::Store {
-        path: shown.clone(),
-        op: f.op,
-        reason: f.reason,
-    })?;
-    conn.busy_timeout(statedb::BUSY_TIMEOUT)
-        .map_err(|e| sql_err(&shown, "busy_timeout", e))?;
-    let exists = |name: &str| -> Result<bool, Error> {
-        conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [format!("queue_{name}")],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-        .map_err(|e| sql_err(&shown, "list queues", e))
-    };
-    let mut done = Vec::new();
-    for (old, new) in renames {
-        if !valid_queue_name(old) || !valid_queue_name(new) {
-            return Err(Error::BadName {
-                name: if valid_queue_name(old) {
-                    new.clone()
-                } else {
-                    old.clone()
-                },
-            });
-        }
-        if exists(old)? && !exists(new)? {
-            conn.execute_batch(&format!(
-                "ALTER TABLE \"queue_{old}\" RENAME TO \"queue_{new}\""
-            ))
-            .map_err(|e| sql_err(&shown, "rename queue", e))?;
-            done.push((old.clone(), new.clone()));
-        }
-    }
-    Ok(done)
 }

@@ -8,8 +8,8 @@
 //! secrets resolved, rule overrides applied in the documented order
 //! (kind default < site < room < device).
 
-pub mod history;
 pub mod files;
+pub mod history;
 pub mod profiles;
 pub mod raw;
 pub mod span;

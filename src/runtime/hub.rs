@@ -203,7 +203,7 @@ pub(super) async fn run(h: Hub) {
                 let (mut own, send) = gateway.poll(now, &queues, out.journal.used_pct(), maintenance.overrun(now));
                 gateway.mark_degraded(gateway.write_failure().as_deref(), &shared);
                 out.sinks_failing(now, &queues, &mut sink_failing);
-                if ticks % 86_400 == 0 {
+                if ticks.is_multiple_of(86_400) {
                     match out.journal.prune(now) {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(entries = n, "journal entries past their retention removed"),

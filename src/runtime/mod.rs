@@ -273,7 +273,7 @@ pub async fn start_with(mut site: Site, reload: Option<reload::Hook>) -> anyhow:
         )
     })?;
     // The journal: alarm state after a restart, commands, the gateway's own history.
-    let journal = crate::journal::Journal::open(&storage.state_dir, storage.journal.clone())
+    let journal = crate::journal::Journal::open(&storage.state_dir, storage.journal)
         .with_context(|| format!("cannot open the journal in {}", storage.state_dir.display()))?;
     // Audit entries (logins, account changes, commands, config loads) also go to the
     // sinks that accept `audit` (src/sinks/route.rs `forward_audit`).

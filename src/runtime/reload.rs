@@ -44,7 +44,6 @@ use crate::model::Timestamp;
 /// `by` of a reload asked by SIGHUP: someone edited the file on the board.
 pub const ON_DISK: &str = "unknown, edited on disk";
 
-
 /// How a runtime takes reloads and says who loaded it.
 pub struct Hook {
     /// Where `config_apply` commands go.

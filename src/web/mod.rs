@@ -19,8 +19,8 @@ pub(crate) mod api;
 pub mod auth;
 mod console;
 pub mod page;
-pub mod serve;
 mod records;
+pub mod serve;
 
 use std::future::Future;
 use std::time::Duration;

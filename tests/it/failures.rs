@@ -250,11 +250,14 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
     // by the scripted modem's independent decoder).
     let fired = Instant::now();
     let paged = loop {
-        if let Some(t) = crate::paging::texts_to(&modem, PHONE).into_iter().find(|t| {
-            t["content"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("Serious incident #") && c.contains("Mains failure"))
-        }) {
+        if let Some(t) = crate::paging::texts_to(&modem, PHONE)
+            .into_iter()
+            .find(|t| {
+                t["content"].as_str().is_some_and(|c| {
+                    c.starts_with("Serious incident #") && c.contains("Mains failure")
+                })
+            })
+        {
             break t;
         }
         if fired.elapsed() > Duration::from_secs(10) {

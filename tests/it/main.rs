@@ -27,8 +27,8 @@ mod influx; // InfluxDB sink against VictoriaMetrics and InfluxDB 1.x
 mod journal; // `dc-gateway journal` (the real binary) reading the durable journal
 mod modbus; // Modbus source against the pymodbus server
 mod mqtt; // MQTT sink against Mosquitto
-mod ops; // operating the gateway: a state disk that fills while running (tmpfs in a mount namespace), config reload, the standby pair
 mod onvif; // camera recorders over ONVIF Recording Search against a scripted recorder validated with the ONVIF schema
+mod ops; // operating the gateway: a state disk that fills while running (tmpfs in a mount namespace), config reload, the standby pair
 mod package; // the Debian package: cargo deb, lintian, dpkg-deb, systemd-analyze verify, udev rules
 mod paging; // paging the on-call person: roster, SMS on the scripted modem, reply OK <no>, MQTT notify
 mod realagents; // shipped profiles against recordings of real SNMP agents (snmpsim-data)

@@ -664,7 +664,11 @@ fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_ba
             )
             .replace(
                 "unit_id = 1",
-                if role == "primary" { "unit_id = 1" } else { "unit_id = 2" },
+                if role == "primary" {
+                    "unit_id = 1"
+                } else {
+                    "unit_id = 2"
+                },
             )
     };
     // Wait until `unit`'s request count passes `from`; how long that took.
@@ -797,9 +801,10 @@ fn standby_pair_the_secondary_takes_over_when_the_primary_is_killed_and_hands_ba
             last_secondary = Some(back.elapsed());
         }
         if standby_at.is_none()
-            && sub.messages().iter().any(|x| {
-                x.topic == "dcgw/sb/gateways/gw-b/status" && x.payload_str() == "standby"
-            })
+            && sub
+                .messages()
+                .iter()
+                .any(|x| x.topic == "dcgw/sb/gateways/gw-b/status" && x.payload_str() == "standby")
         {
             standby_at = Some(back.elapsed());
         }
