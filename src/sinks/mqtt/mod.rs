@@ -476,6 +476,37 @@ impl MqttSink {
         }
     }
 
+    /// Queue one QoS 1 publish of a batch (the broker must still be connected); its
+    /// notice resolves on the PUBACK. `Err` is the batch's outcome: retry it.
+    async fn publish_tracked<T, P>(
+        &mut self,
+        deadline: Instant,
+        topic: T,
+        payload: P,
+        opts: PublishOptions,
+    ) -> Result<PublishNotice, Outcome>
+    where
+        T: Into<rumqttc::PublishTopic>,
+        P: rumqttc::IntoPublishPayload,
+    {
+        if !self.connected() {
+            return Err(self.retry("MQTT connection lost during the batch".to_string()));
+        }
+        match tokio::time::timeout_at(deadline, self.client.publish_tracked(topic, payload, opts))
+            .await
+        {
+            Ok(Ok(notice)) => Ok(notice),
+            Ok(Err(e)) => {
+                self.count_error("publish");
+                Err(self.retry(format!("MQTT client refused the publish: {e}")))
+            }
+            Err(_) => {
+                self.count_error("queue_timeout");
+                Err(self.retry(format!("MQTT client queue full for {:?}", self.ack_timeout)))
+            }
+        }
+    }
+
     async fn deliver_batch(&mut self, batch: &[Record]) -> Outcome {
         let has_alarm = batch.iter().any(Record::is_alarm);
         if !self.connected() {
@@ -533,32 +564,14 @@ impl MqttSink {
                 // An MQTT sink configured to accept `audit`: `<prefix>/audit`, QoS 1,
                 // the record as JSON (docs/ACCOUNTS.md).
                 Record::Audit(a) => {
-                    if !self.connected() {
-                        return self.retry("MQTT connection lost during the batch".to_string());
-                    }
                     let payload = serde_json::to_vec(&**a).unwrap_or_default();
-                    match tokio::time::timeout_at(
-                        deadline,
-                        self.client.publish_tracked(
-                            self.topics.audit(),
-                            payload,
-                            PublishOptions::at_least_once(),
-                        ),
-                    )
-                    .await
+                    let topic = self.topics.audit();
+                    match self
+                        .publish_tracked(deadline, topic, payload, PublishOptions::at_least_once())
+                        .await
                     {
-                        Ok(Ok(notice)) => notices.push((i, notice)),
-                        Ok(Err(e)) => {
-                            self.count_error("publish");
-                            return self.retry(format!("MQTT client refused the publish: {e}"));
-                        }
-                        Err(_) => {
-                            self.count_error("queue_timeout");
-                            return self.retry(format!(
-                                "MQTT client queue full for {:?}",
-                                self.ack_timeout
-                            ));
-                        }
+                        Ok(notice) => notices.push((i, notice)),
+                        Err(out) => return out,
                     }
                 }
                 Record::Notification(n) => {
@@ -569,32 +582,13 @@ impl MqttSink {
                             continue;
                         }
                     };
-                    if !self.connected() {
-                        return self.retry("MQTT connection lost during the batch".to_string());
-                    }
                     let payload = topics::notify_payload(n);
-                    match tokio::time::timeout_at(
-                        deadline,
-                        self.client.publish_tracked(
-                            topic,
-                            payload,
-                            PublishOptions::at_least_once(),
-                        ),
-                    )
-                    .await
+                    match self
+                        .publish_tracked(deadline, topic, payload, PublishOptions::at_least_once())
+                        .await
                     {
-                        Ok(Ok(notice)) => notices.push((i, notice)),
-                        Ok(Err(e)) => {
-                            self.count_error("publish");
-                            return self.retry(format!("MQTT client refused the publish: {e}"));
-                        }
-                        Err(_) => {
-                            self.count_error("queue_timeout");
-                            return self.retry(format!(
-                                "MQTT client queue full for {:?}",
-                                self.ack_timeout
-                            ));
-                        }
+                        Ok(notice) => notices.push((i, notice)),
+                        Err(out) => return out,
                     }
                 }
                 Record::GeneratorRun(r) => {
@@ -605,32 +599,13 @@ impl MqttSink {
                             continue;
                         }
                     };
-                    if !self.connected() {
-                        return self.retry("MQTT connection lost during the batch".to_string());
-                    }
                     let payload = serde_json::to_vec(&**r).unwrap_or_default();
-                    match tokio::time::timeout_at(
-                        deadline,
-                        self.client.publish_tracked(
-                            topic,
-                            payload,
-                            PublishOptions::at_least_once(),
-                        ),
-                    )
-                    .await
+                    match self
+                        .publish_tracked(deadline, topic, payload, PublishOptions::at_least_once())
+                        .await
                     {
-                        Ok(Ok(notice)) => notices.push((i, notice)),
-                        Ok(Err(e)) => {
-                            self.count_error("publish");
-                            return self.retry(format!("MQTT client refused the publish: {e}"));
-                        }
-                        Err(_) => {
-                            self.count_error("queue_timeout");
-                            return self.retry(format!(
-                                "MQTT client queue full for {:?}",
-                                self.ack_timeout
-                            ));
-                        }
+                        Ok(notice) => notices.push((i, notice)),
+                        Err(out) => return out,
                     }
                 }
                 Record::Alarm(ev) => {
@@ -658,27 +633,9 @@ impl MqttSink {
                         ),
                     ];
                     for (topic, payload, opts) in publishes {
-                        if !self.connected() {
-                            return self.retry("MQTT connection lost during the batch".to_string());
-                        }
-                        match tokio::time::timeout_at(
-                            deadline,
-                            self.client.publish_tracked(topic, payload, opts),
-                        )
-                        .await
-                        {
-                            Ok(Ok(n)) => notices.push((i, n)),
-                            Ok(Err(e)) => {
-                                self.count_error("publish");
-                                return self.retry(format!("MQTT client refused the publish: {e}"));
-                            }
-                            Err(_) => {
-                                self.count_error("queue_timeout");
-                                return self.retry(format!(
-                                    "MQTT client queue full for {:?}",
-                                    self.ack_timeout
-                                ));
-                            }
+                        match self.publish_tracked(deadline, topic, payload, opts).await {
+                            Ok(n) => notices.push((i, n)),
+                            Err(out) => return out,
                         }
                     }
                 }
