@@ -169,3 +169,71 @@ mod tests {
         assert_eq!(errs.finish(Some(5)).map_err(|e| e.len()), Err(1));
     }
 }
+
+/// A profile that only lists canonical points (GPIO contacts, ONVIF recorders):
+/// `id`, `kind`, `protocol`, `description` and `[[points]]` with `point` and an
+/// optional `note` or `source` for the installer.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPointList {
+    id: serde_spanned::Spanned<String>,
+    kind: serde_spanned::Spanned<String>,
+    #[allow(dead_code)]
+    protocol: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    points: Vec<RawListedPoint>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListedPoint {
+    point: serde_spanned::Spanned<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    note: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
+}
+
+/// Parse a point-list profile: its id, kind and points, each point checked by `fits`
+/// (`Err` is the message at the point's place); an unknown kind or point and a point
+/// listed twice are errors too. The first problem with its position.
+pub fn parse_point_list(
+    text: &str,
+    origin: &str,
+    fits: impl Fn(crate::points::PointId) -> Result<(), String>,
+) -> Result<(String, crate::model::Kind, Vec<crate::points::PointId>), ProfileError> {
+    let first = |mut e: Vec<ProfileError>| e.swap_remove(0);
+    let raw: RawPointList = parse_raw(text, origin).map_err(first)?;
+    let mut errs = ProfileErrors::new(text, origin);
+    let kind = crate::model::Kind::parse(raw.kind.get_ref());
+    if kind.is_none() {
+        errs.push(
+            raw.kind.span(),
+            format!("unknown kind {:?}", raw.kind.get_ref()),
+        );
+    }
+    let mut pts = Vec::new();
+    if let Some(k) = kind {
+        for p in &raw.points {
+            match crate::points::lookup(k, p.point.get_ref()) {
+                Some(def) if pts.contains(&def) => {
+                    errs.push(p.point.span(), format!("point `{}` listed twice", def.name))
+                }
+                Some(def) => match fits(def) {
+                    Ok(()) => pts.push(def),
+                    Err(msg) => errs.push(p.point.span(), msg),
+                },
+                None => errs.push(
+                    p.point.span(),
+                    format!("unknown point `{}` for kind {k}", p.point.get_ref()),
+                ),
+            }
+        }
+    }
+    let id = raw.id.get_ref().trim().to_string();
+    errs.finish(kind.map(|kind| (id, kind, pts))).map_err(first)
+}

@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::backend::{Bias, LineAt, LineSpec};
-use crate::config::span::{self, ProfileError, ProfileErrors};
+use crate::config::span::{self, ProfileError};
 use crate::config::{DeviceCtx, Report};
 use crate::model::Kind;
-use crate::points::{self, PointId, PointType};
+use crate::points::{PointId, PointType};
 use crate::sources::Connection;
 
 /// Debounce when `debounce_ms` is not given.
@@ -248,72 +248,19 @@ pub struct GpioProfile {
     pub points: Vec<PointId>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProfile {
-    id: Spanned<String>,
-    kind: Spanned<String>,
-    #[allow(dead_code)]
-    protocol: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    description: Option<String>,
-    points: Vec<RawPoint>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPoint {
-    point: Spanned<String>,
-    /// Wiring note for the installer.
-    #[serde(default)]
-    #[allow(dead_code)]
-    note: Option<String>,
-}
-
 /// Parse and validate a GPIO profile; the first problem with its position.
 pub fn parse_profile(text: &str, origin: &str) -> Result<GpioProfile, ProfileError> {
-    let first = |mut e: Vec<ProfileError>| e.swap_remove(0);
-    let raw: RawProfile = span::parse_raw(text, origin).map_err(first)?;
-    let mut errs = ProfileErrors::new(text, origin);
-    let kind = Kind::parse(raw.kind.get_ref());
-    if kind.is_none() {
-        errs.push(
-            raw.kind.span(),
-            format!("unknown kind {:?}", raw.kind.get_ref()),
-        );
-    }
-    let mut pts = Vec::new();
-    if let Some(k) = kind {
-        for p in &raw.points {
-            match points::lookup(k, p.point.get_ref()) {
-                Some(def) if def.ty == PointType::Bool => {
-                    if pts.contains(&def) {
-                        errs.push(p.point.span(), format!("point `{}` listed twice", def.name));
-                    }
-                    pts.push(def)
-                }
-                Some(def) => errs.push(
-                    p.point.span(),
-                    format!(
-                        "point `{}` is not a flag: a contact gives true or false",
-                        def.name
-                    ),
-                ),
-                None => errs.push(
-                    p.point.span(),
-                    format!("unknown point `{}` for kind {k}", p.point.get_ref()),
-                ),
-            }
+    let (id, kind, points) = span::parse_point_list(text, origin, |def| {
+        if def.ty == PointType::Bool {
+            Ok(())
+        } else {
+            Err(format!(
+                "point `{}` is not a flag: a contact gives true or false",
+                def.name
+            ))
         }
-    }
-    let id = raw.id.get_ref().trim().to_string();
-    errs.finish(kind.map(|kind| GpioProfile {
-        id,
-        kind,
-        points: pts,
-    }))
-    .map_err(first)
+    })?;
+    Ok(GpioProfile { id, kind, points })
 }
 
 /// The shipped GPIO profiles: (file name, text).

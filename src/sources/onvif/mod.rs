@@ -23,10 +23,10 @@ use tokio::time::MissedTickBehavior;
 
 use super::health::Health;
 use crate::config::raw::RawSecret;
-use crate::config::span::{self, ProfileError, ProfileErrors};
+use crate::config::span::{self, ProfileError};
 use crate::config::{DeviceConfig, DeviceCtx, Report, Site};
 use crate::model::{Device, Kind, Poll, Quality, Sample, Value};
-use crate::points::{self, PointId};
+use crate::points::PointId;
 use crate::sources::Connection;
 
 /// Default of `recording_max_age_s`.
@@ -148,69 +148,19 @@ pub struct OnvifProfile {
 /// The points this source can read.
 pub const READS: &[&str] = &["retention_days", "recording"];
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProfile {
-    id: Spanned<String>,
-    kind: Spanned<String>,
-    #[allow(dead_code)]
-    protocol: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    description: Option<String>,
-    points: Vec<RawPoint>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPoint {
-    point: Spanned<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    source: Option<String>,
-}
-
 /// Parse and validate an ONVIF profile; the first problem with its position.
 pub fn parse_profile(text: &str, origin: &str) -> Result<OnvifProfile, ProfileError> {
-    let first = |mut e: Vec<ProfileError>| e.swap_remove(0);
-    let raw: RawProfile = span::parse_raw(text, origin).map_err(first)?;
-    let mut errs = ProfileErrors::new(text, origin);
-    let kind = Kind::parse(raw.kind.get_ref());
-    if kind.is_none() {
-        errs.push(
-            raw.kind.span(),
-            format!("unknown kind {:?}", raw.kind.get_ref()),
-        );
-    }
-    let mut pts = Vec::new();
-    if let Some(k) = kind {
-        for p in &raw.points {
-            match points::lookup(k, p.point.get_ref()) {
-                Some(def) if READS.contains(&def.name) && !pts.contains(&def) => pts.push(def),
-                Some(def) if pts.contains(&def) => {
-                    errs.push(p.point.span(), format!("point `{}` listed twice", def.name))
-                }
-                Some(def) => errs.push(
-                    p.point.span(),
-                    format!(
-                        "point `{}`: ONVIF Recording Search gives only {READS:?}",
-                        def.name
-                    ),
-                ),
-                None => errs.push(
-                    p.point.span(),
-                    format!("unknown point `{}` for kind {k}", p.point.get_ref()),
-                ),
-            }
+    let (id, kind, points) = span::parse_point_list(text, origin, |def| {
+        if READS.contains(&def.name) {
+            Ok(())
+        } else {
+            Err(format!(
+                "point `{}`: ONVIF Recording Search gives only {READS:?}",
+                def.name
+            ))
         }
-    }
-    let id = raw.id.get_ref().trim().to_string();
-    errs.finish(kind.map(|kind| OnvifProfile {
-        id,
-        kind,
-        points: pts,
-    }))
-    .map_err(first)
+    })?;
+    Ok(OnvifProfile { id, kind, points })
 }
 
 /// The shipped ONVIF profiles: (file name, text).
