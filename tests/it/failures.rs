@@ -202,13 +202,10 @@ fn mains_failure_generator_start_and_controller_alarms_end_to_end() {
         events(&sub)
     );
     // The modem set up before anything happens (its start is not the figure here).
-    let set_up = Instant::now();
-    while !modem.entries().iter().any(|e| e["cmd"] == "AT+CSQ") {
-        if set_up.elapsed() > Duration::from_secs(15) {
-            fail("the modem was not set up within 15 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::peers::wait_until("the modem set up", Duration::from_secs(15), || {
+        modem.entries().iter().any(|e| e["cmd"] == "AT+CSQ")
+    })
+    .unwrap_or_else(|e| fail(e.to_string()));
 
     // Mains fail: the UPS goes on battery, the generator stays stopped.
     let t0 = Instant::now();

@@ -64,16 +64,9 @@ pub(crate) fn texts_to(modem: &ScriptedModem, to: &str) -> Vec<Json> {
         .collect()
 }
 
-fn wait(what: &str, limit: Duration, gw: &Gateway, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "{what}: not within {limit:?}\n--- gateway log ---\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait(what: &str, limit: Duration, gw: &Gateway, cond: impl FnMut() -> bool) {
+    crate::peers::wait_until(what, limit, cond)
+        .unwrap_or_else(|e| panic!("{e}\n--- gateway log ---\n{}", gw.log()));
 }
 
 #[test]
