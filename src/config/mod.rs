@@ -503,11 +503,12 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Site, ConfigErrors
     let devices = root.remove("devices");
     let sinks = root.remove("sinks");
     let clock = crate::selfwatch::config::validate(&mut r, root.remove("clock"));
-    let incidents = crate::incidents::config::validate(&mut r, root.remove("incidents"));
     let generator_runs =
         crate::generator_runs::config::validate(&mut r, root.remove("generator_runs"));
     let history = crate::history::validate(&mut r, root.remove("history"));
     let paging = crate::paging::config::validate(&mut r, root.remove("paging"), text);
+    let incidents =
+        crate::incidents::config::validate(&mut r, root.remove("incidents"), paging.as_ref());
     let standby = crate::runtime::standby::validate(&mut r, root.remove("standby"));
     let sources = Validator::new(&mut r, &mut root);
     let Some(raw) = r.parse_value::<RawSite>(Spanned::new(root_span, DeValue::Table(root)), "")

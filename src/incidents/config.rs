@@ -7,7 +7,7 @@
 //! join_window = "1h"         # ... or joins the open incident of its system active this recently
 //! reminders = ["12h", "2h"]  # before the report deadline
 //! rules = ["fire_alarm"]     # rules whose serious alarm is an incident at once
-//! notify = [{ person = "an", phone = "+84912345678", lang = "vi" }]
+//! notify = ["an"]          # people of [paging.people]; default: the person on call
 //! ```
 //!
 //! Without the table the defaults hold (10 min, 1 h, 12 h and 2 h, no rule at once,
@@ -20,7 +20,6 @@ use serde_spanned::Spanned;
 use toml::de::DeValue;
 
 use crate::config::Report;
-use crate::model::Language;
 
 /// The report deadline of Art. 18.5e.
 pub const DEADLINE: Duration = Duration::from_secs(24 * 3600);
@@ -60,34 +59,9 @@ pub struct RawIncidents {
     /// Rules whose serious alarm opens an incident at once (`["fire_alarm"]`).
     #[serde(default)]
     pub rules: Vec<String>,
-    /// Who receives the reminders.
+    /// Who receives the reminders: ids of `[paging.people]`.
     #[serde(default)]
-    pub notify: Vec<RawPerson>,
-}
-
-/// One person reminded of incident deadlines.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPerson {
-    /// The person's id (MQTT topic `<prefix>/notify/<person>`).
-    pub person: String,
-    /// Phone number, E.164, for an SMS sink (may be empty: MQTT only).
-    #[serde(default)]
-    pub phone: String,
-    /// Language of the texts: `vi` (default) or `en`.
-    #[serde(default)]
-    pub lang: Option<String>,
-}
-
-/// One person to remind, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Person {
-    /// Id.
-    pub person: String,
-    /// Phone number (E.164), possibly empty.
-    pub phone: String,
-    /// Language.
-    pub lang: Language,
+    pub notify: Vec<Spanned<String>>,
 }
 
 /// `[incidents]`, validated.
@@ -101,8 +75,9 @@ pub struct IncidentConfig {
     pub reminders: Vec<Duration>,
     /// Rules whose serious alarms are incidents at once.
     pub rules: Vec<String>,
-    /// Who is reminded.
-    pub notify: Vec<Person>,
+    /// Who is reminded: ids of `[paging.people]` (checked against them); empty: the
+    /// person on call.
+    pub notify: Vec<String>,
 }
 
 impl Default for IncidentConfig {
@@ -154,7 +129,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Validate the `[incidents]` table (taken out of the document by the loader).
-pub(crate) fn validate(r: &mut Report<'_>, table: Option<Spanned<DeValue<'_>>>) -> IncidentConfig {
+pub(crate) fn validate(
+    r: &mut Report<'_>,
+    table: Option<Spanned<DeValue<'_>>>,
+    paging: Option<&crate::paging::PagingConfig>,
+) -> IncidentConfig {
     let mut c = IncidentConfig::default();
     let Some(table) = table else {
         return c;
@@ -213,31 +192,22 @@ pub(crate) fn validate(r: &mut Report<'_>, table: Option<Spanned<DeValue<'_>>>) 
     }
     c.rules = raw.rules;
     for p in raw.notify {
-        let lang = match p.lang.as_deref() {
-            None | Some("vi") => Language::Vi,
-            Some("en") => Language::En,
-            Some(other) => {
-                r.at(
-                    0..0,
-                    "incidents.notify",
-                    format!("person {:?}: lang {other:?} is not vi or en", p.person),
-                );
-                Language::Vi
-            }
-        };
-        if !crate::config::valid_id(&p.person) {
-            r.at(
-                0..0,
+        match paging {
+            None => r.at(
+                p.span(),
                 "incidents.notify",
-                format!("person {:?} is not an id ([a-z0-9_-]+)", p.person),
-            );
-            continue;
+                format!(
+                    "person {:?}: reminders go to people of [paging.people], and there is no [paging] table",
+                    p.get_ref()
+                ),
+            ),
+            Some(pc) if !pc.people.iter().any(|x| &x.id == p.get_ref()) => r.at(
+                p.span(),
+                "incidents.notify",
+                format!("person {:?} is not in [paging.people]", p.get_ref()),
+            ),
+            Some(_) => c.notify.push(p.into_inner()),
         }
-        c.notify.push(Person {
-            person: p.person,
-            phone: p.phone,
-            lang,
-        });
     }
     c
 }

@@ -482,3 +482,26 @@ fn bad_incident_settings_are_reported_with_their_place() {
         Ok(Duration::from_secs(5400))
     );
 }
+
+#[test]
+fn reminders_name_people_of_the_paging_roster_at_their_place() {
+    let base = "[site]\nname = \"s\"\n[incidents]\nnotify = [\"an\", \"ghost\"]\n";
+    let e = crate::config::parse(base, "site.toml", std::path::Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("site.toml:4:11") && e.contains("no [paging] table"),
+        "{e}"
+    );
+    let with_roster = format!(
+        "{base}[paging]\n[[paging.people]]\nid = \"an\"\nname = \"An\"\nphone = \"+84912345678\"\n"
+    );
+    let e = crate::config::parse(&with_roster, "site.toml", std::path::Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("site.toml:4:17") && e.contains("\"ghost\" is not in [paging.people]"),
+        "{e}"
+    );
+    assert!(!e.contains("\"an\" is not"), "{e}");
+}

@@ -355,33 +355,32 @@ impl Out {
         self.journal(entries);
         for c in &changes {
             if let crate::incidents::Change::Reminder { incident, before } = c {
-                let mut people = self.incidents.config().notify.clone();
-                if people.is_empty()
-                    && let Some(pc) = &self.oncall
-                    && let Some(o) = crate::paging::roster::on_call(pc, now, &self.time)
-                    && let Some(p) = pc.people.get(o.person)
-                {
-                    people.push(crate::incidents::config::Person {
+                // The people named in [incidents] notify, else the person on call.
+                let Some(pc) = &self.oncall else { continue };
+                let named = &self.incidents.config().notify;
+                let people: Vec<&crate::paging::config::Person> = if named.is_empty() {
+                    crate::paging::roster::on_call(pc, now, &self.time)
+                        .and_then(|o| pc.people.get(o.person))
+                        .into_iter()
+                        .collect()
+                } else {
+                    pc.people.iter().filter(|p| named.contains(&p.id)).collect()
+                };
+                for p in people {
+                    let text = crate::incidents::Incidents::reminder_text(
+                        incident, *before, &self.time, p.language,
+                    );
+                    let n = crate::sinks::Notification {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        ts: now,
                         person: p.id.clone(),
                         phone: if p.sms {
                             p.phone.clone()
                         } else {
                             String::new()
                         },
-                        lang: p.language,
-                    });
-                }
-                for p in &people {
-                    let text = crate::incidents::Incidents::reminder_text(
-                        incident, *before, &self.time, p.lang,
-                    );
-                    let n = crate::sinks::Notification {
-                        id: uuid::Uuid::now_v7().to_string(),
-                        ts: now,
-                        person: p.person.clone(),
-                        phone: p.phone.clone(),
                         text,
-                        lang: match p.lang {
+                        lang: match p.language {
                             crate::model::Language::Vi => "vi".into(),
                             crate::model::Language::En => "en".into(),
                         },

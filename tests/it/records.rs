@@ -531,7 +531,8 @@ fn a_serious_alarm_that_lasts_opens_an_incident_closed_only_with_a_cause_through
     let broker = Mosquitto::start(MosquittoOpts::default());
     let notes = broker.subscribe("dcgw/inc/notify/#");
     let extra = format!(
-        "[incidents]\nopen_after = \"2s\"\nreminders = [\"24h\", \"2h\"]\nnotify = [{{ person = \"an\" }}]\n\n\
+        "[incidents]\nopen_after = \"2s\"\nreminders = [\"24h\", \"2h\"]\nnotify = [\"an\"]\n\n\
+         [paging]\n[[paging.people]]\nid = \"an\"\nname = \"Nguyen Van An\"\nphone = \"+84912345678\"\n\n\
          [[sinks]]\nname = \"mqtt\"\nkind = \"mqtt\"\nurl = \"{}\"\n",
         broker.url()
     );
